@@ -1,0 +1,70 @@
+"""Loading a protocol file: YAML → schema → semantic checks → frozen model, all errors at once."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ._build import build_protocol
+from ._model import Protocol
+from ._semantic import semantic_problems
+from ._source import Document, DocumentError, load_document, parse_document
+from ._validate import schema_problems
+
+__all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "bundled_protocol_path", "load_bundled_protocol",
+           "load_protocol", "parse_protocol", "protocol_schema"]
+
+BUNDLED_PROTOCOL = "sorafenib_dtc.yaml"
+
+
+class ProtocolError(DocumentError):
+    """A protocol file is invalid; ``problems`` lists every error, sorted by position."""
+
+
+@cache
+def protocol_schema() -> dict[str, Any]:
+    """The protocol JSON Schema (draft 2020-12) shipped with trialflow."""
+    text = resources.files("trialflow.protocol").joinpath("protocol.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def bundled_protocol_path() -> Path:
+    """Path of the bundled Sorafenib protocol."""
+    return Path(str(resources.files("trialflow.protocol").joinpath(BUNDLED_PROTOCOL)))
+
+
+def _from_document(doc: Document) -> Protocol:
+    problems = schema_problems(doc, protocol_schema())
+    if not problems:
+        problems = semantic_problems(doc)
+    if problems:
+        raise ProtocolError(problems)
+    return build_protocol(doc.data, doc.file)
+
+
+def parse_protocol(text: str, file: str = "<protocol>") -> Protocol:
+    """Validate protocol YAML text; :class:`ProtocolError` lists every problem."""
+    try:
+        doc = parse_document(text, file)
+    except DocumentError as err:
+        raise ProtocolError(err.problems) from None
+    return _from_document(doc)
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Load and validate a protocol file; :class:`ProtocolError` lists every problem."""
+    try:
+        doc = load_document(path)
+    except DocumentError as err:
+        raise ProtocolError(err.problems) from None
+    return _from_document(doc)
+
+
+@cache
+def load_bundled_protocol() -> Protocol:
+    """The bundled protocol (``protocol/sorafenib_dtc.yaml``), loaded once per process."""
+    return load_protocol(bundled_protocol_path())

@@ -1,0 +1,104 @@
+"""JSON-Schema validation whose errors are :class:`Problem` lines at the right file position."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ._source import Document, PathItem, Problem, suggest
+
+__all__ = ["schema_problems", "validator_for"]
+
+_VALIDATORS: dict[int, Draft202012Validator] = {}
+_TYPE_NAMES = {
+    "object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
+    "number": "a number", "boolean": "true or false", "null": "null",
+}
+
+
+def validator_for(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """A cached validator (building one compiles the schema; protocols are loaded often in tests)."""
+    key = id(schema)
+    v = _VALIDATORS.get(key)
+    if v is None or v.schema is not schema:
+        v = Draft202012Validator(schema)
+        _VALIDATORS[key] = v
+    return v
+
+
+def _leaves(err: ValidationError) -> Iterator[ValidationError]:
+    """For anyOf/oneOf, the errors of the branch that got furthest, which are what a person needs."""
+    if err.context:
+        best = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.context or ())))
+        depth = len(best.absolute_path)
+        for sub in err.context:
+            if len(sub.absolute_path) == depth and depth > len(err.absolute_path):
+                yield from _leaves(sub)
+        if depth <= len(err.absolute_path):
+            yield err
+    else:
+        yield err
+
+
+def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
+    """(path, message, point-at-key) for one leaf error, in a protocol author's words."""
+    path = list(err.absolute_path)
+    v, inst, sch = err.validator, err.instance, err.schema
+    if v == "additionalProperties" and isinstance(inst, dict):
+        allowed = list(sch.get("properties", {}))
+        extra = [k for k in inst if k not in allowed]
+        if extra:
+            k = extra[0]
+            return [*path, k], f"unknown key {k!r}{suggest(k, allowed)}", True
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return path, f"missing required field {missing!r}", False
+    if v == "type":
+        want = sch.get("type")
+        names = " or ".join(_TYPE_NAMES.get(t, t) for t in (want if isinstance(want, list) else [want]))
+        return path, f"expected {names}, got {inst!r}", False
+    if v == "enum":
+        opts = ", ".join(repr(o) for o in sch["enum"])
+        return path, f"expected one of {opts}, got {inst!r}{suggest(inst, [str(o) for o in sch['enum']])}", False
+    if v == "const":
+        return path, f"expected {sch['const']!r}, got {inst!r}", False
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
+        return path, f"expected a value {words} {sch[v]}, got {inst!r}", False
+    if v == "minItems":
+        return path, f"expected at least {sch['minItems']} item(s), got {len(inst)}", False
+    if v == "maxItems":
+        return path, f"expected at most {sch['maxItems']} item(s), got {len(inst)}", False
+    if v == "uniqueItems":
+        return path, "items must be unique", False
+    if v == "pattern":
+        return path, f"{inst!r} does not match the expected form {sch['pattern']!r}", False
+    if v == "minLength":
+        return path, "must not be empty", False
+    if v in ("minProperties", "maxProperties"):
+        return path, err.message, False
+    return path, err.message, False
+
+
+def schema_problems(
+    doc: Document,
+    schema: Mapping[str, Any],
+    *,
+    data: Any = None,
+    at: Sequence[PathItem] = (),
+) -> list[Problem]:
+    """Every schema violation in ``data`` (default: the whole document), located in ``doc``.
+
+    ``at`` is where ``data`` sits inside the document, for validating a sub-tree such as a rule's
+    parameters against the schema that rule publishes.
+    """
+    instance = doc.data if data is None else data
+    out: set[Problem] = set()
+    for top in validator_for(schema).iter_errors(instance):
+        for leaf in _leaves(top):
+            path, message, key = _describe(leaf)
+            out.add(doc.problem([*at, *path], message, key=key))
+    return sorted(out)

@@ -1,0 +1,337 @@
+"""What a patient's record holds: one frozen dataclass per kind of observation, and the ``Case``.
+
+These classes are shared with the engine, which stores them as JSON through ``to_dict`` /
+``from_dict``. The dict form is the case-file record form (``{"kind": "tg", "date": "2026-01-12",
+...}``), so a stored observation and a case-file line look alike. ``from_dict`` converts and raises
+``ValueError`` with a one-line message for a value it cannot use; :mod:`trialflow.rules.casefile`
+checks the document against its JSON Schema first and turns those messages into located problems.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeAlias
+
+__all__ = [
+    "OBSERVATION_TYPES",
+    "TG_UNITS",
+    "AdverseEvent",
+    "AvidLesion",
+    "Case",
+    "CtAssessment",
+    "DoseChange",
+    "Lesion",
+    "NonTargetLesion",
+    "Observation",
+    "RaiScan",
+    "TgAbResult",
+    "TgSample",
+    "observation_from_dict",
+]
+
+#: Units accepted for serum thyroglobulin; all mean the same quantity (1 ug/L = 1 ng/mL).
+TG_UNITS = ("ug/L", "µg/L", "μg/L", "ng/mL", "ng/ml")
+_BELOW = re.compile(r"^\s*<\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*$")
+
+NonTargetStatus: TypeAlias = Literal["present", "absent", "unequivocal_progression", "not_evaluated"]
+NON_TARGET_STATUSES = ("present", "absent", "unequivocal_progression", "not_evaluated")
+
+
+def _date(value: Any, field: str = "date") -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{field} must be an ISO date (YYYY-MM-DD), got {value!r}")
+
+
+def _opt_float(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{field} must be a number, got {value!r}")
+    return float(value)
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    """Drop keys whose value is the default, so stored records stay short."""
+    return {k: v for k, v in d.items() if v is not None and v is not False}
+
+
+@dataclass(frozen=True, slots=True)
+class TgSample:
+    """Serum thyroglobulin in ug/L (= ng/mL). ``value`` is None when the sample is below the LoQ."""
+
+    kind: ClassVar[str] = "tg"
+    date: dt.date
+    value: float | None
+    loq: float | None = None
+    below_loq: bool = False
+    stimulated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"kind": self.kind, "date": self.date.isoformat(), "value": self.value, "unit": "ug/L",
+                       "loq": self.loq, "below_loq": self.below_loq, "stimulated": self.stimulated})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TgSample:
+        unit = d.get("unit", "ug/L")
+        if unit not in TG_UNITS:
+            raise ValueError(f"unit {unit!r} is not accepted for Tg: give the value in ug/L (ng/mL is the same); "
+                             "convert other units before importing")
+        loq = _opt_float(d.get("loq"), "loq")
+        below = bool(d.get("below_loq", False))
+        raw = d.get("value")
+        value: float | None
+        if isinstance(raw, str):
+            m = _BELOW.match(raw)
+            if not m:
+                raise ValueError(f"value {raw!r} is neither a number nor '<LoQ' (e.g. '<0.2')")
+            stated = float(m.group(1))
+            if loq is not None and loq != stated:
+                raise ValueError(f"value {raw!r} disagrees with loq {loq}")
+            loq, below, value = stated, True, None
+        else:
+            value = _opt_float(raw, "value")
+            if below and value is not None:
+                raise ValueError("below_loq is true but a measured value is given; keep one of them")
+        if value is not None and value <= 0:
+            raise ValueError(f"value must be > 0 (write a result below the LoQ as '<0.2'), got {value}")
+        if value is None and not below:
+            raise ValueError("value is missing: give a number, '<LoQ', or below_loq: true")
+        if below and (loq is None or loq <= 0):
+            raise ValueError("a result below the LoQ needs the LoQ: write value '<0.2' or give loq")
+        return cls(_date(d["date"]), value, loq, below, bool(d.get("stimulated", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class TgAbResult:
+    """Anti-thyroglobulin antibodies: ``positive`` makes immunometric Tg unreliable."""
+
+    kind: ClassVar[str] = "tgab"
+    date: dt.date
+    result: Literal["positive", "negative"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "date": self.date.isoformat(), "result": self.result}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TgAbResult:
+        result = d.get("result")
+        if result not in ("positive", "negative"):
+            raise ValueError(f"result must be 'positive' or 'negative', got {result!r}")
+        return cls(_date(d["date"]), result)
+
+
+@dataclass(frozen=True, slots=True)
+class Lesion:
+    """A target lesion at one CT. ``diameter_mm`` is the longest diameter (short axis for a node in
+    RECIST 1.1); 0 when it has disappeared, None when it was not measured. ``too_small`` means present
+    but too small to measure; ``fragments_mm`` the diameters of a lesion that has split."""
+
+    id: str
+    organ: str
+    diameter_mm: float | None
+    nodal: bool = False
+    too_small: bool = False
+    fragments_mm: tuple[float, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"id": self.id, "organ": self.organ, "diameter_mm": self.diameter_mm, "nodal": self.nodal,
+                       "too_small": self.too_small,
+                       "fragments_mm": list(self.fragments_mm) if self.fragments_mm is not None else None})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Lesion:
+        frags = d.get("fragments_mm")
+        return cls(str(d["id"]), str(d.get("organ", "unknown")), _opt_float(d.get("diameter_mm"), "diameter_mm"),
+                   bool(d.get("nodal", False)), bool(d.get("too_small", False)),
+                   tuple(float(f) for f in frags) if frags is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class NonTargetLesion:
+    """A non-target lesion's status at one CT."""
+
+    id: str
+    organ: str
+    status: NonTargetStatus
+    nodal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({"id": self.id, "organ": self.organ, "status": self.status, "nodal": self.nodal})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NonTargetLesion:
+        status = d.get("status")
+        if status not in NON_TARGET_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(NON_TARGET_STATUSES)}, got {status!r}")
+        return cls(str(d["id"]), str(d.get("organ", "unknown")), status, bool(d.get("nodal", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class CtAssessment:
+    """One CT read: target measurements, non-target statuses, new lesions (ids or sites).
+
+    ``not_evaluated`` records a scheduled assessment that could not be read (RECIST: NE).
+    """
+
+    kind: ClassVar[str] = "ct"
+    date: dt.date
+    target: tuple[Lesion, ...] = ()
+    non_target: tuple[NonTargetLesion, ...] = ()
+    new_lesions: tuple[str, ...] = ()
+    slice_thickness_mm: float | None = None
+    not_evaluated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "date": self.date.isoformat(),
+                               "target": [t.to_dict() for t in self.target],
+                               "non_target": [n.to_dict() for n in self.non_target],
+                               "new_lesions": list(self.new_lesions)}
+        if self.slice_thickness_mm is not None:
+            out["slice_thickness_mm"] = self.slice_thickness_mm
+        if self.not_evaluated:
+            out["not_evaluated"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CtAssessment:
+        return cls(_date(d["date"]), tuple(Lesion.from_dict(t) for t in d.get("target") or ()),
+                   tuple(NonTargetLesion.from_dict(n) for n in d.get("non_target") or ()),
+                   tuple(str(x) for x in d.get("new_lesions") or ()),
+                   _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm"), bool(d.get("not_evaluated", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class AvidLesion:
+    """A lesion (id or site) that accumulates radioiodine; ``modality`` None = on the scan as a whole."""
+
+    id: str
+    modality: Literal["planar", "spect"] | None = None
+
+    def to_dict(self) -> dict[str, Any] | str:
+        return self.id if self.modality is None else {"id": self.id, "modality": self.modality}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | str) -> AvidLesion:
+        if isinstance(d, str):
+            return cls(d)
+        modality = d.get("modality")
+        if modality not in (None, "planar", "spect"):
+            raise ValueError(f"modality must be 'planar' or 'spect', got {modality!r}")
+        return cls(str(d["id"]), modality)
+
+
+@dataclass(frozen=True, slots=True)
+class RaiScan:
+    """A diagnostic 131I scintigraphy: the modalities acquired and the RaI-avid lesions seen."""
+
+    kind: ClassVar[str] = "rai_scan"
+    date: dt.date
+    modalities: tuple[str, ...] = ("planar", "spect")
+    avid_lesions: tuple[AvidLesion, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "date": self.date.isoformat(), "modalities": list(self.modalities),
+                "avid_lesions": [a.to_dict() for a in self.avid_lesions]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RaiScan:
+        mods = tuple(d.get("modalities") or ("planar", "spect"))
+        bad = [m for m in mods if m not in ("planar", "spect")]
+        if bad:
+            raise ValueError(f"modalities must be 'planar' and/or 'spect', got {bad[0]!r}")
+        return cls(_date(d["date"]), mods, tuple(AvidLesion.from_dict(a) for a in d.get("avid_lesions") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEvent:
+    """An adverse event graded by CTCAE (1-5)."""
+
+    kind: ClassVar[str] = "adverse_event"
+    date: dt.date
+    term: str
+    grade: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "date": self.date.isoformat(), "term": self.term, "grade": self.grade}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdverseEvent:
+        grade = d.get("grade")
+        if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 5:
+            raise ValueError(f"grade must be a whole number 1-5, got {grade!r}")
+        return cls(_date(d["date"]), str(d["term"]), grade)
+
+
+@dataclass(frozen=True, slots=True)
+class DoseChange:
+    """A change of the daily Sorafenib dose (0 = interrupted)."""
+
+    kind: ClassVar[str] = "dose_change"
+    date: dt.date
+    dose_mg_per_day: float
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "date": self.date.isoformat(), "dose_mg_per_day": self.dose_mg_per_day,
+                "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DoseChange:
+        dose = _opt_float(d.get("dose_mg_per_day"), "dose_mg_per_day")
+        if dose is None or dose < 0:
+            raise ValueError(f"dose_mg_per_day must be a number >= 0, got {d.get('dose_mg_per_day')!r}")
+        return cls(_date(d["date"]), dose, str(d.get("reason", "")))
+
+
+Observation: TypeAlias = TgSample | TgAbResult | CtAssessment | RaiScan | AdverseEvent | DoseChange
+
+OBSERVATION_TYPES: dict[str, type[Observation]] = {
+    c.kind: c for c in (TgSample, TgAbResult, CtAssessment, RaiScan, AdverseEvent, DoseChange)
+}
+
+
+def observation_from_dict(d: Mapping[str, Any]) -> Observation:
+    """The observation a record stands for, chosen by its ``kind``."""
+    kind = d.get("kind")
+    cls = OBSERVATION_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown observation kind {kind!r} (known: {', '.join(OBSERVATION_TYPES)})")
+    return cls.from_dict(d)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One patient's observations. ``day0`` is the first Sorafenib dose (None if not yet given)."""
+
+    patient: str
+    day0: dt.date | None
+    observations: tuple[Observation, ...] = ()
+
+    def of_kind(self, kind: str, *, as_of: dt.date | None = None) -> list[Any]:
+        """Observations of ``kind`` in date order (stable for equal dates), those after ``as_of`` left out."""
+        found = [o for o in self.observations if o.kind == kind and (as_of is None or o.date <= as_of)]
+        return sorted(found, key=lambda o: o.date)
+
+    def with_observations(self, more: Iterable[Observation]) -> Case:
+        return Case(self.patient, self.day0, (*self.observations, *more))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"patient": self.patient, "day0": self.day0.isoformat() if self.day0 else None,
+                "observations": [o.to_dict() for o in self.observations]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Case:
+        day0 = d.get("day0")
+        return cls(str(d["patient"]), _date(day0, "day0") if day0 is not None else None,
+                   tuple(observation_from_dict(o) for o in d.get("observations") or ()))

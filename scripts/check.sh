@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install with test extras, make sure PostgreSQL answers,
+# lint (ruff), type-check (mypy), then pytest over SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
+
+export TRIALFLOW_TEST_PG_URL="${TRIALFLOW_TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "PostgreSQL is not answering on 127.0.0.1:5432; trying to start it"
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  fi
+fi
+
+python3 -m ruff check .
+python3 -m mypy protocol engine rules cli
+python3 -m pytest -q "$@"
