@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from . import _protocol_cmd, _rules_cmd
+from . import _demo_cmd, _protocol_cmd, _query_cmd, _rules_cmd, _workflow_cmd
 
 app = typer.Typer(
     name="trialflow",
-    help="Run a clinical-trial protocol declared in YAML: validate it, evaluate response criteria, "
-    "follow patients, see what is due.",
+    help="Run a clinical-trial protocol declared in YAML: enrol, record, see what is due, decide, report.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # patient data must never land in a traceback
     add_completion=False,
 )
 app.add_typer(_protocol_cmd.app, name="protocol")
 app.add_typer(_rules_cmd.app, name="rules")
+_workflow_cmd.register(app)
+_query_cmd.register(app)
+_demo_cmd.register(app)
 
 
 def main() -> None:

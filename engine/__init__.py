@@ -1,5 +1,81 @@
-"""The engine: state machine, schedule, worklist, decisions, persistence, simulation."""
+"""The engine: state machine, schedule, worklist, decisions, persistence."""
 
+from ._db import DEFAULT_DB, StoreError, database_url
+from ._decision import DecisionPreview, evaluate_decision
 from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
+from ._queries import (
+    EndpointReport,
+    HistoryEntry,
+    PatientStatus,
+    clopper_pearson,
+    evaluate,
+    history,
+    next_actions,
+    report,
+    status,
+)
+from ._records import RaiTherapy, SorafenibDispense, record_from_dict
+from ._schedule import ScheduledVisit, schedule
+from ._state import Event, PatientState, fold
+from ._store import RegisteredVersion, Store
+from ._worklist import Action, patient_actions
+from ._workflow import (
+    Enrolment,
+    Refused,
+    Written,
+    complete_phase,
+    correct,
+    decide,
+    enroll,
+    import_file,
+    init_store,
+    record,
+    record_many,
+    start,
+    withdraw,
+)
 
-__all__ = ["PhaseMachine", "TransitionRefused", "machine_for", "phase_diagram"]
+__all__ = [
+    "DEFAULT_DB",
+    "Action",
+    "DecisionPreview",
+    "EndpointReport",
+    "Enrolment",
+    "Event",
+    "HistoryEntry",
+    "PatientState",
+    "PatientStatus",
+    "PhaseMachine",
+    "RaiTherapy",
+    "Refused",
+    "RegisteredVersion",
+    "ScheduledVisit",
+    "SorafenibDispense",
+    "Store",
+    "StoreError",
+    "TransitionRefused",
+    "Written",
+    "clopper_pearson",
+    "complete_phase",
+    "correct",
+    "database_url",
+    "decide",
+    "enroll",
+    "evaluate",
+    "evaluate_decision",
+    "fold",
+    "history",
+    "import_file",
+    "init_store",
+    "machine_for",
+    "next_actions",
+    "patient_actions",
+    "phase_diagram",
+    "record",
+    "record_many",
+    "report",
+    "schedule",
+    "start",
+    "status",
+    "withdraw",
+]

@@ -1,0 +1,95 @@
+"""Options and argument parsing shared by the workflow commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from ._output import fail
+
+if TYPE_CHECKING:
+    from trialflow.engine import Store
+
+__all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "UserOpt", "open_store", "parse_date", "parse_known_at",
+           "refusals", "resolve_user"]
+
+T = TypeVar("T")
+
+DbOpt = Annotated[str | None, typer.Option("--db", envvar="TRIALFLOW_DB", show_default="trialflow.db",
+                                           help="Store: a SQLite file path or a database URL "
+                                                "(postgresql+psycopg://user@host/db).")]
+UserOpt = Annotated[str | None, typer.Option("--user", envvar="TRIALFLOW_USER", show_default="your login",
+                                             help="Who is recording (kept in the audit trail).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", metavar="DATE", show_default="today",
+                                             help="Clinical date (YYYY-MM-DD): only what is effective by then counts.")]
+KnownAtOpt = Annotated[str | None, typer.Option(
+    "--known-at", metavar="TIMESTAMP",
+    help="Show the store as it stood then (ISO timestamp, UTC if no zone): later records are ignored.")]
+
+
+def parse_date(value: str | None, option: str = "--date") -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}", param_hint=option) from None
+
+
+def parse_known_at(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO timestamp such as 2026-03-01T12:00:00, got {value!r}",
+                                 param_hint="--known-at") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def resolve_user(user: str | None) -> str:
+    if user:
+        return user
+    try:
+        return os.environ.get("TRIALFLOW_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn the library's refusals into an error message and exit code 1 (never a traceback)."""
+    from trialflow.engine import Refused, StoreError
+    from trialflow.protocol import DocumentError
+    from trialflow.rules import RuleLoadError
+
+    try:
+        yield
+    except Refused as err:
+        fail([f"refused: {p}" for p in err.problems])
+    except DocumentError as err:
+        fail([str(p) for p in err.problems])
+    except (StoreError, RuleLoadError) as err:
+        fail(str(err))
+
+
+def open_store(db: str | None) -> Store:
+    from trialflow.engine import Store
+
+    with refusals():
+        return Store.open(db)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a library function, mapping refusals to exit 1."""
+    with refusals():
+        return fn(*args, **kwargs)
+    raise AssertionError("unreachable")  # pragma: no cover

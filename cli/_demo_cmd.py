@@ -1,0 +1,34 @@
+"""``trialflow demo``: a fresh demo store with a realistic cohort, its worklist and its report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._common import call
+from ._output import console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def demo(
+        db: Annotated[str | None, typer.Option("--db", help="Where to write the demo store (a SQLite file).",
+                                               show_default="trialflow-demo.db")] = None,
+        seed: Annotated[int, typer.Option(help="Random seed of the cohort's values.")] = 2009,
+    ) -> None:
+        """Create a demo store (30 patients at every stage of the study), print the worklist and the report."""
+        from trialflow.engine import next_actions, report
+        from trialflow.engine._demo import DEMO_DB, build_demo
+
+        from ._query_cmd import render_report, render_worklist
+
+        with console.status("building the demo cohort through the workflow commands..."):
+            store = call(build_demo, db, seed=seed)
+        actions = [a for a in call(next_actions, store) if a.status != "upcoming"]
+        console.print(f"Demo store written to {db or DEMO_DB}: {len(store.patient_ids())} patients.\n"
+                      f"Try: trialflow status --db {db or DEMO_DB}\n", markup=False)
+        console.print(render_worklist(actions, f"Worklist today: {len(actions)} items due, overdue or missed "
+                                               "(trialflow next --db ... for upcoming too)"))
+        for part in render_report(call(report, store)):
+            console.print(part)

@@ -1,0 +1,164 @@
+"""Commands that only read: next, evaluate, status, history, report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._common import AsOfOpt, DbOpt, JsonOpt, KnownAtOpt, call, open_store, parse_date, parse_known_at
+from ._output import console, print_json
+
+_STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
+
+
+def render_worklist(actions: list[Any], title: str) -> Table:
+    """The worklist as a table; the reason column appears when the terminal is wide enough."""
+    why = console.width >= 140
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in ("patient", "status", "target", "window", "action", *(("why",) if why else ())):
+        t.add_column(col, overflow="fold")
+    for a in actions:
+        window = f"{a.window_start:%d %b}–{a.window_end:%d %b}" if a.window_end else f"from {a.window_start:%d %b}"
+        t.add_row(a.patient, f"[{_STYLE.get(a.status, '')}]{a.status}[/]", str(a.target_date), window, a.detail,
+                  *((f"[dim]{a.reason}[/dim]",) if why else ()))
+    return t
+
+
+def render_report(r: Any) -> list[Any]:
+    out: list[Any] = []
+    prop = "n/a" if r.proportion is None else f"{r.favourable}/{r.evaluable} = {r.proportion:.1%}"
+    ci = "" if r.ci95 is None else f" (95 % CI {r.ci95[0]:.1%} – {r.ci95[1]:.1%}, {r.ci_method})"
+    out.append(f"[bold]Primary endpoint[/bold] as of {r.as_of}: favourable response {prop}{ci}")
+    out.append(f"enrolled {r.enrolled} · screen failures {r.screen_failures} · started Sorafenib {r.started} · "
+               f"evaluable at the decision {r.evaluable}")
+    if r.withdrawn_before_decision:
+        out.append("withdrawn before the decision: " + ", ".join(f"{k} {v}" for k, v in
+                                                                r.withdrawn_before_decision.items()))
+    t = Table(title="Criteria at the decision", title_justify="left", header_style="bold")
+    t.add_column("criterion")
+    t.add_column("favourable", justify="right")
+    t.add_column("outcomes")
+    for cid, counts in r.criteria.items():
+        t.add_row(cid, str(counts["favourable"]), ", ".join(f"{k} {v}" for k, v in counts.items() if k != "favourable"))
+    out.append(t)
+    p = Table(title="Patients per phase (arm after the decision)", title_justify="left", header_style="bold")
+    p.add_column("phase")
+    p.add_column("patients now", justify="right")
+    p.add_column("assigned at decision", justify="right")
+    for phase in sorted(set(r.per_phase) | set(r.per_arm)):
+        p.add_row(phase, str(r.per_phase.get(phase, 0)), str(r.per_arm.get(phase, "")))
+    out.append(p)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("next")
+    def next_(
+        patient: Annotated[str | None, typer.Argument(help="Only this patient.", show_default=False)] = None,
+        as_of: AsOfOpt = None, known_at: KnownAtOpt = None,
+        horizon: Annotated[int, typer.Option(min=0, max=3650, help="Show upcoming items opening within this many "
+                                                                   "days.")] = 28,
+        db: DbOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """The worklist: what is due, for whom, by when, and why, most urgent first."""
+        from trialflow.engine import next_actions
+
+        store = open_store(db)
+        day = parse_date(as_of, "--as-of")
+        actions = call(next_actions, store, patient, as_of=day, known_at=parse_known_at(known_at), horizon=horizon)
+        if as_json:
+            print_json(actions)
+            return
+        if not actions:
+            console.print("nothing due", markup=False)
+            return
+        console.print(render_worklist(actions, f"Worklist as of {day or 'today'} ({len(actions)} items)"))
+
+    @app.command()
+    def evaluate(
+        patient: Annotated[str, typer.Argument(help="Study id.", show_default=False)],
+        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Preview the decision (changes nothing): each criterion, favourable or not, recommended branch."""
+        from trialflow.engine import evaluate as do_evaluate
+
+        p = call(do_evaluate, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
+                 known_at=parse_known_at(known_at))
+        if as_json:
+            print_json(p)
+            return
+        state = "ready" if p.ready else ("waiting" if p.applicable else "not applicable")
+        console.print(f"[bold]{p.patient}[/bold] decision {p.decision} as of {p.as_of}: {state} "
+                      f"(phase {p.phase})")
+        t = Table(header_style="bold")
+        for col in ("criterion", "outcome", "favourable", "evidence"):
+            t.add_column(col, overflow="fold")
+        for cid, res in p.criteria.items():
+            wait = f"\n[dim]waiting on {', '.join(res['waiting_on'])}[/dim]" if res["waiting_on"] else ""
+            t.add_row(cid, res["outcome"], "yes" if res["favourable"] else "no", res["reason"] + wait)
+        console.print(t)
+        if p.ready:
+            console.print(f"favourable response: {'yes' if p.favourable else 'no'}; recommended: "
+                          f"{p.recommended_branch} → [bold]{p.recommended_phase}[/bold]")
+        for m in p.missing:
+            console.print(f"missing: {m}", markup=False)
+        for f in p.flags:
+            console.print(f"[yellow]flag:[/yellow] {f}")
+
+    @app.command()
+    def status(
+        patient: Annotated[str | None, typer.Argument(help="Only this patient.", show_default=False)] = None,
+        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Where each patient is: phase, study day, dose, visits done and missed, next action."""
+        from trialflow.engine import status as do_status
+
+        rows = call(do_status, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
+                    known_at=parse_known_at(known_at))
+        if as_json:
+            print_json(rows)
+            return
+        t = Table(header_style="bold")
+        for col in ("patient", "phase", "since", "day", "dose", "visits", "next"):
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            dose = f"{r.dose_mg_per_day:g} mg/d" if r.dose_mg_per_day is not None else ""
+            nxt = f"{r.next_action} ({r.next_action_date})" if r.next_action else ""
+            t.add_row(r.patient, r.phase, str(r.phase_entered), str(r.study_day or ""), dose,
+                      f"{r.visits_done} done, {r.visits_missed} missed", nxt)
+        console.print(t)
+
+    @app.command()
+    def history(
+        patient: Annotated[str, typer.Argument(help="Study id.", show_default=False)],
+        known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """The full audit trail: who recorded what, when, and why; corrections beside what they correct."""
+        from trialflow.engine import history as do_history
+
+        entries = call(do_history, open_store(db), patient, known_at=parse_known_at(known_at))
+        if as_json:
+            print_json(entries)
+            return
+        t = Table(title=f"History of {patient}", title_justify="left", header_style="bold")
+        for col in ("event", "effective", "recorded (UTC)", "by", "what", "why"):
+            t.add_column(col, overflow="fold")
+        for e in entries:
+            what = e.summary + (f" [dim](corrected by {e.corrected_by})[/dim]" if e.corrected_by else "")
+            t.add_row(str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.user,
+                      what, e.reason or "")
+        console.print(t)
+
+    @app.command()
+    def report(as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+        """The primary endpoint with its exact 95 % CI, criterion counts, and patients per arm and phase."""
+        from trialflow.engine import report as do_report
+
+        r = call(do_report, open_store(db), as_of=parse_date(as_of, "--as-of"), known_at=parse_known_at(known_at))
+        if as_json:
+            print_json(r)
+            return
+        for part in render_report(r):
+            console.print(part)

@@ -1,0 +1,202 @@
+"""Commands that change the store: init, enroll, start, record, import, correct, decide, withdraw, complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import DbOpt, JsonOpt, UserOpt, call, open_store, parse_date, resolve_user
+from ._output import console, err_console, fail, print_json
+
+DateOpt = Annotated[str, typer.Option("--date", metavar="DATE", help="Effective date, YYYY-MM-DD.")]
+PatientArg = Annotated[str, typer.Argument(help="Study id (a pseudonym such as P-001).", show_default=False)]
+
+
+def _written(result: Any, as_json: bool) -> None:
+    items = result if isinstance(result, list) else [result]
+    if as_json:
+        print_json(result)
+        return
+    for w in items:
+        console.print(w.message, markup=False)
+        for warning in getattr(w, "warnings", ()):
+            err_console.print(f"note: {warning}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the workflow commands to the top-level app."""
+
+    @app.command()
+    def init(
+        protocol: Annotated[Path | None, typer.Option("--protocol", help="Protocol YAML (default: bundled).")] = None,
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Create the store and register the protocol."""
+        from trialflow.engine import init_store
+
+        store, version = call(init_store, db, protocol, resolve_user(user))
+        if as_json:
+            print_json({"store": store.url, "protocol": version})
+        else:
+            console.print(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
+                          f"(sha256 {version.content_hash[:12]})", markup=False)
+
+    @app.command()
+    def enroll(
+        patient: PatientArg, date: DateOpt,
+        eligibility: Annotated[Path, typer.Option("--eligibility", help="YAML mapping criterion id → yes/no.")],
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Screen and enrol a patient; ineligible patients are recorded as screen failures."""
+        from trialflow.engine import enroll as do_enroll
+        from trialflow.protocol import load_document
+
+        answers = call(load_document, eligibility).data
+        if not isinstance(answers, dict):
+            fail(f"{eligibility}: expected a mapping of criterion id to yes/no")
+        store = open_store(db)
+        result = call(do_enroll, store, patient, parse_date(date), answers, resolve_user(user))
+        if as_json:
+            print_json(result)
+        elif result.eligible:
+            console.print(f"{patient}: enrolled under protocol v{result.protocol_version}; phase {result.phase}",
+                          markup=False)
+        else:
+            console.print(f"{patient}: screen failure recorded; not met: {', '.join(result.unmet)}", markup=False)
+
+    @app.command()
+    def start(patient: PatientArg, date: DateOpt, db: DbOpt = None, user: UserOpt = None,
+              as_json: JsonOpt = False) -> None:
+        """Day 0: the first dose. The treatment schedule is anchored here."""
+        from trialflow.engine import start as do_start
+
+        _written(call(do_start, open_store(db), patient, parse_date(date), resolve_user(user)), as_json)
+
+    @app.command()
+    def record(
+        patient: PatientArg,
+        kind: Annotated[str, typer.Argument(help="tg, tgab, ct, rai_scan, adverse_event, dose_change, rai_therapy, "
+                                                 "dispense.", show_default=False)],
+        date: DateOpt,
+        value: Annotated[str | None, typer.Option(help="tg: value in ug/L, or '<LoQ' such as '<0.2'.")] = None,
+        unit: Annotated[str | None, typer.Option(help="tg: ug/L (default) or ng/mL.")] = None,
+        loq: Annotated[float | None, typer.Option(help="tg: limit of quantitation.")] = None,
+        stimulated: Annotated[bool, typer.Option(help="tg: drawn after rhTSH or withdrawal.")] = False,
+        result: Annotated[str | None, typer.Option(help="tgab: positive or negative.")] = None,
+        target: Annotated[list[str] | None, typer.Option(
+            help="ct: target lesion ID:ORGAN:MM[:nodal] (repeat).")] = None,
+        non_target: Annotated[list[str] | None, typer.Option(
+            help="ct: non-target ID:ORGAN:present|absent|unequivocal_progression (repeat).")] = None,
+        new_lesion: Annotated[list[str] | None, typer.Option(help="ct: a new lesion's site (repeat).")] = None,
+        slice_thickness: Annotated[float | None, typer.Option(help="ct: slice thickness in mm.")] = None,
+        not_evaluated: Annotated[bool, typer.Option(help="ct: the scan could not be assessed.")] = False,
+        modalities: Annotated[str | None, typer.Option(help="rai_scan: planar,spect.")] = None,
+        avid: Annotated[list[str] | None, typer.Option(help="rai_scan: an RaI-avid lesion id (repeat).")] = None,
+        term: Annotated[str | None, typer.Option(help="adverse_event: CTCAE term.")] = None,
+        grade: Annotated[int | None, typer.Option(help="adverse_event: CTCAE grade 1-5.")] = None,
+        dose: Annotated[float | None, typer.Option(help="dose_change / dispense: mg/day (0 = stopped).")] = None,
+        days: Annotated[int | None, typer.Option(help="dispense: days of supply (default 28).")] = None,
+        activity: Annotated[float | None, typer.Option(help="rai_therapy: activity administered, MBq.")] = None,
+        reason: Annotated[str | None, typer.Option(help="dose_change: why.")] = None,
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Record one observation or treatment record."""
+        from trialflow.engine import record as do_record
+
+        from ._record_options import build_record
+
+        opts = dict(value=value, unit=unit, loq=loq, stimulated=stimulated, result=result, target=target,
+                    non_target=non_target, new_lesion=new_lesion, slice_thickness=slice_thickness,
+                    not_evaluated=not_evaluated, modalities=modalities, avid=avid, term=term, grade=grade, dose=dose,
+                    days=days, activity=activity, reason=reason)
+        data = build_record(kind, parse_date(date), opts)
+        _written(call(do_record, open_store(db), patient, data, resolve_user(user)), as_json)
+
+    @app.command("import")
+    def import_(
+        file: Annotated[Path, typer.Argument(help="Case file (.yaml/.json) or laboratory CSV.", show_default=False)],
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Import a case file or a CSV of laboratory results; importing the same data twice adds nothing."""
+        from trialflow.engine import import_file
+
+        store = open_store(db)
+        _written(call(import_file, store, file, resolve_user(user)), as_json)
+
+    @app.command()
+    def correct(
+        patient: PatientArg,
+        event: Annotated[int, typer.Argument(help="The observation event to correct (see history).")],
+        reason: Annotated[str, typer.Option("--reason", help="Why the value is corrected.")],
+        retract: Annotated[bool, typer.Option(help="Withdraw the observation instead of correcting it.")] = False,
+        date: Annotated[str | None, typer.Option(help="Corrected date.")] = None,
+        value: Annotated[str | None, typer.Option(help="tg: corrected value.")] = None,
+        result: Annotated[str | None, typer.Option(help="tgab: corrected result.")] = None,
+        grade: Annotated[int | None, typer.Option(help="adverse_event: corrected grade.")] = None,
+        dose: Annotated[float | None, typer.Option(help="dose_change / dispense: corrected mg/day.")] = None,
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Correct or retract an observation; the original and the correction both stay in history."""
+        from trialflow.engine import correct as do_correct
+        from trialflow.engine import history
+
+        store = open_store(db)
+        data = None
+        if not retract:
+            entries = {h.event: h for h in call(history, store, patient)}
+            if event not in entries or entries[event].kind not in ("observation", "correction"):
+                fail(f"refused: {patient} has no observation event {event} (see trialflow history {patient})")
+            original = entries[event].payload
+            data = dict(original.get("record", original))
+            changes = {"date": date, "value": value, "result": result, "grade": grade, "dose_mg_per_day": dose}
+            changes = {k: v for k, v in changes.items() if v is not None}
+            if not changes:
+                fail("refused: give the corrected field(s) (--value, --date, ...) or --retract", code=2)
+            if "value" in changes and not str(changes["value"]).strip().startswith("<"):
+                try:
+                    changes["value"] = float(changes["value"])
+                except ValueError:
+                    fail(f"--value: expected a number or '<LoQ', got {changes['value']!r}", code=2)
+                data.pop("below_loq", None)
+            if "date" in changes:
+                parse_date(changes["date"])
+            data.update(changes)
+        _written(call(do_correct, store, patient, event, data, reason, resolve_user(user)), as_json)
+
+    @app.command()
+    def decide(
+        patient: PatientArg, date: DateOpt,
+        override: Annotated[str | None, typer.Option(help="Take this branch phase instead of the recommended one.")]
+        = None,
+        reason: Annotated[str | None, typer.Option(help="Why (required with --override).")] = None,
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Confirm (or override) the decision and move the patient to its branch."""
+        from trialflow.engine import decide as do_decide
+
+        _written(call(do_decide, open_store(db), patient, parse_date(date), resolve_user(user), override, reason),
+                 as_json)
+
+    @app.command()
+    def withdraw(
+        patient: PatientArg, date: DateOpt,
+        reason: Annotated[str, typer.Option(help="consent, toxicity, death, lost_to_follow_up, progression or "
+                                                 "investigator.")],
+        note: Annotated[str | None, typer.Option(help="Free-text detail.")] = None,
+        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        """Early termination, with the protocol's reason."""
+        from trialflow.engine import withdraw as do_withdraw
+
+        _written(call(do_withdraw, open_store(db), patient, parse_date(date), reason, resolve_user(user), note),
+                 as_json)
+
+    @app.command()
+    def complete(patient: PatientArg, date: DateOpt, db: DbOpt = None, user: UserOpt = None,
+                 as_json: JsonOpt = False) -> None:
+        """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study)."""
+        from trialflow.engine import complete_phase
+
+        _written(call(complete_phase, open_store(db), patient, parse_date(date), resolve_user(user)), as_json)

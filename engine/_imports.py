@@ -1,0 +1,132 @@
+"""Reading import files: a case file (YAML/JSON, one patient) or a CSV of laboratory results.
+
+Every problem in a file is reported at once with its position, before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trialflow.protocol import DocumentError, Problem
+
+__all__ = ["CSV_COLUMNS", "ImportBatch", "read_import"]
+
+CSV_COLUMNS = ("patient", "kind", "date", "value", "unit", "loq", "below_loq", "stimulated", "result")
+_REQUIRED = ("patient", "date")
+_BOOL = {"": False, "0": False, "false": False, "no": False, "n": False,
+         "1": True, "true": True, "yes": True, "y": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportBatch:
+    """Records to import, in file order, with each patient's day 0 where the file states it."""
+
+    file: str
+    items: tuple[tuple[str, dict[str, Any]], ...]
+    day0: dict[str, dt.date]
+
+
+def _read_case(path: Path) -> ImportBatch:
+    from trialflow.rules.casefile import load_case
+
+    case = load_case(path)
+    items = tuple((case.patient, o.to_dict()) for o in case.observations)
+    return ImportBatch(str(path), items, {case.patient: case.day0} if case.day0 else {})
+
+
+def _number(text: str, field: str, where: tuple[int, int], file: str, problems: list[Problem]) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        problems.append(Problem(file, where[0], where[1], f"$.{field}", f"expected a number, got {text!r}"))
+        return None
+
+
+def _read_csv(path: Path) -> ImportBatch:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DocumentError([Problem(file, 1, 1, "$", f"cannot read: {err}")]) from None
+    lines = text.splitlines()
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    problems: list[Problem] = []
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    for h in unknown:
+        problems.append(Problem(file, 1, header.index(h) + 1, "$.header",
+                                f"unknown column {h!r} (columns: {', '.join(CSV_COLUMNS)})"))
+    for h in _REQUIRED:
+        if h not in header:
+            problems.append(Problem(file, 1, 1, "$.header", f"missing column {h!r}"))
+    if problems:
+        raise DocumentError(problems)
+    items: list[tuple[str, dict[str, Any]]] = []
+    for lineno, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(Problem(file, lineno, 1, f"$.row[{lineno}]",
+                                    f"expected {len(header)} fields, got {len(row)}"))
+            continue
+        cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
+        col = {h: i + 1 for i, h in enumerate(header)}
+        kind = cells.get("kind") or "tg"
+        rec: dict[str, Any] = {"kind": kind, "date": cells["date"]}
+        try:
+            dt.date.fromisoformat(cells["date"])
+        except ValueError:
+            problems.append(Problem(file, lineno, col["date"], "$.date",
+                                    f"expected a date as YYYY-MM-DD, got {cells['date']!r}"))
+        if kind == "tg":
+            raw = cells.get("value", "")
+            if raw.startswith("<"):
+                rec["value"] = raw
+            elif raw:
+                rec["value"] = _number(raw, "value", (lineno, col["value"]), file, problems)
+            if cells.get("unit"):
+                rec["unit"] = cells["unit"]
+            if cells.get("loq"):
+                rec["loq"] = _number(cells["loq"], "loq", (lineno, col["loq"]), file, problems)
+            for flag in ("below_loq", "stimulated"):
+                if flag in cells:
+                    value = _BOOL.get(cells[flag].lower())
+                    if value is None:
+                        problems.append(Problem(file, lineno, col[flag], f"$.{flag}",
+                                                f"expected yes/no, got {cells[flag]!r}"))
+                    elif value:
+                        rec[flag] = True
+        elif kind == "tgab":
+            rec["result"] = cells.get("result", "")
+        else:
+            problems.append(Problem(file, lineno, col.get("kind", 1), "$.kind",
+                                    f"a laboratory CSV holds tg and tgab results, got {kind!r}"))
+            continue
+        from ._records import record_from_dict
+
+        try:
+            record_from_dict(rec)
+        except ValueError as err:
+            problems.append(Problem(file, lineno, 1, f"$.row[{lineno}]", str(err)))
+            continue
+        if not cells["patient"]:
+            problems.append(Problem(file, lineno, col["patient"], "$.patient", "patient is empty"))
+            continue
+        items.append((cells["patient"], rec))
+    if problems:
+        raise DocumentError(problems)
+    return ImportBatch(file, tuple(items), {})
+
+
+def read_import(path: str | Path) -> ImportBatch:
+    """Read a case file (.yaml/.yml/.json) or a laboratory CSV (.csv)."""
+    p = Path(path)
+    if not p.exists():
+        raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
+    if p.suffix.lower() == ".csv":
+        return _read_csv(p)
+    return _read_case(p)

@@ -1,0 +1,172 @@
+"""A patient's state as a fold over its events.
+
+Nothing here touches the database: the store hands over the events, this module answers what they
+mean. Two clocks are kept apart: ``known_at`` drops events *recorded* after a moment (the store as
+it stood), ``as_of`` drops observations *effective* after a clinical date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._records import Record, record_from_dict
+
+__all__ = ["Event", "PatientState", "PhaseStint", "RecordedValue", "fold"]
+
+# Event kinds
+ENROLLED = "enrolled"
+PHASE_CHANGED = "phase_changed"
+OBSERVATION = "observation"
+CORRECTION = "correction"
+DECISION = "decision"
+WITHDRAWN = "withdrawn"
+MIGRATED = "migrated"
+EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One appended fact about a patient (a row of the ``event`` table, payload decoded)."""
+
+    id: int
+    patient: str
+    seq: int
+    kind: str
+    effective_date: dt.date
+    recorded_at: dt.datetime
+    user: str
+    reason: str | None
+    payload: Mapping[str, Any]
+    corrects: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Event:
+        return cls(row.id, row.patient_id, row.seq, row.kind, row.effective_date, row.recorded_at, row.user,
+                   row.reason, json.loads(row.payload), row.corrects_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStint:
+    """A stay in one phase: entered on a date by a trigger; ``left`` None while the patient is in it."""
+
+    phase: str
+    entered: dt.date
+    trigger: str | None
+    left: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedValue:
+    """An observation or treatment record as it currently stands, with the event that holds it."""
+
+    event_id: int
+    record: Record
+    recorded_at: dt.datetime
+    user: str
+    corrected: bool = False  # True when this value replaced an earlier one
+
+
+@dataclass(frozen=True, slots=True)
+class PatientState:
+    """Everything the engine needs to know about one patient at a moment."""
+
+    patient: str
+    protocol_hash: str
+    enrolled_on: dt.date
+    eligibility: Mapping[str, str]
+    eligible: bool
+    stints: tuple[PhaseStint, ...]
+    records: tuple[RecordedValue, ...]
+    decisions: tuple[Event, ...]
+    withdrawal: Event | None
+    last_seq: int
+    events: tuple[Event, ...] = field(repr=False)
+
+    @property
+    def phase(self) -> str:
+        return self.stints[-1].phase
+
+    @property
+    def phase_entered(self) -> dt.date:
+        return self.stints[-1].entered
+
+    def entered(self, phase: str) -> dt.date | None:
+        """The date the patient (last) entered ``phase``, if ever."""
+        for s in reversed(self.stints):
+            if s.phase == phase:
+                return s.entered
+        return None
+
+    @property
+    def day0(self) -> dt.date | None:
+        """Study day 0: set when treatment starts (the ``start_treatment`` phase change)."""
+        for s in self.stints:
+            if s.trigger == "start_treatment":
+                return s.entered
+        return None
+
+    def dose_mg_per_day(self, start_dose: float | None) -> float | None:
+        """The current daily dose: the start dose, then the last dose change recorded."""
+        dose = start_dose
+        for r in sorted(self.of_kind("dose_change"), key=lambda r: r.date):
+            dose = r.dose_mg_per_day
+        return dose
+
+    def of_kind(self, kind: str) -> list[Any]:
+        return sorted((r.record for r in self.records if r.record.kind == kind), key=lambda r: r.date)
+
+    def until(self, as_of: dt.date) -> PatientState:
+        """The same patient seen on clinical date ``as_of``: later observations and phase changes left out."""
+        stints = [s for s in self.stints if s.entered <= as_of]
+        stints = [*stints[:-1], PhaseStint(stints[-1].phase, stints[-1].entered, stints[-1].trigger)] if stints \
+            else list(self.stints[:1])
+        return PatientState(
+            self.patient, self.protocol_hash, self.enrolled_on, self.eligibility, self.eligible, tuple(stints),
+            tuple(r for r in self.records if r.record.date <= as_of),
+            tuple(d for d in self.decisions if d.effective_date <= as_of),
+            self.withdrawal if self.withdrawal and self.withdrawal.effective_date <= as_of else None,
+            self.last_seq, self.events,
+        )
+
+
+def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> PatientState:
+    """The state the events describe; events recorded after ``known_at`` are ignored."""
+    evs = sorted((e for e in events if known_at is None or e.recorded_at <= known_at), key=lambda e: e.seq)
+    if not evs or evs[0].kind != ENROLLED:
+        raise LookupError("no enrolment event" + (" known at that time" if known_at else ""))
+    first = evs[0]
+    protocol_hash = first.payload["protocol_hash"]
+    stints: list[PhaseStint] = [PhaseStint(first.payload["phase"], first.effective_date, None)]
+    values: dict[int, RecordedValue] = {}
+    decisions: list[Event] = []
+    withdrawal: Event | None = None
+    for e in evs[1:]:
+        if e.kind == PHASE_CHANGED:
+            last = stints[-1]
+            stints[-1] = PhaseStint(last.phase, last.entered, last.trigger, e.effective_date)
+            stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger")))
+        elif e.kind == OBSERVATION:
+            values[e.id] = RecordedValue(e.id, record_from_dict(e.payload), e.recorded_at, e.user)
+        elif e.kind == CORRECTION:
+            root = e.payload["root"]  # the original observation event this correction chain replaces
+            if e.payload.get("retracted"):
+                values.pop(root, None)
+            else:
+                values[root] = RecordedValue(e.id, record_from_dict(e.payload["record"]), e.recorded_at, e.user,
+                                             corrected=True)
+        elif e.kind == DECISION:
+            decisions.append(e)
+        elif e.kind == WITHDRAWN:
+            withdrawal = e
+        elif e.kind == MIGRATED:
+            protocol_hash = e.payload["to_hash"]
+    return PatientState(
+        patient=first.patient, protocol_hash=protocol_hash, enrolled_on=first.effective_date,
+        eligibility=first.payload.get("eligibility", {}), eligible=bool(first.payload.get("eligible", True)),
+        stints=tuple(stints), records=tuple(sorted(values.values(), key=lambda v: (v.record.date, v.event_id))),
+        decisions=tuple(decisions), withdrawal=withdrawal, last_seq=evs[-1].seq, events=tuple(evs),
+    )

@@ -1,0 +1,300 @@
+"""The event store: protocol versions, append-only events, and the patient projection.
+
+Every write goes through :meth:`Store.change_patient`, one transaction that reads the patient's
+events, lets the caller decide what to append, then appends and updates the projection with a
+compare-and-set on ``last_seq``. A concurrent writer that got there first makes the guard fail; the
+whole attempt is retried on fresh state, so nothing is lost, duplicated or applied twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+
+from trialflow.protocol import Protocol, parse_protocol
+
+from ._db import StoreError, database_url, make_engine, read_session, write_session
+from ._state import Event, PatientState, fold
+from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow
+
+__all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
+
+T = TypeVar("T")
+SCHEMA_VERSION = "1"
+
+
+class ConcurrentUpdate(Exception):
+    """Another writer changed the patient first; the caller's attempt is retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append (the store assigns id, seq and recorded_at)."""
+
+    kind: str
+    effective_date: dt.date
+    payload: dict[str, Any]
+    reason: str | None = None
+    corrects: int | None = None
+    dedup: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionUpdate:
+    """The patient row's cached summary after the new events."""
+
+    phase: str
+    phase_entered_on: dt.date
+    day0: dt.date | None
+    dose_mg_per_day: float | None
+    next_due: dt.date | None
+    protocol_version_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredVersion:
+    """A protocol version as the store knows it."""
+
+    id: int
+    study_id: str
+    version: str
+    content_hash: str
+    registered_at: dt.datetime
+    registered_by: str
+    reason: str
+    source_file: str
+    patients: int = 0
+
+
+def dedup_key(patient: str, payload: dict[str, Any]) -> str:
+    """Identity of an observation: the same patient, kind, date and values is the same fact."""
+    canonical = json.dumps({"patient": patient, **payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(content_hash: str, text: str, file: str) -> Protocol:
+    return parse_protocol(text, file)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """A trialflow store on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, db: str | None = None, *, create: bool = False) -> Store:
+        return cls(make_engine(database_url(db), create=create))
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- protocol versions ----------------------------------------------------------------------
+    def register_protocol(self, protocol: Protocol, yaml_text: str, user: str, reason: str) -> RegisteredVersion:
+        """Store a protocol version (idempotent by content hash)."""
+        with write_session(self.engine) as s:
+            existing = s.exec(select(ProtocolVersionRow).where(  # type: ignore[call-overload]
+                ProtocolVersionRow.content_hash == protocol.content_hash)).first()
+            if existing is not None:
+                return self._version(existing[0])
+            study = s.get(StoreInfoRow, "study_id")
+            if study is None:
+                s.add(StoreInfoRow(key="study_id", value=protocol.study.id))
+                s.add(StoreInfoRow(key="schema_version", value=SCHEMA_VERSION))
+            elif study.value != protocol.study.id:
+                raise StoreError(f"this store runs study {study.value!r}; {protocol.source_file} is study "
+                                 f"{protocol.study.id!r}")
+            row = ProtocolVersionRow(
+                study_id=protocol.study.id, version=protocol.version, content_hash=protocol.content_hash,
+                yaml_text=yaml_text, source_file=protocol.source_file, registered_at=_now(),
+                registered_by=user, reason=reason,
+            )
+            s.add(row)
+            s.flush()
+            return self._version(row)
+
+    @staticmethod
+    def _version(row: ProtocolVersionRow, patients: int = 0) -> RegisteredVersion:
+        assert row.id is not None  # noqa: S101  # rows read back from the database always have an id
+        return RegisteredVersion(row.id, row.study_id, row.version, row.content_hash, row.registered_at,
+                                 row.registered_by, row.reason, row.source_file, patients)
+
+    def versions(self) -> list[RegisteredVersion]:
+        with read_session(self.engine) as s:
+            counts = dict(s.execute(select(PatientRow.protocol_version_id, func.count())  # type: ignore[arg-type]
+                                    .group_by(PatientRow.protocol_version_id)).all())
+            rows = s.execute(select(ProtocolVersionRow).order_by(ProtocolVersionRow.id)).scalars().all()
+            return [self._version(r, counts.get(r.id, 0)) for r in rows]
+
+    def protocol(self, content_hash: str | None = None) -> tuple[Protocol, RegisteredVersion]:
+        """A registered version (default: the latest) as a validated model."""
+        with read_session(self.engine) as s:
+            q = select(ProtocolVersionRow)
+            q = q.where(ProtocolVersionRow.content_hash == content_hash) if content_hash else \
+                q.order_by(ProtocolVersionRow.id.desc())  # type: ignore[union-attr]
+            row = s.execute(q.limit(1)).scalars().first()
+            if row is None:
+                raise StoreError("the store has no protocol registered: run `trialflow init`")
+            return _parse_cached(row.content_hash, row.yaml_text, row.source_file), self._version(row)
+
+    def protocol_by_id(self, version_id: int) -> Protocol:
+        with read_session(self.engine) as s:
+            row = s.get(ProtocolVersionRow, version_id)
+            if row is None:
+                raise StoreError(f"no protocol version {version_id}")
+            return _parse_cached(row.content_hash, row.yaml_text, row.source_file)
+
+    # -- reading patients -----------------------------------------------------------------------
+    def patient_ids(self) -> list[str]:
+        with read_session(self.engine) as s:
+            return list(s.execute(select(PatientRow.id).order_by(PatientRow.id)).scalars())
+
+    def patient_rows(self, *, due_by: dt.date | None = None) -> list[PatientRow]:
+        with read_session(self.engine) as s:
+            q = select(PatientRow)
+            if due_by is not None:
+                q = q.where(PatientRow.next_due <= due_by)  # type: ignore[operator]
+            return list(s.execute(q.order_by(PatientRow.id)).scalars())
+
+    def exists(self, patient: str) -> bool:
+        with read_session(self.engine) as s:
+            return s.get(PatientRow, patient) is not None
+
+    def events(self, patient: str) -> list[Event]:
+        with read_session(self.engine) as s:
+            return self._events(s, patient)
+
+    @staticmethod
+    def _events(s: Session, patient: str) -> list[Event]:
+        rows = s.execute(select(EventRow).where(EventRow.patient_id == patient)
+                         .order_by(EventRow.seq)).scalars()  # type: ignore[arg-type]
+        return [Event.from_row(r) for r in rows]
+
+    def events_of(self, patients: Sequence[str] | None = None) -> dict[str, list[Event]]:
+        """Events of many patients at once (one query), grouped by patient."""
+        out: dict[str, list[Event]] = {}
+        with read_session(self.engine) as s:
+            q = select(EventRow)
+            if patients is not None:
+                if not patients:
+                    return out
+                q = q.where(EventRow.patient_id.in_(list(patients)))  # type: ignore[attr-defined]
+            for r in s.execute(q.order_by(EventRow.patient_id, EventRow.seq)).scalars():
+                out.setdefault(r.patient_id, []).append(Event.from_row(r))
+        return out
+
+    def state(self, patient: str, *, known_at: dt.datetime | None = None) -> PatientState | None:
+        evs = self.events(patient)
+        if not evs:
+            return None
+        try:
+            return fold(evs, known_at=known_at)
+        except LookupError:
+            return None  # not yet enrolled at ``known_at``
+
+    # -- writing --------------------------------------------------------------------------------
+    def write(self, user: str, work: Callable[[Transaction], T], *, attempts: int = 20) -> T:
+        """Run ``work`` in one transaction: all its appends commit together or not at all.
+
+        ``work`` may raise to refuse (nothing is written). A concurrent writer that changed one of
+        the same patients first makes the attempt fail its guard; ``work`` then runs again on fresh
+        state, so it must only read and append through the :class:`Transaction` it is given.
+        """
+        for attempt in range(attempts):
+            try:
+                with write_session(self.engine) as s:
+                    return work(Transaction(s, user))
+            except (ConcurrentUpdate, IntegrityError):
+                pass
+            except OperationalError as err:  # SQLite: lock wait expired; PostgreSQL: serialization
+                if "locked" not in str(err) and "could not serialize" not in str(err):
+                    raise
+            time.sleep(min(0.005 * 2**attempt, 0.2))
+        raise StoreError("too many concurrent changes to the same patients; nothing was written, try again")
+
+    def bulk_insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Core bulk insert in one transaction (benchmarks and demo set-up)."""
+        with write_session(self.engine) as s:
+            s.execute(insert(table), rows)
+
+
+class Transaction:
+    """Reads and appends inside one database transaction (see :meth:`Store.write`)."""
+
+    def __init__(self, session: Session, user: str):
+        self.session = session
+        self.user = user
+        self.now = _now()
+
+    def events(self, patient: str) -> list[Event]:
+        return Store._events(self.session, patient)
+
+    def state(self, patient: str) -> PatientState | None:
+        evs = self.events(patient)
+        return fold(evs) if evs else None
+
+    def known_dedup(self, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            q = select(EventRow.dedup_key).where(EventRow.dedup_key.in_(keys[i:i + 500]))  # type: ignore[union-attr]
+            found.update(k for k in self.session.execute(q).scalars() if k is not None)
+        return found
+
+    def create(self, patient: str, version_id: int, enrolled_on: dt.date, new: list[NewEvent],
+               project: Callable[[PatientState], ProjectionUpdate]) -> list[Event]:
+        """A new patient with its first events; :class:`ConcurrentUpdate` if the id was just taken."""
+        if self.session.get(PatientRow, patient) is not None:
+            raise ConcurrentUpdate(patient)
+        self.session.add(PatientRow(id=patient, protocol_version_id=version_id, phase="", enrolled_on=enrolled_on,
+                                    phase_entered_on=enrolled_on, last_seq=0, updated_at=self.now))
+        self.session.flush()
+        return self.append(patient, None, new, project)
+
+    def append(self, patient: str, state: PatientState | None, new: list[NewEvent],
+               project: Callable[[PatientState], ProjectionUpdate]) -> list[Event]:
+        """Append ``new`` after ``state`` (the state the caller decided on) and refresh the projection."""
+        last_seq = state.last_seq if state is not None else 0
+        rows = []
+        for i, e in enumerate(new, start=1):
+            row = EventRow(patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
+                           recorded_at=self.now, user=self.user, reason=e.reason,
+                           payload=json.dumps(e.payload, sort_keys=True, ensure_ascii=False),
+                           corrects_id=e.corrects, dedup_key=e.dedup)
+            self.session.add(row)
+            rows.append(row)
+        self.session.flush()
+        appended = [Event.from_row(r) for r in rows]
+        after = fold([*(state.events if state is not None else ()), *appended])
+        p = project(after)
+        values: dict[str, Any] = dict(phase=p.phase, phase_entered_on=p.phase_entered_on, day0=p.day0,
+                                      dose_mg_per_day=p.dose_mg_per_day, next_due=p.next_due,
+                                      last_seq=after.last_seq, updated_at=self.now)
+        if p.protocol_version_id is not None:
+            values["protocol_version_id"] = p.protocol_version_id
+        res = self.session.execute(update(PatientRow).where(PatientRow.id == patient)  # type: ignore[arg-type]
+                                   .where(PatientRow.last_seq == last_seq).values(**values))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(patient)
+        return appended

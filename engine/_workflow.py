@@ -1,0 +1,483 @@
+"""The coordinator's commands as library functions: enrol, start, record, correct, decide, withdraw.
+
+Each command reads the patient's state inside one transaction, refuses with :class:`Refused` (and
+writes nothing) when the protocol or the data do not allow it, and otherwise appends events and
+refreshes the patient's projection. The CLI calls exactly these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
+
+from ._db import StoreError
+from ._decision import evaluate_decision
+from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
+from ._pseudonym import pseudonym_problem
+from ._records import Record, record_from_dict
+from ._state import (
+    CORRECTION,
+    DECISION,
+    ENROLLED,
+    OBSERVATION,
+    PHASE_CHANGED,
+    WITHDRAWN,
+    Event,
+    PatientState,
+    fold,
+)
+from ._store import NewEvent, ProjectionUpdate, RegisteredVersion, Store, Transaction, dedup_key
+from ._worklist import next_due_date
+
+__all__ = [
+    "Enrolment",
+    "Refused",
+    "Written",
+    "complete_phase",
+    "correct",
+    "decide",
+    "enroll",
+    "import_file",
+    "init_store",
+    "record",
+    "record_many",
+    "start",
+    "withdraw",
+]
+
+
+class Refused(Exception):
+    """The action is not allowed; nothing was written. ``problems`` lists every reason."""
+
+    def __init__(self, *problems: str):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a command appended (empty ``events`` when it found nothing new to record)."""
+
+    patient: str
+    events: tuple[Event, ...]
+    phase: str
+    message: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    patient: str
+    eligible: bool
+    unmet: tuple[str, ...]
+    phase: str
+    protocol_version: str
+    events: tuple[Event, ...]
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def protocol_of(store: Store, state: PatientState) -> Protocol:
+    return store.protocol(state.protocol_hash)[0]
+
+
+def _projection(protocol: Protocol, version_id: int | None = None) -> Any:
+    def project(after: PatientState) -> ProjectionUpdate:
+        phase = protocol.phase(after.phase)
+        start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
+        return ProjectionUpdate(
+            phase=after.phase, phase_entered_on=after.phase_entered, day0=after.day0,
+            dose_mg_per_day=after.dose_mg_per_day(start_dose) if phase.kind != "terminal" else None,
+            next_due=next_due_date(protocol, after, max(today(), after.phase_entered)),
+            protocol_version_id=version_id,
+        )
+    return project
+
+
+def _check_date(when: dt.date, what: str = "date") -> None:
+    if when > today():
+        raise Refused(f"{what} {when} is in the future (today is {today()})")
+
+
+def _state(tx: Transaction, patient: str) -> PatientState:
+    state = tx.state(patient)
+    if state is None:
+        raise Refused(f"unknown patient {patient!r}: enrol them first (trialflow enroll)")
+    return state
+
+
+def _phase_change(state: PatientState, protocol: Protocol, trigger: str, when: dt.date,
+                  reason: str | None = None, **extra: Any) -> NewEvent:
+    try:
+        dest = machine_for(protocol).fire(state.patient, state.phase, trigger)
+    except TransitionRefused as err:
+        raise Refused(str(err)) from None
+    return NewEvent(PHASE_CHANGED, when, {"from": state.phase, "to": dest, "trigger": trigger, **extra}, reason)
+
+
+def _advance(state: PatientState, event: NewEvent) -> PatientState:
+    """The state after a phase change that is about to be appended (for chained changes)."""
+    fake = Event(-1, state.patient, state.last_seq + 1, event.kind, event.effective_date, dt.datetime.now(dt.UTC),
+                 "", event.reason, event.payload)
+    return fold([*state.events, fake])
+
+
+# -- store set-up ---------------------------------------------------------------------------------
+def init_store(db: str | None, protocol_file: str | Path | None, user: str) -> tuple[Store, RegisteredVersion]:
+    """Create the store (if needed) and register the protocol (the bundled one by default)."""
+    proto = load_bundled_protocol() if protocol_file is None else load_protocol(protocol_file)
+    text = Path(proto.source_file).read_text(encoding="utf-8")
+    store = Store.open(db, create=True)
+    try:
+        versions = store.versions()
+        if versions and versions[-1].content_hash != proto.content_hash and protocol_file is not None:
+            known = {v.content_hash for v in versions}
+            if proto.content_hash not in known:
+                raise Refused(f"the store already runs {versions[-1].study_id} v{versions[-1].version}; "
+                              "register a new version with `trialflow protocol amend`")
+        version = store.register_protocol(proto, text, user, "initial protocol" if not versions else "re-init")
+    except StoreError as err:
+        store.close()
+        raise Refused(str(err)) from None
+    return store, version
+
+
+# -- enrolment ------------------------------------------------------------------------------------
+def _eligibility(protocol: Protocol, answers: Mapping[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
+    """(normalised answers, problems, unmet criteria)."""
+    from trialflow.protocol._source import suggest
+
+    problems: list[str] = []
+    norm: dict[str, str] = {}
+    ids = protocol.eligibility.ids
+    for key, value in answers.items():
+        if key not in ids:
+            problems.append(f"unknown eligibility criterion {key!r}{suggest(key, ids)}")
+            continue
+        if value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "y", "true")):
+            norm[key] = "yes"
+        elif value is False or (isinstance(value, str) and value.strip().lower() in ("no", "n", "false")):
+            norm[key] = "no"
+        else:
+            problems.append(f"eligibility criterion {key!r}: expected yes or no, got {value!r}")
+    for key in ids:
+        if key not in answers:
+            problems.append(f"eligibility criterion {key!r} is not answered")
+    unmet = [c.id for c in protocol.eligibility.inclusion if norm.get(c.id) == "no"]
+    unmet += [c.id for c in protocol.eligibility.exclusion if norm.get(c.id) == "yes"]
+    return norm, problems, unmet
+
+
+def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any], user: str) -> Enrolment:
+    """Screen a patient: eligible patients enter the first phase; others are recorded as screen failures."""
+    problem = pseudonym_problem(patient)
+    if problem:
+        raise Refused(problem)
+    _check_date(when, "enrolment date")
+    protocol, version = store.protocol()
+    norm, problems, unmet = _eligibility(protocol, answers)
+    if problems:
+        raise Refused(*problems)
+    eligible = not unmet
+    initial = protocol.initial_phase.id
+    first = NewEvent(ENROLLED, when, {"protocol_hash": protocol.content_hash, "protocol_version": protocol.version,
+                                      "phase": initial, "eligibility": norm, "eligible": eligible,
+                                      "unmet": unmet})
+
+    def work(tx: Transaction) -> list[Event]:
+        if tx.state(patient) is not None:
+            raise Refused(f"patient {patient} is already enrolled (see trialflow history {patient})")
+        new = [first]
+        if not eligible:
+            state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), user, None, first.payload)])
+            new.append(_phase_change(state0, protocol, "screen_fail", when, "eligibility not met: " + ", ".join(unmet)))
+        return tx.create(patient, version.id, when, new, _projection(protocol, version.id))
+
+    events = store.write(user, work)
+    return Enrolment(patient, eligible, tuple(unmet), fold(events).phase, protocol.version, tuple(events))
+
+
+# -- phase changes --------------------------------------------------------------------------------
+def start(store: Store, patient: str, when: dt.date, user: str) -> Written:
+    """Day 0: the first dose; the treatment phase's schedule is anchored here."""
+    _check_date(when, "start date")
+
+    def work(tx: Transaction) -> Written:
+        state = _state(tx, patient)
+        protocol = protocol_of(store, state)
+        if when < state.enrolled_on:
+            raise Refused(f"{patient}: day 0 ({when}) cannot be before enrolment ({state.enrolled_on})")
+        warnings = []
+        from ._schedule import schedule
+
+        open_baseline = [v.visit for v in schedule(protocol, state, when)
+                         if v.phase == state.phase and v.status != "done"]
+        if open_baseline:
+            warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
+        ev = _phase_change(state, protocol, "start_treatment", when)
+        events = tx.append(patient, state, [ev], _projection(protocol))
+        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: day 0 is {when}; phase "
+                       f"{ev.payload['to']}", tuple(warnings))
+
+    return store.write(user, work)
+
+
+def complete_phase(store: Store, patient: str, when: dt.date, user: str) -> Written:
+    """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study)."""
+    _check_date(when)
+
+    def work(tx: Transaction) -> Written:
+        state = _state(tx, patient)
+        protocol = protocol_of(store, state)
+        phase = protocol.phase(state.phase)
+        target = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "complete"), None)
+        if target is not None and protocol.phase(target.dest).kind == "decision":
+            raise Refused(f"{patient}: {phase.id} ends with the decision: use trialflow decide {patient}")
+        if when < state.phase_entered:
+            raise Refused(f"{patient}: {when} is before the patient entered {phase.id} ({state.phase_entered})")
+        ev = _phase_change(state, protocol, "complete", when)
+        events = tx.append(patient, state, [ev], _projection(protocol))
+        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: {phase.id} complete; now in "
+                       f"{ev.payload['to']}")
+
+    return store.write(user, work)
+
+
+def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: str, note: str | None = None) -> Written:
+    """Early termination with one of the protocol's reasons."""
+    _check_date(when)
+
+    def work(tx: Transaction) -> Written:
+        from trialflow.protocol._source import suggest
+
+        state = _state(tx, patient)
+        protocol = protocol_of(store, state)
+        reasons = protocol.early_termination.reason_ids
+        if reason not in reasons:
+            raise Refused(f"unknown withdrawal reason {reason!r}{suggest(reason, reasons)} "
+                          f"(one of: {', '.join(reasons)})")
+        if when < state.phase_entered:
+            raise Refused(f"{patient}: {when} is before the patient entered {state.phase} ({state.phase_entered})")
+        text = reason + (f": {note}" if note else "")
+        ev = _phase_change(state, protocol, WITHDRAW, when, text)
+        events = tx.append(patient, state, [NewEvent(WITHDRAWN, when, {"reason": reason, "note": note}, text), ev],
+                           _projection(protocol))
+        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: withdrawn ({reason}) on {when}")
+
+    return store.write(user, work)
+
+
+# -- observations ---------------------------------------------------------------------------------
+def _admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
+    """Why ``rec`` cannot be recorded for this patient, or None."""
+    if rec.date > today():
+        return f"{rec.kind} dated {rec.date} is in the future (today is {today()})"
+    if rec.date < state.enrolled_on - dt.timedelta(days=90):
+        return f"{rec.kind} dated {rec.date} is long before enrolment ({state.enrolled_on})"
+    if protocol.phase(state.phase).terminal and rec.date > state.phase_entered:
+        return (f"{state.patient} left the study ({state.phase}) on {state.phase_entered}; {rec.kind} dated "
+                f"{rec.date} comes after that")
+    day0 = state.day0
+    if day0 is not None and rec.date >= day0:
+        return None
+    # Before day 0 only baseline assessments in their window are accepted.
+    from ._schedule import defining_kinds, phase_anchor
+
+    for phase in protocol.phases:
+        for v in phase.visits:
+            kinds = {k for a in v.assessments for k in protocol.assessment(a).observation_kinds}
+            kinds.update(defining_kinds(protocol, v))
+            if rec.kind not in kinds:
+                continue
+            anchor = phase_anchor(phase, state, state.entered(phase.id) or state.enrolled_on)
+            if anchor is None:  # a day-0 visit whose window opens before the first dose (Tg week 0)
+                if phase.anchor == "day0" and v.first_day < 0 and rec.date >= state.enrolled_on:
+                    return None
+                continue
+            if anchor + dt.timedelta(days=v.first_day) <= rec.date <= anchor + dt.timedelta(days=v.last_day):
+                return None
+    when = f"before day 0 ({day0})" if day0 else "before treatment has started"
+    return f"{rec.kind} dated {rec.date} is {when} and outside every baseline window of the protocol"
+
+
+def _parse(patient: str, data: Mapping[str, Any]) -> Record:
+    try:
+        return record_from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
+
+
+def record_many(store: Store, items: list[tuple[str, Mapping[str, Any]]], user: str,
+                day0: Mapping[str, dt.date] | None = None) -> list[Written]:
+    """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
+
+    Records already stored (same patient, kind, date and values) are skipped and reported.
+    """
+    parsed = [(p, _parse(p, d)) for p, d in items]
+    patients = list(dict.fromkeys(p for p, _ in parsed))
+
+    def work(tx: Transaction) -> list[Written]:
+        problems: list[str] = []
+        plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int]] = []
+        keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
+        known = tx.known_dedup(keys.values())
+        for patient in patients:
+            state = tx.state(patient)
+            if state is None:
+                problems.append(f"unknown patient {patient!r}: enrol them first")
+                continue
+            protocol = protocol_of(store, state)
+            if day0 and patient in day0 and state.day0 != day0[patient]:
+                problems.append(f"{patient}: the file says day 0 is {day0[patient]}, the store says "
+                                f"{state.day0 or 'not started'}")
+            new: list[NewEvent] = []
+            dup = 0
+            seen: set[str] = set()
+            for i, (p, rec) in enumerate(parsed):
+                if p != patient:
+                    continue
+                if keys[i] in known or keys[i] in seen:
+                    dup += 1
+                    continue
+                why = _admissible(protocol, state, rec)
+                if why:
+                    problems.append(f"{patient}: {why}")
+                    continue
+                seen.add(keys[i])
+                new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=keys[i]))
+            plan.append((patient, state, protocol, new, dup))
+        if problems:
+            raise Refused(*problems)
+        out = []
+        for patient, state, protocol, new, dup in plan:
+            events = tx.append(patient, state, new, _projection(protocol)) if new else []
+            msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
+            out.append(Written(patient, tuple(events), state.phase, msg))
+        return out
+
+    return store.write(user, work)
+
+
+def record(store: Store, patient: str, data: Mapping[str, Any], user: str) -> Written:
+    """Record one observation or treatment record (``data`` in the case-file record form)."""
+    return record_many(store, [(patient, data)], user)[0]
+
+
+def correct(store: Store, patient: str, event_id: int, data: Mapping[str, Any] | None, reason: str,
+            user: str) -> Written:
+    """Correct (``data``) or retract (``data`` None) an earlier observation; the original stays in history."""
+    if not reason.strip():
+        raise Refused("a correction needs a reason")
+    new_rec = _parse(patient, data) if data is not None else None
+
+    def work(tx: Transaction) -> Written:
+        state = _state(tx, patient)
+        target = next((e for e in state.events if e.id == event_id), None)
+        if target is None or target.kind not in (OBSERVATION, CORRECTION):
+            raise Refused(f"{patient} has no observation event {event_id} (see trialflow history {patient})")
+        root = target.id if target.kind == OBSERVATION else target.payload["root"]
+        later = [e for e in state.events if e.kind == CORRECTION and e.payload["root"] == root and e.seq > target.seq]
+        if later:
+            raise Refused(f"event {event_id} was already corrected by event {later[-1].id}; correct that one")
+        if target.kind == CORRECTION and target.payload.get("retracted"):
+            raise Refused(f"event {event_id} retracted the observation; record it anew instead")
+        old_kind = (target.payload if target.kind == OBSERVATION else target.payload["record"])["kind"]
+        protocol = protocol_of(store, state)
+        payload: dict[str, Any] = {"root": root}
+        if new_rec is None:
+            payload["retracted"] = True
+            when = dt.date.fromisoformat((target.payload if target.kind == OBSERVATION
+                                          else target.payload["record"])["date"])
+        else:
+            if new_rec.kind != old_kind:
+                raise Refused(f"event {event_id} is a {old_kind} observation; a correction keeps the kind "
+                              f"(got {new_rec.kind}): retract it and record the right one")
+            why = _admissible(protocol, state, new_rec)
+            if why:
+                raise Refused(f"{patient}: {why}")
+            payload["record"] = new_rec.to_dict()
+            when = new_rec.date
+        events = tx.append(patient, state, [NewEvent(CORRECTION, when, payload, reason, corrects=event_id)],
+                           _projection(protocol))
+        verb = "retracted" if new_rec is None else "corrected"
+        return Written(patient, tuple(events), state.phase, f"{patient}: event {event_id} {verb} by event "
+                       f"{events[0].id}")
+
+    return store.write(user, work)
+
+
+# -- the decision ---------------------------------------------------------------------------------
+def decide(store: Store, patient: str, when: dt.date, user: str, override: str | None = None,
+           reason: str | None = None) -> Written:
+    """Record the investigator's decision with every criterion's evidence and move the patient."""
+    _check_date(when, "decision date")
+    if override is not None and not (reason and reason.strip()):
+        raise Refused("an override needs a reason (--reason)")
+
+    def work(tx: Transaction) -> Written:
+        state = _state(tx, patient)
+        protocol = protocol_of(store, state)
+        dec = protocol.decision
+        if state.phase != dec.phase and not any(t.source == state.phase and t.dest == dec.phase
+                                                for t in protocol.transitions):
+            done = [e for e in state.decisions]
+            extra = f" (decided on {done[-1].effective_date} by {done[-1].user})" if done else ""
+            raise Refused(f"{patient} is in phase {state.phase!r}: no decision is pending{extra}")
+        if when < state.phase_entered:
+            raise Refused(f"{patient}: {when} is before the patient entered {state.phase} ({state.phase_entered})")
+        preview = evaluate_decision(protocol, state.until(when), when)
+        if override is None and not preview.ready:
+            raise Refused(f"{patient}: the decision is not ready on {when}; waiting for " + "; ".join(preview.missing))
+        targets = {b.to: b for b in dec.branches}
+        if override is not None and override not in targets:
+            from trialflow.protocol._source import suggest
+
+            raise Refused(f"override phase {override!r} is not a branch of decision {dec.id}"
+                          f"{suggest(override, list(targets))} (branches lead to: {', '.join(targets)})")
+        if override is not None:
+            branch = targets[override]
+        elif preview.recommended_branch is not None:
+            branch = next(b for b in dec.branches if b.id == preview.recommended_branch)
+        else:  # pragma: no cover - ready implies a recommendation
+            raise Refused(f"{patient}: no branch applies")
+        new: list[NewEvent] = []
+        current = state
+        if state.phase != dec.phase:
+            ev = _phase_change(state, protocol, next(t.trigger for t in protocol.transitions
+                                                     if t.source == state.phase and t.dest == dec.phase), when)
+            new.append(ev)
+            current = _advance(state, ev)
+        payload = {
+            "decision": dec.id, "criteria": preview.criteria, "outcomes": preview.outcomes,
+            "favourable": preview.favourable, "favourable_criteria": list(preview.favourable_criteria),
+            "ready": preview.ready, "missing": list(preview.missing),
+            "recommended_branch": preview.recommended_branch, "recommended_phase": preview.recommended_phase,
+            "branch": branch.id, "to": branch.to, "override": override is not None and branch.id !=
+            preview.recommended_branch, "flags": list(preview.flags),
+        }
+        new.append(NewEvent(DECISION, when, payload, reason))
+        new.append(_phase_change(current, protocol, branch_trigger(branch.id), when, reason, branch=branch.id))
+        events = tx.append(patient, state, new, _projection(protocol))
+        how = "override" if payload["override"] else "as recommended"
+        return Written(patient, tuple(events), branch.to, f"{patient}: decision {dec.id} → {branch.to} ({how})",
+                       preview.flags)
+
+    return store.write(user, work)
+
+
+def import_file(store: Store, path: str | Path, user: str) -> list[Written]:
+    """Import a case file or a laboratory CSV in one transaction; re-importing records nothing new."""
+    from ._imports import read_import
+
+    batch = read_import(path)
+    if not batch.items:
+        raise Refused(f"{path}: no observations to import")
+    return record_many(store, list(batch.items), user, day0=batch.day0)
