@@ -74,7 +74,7 @@ def check_rule(obj: Any, expected_name: str, plugin: str) -> Rule:
         raise RuleLoadError(plugin, f"params_schema is not a valid JSON Schema: {err.message}") from None
     if obj.params_schema.get("type") != "object":
         raise RuleLoadError(plugin, "params_schema must describe an object (type: object)")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 @cache

@@ -7,7 +7,8 @@ observations:
   - {kind: tg, date: 2026-01-12, value: 12.5, unit: ug/L, loq: 0.2}   # or value: "<0.2", or below_loq: true
   - {kind: tgab, date: 2026-01-12, result: negative}
   - {kind: ct, date: 2026-01-08, slice_thickness_mm: 5,
-     target: [{id: T1, organ: lung, diameter_mm: 22}, {id: T2, organ: lymph_node, nodal: true, diameter_mm: 18}],
+     target: [{id: T1, organ: lung, diameter_mm: 22},
+              {id: T2, organ: lymph_node, nodal: true, diameter_mm: 18}],
      non_target: [{id: N1, organ: bone, status: present}], new_lesions: []}
   - {kind: rai_scan, date: 2026-01-05, modalities: [planar, spect], avid_lesions: []}
 ```
@@ -24,7 +25,7 @@ from typing import Any
 from trialflow.protocol._source import Document, DocumentError, Problem, load_document, parse_document
 from trialflow.protocol._validate import schema_problems
 
-from .observations import TG_UNITS, Case, Observation, _date, observation_from_dict
+from .observations import Case, Observation, _date, observation_from_dict
 
 __all__ = ["CASE_SCHEMA", "load_case", "parse_case"]
 
@@ -44,58 +45,164 @@ def _record(kind: str, description: str, required: list[str], props: dict[str, A
 
 
 _DEFS: dict[str, dict[str, Any]] = {
-    "tg": _record("tg", "Serum thyroglobulin.", [], {
-        "value": {"description": "Tg in `unit`; a string '<0.2' is a result below the LoQ 0.2.",
-                  "anyOf": [{"type": "number", "exclusiveMinimum": 0},
-                            {"type": "string", "pattern": r"^\s*<\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"},
-                            {"type": "null"}]},
-        "unit": {"enum": list(TG_UNITS), "default": "ug/L",
-                 "description": "ug/L and ng/mL are the same; convert any other unit before importing."},
-        "loq": {"type": "number", "exclusiveMinimum": 0, "description": "Limit of quantitation of the assay."},
-        "below_loq": {"type": "boolean", "default": False, "description": "The result is below the LoQ."},
-        "stimulated": {"type": "boolean", "default": False,
-                       "description": "Drawn after rhTSH or thyroid-hormone withdrawal (excluded from the slope)."},
-    }),
-    "tgab": _record("tgab", "Anti-thyroglobulin antibodies.", ["result"], {
-        "result": {"enum": ["positive", "negative"], "description": "Qualitative TgAb result."},
-    }),
-    "ct": _record("ct", "One CT assessment read for RECIST.", [], {
-        "target": {"type": "array", "default": [], "description": "Target lesions.", "items": {
-            "type": "object", "required": ["id"], "additionalProperties": False, "properties": {
-                "id": _ID, "organ": {"type": "string", "description": "Organ (all nodes are one organ in 1.1)."},
-                "diameter_mm": {"anyOf": [_MM, {"type": "null"}],
-                                "description": "Longest diameter (nodes: short axis); 0 = gone; null = not measured."},
-                "nodal": {"type": "boolean", "default": False, "description": "A lymph node."},
-                "too_small": {"type": "boolean", "default": False,
-                              "description": "Present but too small to measure (counted as too_small_mm)."},
-                "fragments_mm": {"type": "array", "items": _MM, "minItems": 1,
-                                 "description": "Diameters of the fragments of a split lesion (summed)."},
-            }}},
-        "non_target": {"type": "array", "default": [], "description": "Non-target lesions.", "items": {
-            "type": "object", "required": ["id", "status"], "additionalProperties": False, "properties": {
-                "id": _ID, "organ": {"type": "string"},
-                "status": {"enum": ["present", "absent", "unequivocal_progression", "not_evaluated"]},
-                "nodal": {"type": "boolean", "default": False},
-            }}},
-        "new_lesions": {"type": "array", "items": _ID, "default": [], "description": "New lesions (ids or sites)."},
-        "slice_thickness_mm": {"type": "number", "exclusiveMinimum": 0, "description": "CT slice thickness."},
-        "not_evaluated": {"type": "boolean", "default": False,
-                          "description": "The assessment was due but could not be read (NE)."},
-    }),
-    "rai_scan": _record("rai_scan", "Diagnostic 131I scintigraphy.", [], {
-        "modalities": {"type": "array", "items": {"enum": ["planar", "spect"]}, "minItems": 1, "uniqueItems": True,
-                       "default": ["planar", "spect"], "description": "Modalities acquired."},
-        "avid_lesions": {"type": "array", "default": [], "description": "RaI-accumulating lesions (ids or sites).",
-                         "items": {"anyOf": [_ID, {
-                             "type": "object", "required": ["id"], "additionalProperties": False,
-                             "properties": {"id": _ID, "modality": {"enum": ["planar", "spect"]}}}]}},
-    }),
-    "adverse_event": _record("adverse_event", "Adverse event (CTCAE).", ["term", "grade"], {
-        "term": _ID, "grade": {"type": "integer", "minimum": 1, "maximum": 5},
-    }),
-    "dose_change": _record("dose_change", "Change of the daily Sorafenib dose.", ["dose_mg_per_day"], {
-        "dose_mg_per_day": {"type": "number", "minimum": 0}, "reason": {"type": "string"},
-    }),
+    "tg": _record(
+        "tg",
+        "Serum thyroglobulin.",
+        [],
+        {
+            "value": {
+                "description": "Tg in `unit`; a string '<0.2' is a result below the LoQ 0.2.",
+                "anyOf": [
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "string", "pattern": r"^\s*<\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"},
+                    {"type": "null"},
+                ],
+            },
+            "unit": {
+                "type": "string",
+                "default": "ug/L",
+                "description": "ug/L, µg/L or ng/mL (the same); convert any other unit before importing.",
+            },
+            "loq": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Limit of quantitation of the assay.",
+            },
+            "below_loq": {"type": "boolean", "default": False, "description": "The result is below the LoQ."},
+            "stimulated": {
+                "type": "boolean",
+                "default": False,
+                "description": "Drawn after rhTSH or thyroid-hormone withdrawal (excluded from the slope).",
+            },
+        },
+    ),
+    "tgab": _record(
+        "tgab",
+        "Anti-thyroglobulin antibodies.",
+        ["result"],
+        {
+            "result": {"enum": ["positive", "negative"], "description": "Qualitative TgAb result."},
+        },
+    ),
+    "ct": _record(
+        "ct",
+        "One CT assessment read for RECIST.",
+        [],
+        {
+            "target": {
+                "type": "array",
+                "default": [],
+                "description": "Target lesions.",
+                "items": {
+                    "type": "object",
+                    "required": ["id"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": _ID,
+                        "organ": {"type": "string", "description": "Organ (all nodes are one organ in 1.1)."},
+                        "diameter_mm": {
+                            "anyOf": [_MM, {"type": "null"}],
+                            "description": "Longest diameter (nodes: short axis); 0 = gone; null = not "
+                            "measured.",
+                        },
+                        "nodal": {"type": "boolean", "default": False, "description": "A lymph node."},
+                        "too_small": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Present but too small to measure (counted as too_small_mm).",
+                        },
+                        "fragments_mm": {
+                            "type": "array",
+                            "items": _MM,
+                            "minItems": 1,
+                            "description": "Diameters of the fragments of a split lesion (summed).",
+                        },
+                    },
+                },
+            },
+            "non_target": {
+                "type": "array",
+                "default": [],
+                "description": "Non-target lesions.",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": _ID,
+                        "organ": {"type": "string"},
+                        "status": {"enum": ["present", "absent", "unequivocal_progression", "not_evaluated"]},
+                        "nodal": {"type": "boolean", "default": False},
+                    },
+                },
+            },
+            "new_lesions": {
+                "type": "array",
+                "items": _ID,
+                "default": [],
+                "description": "New lesions (ids or sites).",
+            },
+            "slice_thickness_mm": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "CT slice thickness.",
+            },
+            "not_evaluated": {
+                "type": "boolean",
+                "default": False,
+                "description": "The assessment was due but could not be read (NE).",
+            },
+        },
+    ),
+    "rai_scan": _record(
+        "rai_scan",
+        "Diagnostic 131I scintigraphy.",
+        [],
+        {
+            "modalities": {
+                "type": "array",
+                "items": {"enum": ["planar", "spect"]},
+                "minItems": 1,
+                "uniqueItems": True,
+                "default": ["planar", "spect"],
+                "description": "Modalities acquired.",
+            },
+            "avid_lesions": {
+                "type": "array",
+                "default": [],
+                "description": "RaI-accumulating lesions (ids or sites).",
+                "items": {
+                    "anyOf": [
+                        _ID,
+                        {
+                            "type": "object",
+                            "required": ["id"],
+                            "additionalProperties": False,
+                            "properties": {"id": _ID, "modality": {"enum": ["planar", "spect"]}},
+                        },
+                    ]
+                },
+            },
+        },
+    ),
+    "adverse_event": _record(
+        "adverse_event",
+        "Adverse event (CTCAE).",
+        ["term", "grade"],
+        {
+            "term": _ID,
+            "grade": {"type": "integer", "minimum": 1, "maximum": 5},
+        },
+    ),
+    "dose_change": _record(
+        "dose_change",
+        "Change of the daily Sorafenib dose.",
+        ["dose_mg_per_day"],
+        {
+            "dose_mg_per_day": {"type": "number", "minimum": 0},
+            "reason": {"type": "string"},
+        },
+    ),
 }
 
 CASE_SCHEMA: dict[str, Any] = {
@@ -116,8 +223,13 @@ CASE_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["kind"],
                 "properties": {"kind": {"enum": list(_DEFS)}},
-                "allOf": [{"if": {"properties": {"kind": {"const": k}}, "required": ["kind"]},
-                           "then": {"$ref": f"#/$defs/{k}"}} for k in _DEFS],
+                "allOf": [
+                    {
+                        "if": {"properties": {"kind": {"const": k}}, "required": ["kind"]},
+                        "then": {"$ref": f"#/$defs/{k}"},
+                    }
+                    for k in _DEFS
+                ],
             },
         },
     },
@@ -142,22 +254,32 @@ def _semantic(doc: Document) -> tuple[list[Observation], list[Problem]]:
         except ValueError as err:
             msg = str(err)
             field = next((f for f in ("unit", "date", "value", "loq") if msg.startswith(f)), None)
-            problems.append(doc.problem(["observations", i, *([field] if field and field in rec else [])], msg))
+            problems.append(
+                doc.problem(["observations", i, *([field] if field and field in rec else [])], msg)
+            )
             continue
         if obs.kind in ("ct", "rai_scan"):
             key = (obs.kind, obs.date.isoformat())
             if key in seen:
-                problems.append(doc.problem(["observations", i, "date"],
-                                            f"a second {obs.kind} on {key[1]} (first is $.observations[{seen[key]}]); "
-                                            "merge them into one record"))
+                problems.append(
+                    doc.problem(
+                        ["observations", i, "date"],
+                        f"a second {obs.kind} on {key[1]} (first is $.observations[{seen[key]}]); "
+                        "merge them into one record",
+                    )
+                )
             seen.setdefault(key, i)
         if obs.kind == "ct":
             for part in ("target", "non_target"):
                 ids = [lesion.id for lesion in getattr(obs, part)]
                 for j, lid in enumerate(ids):
                     if lid in ids[:j]:
-                        problems.append(doc.problem(["observations", i, part, j, "id"],
-                                                    f"lesion id {lid!r} appears twice in this assessment"))
+                        problems.append(
+                            doc.problem(
+                                ["observations", i, part, j, "id"],
+                                f"lesion id {lid!r} appears twice in this assessment",
+                            )
+                        )
         out.append(obs)
     return out, problems
 
@@ -170,8 +292,9 @@ def parse_case(document: Document) -> Case:
     observations, problems = _semantic(document)
     if problems:
         raise DocumentError(problems)
-    return Case.from_dict({"patient": document.data["patient"], "day0": document.data.get("day0"),
-                           "observations": []}).with_observations(observations)
+    return Case.from_dict(
+        {"patient": document.data["patient"], "day0": document.data.get("day0"), "observations": []}
+    ).with_observations(observations)
 
 
 def parse_case_text(text: str, file: str = "<case>") -> Case:

@@ -78,15 +78,26 @@ class TgSample:
     stimulated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean({"kind": self.kind, "date": self.date.isoformat(), "value": self.value, "unit": "ug/L",
-                       "loq": self.loq, "below_loq": self.below_loq, "stimulated": self.stimulated})
+        return _clean(
+            {
+                "kind": self.kind,
+                "date": self.date.isoformat(),
+                "value": self.value,
+                "unit": "ug/L",
+                "loq": self.loq,
+                "below_loq": self.below_loq,
+                "stimulated": self.stimulated,
+            }
+        )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TgSample:
         unit = d.get("unit", "ug/L")
         if unit not in TG_UNITS:
-            raise ValueError(f"unit {unit!r} is not accepted for Tg: give the value in ug/L (ng/mL is the same); "
-                             "convert other units before importing")
+            raise ValueError(
+                f"unit {unit!r} is not accepted for Tg: give the value in ug/L (ng/mL is the same); "
+                "convert other units before importing"
+            )
         loq = _opt_float(d.get("loq"), "loq")
         below = bool(d.get("below_loq", False))
         raw = d.get("value")
@@ -145,16 +156,28 @@ class Lesion:
     fragments_mm: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean({"id": self.id, "organ": self.organ, "diameter_mm": self.diameter_mm, "nodal": self.nodal,
-                       "too_small": self.too_small,
-                       "fragments_mm": list(self.fragments_mm) if self.fragments_mm is not None else None})
+        return _clean(
+            {
+                "id": self.id,
+                "organ": self.organ,
+                "diameter_mm": self.diameter_mm,
+                "nodal": self.nodal,
+                "too_small": self.too_small,
+                "fragments_mm": list(self.fragments_mm) if self.fragments_mm is not None else None,
+            }
+        )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Lesion:
         frags = d.get("fragments_mm")
-        return cls(str(d["id"]), str(d.get("organ", "unknown")), _opt_float(d.get("diameter_mm"), "diameter_mm"),
-                   bool(d.get("nodal", False)), bool(d.get("too_small", False)),
-                   tuple(float(f) for f in frags) if frags is not None else None)
+        return cls(
+            str(d["id"]),
+            str(d.get("organ", "unknown")),
+            _opt_float(d.get("diameter_mm"), "diameter_mm"),
+            bool(d.get("nodal", False)),
+            bool(d.get("too_small", False)),
+            tuple(float(f) for f in frags) if frags is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +216,13 @@ class CtAssessment:
     not_evaluated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "date": self.date.isoformat(),
-                               "target": [t.to_dict() for t in self.target],
-                               "non_target": [n.to_dict() for n in self.non_target],
-                               "new_lesions": list(self.new_lesions)}
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "date": self.date.isoformat(),
+            "target": [t.to_dict() for t in self.target],
+            "non_target": [n.to_dict() for n in self.non_target],
+            "new_lesions": list(self.new_lesions),
+        }
         if self.slice_thickness_mm is not None:
             out["slice_thickness_mm"] = self.slice_thickness_mm
         if self.not_evaluated:
@@ -205,10 +231,14 @@ class CtAssessment:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CtAssessment:
-        return cls(_date(d["date"]), tuple(Lesion.from_dict(t) for t in d.get("target") or ()),
-                   tuple(NonTargetLesion.from_dict(n) for n in d.get("non_target") or ()),
-                   tuple(str(x) for x in d.get("new_lesions") or ()),
-                   _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm"), bool(d.get("not_evaluated", False)))
+        return cls(
+            _date(d["date"]),
+            tuple(Lesion.from_dict(t) for t in d.get("target") or ()),
+            tuple(NonTargetLesion.from_dict(n) for n in d.get("non_target") or ()),
+            tuple(str(x) for x in d.get("new_lesions") or ()),
+            _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm"),
+            bool(d.get("not_evaluated", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +271,12 @@ class RaiScan:
     avid_lesions: tuple[AvidLesion, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "date": self.date.isoformat(), "modalities": list(self.modalities),
-                "avid_lesions": [a.to_dict() for a in self.avid_lesions]}
+        return {
+            "kind": self.kind,
+            "date": self.date.isoformat(),
+            "modalities": list(self.modalities),
+            "avid_lesions": [a.to_dict() for a in self.avid_lesions],
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RaiScan:
@@ -250,7 +284,9 @@ class RaiScan:
         bad = [m for m in mods if m not in ("planar", "spect")]
         if bad:
             raise ValueError(f"modalities must be 'planar' and/or 'spect', got {bad[0]!r}")
-        return cls(_date(d["date"]), mods, tuple(AvidLesion.from_dict(a) for a in d.get("avid_lesions") or ()))
+        return cls(
+            _date(d["date"]), mods, tuple(AvidLesion.from_dict(a) for a in d.get("avid_lesions") or ())
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +319,12 @@ class DoseChange:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "date": self.date.isoformat(), "dose_mg_per_day": self.dose_mg_per_day,
-                "reason": self.reason}
+        return {
+            "kind": self.kind,
+            "date": self.date.isoformat(),
+            "dose_mg_per_day": self.dose_mg_per_day,
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DoseChange:
@@ -327,11 +367,17 @@ class Case:
         return Case(self.patient, self.day0, (*self.observations, *more))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"patient": self.patient, "day0": self.day0.isoformat() if self.day0 else None,
-                "observations": [o.to_dict() for o in self.observations]}
+        return {
+            "patient": self.patient,
+            "day0": self.day0.isoformat() if self.day0 else None,
+            "observations": [o.to_dict() for o in self.observations],
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Case:
         day0 = d.get("day0")
-        return cls(str(d["patient"]), _date(day0, "day0") if day0 is not None else None,
-                   tuple(observation_from_dict(o) for o in d.get("observations") or ()))
+        return cls(
+            str(d["patient"]),
+            _date(day0, "day0") if day0 is not None else None,
+            tuple(observation_from_dict(o) for o in d.get("observations") or ()),
+        )

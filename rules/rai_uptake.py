@@ -1,0 +1,187 @@
+"""Criterion 1: re-induction of radioiodine (RaI) uptake, lesion by lesion on 131I scintigraphy.
+
+Re-induced when the follow-up scan shows at least ``min_new_avid_lesions`` RaI-accumulating lesions, on
+the modalities that count, that did not accumulate RaI at baseline (on any modality). Not evaluable
+when either scan is missing or the follow-up scan has none of the modalities that count. Lesions are
+matched by id or site, ignoring case and surrounding spaces.
+
+References
+----------
+- Study synopsis (Leiden Sorafenib trial; Hoftijzer et al., Eur J Endocrinol 2009;161:923-931):
+  "at least one RaI-accumulating lesion, on planar images and/or SPECT, that did not accumulate RaI at
+  baseline" (``min_new_avid_lesions`` = 1, ``modalities`` = planar and SPECT).
+- Ho AL et al. Selumetinib-enhanced radioiodine uptake in advanced thyroid cancer. N Engl J Med
+  2013;368:623-632 (a dosimetry threshold is not part of this qualitative rule).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._params import resolve_params
+from .observations import Case, RaiScan
+
+__all__ = ["RULE", "RaiUptakeResult", "RaiUptakeRule", "evaluate_batch"]
+
+NAME = "rai_uptake"
+OUTCOMES = ("reinduced", "not_reinduced", "not_evaluable")
+
+PARAMS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "min_new_avid_lesions": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 1,
+            "description": "Newly RaI-avid lesions needed for re-induction (synopsis: 1).",
+        },
+        "modalities": {
+            "type": "array",
+            "items": {"enum": ["planar", "spect"]},
+            "minItems": 1,
+            "uniqueItems": True,
+            "default": ["planar", "spect"],
+            "description": "Modalities on which a newly avid lesion counts (synopsis: planar and/or SPECT).",
+        },
+    },
+}
+
+
+def _classify(new_counts: NDArray[np.int64], evaluable: NDArray[np.bool_], min_new: int) -> NDArray[np.str_]:
+    """The one decision both paths share."""
+    return np.where(
+        ~evaluable, "not_evaluable", np.where(new_counts >= min_new, "reinduced", "not_reinduced")
+    )
+
+
+def evaluate_batch(
+    new_avid_counts: ArrayLike, evaluable: ArrayLike, params: Mapping[str, Any] | None = None
+) -> NDArray[np.str_]:
+    """Outcome per patient from the count of newly avid lesions and whether both scans exist."""
+    p = resolve_params(NAME, PARAMS_SCHEMA, params)
+    counts = np.asarray(new_avid_counts, dtype=np.int64)
+    ok = np.broadcast_to(np.asarray(evaluable, dtype=bool), counts.shape)
+    return _classify(counts, ok, p["min_new_avid_lesions"])
+
+
+@dataclass(frozen=True, slots=True)
+class RaiUptakeResult:
+    """Criterion 1 for one patient."""
+
+    rule: str
+    outcome: str
+    reason: str
+    new_avid_lesions: tuple[str, ...] = ()
+    baseline_date: dt.date | None = None
+    follow_up_date: dt.date | None = None
+    baseline_avid_lesions: tuple[str, ...] = ()
+    follow_up_avid_lesions: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "new_avid_lesions": list(self.new_avid_lesions),
+            "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
+            "follow_up_date": self.follow_up_date.isoformat() if self.follow_up_date else None,
+            "baseline_avid_lesions": list(self.baseline_avid_lesions),
+            "follow_up_avid_lesions": list(self.follow_up_avid_lesions),
+            "modalities": list(self.modalities),
+        }
+
+
+def _key(lesion_id: str) -> str:
+    return " ".join(lesion_id.split()).casefold()
+
+
+def _pick(scans: list[RaiScan], day0: dt.date | None) -> tuple[RaiScan | None, RaiScan | None]:
+    """Baseline: the latest scan on or before day 0 (the earliest if day 0 is unknown); follow-up: the
+    latest scan after it."""
+    if not scans:
+        return None, None
+    before = [s for s in scans if day0 is None or s.date <= day0]
+    baseline = (scans[0] if day0 is None else before[-1]) if before else None
+    if baseline is None:
+        return None, None
+    later = [s for s in scans if s.date > baseline.date]
+    return baseline, (later[-1] if later else None)
+
+
+class RaiUptakeRule:
+    """Criterion 1 as a registered rule; see the module docstring for its sources."""
+
+    name = NAME
+    version = "1.0.0"
+    title = "Re-induction of radioiodine uptake on 131I scintigraphy (planar and/or SPECT)"
+    observation_kinds = ("rai_scan",)
+    outcomes = OUTCOMES
+    params_schema = PARAMS_SCHEMA
+    references = (
+        "Hoftijzer H et al. Eur J Endocrinol 2009;161:923-931 (synopsis: >= 1 newly RaI-avid lesion, planar "
+        "and/or SPECT)",
+        "Ho AL et al. N Engl J Med 2013;368:623-632 (redifferentiation; dosimetry not used here)",
+    )
+
+    def evaluate(
+        self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
+    ) -> RaiUptakeResult:
+        p = resolve_params(NAME, PARAMS_SCHEMA, params)
+        mods = tuple(p["modalities"])
+        baseline, follow = _pick(case.of_kind("rai_scan", as_of=as_of), case.day0)
+        if baseline is None:
+            return RaiUptakeResult(
+                NAME,
+                "not_evaluable",
+                "no baseline 131I scan on or before day 0: not_evaluable",
+                modalities=mods,
+            )
+        if follow is None:
+            return RaiUptakeResult(
+                NAME,
+                "not_evaluable",
+                f"no follow-up 131I scan after the baseline of {baseline.date}: not_evaluable",
+                baseline_date=baseline.date,
+                modalities=mods,
+            )
+        base_ids = tuple(a.id for a in baseline.avid_lesions)
+        follow_ids = tuple(a.id for a in follow.avid_lesions)
+        common: dict[str, Any] = {
+            "baseline_date": baseline.date,
+            "follow_up_date": follow.date,
+            "modalities": mods,
+            "baseline_avid_lesions": base_ids,
+            "follow_up_avid_lesions": follow_ids,
+        }
+        if not set(follow.modalities) & set(mods):
+            return RaiUptakeResult(
+                NAME,
+                "not_evaluable",
+                f"the follow-up scan of {follow.date} has "
+                f"{'/'.join(follow.modalities)} only, none of {'/'.join(mods)}: not_evaluable",
+                **common,
+            )
+        seen = {_key(i) for i in base_ids}
+        new: list[str] = []
+        for a in follow.avid_lesions:
+            counts = a.modality in mods if a.modality is not None else True
+            if counts and _key(a.id) not in seen and _key(a.id) not in {_key(x) for x in new}:
+                new.append(a.id)
+        outcome = str(_classify(np.array([len(new)]), np.array([True]), p["min_new_avid_lesions"])[0])
+        listed = f" ({', '.join(new)})" if new else ""
+        reason = (
+            f"{len(new)} newly RaI-avid lesion(s){listed} on {follow.date} vs baseline {baseline.date}, "
+            f"{p['min_new_avid_lesions']} needed: {outcome}"
+        )
+        return RaiUptakeResult(NAME, outcome, reason, new_avid_lesions=tuple(new), **common)
+
+
+RULE = RaiUptakeRule()

@@ -1,0 +1,561 @@
+"""Criterion 3: RECIST 1.0 and 1.1 time-point and best overall response.
+
+Sums are integers in tenths of a millimetre and every threshold is compared exactly
+(``100*(S-N)*q >= p*N`` for a percentage ``p/q``), because the boundaries (-30 %, +20 %, +5 mm) decide real
+patients and 0.3 and 0.2 are not exact in binary floating point. One kernel, :func:`_kernel`, serves one
+patient (:meth:`RecistRule.evaluate`) and a cohort (:func:`evaluate_batch`); it loops over assessments
+and is vectorised over patients.
+
+Order at a follow-up: CR criteria first, then PD (the sum against the nadir, baseline included and the
+current assessment excluded; in 1.1 also the absolute increase; or a target coming back after a CR), then
+PR against baseline, else SD. Overall response combines target, non-target and new lesions as in
+RECIST 1.1 Table 4 (Table 5 without target lesions; "non-CR/non-PD" is reported as SD).
+Baseline measurability and target selection are checked and reported as ``findings``, never raised.
+
+References
+----------
+- Therasse P et al. New guidelines to evaluate the response to treatment in solid tumors (RECIST 1.0).
+  J Natl Cancer Inst 2000;92:205-216: PR -30 % (``pr_threshold_pct``), PD +20 % (``pd_threshold_pct``),
+  <= 10 targets, <= 5 per organ, measurable >= 10 mm on spiral CT (``min_measurable_mm``), confirmation
+  >= 4 weeks (``confirmation_min_weeks``).
+- Eisenhauer EA et al. New response evaluation criteria in solid tumours: revised RECIST guideline
+  (version 1.1). Eur J Cancer 2009;45:228-247: PD also >= 5 mm (``pd_min_increase_mm``), <= 5 targets,
+  <= 2 per organ, nodes by short axis (>= 15 mm target, < 10 mm normal), 5 mm default for "too small to
+  measure" (``too_small_mm``), SD minimum interval set by the protocol (``sd_min_weeks``, 6-8 weeks
+  typical), Tables 3-5.
+- RECIST Working Group, RECIST 1.1 FAQ (recist.eortc.org): split and coalescing lesions, lesions that
+  reappear, PD on a partial set of measured targets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._params import resolve_params
+from .observations import Case, CtAssessment, Lesion
+
+__all__ = ["NON_TARGET_LABELS", "RULE", "RecistBatch", "RecistResult", "RecistRule", "evaluate_batch"]
+
+NAME = "recist"
+OUTCOMES = ("CR", "PR", "SD", "PD", "NE")
+NE, CR, PR, SD, PD, NONE = 0, 1, 2, 3, 4, 5
+_LABEL = np.array(["NE", "CR", "PR", "SD", "PD", "none"])
+NT_NONE, NT_CR, NT_NON, NT_NE, NT_PD = 0, 1, 2, 3, 4
+NON_TARGET_LABELS = ("none", "CR", "non-CR/non-PD", "NE", "PD")
+_VERSION_LIMITS = {"1.0": (10, 5), "1.1": (5, 2)}
+
+PARAMS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "version": {
+            "enum": ["1.0", "1.1"],
+            "default": "1.1",
+            "description": "RECIST version: 1.0 (Therasse 2000) or 1.1 (Eisenhauer 2009).",
+        },
+        "pr_threshold_pct": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 100,
+            "default": 30,
+            "description": "PR: sum at least this % below the baseline sum (both versions).",
+        },
+        "pd_threshold_pct": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 20,
+            "description": "PD: sum at least this % above the nadir (both versions).",
+        },
+        "pd_min_increase_mm": {
+            "type": "number",
+            "minimum": 0,
+            "default": 5,
+            "description": "PD in 1.1 also needs this absolute increase over the nadir.",
+        },
+        "too_small_mm": {
+            "type": "number",
+            "minimum": 0,
+            "default": 5,
+            "description": "Value of a target that is present but too small to measure (1.1).",
+        },
+        "require_confirmation": {
+            "type": "boolean",
+            "default": True,
+            "description": "CR/PR need a repeat assessment (single-arm trial, response endpoint).",
+        },
+        "confirmation_min_weeks": {
+            "type": "number",
+            "minimum": 0,
+            "default": 4,
+            "description": "Least interval to the confirming assessment (4 weeks).",
+        },
+        "sd_min_weeks": {
+            "type": "number",
+            "minimum": 0,
+            "default": 6,
+            "description": "SD counts as best response only this long after day 0.",
+        },
+        "max_targets_total": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "Most target lesions in total; null = the version's (10 / 5).",
+        },
+        "max_targets_per_organ": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "Most target lesions per organ; null = the version's (5 / 2).",
+        },
+        "min_measurable_mm": {
+            "type": "number",
+            "minimum": 0,
+            "default": 10,
+            "description": "Least longest diameter of a measurable lesion on CT (and at "
+            "least twice the slice thickness).",
+        },
+    },
+}
+
+
+def _frac(x: float) -> Fraction:
+    """The decimal a person wrote (30, 29.5) as an exact fraction."""
+    return Fraction(str(x))
+
+
+def _tenths(mm: float) -> int:
+    return round(_frac(mm) * 10)
+
+
+@dataclass(frozen=True, slots=True)
+class _Out:
+    target: NDArray[np.int8]
+    overall: NDArray[np.int8]
+    nadir: NDArray[np.int64]
+    best: NDArray[np.int8]
+    confirmed: NDArray[np.bool_]
+
+
+def _kernel(
+    base: NDArray[np.int64],
+    base_ok: NDArray[np.bool_],
+    s: NDArray[np.int64],
+    present: NDArray[np.bool_],
+    complete: NDArray[np.bool_],
+    cr: NDArray[np.bool_],
+    nt: NDArray[np.int8],
+    new: NDArray[np.bool_],
+    days: NDArray[np.float64],
+    p: Mapping[str, Any],
+) -> _Out:
+    """Target, overall and best overall response for P patients x A follow-up assessments."""
+    npat, na = s.shape
+    pr, pd, inc_mm = (
+        _frac(p["pr_threshold_pct"]),
+        _frac(p["pd_threshold_pct"]),
+        _frac(p["pd_min_increase_mm"]),
+    )
+    v11 = p["version"] == "1.1"
+    has_targets = base_ok & (base > 0)
+    nadir = base.copy()
+    prior_cr = np.zeros(npat, dtype=bool)
+    target = np.full((npat, na), NE, dtype=np.int8)
+    overall = np.full((npat, na), NE, dtype=np.int8)
+    nadir_used = np.zeros((npat, na), dtype=np.int64)
+    for k in range(na):
+        S, here, full = s[:, k], present[:, k] & base_ok, complete[:, k]
+        inc = S - nadir
+        pd_sum = (inc > 0) & (100 * pd.denominator * inc >= pd.numerator * nadir)
+        if v11:
+            pd_sum &= inc * inc_mm.denominator >= 10 * inc_mm.numerator
+        pr_sum = 100 * pr.denominator * (base - S) >= pr.numerator * base
+        t = np.select(
+            [~here, ~has_targets, full & cr[:, k], full & prior_cr, pd_sum, ~full, pr_sum],
+            [NE, NONE, CR, PD, PD, NE, PR],
+            default=SD,
+        ).astype(np.int8)
+        n = nt[:, k]
+        o = np.select(
+            [
+                ~here,
+                new[:, k] | (n == NT_PD) | (t == PD),
+                (t == NONE) & (n == NT_CR),
+                (t == NONE) & (n == NT_NON),
+                t == NONE,
+                (t == CR) & ((n == NT_CR) | (n == NT_NONE)),
+                t == CR,
+            ],
+            [NE, PD, CR, SD, NE, CR, PR],
+            default=t,
+        ).astype(np.int8)
+        target[:, k], overall[:, k], nadir_used[:, k] = t, o, nadir
+        upd = here & full & has_targets
+        nadir = np.where(upd, np.minimum(nadir, S), nadir)
+        prior_cr |= upd & cr[:, k]
+    best, confirmed = _best(overall, days, p)
+    return _Out(target, overall, nadir_used, best, confirmed)
+
+
+def _best(
+    overall: NDArray[np.int8], days: NDArray[np.float64], p: Mapping[str, Any]
+) -> tuple[NDArray[np.int8], NDArray[np.bool_]]:
+    """Best overall response up to the first PD, with confirmation and the SD minimum (RECIST 1.1 Table 3)."""
+    npat, na = overall.shape
+    is_pd = overall == PD
+    first_pd = np.where(is_pd.any(axis=1), is_pd.argmax(axis=1), na) if na else np.zeros(npat, dtype=np.int64)
+    cols = np.arange(na)[None, :]
+    before_pd = cols < first_pd[:, None]
+    gap = p["confirmation_min_weeks"] * 7
+    conf_cr = np.zeros(npat, dtype=bool)
+    conf_pr = np.zeros(npat, dtype=bool)
+    for i in range(na):
+        oi = overall[:, i]
+        if not p["require_confirmation"]:
+            conf_cr |= before_pd[:, i] & (oi == CR)
+            conf_pr |= before_pd[:, i] & ((oi == CR) | (oi == PR))
+            continue
+        for j in range(i + 1, na):
+            ok = before_pd[:, j] & (days[:, j] - days[:, i] >= gap)
+            oj = overall[:, j]
+            conf_cr |= ok & (oi == CR) & (oj == CR)
+            conf_pr |= ok & ((oi == CR) | (oi == PR)) & ((oj == CR) | (oj == PR))
+    sd_ok = (before_pd & np.isin(overall, (CR, PR, SD)) & (days >= p["sd_min_weeks"] * 7)).any(axis=1)
+    best = np.select([conf_cr, conf_pr, sd_ok, first_pd < na], [CR, PR, SD, PD], default=NE).astype(np.int8)
+    return best, conf_cr | conf_pr
+
+
+# ---------------------------------------------------------------- batch
+
+
+@dataclass(frozen=True, slots=True)
+class RecistBatch:
+    """RECIST over P patients x A follow-ups.
+
+    Labels ``CR``/``PR``/``SD``/``PD``/``NE``; target ``none`` when there are no target lesions.
+    """
+
+    target: NDArray[np.str_]
+    overall: NDArray[np.str_]
+    final: NDArray[np.str_]
+    best_overall_response: NDArray[np.str_]
+    nadir_mm: NDArray[np.float64]
+
+
+def evaluate_batch(
+    sums_mm: ArrayLike,
+    new_lesions: ArrayLike,
+    nontarget_pd: ArrayLike,
+    target_cr: ArrayLike,
+    params: Mapping[str, Any] | None = None,
+    *,
+    days: ArrayLike,
+    nontarget: ArrayLike | None = None,
+    complete: ArrayLike | None = None,
+) -> RecistBatch:
+    """RECIST for a cohort.
+
+    ``sums_mm`` is P x (A+1): column 0 the baseline sum (0 = no target lesions, nan = no usable baseline),
+    columns 1..A the follow-up sums (nan = assessment missing or unreadable: NE). ``new_lesions``,
+    ``nontarget_pd`` and ``target_cr`` (all targets gone; in 1.1 every node < 10 mm) are P x A booleans;
+    ``days`` (A or P x A) the days from day 0 to each follow-up. ``nontarget`` (P x A labels from
+    ``NON_TARGET_LABELS``) replaces ``nontarget_pd`` when given (without it, non-target disease counts as
+    absent unless flagged PD, so a target CR is an overall CR); ``complete`` False marks a partial sum
+    (some target not measured: NE unless that partial sum is already PD).
+    """
+    p = resolve_params(NAME, PARAMS_SCHEMA, params)
+    sums = np.atleast_2d(np.asarray(sums_mm, dtype=np.float64))
+    npat, na = sums.shape[0], sums.shape[1] - 1
+    shape = (npat, na)
+    ok = ~np.isnan(sums)
+    tenths = np.where(ok, np.rint(np.where(ok, sums, 0) * 10), 0).astype(np.int64)
+    if nontarget is not None:
+        labels = np.asarray(nontarget).astype(str)
+        nt = np.full(shape, -1, dtype=np.int8)
+        for code, label in enumerate(NON_TARGET_LABELS):
+            nt[labels == label] = code
+        if (nt < 0).any():
+            raise ValueError(f"nontarget labels must be among {NON_TARGET_LABELS}")
+    else:
+        nt = np.where(np.broadcast_to(np.asarray(nontarget_pd, dtype=bool), shape), NT_PD, NT_NONE).astype(
+            np.int8
+        )
+    o = _kernel(
+        tenths[:, 0],
+        ok[:, 0],
+        tenths[:, 1:],
+        ok[:, 1:],
+        np.ones(shape, dtype=bool)
+        if complete is None
+        else np.broadcast_to(np.asarray(complete, dtype=bool), shape),
+        np.broadcast_to(np.asarray(target_cr, dtype=bool), shape),
+        nt,
+        np.broadcast_to(np.asarray(new_lesions, dtype=bool), shape),
+        np.broadcast_to(np.asarray(days, dtype=np.float64), shape),
+        p,
+    )
+    final = _LABEL[o.overall[:, -1]] if na else np.full(npat, "NE")
+    return RecistBatch(_LABEL[o.target], _LABEL[o.overall], final, _LABEL[o.best], o.nadir / 10.0)
+
+
+# ---------------------------------------------------------------- single patient
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One follow-up CT as RECIST read it."""
+
+    date: dt.date
+    sum_mm: float | None
+    complete: bool
+    pct_from_baseline: float | None
+    nadir_mm: float | None
+    pct_from_nadir: float | None
+    target: str
+    non_target: str
+    new_lesions: tuple[str, ...]
+    overall: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "sum_mm": self.sum_mm,
+            "complete": self.complete,
+            "pct_from_baseline": self.pct_from_baseline,
+            "nadir_mm": self.nadir_mm,
+            "pct_from_nadir": self.pct_from_nadir,
+            "target": self.target,
+            "non_target": self.non_target,
+            "new_lesions": list(self.new_lesions),
+            "overall": self.overall,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecistResult:
+    """RECIST for one patient: the overall response at the latest follow-up, and the best one."""
+
+    rule: str
+    outcome: str
+    reason: str
+    version: str
+    best_overall_response: str = "NE"
+    confirmed: bool = False
+    baseline_date: dt.date | None = None
+    baseline_sum_mm: float | None = None
+    assessments: tuple[Assessment, ...] = ()
+    findings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "version": self.version,
+            "best_overall_response": self.best_overall_response,
+            "confirmed": self.confirmed,
+            "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
+            "baseline_sum_mm": self.baseline_sum_mm,
+            "assessments": [a.to_dict() for a in self.assessments],
+            "findings": list(self.findings),
+        }
+
+
+def _lesion_tenths(lesion: Lesion, too_small: int) -> int | None:
+    if lesion.fragments_mm is not None:
+        return sum(_tenths(f) for f in lesion.fragments_mm)
+    if lesion.too_small:
+        return too_small
+    return None if lesion.diameter_mm is None else _tenths(lesion.diameter_mm)
+
+
+def _baseline_findings(ct: CtAssessment, p: Mapping[str, Any]) -> list[str]:
+    """Measurability and target selection at baseline, as warnings for the investigator."""
+    v11 = p["version"] == "1.1"
+    total, per_organ = _VERSION_LIMITS[p["version"]]
+    total = p["max_targets_total"] or total
+    per_organ = p["max_targets_per_organ"] or per_organ
+    least = _frac(p["min_measurable_mm"])
+    if ct.slice_thickness_mm is not None and ct.slice_thickness_mm > 5:
+        least = max(least, 2 * _frac(ct.slice_thickness_mm))
+    out: list[str] = []
+    organs: dict[str, list[str]] = {}
+    for t in ct.target:
+        organ = "lymph node" if (v11 and t.nodal) else t.organ
+        organs.setdefault(organ, []).append(t.id)
+        if t.too_small or t.diameter_mm is None:
+            out.append(f"target {t.id}: not measured at baseline, so not measurable")
+        elif v11 and t.nodal and _frac(t.diameter_mm) < 15:
+            out.append(
+                f"target {t.id}: node short axis {t.diameter_mm:g} mm < 15 mm, not a measurable target "
+                "(10-15 mm: non-target; < 10 mm: normal)"
+            )
+        elif not (v11 and t.nodal) and _frac(t.diameter_mm) < least:
+            out.append(f"target {t.id}: {t.diameter_mm:g} mm < {float(least):g} mm, not measurable")
+    if len(ct.target) > total:
+        out.append(f"{len(ct.target)} target lesions, RECIST {p['version']} allows {total}")
+    for organ, ids in organs.items():
+        if len(ids) > per_organ:
+            out.append(
+                f"{len(ids)} target lesions in {organ} ({', '.join(ids)}), at most {per_organ} per organ"
+            )
+    if not ct.target:
+        out.append(
+            "no target lesions at baseline: response follows the non-target lesions (non-CR/non-PD as SD)"
+        )
+    return out
+
+
+def _non_target(ct: CtAssessment, baseline_ids: list[str]) -> int:
+    status = {n.id: n.status for n in ct.non_target}
+    if any(s == "unequivocal_progression" for s in status.values()):
+        return NT_PD
+    if not baseline_ids:
+        return NT_NONE
+    seen = [status.get(i, "not_evaluated") for i in baseline_ids]
+    if "not_evaluated" in seen:
+        return NT_NE
+    return NT_CR if all(s == "absent" for s in seen) else NT_NON
+
+
+def _pct(a: int, b: int) -> float | None:
+    return None if b == 0 else round(100.0 * (a - b) / b, 2)
+
+
+class RecistRule:
+    """Criterion 3 as a registered rule; see the module docstring for its sources."""
+
+    name = NAME
+    version = "1.0.0"
+    title = "RECIST 1.0 / 1.1 overall and best overall response"
+    observation_kinds = ("ct",)
+    outcomes = OUTCOMES
+    params_schema = PARAMS_SCHEMA
+    references = (
+        "Therasse P et al. J Natl Cancer Inst 2000;92:205-216 (RECIST 1.0)",
+        "Eisenhauer EA et al. Eur J Cancer 2009;45:228-247 (RECIST 1.1)",
+        "RECIST Working Group, RECIST 1.1 FAQ, recist.eortc.org",
+    )
+
+    def evaluate(
+        self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
+    ) -> RecistResult:
+        p = resolve_params(NAME, PARAMS_SCHEMA, params)
+        ver = p["version"]
+        cts: list[CtAssessment] = case.of_kind("ct", as_of=as_of)
+        before = [c for c in cts if case.day0 is None or c.date <= case.day0]
+        if not before:
+            return RecistResult(NAME, "NE", "no baseline CT on or before day 0: NE", ver)
+        baseline = before[-1] if case.day0 is not None else before[0]
+        if baseline.not_evaluated:
+            return RecistResult(
+                NAME,
+                "NE",
+                f"the baseline CT of {baseline.date} was not evaluable: NE",
+                ver,
+                baseline_date=baseline.date,
+            )
+        findings = _baseline_findings(baseline, p)
+        too_small = _tenths(p["too_small_mm"])
+        base_vals = [_lesion_tenths(t, too_small) for t in baseline.target]
+        if any(v is None for v in base_vals):
+            missing = ", ".join(t.id for t, v in zip(baseline.target, base_vals, strict=True) if v is None)
+            return RecistResult(
+                NAME,
+                "NE",
+                f"baseline target(s) {missing} not measured: NE",
+                ver,
+                baseline_date=baseline.date,
+                findings=tuple(findings),
+            )
+        base = sum(v for v in base_vals if v is not None)
+        ids = [t.id for t in baseline.target]
+        nodal = {t.id: t.nodal for t in baseline.target}
+        nt_ids = [n.id for n in baseline.non_target]
+        follow = [c for c in cts if c.date > baseline.date]
+        anchor = case.day0 or baseline.date
+        na = len(follow)
+        s = np.zeros((1, na), dtype=np.int64)
+        present, complete, cr = (np.zeros((1, na), dtype=bool) for _ in range(3))
+        new = np.zeros((1, na), dtype=bool)
+        nt = np.zeros((1, na), dtype=np.int8)
+        days = np.zeros((1, na), dtype=np.float64)
+        for k, ct in enumerate(follow):
+            days[0, k] = (ct.date - anchor).days
+            present[0, k] = not ct.not_evaluated
+            by_id = {t.id: t for t in ct.target}
+            for extra in by_id.keys() - set(ids):
+                findings.append(
+                    f"{ct.date}: target {extra} was not a baseline target and is ignored "
+                    "(record new lesions under new_lesions)"
+                )
+            vals = {i: _lesion_tenths(by_id[i], too_small) if i in by_id else None for i in ids}
+            known = [v for v in vals.values() if v is not None]
+            s[0, k] = sum(known)
+            complete[0, k] = len(known) == len(ids)
+            if ver == "1.1":
+                cr[0, k] = all(v is not None and (v < 100 if nodal[i] else v == 0) for i, v in vals.items())
+            else:
+                cr[0, k] = all(v == 0 for v in vals.values())
+            new[0, k] = bool(ct.new_lesions)
+            nt[0, k] = _non_target(ct, nt_ids)
+        o = _kernel(np.array([base]), np.array([True]), s, present, complete, cr, nt, new, days, p)
+        rows = []
+        for k, ct in enumerate(follow):
+            here = bool(present[0, k])
+            S, N = int(s[0, k]), int(o.nadir[0, k])
+            rows.append(
+                Assessment(
+                    date=ct.date,
+                    sum_mm=S / 10 if here else None,
+                    complete=bool(complete[0, k]) and here,
+                    pct_from_baseline=_pct(S, base) if here else None,
+                    nadir_mm=N / 10,
+                    pct_from_nadir=_pct(S, N) if here else None,
+                    target=str(_LABEL[o.target[0, k]]),
+                    non_target=NON_TARGET_LABELS[int(nt[0, k])] if here else "NE",
+                    new_lesions=ct.new_lesions,
+                    overall=str(_LABEL[o.overall[0, k]]),
+                )
+            )
+        best = str(_LABEL[o.best[0]])
+        common: dict[str, Any] = {
+            "best_overall_response": best,
+            "confirmed": bool(o.confirmed[0]),
+            "baseline_date": baseline.date,
+            "baseline_sum_mm": base / 10,
+            "assessments": tuple(rows),
+            "findings": tuple(findings),
+        }
+        if not rows:
+            return RecistResult(
+                NAME, "NE", f"no follow-up CT after the baseline of {baseline.date}: NE", ver, **common
+            )
+        last = rows[-1]
+        return RecistResult(
+            NAME, last.overall, _reason(ver, last, base, best, bool(o.confirmed[0])), ver, **common
+        )
+
+
+def _reason(ver: str, a: Assessment, base: int, best: str, confirmed: bool) -> str:
+    if a.sum_mm is None:
+        body = "assessment not evaluable"
+    else:
+        pb = "n/a" if a.pct_from_baseline is None else f"{a.pct_from_baseline:+.1f} %"
+        pn = "n/a" if a.pct_from_nadir is None else f"{a.pct_from_nadir:+.1f} %"
+        news = f"new lesion(s) {', '.join(a.new_lesions)}" if a.new_lesions else "no new lesions"
+        body = (
+            f"sum {a.sum_mm:g} mm ({pb} from baseline {base / 10:g} mm, {pn} from nadir {a.nadir_mm:g} mm); "
+            f"target {a.target}, non-target {a.non_target}, {news}"
+        )
+    tag = " confirmed" if confirmed and best in ("CR", "PR") else ""
+    return f"RECIST {ver} on {a.date}: {body}: {a.overall} (best overall response {best}{tag})"
+
+
+RULE = RecistRule()
