@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from ._common import AsOfOpt, DbOpt, UserOpt, call, open_store, parse_date, resolve_user
 from ._output import console, err_console, fail, print_json
 
-app = typer.Typer(help="Validate, show and draw protocol YAML files.", no_args_is_help=True)
+app = typer.Typer(help="Validate, show, draw, diff and amend protocol versions.", no_args_is_help=True)
 
 FileArg = Annotated[Path | None, typer.Argument(help="Protocol YAML file (default: the bundled protocol).",
                                                 show_default=False)]
@@ -78,3 +79,84 @@ def diagram(file: FileArg = None) -> None:
     from trialflow.engine import phase_diagram
 
     print(phase_diagram(_load(file)))
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The current protocol YAML.", show_default=False)],
+    new: Annotated[Path, typer.Argument(help="The amended protocol YAML.", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """What changes from OLD to NEW, as an amendment's change log (semantic, not textual)."""
+    from trialflow.protocol import diff_protocols
+
+    changes = diff_protocols(_load(old), _load(new))
+    if as_json:
+        print_json(changes)
+        return
+    from ._amend_view import render_changes
+
+    console.print(render_changes(changes))
+
+
+@app.command()
+def amend(
+    new: Annotated[Path, typer.Argument(help="The amended protocol YAML.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="Why the protocol is amended.")],
+    apply: Annotated[bool, typer.Option("--apply", help="Register the version (default: a dry run).")] = False,
+    as_of: AsOfOpt = None, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Validate NEW, show its impact on every enrolled patient, and (with --apply) register it."""
+    from trialflow.engine import amend as do_amend
+
+    report = call(do_amend, open_store(db), new, reason, resolve_user(user), apply=apply,
+                  as_of=parse_date(as_of, "--as-of"))
+    if as_json:
+        print_json(report)
+        return
+    from ._amend_view import render_amendment
+
+    for part in render_amendment(report):
+        console.print(part)
+
+
+@app.command()
+def migrate(
+    patients: Annotated[list[str] | None, typer.Argument(help="Study ids (or --all).", show_default=False)] = None,
+    to: Annotated[str, typer.Option("--to", help="Target version (its version string or hash prefix).")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why the patients move.")] = "",
+    all_: Annotated[bool, typer.Option("--all", help="Every patient the version's migration policy moves.")] = False,
+    db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Move patients onto another protocol version; recorded per patient, undone by migrating back."""
+    from trialflow.engine import migrate as do_migrate
+
+    if not to:
+        fail("--to VERSION is required", code=2)
+    if bool(patients) == all_:
+        fail("name the patients or give --all (not both)", code=2)
+    result = call(do_migrate, open_store(db), None if all_ else list(patients or []), to, reason, resolve_user(user))
+    if as_json:
+        print_json(result)
+        return
+    for w in result:
+        console.print(w.message, markup=False)
+
+
+@app.command()
+def versions(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Every registered protocol version: date, reason, author, content hash, patients on it."""
+    store = open_store(db)
+    rows = call(store.versions)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(header_style="bold")
+    for col in ("version", "registered (UTC)", "by", "reason", "sha256", "patients"):
+        t.add_column(col, overflow="fold")
+    for v in rows:
+        t.add_row(v.version, v.registered_at.strftime("%Y-%m-%d %H:%M"), v.registered_by, v.reason,
+                  v.content_hash[:12], str(v.patients))
+    console.print(t)

@@ -1,5 +1,6 @@
 """The engine: state machine, schedule, worklist, decisions, persistence."""
 
+from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
 from ._db import DEFAULT_DB, StoreError, database_url
 from ._decision import DecisionPreview, evaluate_decision
 from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
@@ -38,11 +39,13 @@ from ._workflow import (
 __all__ = [
     "DEFAULT_DB",
     "Action",
+    "AmendmentReport",
     "DecisionPreview",
     "EndpointReport",
     "Enrolment",
     "Event",
     "HistoryEntry",
+    "PatientImpact",
     "PatientState",
     "PatientStatus",
     "PhaseMachine",
@@ -55,6 +58,7 @@ __all__ = [
     "StoreError",
     "TransitionRefused",
     "Written",
+    "amend",
     "clopper_pearson",
     "complete_phase",
     "correct",
@@ -67,9 +71,11 @@ __all__ = [
     "history",
     "import_file",
     "init_store",
+    "migrate",
     "machine_for",
     "next_actions",
     "patient_actions",
+    "patient_impact",
     "phase_diagram",
     "record",
     "record_many",

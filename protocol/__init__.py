@@ -1,5 +1,6 @@
 """Protocols declared in YAML: the schema, loading with located errors, and the frozen model."""
 
+from ._diff import Change, diff_protocols
 from ._loader import (
     BUNDLED_PROTOCOL,
     ProtocolError,
@@ -32,6 +33,7 @@ __all__ = [
     "BUNDLED_PROTOCOL",
     "Assessment",
     "Branch",
+    "Change",
     "Condition",
     "Criterion",
     "Decision",
@@ -50,6 +52,7 @@ __all__ = [
     "Visit",
     "Window",
     "bundled_protocol_path",
+    "diff_protocols",
     "load_bundled_protocol",
     "load_document",
     "load_protocol",

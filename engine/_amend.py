@@ -1,0 +1,240 @@
+"""Protocol amendments: what a new version changes for each enrolled patient, and explicit migration.
+
+The impact is computed by replaying each patient's recorded events under the new version and
+comparing with the version the patient runs on: the future schedule (visits that appear, disappear
+or move), visits that become missed or no longer required, a decision already taken that would now
+come out differently (shown, never changed), eligibility that would now fail. Registering a version
+changes no patient; moving patients is :func:`migrate`, recorded as an event per patient and undone by
+migrating back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trialflow.protocol import Change, Protocol, diff_protocols, load_protocol
+
+from ._decision import evaluate_decision
+from ._schedule import ScheduledVisit, schedule
+from ._state import MIGRATED, PatientState, fold
+from ._store import NewEvent, RegisteredVersion, Store, Transaction
+from ._workflow import Refused, Written, _eligibility, _projection, today
+
+__all__ = ["AmendmentReport", "PatientImpact", "amend", "migrate", "patient_impact", "resolve_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientImpact:
+    """What the new version would change for one patient."""
+
+    patient: str
+    runs_on: str
+    phase: str
+    would_migrate: bool
+    policy: str
+    visits_added: tuple[str, ...] = ()
+    visits_removed: tuple[str, ...] = ()
+    visits_moved: tuple[str, ...] = ()
+    newly_missed: tuple[str, ...] = ()
+    no_longer_required: tuple[str, ...] = ()
+    decision_changed: str | None = None
+    eligibility: tuple[str, ...] = ()
+    blocking: tuple[str, ...] = ()
+
+    @property
+    def affected(self) -> bool:
+        return any((self.visits_added, self.visits_removed, self.visits_moved, self.newly_missed,
+                    self.no_longer_required, self.decision_changed, self.eligibility, self.blocking))
+
+
+@dataclass(frozen=True, slots=True)
+class AmendmentReport:
+    """``protocol amend``: the change log, the impact per patient, and whether it was registered."""
+
+    study: str
+    from_version: str
+    to_version: str
+    content_hash: str
+    reason: str
+    applied: bool
+    changes: tuple[Change, ...]
+    patients: tuple[PatientImpact, ...]
+    registered: RegisteredVersion | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def _phases_from(protocol: Protocol, start: str) -> set[str]:
+    """``start`` and every phase reachable from it (the part of the study at or after it)."""
+    graph: dict[str, set[str]] = {p.id: set() for p in protocol.phases}
+    for t in protocol.transitions:
+        graph[t.source].add(t.dest)
+    for b in protocol.decision.branches:
+        graph[protocol.decision.phase].add(b.to)
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def migration_policy(new: Protocol, state: PatientState) -> tuple[bool, str]:
+    """(moves under --all, why) according to the new version's declared policy."""
+    s = new.study
+    if s.migration_default == "move":
+        return True, "policy: all patients move"
+    if s.migration_stay_from_phase:
+        later = _phases_from(new, s.migration_stay_from_phase)
+        if state.phase in later:
+            return False, f"policy: patients in {s.migration_stay_from_phase} or later stay"
+        return True, f"policy: patients before {s.migration_stay_from_phase} move"
+    return False, "policy: patients stay unless migrated by name"
+
+
+def _key(visits: list[ScheduledVisit]) -> dict[str, ScheduledVisit]:
+    return {v.visit: v for v in visits}
+
+
+def patient_impact(old: Protocol, new: Protocol, state: PatientState, as_of: dt.date) -> PatientImpact:
+    """Replay one patient's events under ``new`` and compare with ``old`` (the version it runs on)."""
+    moves, policy = migration_policy(new, state)
+    new_ids = {p.id for p in new.phases}
+    missing = [s.phase for s in state.stints if s.phase not in new_ids]
+    blocking = tuple(f"phase {p!r} does not exist in v{new.version}" for p in dict.fromkeys(missing))
+    cut = state.until(as_of)
+    if blocking:
+        return PatientImpact(state.patient, old.version, state.phase, False, policy, blocking=blocking)
+    a, b = _key(schedule(old, cut, as_of)), _key(schedule(new, cut, as_of))
+    pending = ("upcoming", "due", "overdue")
+    added = tuple(f"{v.visit} on {v.target_date} ({v.status})" for k, v in b.items()
+                  if k not in a and v.status in pending)
+    removed = tuple(f"{v.visit} on {v.target_date} (was {v.status})" for k, v in a.items()
+                    if k not in b and v.status in pending)
+    moved, missed, dropped = [], [], []
+    for k in a.keys() & b.keys():
+        va, vb = a[k], b[k]
+        if vb.status == "missed" and va.status != "missed":
+            missed.append(f"{k} (window now {vb.window_start} – {vb.window_end})")
+        elif vb.status == "not_required" and va.status != "not_required":
+            dropped.append(k)
+        elif vb.status in pending and (va.target_date, va.window_start, va.window_end) != \
+                (vb.target_date, vb.window_start, vb.window_end):
+            moved.append(f"{k}: {va.target_date} [{va.window_start} – {va.window_end}] → {vb.target_date} "
+                         f"[{vb.window_start} – {vb.window_end}]")
+        elif va.status == "done" and vb.status != "done":
+            missed.append(f"{k} (the recorded visit falls outside the new window {vb.window_start} – "
+                          f"{vb.window_end})")
+    changed = None
+    if cut.decisions:
+        dec_event = cut.decisions[-1]
+        when = dec_event.effective_date
+        before = fold([e for e in state.events if e.seq < dec_event.seq]).until(when)
+        preview = evaluate_decision(new, before, when)
+        old_to, old_out = dec_event.payload["to"], dec_event.payload["outcomes"]
+        if preview.recommended_phase != old_to or preview.outcomes != old_out:
+            diffs = ", ".join(f"{c} {old_out.get(c)} → {o}" for c, o in preview.outcomes.items() if old_out.get(c) != o)
+            changed = (f"decision of {when} would recommend {preview.recommended_phase or 'waiting'} instead of "
+                       f"{old_to}" + (f" ({diffs})" if diffs else "") + "; the recorded decision stands")
+    elig: tuple[str, ...] = ()
+    if state.eligible:  # a screen failure has already failed; only enrolled patients can newly fail
+        _, problems, unmet = _eligibility(new, state.eligibility)
+        elig = tuple([*(f"{p} (re-screen under v{new.version})" for p in problems),
+                      *(f"would now fail {u}" for u in unmet)])
+    return PatientImpact(state.patient, old.version, state.phase, moves, policy, added, removed, tuple(moved),
+                         tuple(missed), tuple(dropped), changed, elig, blocking)
+
+
+def resolve_version(store: Store, label: str) -> RegisteredVersion:
+    """A registered version by its version string, or by a prefix (≥ 6) of its content hash."""
+    versions = store.versions()
+    exact = [v for v in versions if v.version == label]
+    if exact:
+        return exact[-1]
+    if len(label) >= 6:
+        by_hash = [v for v in versions if v.content_hash.startswith(label)]
+        if len(by_hash) == 1:
+            return by_hash[0]
+    known = ", ".join(f"{v.version} ({v.content_hash[:12]})" for v in versions)
+    raise Refused(f"no protocol version {label!r} in this store (registered: {known})")
+
+
+def amend(store: Store, path: str | Path, reason: str, user: str, *, apply: bool = False,
+          as_of: dt.date | None = None) -> AmendmentReport:
+    """Validate a new version, report its impact per patient, and register it with ``apply``."""
+    if not reason.strip():
+        raise Refused("an amendment needs a reason (--reason)")
+    new = load_protocol(path)
+    current, current_v = store.protocol()
+    if new.study.id != current.study.id:
+        raise Refused(f"{path} is study {new.study.id!r}; this store runs {current.study.id!r}")
+    versions = store.versions()
+    same = [v for v in versions if v.content_hash == new.content_hash]
+    if same:
+        raise Refused(f"{path} is identical to registered version {same[0].version} ({same[0].content_hash[:12]})")
+    clash = [v for v in versions if v.version == new.version]
+    if clash:
+        raise Refused(f"version {new.version!r} is already registered with other content: give the amendment a new "
+                      "study.version")
+    as_of = as_of or today()
+    impacts = []
+    for evs in store.events_of().values():
+        state = fold(evs)
+        old = store.protocol(state.protocol_hash)[0]
+        impacts.append(patient_impact(old, new, state, as_of))
+    registered = None
+    if apply:
+        text = Path(path).read_text(encoding="utf-8")
+        registered = store.register_protocol(new, text, user, reason)
+    return AmendmentReport(
+        study=new.study.id, from_version=current_v.version, to_version=new.version, content_hash=new.content_hash,
+        reason=reason, applied=apply, changes=tuple(diff_protocols(current, new)),
+        patients=tuple(sorted(impacts, key=lambda i: i.patient)), registered=registered,
+        notes=() if apply else ("dry run: nothing was registered; add --apply to register this version",),
+    )
+
+
+def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user: str,
+            as_of: dt.date | None = None) -> list[Written]:
+    """Move patients onto version ``to`` (all patients the policy moves when ``patients`` is None)."""
+    if not reason.strip():
+        raise Refused("a migration needs a reason (--reason)")
+    target = resolve_version(store, to)
+    new = store.protocol(target.content_hash)[0]
+    when = as_of or today()
+    ids = patients if patients is not None else store.patient_ids()
+
+    def work(tx: Transaction) -> list[Written]:
+        out: list[Written] = []
+        problems: list[str] = []
+        plan: list[tuple[str, PatientState, str]] = []
+        for pid in ids:
+            state = tx.state(pid)
+            if state is None:
+                problems.append(f"unknown patient {pid!r}")
+                continue
+            if state.protocol_hash == target.content_hash:
+                out.append(Written(pid, (), state.phase, f"{pid}: already on v{new.version}"))
+                continue
+            moves, why = migration_policy(new, state)
+            if patients is None and not moves:
+                out.append(Written(pid, (), state.phase, f"{pid}: stays on its version ({why})"))
+                continue
+            missing = [s.phase for s in state.stints if s.phase not in {p.id for p in new.phases}]
+            if missing:
+                problems.append(f"{pid}: phase {missing[-1]!r} does not exist in v{new.version}")
+                continue
+            plan.append((pid, state, why))
+        if problems:
+            raise Refused(*problems)
+        for pid, state, why in plan:
+            old = store.protocol(state.protocol_hash)[0]
+            ev = NewEvent(MIGRATED, when, {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
+                                           "from_version": old.version, "to_version": new.version}, reason)
+            events = tx.append(pid, state, [ev], _projection(new, target.id))
+            out.append(Written(pid, tuple(events), state.phase, f"{pid}: v{old.version} → v{new.version}"))
+        return out
+
+    return store.write(user, work)
