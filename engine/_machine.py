@@ -8,8 +8,8 @@ of any size costs one machine. Callbacks are never strings, so nothing from the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -92,14 +92,15 @@ class PhaseMachine:
         return None
 
 
-@cache
-def _machine_by_hash(content_hash: str, protocol: Protocol) -> PhaseMachine:
-    return PhaseMachine(protocol)
+_MACHINES: dict[str, PhaseMachine] = {}
 
 
 def machine_for(protocol: Protocol) -> PhaseMachine:
-    """The (cached) machine of one protocol version."""
-    return _machine_by_hash(protocol.content_hash, protocol)
+    """The machine of one protocol version, built once per content hash."""
+    machine = _MACHINES.get(protocol.content_hash)
+    if machine is None:
+        machine = _MACHINES[protocol.content_hash] = PhaseMachine(protocol)
+    return machine
 
 
 def phase_diagram(protocol: Protocol) -> str:
@@ -111,9 +112,11 @@ def phase_diagram(protocol: Protocol) -> str:
 
     model = _Model()
     cfg = _config(protocol)
-    GraphMachine(model=model, graph_engine="mermaid", title=f"{protocol.study.id} v{protocol.version}",
-                 show_conditions=False, **cfg)
+    title = f"{protocol.study.id} v{protocol.version}"
+    GraphMachine(model=model, graph_engine="mermaid", title=title, show_conditions=False, **cfg)
     text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]  # added by GraphMachine
+    # transitions writes the bare title between the front-matter fences; Mermaid reads a YAML mapping there
+    text = text.replace(f"---\n{title}\n---", f"---\ntitle: {json.dumps(title)}\n---", 1)
     names = {p.id: p.name for p in protocol.phases}
     # Label states with their names; transitions writes `state "id" as id`.
     for pid, name in names.items():
