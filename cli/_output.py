@@ -14,8 +14,9 @@ from rich.console import Console
 
 __all__ = ["console", "err_console", "fail", "jsonable", "print_json"]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: rich would turn ":smile:" in a key, path or file name into 😄; output must be verbatim
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def jsonable(obj: Any) -> Any:

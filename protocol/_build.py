@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from ._model import (
     Assessment,
@@ -44,7 +44,7 @@ def _condition(d: dict[str, Any]) -> Condition:
         return Condition("favourable", favourable=bool(d["favourable"]))
     if "not" in d:
         return Condition("not", children=(_condition(d["not"]),))
-    kind = "any" if "any" in d else "all"
+    kind: Literal["any", "all"] = "any" if "any" in d else "all"
     return Condition(kind, children=tuple(_condition(c) for c in d[kind]))
 
 
@@ -62,7 +62,8 @@ def _visit(d: dict[str, Any], phase: str) -> Visit:
 def _phase(d: dict[str, Any]) -> Phase:
     t = d.get("treatment")
     return Phase(
-        id=d["id"], name=d["name"], kind=d["kind"], anchor=d.get("anchor"), duration_days=d.get("duration_days"),
+        id=d["id"], name=d["name"], kind=d["kind"], anchor=d.get("anchor"),
+        duration_days=d.get("duration_days"),
         treatment=PhaseTreatment(t["id"], t.get("dose_mg_per_day")) if t else None,
         visits=tuple(_visit(v, d["id"]) for v in d.get("visits", [])),
         source=d["source"], note=d.get("note"),
@@ -93,7 +94,8 @@ def build_protocol(data: dict[str, Any], source_file: str) -> Protocol:
         day0_event=data["day0"]["event"],
         treatments=tuple(
             Treatment(
-                id=t["id"], name=t["name"], dose_mg_per_day=t.get("dose_mg_per_day"), regimen=t.get("regimen"),
+                id=t["id"], name=t["name"], dose_mg_per_day=t.get("dose_mg_per_day"),
+                regimen=t.get("regimen"),
                 dose_levels_mg_per_day=tuple(t.get("dose_levels_mg_per_day", ())),
                 activity_mbq=t.get("activity_mbq"), source=t["source"], note=t.get("note"),
             )
@@ -111,7 +113,8 @@ def build_protocol(data: dict[str, Any], source_file: str) -> Protocol:
         ),
         phases=tuple(_phase(p) for p in data["phases"]),
         transitions=tuple(
-            Transition(t["trigger"], t["source"], t["dest"], t.get("description")) for t in data["transitions"]
+            Transition(t["trigger"], t["source"], t["dest"], t.get("description"))
+            for t in data["transitions"]
         ),
         early_termination=EarlyTermination(
             dest=et["dest"], from_phases=tuple(et["from"]),
@@ -126,7 +129,8 @@ def build_protocol(data: dict[str, Any], source_file: str) -> Protocol:
             branches=tuple(
                 Branch(
                     id=b["id"], to=b["to"], when=_condition(b["when"]) if "when" in b else None,
-                    default=bool(b.get("default", False)), description=b.get("description"), source=b["source"],
+                    default=bool(b.get("default", False)), description=b.get("description"),
+                    source=b["source"],
                 )
                 for b in dec["branches"]
             ),

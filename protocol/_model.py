@@ -221,7 +221,7 @@ class Criterion:
     name: str
     rule: str
     visits: tuple[str, ...]
-    params: Mapping[str, Any]
+    params: Mapping[str, Any] = field(hash=False)  # a read-only dict is unhashable; machine_for hashes
     favourable: tuple[str, ...]
     source: Source
     note: str | None = None

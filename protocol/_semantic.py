@@ -5,6 +5,7 @@ Runs on data that already passed the JSON Schema, so shapes and types can be tru
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,12 +43,24 @@ class _Checker:
                 seen[ident] = path
 
     # ------------------------------------------------------------------------------------------
+    def finite(self, value: Any, path: list[PathItem]) -> None:
+        """YAML's .inf and .nan pass a number schema but are not JSON (`show --json` fails on them)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.add(path, f"expected a finite number, got {value!r}")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self.finite(v, [*path, k])
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.finite(v, [*path, i])
+
     def ids(self) -> None:
         d = self.data
         self.unique([(p["id"], ["phases", i, "id"]) for i, p in enumerate(d["phases"])], "phase")
         self.unique([(v["id"], ["phases", i, "visits", j, "id"])
                      for i, p in enumerate(d["phases"]) for j, v in enumerate(p.get("visits", []))], "visit")
-        self.unique([(a["id"], ["assessments", i, "id"]) for i, a in enumerate(d["assessments"])], "assessment")
+        self.unique([(a["id"], ["assessments", i, "id"]) for i, a in enumerate(d["assessments"])],
+                    "assessment")
         self.unique([(t["id"], ["treatments", i, "id"]) for i, t in enumerate(d["treatments"])], "treatment")
         self.unique([(c["id"], ["eligibility", part, i, "id"]) for part in ("inclusion", "exclusion")
                      for i, c in enumerate(d["eligibility"][part])], "eligibility criterion")
@@ -63,7 +76,8 @@ class _Checker:
         treatments = [t["id"] for t in self.data["treatments"]]
         first = self.data["phases"][0]
         if first["kind"] != "screening":
-            self.add(["phases", 0, "kind"], "the first phase is where patients enter: expected kind 'screening'")
+            self.add(["phases", 0, "kind"],
+                     "the first phase is where patients enter: expected kind 'screening'")
         for i, p in enumerate(self.data["phases"]):
             path: list[PathItem] = ["phases", i]
             visits = p.get("visits", [])
@@ -98,17 +112,19 @@ class _Checker:
             ok_dst = self.ref(t["dest"], self.phase_ids, "phase", ["transitions", i, "dest"])
             if (t["trigger"], t["source"]) in seen:
                 self.add(["transitions", i, "trigger"], f"trigger {t['trigger']!r} already leaves phase "
-                         f"{t['source']!r} (transition {seen[(t['trigger'], t['source'])]}); it would be ambiguous")
+                         f"{t['source']!r} (transition {seen[(t['trigger'], t['source'])]}); "
+                         "it would be ambiguous")
             seen[(t["trigger"], t["source"])] = i
             if ok_src and ok_dst:
                 if self.phases[t["source"]]["kind"] == "terminal":
-                    self.add(["transitions", i, "source"], f"phase {t['source']!r} is terminal: nothing leaves it")
+                    self.add(["transitions", i, "source"],
+                             f"phase {t['source']!r} is terminal: nothing leaves it")
                 graph[t["source"]].add(t["dest"])
         et = self.data["early_termination"]
-        if self.ref(et["dest"], self.phase_ids, "phase", ["early_termination", "dest"]):
-            if self.phases[et["dest"]]["kind"] != "terminal":
-                self.add(["early_termination", "dest"], f"early termination must lead to a terminal phase, "
-                         f"{et['dest']!r} is {self.phases[et['dest']]['kind']!r}")
+        if (self.ref(et["dest"], self.phase_ids, "phase", ["early_termination", "dest"])
+                and self.phases[et["dest"]]["kind"] != "terminal"):
+            self.add(["early_termination", "dest"], f"early termination must lead to a terminal phase, "
+                     f"{et['dest']!r} is {self.phases[et['dest']]['kind']!r}")
         for i, src in enumerate(et["from"]):
             self.ref(src, self.phase_ids, "phase", ["early_termination", "from", i])
         for p in self.data["phases"]:
@@ -122,10 +138,10 @@ class _Checker:
 
         dec = self.data["decision"]
         visit_ids = [v["id"] for p in self.data["phases"] for v in p.get("visits", [])]
-        if self.ref(dec["phase"], self.phase_ids, "phase", ["decision", "phase"]):
-            if self.phases[dec["phase"]]["kind"] != "decision":
-                self.add(["decision", "phase"], f"phase {dec['phase']!r} waits for the decision, so its kind "
-                         "must be 'decision'")
+        if (self.ref(dec["phase"], self.phase_ids, "phase", ["decision", "phase"])
+                and self.phases[dec["phase"]]["kind"] != "decision"):
+            self.add(["decision", "phase"], f"phase {dec['phase']!r} waits for the decision, so its kind "
+                     "must be 'decision'")
         for p in self.data["phases"]:
             if p["kind"] == "decision" and p["id"] != dec["phase"]:
                 self.add(["phases", self.phase_ids.index(p["id"]), "kind"],
@@ -149,7 +165,8 @@ class _Checker:
             given = c.get("params", {})
             for prob in schema_problems(self.doc, rule.params_schema, data=given, at=[*path, "params"]):
                 self.problems.append(
-                    Problem(prob.file, prob.line, prob.column, prob.path, f"{prob.message} (rule {rule.name!r})")
+                    Problem(prob.file, prob.line, prob.column, prob.path,
+                            f"{prob.message} (rule {rule.name!r})")
                 )
             for k, o in enumerate(c["favourable"]):
                 if o not in rule.outcomes:
@@ -157,8 +174,8 @@ class _Checker:
                              f"{suggest(o, rule.outcomes)} (outcomes: {', '.join(rule.outcomes)})")
         defaults = [i for i, b in enumerate(dec["branches"]) if b.get("default")]
         if not defaults:
-            self.add(["decision", "branches"], "the decision has no default branch (`default: true`): a patient "
-                     "matching no condition would have nowhere to go")
+            self.add(["decision", "branches"], "the decision has no default branch (`default: true`): "
+                     "a patient matching no condition would have nowhere to go")
         for i, b in enumerate(dec["branches"]):
             path = ["decision", "branches", i]
             if self.ref(b["to"], self.phase_ids, "phase", [*path, "to"]) and dec["phase"] in graph:
@@ -216,6 +233,7 @@ class _Checker:
 def semantic_problems(doc: Document) -> list[Problem]:
     """Every semantic problem of a schema-valid protocol document."""
     c = _Checker(doc)
+    c.finite(c.data, [])
     c.ids()
     c.phases_and_visits()
     graph = c.transitions()

@@ -120,7 +120,8 @@ class Document:
                         break
                 else:
                     break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and 0 <= item < len(node.value):
+            elif (isinstance(node, yaml.SequenceNode) and isinstance(item, int)
+                  and 0 <= item < len(node.value)):
                 node = node.value[item]
                 mark = node.start_mark
             else:
@@ -130,6 +131,13 @@ class Document:
     def problem(self, path: Sequence[PathItem], message: str, *, key: bool = False) -> Problem:
         line, column = self.locate(path, key=key)
         return Problem(self.file, line, column, json_path(path), message)
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of the character at ``index`` in ``text``."""
+    index = max(0, min(index, len(text)))
+    start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, start) + 1, index - start + 1
 
 
 def _mark_problem(file: str, err: yaml.MarkedYAMLError) -> Problem:
@@ -182,8 +190,16 @@ def parse_document(text: str, file: str) -> Document:
         data = loader.construct_document(root)
     except yaml.MarkedYAMLError as err:
         raise DocumentError([_mark_problem(file, err)]) from None
-    except yaml.YAMLError as err:  # reader errors (bad bytes) carry a position of their own
-        raise DocumentError([Problem(file, 1, 1, "$", f"YAML error: {err}")]) from None
+    except yaml.reader.ReaderError as err:  # a character YAML refuses; its position is an index into text
+        line, column = _position(text, err.position)
+        char = f"U+{err.character:04X}" if isinstance(err.character, int) else repr(err.character)
+        message = f"YAML error: character {char}: {err.reason}"
+        raise DocumentError([Problem(file, line, column, "$", message)]) from None
+    except yaml.YAMLError as err:
+        raise DocumentError([Problem(file, 1, 1, "$", "YAML error: " + " ".join(str(err).split()))]) from None
+    except RecursionError:  # from the composer or the key check; an alias inside its own anchor recurses too
+        raise DocumentError([Problem(file, 1, 1, "$", "the document is nested too deeply "
+                                     "(or an alias refers to the collection that contains it)")]) from None
     finally:
         loader.dispose()
     return Document(file=file, data=data, root=root)
@@ -198,8 +214,12 @@ def load_document(path: str | Path) -> Document:
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")]) from None
     except IsADirectoryError:
         raise DocumentError([Problem(str(p), 1, 1, "$", "is a directory, not a file")]) from None
-    except UnicodeDecodeError as err:
-        raise DocumentError([Problem(str(p), 1, 1, "$", f"not UTF-8 text ({err.reason})")]) from None
+    except UnicodeDecodeError as err:  # point at the first bad byte (its column counted in characters)
+        raw = p.read_bytes()
+        start = raw.rfind(b"\n", 0, err.start) + 1
+        line, column = raw.count(b"\n", 0, start) + 1, len(raw[start:err.start].decode("utf-8")) + 1
+        message = f"not UTF-8 text (byte 0x{raw[err.start]:02x}: {err.reason}); save the file as UTF-8"
+        raise DocumentError([Problem(str(p), line, column, "$", message)]) from None
     except OSError as err:
         raise DocumentError([Problem(str(p), 1, 1, "$", f"cannot read: {err.strerror}")]) from None
     return parse_document(text, str(p))

@@ -58,11 +58,12 @@ def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
         return path, f"missing required field {missing!r}", False
     if v == "type":
         want = sch.get("type")
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in (want if isinstance(want, list) else [want]))
+        names = " or ".join(_TYPE_NAMES.get(t, str(t)) for t in (want if isinstance(want, list) else [want]))
         return path, f"expected {names}, got {inst!r}", False
     if v == "enum":
         opts = ", ".join(repr(o) for o in sch["enum"])
-        return path, f"expected one of {opts}, got {inst!r}{suggest(inst, [str(o) for o in sch['enum']])}", False
+        hint = suggest(inst, [str(o) for o in sch["enum"]])
+        return path, f"expected one of {opts}, got {inst!r}{hint}", False
     if v == "const":
         return path, f"expected {sch['const']!r}, got {inst!r}", False
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
