@@ -122,4 +122,5 @@ def phase_diagram(protocol: Protocol) -> str:
     for pid, name in names.items():
         label = name.replace('"', "'")
         text = text.replace(f'state "{pid}" as {pid}', f'state "{label}" as {pid}')
-    return text
+    # a protocol has no current state: do not paint the initial phase as "active"
+    return text.replace(f"Class {protocol.initial_phase.id} s_active", f"Class {protocol.initial_phase.id} s_default")

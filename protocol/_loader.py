@@ -11,7 +11,7 @@ from typing import Any
 from ._build import build_protocol
 from ._model import Protocol
 from ._semantic import semantic_problems
-from ._source import Document, DocumentError, load_document, parse_document
+from ._source import Document, DocumentError, Problem, load_document, parse_document
 from ._validate import schema_problems
 
 __all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "bundled_protocol_path", "load_bundled_protocol",
@@ -37,10 +37,30 @@ def bundled_protocol_path() -> Path:
     return Path(str(resources.files("trialflow.protocol").joinpath(BUNDLED_PROTOCOL)))
 
 
+def _item(path: str) -> str:
+    """``$.phases[1].visits[0].day`` → ``$.phases[1]``: the top-level item a path lies in."""
+    head, _, rest = path.partition("]")
+    return head + "]" if rest or path.endswith("]") else path
+
+
+def _follows_from(problem: Problem, schema: list[Problem]) -> bool:
+    """A semantic problem in the same top-level item as a schema problem is most likely its echo."""
+    return any(_item(problem.path) == _item(s.path) for s in schema)
+
+
 def _from_document(doc: Document) -> Protocol:
     problems = schema_problems(doc, protocol_schema())
     if not problems:
         problems = semantic_problems(doc)
+    elif isinstance(doc.data, dict):
+        # Report the semantic problems too where the shapes they read are intact, so an author sees
+        # every error at once. The semantic checks trust the schema; on a shape it rejected they may
+        # fail in any way, and then only the schema's problems are reported.
+        try:
+            extra = semantic_problems(doc)
+        except Exception:  # noqa: BLE001  # best effort on data the schema already rejected
+            extra = []
+        problems = sorted(set(problems) | {p for p in extra if not _follows_from(p, problems)})
     if problems:
         raise ProtocolError(problems)
     return build_protocol(doc.data, doc.file)

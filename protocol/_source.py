@@ -89,7 +89,11 @@ def suggest(word: object, candidates: Iterable[str]) -> str:
     """A ``; did you mean 'x'?`` suffix when one candidate is close to ``word``, else ``""``."""
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    options = list(candidates)
+    by_lower = {c.lower(): c for c in options}
+    if word.lower() in by_lower and by_lower[word.lower()] != word:  # 'sd' → 'SD'
+        return f"; did you mean {by_lower[word.lower()]!r}?"
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

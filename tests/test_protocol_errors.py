@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from protocol_helpers import BROKEN, broken, bundled_text, edit, find, only, problems_of, where
+
 from trialflow.protocol import Problem, ProtocolError, load_protocol, parse_protocol
 
 # --- YAML ------------------------------------------------------------------------------------------
@@ -238,12 +239,26 @@ def test_negative_window() -> None:
 
 def test_enum_value_with_did_you_mean() -> None:
     text, problems = broken("    kind: decision\n", "    kind: decison\n")
-    p = only(problems)
+    p = find(problems, "$.phases[2].kind")
     assert (p.path, (p.line, p.column)) == ("$.phases[2].kind", where(text, "decison"))
+    # the semantic checks still run where the schema let the shapes through, so the consequence shows too
+    assert [q.path for q in problems] == ["$.phases[2].kind", "$.decision.phase"]
     assert p.message == (
         "expected one of 'screening', 'treatment', 'decision', 'terminal', got 'decison'; "
         "did you mean 'decision'?"
     )
+
+
+def test_schema_and_semantic_errors_are_reported_together() -> None:
+    text, problems = broken("{alpha: 0.05, test: two_sided", "{alpha: 2, test: two_sided")
+    text = text.replace("    anchor: enrolment\n", "    anchr: enrolment\n", 1)
+    from protocol_helpers import problems_of
+
+    found = problems_of(text)
+    assert [(p.path, p.message) for p in found] == [
+        ("$.phases[0].anchr", "unknown key 'anchr'; did you mean 'anchor'?"),
+        ("$.decision.criteria[1].params.alpha", "expected a value < 1, got 2 (rule 'tg_slope')"),
+    ]
 
 
 # --- semantics: phases and transitions ---------------------------------------------------------------
