@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,9 @@ def resolve_params(rule: str, schema: Mapping[str, Any], params: Mapping[str, An
     props = schema.get("properties", {})
     merged = {k: v["default"] for k, v in props.items() if "default" in v}
     merged.update(params or {})
+    key = (id(schema), json.dumps(merged, sort_keys=True, default=str))
+    if key in _VALID:  # the same parameters are checked once: a cohort evaluates them per patient
+        return merged
     v = _validator_for(schema)
     errors = sorted(v.iter_errors(merged), key=lambda e: list(e.absolute_path))
     if errors:
@@ -36,7 +40,12 @@ def resolve_params(rule: str, schema: Mapping[str, Any], params: Mapping[str, An
             else:
                 msgs.append(f"{where or 'params'}: {e.message}")
         raise ParamsError(rule, msgs)
+    if len(_VALID) < 1024:
+        _VALID.add(key)
     return merged
+
+
+_VALID: set[tuple[int, str]] = set()
 
 
 _BY_ID: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
