@@ -1,0 +1,157 @@
+"""trialflow's simulator vs the same pathway model written in SimPy, measured in the same run.
+
+The SimPy model is the usual patient-pathway style: one process per patient (accrual, baseline, Tg
+visits every 4 weeks, 6-month scans, competing withdrawal), scalar draws from the bundled default
+scenario, and the three criteria computed per patient in plain Python (OLS slope with a t-test, RECIST
+sum rule, newly avid lesions) at the decision. Branch counts are compared with a chi-square test.
+
+    python benchmarks/bench_simulate.py [--sizes 10000 100000 1000000] [--simpy-max 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import resource
+import time
+
+import numpy as np
+import simpy
+from scipy.special import stdtr
+from scipy.stats import chi2_contingency
+
+from trialflow.engine.simulation import load_scenario, simulate
+
+MONTH = 365.25 / 12
+BRANCHES = ("rai_reinduced", "favourable_without_uptake", "no_response", "no_decision")
+
+
+def simpy_model(n: int, seed: int) -> dict[str, int]:
+    sc = load_scenario()
+    rnd = random.Random(seed)
+    env = simpy.Environment()
+    counts = dict.fromkeys(BRANCHES, 0)
+    courses = sc.courses
+    cum = np.cumsum([c.probability for c in courses]).tolist()
+
+    def visit(day: float, before: int, after: int) -> float:
+        return day + max(-before, min(after, round(rnd.gauss(0, sc.jitter_sd_days))))
+
+    def patient(env: simpy.Environment) -> simpy.events.Event:
+        u = rnd.random()
+        co = courses[next(i for i, c in enumerate(cum) if u < c or i == len(cum) - 1)]
+        slope = rnd.gauss(co.tg_slope_per_week, co.tg_slope_sd)
+        growth = rnd.gauss(co.target_log_change_per_month, co.target_log_change_sd) / MONTH
+        tgab = rnd.random() < sc.tgab_positive_probability
+        reinduced = rnd.random() < sc.rai_reinduction_probability
+        new_rate = co.new_lesions_per_month / MONTH
+        t_new = rnd.expovariate(new_rate) if new_rate > 0 else math.inf
+        rates = (sc.death_per_month, sc.toxicity_stop_per_month, sc.dropout_per_month)
+        quit_at = min((rnd.expovariate(r / MONTH) if r > 0 else math.inf) for r in rates)
+        lo, hi = sc.target_lesions
+        sizes = [
+            max(10.0, round(sc.diameter_median_mm * math.exp(rnd.gauss(0, sc.diameter_log_sd)), 1))
+            for _ in range(rnd.randint(lo, hi))
+        ]
+        baseline = max(visit(14, 14, 14), visit(14, 14, 14))
+        yield env.timeout(baseline + rnd.randint(*sc.start_delay_days))
+        day0 = env.now
+        weeks, logs = [], []
+        tg0 = sc.tg_baseline_median * math.exp(sc.tg_baseline_log_sd * rnd.gauss(0, 1))
+        for k, w in enumerate(range(0, 29, 4)):
+            d = visit(7 * w, 7 if k == 0 else 3, 0 if k == 0 else 3)
+            if d >= quit_at:
+                counts["no_decision"] += 1
+                return
+            if env.now < day0 + d:
+                yield env.timeout(day0 + d - env.now)
+            if k and rnd.random() < sc.missed_probability:
+                continue
+            weeks.append(d / 7)
+            logs.append(
+                math.log(
+                    max(
+                        round(tg0 * math.exp(slope * d / 7 + rnd.gauss(0, sc.tg_residual_sd)), 2),
+                        sc.tg_loq / 2,
+                    )
+                )
+            )
+        scan = visit(182, 7, 14) if rnd.random() >= sc.missed_probability else None
+        ct = visit(182, 7, 14) if rnd.random() >= sc.missed_probability else None
+        decision = max(196 + 3, scan or 196 + 14 + 1, ct or 196 + 14 + 1) + sc.decision_delay_days
+        if decision >= quit_at:
+            counts["no_decision"] += 1
+            return
+        yield env.timeout(day0 + decision - env.now)
+        rai = "not_evaluable" if scan is None else ("reinduced" if reinduced else "not_reinduced")
+        n_ = len(weeks)
+        tg = "not_evaluable"
+        if not tgab and n_ >= 4:
+            mx, my = sum(weeks) / n_, sum(logs) / n_
+            sxx = sum((x - mx) ** 2 for x in weeks)
+            b = sum((x - mx) * (y - my) for x, y in zip(weeks, logs, strict=True)) / sxx
+            sse = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(weeks, logs, strict=True))
+            se = math.sqrt(sse / (n_ - 2) / sxx)
+            p = 0.0 if se <= 1e-12 * abs(b) else 2 * float(stdtr(n_ - 2, -abs(b / se)))
+            tg = "stable" if p >= 0.05 else ("response" if b < 0 else "progression")
+        if ct is None or rnd.random() < sc.ct_not_evaluable_probability:
+            recist = "NE"
+        else:
+            f = math.exp(growth * ct)
+            base = sum(round(s * 10) for s in sizes)
+            now = sum(round(s * f * 10) if s * f >= 3 else 0 for s in sizes)
+            if t_new <= ct or (now > base and 100 * (now - base) >= 20 * base):
+                recist = "PD"
+            elif 100 * (base - now) >= 30 * base:
+                recist = "PR"
+            else:
+                recist = "SD"
+        fav = rai == "reinduced" or tg in ("response", "stable") or recist in ("CR", "PR", "SD")
+        counts[
+            "rai_reinduced" if rai == "reinduced" else "favourable_without_uptake" if fav else "no_response"
+        ] += 1
+
+    def accrual(env: simpy.Environment) -> simpy.events.Event:
+        for _ in range(n):
+            env.process(patient(env))
+            yield env.timeout(rnd.expovariate(sc.accrual_per_month / MONTH))
+
+    env.process(accrual(env))
+    env.run()
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--simpy-max", type=int, default=100_000, help="larger sizes are extrapolated linearly")
+    ap.add_argument("--seed", type=int, default=2026)
+    args = ap.parse_args()
+    simulate(1000, args.seed)  # warm up: imports, schema compilation
+    print(f"{'patients':>10} {'trialflow s':>12} {'SimPy s':>10} {'ratio':>7}  chi-square p (branch counts)")
+    last_rate = None
+    for n in args.sizes:
+        t0 = time.perf_counter()
+        r = simulate(n, args.seed)
+        t_tf = time.perf_counter() - t0
+        tf = [r.per_branch[b] for b in BRANCHES]
+        if n <= args.simpy_max:
+            t0 = time.perf_counter()
+            sp = simpy_model(n, args.seed)
+            t_sp = time.perf_counter() - t0
+            last_rate = t_sp / n
+            table = np.array([tf, [sp[b] for b in BRANCHES]])
+            p = chi2_contingency(table[:, table.sum(axis=0) > 0])[1]
+            sp_note, p_note = f"{t_sp:10.2f}", f"{p:.3f}  trialflow {tf} SimPy {[sp[b] for b in BRANCHES]}"
+        else:
+            assert last_rate is not None, "run a size <= --simpy-max first"
+            t_sp = last_rate * n
+            sp_note, p_note = f"{t_sp:9.0f}*", "(SimPy extrapolated linearly from the largest size run)"
+        print(f"{n:>10,} {t_tf:>12.2f} {sp_note} {t_sp / t_tf:>6.0f}x  {p_note}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {rss:.0f} MB (trialflow simulates in chunks of 65,536 patients)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""``trialflow simulate``: virtual patients through the protocol and its rules; counts, power, workload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._output import console, err_console, fail, print_json
+
+if TYPE_CHECKING:
+    from trialflow.engine.simulation import SimulationResult
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def simulate(
+        patients: Annotated[int, typer.Option("--patients", min=1, help="Patients per simulated trial.")],
+        seed: Annotated[
+            int, typer.Option("--seed", min=0, help="Random seed: the same seed prints the same result.")
+        ],
+        protocol: Annotated[
+            Path | None,
+            typer.Option(
+                "--protocol",
+                metavar="FILE",
+                show_default="the bundled protocol",
+                help="Protocol YAML to simulate (e.g. an amendment).",
+            ),
+        ] = None,
+        scenario: Annotated[
+            Path | None,
+            typer.Option(
+                "--scenario",
+                metavar="FILE",
+                show_default="the bundled default",
+                help="Scenario YAML: overrides keys of the default scenario.",
+            ),
+        ] = None,
+        runs: Annotated[int, typer.Option("--runs", min=1, help="Replicate trials of --patients each.")] = 1,
+        null_rate: Annotated[
+            float | None,
+            typer.Option(
+                "--null-rate",
+                min=0.0,
+                max=0.999,
+                help="Uninteresting response rate: power = share of runs whose exact 95 % CI lower bound "
+                "exceeds it.",
+            ),
+        ] = None,
+        json_out: Annotated[
+            bool, typer.Option("--json", help="Print JSON for scripts (no progress bar).")
+        ] = False,
+        plots: Annotated[
+            Path | None,
+            typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
+        ] = None,
+    ) -> None:
+        """Simulate patient pathways through the protocol YAML and the same rules, at any scale."""
+        from trialflow.engine.simulation import SimulationError
+        from trialflow.engine.simulation import simulate as run
+        from trialflow.protocol import DocumentError
+
+        total = patients * runs
+        try:
+            if json_out or total < 50_000:
+                result = run(
+                    patients, seed, protocol=protocol, scenario=scenario, runs=runs, null_rate=null_rate
+                )
+            else:
+                from rich.progress import Progress
+
+                with Progress(console=err_console, transient=True) as bar:
+                    task = bar.add_task("simulating pathways", total=total)
+                    result = run(
+                        patients,
+                        seed,
+                        protocol=protocol,
+                        scenario=scenario,
+                        runs=runs,
+                        null_rate=null_rate,
+                        progress=lambda done, _n: bar.update(task, completed=done),
+                    )
+            written = []
+            if plots is not None:
+                from trialflow.engine.simulation._plots import write_plots
+
+                written = write_plots(result, plots)
+        except DocumentError as err:
+            fail([str(p) for p in err.problems])
+        except SimulationError as err:
+            fail(f"cannot simulate: {err}")
+        except OSError as err:
+            fail(f"cannot write the plots: {err}")
+        if json_out:
+            data = result.to_dict()
+            data["plots"] = [str(p) for p in written]
+            print_json(data)
+            return
+        _render(result)
+        for p in written:
+            console.print(f"figure: {p}", markup=False)
+
+
+def _render(r: SimulationResult) -> None:
+    from rich.table import Table
+
+    ep, rep = r.endpoint, r.replicates
+    console.print(
+        f"{r.pathways:,} simulated patients ({r.runs:,} run(s) of {r.patients:,}), seed {r.seed}; protocol "
+        f"{r.protocol['id']} v{r.protocol['version']}; scenario {r.scenario}",
+        markup=False,
+    )
+    t = Table(title="Patients per decision branch and end state", title_justify="left")
+    t.add_column("branch / end state")
+    t.add_column("patients", justify="right")
+    t.add_column("%", justify="right")
+    for name, n in (*r.per_branch.items(), *(("→ " + k, v) for k, v in r.per_end_state.items())):
+        t.add_row(name, f"{n:,}", f"{100 * n / r.pathways:.1f}")
+    console.print(t)
+    c = Table(title="Criterion outcomes at the decision", title_justify="left")
+    c.add_column("criterion")
+    c.add_column("outcomes")
+    for cid, counts in r.criteria.items():
+        c.add_row(cid, ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+    console.print(c)
+    if ep.proportion is not None and ep.ci95 is not None:
+        console.print(
+            f"Primary endpoint: {ep.favourable:,}/{ep.evaluable:,} favourable = {ep.proportion:.3f} "
+            f"(exact 95 % CI {ep.ci95[0]:.3f}-{ep.ci95[1]:.3f}); {ep.proportion_of_started:.3f} of "
+            f"{ep.started:,} started",
+            markup=False,
+        )
+    if rep.proportion_mean is not None:
+        q = rep.proportion_quantiles
+        line = (
+            f"Across {rep.runs:,} trials of {rep.patients}: proportion mean {rep.proportion_mean:.3f}, "
+            f"median {q['p50']:.3f}, 95 % of trials in {q['p2.5']:.3f}-{q['p97.5']:.3f}; "
+            f"{rep.evaluable_mean:.1f} evaluable per trial"
+        )
+        if rep.power is not None:
+            line += f"; P(CI lower bound > {rep.null_rate:g}) = {rep.power:.3f}"
+        console.print(line, markup=False)
+    w = Table(
+        title="Workload per calendar month: mean over runs (busiest run)",
+        title_justify="left",
+        caption="; ".join(f"{k}: {v}" for k, v in r.workload_columns.items()),
+        caption_justify="left",
+    )
+    w.add_column("month")
+    for key in r.workload_columns:
+        w.add_column(key, justify="right")
+    rows = r.workload
+    for m in rows[:36]:
+        w.add_row(
+            m.month,
+            *(
+                f"{m.mean[k]:.1f} ({m.busiest[k]:.0f})"
+                if m.busiest[k] < 1000
+                else f"{m.mean[k]:,.0f} ({m.busiest[k]:,.0f})"
+                for k in r.workload_columns
+            ),
+        )
+    console.print(w)
+    if len(rows) > 36:
+        console.print(f"... {len(rows) - 36} more months (--json for all)", markup=False)

@@ -1,0 +1,335 @@
+"""Virtual patients, generated a chunk at a time with numpy: latent course, visit dates, observations,
+the decision through the rules, the branch taken, and the course after it.
+
+Times are whole days since the scenario's ``study_start``. Every random draw is made for every patient
+whatever the parameters, so two scenarios run with one seed share their random numbers (common random
+numbers: changing one probability changes only the patients it must).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._pathways import Pathway, PhasePlan, SimulationError, VisitPlan, choose_branches
+from ._scenario import Scenario
+
+__all__ = ["MONTH_DAYS", "Cohort", "Segment", "dose_on", "head", "simulate_chunk"]
+
+MONTH_DAYS = 365.25 / 12
+F = NDArray[np.float64]
+B = NDArray[np.bool_]
+I = NDArray[np.int64]  # noqa: E741 - the usual name for an index array
+
+
+@dataclass(slots=True)
+class Segment:
+    """Days on a phase treatment at one daily dose: [start, stop) per patient (empty if stop <= start)."""
+
+    treatment: str
+    start: F
+    stop: F
+    dose_mg_per_day: F
+
+
+@dataclass(slots=True)
+class Cohort:
+    """One chunk of simulated patients; every array has one entry (row) per patient."""
+
+    pathway: Pathway
+    scenario: Scenario
+    run: I
+    enrol: F
+    day0: F
+    screen_failed: B
+    course: I
+    tg0: F
+    tg_slope: F
+    tgab_positive: B
+    reinduced: B
+    new_avid_lesions: I
+    diameter0: F  # P x L, nan where the patient has fewer lesions
+    growth_per_day: F
+    new_lesion_day: F  # days after day 0 (inf: never)
+    has_non_target: B
+    withdraw_day: F  # absolute (inf: never)
+    withdraw_reason: I  # 0 death, 1 toxicity, 2 dropout
+    reduction_days: F  # P x R absolute days of the dose reductions
+    visit_day: dict[str, F] = field(default_factory=dict)  # nan: not done
+    tg_noise: dict[str, F] = field(default_factory=dict)
+    ct_ne: dict[str, B] = field(default_factory=dict)
+    decision_day: F = field(default_factory=lambda: np.zeros(0))
+    decided: B = field(default_factory=lambda: np.zeros(0, bool))
+    outcomes: dict[str, NDArray[np.str_]] = field(default_factory=dict)
+    favourable: B = field(default_factory=lambda: np.zeros(0, bool))
+    branch: I = field(default_factory=lambda: np.zeros(0, np.int64))
+    end_state: I = field(default_factory=lambda: np.zeros(0, np.int64))
+    end_day: F = field(default_factory=lambda: np.zeros(0))
+    phase_entry: dict[str, F] = field(default_factory=dict)  # nan: never entered
+    phase_exit: dict[str, F] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    _before: tuple[VisitPlan, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return int(self.enrol.shape[0])
+
+    # -- the records the criteria read (before the decision, dated on or before it) ------------------
+    def _visits_with(self, kind: str) -> list[VisitPlan]:
+        return [v for v in self._before if kind in v.kinds or kind in v.defining]
+
+    def kind_days(self, kind: str) -> F:
+        """P x V: the dates of the ``kind`` records of the visits before the decision (nan: none)."""
+        vs = self._visits_with(kind)
+        if not vs:
+            return np.full((self.size, 1), np.nan)
+        return np.stack([self.visit_day[v.id] for v in vs], axis=1)
+
+    def tg_values(self) -> F:
+        vs = self._visits_with("tg")
+        if not vs:
+            return np.full((self.size, 1), np.nan)
+        return np.stack([self.tg_value(v.id) for v in vs], axis=1)
+
+    def tg_value(self, visit: str) -> F:
+        """Serum Tg (ug/L, 2 decimals as a laboratory reports it) at the visit's date."""
+        d = self.visit_day[visit]
+        with np.errstate(invalid="ignore", over="ignore"):
+            v = self.tg0 * np.exp(self.tg_slope * (d - self.day0) / 7.0 + self.tg_noise[visit])
+        return np.maximum(np.round(v, 2), 0.01)
+
+    def ct_not_evaluable_matrix(self) -> B:
+        vs = self._visits_with("ct")
+        if not vs:
+            return np.zeros((self.size, 1), bool)
+        return np.stack([self.ct_ne[v.id] for v in vs], axis=1)
+
+    def lesion_tenths(self, day: F) -> I:
+        """P x L target-lesion diameters in tenths of a mm on ``day`` (0: gone or no such lesion)."""
+        t = np.maximum(np.nan_to_num(day - self.day0, nan=0.0), 0.0)
+        with np.errstate(over="ignore"):
+            d = self.diameter0 * np.exp(np.minimum(self.growth_per_day * t, 50.0))[:, None]
+        d = np.where(np.isnan(d) | (d < 3.0), 0.0, np.minimum(d, 1000.0))  # < 3 mm: gone from the CT
+        return np.rint(d * 10).astype(np.int64)
+
+
+def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
+    """Exponential waiting times in days from uniforms ``u`` (inf when the rate is 0)."""
+    rate = np.asarray(per_month, dtype=np.float64) / MONTH_DAYS
+    with np.errstate(divide="ignore"):
+        return np.where(rate > 0, -np.log1p(-u) / np.where(rate > 0, rate, 1.0), np.inf)
+
+
+def _jitter(rng: np.random.Generator, v: VisitPlan, n: int, sd: float) -> F:
+    return np.clip(np.rint(rng.standard_normal(n) * sd), -v.before, v.after)
+
+
+def _anchor(v: VisitPlan, enrol: F, day0: F, entry: F) -> F:
+    return enrol if v.anchor == "enrolment" else day0 if v.anchor == "day0" else entry
+
+
+def _latent(pw: Pathway, sc: Scenario, rng: np.random.Generator, run: I, enrol: F) -> Cohort:
+    n = enrol.shape[0]
+    probs = np.array([c.probability for c in sc.courses])
+    course = np.minimum(np.searchsorted(np.cumsum(probs), rng.random(n), side="right"), len(probs) - 1)
+    pick = lambda attr: np.array([getattr(c, attr) for c in sc.courses])[course]  # noqa: E731
+    z = rng.standard_normal((n, 4))
+    lmin, lmax = sc.target_lesions
+    nles: I = np.asarray(rng.integers(lmin, lmax + 1, n), dtype=np.int64)
+    d0 = np.maximum(sc.diameter_median_mm * np.exp(sc.diameter_log_sd * rng.standard_normal((n, lmax))), 10.0)
+    d0 = np.where(np.arange(lmax)[None, :] < nles[:, None], np.round(d0, 1), np.nan)
+    u = rng.random((n, 8))
+    hazards = np.stack(
+        [
+            _exp_days(u[:, 0], sc.death_per_month),
+            _exp_days(u[:, 1], sc.toxicity_stop_per_month),
+            _exp_days(u[:, 2], sc.dropout_per_month),
+        ],
+        axis=1,
+    )
+    levels = max((len(v) for v in pw.dose_levels.values()), default=1)
+    gaps = _exp_days(rng.random((n, max(levels - 1, 1))), sc.dose_reduction_per_month)
+    return Cohort(
+        pathway=pw,
+        scenario=sc,
+        run=run,
+        enrol=enrol,
+        day0=np.zeros(n),
+        screen_failed=(u[:, 3] < sc.screen_failure_probability) if pw.screen_fail_dest else np.zeros(n, bool),
+        course=course.astype(np.int64),
+        tg0=sc.tg_baseline_median * np.exp(sc.tg_baseline_log_sd * z[:, 0]),
+        tg_slope=pick("tg_slope_per_week") + pick("tg_slope_sd") * z[:, 1],
+        tgab_positive=u[:, 4] < sc.tgab_positive_probability,
+        reinduced=u[:, 5] < sc.rai_reinduction_probability,
+        new_avid_lesions=np.asarray(1 + rng.poisson(sc.extra_new_avid_lesions_mean, n), dtype=np.int64),
+        diameter0=d0,
+        growth_per_day=(pick("target_log_change_per_month") + pick("target_log_change_sd") * z[:, 2])
+        / MONTH_DAYS,
+        new_lesion_day=_exp_days(u[:, 6], pick("new_lesions_per_month")),
+        has_non_target=u[:, 7] < sc.non_target_probability,
+        withdraw_day=hazards.min(axis=1),  # relative to day 0 until the timeline is known
+        withdraw_reason=hazards.argmin(axis=1).astype(np.int64),
+        reduction_days=np.cumsum(gaps, axis=1),  # relative to day 0 likewise
+    )
+
+
+def _visits(
+    c: Cohort, phase: PhasePlan, rng: np.random.Generator, entry: F, stop: F, among: B, first: bool = False
+) -> F:
+    """Place the phase's visits; those not done (missed, after ``stop``, not ``among``) are nan.
+    Answers the latest visit day per patient (nan: none)."""
+    sc, n = c.scenario, c.size
+    latest = np.full(n, np.nan)
+    for v in phase.visits:
+        jit = _jitter(rng, v, n, sc.jitter_sd_days)
+        missed = rng.random(n) < (0.0 if first or not v.assessments else sc.missed_probability)
+        c.tg_noise[v.id] = rng.standard_normal(n) * sc.tg_residual_sd
+        c.ct_ne[v.id] = rng.random(n) < (0.0 if first else sc.ct_not_evaluable_probability)
+        day = np.maximum(_anchor(v, c.enrol, c.day0, entry) + v.day + jit, entry)
+        done = among & ~missed & (day < stop)
+        c.visit_day[v.id] = np.where(done, day, np.nan)
+        latest = np.fmax(latest, c.visit_day[v.id])
+    return latest
+
+
+def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F]) -> F:
+    """The day every criterion visit is done or its window has closed (the engine's readiness rule)."""
+    by_id = {v.id: v for v in before}
+    ready = np.full(c.size, -np.inf)
+    wanted = {vid for vids in c.pathway.criteria_visits.values() for vid in vids}
+    for vid in sorted(wanted):
+        v = by_id.get(vid)
+        if v is None:
+            raise SimulationError(f"criterion visit {vid!r} is not in a phase before the decision")
+        target = _anchor(v, c.enrol, c.day0, entries[v.phase]) + v.day
+        lo, hi = target - v.before, target + v.after
+        when = np.full(c.size, -np.inf)
+        done = np.ones(c.size, bool)
+        for kind in v.defining:
+            days = np.stack(
+                [c.visit_day[w.id] for w in before if kind in w.kinds or kind in w.defining], axis=1
+            )
+            inside = np.where((days >= lo[:, None]) & (days <= hi[:, None]), days, np.inf).min(axis=1)
+            done &= np.isfinite(inside)
+            when = np.maximum(when, inside)
+        ready = np.maximum(ready, np.where(done, when, hi + 1))
+    return ready
+
+
+def simulate_chunk(pw: Pathway, sc: Scenario, rng: np.random.Generator, run: I, enrol: F) -> Cohort:
+    """Simulate the patients enrolled on ``enrol`` (days since study start) through the protocol."""
+    c = _latent(pw, sc, rng, run, enrol)
+    n = c.size
+    before = pw.before_decision
+    c._before = pw.visits_before_decision
+    ok = ~c.screen_failed
+    never = np.full(n, np.inf)
+    entries: dict[str, F] = {before[0].id: enrol}
+    last = _visits(c, before[0], rng, enrol, never, ok, first=True)
+    lo, hi = sc.start_delay_days
+    c.day0 = enrol + np.maximum(np.nan_to_num(last - enrol, nan=0.0), 0.0) + rng.integers(lo, hi + 1, n)
+    c.withdraw_day = np.where(ok, c.day0 + np.ceil(c.withdraw_day), np.inf)
+    c.reduction_days = c.day0[:, None] + np.ceil(c.reduction_days)
+    entry = c.day0
+    for phase in before[1:]:
+        entries[phase.id] = entry
+        _visits(c, phase, rng, entry, c.withdraw_day, ok)
+        entry = entry + phase.length_days
+    ready = _ready_day(c, c._before, entries)
+    c.decision_day = ready + sc.decision_delay_days
+    c.decided = ok & (c.decision_day < c.withdraw_day)
+    c.decision_day = np.where(c.decided, c.decision_day, np.nan)
+    for v in c._before[len(before[0].visits) :]:  # nothing of a phase the patient has left is done
+        d = c.visit_day[v.id]
+        c.visit_day[v.id] = np.where(c.decided & (d > c.decision_day), np.nan, d)
+    for p in before:
+        c.phase_entry[p.id] = np.where(ok, entries[p.id], np.nan)
+    exits = [*(entries[p.id] for p in before[2:]), np.where(c.decided, c.decision_day, c.withdraw_day)]
+    for p, ex in zip(before[1:], exits, strict=True):
+        c.phase_exit[p.id] = np.where(ok, np.minimum(ex, c.withdraw_day), np.nan)
+        _dose(c, p, c.phase_entry[p.id], c.phase_exit[p.id])
+    c.phase_exit[before[0].id] = np.where(ok, c.day0, np.nan)
+
+    c.outcomes = _outcomes(c)
+    fav, branch = choose_branches(pw.protocol, c.outcomes)
+    c.favourable = fav & c.decided
+    c.branch = np.where(c.decided, branch, -1)
+    states = {s: i for i, s in enumerate(pw.end_states)}
+    c.end_state = np.where(
+        c.screen_failed, states.get(pw.screen_fail_dest or "", 0), states[pw.withdraw_dest]
+    )
+    c.end_day = np.where(c.screen_failed, enrol, c.withdraw_day)
+    for bi, b in enumerate(pw.branches):
+        among = c.branch == bi
+        entry = c.decision_day
+        alive = among.copy()
+        for phase in b.phases:
+            stop = c.withdraw_day if phase.id in pw.withdraw_from else never
+            latest = _visits(c, phase, rng, entry, stop, alive)
+            ex = np.fmax(entry + phase.length_days, latest)
+            quits = alive & (stop < ex)
+            ex = np.where(quits, stop, ex)
+            c.phase_entry[phase.id] = np.where(alive, entry, c.phase_entry.get(phase.id, np.nan))
+            c.phase_exit[phase.id] = np.where(alive, ex, c.phase_exit.get(phase.id, np.nan))
+            _dose(c, phase, np.where(alive, entry, np.nan), np.where(alive, ex, np.nan))
+            c.end_day = np.where(quits, stop, c.end_day)
+            alive &= ~quits
+            entry = ex
+        c.end_state = np.where(alive, states[b.end_state], c.end_state)
+        c.end_day = np.where(alive, entry, c.end_day)
+    return c
+
+
+def _outcomes(c: Cohort) -> dict[str, NDArray[np.str_]]:
+    from ._evaluate import evaluate_criteria
+
+    out = evaluate_criteria(c)
+    return {k: np.where(c.decided, v, "") for k, v in out.items()}
+
+
+def _dose(c: Cohort, phase: PhasePlan, start: F, stop: F) -> None:
+    """Days on the phase's treatment, split at the dose reductions (800 → 600 → 400 → 200 mg/day)."""
+    if phase.treatment is None or not phase.dose_mg_per_day:
+        return
+    levels = c.pathway.dose_levels.get(phase.treatment) or (phase.dose_mg_per_day,)
+    first = levels.index(phase.dose_mg_per_day) if phase.dose_mg_per_day in levels else len(levels) - 1
+    cuts = np.concatenate(
+        [np.full((c.size, 1), -np.inf), c.reduction_days, np.full((c.size, 1), np.inf)], axis=1
+    )
+    for j in range(cuts.shape[1] - 1):
+        level = (
+            levels[min(first + j, len(levels) - 1)]
+            if phase.dose_mg_per_day in levels
+            else phase.dose_mg_per_day
+        )
+        a = np.maximum(start, cuts[:, j])  # nan (not in the phase) stays nan: an empty segment
+        b = np.minimum(stop, cuts[:, j + 1])
+        c.segments.append(Segment(phase.treatment, a, b, np.full(c.size, float(level))))
+
+
+def dose_on(c: Cohort, treatment: str, start_dose: float, day: F) -> F:
+    """The daily dose on ``day`` given the reductions so far (for the records and the swimmer plot)."""
+    levels = c.pathway.dose_levels.get(treatment) or (start_dose,)
+    if start_dose not in levels:
+        return np.full(c.size, start_dose)
+    k = (c.reduction_days <= day[:, None]).sum(axis=1)
+    idx = np.minimum(levels.index(start_dose) + k, len(levels) - 1)
+    return np.asarray(levels, dtype=np.float64)[idx]
+
+
+def head(c: Cohort, k: int) -> Cohort:
+    """The first ``k`` patients of ``c`` (for plots and per-patient records)."""
+    out: dict[str, Any] = {}
+    for name in Cohort.__dataclass_fields__:
+        v = getattr(c, name)
+        if isinstance(v, np.ndarray):
+            v = v[:k]
+        elif isinstance(v, dict):
+            v = {key: a[:k] for key, a in v.items()}
+        elif isinstance(v, list):
+            v = [Segment(s.treatment, s.start[:k], s.stop[:k], s.dose_mg_per_day[:k]) for s in v]
+        out[name] = v
+    return Cohort(**out)

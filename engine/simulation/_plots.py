@@ -1,0 +1,206 @@
+"""Figures of a simulation (first run): swimmer, waterfall, spider, pathway flow, monthly workload.
+
+matplotlib is imported here only, with the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._result import SimulationResult
+
+__all__ = ["write_plots"]
+
+_PHASE_COLOURS = ("#c7c7c7", "#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#da8bc3")
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: int = 40) -> list[Path]:
+    """Write the five PNG figures into ``directory`` (created if needed); answers their paths."""
+    c = result.sample
+    if c is None:
+        return []
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _plt()
+    paths = [
+        _swimmer(plt, c, out / "swimmer.png", swimmers),
+        _waterfall(plt, c, out / "waterfall.png"),
+        _spider(plt, c, out / "spider_tg.png"),
+        _flow(plt, result, out / "pathway_flow.png"),
+        _workload(plt, result, out / "workload.png"),
+    ]
+    return paths
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _swimmer(plt: Any, c: Any, path: Path, k: int) -> Path:
+    pw = c.pathway
+    k = min(k, c.size)
+    phases = [p.id for p in pw.before_decision] + [q.id for b in pw.branches for q in b.phases]
+    colour = {p: _PHASE_COLOURS[i % len(_PHASE_COLOURS)] for i, p in enumerate(dict.fromkeys(phases))}
+    fig, ax = plt.subplots(figsize=(10, 0.22 * k + 1.6))
+    order = np.argsort(-(c.end_day[:k] - c.day0[:k]), kind="stable")
+    for row, i in enumerate(order):
+        d0 = c.day0[i]
+        for p in colour:
+            a, b = (
+                c.phase_entry.get(p, np.full(c.size, np.nan))[i],
+                c.phase_exit.get(p, np.full(c.size, np.nan))[i],
+            )
+            if np.isfinite(a) and np.isfinite(b) and b > a:
+                ax.barh(row, (b - a) / 30.44, left=(a - d0) / 30.44, color=colour[p], height=0.7)
+        if c.decided[i]:
+            ax.plot((c.decision_day[i] - d0) / 30.44, row, "k|", ms=9)
+        state = pw.end_states[int(c.end_state[i])]
+        end = (c.end_day[i] - d0) / 30.44
+        if state == pw.withdraw_dest:
+            ax.plot(end, row, "rx", ms=6)
+        for r in c.reduction_days[i]:
+            if d0 <= r < c.end_day[i]:
+                ax.plot((r - d0) / 30.44, row, "v", color="#444444", ms=4)
+        for v in (v for b in pw.branches for q in b.phases for v in q.visits if v.activity_mbq):
+            day = c.visit_day[v.id][i]
+            if np.isfinite(day):
+                ax.plot((day - d0) / 30.44, row, "*", color="gold", mec="k", ms=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=col) for col in colour.values()]
+    marks = [
+        plt.Line2D([], [], ls="", marker=m, color=col, mec="k" if m == "*" else col)
+        for m, col in (("|", "k"), ("x", "r"), ("v", "#444444"), ("*", "gold"))
+    ]
+    ax.legend(
+        handles + marks,
+        [*colour, "decision", "withdrawn", "dose reduction", "131I therapy"],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+    )
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels([f"SIM-{i + 1:05d}" for i in order], fontsize=6)
+    ax.set_xlabel("months since day 0 (first Sorafenib dose)")
+    ax.set_title(f"Swimmer plot: {k} simulated patients, phases and events")
+    return _save(plt, fig, path)
+
+
+def _best_change(c: Any) -> np.ndarray:
+    """Best % change of the target sum from baseline over the CTs before the decision."""
+    pw = c.pathway
+    cts = [v for v in pw.visits_before_decision if "ct" in v.kinds]
+    base = np.full(c.size, np.nan)
+    best = np.full(c.size, np.nan)
+    for v in cts:
+        d = c.visit_day[v.id]
+        s = c.lesion_tenths(d).sum(axis=1).astype(float)
+        s = np.where(np.isnan(d) | c.ct_ne[v.id], np.nan, s)
+        first = np.isnan(base) & (d <= c.day0)
+        base = np.where(first, s, base)
+        later = d > c.day0
+        pct = 100 * (s - base) / base
+        best = np.where(later & ~np.isnan(pct), np.fmin(best, pct), best)
+    return best
+
+
+def _waterfall(plt: Any, c: Any, path: Path) -> Path:
+    best = _best_change(c)
+    ok = ~np.isnan(best)
+    vals = np.sort(best[ok])[::-1]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    col = np.where(vals >= 20, "#c44e52", np.where(vals <= -30, "#55a868", "#8c8c8c"))
+    ax.bar(np.arange(vals.size), vals, color=col, width=1.0)
+    ax.axhline(20, ls="--", c="#c44e52", lw=1, label="+20 % (PD)")
+    ax.axhline(-30, ls="--", c="#55a868", lw=1, label="-30 % (PR)")
+    ax.set_xlabel(f"patients with a follow-up CT before the decision (n = {vals.size})")
+    ax.set_ylabel("best % change of the target sum")
+    ax.set_title("Waterfall plot of the best change in the sum of target lesions")
+    ax.legend(fontsize=8)
+    return _save(plt, fig, path)
+
+
+def _spider(plt: Any, c: Any, path: Path, k: int = 150) -> Path:
+    vs = [v for v in c.pathway.visits if "tg" in v.kinds]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    names = [co.name for co in c.scenario.courses]
+    cmap = plt.get_cmap("tab10")
+    for i in range(min(k, c.size)):
+        days = np.array([c.visit_day[v.id][i] for v in vs])
+        vals = np.array([c.tg_value(v.id)[i] for v in vs])
+        ok = ~np.isnan(days)
+        if ok.sum() < 2:
+            continue
+        order = np.argsort(days[ok])
+        w = (days[ok][order] - c.day0[i]) / 7
+        base = vals[ok][order][0]
+        ax.plot(w, 100 * (vals[ok][order] / base - 1), color=cmap(int(c.course[i]) % 10), alpha=0.35, lw=0.9)
+    for j, n in enumerate(names):
+        ax.plot([], [], color=cmap(j % 10), label=n)
+    ax.set_yscale("symlog", linthresh=50)
+    ax.set_xlabel("weeks since day 0")
+    ax.set_ylabel("% change of serum Tg from the first sample")
+    ax.set_title("Spider plot of thyroglobulin, coloured by simulated disease course")
+    ax.legend(fontsize=8)
+    return _save(plt, fig, path)
+
+
+def _flow(plt: Any, r: SimulationResult, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    br = dict(r.per_branch)
+    axes[0].barh(list(br)[::-1], list(br.values())[::-1], color="#4c72b0")
+    axes[0].set_title("decision branch")
+    es = dict(r.per_end_state)
+    axes[1].barh(list(es)[::-1], list(es.values())[::-1], color="#dd8452")
+    axes[1].set_title("end state")
+    for ax in axes:
+        ax.set_xlabel("patients")
+        for bar in ax.patches:
+            ax.annotate(
+                f"{int(bar.get_width()):,}",
+                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+        ax.margins(x=0.15)
+    fig.suptitle(f"Pathway flow: {r.pathways:,} simulated patients")
+    return _save(plt, fig, path)
+
+
+def _workload(plt: Any, r: SimulationResult, path: Path) -> Path:
+    months = [m.month for m in r.workload][:60]
+    keys = list(r.workload_columns)
+    counts = [k for k in keys if not k.endswith(("_tablets", "_mg"))]
+    drugs = [k for k in keys if k.endswith(("_tablets", "_mg"))]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    x = np.arange(len(months))
+    width = 0.8 / max(len(counts), 1)
+    for j, k in enumerate(counts):
+        ax.bar(x + j * width, [m.mean[k] for m in r.workload][:60], width, label=k)
+    ax.set_ylabel("per month (mean over runs)")
+    if drugs:
+        ax2 = ax.twinx()
+        for k in drugs:
+            ax2.plot(x, [m.mean[k] for m in r.workload][:60], "k-", lw=1.5, label=k)
+        ax2.set_ylabel(" / ".join(drugs))
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.set_xticks(x[::3])
+    ax.set_xticklabels(months[::3], rotation=45, fontsize=7)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Monthly workload")
+    return _save(plt, fig, path)

@@ -1,0 +1,167 @@
+"""The simulator against closed-form expectations, its determinism, scenario errors, amended protocols."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from trialflow.cli._app import app
+from trialflow.engine.simulation import ScenarioError, load_scenario, parse_scenario, simulate
+from trialflow.protocol import bundled_protocol_path
+
+runner = CliRunner()
+
+# No withdrawals, no missed visits, no unreadable CTs, no TgAb: every patient reaches the decision.
+CLEAN = """
+dropout_per_month: 0
+death_per_month: 0
+toxicity: {stop_per_month: 0, dose_reduction_per_month: 0}
+visits: {missed_probability: 0, ct_not_evaluable_probability: 0, jitter_sd_days: 0}
+tgab_positive_probability: 0
+"""
+
+
+def _within_binomial(k: int, n: int, p: float, z: float = 4.0) -> bool:
+    return abs(k - n * p) <= z * math.sqrt(n * p * (1 - p)) + 1
+
+
+def test_no_reinduction_means_nobody_in_the_rai_arm():
+    r = simulate(20_000, seed=1, scenario=parse_scenario("rai_reinduction_probability: 0\n"))
+    assert r.per_branch["rai_reinduced"] == 0
+    assert r.per_arm["rai_plus_sorafenib"] == 0
+    assert "reinduced" not in r.criteria["rai_uptake"]
+    assert all(m.mean["rai_6000_doses"] == 0 for m in r.workload)
+
+
+def test_reinduction_branch_frequency_matches_the_configured_probability():
+    """Without dropout every patient is decided; re-induced = Bernoulli(p) (first branch wins)."""
+    p, n = 0.3, 20_000
+    r = simulate(n, seed=2, scenario=parse_scenario(CLEAN + f"rai_reinduction_probability: {p}\n"))
+    assert r.per_branch["no_decision"] == 0
+    assert _within_binomial(r.per_branch["rai_reinduced"], n, p)
+
+
+def test_tgab_positive_frequency_gives_not_evaluable_tg():
+    p, n = 0.25, 20_000
+    r = simulate(
+        n,
+        seed=3,
+        scenario=parse_scenario(
+            CLEAN.replace("tgab_positive_probability: 0", f"tgab_positive_probability: {p}")
+        ),
+    )
+    assert _within_binomial(r.criteria["tg_slope"]["not_evaluable"], n, p)
+
+
+def test_no_noise_and_fixed_slopes_give_exact_tg_outcomes():
+    """Residual SD 0 and slope SD 0: responders' slope -0.05 is a perfect fit (p = 0): response, etc."""
+    courses = """
+tg: {residual_sd: 0, baseline_log_sd: 0}
+courses:
+  responder: {probability: 0.3, tg_slope_sd: 0}
+  stable: {probability: 0.5, tg_slope_sd: 0}
+  progressor: {probability: 0.2, tg_slope_sd: 0}
+"""
+    r = simulate(5_000, seed=4, scenario=parse_scenario(CLEAN + courses))
+    sample = r.sample
+    assert sample is not None
+    expected = np.array(["response", "stable", "progression"])[sample.course]
+    assert (sample.outcomes["tg_slope"] == expected).all()
+    counts = r.criteria["tg_slope"]
+    assert counts["response"] + counts["stable"] + counts["progression"] == 5_000
+    assert _within_binomial(counts["response"], 5_000, 0.3)
+
+
+def test_death_hazard_alone_matches_the_exponential_survival_to_the_decision():
+    """Death at 0.05/month, nothing else: P(alive at decision) = exp(-0.05 * months to decision)."""
+    r = simulate(
+        20_000, seed=5, scenario=parse_scenario(CLEAN.replace("death_per_month: 0", "death_per_month: 0.05"))
+    )
+    s = r.sample
+    assert s is not None
+    months = float(np.mean(s.decision_day[s.decided] - s.day0[s.decided])) / (365.25 / 12)
+    assert _within_binomial(20_000 - r.per_branch["no_decision"], 20_000, math.exp(-0.05 * months), z=5)
+
+
+def test_same_seed_same_json_and_another_seed_differs():
+    a = runner.invoke(app, ["simulate", "--patients", "30", "--runs", "50", "--seed", "9", "--json"])
+    b = runner.invoke(app, ["simulate", "--patients", "30", "--runs", "50", "--seed", "9", "--json"])
+    c = runner.invoke(app, ["simulate", "--patients", "30", "--runs", "50", "--seed", "10", "--json"])
+    assert a.exit_code == 0, a.output
+    assert a.stdout == b.stdout
+    assert a.stdout != c.stdout
+    data = json.loads(a.stdout)
+    assert data["pathways"] == 1500 and sum(data["per_end_state"].values()) == 1500
+
+
+def test_power_against_a_null_rate_uses_the_exact_lower_bound():
+    from trialflow.engine import clopper_pearson
+
+    r = simulate(30, seed=11, runs=300, null_rate=0.3)
+    counts = r.replicates.favourable_counts
+    assert sum(counts.values()) == 300
+    assert r.replicates.power is not None and 0.0 <= r.replicates.power <= 1.0
+    lo, _ = clopper_pearson(18, 24)
+    assert lo > 0.5  # sanity of the comparison the power counts
+
+
+def test_scenario_errors_are_located(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("accrual_per_mont: 2\ncourses:\n  responder: {probability: 0.9}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(f)
+    assert (
+        f"{f}:1:1: $.accrual_per_mont: unknown key 'accrual_per_mont'; did you mean 'accrual_per_month'?"
+        in str(err.value)
+    )
+    f.write_text("courses:\n  responder: {probability: 0.9}\n", encoding="utf-8")
+    with pytest.raises(
+        ScenarioError, match=r"bad.yaml:2:3: \$.courses: the course probabilities sum to 1.65"
+    ):
+        load_scenario(f)
+
+
+def test_cli_bad_input_is_a_message_not_a_traceback(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("tgab_positive_probability: 1.5\n", encoding="utf-8")
+    r = runner.invoke(app, ["simulate", "--patients", "10", "--seed", "1", "--scenario", str(bad)])
+    assert r.exit_code == 1 and re.search(
+        r"s.yaml:1:28: \$.tgab_positive_probability: expected a value <= 1", r.output
+    )
+    r = runner.invoke(app, ["simulate", "--patients", "-3", "--seed", "1"])
+    assert r.exit_code == 2
+    r = runner.invoke(
+        app, ["simulate", "--patients", "5", "--seed", "1", "--scenario", str(tmp_path / "none.yaml")]
+    )
+    assert r.exit_code == 1 and "no such file" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_an_amended_protocol_is_simulated_as_it_stands(tmp_path):
+    """RECIST 1.1, and 131I only for re-induced patients without RECIST PD: the branches follow the YAML."""
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    text = text.replace('params: {version: "1.0"', 'params: {version: "1.1"')
+    old = "when: {criterion: rai_uptake, in: [reinduced]}"
+    assert old in text
+    text = text.replace(
+        old, "when: {all: [{criterion: rai_uptake, in: [reinduced]}, {criterion: recist, in: [CR, PR, SD]}]}"
+    )
+    f = tmp_path / "amended.yaml"
+    f.write_text(text, encoding="utf-8")
+    scenario = parse_scenario("rai_reinduction_probability: 0.5\n")
+    r = simulate(5_000, seed=12, protocol=f, scenario=scenario)
+    s = r.sample
+    assert s is not None
+    rai = s.branch == 0
+    assert rai.any()
+    assert (s.outcomes["rai_uptake"][rai] == "reinduced").all()
+    assert not np.isin(s.outcomes["recist"][rai], ["PD", "NE"]).any()
+    pd_reinduced = (s.outcomes["rai_uptake"] == "reinduced") & (s.outcomes["recist"] == "PD")
+    assert pd_reinduced.any() and not (s.branch[pd_reinduced] == 0).any()
+    bundled = simulate(5_000, seed=12, scenario=scenario)
+    assert r.per_branch["rai_reinduced"] < bundled.per_branch["rai_reinduced"]
