@@ -13,6 +13,7 @@ import datetime as dt
 import time
 
 import numpy as np
+
 from trialflow.rules import recist, tg_slope
 from trialflow.rules.observations import Case, CtAssessment, Lesion, TgSample
 

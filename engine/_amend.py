@@ -229,7 +229,7 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
             plan.append((pid, state, why))
         if problems:
             raise Refused(*problems)
-        for pid, state, why in plan:
+        for pid, state, _why in plan:
             old = store.protocol(state.protocol_hash)[0]
             ev = NewEvent(MIGRATED, when, {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
                                            "from_version": old.version, "to_version": new.version}, reason)

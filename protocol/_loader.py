@@ -58,7 +58,7 @@ def _from_document(doc: Document) -> Protocol:
         # fail in any way, and then only the schema's problems are reported.
         try:
             extra = semantic_problems(doc)
-        except Exception:  # noqa: BLE001  # best effort on data the schema already rejected
+        except Exception:  # best effort on data the schema already rejected
             extra = []
         problems = sorted(set(problems) | {p for p in extra if not _follows_from(p, problems)})
     if problems:

@@ -9,6 +9,7 @@ error must point at and keep working when unrelated lines of the protocol move.
 from __future__ import annotations
 
 import pytest
+
 from trialflow.protocol import Problem, ProtocolError, bundled_protocol_path, parse_protocol
 
 BROKEN = "broken.yaml"

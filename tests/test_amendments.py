@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from trialflow.engine import (
     Refused,
     Store,
@@ -28,7 +29,6 @@ from trialflow.engine import (
     evaluate,
     history,
     migrate,
-    next_actions,
     record_many,
     start,
 )
@@ -134,11 +134,12 @@ def test_recist_11_flips_the_small_lesion_progression(cohort: Store, tmp_path: P
     assert _impact(report, "P-102").decision_changed is None  # PR under both versions
     assert not _impact(report, "P-103").affected and not _impact(report, "P-104").affected
     # shown, never changed: the recorded decision stands
-    assert [h.summary for h in history(cohort, "P-101") if h.kind == "decision"][0].endswith("→ off_study")
+    assert next(h.summary for h in history(cohort, "P-101") if h.kind == "decision").endswith("→ off_study")
 
 
 def test_alpha_010_turns_a_borderline_slope_into_progression(cohort: Store, tmp_path: Path) -> None:
-    new = _edit(tmp_path, "alpha.yaml", _version("1.1"), ("{alpha: 0.05, test: two_sided", "{alpha: 0.10, test: two_sided"))
+    new = _edit(tmp_path, "alpha.yaml", _version("1.1"),
+                ("{alpha: 0.05, test: two_sided", "{alpha: 0.10, test: two_sided"))
     changes = diff_protocols(load_bundled_protocol(), load_protocol(new))
     assert [c.text for c in changes if c.area == "criteria"] == ["criterion tg_slope: alpha 0.05 → 0.1"]
     amend(cohort, new, "alpha 0.10", USER, apply=True, as_of=AS_OF)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from protocol_helpers import edit
+
 from trialflow.engine import machine_for
 from trialflow.protocol import (
     Protocol,

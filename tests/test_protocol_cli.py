@@ -16,9 +16,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 from protocol_helpers import edit, where
+from typer.testing import CliRunner
+
 from trialflow.cli import app
 from trialflow.protocol import ProtocolError, bundled_protocol_path, load_bundled_protocol, parse_protocol
-from typer.testing import CliRunner
 
 runner = CliRunner()
 ERROR_LINE = re.compile(r"^(?P<file>.+):(?P<line>[1-9]\d*):(?P<col>[1-9]\d*): (?P<path>\$\S*): (?P<msg>.+)$")

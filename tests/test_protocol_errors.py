@@ -250,7 +250,7 @@ def test_enum_value_with_did_you_mean() -> None:
 
 
 def test_schema_and_semantic_errors_are_reported_together() -> None:
-    text, problems = broken("{alpha: 0.05, test: two_sided", "{alpha: 2, test: two_sided")
+    text, _ = broken("{alpha: 0.05, test: two_sided", "{alpha: 2, test: two_sided")
     text = text.replace("    anchor: enrolment\n", "    anchr: enrolment\n", 1)
     from protocol_helpers import problems_of
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_helpers import bundled_text
+
 from trialflow.protocol import Protocol, ProtocolError, load_protocol, parse_protocol
 
 FUZZ = settings(

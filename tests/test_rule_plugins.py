@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+
 from trialflow.rules import RuleLoadError, _registry, available_rules, get_rule
 from trialflow.rules.casefile import load_case
 from trialflow.rules.tg_slope import RULE as TG_SLOPE

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+
 from trialflow.rules.observations import AvidLesion, Case, RaiScan
 from trialflow.rules.rai_uptake import RULE, evaluate_batch
 

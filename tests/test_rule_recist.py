@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from trialflow.rules import get_rule, rule_defaults
 from trialflow.rules.observations import Case, CtAssessment, Lesion, NonTargetLesion
 from trialflow.rules.recist import RULE, evaluate_batch

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from trialflow.rules.observations import Case, TgAbResult, TgSample
 from trialflow.rules.tg_slope import RULE, evaluate_batch
 

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from trialflow.cli import app
 from typer.testing import CliRunner
+
+from trialflow.cli import app
 
 CASE = str(Path(__file__).parent / "cases" / "P-001.yaml")
 runner = CliRunner()
