@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Protocol
 
 from ._common import AsOfOpt, DbOpt, UserOpt, call, open_store, parse_date, resolve_user
 from ._output import console, err_console, fail, print_json
@@ -18,7 +21,7 @@ FileArg = Annotated[Path | None, typer.Argument(help="Protocol YAML file (defaul
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def _load(file: Path | None):  # type: ignore[no-untyped-def]  # returns trialflow.protocol.Protocol
+def _load(file: Path | None) -> Protocol:
     from trialflow.protocol import ProtocolError, load_bundled_protocol, load_protocol
     from trialflow.rules import RuleLoadError
 

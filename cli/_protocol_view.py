@@ -114,9 +114,9 @@ def render_protocol(proto: Protocol) -> RenderableType:
                header_style="bold")
     for col in ("Criterion", "Rule", "Parameters", "Favourable if"):
         dt.add_column(col)
-    for c in dec.criteria:
-        params = ", ".join(f"{k}={v}" for k, v in c.params.items() if v is not None)
-        dt.add_row(f"{c.id}\n{c.name}", c.rule, params, ", ".join(c.favourable))
+    for crit in dec.criteria:
+        params = ", ".join(f"{k}={v}" for k, v in crit.params.items() if v is not None)
+        dt.add_row(f"{crit.id}\n{crit.name}", crit.rule, params, ", ".join(crit.favourable))
     parts.append(dt)
     parts.append(Text(f"Favourable response: at least {dec.min_criteria} of {len(dec.criteria)} criteria "
                       f"favourable. {dec.favourable_description or ''}"))

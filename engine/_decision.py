@@ -13,13 +13,14 @@ from typing import Any
 
 from trialflow.protocol import Protocol
 from trialflow.rules import get_rule
-from trialflow.rules.observations import OBSERVATION_TYPES, Case
+from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
 from ._schedule import ScheduledVisit, schedule
 from ._state import PatientState
 
 __all__ = ["DecisionPreview", "decision_applies", "evaluate_decision", "pending_criterion_visits"]
 
+OBSERVATION_CLASSES = tuple(OBSERVATION_TYPES.values())
 PROGRESSION_OUTCOMES = frozenset({"progression", "PD"})
 NOT_EVALUABLE_OUTCOMES = frozenset({"not_evaluable", "NE"})
 
@@ -91,8 +92,9 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
         f"{cid}: {v.visit} ({v.status}{'' if v.window_end == dt.date.max else f', window closes {v.window_end}'})"
         for cid, vs in pending.items() for v in vs
     )
-    case = Case(state.patient, state.day0,
-                tuple(r.record for r in state.records if r.record.kind in OBSERVATION_TYPES))
+    observations: tuple[Observation, ...] = tuple(
+        r.record for r in state.records if isinstance(r.record, OBSERVATION_CLASSES))
+    case = Case(state.patient, state.day0, observations)
     results: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, str] = {}
     for c in dec.criteria:

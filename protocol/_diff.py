@@ -90,10 +90,15 @@ def diff_protocols(old: Protocol, new: Protocol) -> list[Change]:
                                         f"treatment {a.id}"))
     # eligibility
     for part in ("inclusion", "exclusion"):
+
+        def words(c: Any, p: str = part) -> str:
+            return f"{p} criterion {c.id}: {c.question}"
+
+        def compare(a: Any, b: Any, p: str = part) -> None:
+            d.fields("eligibility", a.id, a, b, ("question",), {"question"}, f"{p} criterion {a.id}")
+
         d.keyed("eligibility", getattr(old.eligibility, part), getattr(new.eligibility, part), lambda c: c.id,
-                lambda c, p=part: f"{p} criterion {c.id}: {c.question}", True,
-                lambda a, b, p=part: d.fields("eligibility", a.id, a, b, ("question",), {"question"},
-                                              f"{p} criterion {a.id}"))
+                words, True, compare)
     d.keyed("assessments", old.assessments, new.assessments, lambda a: a.id, lambda a: f"assessment {a.id} ({a.name})",
             True, lambda a, b: d.fields("assessments", a.id, a, b, ("name", "observation_kinds"),
                                         {"observation_kinds"}, f"assessment {a.id}"))
