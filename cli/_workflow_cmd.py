@@ -11,7 +11,9 @@ from ._common import DbOpt, JsonOpt, UserOpt, call, open_store, parse_date, reso
 from ._output import console, err_console, fail, print_json
 
 DateOpt = Annotated[str, typer.Option("--date", metavar="DATE", help="Effective date, YYYY-MM-DD.")]
-PatientArg = Annotated[str, typer.Argument(metavar="PATIENT", help="Study id (a pseudonym such as P-001).", show_default=False)]
+PatientArg = Annotated[
+    str, typer.Argument(metavar="PATIENT", help="Study id (a pseudonym such as P-001).", show_default=False)
+]
 
 
 def _written(result: Any, as_json: bool) -> None:
@@ -77,7 +79,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def record(
         patient: PatientArg,
-        kind: Annotated[str, typer.Argument(metavar="KIND", help="tg, tgab, ct, rai_scan, adverse_event, dose_change, rai_therapy, "
+        kind: Annotated[str, typer.Argument(metavar="KIND", help="tg, tgab, ct, rai_scan, adverse_event, dose_change, "
+                                                                 "rai_therapy, "
                                                  "dispense.", show_default=False)],
         date: DateOpt,
         value: Annotated[str | None, typer.Option(help="tg: value in ug/L, or '<LoQ' such as '<0.2'.")] = None,
@@ -150,7 +153,8 @@ def register(app: typer.Typer) -> None:
                 fail(f"refused: {patient} has no observation event {event} (see trialflow history {patient})")
             original = entries[event].payload
             data = dict(original.get("record", original))
-            changes = {"date": date, "value": value, "result": result, "grade": grade, "dose_mg_per_day": dose}
+            changes: dict[str, Any] = {"date": date, "value": value, "result": result, "grade": grade,
+                                       "dose_mg_per_day": dose}
             changes = {k: v for k, v in changes.items() if v is not None}
             if not changes:
                 fail("refused: give the corrected field(s) (--value, --date, ...) or --retract", code=2)

@@ -19,7 +19,6 @@ from ._records import RaiTherapy, SorafenibDispense, record_from_dict
 from ._schedule import ScheduledVisit, schedule
 from ._state import Event, PatientState, fold
 from ._store import RegisteredVersion, Store
-from ._worklist import Action, patient_actions
 from ._workflow import (
     Enrolment,
     Refused,
@@ -35,6 +34,7 @@ from ._workflow import (
     start,
     withdraw,
 )
+from ._worklist import Action, patient_actions
 
 __all__ = [
     "DEFAULT_DB",
@@ -71,13 +71,14 @@ __all__ = [
     "history",
     "import_file",
     "init_store",
-    "migrate",
     "machine_for",
+    "migrate",
     "next_actions",
     "patient_actions",
     "patient_impact",
     "phase_diagram",
     "record",
+    "record_from_dict",
     "record_many",
     "report",
     "schedule",

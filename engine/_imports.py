@@ -73,6 +73,7 @@ def _read_csv(path: Path) -> ImportBatch:
             problems.append(Problem(file, lineno, 1, f"$.row[{lineno}]",
                                     f"expected {len(header)} fields, got {len(row)}"))
             continue
+        row_problems = len(problems)
         cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
         col = {h: i + 1 for i, h in enumerate(header)}
         kind = cells.get("kind") or "tg"
@@ -106,6 +107,8 @@ def _read_csv(path: Path) -> ImportBatch:
             problems.append(Problem(file, lineno, col.get("kind", 1), "$.kind",
                                     f"a laboratory CSV holds tg and tgab results, got {kind!r}"))
             continue
+        if len(problems) > row_problems:
+            continue  # the row's own problems are reported; do not repeat them as a record error
         from ._records import record_from_dict
 
         try:

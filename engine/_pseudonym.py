@@ -45,12 +45,13 @@ def pseudonym_problem(patient: str) -> str | None:
                 "starting with a letter or digit")
     if not any(c.isdigit() for c in patient):
         return f"study id {patient!r} looks like a name: use a pseudonym with a number, such as P-001"
+    digits = re.sub(r"\D", "", patient)
+    # Checked before the other national patterns: a 9-digit BSN also has the shape of a US SSN.
+    if _bsn(digits) and len(re.sub(r"[^0-9]", "", patient)) == len(patient.replace("-", "")):
+        return f"study id {patient!r} looks like a Dutch citizen service number (BSN): use a pseudonym such as P-001"
     for pattern, what in _NATIONAL:
         if pattern.match(patient):
             return f"study id {patient!r} looks like {what}: use a pseudonym such as P-001"
-    digits = re.sub(r"\D", "", patient)
-    if _bsn(digits) and len(re.sub(r"[^0-9]", "", patient)) == len(patient.replace("-", "")):
-        return f"study id {patient!r} looks like a Dutch citizen service number (BSN): use a pseudonym such as P-001"
     for pattern, order in _DATE_PATTERNS:
         for m in pattern.finditer(patient):
             if _plausible_date(dict(zip(order, m.groups(), strict=True))):

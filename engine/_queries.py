@@ -7,14 +7,17 @@ store as it stood at a moment (events recorded after it are ignored, corrections
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from trialflow.protocol import Protocol
 
 from ._decision import DecisionPreview, evaluate_decision
 from ._state import CORRECTION, DECISION, Event, PatientState, fold
 from ._store import Store
-from ._worklist import URGENCY, Action, patient_actions
 from ._workflow import Refused, today
+from ._worklist import URGENCY, Action, patient_actions
 
 __all__ = [
     "EndpointReport",
@@ -46,6 +49,17 @@ def _states(store: Store, known_at: dt.datetime | None, patients: list[str] | No
     return out
 
 
+def _protocols(store: Store) -> Callable[[str], Protocol]:
+    """Protocol versions by content hash, each read once per call (not one query per patient)."""
+    cache: dict[str, Protocol] = {}
+
+    def get(content_hash: str) -> Protocol:
+        if content_hash not in cache:
+            cache[content_hash] = store.protocol(content_hash)[0]
+        return cache[content_hash]
+    return get
+
+
 # -- worklist -------------------------------------------------------------------------------------
 def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | None = None,
                  known_at: dt.datetime | None = None, horizon: int = 28) -> list[Action]:
@@ -60,10 +74,10 @@ def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | N
             ids = [r.id for r in store.patient_rows(due_by=as_of + dt.timedelta(days=horizon))]
         states = _states(store, known_at, ids)
     out: list[Action] = []
+    protocols = _protocols(store)
     for st in states:
         cut = st.until(as_of)
-        protocol = store.protocol(cut.protocol_hash)[0]
-        out.extend(patient_actions(protocol, cut, as_of, horizon))
+        out.extend(patient_actions(protocols(cut.protocol_hash), cut, as_of, horizon))
     return sorted(out, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action))
 
 
@@ -101,11 +115,12 @@ def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = 
     as_of = as_of or today()
     states = [_state(store, patient, known_at)] if patient else _states(store, known_at)
     out = []
+    protocols = _protocols(store)
     for st in sorted(states, key=lambda s: s.patient):
         if st.enrolled_on > as_of:
             continue
         cut = st.until(as_of)
-        protocol = store.protocol(cut.protocol_hash)[0]
+        protocol = protocols(cut.protocol_hash)
         phase = protocol.phase(cut.phase)
         visits = schedule(protocol, cut, as_of)
         acts = patient_actions(protocol, cut, as_of)
@@ -116,7 +131,8 @@ def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = 
             protocol_version=protocol.version, enrolled_on=cut.enrolled_on, day0=cut.day0,
             study_day=(as_of - cut.day0).days if cut.day0 else None,
             dose_mg_per_day=cut.dose_mg_per_day(start_dose) if not phase.terminal else None, decision=decision,
-            visits_done=sum(v.status == "done" for v in visits), visits_missed=sum(v.status == "missed" for v in visits),
+            visits_done=sum(v.status == "done" for v in visits),
+            visits_missed=sum(v.status == "missed" for v in visits),
             next_action=acts[0].detail if acts else None, next_action_date=acts[0].target_date if acts else None,
         ))
     return out
@@ -161,7 +177,7 @@ def _summary(e: Event) -> str:
     return e.kind
 
 
-def _record_summary(p: dict[str, Any]) -> str:
+def _record_summary(p: Mapping[str, Any]) -> str:
     kind = p["kind"]
     if kind == "tg":
         v = f"<{p.get('loq')}" if p.get("below_loq") else p.get("value")

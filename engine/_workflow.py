@@ -8,7 +8,7 @@ refreshes the patient's projection. The CLI calls exactly these functions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,7 +315,7 @@ def _parse(patient: str, data: Mapping[str, Any]) -> Record:
         raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
 
 
-def record_many(store: Store, items: list[tuple[str, Mapping[str, Any]]], user: str,
+def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: str,
                 day0: Mapping[str, dt.date] | None = None) -> list[Written]:
     """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
 
@@ -329,6 +329,9 @@ def record_many(store: Store, items: list[tuple[str, Mapping[str, Any]]], user: 
         plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int]] = []
         keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
         known = tx.known_dedup(keys.values())
+        by_patient: dict[str, list[int]] = {}
+        for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
+            by_patient.setdefault(p, []).append(i)
         for patient in patients:
             state = tx.state(patient)
             if state is None:
@@ -341,9 +344,8 @@ def record_many(store: Store, items: list[tuple[str, Mapping[str, Any]]], user: 
             new: list[NewEvent] = []
             dup = 0
             seen: set[str] = set()
-            for i, (p, rec) in enumerate(parsed):
-                if p != patient:
-                    continue
+            for i in by_patient[patient]:
+                rec = parsed[i][1]
                 if keys[i] in known or keys[i] in seen:
                     dup += 1
                     continue

@@ -16,7 +16,7 @@ from ._decision import decision_applies, pending_criterion_visits
 from ._schedule import ScheduledVisit, schedule
 from ._state import PatientState
 
-__all__ = ["Action", "ActionStatus", "URGENCY", "next_due_date", "patient_actions"]
+__all__ = ["URGENCY", "Action", "ActionStatus", "next_due_date", "patient_actions"]
 
 ActionStatus = Literal["overdue", "due", "missed", "upcoming"]
 URGENCY: dict[str, int] = {"overdue": 0, "due": 1, "missed": 2, "upcoming": 3}
@@ -79,11 +79,11 @@ def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[Sch
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
     dose = state.dose_mg_per_day(start_dose)
     if phase.kind == "screening":
-        start = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "start_treatment"),
+        begin = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "start_treatment"),
                      None)
-        if start is not None and state.eligible:
+        if begin is not None and state.eligible:
             open_visits = [v for v in visits if v.phase == phase.id and v.status != "done"]
-            dest = protocol.phase(start.dest)
+            dest = protocol.phase(begin.dest)
             treatment = f" {dest.treatment.id} {dest.treatment.dose_mg_per_day:g} mg/day" if dest.treatment and \
                 dest.treatment.dose_mg_per_day else ""
             if open_visits:
@@ -92,9 +92,9 @@ def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[Sch
                                   f"{phase.id}: day 0 follows the baseline assessments", f"start{treatment} "
                                   f"(day 0) after {', '.join(v.visit for v in open_visits)}"))
             else:
-                done = max((v.done_on for v in visits if v.phase == phase.id and v.done_on), default=as_of)
-                out.append(Action(state.patient, "start_treatment", None, done, done, None, "due",
-                                  f"{phase.id}: baseline complete ({start.description or start.trigger})",
+                ready = max((v.done_on for v in visits if v.phase == phase.id and v.done_on), default=as_of)
+                out.append(Action(state.patient, "start_treatment", None, ready, ready, None, "due",
+                                  f"{phase.id}: baseline complete ({begin.description or begin.trigger})",
                                   f"start{treatment} (day 0)"))
     elif phase.kind == "treatment" and phase.treatment is not None and dose:
         t = protocol.treatment(phase.treatment.id)
@@ -108,7 +108,9 @@ def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[Sch
                           + (f"supply of {dispensed[-1].date} runs out" if dispensed else "no supply dispensed yet"),
                           f"dispense {t.name} {dose:g} mg/day"))
     if phase.kind == "terminal" and len(state.stints) > 1:
-        prev = protocol.phase(state.stints[-2].phase)
+        # The phase the patient was treated in: a decision phase passed through on the way does not count.
+        prev = next((p for p in (protocol.phase(s.phase) for s in reversed(state.stints[:-1]))
+                     if p.kind != "decision"), protocol.phase(state.stints[-2].phase))
         prev_dose = state.dose_mg_per_day(prev.treatment.dose_mg_per_day if prev.treatment else None)
         if prev.kind == "treatment" and prev_dose:
             entered = state.phase_entered
@@ -117,16 +119,16 @@ def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[Sch
                               f"moved to {phase.id} on {entered}; record a dose change to 0 when stopped",
                               f"stop {prev.treatment.id if prev.treatment else 'treatment'}"))
     if phase.duration_days and phase.kind == "treatment":
-        done = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "complete"), None)
+        ends = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "complete"), None)
         anchor_v = [v for v in visits if v.phase == phase.id]
-        if done is not None and protocol.phase(done.dest).kind != "decision" and anchor_v:
+        if ends is not None and protocol.phase(ends.dest).kind != "decision" and anchor_v:
             from ._schedule import phase_anchor
 
             anchor = phase_anchor(phase, state, state.phase_entered) or state.phase_entered
             end = anchor + dt.timedelta(days=phase.duration_days)
             out.append(Action(state.patient, "complete_phase", None, end, end, None, _timed(as_of, end, end, None),
                               f"{phase.id} lasts {phase.duration_days} days from its start",
-                              f"complete {phase.id} → {done.dest} (trialflow complete {state.patient})"))
+                              f"complete {phase.id} → {ends.dest} (trialflow complete {state.patient})"))
     return out
 
 

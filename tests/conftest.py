@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from trialflow.protocol import bundled_protocol_path
 
 

@@ -1,0 +1,69 @@
+"""Code run in child processes by ``test_concurrency.py`` (spawned: importable, no pytest state).
+
+Each worker opens its own store, waits at a barrier so that all children write at the same moment,
+and reports what happened on a queue as plain data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+
+def record_worker(
+    db: str, items: list[tuple[str, dict[str, Any]]], user: str, barrier: Any, out: Any
+) -> None:
+    from trialflow.engine import Store, record_many
+
+    store = Store.open(db)
+    barrier.wait()
+    try:
+        written = record_many(store, items, user)
+        out.put(("ok", sum(len(w.events) for w in written)))
+    except Exception as err:  # reported to the parent, which fails the test with it
+        out.put(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        store.close()
+
+
+def decide_worker(db: str, patient: str, when: dt.date, user: str, barrier: Any, out: Any) -> None:
+    from trialflow.engine import Refused, Store, decide
+
+    store = Store.open(db)
+    barrier.wait()
+    try:
+        out.put(("ok", decide(store, patient, when, user).phase))
+    except Refused as err:
+        out.put(("refused", str(err)))
+    except Exception as err:
+        out.put(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        store.close()
+
+
+def import_until_killed(db: str, path: str, appends: int, flushed: Any) -> None:
+    """Import ``path`` but stop, inside the open transaction, after ``appends`` patients' rows are flushed.
+
+    The parent SIGKILLs this process once ``flushed`` is set: the transaction holds written but
+    uncommitted rows at that moment.
+    """
+    from trialflow.engine import Store, import_file
+    from trialflow.engine._store import Transaction
+
+    original = Transaction.append
+    count = 0
+
+    def append(self: Transaction, *args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        result = original(self, *args, **kwargs)
+        count += 1
+        if count == appends:
+            self.session.flush()
+            flushed.set()
+            time.sleep(600)  # killed here
+        return result
+
+    Transaction.append = append  # type: ignore[method-assign]  # this child process only
+    store = Store.open(db)
+    import_file(store, path, "coordinator.anna")
