@@ -5,9 +5,9 @@ so every stage of the study is present) replicated under new study ids with SQLA
 inserts of their event and patient rows. Each figure is set against a naive baseline measured in the
 same run:
 
-- worklist: the library's ``next_actions`` (one query narrowed by the projection's ``next_due``
-  index, events of all due patients in bulk) vs. one query per patient (``Store.state`` for every
-  patient id, then ``patient_actions``), timed on a sample and scaled to the cohort;
+- worklist: the library's ``next_actions`` (one indexed query over the work items the store keeps
+  beside each patient's events) vs. replaying every patient (``Store.state`` per patient id, then
+  ``patient_actions``), timed on a sample and scaled to the cohort;
 - import: ``import_file`` of a laboratory CSV (one transaction) vs. ``record`` once per row.
 
 Run:  python benchmarks/bench_worklist.py [--sizes 10000 100000] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -41,7 +41,7 @@ from trialflow.engine import (
     start,
 )
 from trialflow.engine._demo import build_demo
-from trialflow.engine._tables import EventRow, PatientRow
+from trialflow.engine._tables import EventRow, PatientRow, WorkItemRow
 
 ELIGIBLE: dict[str, str] = {}
 
@@ -74,25 +74,33 @@ def backend(kind: str, pg: str | None, tmp: Path) -> Iterator[str]:
             c.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def seed_rows(tmp: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The demo cohort's patient and event rows (plain dicts, ids dropped)."""
+Seed = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def seed_rows(tmp: Path) -> Seed:
+    """The demo cohort's patient, event and work-item rows (plain dicts)."""
     demo = build_demo(str(tmp / "seed-demo.db"))
     with demo.engine.connect() as c:
         patients = [dict(r._mapping) for r in c.execute(select(PatientRow.__table__))]  # type: ignore[attr-defined]
         events = [dict(r._mapping) for r in c.execute(select(EventRow.__table__))]  # type: ignore[attr-defined]
+        items = [dict(r._mapping) for r in c.execute(select(WorkItemRow.__table__))]  # type: ignore[attr-defined]
     demo.close()
-    return patients, events
+    return patients, events, items
 
 
-def fill(url: str, n: int, seed: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> Store:
+def fill(url: str, n: int, seed: Seed) -> Store:
     """A store with ``n`` patients: the seed cohort replicated under new ids (Core bulk inserts)."""
     store, _ = init_store(url, None, "bench")
-    patients, events = seed
+    patients, events, items = seed
     by_patient: dict[str, list[dict[str, Any]]] = {}
     for e in events:
         by_patient.setdefault(e["patient_id"], []).append(e)
+    items_of: dict[str, list[dict[str, Any]]] = {}
+    for it in items:
+        items_of.setdefault(it["patient_id"], []).append(it)
     chunk_p: list[dict[str, Any]] = []
     chunk_e: list[dict[str, Any]] = []
+    chunk_w: list[dict[str, Any]] = []
     for i in range(n):
         src = patients[i % len(patients)]
         new_id = f"B{i:06d}"
@@ -101,11 +109,15 @@ def fill(url: str, n: int, seed: tuple[list[dict[str, Any]], list[dict[str, Any]
             row = {k: v for k, v in e.items() if k not in ("id", "corrects_id")}
             row.update(patient_id=new_id, dedup_key=None)
             chunk_e.append(row)
+        chunk_w += [{**{k: v for k, v in it.items() if k != "id"}, "patient_id": new_id}
+                    for it in items_of.get(src["id"], [])]
         if len(chunk_p) >= 5000 or i == n - 1:
             with store.engine.begin() as c:
                 c.execute(insert(PatientRow), chunk_p)
                 c.execute(insert(EventRow), chunk_e)
-            chunk_p, chunk_e = [], []
+                if chunk_w:
+                    c.execute(insert(WorkItemRow), chunk_w)
+            chunk_p, chunk_e, chunk_w = [], [], []
     return store
 
 

@@ -74,7 +74,9 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                          "for PostgreSQL: pip install 'trialflow[postgres]'") from None
     try:
         with engine.connect() as conn:
-            has_tables = inspect(conn).has_table("event")
+            inspector = inspect(conn)
+            has_tables = inspector.has_table("event")
+            current = has_tables and inspector.has_table("work_item")
     except OperationalError as err:
         raise StoreError(f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "
                          f"{str(err.orig).strip().splitlines()[0]}") from None
@@ -83,6 +85,9 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
     elif not has_tables:
         raise StoreError(f"{engine.url.render_as_string(hide_password=True)} holds no trialflow store: "
                          "create one with `trialflow init`")
+    elif not current:
+        raise StoreError(f"{engine.url.render_as_string(hide_password=True)} was written by an older trialflow: "
+                         "run `trialflow init` on it once to bring it up to date (nothing recorded is changed)")
     return engine
 
 

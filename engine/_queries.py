@@ -17,7 +17,7 @@ from ._decision import DecisionPreview, evaluate_decision
 from ._state import CORRECTION, DECISION, Event, PatientState, fold
 from ._store import Store
 from ._workflow import Refused, today
-from ._worklist import URGENCY, Action, patient_actions
+from ._worklist import Action, patient_actions, sort_actions
 
 __all__ = [
     "EndpointReport",
@@ -63,22 +63,26 @@ def _protocols(store: Store) -> Callable[[str], Protocol]:
 # -- worklist -------------------------------------------------------------------------------------
 def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | None = None,
                  known_at: dt.datetime | None = None, horizon: int = 28) -> list[Action]:
-    """The worklist, most urgent first."""
+    """The worklist, most urgent first.
+
+    Read from the work items the store keeps beside each patient's events; a patient is replayed from
+    its events only when the stored items do not hold: for ``known_at``, or a clinical date before the
+    patient's latest record.
+    """
     as_of = as_of or today()
-    if patient is not None:
-        states = [_state(store, patient, known_at)]
-    else:
-        ids: list[str] | None = None
-        if known_at is None and as_of >= today():
-            # The projection's next_due index narrows the cohort to patients with anything open.
-            ids = [r.id for r in store.patient_rows(due_by=as_of + dt.timedelta(days=horizon))]
-        states = _states(store, known_at, ids)
-    out: list[Action] = []
     protocols = _protocols(store)
-    for st in states:
-        cut = st.until(as_of)
-        out.extend(patient_actions(protocols(cut.protocol_hash), cut, as_of, horizon))
-    return sorted(out, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action))
+
+    def replay(states: list[PatientState]) -> list[Action]:
+        return [a for st in states if st.enrolled_on <= as_of
+                for a in patient_actions(protocols(st.protocol_hash), st.until(as_of), as_of, horizon)]
+
+    if known_at is not None:
+        return sort_actions(replay([_state(store, patient, known_at)] if patient else _states(store, known_at)))
+    if patient is not None and not store.exists(patient):
+        _state(store, patient, None)  # raises the "unknown patient" refusal
+    items, stale = store.work_items(as_of, horizon, patient)
+    actions = [i.at(as_of) for i in items if i.visible(as_of, horizon)]
+    return sort_actions(actions + replay(_states(store, None, stale)) if stale else actions)
 
 
 # -- decision preview -----------------------------------------------------------------------------

@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from trialflow.protocol import Protocol, parse_protocol
 
 from ._db import StoreError, database_url, make_engine, read_session, write_session
 from ._state import Event, PatientState, fold
-from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow
+from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
+from ._worklist import WorkItem
 
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 
@@ -58,8 +59,13 @@ class ProjectionUpdate:
     phase_entered_on: dt.date
     day0: dt.date | None
     dose_mg_per_day: float | None
-    next_due: dt.date | None
+    items: tuple[WorkItem, ...]
+    valid_from: dt.date
     protocol_version_id: int | None = None
+
+    @property
+    def next_due(self) -> dt.date | None:
+        return min((i.opens for i in self.items), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,12 @@ class RegisteredVersion:
     reason: str
     source_file: str
     patients: int = 0
+
+
+def _item_row(i: WorkItem) -> dict[str, Any]:
+    return {"patient_id": i.patient, "action": i.action, "visit": i.visit, "target_date": i.target_date,
+            "window_start": i.window_start, "window_end": i.window_end, "opens": i.opens, "clock": i.clock,
+            "reason": i.reason, "detail": i.detail, "waiting_detail": i.waiting_detail}
 
 
 def dedup_key(patient: str, payload: dict[str, Any]) -> str:
@@ -170,12 +182,26 @@ class Store:
         with read_session(self.engine) as s:
             return list(s.execute(select(PatientRow.id).order_by(PatientRow.id)).scalars())
 
-    def patient_rows(self, *, due_by: dt.date | None = None) -> list[PatientRow]:
+    def patient_rows(self) -> list[PatientRow]:
         with read_session(self.engine) as s:
-            q = select(PatientRow)
-            if due_by is not None:
-                q = q.where(PatientRow.next_due <= due_by)  # type: ignore[operator]
-            return list(s.execute(q.order_by(PatientRow.id)).scalars())
+            return list(s.execute(select(PatientRow).order_by(col(PatientRow.id))).scalars())
+
+    def work_items(self, as_of: dt.date, horizon: int, patient: str | None = None) -> tuple[list[WorkItem], list[str]]:
+        """Stored items that may show on ``as_of`` within ``horizon`` days, and the patients whose items do
+        not hold on ``as_of`` (a clinical date before their latest record: the caller replays those)."""
+        latest = as_of + dt.timedelta(days=horizon)
+        w, p = WorkItemRow.__table__.c, PatientRow.__table__.c  # type: ignore[attr-defined]
+        q = (select(w.patient_id, w.action, w.visit, w.target_date, w.window_start, w.window_end, w.opens, w.clock,
+                    w.reason, w.detail, w.waiting_detail)
+             .join_from(WorkItemRow.__table__, PatientRow.__table__, w.patient_id == p.id)  # type: ignore[attr-defined]
+             .where(w.opens <= latest, p.valid_from <= as_of))
+        stale_q = select(p.id).where((p.valid_from > as_of) | (p.valid_from.is_(None)))
+        if patient is not None:
+            q, stale_q = q.where(w.patient_id == patient), stale_q.where(p.id == patient)
+        with read_session(self.engine) as s:
+            items = [WorkItem(*row) for row in s.execute(q)]
+            stale = list(s.execute(stale_q).scalars())
+        return items, stale
 
     def exists(self, patient: str) -> bool:
         with read_session(self.engine) as s:
@@ -293,13 +319,20 @@ class Transaction:
         appended = [Event.from_row(r) for r in rows]
         after = fold([*(state.events if state is not None else ()), *appended])
         p = project(after)
+        self.project(patient, last_seq, after.last_seq, project(after))
+        return appended
+
+    def project(self, patient: str, old_seq: int, new_seq: int, p: ProjectionUpdate) -> None:
+        """Write the patient row and its work items; :class:`ConcurrentUpdate` if someone wrote first."""
         values: dict[str, Any] = dict(phase=p.phase, phase_entered_on=p.phase_entered_on, day0=p.day0,
                                       dose_mg_per_day=p.dose_mg_per_day, next_due=p.next_due,
-                                      last_seq=after.last_seq, updated_at=self.now)
+                                      valid_from=p.valid_from, last_seq=new_seq, updated_at=self.now)
         if p.protocol_version_id is not None:
             values["protocol_version_id"] = p.protocol_version_id
-        res = self.session.execute(update(PatientRow).where(PatientRow.id == patient)  # type: ignore[arg-type]
-                                   .where(PatientRow.last_seq == last_seq).values(**values))
+        res = self.session.execute(update(PatientRow).where(col(PatientRow.id) == patient)
+                                   .where(col(PatientRow.last_seq) == old_seq).values(**values))
         if res.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentUpdate(patient)
-        return appended
+        self.session.execute(delete(WorkItemRow).where(col(WorkItemRow.patient_id) == patient))
+        if p.items:
+            self.session.execute(insert(WorkItemRow), [_item_row(i) for i in p.items])

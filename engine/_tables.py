@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["EventRow", "PatientRow", "ProtocolVersionRow", "StoreInfoRow"]
+__all__ = ["EventRow", "PatientRow", "ProtocolVersionRow", "StoreInfoRow", "WorkItemRow"]
 
 
 class StoreInfoRow(SQLModel, table=True):
@@ -51,6 +51,7 @@ class PatientRow(SQLModel, table=True):
     phase_entered_on: dt.date
     dose_mg_per_day: float | None = None
     next_due: dt.date | None = Field(default=None, index=True)
+    valid_from: dt.date | None = None  # the stored work items hold for clinical dates from this one on
     last_seq: int = 0
     updated_at: dt.datetime
 
@@ -74,3 +75,22 @@ class EventRow(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     corrects_id: int | None = Field(default=None, foreign_key="event.id")
     dedup_key: str | None = Field(default=None, unique=True)
+
+
+class WorkItemRow(SQLModel, table=True):
+    """One open worklist item of a patient, rewritten with the patient's projection (a cache)."""
+
+    __tablename__ = "work_item"
+    __table_args__ = (Index("ix_work_item_opens", "opens"),)
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: str = Field(foreign_key="patient.id", index=True)
+    action: str
+    visit: str | None = None
+    target_date: dt.date
+    window_start: dt.date
+    window_end: dt.date | None = None
+    opens: dt.date
+    clock: str
+    reason: str
+    detail: str
+    waiting_detail: str | None = None

@@ -8,7 +8,7 @@ refreshes the patient's projection. The CLI calls exactly these functions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from ._state import (
     fold,
 )
 from ._store import NewEvent, ProjectionUpdate, RegisteredVersion, Store, Transaction, dedup_key
-from ._worklist import next_due_date
+from ._worklist import open_items
 
 __all__ = [
     "Enrolment",
@@ -89,16 +89,22 @@ def protocol_of(store: Store, state: PatientState) -> Protocol:
     return store.protocol(state.protocol_hash)[0]
 
 
-def _projection(protocol: Protocol, version_id: int | None = None) -> Any:
+def projection_of(protocol: Protocol, after: PatientState, version_id: int | None = None) -> ProjectionUpdate:
+    """The patient row and work items that the events of ``after`` call for."""
+    phase = protocol.phase(after.phase)
+    start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
+    return ProjectionUpdate(
+        phase=after.phase, phase_entered_on=after.phase_entered, day0=after.day0,
+        dose_mg_per_day=after.dose_mg_per_day(start_dose) if phase.kind != "terminal" else None,
+        items=tuple(open_items(protocol, after)),
+        valid_from=max(e.effective_date for e in after.events),
+        protocol_version_id=version_id,
+    )
+
+
+def _projection(protocol: Protocol, version_id: int | None = None) -> Callable[[PatientState], ProjectionUpdate]:
     def project(after: PatientState) -> ProjectionUpdate:
-        phase = protocol.phase(after.phase)
-        start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
-        return ProjectionUpdate(
-            phase=after.phase, phase_entered_on=after.phase_entered, day0=after.day0,
-            dose_mg_per_day=after.dose_mg_per_day(start_dose) if phase.kind != "terminal" else None,
-            next_due=next_due_date(protocol, after, max(today(), after.phase_entered)),
-            protocol_version_id=version_id,
-        )
+        return projection_of(protocol, after, version_id)
     return project
 
 
@@ -144,10 +150,35 @@ def init_store(db: str | None, protocol_file: str | Path | None, user: str) -> t
                 raise Refused(f"the store already runs {versions[-1].study_id} v{versions[-1].version}; "
                               "register a new version with `trialflow protocol amend`")
         version = store.register_protocol(proto, text, user, "initial protocol" if not versions else "re-init")
+        rebuild_projections(store, only_missing=True)
     except StoreError as err:
         store.close()
         raise Refused(str(err)) from None
     return store, version
+
+
+def rebuild_projections(store: Store, *, only_missing: bool = False) -> int:
+    """Recompute every patient's row and work items from its events (they are a cache); answers how many.
+
+    ``only_missing`` limits it to patients written by a trialflow that kept no work items.
+    """
+    from sqlmodel import col, select
+
+    from ._tables import PatientRow
+
+    with store.engine.connect() as conn:
+        q = select(PatientRow.id, PatientRow.last_seq)
+        if only_missing:
+            q = q.where(col(PatientRow.valid_from).is_(None))
+        todo = list(conn.execute(q))
+
+    def work(tx: Transaction) -> int:
+        for patient, last_seq in todo:
+            state = fold(tx.events(patient))
+            tx.project(patient, last_seq, last_seq, projection_of(protocol_of(store, state), state))
+        return len(todo)
+
+    return store.write("trialflow", work) if todo else 0
 
 
 # -- enrolment ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The worklist: what is due next, for whom, by when, and why.
 
-Built per patient from the protocol and the patient's state; the store only narrows which patients
-need looking at (the projection's indexed ``next_due``).
+Each patient's open items follow from the protocol and the patient's records alone; their status on
+a date follows from their dates. The store keeps the items beside the events (written in the same
+transaction), so the cohort's worklist is one indexed query instead of a replay of every patient.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Literal
 
 from trialflow.protocol import Protocol
 
-from ._decision import decision_applies, pending_criterion_visits
-from ._schedule import ScheduledVisit, schedule
+from ._decision import decision_applies
+from ._schedule import ScheduledVisit, phase_anchor, schedule
 from ._state import PatientState
 
-__all__ = ["URGENCY", "Action", "ActionStatus", "next_due_date", "patient_actions"]
+__all__ = ["URGENCY", "Action", "ActionStatus", "WorkItem", "open_items", "patient_actions", "sort_actions"]
 
 ActionStatus = Literal["overdue", "due", "missed", "upcoming"]
 URGENCY: dict[str, int] = {"overdue": 0, "due": 1, "missed": 2, "upcoming": 3}
@@ -40,25 +41,64 @@ class Action:
     detail: str
 
 
-def _timed(as_of: dt.date, start: dt.date, target: dt.date, end: dt.date | None) -> ActionStatus:
-    if as_of < start:
-        return "upcoming"
-    if as_of <= target:
-        return "due"
-    if end is None or as_of <= end:
-        return "overdue"
-    return "missed"
+Clock = Literal["window", "open_ended", "decision"]
 
 
-def _visit_actions(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit], as_of: dt.date,
-                   horizon: int) -> list[Action]:
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """A worklist entry as it follows from the patient's records, whatever the day it is looked at.
+
+    Its status on a date follows from its dates alone (:meth:`at`), which is what lets the store keep
+    the items of every patient beside its events and answer the worklist without replaying anyone.
+    ``opens`` is the first day it is shown (as upcoming) within the look-ahead horizon.
+
+    - ``window`` (visits): upcoming, due until the target, overdue until the window closes, then missed;
+    - ``open_ended`` (dispense, start, stop, complete): upcoming, due until the target, then overdue;
+    - ``decision``: upcoming (waiting) until ``window_start``, due until ``window_end``, then overdue.
+    """
+
+    patient: str
+    action: str
+    visit: str | None
+    target_date: dt.date
+    window_start: dt.date
+    window_end: dt.date | None
+    opens: dt.date
+    clock: Clock
+    reason: str
+    detail: str
+    waiting_detail: str | None = None
+
+    def status(self, as_of: dt.date) -> ActionStatus:
+        if self.clock == "decision":
+            if as_of < self.window_start:
+                return "upcoming"
+            return "due" if self.window_end is None or as_of <= self.window_end else "overdue"
+        if as_of < self.window_start:
+            return "upcoming"
+        if as_of <= self.target_date:
+            return "due"
+        if self.clock == "open_ended" or self.window_end is None or as_of <= self.window_end:
+            return "overdue"
+        return "missed"
+
+    def visible(self, as_of: dt.date, horizon: int) -> bool:
+        if self.opens > as_of + dt.timedelta(days=horizon):
+            return False
+        return not (self.clock == "window" and self.window_end is not None
+                    and self.window_end < as_of - dt.timedelta(days=RECENTLY_MISSED_DAYS))
+
+    def at(self, as_of: dt.date) -> Action:
+        status = self.status(as_of)
+        detail = self.waiting_detail if status == "upcoming" and self.waiting_detail else self.detail
+        return Action(self.patient, self.action, self.visit, self.target_date, self.window_start, self.window_end,
+                      status, self.reason, detail)
+
+
+def _visit_items(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit]) -> list[WorkItem]:
     out = []
     for v in visits:
         if v.phase != state.phase or v.status in ("done", "not_required"):
-            continue
-        if v.status == "upcoming" and v.window_start > as_of + dt.timedelta(days=horizon):
-            continue
-        if v.status == "missed" and v.window_end < as_of - dt.timedelta(days=RECENTLY_MISSED_DAYS):
             continue
         visit = protocol.visit(v.visit)
         if visit.treatment is not None:
@@ -67,14 +107,17 @@ def _visit_actions(protocol: Protocol, state: PatientState, visits: list[Schedul
             action, detail = "administer", f"administer {amount}{t.name}"
         else:
             action, detail = "visit", f"{v.name} ({', '.join(visit.assessments)})"
-        out.append(Action(state.patient, action, v.visit, v.target_date, v.window_start, v.window_end,
-                          v.status, v.reason, detail))  # type: ignore[arg-type]  # done/not_required filtered
+        out.append(WorkItem(state.patient, action, v.visit, v.target_date, v.window_start, v.window_end,
+                            v.window_start, "window", v.reason, detail))
     return out
 
 
-def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit],
-                       as_of: dt.date) -> list[Action]:
-    out: list[Action] = []
+def _open_ended(patient: str, action: str, target: dt.date, start: dt.date, reason: str, detail: str) -> WorkItem:
+    return WorkItem(patient, action, None, target, start, None, start, "open_ended", reason, detail)
+
+
+def _treatment_items(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit]) -> list[WorkItem]:
+    out: list[WorkItem] = []
     phase = protocol.phase(state.phase)
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
     dose = state.dose_mg_per_day(start_dose)
@@ -82,31 +125,31 @@ def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[Sch
         begin = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "start_treatment"),
                      None)
         if begin is not None and state.eligible:
-            open_visits = [v for v in visits if v.phase == phase.id and v.status != "done"]
             dest = protocol.phase(begin.dest)
             treatment = f" {dest.treatment.id} {dest.treatment.dose_mg_per_day:g} mg/day" if dest.treatment and \
                 dest.treatment.dose_mg_per_day else ""
+            mine = [v for v in visits if v.phase == phase.id]
+            open_visits = [v for v in mine if v.status != "done"]
+            # Day 0 follows the baseline: due from the day it is complete until the screening windows close.
+            closes = max((v.window_end for v in mine), default=state.phase_entered)
             if open_visits:
-                last = max(v.window_end for v in open_visits)
-                out.append(Action(state.patient, "start_treatment", None, last, last, None, "upcoming",
-                                  f"{phase.id}: day 0 follows the baseline assessments", f"start{treatment} "
-                                  f"(day 0) after {', '.join(v.visit for v in open_visits)}"))
+                ready = max(v.window_end for v in open_visits) + dt.timedelta(days=1)
+                detail = f"start{treatment} (day 0) after {', '.join(v.visit for v in open_visits)}"
+                reason = f"{phase.id}: day 0 follows the baseline assessments"
             else:
-                ready = max((v.done_on for v in visits if v.phase == phase.id and v.done_on), default=as_of)
-                out.append(Action(state.patient, "start_treatment", None, ready, ready, None, "due",
-                                  f"{phase.id}: baseline complete ({begin.description or begin.trigger})",
-                                  f"start{treatment} (day 0)"))
+                ready = max((v.done_on for v in mine if v.done_on), default=state.phase_entered)
+                detail = f"start{treatment} (day 0)"
+                reason = f"{phase.id}: baseline complete ({begin.description or begin.trigger})"
+            out.append(_open_ended(state.patient, "start_treatment", max(ready, closes), ready, reason, detail))
     elif phase.kind == "treatment" and phase.treatment is not None and dose:
         t = protocol.treatment(phase.treatment.id)
         dispensed = [r for r in state.of_kind("dispense") if r.date >= state.phase_entered - dt.timedelta(days=7)]
         runs_out = (dispensed[-1].date + dt.timedelta(days=dispensed[-1].days_supply)) if dispensed \
             else state.phase_entered
-        start = runs_out - dt.timedelta(days=SUPPLY_WARNING_DAYS)
-        out.append(Action(state.patient, "dispense", None, runs_out, start, None,
-                          _timed(as_of, start, runs_out, None),
-                          f"{phase.id}: continuous {t.name}; "
-                          + (f"supply of {dispensed[-1].date} runs out" if dispensed else "no supply dispensed yet"),
-                          f"dispense {t.name} {dose:g} mg/day"))
+        reason = f"{phase.id}: continuous {t.name}; " + (
+            f"supply of {dispensed[-1].date} runs out" if dispensed else "no supply dispensed yet")
+        out.append(_open_ended(state.patient, "dispense", runs_out, runs_out - dt.timedelta(days=SUPPLY_WARNING_DAYS),
+                               reason, f"dispense {t.name} {dose:g} mg/day"))
     if phase.kind == "terminal" and len(state.stints) > 1:
         # The phase the patient was treated in: a decision phase passed through on the way does not count.
         prev = next((p for p in (protocol.phase(s.phase) for s in reversed(state.stints[:-1]))
@@ -114,62 +157,56 @@ def _treatment_actions(protocol: Protocol, state: PatientState, visits: list[Sch
         prev_dose = state.dose_mg_per_day(prev.treatment.dose_mg_per_day if prev.treatment else None)
         if prev.kind == "treatment" and prev_dose:
             entered = state.phase_entered
-            out.append(Action(state.patient, "stop_treatment", None, entered, entered, None,
-                              "due" if as_of == entered else "overdue",
-                              f"moved to {phase.id} on {entered}; record a dose change to 0 when stopped",
-                              f"stop {prev.treatment.id if prev.treatment else 'treatment'}"))
+            out.append(_open_ended(state.patient, "stop_treatment", entered, entered,
+                                   f"moved to {phase.id} on {entered}; record a dose change to 0 when stopped",
+                                   f"stop {prev.treatment.id if prev.treatment else 'treatment'}"))
     if phase.duration_days and phase.kind == "treatment":
         ends = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "complete"), None)
-        anchor_v = [v for v in visits if v.phase == phase.id]
-        if ends is not None and protocol.phase(ends.dest).kind != "decision" and anchor_v:
-            from ._schedule import phase_anchor
-
+        if ends is not None and protocol.phase(ends.dest).kind != "decision" and any(
+                v.phase == phase.id for v in visits):
             anchor = phase_anchor(phase, state, state.phase_entered) or state.phase_entered
             end = anchor + dt.timedelta(days=phase.duration_days)
-            out.append(Action(state.patient, "complete_phase", None, end, end, None, _timed(as_of, end, end, None),
-                              f"{phase.id} lasts {phase.duration_days} days from its start",
-                              f"complete {phase.id} → {ends.dest} (trialflow complete {state.patient})"))
+            out.append(_open_ended(state.patient, "complete_phase", end, end,
+                                   f"{phase.id} lasts {phase.duration_days} days from its start",
+                                   f"complete {phase.id} → {ends.dest} (trialflow complete {state.patient})"))
     return out
 
 
-def _decision_action(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit], as_of: dt.date,
-                     horizon: int) -> list[Action]:
+def _decision_items(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit]) -> list[WorkItem]:
     if not decision_applies(protocol, state.phase):
         return []
-    pending = [v for vs in pending_criterion_visits(protocol, visits).values() for v in vs]
     dec = protocol.decision
-    if pending:
-        opens = min(v.window_start for v in pending)
-        if opens > as_of + dt.timedelta(days=horizon):
-            return []
-        ready_on = max(v.window_end for v in pending)
-        waiting = ", ".join(sorted({v.visit for v in pending}))
-        return [Action(state.patient, "decide", None, ready_on, ready_on, None, "upcoming",
-                       f"decision {dec.id} waits for {waiting}", f"{dec.name}: waiting")]
-    crit_visits = [v for v in visits if any(v.visit in c.visits for c in dec.criteria)]
-    ready_on = min(max((v.done_on or v.window_end for v in crit_visits), default=as_of), as_of)
-    deadline = ready_on + dt.timedelta(days=DECISION_DAYS)
-    return [Action(state.patient, "decide", None, ready_on, ready_on, deadline,
-                   "due" if as_of <= deadline else "overdue",
-                   f"decision {dec.id}: every criterion's assessments are in or their windows have closed",
-                   f"{dec.name}: ready (trialflow evaluate {state.patient})")]
+    by_id = {v.visit: v for v in visits}
+    wanted = [v for c in dec.criteria for v in c.visits]
+    if any(v not in by_id for v in wanted):
+        return []  # a criterion's visits are not scheduled yet (no day 0): nothing to wait for yet
+    crit = list(dict.fromkeys(by_id[v] for v in wanted))
+    not_done = [v for v in crit if v.status != "done"]
+    # ready once every criterion visit is done or its window has closed
+    ready = max(v.done_on if v.status == "done" and v.done_on else v.window_end + dt.timedelta(days=1)
+                for v in crit)
+    opens = min((v.window_start for v in not_done), default=ready)
+    waiting = ", ".join(f"{v.visit} (window closes {v.window_end})" for v in not_done)
+    return [WorkItem(state.patient, "decide", None, ready, ready, ready + dt.timedelta(days=DECISION_DAYS), opens,
+                     "decision", f"decision {dec.id}: every criterion's assessments are in or their windows have "
+                     "closed" + (f"; waits for {waiting}" if waiting else ""),
+                     f"{dec.name}: ready (trialflow evaluate {state.patient})", f"{dec.name}: waiting")]
+
+
+def open_items(protocol: Protocol, state: PatientState) -> list[WorkItem]:
+    """Every worklist item the patient's records call for, independent of the date of looking."""
+    visits = schedule(protocol, state, dt.date.max)
+    return [
+        *_visit_items(protocol, state, visits),
+        *_treatment_items(protocol, state, visits),
+        *_decision_items(protocol, state, visits),
+    ]
+
+
+def sort_actions(actions: list[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action, a.visit or ""))
 
 
 def patient_actions(protocol: Protocol, state: PatientState, as_of: dt.date, horizon: int = 28) -> list[Action]:
     """Everything on this patient's worklist on ``as_of`` (``state`` already cut at ``as_of``)."""
-    visits = schedule(protocol, state, as_of)
-    actions = [
-        *_visit_actions(protocol, state, visits, as_of, horizon),
-        *_treatment_actions(protocol, state, visits, as_of),
-        *_decision_action(protocol, state, visits, as_of, horizon),
-    ]
-    latest = as_of + dt.timedelta(days=horizon)
-    actions = [a for a in actions if a.status != "upcoming" or a.window_start <= latest]
-    return sorted(actions, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action))
-
-
-def next_due_date(protocol: Protocol, state: PatientState, as_of: dt.date) -> dt.date | None:
-    """The earliest date something for this patient opens (for the projection's index)."""
-    acts = patient_actions(protocol, state, as_of, horizon=100_000)
-    open_acts = [a for a in acts if a.status != "missed"]
-    return min((a.window_start for a in open_acts), default=None)
+    return sort_actions([i.at(as_of) for i in open_items(protocol, state) if i.visible(as_of, horizon)])

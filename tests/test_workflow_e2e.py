@@ -530,7 +530,12 @@ def test_worklist_is_sorted_by_urgency_and_covers_baseline_and_start(store: Stor
     p72 = {a.visit: a for a in acts if a.patient == "P-072"}
     assert p72["baseline_ct"].status == "due" and p72["baseline_ct"].target_date == dt.date(2026, 3, 16)
     start_item = next(a for a in acts if a.patient == "P-073" and a.action == "start_treatment")
-    assert start_item.status == "due"  # baseline complete: day 0 can be given
+    # Baseline complete on 2026-01-08: day 0 is due from then until the screening windows close (day 28
+    # after enrolment, 2026-01-26); on 2026-03-10 it is overdue.
+    assert (start_item.window_start, start_item.target_date) == (dt.date(2026, 1, 8), dt.date(2026, 1, 26))
+    assert start_item.status == "overdue"
+    assert next(a for a in next_actions(store, "P-073", as_of=dt.date(2026, 1, 20))
+                if a.action == "start_treatment").status == "due"
 
 
 def test_worklist_lists_dispensing_at_the_current_dose(store: Store) -> None:
