@@ -318,7 +318,6 @@ class Transaction:
         self.session.flush()
         appended = [Event.from_row(r) for r in rows]
         after = fold([*(state.events if state is not None else ()), *appended])
-        p = project(after)
         self.project(patient, last_seq, after.last_seq, project(after))
         return appended
 

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from trialflow.engine import Store, fold, next_actions, patient_actions
 from trialflow.engine._demo import build_demo
 from trialflow.engine._workflow import rebuild_projections, today
