@@ -66,6 +66,8 @@ def resolve_user(user: str | None) -> str:
 @contextmanager
 def refusals() -> Iterator[None]:
     """Turn the library's refusals into an error message and exit code 1 (never a traceback)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from trialflow.engine import Refused, StoreError
     from trialflow.protocol import DocumentError
     from trialflow.rules import RuleLoadError
@@ -78,6 +80,9 @@ def refusals() -> Iterator[None]:
         fail([str(p) for p in err.problems])
     except (StoreError, RuleLoadError) as err:
         fail(str(err))
+    except SQLAlchemyError as err:  # the database refused or failed: nothing was committed
+        detail = str(getattr(err, "orig", err)).strip().splitlines()[0]
+        fail(f"database error, nothing was written: {detail}")
 
 
 def open_store(db: str | None) -> Store:

@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
         if not actions:
             console.print("nothing due", markup=False)
             return
-        console.print(render_worklist(actions, f"Worklist as of {day or 'today'} ({len(actions)} items)"))
+        noun = "item" if len(actions) == 1 else "items"
+        console.print(render_worklist(actions, f"Worklist as of {day or 'today'} ({len(actions)} {noun})"))
 
     @app.command()
     def evaluate(

@@ -51,6 +51,22 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a store written by an earlier trialflow up to date: new nullable columns are added.
+
+    Only columns that can be NULL are ever added this way; a cache column filled later (the patient
+    projection) is recomputed from the events by ``trialflow init``.
+    """
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in SQLModel.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+
+
 def make_engine(url: str, *, create: bool = False) -> Engine:
     """An engine for ``url``; a missing SQLite file is an error unless ``create``."""
     try:
@@ -82,6 +98,7 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                          f"{str(err.orig).strip().splitlines()[0]}") from None
     if create:
         SQLModel.metadata.create_all(engine)
+        _add_missing_columns(engine)
     elif not has_tables:
         raise StoreError(f"{engine.url.render_as_string(hide_password=True)} holds no trialflow store: "
                          "create one with `trialflow init`")

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
+from trialflow.rules.observations import DoseChange
 
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
 from ._pseudonym import pseudonym_problem
-from ._records import Record, record_from_dict
+from ._records import Record, SorafenibDispense, record_from_dict
 from ._state import (
     CORRECTION,
     DECISION,
@@ -307,6 +308,25 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: str, 
 
 
 # -- observations ---------------------------------------------------------------------------------
+def _dose_problem(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
+    """A dose change or dispensing must use one of the treatment's declared dose levels (0 = stopped)."""
+    if not isinstance(rec, DoseChange | SorafenibDispense):
+        return None
+    treated = [protocol.phase(s.phase).treatment for s in reversed(state.stints)]
+    current = next((t for t in treated if t is not None), None)
+    if current is None:
+        return None
+    treatment = protocol.treatment(current.id)
+    levels = treatment.dose_levels_mg_per_day
+    allowed = (*levels, 0.0) if isinstance(rec, DoseChange) else levels
+    if levels and rec.dose_mg_per_day not in allowed:
+        shown = " → ".join(f"{d:g}" for d in levels)
+        stop = "; 0 = interrupted or stopped" if isinstance(rec, DoseChange) else ""
+        return (f"{rec.dose_mg_per_day:g} mg/day is not a dose level of {treatment.name} "
+                f"({shown} mg/day{stop})")
+    return None
+
+
 def _admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
     """Why ``rec`` cannot be recorded for this patient, or None."""
     if rec.date > today():
@@ -316,6 +336,9 @@ def _admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | N
     if protocol.phase(state.phase).terminal and rec.date > state.phase_entered:
         return (f"{state.patient} left the study ({state.phase}) on {state.phase_entered}; {rec.kind} dated "
                 f"{rec.date} comes after that")
+    dose_problem = _dose_problem(protocol, state, rec)
+    if dose_problem:
+        return dose_problem
     day0 = state.day0
     if day0 is not None and rec.date >= day0:
         return None

@@ -52,3 +52,20 @@ def test_rebuilding_the_projection_changes_nothing(demo: Store, tmp_path: Path) 
     before = next_actions(demo, horizon=90)
     assert rebuild_projections(demo) == len(demo.patient_ids())
     assert next_actions(demo, horizon=90) == before
+
+
+def test_a_store_from_before_the_work_items_is_brought_up_to_date_by_init(tmp_path: Path) -> None:
+    from sqlalchemy import text
+    from trialflow.engine import StoreError, init_store
+
+    path = tmp_path / "old.db"
+    store = build_demo(str(path))
+    expected = next_actions(store)
+    with store.engine.begin() as c:  # what a store written before work items looked like
+        c.execute(text("DROP TABLE work_item"))
+        c.execute(text("ALTER TABLE patient DROP COLUMN valid_from"))
+    store.close()
+    with pytest.raises(StoreError, match="older trialflow: run `trialflow init`"):
+        Store.open(str(path))
+    upgraded, _ = init_store(str(path), None, "admin")
+    assert next_actions(upgraded) == expected
