@@ -56,6 +56,7 @@ def test_rebuilding_the_projection_changes_nothing(demo: Store, tmp_path: Path) 
 
 def test_a_store_from_before_the_work_items_is_brought_up_to_date_by_init(tmp_path: Path) -> None:
     from sqlalchemy import text
+
     from trialflow.engine import StoreError, init_store
 
     path = tmp_path / "old.db"
