@@ -126,8 +126,8 @@ class Store:
     def register_protocol(self, protocol: Protocol, yaml_text: str, user: str, reason: str) -> RegisteredVersion:
         """Store a protocol version (idempotent by content hash)."""
         with write_session(self.engine) as s:
-            existing = s.exec(select(ProtocolVersionRow).where(  # type: ignore[call-overload]
-                ProtocolVersionRow.content_hash == protocol.content_hash)).first()
+            existing = s.execute(select(ProtocolVersionRow).where(
+                col(ProtocolVersionRow.content_hash) == protocol.content_hash)).first()
             if existing is not None:
                 return self._version(existing[0])
             study = s.get(StoreInfoRow, "study_id")
@@ -154,16 +154,17 @@ class Store:
 
     def versions(self) -> list[RegisteredVersion]:
         with read_session(self.engine) as s:
-            counts = dict(s.execute(select(PatientRow.protocol_version_id, func.count())  # type: ignore[arg-type]
-                                    .group_by(PatientRow.protocol_version_id)).all())
-            rows = s.execute(select(ProtocolVersionRow).order_by(ProtocolVersionRow.id)).scalars().all()
+            counts: dict[int, int] = {
+                vid: n for vid, n in s.execute(select(col(PatientRow.protocol_version_id), func.count())
+                                               .group_by(col(PatientRow.protocol_version_id)))}
+            rows = s.execute(select(ProtocolVersionRow).order_by(col(ProtocolVersionRow.id))).scalars().all()
             return [self._version(r, counts.get(r.id, 0)) for r in rows]
 
     def protocol(self, content_hash: str | None = None) -> tuple[Protocol, RegisteredVersion]:
         """A registered version (default: the latest) as a validated model."""
         with read_session(self.engine) as s:
             q = select(ProtocolVersionRow)
-            q = q.where(ProtocolVersionRow.content_hash == content_hash) if content_hash else \
+            q = q.where(col(ProtocolVersionRow.content_hash) == content_hash) if content_hash else \
                 q.order_by(ProtocolVersionRow.id.desc())  # type: ignore[union-attr]
             row = s.execute(q.limit(1)).scalars().first()
             if row is None:
@@ -180,7 +181,7 @@ class Store:
     # -- reading patients -----------------------------------------------------------------------
     def patient_ids(self) -> list[str]:
         with read_session(self.engine) as s:
-            return list(s.execute(select(PatientRow.id).order_by(PatientRow.id)).scalars())
+            return list(s.execute(select(col(PatientRow.id)).order_by(col(PatientRow.id))).scalars())
 
     def patient_rows(self) -> list[PatientRow]:
         with read_session(self.engine) as s:
@@ -213,7 +214,7 @@ class Store:
 
     @staticmethod
     def _events(s: Session, patient: str) -> list[Event]:
-        rows = s.execute(select(EventRow).where(EventRow.patient_id == patient)
+        rows = s.execute(select(EventRow).where(col(EventRow.patient_id) == patient)
                          .order_by(EventRow.seq)).scalars()  # type: ignore[arg-type]
         return [Event.from_row(r) for r in rows]
 
@@ -289,7 +290,7 @@ class Transaction:
         keys = list(keys)
         found: set[str] = set()
         for i in range(0, len(keys), 500):
-            q = select(EventRow.dedup_key).where(EventRow.dedup_key.in_(keys[i:i + 500]))  # type: ignore[union-attr]
+            q = select(col(EventRow.dedup_key)).where(col(EventRow.dedup_key).in_(keys[i:i + 500]))
             found.update(k for k in self.session.execute(q).scalars() if k is not None)
         return found
 
