@@ -178,12 +178,6 @@ def _kernel(
         se = np.sqrt(sse / df / sxx)
         t = b / se
         perfect = se <= 1e-12 * np.abs(b)
-        tail = stdtr(df, -np.abs(t))
-        pval = tail if p["test"] == "one_sided" else 2.0 * tail
-        pval = np.where(perfect, np.where(b != 0, 0.0, 1.0), pval)
-        t = np.where(perfect, np.where(b > 0, np.inf, np.where(b < 0, -np.inf, np.nan)), t)
-        half = stdtrit(df, 0.975) * se
-        ci_low, ci_high = b - half, b + half
 
     why = np.full(weeks.shape[0], _WHY_OK, dtype=np.int8)
     why[sxx <= 0] = _WHY_ONE_DATE
@@ -191,11 +185,23 @@ def _kernel(
     why[undetectable] = _WHY_OK
     if p["tgab_positive"] == "not_evaluable":
         why[tgab_pos] = _WHY_TGAB
+    fit = (why == _WHY_OK) & ~undetectable
+    # the t distribution only where a slope is reported: element-wise, so the same bits as for everyone
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tail = np.full(t.shape, np.nan)
+        tail[fit] = stdtr(df[fit], -np.abs(t[fit]))
+        pval = tail if p["test"] == "one_sided" else 2.0 * tail
+        pval = np.where(perfect, np.where(b != 0, 0.0, 1.0), pval)
+        t = np.where(perfect, np.where(b > 0, np.inf, np.where(b < 0, -np.inf, np.nan)), t)
+        # df is a whole number of at most S - 2: one quantile per value, looked up
+        top = max(int(n.max(initial=0)) - 2, 0)
+        quantile = stdtrit(np.arange(top + 1, dtype=np.float64), 0.975)
+        half = np.where(df >= 0, quantile[np.clip(n - 2, 0, top)], np.nan) * se
+        ci_low, ci_high = b - half, b + half
     sig = pval < p["alpha"]
     code = np.where(sig & (b < 0), _RESPONSE, np.where(sig & (b > 0), _PROGRESSION, _STABLE)).astype(np.int8)
     code[undetectable] = _STABLE
     code[why != _WHY_OK] = _NE
-    fit = (why == _WHY_OK) & ~undetectable
     nan = np.nan
     return _Out(
         code=code,

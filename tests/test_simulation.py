@@ -165,3 +165,17 @@ def test_an_amended_protocol_is_simulated_as_it_stands(tmp_path):
     assert pd_reinduced.any() and not (s.branch[pd_reinduced] == 0).any()
     bundled = simulate(5_000, seed=12, scenario=scenario)
     assert r.per_branch["rai_reinduced"] < bundled.per_branch["rai_reinduced"]
+
+
+def test_chunk_size_and_threads_do_not_change_results():
+    """Random streams belong to fixed blocks of patients, and chunks are folded in order."""
+    from trialflow.engine.simulation._simulate import BLOCK
+
+    n = 2 * BLOCK + 1234  # a partial last block
+    a = simulate(n, seed=21, chunk=BLOCK, threads=1).to_dict()
+    b = simulate(n, seed=21, chunk=2 * BLOCK, threads=2).to_dict()
+    c = simulate(n, seed=21, chunk=4 * BLOCK, threads=2).to_dict()
+    assert a == b == c
+    d = simulate(40, seed=21, runs=1500, chunk=BLOCK, threads=2).to_dict()
+    e = simulate(40, seed=21, runs=1500, chunk=3 * BLOCK, threads=1).to_dict()
+    assert d == e

@@ -62,11 +62,14 @@ def test_replayed_patients_get_the_simulators_decisions(tmp_path):
         else:
             assert p.withdrawal is not None
             when, reason = p.withdrawal
-            later = p.records_until(when - dt.timedelta(days=1), after=p.day0)
+            # the simulator decides decision_delay_days after the decision is ready, so a patient who left
+            # first had it not ready on the day before they left minus that delay
+            asked = max(when - dt.timedelta(days=1 + scenario.decision_delay_days), p.day0)
+            later = p.records_until(asked, after=p.day0)
             if later:
                 record_many(store, [(p.patient, r) for r in later], USER)
-            try:  # the decision is not ready before the patient left
-                decide(store, p.patient, when - dt.timedelta(days=1), USER)
+            try:  # the decision is not ready then
+                decide(store, p.patient, asked, USER)
                 raise AssertionError(f"{p.patient}: decided although the simulator withdrew them first")
             except Refused:
                 pass

@@ -17,12 +17,48 @@ from numpy.typing import NDArray
 from ._pathways import Pathway, PhasePlan, SimulationError, VisitPlan, choose_branches
 from ._scenario import Scenario
 
-__all__ = ["MONTH_DAYS", "Cohort", "Segment", "dose_on", "head", "simulate_chunk"]
+__all__ = ["MONTH_DAYS", "Cohort", "Segment", "Streams", "dose_on", "head", "simulate_chunk"]
 
 MONTH_DAYS = 365.25 / 12
 F = NDArray[np.float64]
 B = NDArray[np.bool_]
 I = NDArray[np.int64]  # noqa: E741 - the usual name for an index array
+
+
+class Streams:
+    """The random numbers of a chunk made of whole blocks of patients, each block with its own stream.
+
+    A draw of ``size`` (patients, ...) is each block's draw for its own patients, stacked, so a patient
+    gets the same numbers whatever the chunk size: results depend on the seed, never on the chunking.
+    """
+
+    __slots__ = ("_gens", "_sizes")
+
+    def __init__(self, gens: list[np.random.Generator], sizes: list[int]):
+        self._gens, self._sizes = gens, sizes
+
+    def _draw(self, name: str, args: tuple[Any, ...], size: int | tuple[int, ...]) -> Any:
+        if len(self._gens) == 1:
+            return getattr(self._gens[0], name)(*args, size)
+        rest = () if isinstance(size, int) else tuple(size[1:])
+        return np.concatenate(
+            [getattr(g, name)(*args, (k, *rest)) for g, k in zip(self._gens, self._sizes, strict=True)]
+        )
+
+    def random(self, size: int | tuple[int, ...]) -> F:
+        return self._draw("random", (), size)  # type: ignore[no-any-return]
+
+    def standard_normal(self, size: int | tuple[int, ...]) -> F:
+        return self._draw("standard_normal", (), size)  # type: ignore[no-any-return]
+
+    def exponential(self, scale: float, size: int) -> F:
+        return self._draw("exponential", (scale,), size)  # type: ignore[no-any-return]
+
+    def poisson(self, lam: float, size: int) -> I:
+        return self._draw("poisson", (lam,), size)  # type: ignore[no-any-return]
+
+    def integers(self, low: int, high: int, size: int) -> I:
+        return self._draw("integers", (low, high), size)  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)
@@ -123,7 +159,7 @@ def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
         return np.where(rate > 0, -np.log1p(-u) / np.where(rate > 0, rate, 1.0), np.inf)
 
 
-def _jitter(rng: np.random.Generator, v: VisitPlan, n: int, sd: float) -> F:
+def _jitter(rng: Streams, v: VisitPlan, n: int, sd: float) -> F:
     return np.clip(np.rint(rng.standard_normal(n) * sd), -v.before, v.after)
 
 
@@ -131,7 +167,7 @@ def _anchor(v: VisitPlan, enrol: F, day0: F, entry: F) -> F:
     return enrol if v.anchor == "enrolment" else day0 if v.anchor == "day0" else entry
 
 
-def _latent(pw: Pathway, sc: Scenario, rng: np.random.Generator, run: I, enrol: F) -> Cohort:
+def _latent(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) -> Cohort:
     n = enrol.shape[0]
     probs = np.array([c.probability for c in sc.courses])
     course = np.minimum(np.searchsorted(np.cumsum(probs), rng.random(n), side="right"), len(probs) - 1)
@@ -177,17 +213,26 @@ def _latent(pw: Pathway, sc: Scenario, rng: np.random.Generator, run: I, enrol: 
 
 
 def _visits(
-    c: Cohort, phase: PhasePlan, rng: np.random.Generator, entry: F, stop: F, among: B, first: bool = False
+    c: Cohort, phase: PhasePlan, rng: Streams, entry: F, stop: F, among: B, first: bool = False
 ) -> F:
     """Place the phase's visits; those not done (missed, after ``stop``, not ``among``) are nan.
     Answers the latest visit day per patient (nan: none)."""
     sc, n = c.scenario, c.size
     latest = np.full(n, np.nan)
     for v in phase.visits:
-        jit = _jitter(rng, v, n, sc.jitter_sd_days)
-        missed = rng.random(n) < (0.0 if first or not v.assessments else sc.missed_probability)
-        c.tg_noise[v.id] = rng.standard_normal(n) * sc.tg_residual_sd
-        c.ct_ne[v.id] = rng.random(n) < (0.0 if first else sc.ct_not_evaluable_probability)
+        # only the draws the visit can use (which depends on the protocol, never on the scenario's values,
+        # so two scenarios still share their random numbers)
+        jit = _jitter(rng, v, n, sc.jitter_sd_days) if v.before or v.after else np.zeros(n)
+        can_miss = not first and bool(v.assessments)
+        missed = rng.random(n) < sc.missed_probability if can_miss else np.zeros(n, bool)
+        c.tg_noise[v.id] = (
+            rng.standard_normal(n) * sc.tg_residual_sd if "tg" in v.kinds else np.zeros(n)
+        )
+        c.ct_ne[v.id] = (
+            rng.random(n) < sc.ct_not_evaluable_probability
+            if "ct" in v.kinds and not first
+            else np.zeros(n, bool)
+        )
         day = np.maximum(_anchor(v, c.enrol, c.day0, entry) + v.day + jit, entry)
         done = among & ~missed & (day < stop)
         c.visit_day[v.id] = np.where(done, day, np.nan)
@@ -195,31 +240,55 @@ def _visits(
     return latest
 
 
+def _static_range(pw: Pathway, v: VisitPlan) -> tuple[str, int, int] | None:
+    """(reference, first, last day) where visit ``v`` can fall relative to its anchor, when its phase is
+    entered on that anchor (so the clamp to the phase entry is known); None otherwise."""
+    ids = [p.id for p in pw.before_decision]
+    idx = ids.index(v.phase) if v.phase in ids else -1
+    if v.anchor == "phase_entry":
+        ref = "enrolment" if idx == 0 else "day0" if idx == 1 else v.phase
+    elif (v.anchor, idx) in (("enrolment", 0), ("day0", 1)):
+        ref = v.anchor
+    else:
+        return None
+    return ref, max(v.day - v.before, 0), max(v.day + v.after, 0)
+
+
 def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F]) -> F:
     """The day every criterion visit is done or its window has closed (the engine's readiness rule)."""
+    pw = c.pathway
     by_id = {v.id: v for v in before}
     ready = np.full(c.size, -np.inf)
-    wanted = {vid for vids in c.pathway.criteria_visits.values() for vid in vids}
+    wanted = {vid for vids in pw.criteria_visits.values() for vid in vids}
     for vid in sorted(wanted):
         v = by_id.get(vid)
         if v is None:
             raise SimulationError(f"criterion visit {vid!r} is not in a phase before the decision")
         target = _anchor(v, c.enrol, c.day0, entries[v.phase]) + v.day
         lo, hi = target - v.before, target + v.after
+        own = _static_range(pw, v)
         when = np.full(c.size, -np.inf)
         done = np.ones(c.size, bool)
         for kind in v.defining:
-            days = np.stack(
-                [c.visit_day[w.id] for w in before if kind in w.kinds or kind in w.defining], axis=1
-            )
-            inside = np.where((days >= lo[:, None]) & (days <= hi[:, None]), days, np.inf).min(axis=1)
+            inside = np.full(c.size, np.inf)
+            for w in before:
+                if not (kind in w.kinds or kind in w.defining):
+                    continue
+                other = _static_range(pw, w) if own is not None else None
+                if other is not None and other[0] == own[0] and (  # type: ignore[index]
+                    other[2] < v.day - v.before or other[1] > v.day + v.after
+                ):
+                    continue  # w cannot fall in v's window
+                d = c.visit_day[w.id]
+                with np.errstate(invalid="ignore"):
+                    np.fmin(inside, np.where((d >= lo) & (d <= hi), d, np.inf), out=inside)
             done &= np.isfinite(inside)
-            when = np.maximum(when, inside)
+            np.maximum(when, inside, out=when)
         ready = np.maximum(ready, np.where(done, when, hi + 1))
     return ready
 
 
-def simulate_chunk(pw: Pathway, sc: Scenario, rng: np.random.Generator, run: I, enrol: F) -> Cohort:
+def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) -> Cohort:
     """Simulate the patients enrolled on ``enrol`` (days since study start) through the protocol."""
     c = _latent(pw, sc, rng, run, enrol)
     n = c.size

@@ -183,7 +183,8 @@ def _flow(plt: Any, r: SimulationResult, path: Path) -> Path:
 
 
 def _workload(plt: Any, r: SimulationResult, path: Path) -> Path:
-    months = [m.month for m in r.workload][:60]
+    shown = r.workload[:60]
+    months = [m.month for m in shown]
     keys = list(r.workload_columns)
     counts = [k for k in keys if not k.endswith(("_tablets", "_mg"))]
     drugs = [k for k in keys if k.endswith(("_tablets", "_mg"))]
@@ -191,12 +192,12 @@ def _workload(plt: Any, r: SimulationResult, path: Path) -> Path:
     x = np.arange(len(months))
     width = 0.8 / max(len(counts), 1)
     for j, k in enumerate(counts):
-        ax.bar(x + j * width, [m.mean[k] for m in r.workload][:60], width, label=k)
+        ax.bar(x + j * width, [m.mean[k] for m in shown], width, label=k)
     ax.set_ylabel("per month (mean over runs)")
     if drugs:
         ax2 = ax.twinx()
         for k in drugs:
-            ax2.plot(x, [m.mean[k] for m in r.workload][:60], "k-", lw=1.5, label=k)
+            ax2.plot(x, [m.mean[k] for m in shown], "k-", lw=1.5, label=k)
         ax2.set_ylabel(" / ".join(drugs))
         ax2.legend(loc="upper right", fontsize=8)
     ax.set_xticks(x[::3])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from ._generate import Cohort
 
-__all__ = ["Endpoint", "MonthWorkload", "Replicates", "SimulationResult"]
+__all__ = ["Endpoint", "MonthTable", "MonthWorkload", "Replicates", "SimulationResult"]
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -83,6 +86,69 @@ class MonthWorkload:
         }
 
 
+class MonthTable(Sequence[MonthWorkload]):
+    """The workload per month as a read-only sequence of :class:`MonthWorkload`, built on access.
+
+    A single run of a million patients at two a month spans ~500,000 months; the numbers stay in two
+    arrays (months x columns) and a row becomes a :class:`MonthWorkload` only when it is read.
+    """
+
+    __slots__ = ("_keys", "_labels", "_mean", "_most", "_start")
+
+    def __init__(self, start: np.datetime64, keys: Sequence[str], mean: NDArray[np.float64], most: NDArray[np.float64]):
+        self._start = np.datetime64(start, "M")
+        self._keys = tuple(keys)
+        self._mean = mean
+        self._most = most
+        self._labels: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._mean)
+
+    def _row(self, m: int) -> MonthWorkload:
+        label = str(self._start + np.timedelta64(m, "M"))
+        return MonthWorkload(
+            label,
+            dict(zip(self._keys, self._mean[m].tolist(), strict=True)),
+            dict(zip(self._keys, self._most[m].tolist(), strict=True)),
+        )
+
+    @overload
+    def __getitem__(self, i: int) -> MonthWorkload: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[MonthWorkload, ...]: ...
+    def __getitem__(self, i: int | slice) -> MonthWorkload | tuple[MonthWorkload, ...]:
+        if isinstance(i, slice):
+            return tuple(self._row(m) for m in range(*i.indices(len(self))))
+        m = i + len(self) if i < 0 else i
+        if not 0 <= m < len(self):
+            raise IndexError(i)
+        return self._row(m)
+
+    def __iter__(self) -> Iterator[MonthWorkload]:
+        labels = (self._start + np.arange(len(self)).astype("timedelta64[M]")).astype(str).tolist()
+        mean, most = self._mean.tolist(), self._most.tolist()
+        for label, a, b in zip(labels, mean, most, strict=True):
+            yield MonthWorkload(label, dict(zip(self._keys, a, strict=True)), dict(zip(self._keys, b, strict=True)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MonthTable):
+            return (
+                self._start == other._start
+                and self._keys == other._keys
+                and np.array_equal(self._mean, other._mean)
+                and np.array_equal(self._most, other._most)
+            )
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MonthTable({len(self)} months, columns {list(self._keys)})"
+
+
 @dataclass(frozen=True, slots=True)
 class SimulationResult:
     """Counts over all ``runs x patients`` simulated pathways, the replicate statistics, the workload."""
@@ -100,7 +166,7 @@ class SimulationResult:
     endpoint: Endpoint
     replicates: Replicates
     workload_columns: Mapping[str, str]
-    workload: tuple[MonthWorkload, ...]
+    workload: Sequence[MonthWorkload]  # a MonthTable
     sample: Cohort | None = field(default=None, compare=False, repr=False)  # first patients of run 1
 
     @property

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +15,58 @@ from numpy.typing import NDArray
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
 
 from ._evaluate import check_rules
-from ._generate import MONTH_DAYS, Cohort, head, simulate_chunk
+from ._generate import MONTH_DAYS, Cohort, Streams, head, simulate_chunk
 from ._pathways import Pathway, SimulationError, pathway_of
-from ._result import Endpoint, MonthWorkload, Replicates, SimulationResult
+from ._result import Endpoint, MonthTable, Replicates, SimulationResult
 from ._scenario import Scenario, load_scenario
 from ._workload import WorkloadAccumulator
 
-__all__ = ["CHUNK", "SAMPLE", "simulate", "withdrawal_reasons"]
+__all__ = ["BLOCK", "CHUNK", "SAMPLE", "THREADS", "simulate", "withdrawal_reasons"]
 
-CHUNK = 1 << 16  # patients per chunk: ~100 MB of arrays at most
+BLOCK = 1 << 14  # patients per random stream: results depend on the seed, not on the chunk size
+CHUNK = BLOCK  # patients per chunk: ~25 MB of arrays, its P x visits matrices near the L2 cache
+THREADS = min(2, os.cpu_count() or 1)  # chunks simulated side by side
 SAMPLE = 2000  # patients of the first run kept whole, for plots and per-patient records
 
 Progress = Callable[[int, int], None]
+F = NDArray[np.float64]
+I = NDArray[np.int64]  # noqa: E741 - the usual name for an index array
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """What a chunk adds to the result: counts, per-run tallies, its workload table (and the sample)."""
+
+    sample: Cohort | None
+    r0: int
+    branch: I
+    state: I
+    reason: I
+    crit: dict[str, dict[str, int]]
+    fav: I
+    dec: I
+    started: int
+    work: tuple[int, int, F] | None
+    last: int
+
+
+def _labels(rule: str) -> tuple[str, ...]:
+    """The outcomes a rule can give (counted without sorting strings); () if it does not say."""
+    import importlib
+
+    try:
+        return tuple(getattr(importlib.import_module(f"trialflow.rules.{rule}"), "OUTCOMES", ()))
+    except ImportError:
+        return ()
+
+
+def _count(values: NDArray[np.str_], labels: tuple[str, ...]) -> dict[str, int]:
+    """Occurrences of each value, in sorted order of the values (as ``np.unique`` gives them)."""
+    got = {lab: int(np.count_nonzero(values == lab)) for lab in sorted(labels)}
+    if sum(got.values()) != values.size:
+        vals, counts = np.unique(values, return_counts=True)
+        return dict(zip(vals.tolist(), counts.tolist(), strict=True))
+    return {lab: k for lab, k in got.items() if k}
 
 
 def withdrawal_reasons(pw: Pathway, sc: Scenario) -> tuple[str, str, str]:
@@ -43,7 +87,7 @@ def withdrawal_reasons(pw: Pathway, sc: Scenario) -> tuple[str, str, str]:
 
 
 def _enrolment(
-    rng: np.random.Generator, first: int, n: int, per_run: int, rate: float, carry: float
+    rng: Streams, first: int, n: int, per_run: int, rate: float, carry: float
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], float]:
     """Days since study start at which patients ``first .. first+n-1`` enrol (a Poisson process per run)."""
     g = np.arange(first, first + n)
@@ -86,6 +130,7 @@ def simulate(
     null_rate: float | None = None,
     progress: Progress | None = None,
     chunk: int = CHUNK,
+    threads: int | None = None,
 ) -> SimulationResult:
     """Simulate ``runs`` replicate trials of ``patients`` patients each through the protocol."""
     if patients < 1 or runs < 1:
@@ -101,50 +146,88 @@ def simulate(
     pw = pathway_of(proto)
     check_rules([(c.id, c.rule) for c in proto.decision.criteria])
     reasons = withdrawal_reasons(pw, sc)
-    rng_root = np.random.SeedSequence(seed)
     total = patients * runs
+    if chunk < 1 or chunk % BLOCK:
+        raise SimulationError(f"the chunk size must be a positive multiple of {BLOCK} patients, got {chunk}")
     nchunks = -(-total // chunk)
-    streams = rng_root.spawn(nchunks)
+    streams = np.random.SeedSequence(seed).spawn(-(-total // BLOCK))  # one stream per block of patients
     branches = [b.id for b in proto.decision.branches]
     states = list(pw.end_states)
     branch_n = np.zeros(len(branches) + 1, np.int64)
     state_n = np.zeros(len(states), np.int64)
-    arm_n: dict[str, int] = {}
     reason_n = np.zeros(3, np.int64)
     crit: dict[str, dict[str, int]] = {c.id: {} for c in proto.decision.criteria}
+    labels = {c.id: _labels(c.rule) for c in proto.decision.criteria}
     fav_run = np.zeros(runs, np.int64)
     dec_run = np.zeros(runs, np.int64)
     started = 0
     work = WorkloadAccumulator(pw, sc.study_start, dict(sc.tablet_mg), patients)
     sample: Cohort | None = None
-    carry = 0.0
-    for i in range(nchunks):
-        first = i * chunk
-        n = min(chunk, total - first)
-        rng = np.random.default_rng(streams[i])
-        run, enrol, carry = _enrolment(rng, first, n, patients, sc.accrual_per_month, carry)
+
+    def one(first: int, n: int, rng: Streams, run: I, enrol: F) -> _Chunk:
         c = simulate_chunk(pw, sc, rng, run, enrol)
-        if sample is None:
-            sample = head(c, min(SAMPLE, patients))
-        branch_n += np.bincount(c.branch + 1, minlength=len(branches) + 1)
-        state_n += np.bincount(c.end_state, minlength=len(states))
-        for b, br in enumerate(proto.decision.branches):
-            arm_n[br.to] = arm_n.get(br.to, 0) + int((c.branch == b).sum())
+        r0, nr = int(run[0]), int(run[-1]) - int(run[0]) + 1
         quit_early = ~c.screen_failed & ~c.decided
-        reason_n += np.bincount(c.withdraw_reason[quit_early], minlength=3)
-        for cid, out in c.outcomes.items():
-            labels, counts = np.unique(out[c.decided], return_counts=True)
-            for lab, k in zip(labels.tolist(), counts.tolist(), strict=True):
-                crit[cid][lab] = crit[cid].get(lab, 0) + k
-        r0 = int(run[0])
-        fav_run[r0 : r0 + int(run[-1]) - r0 + 1] += np.bincount(run - r0, weights=c.favourable).astype(
-            np.int64
+        return _Chunk(
+            sample=head(c, min(SAMPLE, patients)) if first == 0 else None,
+            r0=r0,
+            branch=np.bincount(c.branch + 1, minlength=len(branches) + 1),
+            state=np.bincount(c.end_state, minlength=len(states)),
+            reason=np.bincount(c.withdraw_reason[quit_early], minlength=3),
+            crit={cid: _count(out[c.decided], labels[cid]) for cid, out in c.outcomes.items()},
+            fav=np.bincount(run - r0, weights=c.favourable, minlength=nr).astype(np.int64),
+            dec=np.bincount(run - r0, weights=c.decided, minlength=nr).astype(np.int64),
+            started=int(np.count_nonzero(~c.screen_failed)),
+            work=work.table(c),
+            last=first + n,
         )
-        dec_run[r0 : r0 + int(run[-1]) - r0 + 1] += np.bincount(run - r0, weights=c.decided).astype(np.int64)
-        started += int((~c.screen_failed).sum())
-        work.add(c, first + n)
+
+    def fold(k: _Chunk) -> None:
+        nonlocal branch_n, state_n, reason_n, started, sample
+        sample = sample if k.sample is None else k.sample
+        branch_n += k.branch
+        state_n += k.state
+        reason_n += k.reason
+        for cid, got in k.crit.items():
+            for lab, m in got.items():
+                crit[cid][lab] = crit[cid].get(lab, 0) + m
+        fav_run[k.r0 : k.r0 + len(k.fav)] += k.fav
+        dec_run[k.r0 : k.r0 + len(k.dec)] += k.dec
+        started += k.started
+        work.fold(k.work, k.last)
         if progress is not None:
-            progress(first + n, total)
+            progress(k.last, total)
+
+    def chunks() -> Iterator[tuple[int, int, Streams, I, F]]:
+        """Enrolment is sequential (a Poisson process over the whole run): drawn here, in chunk order."""
+        carry = 0.0
+        for i in range(nchunks):
+            first = i * chunk
+            n = min(chunk, total - first)
+            b0 = first // BLOCK
+            sizes = [min(BLOCK, first + n - b * BLOCK) for b in range(b0, -(-(first + n) // BLOCK))]
+            rng = Streams([np.random.default_rng(streams[b0 + j]) for j in range(len(sizes))], sizes)
+            run, enrol, carry = _enrolment(rng, first, n, patients, sc.accrual_per_month, carry)
+            yield first, n, rng, run, enrol
+
+    workers = max(1, min(threads if threads is not None else THREADS, nchunks))
+    if workers == 1:
+        for args in chunks():
+            fold(one(*args))
+    else:
+        # numpy and the random generators release the GIL on whole arrays: chunks run side by side,
+        # and are folded in chunk order, at most ``workers + 1`` of them in memory
+        with ThreadPoolExecutor(workers) as pool:
+            pending: deque[Future[_Chunk]] = deque()
+            for args in chunks():
+                pending.append(pool.submit(one, *args))
+                if len(pending) > workers:
+                    fold(pending.popleft().result())
+            while pending:
+                fold(pending.popleft().result())
+    arm_n: dict[str, int] = {}
+    for b, br in enumerate(proto.decision.branches):
+        arm_n[br.to] = arm_n.get(br.to, 0) + int(branch_n[b + 1])
     favourable, evaluable = int(fav_run.sum()), int(dec_run.sum())
     from trialflow.engine._queries import clopper_pearson
 
@@ -177,15 +260,7 @@ def simulate(
         favourable_counts={int(k): int(v) for k, v in zip(ks, kn, strict=True)},
     )
     mean, most = work.finish()
-    month_names, mean_l, most_l = work.labels(len(mean)), mean.tolist(), most.tolist()
-    months = tuple(
-        MonthWorkload(
-            month_names[m],
-            dict(zip(work.keys, mean_l[m], strict=True)),
-            dict(zip(work.keys, most_l[m], strict=True)),
-        )
-        for m in range(len(mean))
-    )
+    months = MonthTable(work.months.start_month, work.keys, mean, most)
     withdrawn: dict[str, int] = {}
     for r, k in zip(reasons, reason_n.tolist(), strict=True):
         if k:
@@ -208,7 +283,7 @@ def simulate(
         per_arm=arm_n,
         per_end_state={s: int(k) for s, k in zip(states, state_n, strict=True)},
         withdrawn_before_decision=withdrawn,
-        criteria=crit,
+        criteria={cid: dict(sorted(got.items())) for cid, got in crit.items()},
         endpoint=endpoint,
         replicates=reps,
         workload_columns=work.columns,
