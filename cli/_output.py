@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -34,7 +35,9 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, list | tuple | set | frozenset):
         return [jsonable(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return obj.item()
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # JSON has no NaN or infinity; a quantity that could not be computed is null
     return obj
 
 

@@ -41,8 +41,9 @@ class ScheduledVisit:
 
 
 def defining_kinds(protocol: Protocol, visit: Visit) -> tuple[str, ...]:
-    """The record kinds that mark the visit done: each assessment's first kind, the treatment's record."""
-    kinds = [protocol.assessment(a).observation_kinds[0] for a in visit.assessments]
+    """The record kinds that mark the visit done: every kind of its assessments (Tg with its TgAb), and
+    the record of its treatment action."""
+    kinds = [k for a in visit.assessments for k in protocol.assessment(a).observation_kinds]
     if visit.treatment is not None:
         kinds.append("rai_therapy" if visit.treatment.activity_mbq else "dispense")
     return tuple(kinds)
@@ -83,18 +84,22 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
         anchor = phase_anchor(phase, state, stint.entered)
         if anchor is None:
             continue
+        left = stint.left if stint.left is not None and stint.left <= as_of else None
         for v in phase.visits:
             target = anchor + dt.timedelta(days=v.day)
             start, end = target - dt.timedelta(days=v.window.before), target + dt.timedelta(days=v.window.after)
+            # once the patient has left the phase, its visits can no longer be done (a CT after day 0
+            # is no baseline CT)
+            last = min(end, left) if left is not None else end
             kinds = defining_kinds(protocol, v)
-            done = [d for k in kinds for d in by_kind.get(k, []) if start <= d <= end]
             # a visit is done when every defining kind has a record in the window
-            complete = all(any(start <= d <= end for d in by_kind.get(k, [])) for k in kinds)
+            firsts = [min((d for d in by_kind.get(k, []) if start <= d <= last), default=None) for k in kinds]
+            complete = all(d is not None for d in firsts)
             status: VisitStatus
             if complete:
                 status = "done"
-            elif stint.left is not None and stint.left <= as_of and stint.left < start:
-                status = "not_required"
+            elif left is not None:
+                status = "not_required" if left < start else "missed"
             else:
                 status = _status(as_of, start, target, end)
             what = ", ".join(v.assessments) if v.assessments else ""
@@ -103,7 +108,7 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             out.append(ScheduledVisit(
                 patient=state.patient, visit=v.id, name=v.name, phase=phase.id, target_date=target,
                 window_start=start, window_end=end, status=status,
-                done_on=max(done) if complete and done else None, kinds=kinds,
+                done_on=max(d for d in firsts if d is not None) if complete and firsts else None, kinds=kinds,
                 reason=f"{phase.id} visit {v.id} ({what}), day {v.day} from "
                        f"{'study day 0' if phase.anchor == 'day0' else phase.anchor}, window "
                        f"-{v.window.before}/+{v.window.after}",

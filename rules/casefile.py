@@ -249,6 +249,16 @@ def _semantic(doc: Document) -> tuple[list[Observation], list[Problem]]:
         except ValueError as err:
             problems.append(doc.problem(["day0"], str(err)))
     for i, rec in enumerate(data["observations"]):
+        if rec.get("kind") == "ct":  # located here, before the model refuses the whole CT for it
+            ids = [(part, j, lesion.get("id")) for part in ("target", "non_target")
+                   for j, lesion in enumerate(rec.get(part) or ())]
+            repeated = [(part, j, lid) for n, (part, j, lid) in enumerate(ids) if lid in [x[2] for x in ids[:n]]]
+            if repeated:
+                problems += [doc.problem(["observations", i, part, j, "id"],
+                                         f"lesion id {lid!r} appears twice in this assessment")
+                             for part, j, lid in repeated]
+                seen.setdefault(("ct", str(rec.get("date"))), i)
+                continue
         try:
             obs = observation_from_dict(rec)
         except ValueError as err:
@@ -269,17 +279,6 @@ def _semantic(doc: Document) -> tuple[list[Observation], list[Problem]]:
                     )
                 )
             seen.setdefault(key, i)
-        if obs.kind == "ct":
-            for part in ("target", "non_target"):
-                ids = [lesion.id for lesion in getattr(obs, part)]
-                for j, lid in enumerate(ids):
-                    if lid in ids[:j]:
-                        problems.append(
-                            doc.problem(
-                                ["observations", i, part, j, "id"],
-                                f"lesion id {lid!r} appears twice in this assessment",
-                            )
-                        )
         out.append(obs)
     return out, problems
 

@@ -10,6 +10,7 @@ checks the document against its JSON Schema first and turns those messages into 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,12 +54,25 @@ def _date(value: Any, field: str = "date") -> dt.date:
     raise ValueError(f"{field} must be an ISO date (YYYY-MM-DD), got {value!r}")
 
 
-def _opt_float(value: Any, field: str) -> float | None:
+def _opt_float(value: Any, field: str, *, minimum: float | None = None, positive: bool = False) -> float | None:
+    """A finite number (or None); NaN and infinity are never data."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{field} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{field} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{field} must be > 0, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{field} must be >= {minimum:g}, got {value!r}")
     return float(value)
+
+
+def _flag(d: Mapping[str, Any], key: str) -> bool:
+    """A yes/no field: only true or false (a string such as "false" is not silently true)."""
+    value = d.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    return value
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +112,8 @@ class TgSample:
                 f"unit {unit!r} is not accepted for Tg: give the value in ug/L (ng/mL is the same); "
                 "convert other units before importing"
             )
-        loq = _opt_float(d.get("loq"), "loq")
-        below = bool(d.get("below_loq", False))
+        loq = _opt_float(d.get("loq"), "loq", positive=True)
+        below = _flag(d, "below_loq")
         raw = d.get("value")
         value: float | None
         if isinstance(raw, str):
@@ -120,7 +134,7 @@ class TgSample:
             raise ValueError("value is missing: give a number, '<LoQ', or below_loq: true")
         if below and (loq is None or loq <= 0):
             raise ValueError("a result below the LoQ needs the LoQ: write value '<0.2' or give loq")
-        return cls(_date(d["date"]), value, loq, below, bool(d.get("stimulated", False)))
+        return cls(_date(d["date"]), value, loq, below, _flag(d, "stimulated"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +184,17 @@ class Lesion:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Lesion:
         frags = d.get("fragments_mm")
+        if frags is not None and not isinstance(frags, list | tuple):
+            raise ValueError(f"fragments_mm must be a list of diameters, got {frags!r}")
+        lesion = str(d["id"])
         return cls(
-            str(d["id"]),
+            lesion,
             str(d.get("organ", "unknown")),
-            _opt_float(d.get("diameter_mm"), "diameter_mm"),
-            bool(d.get("nodal", False)),
-            bool(d.get("too_small", False)),
-            tuple(float(f) for f in frags) if frags is not None else None,
+            _opt_float(d.get("diameter_mm"), f"lesion {lesion} diameter_mm", minimum=0),
+            _flag(d, "nodal"),
+            _flag(d, "too_small"),
+            tuple(_opt_float(f, f"lesion {lesion} fragments_mm", minimum=0) or 0.0 for f in frags)
+            if frags is not None else None,
         )
 
 
@@ -197,7 +215,7 @@ class NonTargetLesion:
         status = d.get("status")
         if status not in NON_TARGET_STATUSES:
             raise ValueError(f"status must be one of {', '.join(NON_TARGET_STATUSES)}, got {status!r}")
-        return cls(str(d["id"]), str(d.get("organ", "unknown")), status, bool(d.get("nodal", False)))
+        return cls(str(d["id"]), str(d.get("organ", "unknown")), status, _flag(d, "nodal"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +249,19 @@ class CtAssessment:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CtAssessment:
+        target = tuple(Lesion.from_dict(t) for t in d.get("target") or ())
+        non_target = tuple(NonTargetLesion.from_dict(n) for n in d.get("non_target") or ())
+        ids = [x.id for x in (*target, *non_target)]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"lesion id {repeated[0]!r} appears twice in this assessment")
         return cls(
             _date(d["date"]),
-            tuple(Lesion.from_dict(t) for t in d.get("target") or ()),
-            tuple(NonTargetLesion.from_dict(n) for n in d.get("non_target") or ()),
+            target,
+            non_target,
             tuple(str(x) for x in d.get("new_lesions") or ()),
-            _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm"),
-            bool(d.get("not_evaluated", False)),
+            _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm", positive=True),
+            _flag(d, "not_evaluated"),
         )
 
 

@@ -30,6 +30,7 @@ from workflow_helpers import (
     ct,
     enrol_started,
     event_count,
+    iso,
     patient_at_decision,
     snapshot,
     tg,
@@ -339,6 +340,9 @@ def test_as_of_cuts_observations_and_known_at_cuts_recording(store: Store) -> No
     time.sleep(0.01)
     record(store, "P-042", tg(DAY0 + dt.timedelta(days=28), 95.0), USER)
     assert len(history(store, "P-042", known_at=mid)) == len(history(store, "P-042")) - 1
+    # a Tg visit is done with its TgAb (the protocol measures TgAb with every sample)
+    assert "tg_w4" in [a.visit for a in next_actions(store, "P-042", as_of=DAY0 + dt.timedelta(days=29))]
+    record(store, "P-042", {"kind": "tgab", "date": iso(DAY0 + dt.timedelta(days=28)), "result": "negative"}, USER)
     # as_of before the week-4 sample: tg_w4 is still due, not done.
     due = [a.visit for a in next_actions(store, "P-042", as_of=DAY0 + dt.timedelta(days=27))]
     assert "tg_w4" in due
@@ -510,6 +514,7 @@ def test_worklist_is_anchored_on_day0_not_on_a_late_visit(store: Store) -> None:
     enrol_started(store, "P-071")
     record(store, "P-071", tg(DAY0, 120.0), USER)
     record(store, "P-071", tg(dt.date(2026, 2, 12), 95.0), USER)  # week 4 on the last day of its window
+    record(store, "P-071", {"kind": "tgab", "date": "2026-02-12", "result": "negative"}, USER)
     item = next(a for a in next_actions(store, "P-071", as_of=dt.date(2026, 3, 1)) if a.visit == "tg_w8")
     assert (item.target_date, item.window_start, item.window_end, item.status) == (
         dt.date(2026, 3, 9),
