@@ -27,6 +27,13 @@ def _written(result: Any, as_json: bool) -> None:
             err_console.print(f"note: {warning}", markup=False)
 
 
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a number, got {text!r}", param_hint=option) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the workflow commands to the top-level app."""
 
@@ -143,30 +150,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Correct or retract an observation; the original and the correction both stay in history."""
         from trialflow.engine import correct as do_correct
-        from trialflow.engine import history
 
+        changes: dict[str, Any] = {}
+        if date is not None:
+            parsed = parse_date(date)
+            changes["date"] = parsed.isoformat() if parsed else None
+        if value is not None:
+            changes["value"] = value.strip() if value.strip().startswith("<") else _number(value, "--value")
+        for key, given in (("result", result), ("grade", grade), ("dose_mg_per_day", dose)):
+            if given is not None:
+                changes[key] = given
+        if retract == bool(changes):
+            fail("give the corrected field(s) (--value, --date, ...) or --retract, not both", code=2)
         store = open_store(db)
-        data = None
-        if not retract:
-            entries = {h.event: h for h in call(history, store, patient)}
-            if event not in entries or entries[event].kind not in ("observation", "correction"):
-                fail(f"refused: {patient} has no observation event {event} (see trialflow history {patient})")
-            original = entries[event].payload
-            data = dict(original.get("record", original))
-            changes: dict[str, Any] = {"date": date, "value": value, "result": result, "grade": grade,
-                                       "dose_mg_per_day": dose}
-            changes = {k: v for k, v in changes.items() if v is not None}
-            if not changes:
-                fail("refused: give the corrected field(s) (--value, --date, ...) or --retract", code=2)
-            if "value" in changes and not str(changes["value"]).strip().startswith("<"):
-                try:
-                    changes["value"] = float(changes["value"])
-                except ValueError:
-                    fail(f"--value: expected a number or '<LoQ', got {changes['value']!r}", code=2)
-                data.pop("below_loq", None)
-            if "date" in changes:
-                parse_date(changes["date"])
-            data.update(changes)
+        data = None if retract else changes
         _written(call(do_correct, store, patient, event, data, reason, resolve_user(user)), as_json)
 
     @app.command()

@@ -1,9 +1,11 @@
 """The engine: state machine, schedule, worklist, decisions, persistence."""
 
 from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
+from ._base import Refused
 from ._db import DEFAULT_DB, StoreError, database_url
 from ._decision import DecisionPreview, evaluate_decision
 from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
+from ._projection import rebuild_projections
 from ._queries import (
     EndpointReport,
     HistoryEntry,
@@ -21,7 +23,6 @@ from ._state import Event, PatientState, fold
 from ._store import RegisteredVersion, Store
 from ._workflow import (
     Enrolment,
-    Refused,
     Written,
     complete_phase,
     correct,
@@ -77,6 +78,7 @@ __all__ = [
     "patient_actions",
     "patient_impact",
     "phase_diagram",
+    "rebuild_projections",
     "record",
     "record_from_dict",
     "record_many",

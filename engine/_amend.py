@@ -16,11 +16,14 @@ from pathlib import Path
 
 from trialflow.protocol import Change, Protocol, diff_protocols, load_protocol
 
+from ._base import Refused, today
+from ._checks import eligibility_answers
 from ._decision import evaluate_decision
+from ._projection import projection
 from ._schedule import ScheduledVisit, schedule
 from ._state import MIGRATED, PatientState, fold
 from ._store import NewEvent, RegisteredVersion, Store, Transaction
-from ._workflow import Refused, Written, _eligibility, _projection, today
+from ._workflow import Written
 
 __all__ = ["AmendmentReport", "PatientImpact", "amend", "migrate", "patient_impact", "resolve_version"]
 
@@ -133,14 +136,17 @@ def patient_impact(old: Protocol, new: Protocol, state: PatientState, as_of: dt.
         when = dec_event.effective_date
         before = fold([e for e in state.events if e.seq < dec_event.seq]).until(when)
         preview = evaluate_decision(new, before, when)
-        old_to, old_out = dec_event.payload["to"], dec_event.payload["outcomes"]
+        # compare recommendations: an override recorded then is the investigator's, not the protocol's
+        old_to, old_out = dec_event.payload["recommended_phase"], dec_event.payload["outcomes"]
         if preview.recommended_phase != old_to or preview.outcomes != old_out:
             diffs = ", ".join(f"{c} {old_out.get(c)} → {o}" for c, o in preview.outcomes.items() if old_out.get(c) != o)
             changed = (f"decision of {when} would recommend {preview.recommended_phase or 'waiting'} instead of "
                        f"{old_to}" + (f" ({diffs})" if diffs else "") + "; the recorded decision stands")
+            if dec_event.payload.get("override"):
+                changed += f" (an override took {dec_event.payload['to']})"
     elig: tuple[str, ...] = ()
     if state.eligible:  # a screen failure has already failed; only enrolled patients can newly fail
-        _, problems, unmet = _eligibility(new, state.eligibility)
+        _, problems, unmet = eligibility_answers(new, state.eligibility)
         elig = tuple([*(f"{p} (re-screen under v{new.version})" for p in problems),
                       *(f"would now fail {u}" for u in unmet)])
     return PatientImpact(state.patient, old.version, state.phase, moves, policy, added, removed, tuple(moved),
@@ -233,7 +239,7 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
             old = store.protocol(state.protocol_hash)[0]
             ev = NewEvent(MIGRATED, when, {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
                                            "from_version": old.version, "to_version": new.version}, reason)
-            events = tx.append(pid, state, [ev], _projection(new, target.id))
+            events = tx.append(pid, state, [ev], projection(new, target.id))
             out.append(Written(pid, tuple(events), state.phase, f"{pid}: v{old.version} → v{new.version}"))
         return out
 

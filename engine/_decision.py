@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from trialflow.protocol import Protocol
+from trialflow.protocol import Criterion, Protocol
 from trialflow.rules import get_rule
 from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
@@ -66,6 +66,30 @@ def pending_criterion_visits(protocol: Protocol, visits: list[ScheduledVisit]) -
     return out
 
 
+def criterion_case(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit],
+                   criterion: Criterion) -> Case:
+    """The observations a criterion may judge: those its declared visits asked for, in their windows.
+
+    A scan or CT taken outside the criterion's visits (an unscheduled week-4 CT, say) is part of the
+    record but not of the 6-month decision; a missed 6-month CT leaves the rule without a follow-up,
+    which it reports as not evaluable.
+    """
+    by_id = {v.visit: v for v in visits}
+    windows = []
+    for vid in criterion.visits:
+        sv = by_id.get(vid)
+        if sv is None or sv.status == "not_required":
+            continue
+        kinds = {k for a in protocol.visit(vid).assessments for k in protocol.assessment(a).observation_kinds}
+        windows.append((sv.window_start, sv.window_end, kinds))
+    observations: tuple[Observation, ...] = tuple(
+        r.record for r in state.records
+        if isinstance(r.record, OBSERVATION_CLASSES)
+        and any(start <= r.record.date <= end and r.record.kind in kinds for start, end, kinds in windows)
+    )
+    return Case(state.patient, state.day0, observations)
+
+
 def _flags(protocol: Protocol, outcomes: dict[str, str], results: dict[str, dict[str, Any]]) -> list[str]:
     flags = []
     fav = set(protocol.decision.favourable_criteria(outcomes))
@@ -92,12 +116,10 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
         f"{cid}: {v.visit} ({v.status}{'' if v.window_end == dt.date.max else f', window closes {v.window_end}'})"
         for cid, vs in pending.items() for v in vs
     )
-    observations: tuple[Observation, ...] = tuple(
-        r.record for r in state.records if isinstance(r.record, OBSERVATION_CLASSES))
-    case = Case(state.patient, state.day0, observations)
     results: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, str] = {}
     for c in dec.criteria:
+        case = criterion_case(protocol, state, visits, c)
         res = get_rule(c.rule).evaluate(case, c.params, as_of=as_of).to_dict()
         res["waiting_on"] = [v.visit for v in pending[c.id]]
         res["favourable"] = res["outcome"] in c.favourable

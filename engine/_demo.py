@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._base import Refused
 from ._db import StoreError, database_url
 from ._store import Store
 from ._workflow import (
-    Refused,
     complete_phase,
     decide,
     enroll,

@@ -13,10 +13,10 @@ from typing import Any
 
 from trialflow.protocol import Protocol
 
+from ._base import Refused, today
 from ._decision import DecisionPreview, evaluate_decision
 from ._state import CORRECTION, DECISION, Event, PatientState, fold
 from ._store import Store
-from ._workflow import Refused, today
 from ._worklist import Action, patient_actions, sort_actions
 
 __all__ = [

@@ -8,19 +8,21 @@ refreshes the patient's projection. The CLI calls exactly these functions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
-from trialflow.rules.observations import DoseChange
+from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 
+from ._base import Refused, today
+from ._checks import admissible, conflict, eligibility_answers
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
+from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
-from ._records import Record, SorafenibDispense, record_from_dict
+from ._records import Record, record_from_dict
 from ._state import (
     CORRECTION,
     DECISION,
@@ -30,10 +32,10 @@ from ._state import (
     WITHDRAWN,
     Event,
     PatientState,
+    RecordedValue,
     fold,
 )
-from ._store import NewEvent, ProjectionUpdate, RegisteredVersion, Store, Transaction, dedup_key
-from ._worklist import open_items
+from ._store import NewEvent, RegisteredVersion, Store, Transaction, dedup_key
 
 __all__ = [
     "Enrolment",
@@ -50,14 +52,6 @@ __all__ = [
     "start",
     "withdraw",
 ]
-
-
-class Refused(Exception):
-    """The action is not allowed; nothing was written. ``problems`` lists every reason."""
-
-    def __init__(self, *problems: str):
-        self.problems = problems
-        super().__init__("; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,32 +75,9 @@ class Enrolment:
     events: tuple[Event, ...]
 
 
-def today() -> dt.date:
-    return dt.date.today()
-
-
 # -- helpers --------------------------------------------------------------------------------------
 def protocol_of(store: Store, state: PatientState) -> Protocol:
     return store.protocol(state.protocol_hash)[0]
-
-
-def projection_of(protocol: Protocol, after: PatientState, version_id: int | None = None) -> ProjectionUpdate:
-    """The patient row and work items that the events of ``after`` call for."""
-    phase = protocol.phase(after.phase)
-    start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
-    return ProjectionUpdate(
-        phase=after.phase, phase_entered_on=after.phase_entered, day0=after.day0,
-        dose_mg_per_day=after.dose_mg_per_day(start_dose) if phase.kind != "terminal" else None,
-        items=tuple(open_items(protocol, after)),
-        valid_from=max(e.effective_date for e in after.events),
-        protocol_version_id=version_id,
-    )
-
-
-def _projection(protocol: Protocol, version_id: int | None = None) -> Callable[[PatientState], ProjectionUpdate]:
-    def project(after: PatientState) -> ProjectionUpdate:
-        return projection_of(protocol, after, version_id)
-    return project
 
 
 def _check_date(when: dt.date, what: str = "date") -> None:
@@ -158,56 +129,7 @@ def init_store(db: str | None, protocol_file: str | Path | None, user: str) -> t
     return store, version
 
 
-def rebuild_projections(store: Store, *, only_missing: bool = False) -> int:
-    """Recompute every patient's row and work items from its events (they are a cache); answers how many.
-
-    ``only_missing`` limits it to patients written by a trialflow that kept no work items.
-    """
-    from sqlmodel import col, select
-
-    from ._tables import PatientRow
-
-    with store.engine.connect() as conn:
-        q = select(PatientRow.id, PatientRow.last_seq)
-        if only_missing:
-            q = q.where(col(PatientRow.valid_from).is_(None))
-        todo = list(conn.execute(q))
-
-    def work(tx: Transaction) -> int:
-        for patient, last_seq in todo:
-            state = fold(tx.events(patient))
-            tx.project(patient, last_seq, last_seq, projection_of(protocol_of(store, state), state))
-        return len(todo)
-
-    return store.write("trialflow", work) if todo else 0
-
-
 # -- enrolment ------------------------------------------------------------------------------------
-def _eligibility(protocol: Protocol, answers: Mapping[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
-    """(normalised answers, problems, unmet criteria)."""
-    from trialflow.protocol._source import suggest
-
-    problems: list[str] = []
-    norm: dict[str, str] = {}
-    ids = protocol.eligibility.ids
-    for key, value in answers.items():
-        if key not in ids:
-            problems.append(f"unknown eligibility criterion {key!r}{suggest(key, ids)}")
-            continue
-        if value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "y", "true")):
-            norm[key] = "yes"
-        elif value is False or (isinstance(value, str) and value.strip().lower() in ("no", "n", "false")):
-            norm[key] = "no"
-        else:
-            problems.append(f"eligibility criterion {key!r}: expected yes or no, got {value!r}")
-    for key in ids:
-        if key not in answers:
-            problems.append(f"eligibility criterion {key!r} is not answered")
-    unmet = [c.id for c in protocol.eligibility.inclusion if norm.get(c.id) == "no"]
-    unmet += [c.id for c in protocol.eligibility.exclusion if norm.get(c.id) == "yes"]
-    return norm, problems, unmet
-
-
 def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any], user: str) -> Enrolment:
     """Screen a patient: eligible patients enter the first phase; others are recorded as screen failures."""
     problem = pseudonym_problem(patient)
@@ -215,7 +137,7 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
         raise Refused(problem)
     _check_date(when, "enrolment date")
     protocol, version = store.protocol()
-    norm, problems, unmet = _eligibility(protocol, answers)
+    norm, problems, unmet = eligibility_answers(protocol, answers)
     if problems:
         raise Refused(*problems)
     eligible = not unmet
@@ -231,7 +153,7 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
         if not eligible:
             state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), user, None, first.payload)])
             new.append(_phase_change(state0, protocol, "screen_fail", when, "eligibility not met: " + ", ".join(unmet)))
-        return tx.create(patient, version.id, when, new, _projection(protocol, version.id))
+        return tx.create(patient, version.id, when, new, projection(protocol, version.id))
 
     events = store.write(user, work)
     return Enrolment(patient, eligible, tuple(unmet), fold(events).phase, protocol.version, tuple(events))
@@ -255,7 +177,7 @@ def start(store: Store, patient: str, when: dt.date, user: str) -> Written:
         if open_baseline:
             warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
         ev = _phase_change(state, protocol, "start_treatment", when)
-        events = tx.append(patient, state, [ev], _projection(protocol))
+        events = tx.append(patient, state, [ev], projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: day 0 is {when}; phase "
                        f"{ev.payload['to']}", tuple(warnings))
 
@@ -276,7 +198,7 @@ def complete_phase(store: Store, patient: str, when: dt.date, user: str) -> Writ
         if when < state.phase_entered:
             raise Refused(f"{patient}: {when} is before the patient entered {phase.id} ({state.phase_entered})")
         ev = _phase_change(state, protocol, "complete", when)
-        events = tx.append(patient, state, [ev], _projection(protocol))
+        events = tx.append(patient, state, [ev], projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: {phase.id} complete; now in "
                        f"{ev.payload['to']}")
 
@@ -288,8 +210,6 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: str, 
     _check_date(when)
 
     def work(tx: Transaction) -> Written:
-        from trialflow.protocol._source import suggest
-
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
         reasons = protocol.early_termination.reason_ids
@@ -301,67 +221,13 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: str, 
         text = reason + (f": {note}" if note else "")
         ev = _phase_change(state, protocol, WITHDRAW, when, text)
         events = tx.append(patient, state, [NewEvent(WITHDRAWN, when, {"reason": reason, "note": note}, text), ev],
-                           _projection(protocol))
+                           projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: withdrawn ({reason}) on {when}")
 
     return store.write(user, work)
 
 
 # -- observations ---------------------------------------------------------------------------------
-def _dose_problem(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
-    """A dose change or dispensing must use one of the treatment's declared dose levels (0 = stopped)."""
-    if not isinstance(rec, DoseChange | SorafenibDispense):
-        return None
-    treated = [protocol.phase(s.phase).treatment for s in reversed(state.stints)]
-    current = next((t for t in treated if t is not None), None)
-    if current is None:
-        return None
-    treatment = protocol.treatment(current.id)
-    levels = treatment.dose_levels_mg_per_day
-    allowed = (*levels, 0.0) if isinstance(rec, DoseChange) else levels
-    if levels and rec.dose_mg_per_day not in allowed:
-        shown = " → ".join(f"{d:g}" for d in levels)
-        stop = "; 0 = interrupted or stopped" if isinstance(rec, DoseChange) else ""
-        return (f"{rec.dose_mg_per_day:g} mg/day is not a dose level of {treatment.name} "
-                f"({shown} mg/day{stop})")
-    return None
-
-
-def _admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
-    """Why ``rec`` cannot be recorded for this patient, or None."""
-    if rec.date > today():
-        return f"{rec.kind} dated {rec.date} is in the future (today is {today()})"
-    if rec.date < state.enrolled_on - dt.timedelta(days=90):
-        return f"{rec.kind} dated {rec.date} is long before enrolment ({state.enrolled_on})"
-    if protocol.phase(state.phase).terminal and rec.date > state.phase_entered:
-        return (f"{state.patient} left the study ({state.phase}) on {state.phase_entered}; {rec.kind} dated "
-                f"{rec.date} comes after that")
-    dose_problem = _dose_problem(protocol, state, rec)
-    if dose_problem:
-        return dose_problem
-    day0 = state.day0
-    if day0 is not None and rec.date >= day0:
-        return None
-    # Before day 0 only baseline assessments in their window are accepted.
-    from ._schedule import defining_kinds, phase_anchor
-
-    for phase in protocol.phases:
-        for v in phase.visits:
-            kinds = {k for a in v.assessments for k in protocol.assessment(a).observation_kinds}
-            kinds.update(defining_kinds(protocol, v))
-            if rec.kind not in kinds:
-                continue
-            anchor = phase_anchor(phase, state, state.entered(phase.id) or state.enrolled_on)
-            if anchor is None:  # a day-0 visit whose window opens before the first dose (Tg week 0)
-                if phase.anchor == "day0" and v.first_day < 0 and rec.date >= state.enrolled_on:
-                    return None
-                continue
-            if anchor + dt.timedelta(days=v.first_day) <= rec.date <= anchor + dt.timedelta(days=v.last_day):
-                return None
-    when = f"before day 0 ({day0})" if day0 else "before treatment has started"
-    return f"{rec.kind} dated {rec.date} is {when} and outside every baseline window of the protocol"
-
-
 def _parse(patient: str, data: Mapping[str, Any]) -> Record:
     try:
         return record_from_dict(data)
@@ -398,23 +264,25 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], us
             new: list[NewEvent] = []
             dup = 0
             seen: set[str] = set()
+            batch: list[RecordedValue] = []  # what this batch adds, so a file cannot contradict itself
             for i in by_patient[patient]:
                 rec = parsed[i][1]
                 if keys[i] in known or keys[i] in seen:
                     dup += 1
                     continue
-                why = _admissible(protocol, state, rec)
+                why = admissible(protocol, state, rec) or conflict([*state.records, *batch], rec)
                 if why:
-                    problems.append(f"{patient}: {why}")
+                    problems.append(f"{patient}: {why.replace('{patient}', patient)}")
                     continue
                 seen.add(keys[i])
+                batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
                 new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=keys[i]))
             plan.append((patient, state, protocol, new, dup))
         if problems:
             raise Refused(*problems)
         out = []
         for patient, state, protocol, new, dup in plan:
-            events = tx.append(patient, state, new, _projection(protocol)) if new else []
+            events = tx.append(patient, state, new, projection(protocol)) if new else []
             msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
             out.append(Written(patient, tuple(events), state.phase, msg))
         return out
@@ -427,12 +295,27 @@ def record(store: Store, patient: str, data: Mapping[str, Any], user: str) -> Wr
     return record_many(store, [(patient, data)], user)[0]
 
 
-def correct(store: Store, patient: str, event_id: int, data: Mapping[str, Any] | None, reason: str,
+#: what a correction may change, per kind (the date always; lists of lesions only through the library)
+CORRECTABLE: dict[str, frozenset[str]] = {
+    "tg": frozenset({"value", "unit", "loq", "below_loq", "stimulated"}),
+    "tgab": frozenset({"result"}),
+    "ct": frozenset({"target", "non_target", "new_lesions", "slice_thickness_mm", "not_evaluated"}),
+    "rai_scan": frozenset({"modalities", "avid_lesions"}),
+    "adverse_event": frozenset({"term", "grade"}),
+    "dose_change": frozenset({"dose_mg_per_day", "reason"}),
+    "dispense": frozenset({"dose_mg_per_day", "days_supply"}),
+    "rai_therapy": frozenset({"activity_mbq"}),
+}
+
+
+def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any] | None, reason: str,
             user: str) -> Written:
-    """Correct (``data``) or retract (``data`` None) an earlier observation; the original stays in history."""
+    """Correct fields of an earlier observation (``changes``), or retract it (``changes`` None).
+
+    The correction is a new event pointing at the one it corrects; the original stays in history.
+    """
     if not reason.strip():
         raise Refused("a correction needs a reason")
-    new_rec = _parse(patient, data) if data is not None else None
 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
@@ -445,25 +328,37 @@ def correct(store: Store, patient: str, event_id: int, data: Mapping[str, Any] |
             raise Refused(f"event {event_id} was already corrected by event {later[-1].id}; correct that one")
         if target.kind == CORRECTION and target.payload.get("retracted"):
             raise Refused(f"event {event_id} retracted the observation; record it anew instead")
-        old_kind = (target.payload if target.kind == OBSERVATION else target.payload["record"])["kind"]
+        old = dict(target.payload if target.kind == OBSERVATION else target.payload["record"])
         protocol = protocol_of(store, state)
         payload: dict[str, Any] = {"root": root}
-        if new_rec is None:
+        if changes is None:
             payload["retracted"] = True
-            when = dt.date.fromisoformat((target.payload if target.kind == OBSERVATION
-                                          else target.payload["record"])["date"])
+            when = dt.date.fromisoformat(old["date"])
         else:
-            if new_rec.kind != old_kind:
-                raise Refused(f"event {event_id} is a {old_kind} observation; a correction keeps the kind "
-                              f"(got {new_rec.kind}): retract it and record the right one")
-            why = _admissible(protocol, state, new_rec)
+            if changes.get("kind", old["kind"]) != old["kind"]:
+                raise Refused(f"event {event_id} is a {old['kind']} observation; a correction keeps the kind "
+                              f"(got {changes['kind']}): retract it and record the right one")
+            allowed = CORRECTABLE.get(old["kind"], frozenset()) | {"date"}
+            stray = sorted(k for k, v in changes.items() if k not in allowed and old.get(k) != v)
+            if stray:
+                raise Refused(f"event {event_id} is a {old['kind']} observation: {', '.join(stray)} does not apply "
+                              f"(it has {', '.join(sorted(allowed))})")
+            merged = {**old, **changes}
+            if "value" in changes and old["kind"] == "tg":
+                merged.pop("below_loq", None)  # a new value replaces a '<LoQ' result
+            new_rec = _parse(patient, merged)
+            if new_rec.to_dict() == record_from_dict(old).to_dict():
+                raise Refused(f"the correction changes nothing in event {event_id}")
+            chain = {root} | {e.id for e in state.events if e.kind == CORRECTION and e.payload["root"] == root}
+            others = [r for r in state.records if r.event_id not in chain]
+            why = admissible(protocol, state, new_rec) or conflict(others, new_rec)
             if why:
-                raise Refused(f"{patient}: {why}")
+                raise Refused(f"{patient}: {why.replace('{patient}', patient)}")
             payload["record"] = new_rec.to_dict()
             when = new_rec.date
         events = tx.append(patient, state, [NewEvent(CORRECTION, when, payload, reason, corrects=event_id)],
-                           _projection(protocol))
-        verb = "retracted" if new_rec is None else "corrected"
+                           projection(protocol))
+        verb = "retracted" if changes is None else "corrected"
         return Written(patient, tuple(events), state.phase, f"{patient}: event {event_id} {verb} by event "
                        f"{events[0].id}")
 
@@ -490,12 +385,11 @@ def decide(store: Store, patient: str, when: dt.date, user: str, override: str |
         if when < state.phase_entered:
             raise Refused(f"{patient}: {when} is before the patient entered {state.phase} ({state.phase_entered})")
         preview = evaluate_decision(protocol, state.until(when), when)
-        if override is None and not preview.ready:
-            raise Refused(f"{patient}: the decision is not ready on {when}; waiting for " + "; ".join(preview.missing))
+        if not preview.ready:  # an override changes the branch, never the timing
+            raise Refused(f"{patient}: the decision is not ready on {when}; it waits for:", *preview.missing,
+                          f"to end treatment early, use trialflow withdraw {patient}")
         targets = {b.to: b for b in dec.branches}
         if override is not None and override not in targets:
-            from trialflow.protocol._source import suggest
-
             raise Refused(f"override phase {override!r} is not a branch of decision {dec.id}"
                           f"{suggest(override, list(targets))} (branches lead to: {', '.join(targets)})")
         if override is not None:
@@ -521,7 +415,7 @@ def decide(store: Store, patient: str, when: dt.date, user: str, override: str |
         }
         new.append(NewEvent(DECISION, when, payload, reason))
         new.append(_phase_change(current, protocol, branch_trigger(branch.id), when, reason, branch=branch.id))
-        events = tx.append(patient, state, new, _projection(protocol))
+        events = tx.append(patient, state, new, projection(protocol))
         how = "override" if payload["override"] else "as recommended"
         return Written(patient, tuple(events), branch.to, f"{patient}: decision {dec.id} → {branch.to} ({how})",
                        preview.flags)

@@ -27,7 +27,7 @@ from ._model import (
     Visit,
     Window,
 )
-from ._source import Document, DocumentError, Problem, load_document, parse_document
+from ._source import Document, DocumentError, Problem, load_document, parse_document, suggest
 
 __all__ = [
     "BUNDLED_PROTOCOL",
@@ -59,4 +59,5 @@ __all__ = [
     "parse_document",
     "parse_protocol",
     "protocol_schema",
+    "suggest",
 ]

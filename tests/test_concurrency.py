@@ -76,8 +76,9 @@ def test_different_observations_from_four_coordinators_are_all_stored(store: Sto
     n = {p: len(store.events(p)) for p in ("P-001", "P-002")}
     batches = []
     for i in range(4):  # each coordinator: 6 Tg values for P-001 and 2 for P-002, one transaction per record
-        items = [("P-001", tg(DAY0 + dt.timedelta(days=28 * k), 100.0 + i + k / 10)) for k in range(6)]
-        items += [("P-002", tg(DAY0 + dt.timedelta(days=28 * k), 50.0 + i + k / 10)) for k in range(2)]
+        # on different days: two values for one sample on one day would be a conflict, refused (see test_workflow_e2e)
+        items = [("P-001", tg(DAY0 + dt.timedelta(days=28 * k + i), 100.0 + i + k / 10)) for k in range(6)]
+        items += [("P-002", tg(DAY0 + dt.timedelta(days=28 * k + i), 50.0 + i + k / 10)) for k in range(2)]
         batches.append(items)
     barrier = CTX.Barrier(4)
     out = CTX.Queue()

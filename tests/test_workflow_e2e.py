@@ -447,7 +447,7 @@ def test_lab_csv_import_twice_records_nothing_new(store: Store, tmp_path: Path) 
         for pid, series in (("P-061", TG_RESPONSE), ("P-062", TG_STABLE))
         for i, v in enumerate(series[:4])
     ]
-    rows += [f"P-061,tgab,{DAY0.isoformat()},,,,negative", "P-062,tg,2026-02-09,<0.2,ug/L,,"]
+    rows += [f"P-061,tgab,{DAY0.isoformat()},,,,negative", "P-062,tg,2026-02-10,<0.2,ug/L,,"]
     f = _lab_csv(tmp_path / "lab-2026-04.csv", rows)
     out = import_file(store, f, USER)
     assert {w.patient: len(w.events) for w in out} == {"P-061": 5, "P-062": 5}

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from trialflow.engine import Store, fold, next_actions, patient_actions
+from trialflow.engine._base import today
 from trialflow.engine._demo import build_demo
-from trialflow.engine._workflow import rebuild_projections, today
+from trialflow.engine._projection import rebuild_projections
 from trialflow.engine._worklist import sort_actions
 
 

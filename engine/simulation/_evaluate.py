@@ -21,80 +21,115 @@ if TYPE_CHECKING:
 
 __all__ = ["ADAPTERS", "evaluate_criteria"]
 
-Adapter = Callable[["Cohort", Mapping[str, Any]], NDArray[np.str_]]
+Outcomes = tuple[NDArray[np.int8], tuple[str, ...]]  # outcome code per patient, the label of each code
+Adapter = Callable[["Cohort", Mapping[str, Any]], Outcomes]
+F = NDArray[np.float64]
 
 
-def _sorted(days: NDArray[np.float64], *values: NDArray[Any]) -> tuple[NDArray[Any], ...]:
-    """Columns in date order per patient (missing last), stable: the order ``Case.of_kind`` gives."""
-    order = np.argsort(np.where(np.isnan(days), np.inf, days), axis=1, kind="stable")
-    return tuple(np.take_along_axis(a, order, axis=1) for a in (days, *values))
+def _rows(c: Cohort, kind: str) -> tuple[F, list[Any]]:
+    """V x P: the dates of the ``kind`` records of the visits before the decision (nan: none), one row
+    per visit (contiguous), and those visits."""
+    vs = c._visits_with(kind)
+    if not vs:
+        return np.full((1, c.size), np.nan), []
+    return np.stack([c.visit_day[v.id] for v in vs]), vs
 
 
-def _tg_slope(c: Cohort, params: Mapping[str, Any]) -> NDArray[np.str_]:
+def _in_date_order(days: F) -> bool:
+    """Whether every patient's dates (rows; nan = none) already come in date order, so the ordering
+    ``Case.of_kind`` gives needs no sort (a missing date in between adds nothing anywhere)."""
+    seen = days[0].copy()
+    with np.errstate(invalid="ignore"):
+        for row in days[1:]:
+            if (row < seen).any():  # nan compares False: a missing date is never out of order
+                return False
+            np.fmax(seen, row, out=seen)
+    return True
+
+
+def _sorted(days: F, *values: NDArray[Any]) -> tuple[NDArray[Any], ...]:
+    """Rows in date order per patient (column), missing last, stable: the order ``Case.of_kind`` gives;
+    as they are when already in that order."""
+    if _in_date_order(days):
+        return (days, *values)
+    order = np.argsort(np.where(np.isnan(days), np.inf, days), axis=0, kind="stable")
+    return tuple(np.take_along_axis(a, order, axis=0) for a in (days, *values))
+
+
+def _tg_slope(c: Cohort, params: Mapping[str, Any]) -> Outcomes:
     from trialflow.rules import tg_slope
 
-    days, values = _sorted(c.kind_days("tg"), c.tg_values())
-    weeks = (days - c.day0[:, None]) / 7.0
-    tgab_seen = (~np.isnan(c.kind_days("tgab"))).any(axis=1)
-    res = tg_slope.evaluate_batch(weeks, values, c.tgab_positive & tgab_seen, params, loq=c.scenario.tg_loq)
-    return res.outcome
+    raw, vs = _rows(c, "tg")
+    values = np.stack([c.tg_value(v.id) for v in vs]) if vs else np.full_like(raw, np.nan)
+    days, values = _sorted(raw, values)
+    weeks = (days - c.day0) / 7.0
+    tgab_seen = np.zeros(c.size, bool)
+    for v in c._visits_with("tgab"):
+        tgab_seen |= ~np.isnan(c.visit_day[v.id])
+    # S x P rows handed over as P x S views: the kernel works on the rows as they are
+    res = tg_slope.evaluate_batch(
+        weeks.T, values.T, c.tgab_positive & tgab_seen, params, loq=c.scenario.tg_loq, pvalues=False
+    )
+    return res.code, tg_slope.CODE_LABELS
 
 
-def _baseline_index(days: NDArray[np.float64], day0: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Per patient, the column (of date-sorted ``days``) of the latest one on or before day 0; -1 if none."""
-    return (days <= day0[:, None]).sum(axis=1).astype(np.int64) - 1
+def _baseline_index(days: F, day0: F) -> NDArray[np.int64]:
+    """Per patient, the row (of date-sorted ``days``) of the latest one on or before day 0; -1 if none."""
+    return (days <= day0).sum(axis=0).astype(np.int64) - 1
 
 
-def _recist(c: Cohort, params: Mapping[str, Any]) -> NDArray[np.str_]:
+def _recist(c: Cohort, params: Mapping[str, Any]) -> Outcomes:
     from trialflow.rules import recist
 
-    raw = c.kind_days("ct")
-    cols = np.arange(raw.shape[1])[None, :].repeat(raw.shape[0], axis=0)
-    days, col = _sorted(raw, cols)
-    npat = days.shape[0]
-    present = (~np.isnan(days)).sum(axis=1)
-    base = _baseline_index(days, c.day0)
-    nfollow = np.where(base >= 0, present - base - 1, 0)
-    width = max(int(nfollow.max(initial=0)), 1)
+    raw, vs = _rows(c, "ct")
+    ne_rows = np.stack([c.ct_ne[v.id] for v in vs]) if vs else np.zeros(raw.shape, bool)
+    days, ne = _sorted(raw, ne_rows)
+    npat = days.shape[1]
     rows = np.arange(npat)
+    present = (~np.isnan(days)).sum(axis=0)
+    base = _baseline_index(days, c.day0)
+    has_base = base >= 0
+    nfollow = np.where(has_base, present - base - 1, 0)
+    width = max(int(nfollow.max(initial=0)), 1)
     sums = np.full((npat, width + 1), np.nan)
     fdays = np.zeros((npat, width))
     new = np.zeros((npat, width), bool)
     cr = np.zeros((npat, width), bool)
-    ne = c.ct_not_evaluable_matrix()
-    has_base = base >= 0
-    bcol = col[rows, np.maximum(base, 0)]
-    bday = days[rows, np.maximum(base, 0)]
-    btenths = c.lesion_tenths(bday)
-    bsum = btenths.sum(axis=1) / 10.0
-    sums[:, 0] = np.where(has_base & ~ne[rows, bcol], bsum, np.nan)
+    b = np.maximum(base, 0)
+    bday = days[b, rows]
+    bsum = c.lesion_tenths(bday).sum(axis=1) / 10.0
+    sums[:, 0] = np.where(has_base & ~ne[b, rows], bsum, np.nan)
+    last_row = days.shape[0] - 1
     for j in range(width):
         ok = j < nfollow
-        k = np.minimum(base + 1 + j, days.shape[1] - 1)
-        d = np.where(ok, days[rows, np.maximum(k, 0)], c.day0)
-        tenths = c.lesion_tenths(d)
-        readable = ok & ~ne[rows, col[rows, np.maximum(k, 0)]]
-        sums[:, j + 1] = np.where(readable, tenths.sum(axis=1) / 10.0, np.nan)
+        k = np.minimum(b + 1 + j, last_row)
+        d = np.where(ok, days[k, rows], c.day0)
+        total = c.lesion_tenths(d).sum(axis=1)
+        readable = ok & ~ne[k, rows]
+        sums[:, j + 1] = np.where(readable, total / 10.0, np.nan)
         fdays[:, j] = np.where(ok, d - c.day0, 0.0)
         new[:, j] = ok & (c.new_lesion_day <= d - c.day0)
-        cr[:, j] = ok & (tenths.sum(axis=1) == 0)
-    labels = np.where(c.has_non_target, "non-CR/non-PD", "none")[:, None].repeat(width, axis=1)
-    res = recist.evaluate_batch(sums, new, False, cr, params, days=fdays, nontarget=labels)
+        cr[:, j] = ok & (total == 0)
+    nontarget = np.where(c.has_non_target, recist.NT_NON, recist.NT_NONE).astype(np.int8)[:, None]
+    res = recist.evaluate_batch(
+        sums, new, False, cr, params, days=fdays, nontarget=np.broadcast_to(nontarget, (npat, width))
+    )
     last = np.maximum(nfollow - 1, 0)
-    return np.where(nfollow > 0, res.overall[rows, last], "NE")
+    code = np.where(nfollow > 0, res.overall_code[rows, last], recist.NE).astype(np.int8)
+    return code, recist.CODE_LABELS
 
 
-def _rai_uptake(c: Cohort, params: Mapping[str, Any]) -> NDArray[np.str_]:
+def _rai_uptake(c: Cohort, params: Mapping[str, Any]) -> Outcomes:
     from trialflow.rules import rai_uptake
 
-    days = _sorted(c.kind_days("rai_scan"))[0]
-    rows = np.arange(days.shape[0])
-    present = (~np.isnan(days)).sum(axis=1)
+    days = _sorted(_rows(c, "rai_scan")[0])[0]
+    rows = np.arange(days.shape[1])
+    present = (~np.isnan(days)).sum(axis=0)
     base = _baseline_index(days, c.day0)
-    follow_day = days[rows, np.maximum(present - 1, 0)]
+    follow_day = days[np.maximum(present - 1, 0), rows]
     evaluable = (base >= 0) & (present - 1 > base)
     counts = np.where(evaluable & c.reinduced & (follow_day > c.day0), c.new_avid_lesions, 0)
-    return rai_uptake.evaluate_batch(counts, evaluable, params)
+    return rai_uptake.evaluate_batch(counts, evaluable, params, codes=True), rai_uptake.OUTCOMES
 
 
 ADAPTERS: dict[str, Adapter] = {"tg_slope": _tg_slope, "recist": _recist, "rai_uptake": _rai_uptake}
@@ -110,9 +145,7 @@ def check_rules(rules: list[tuple[str, str]]) -> None:
             )
 
 
-def evaluate_criteria(c: Cohort) -> dict[str, NDArray[np.str_]]:
-    """Each decision criterion's outcome per patient, as of the patient's decision date."""
-    return {
-        cr.id: np.asarray(ADAPTERS[cr.rule](c, cr.params)).astype(str)
-        for cr in c.pathway.protocol.decision.criteria
-    }
+def evaluate_criteria(c: Cohort) -> dict[str, Outcomes]:
+    """Each decision criterion's outcome per patient (as codes and their labels), as of the patient's
+    decision date."""
+    return {cr.id: ADAPTERS[cr.rule](c, cr.params) for cr in c.pathway.protocol.decision.criteria}

@@ -8,7 +8,9 @@ numbers: changing one probability changes only the patients it must).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -37,28 +39,32 @@ class Streams:
     def __init__(self, gens: list[np.random.Generator], sizes: list[int]):
         self._gens, self._sizes = gens, sizes
 
-    def _draw(self, name: str, args: tuple[Any, ...], size: int | tuple[int, ...]) -> Any:
+    def _draw(self, name: str, args: tuple[Any, ...], size: int | tuple[int, ...], **kw: Any) -> Any:
         if len(self._gens) == 1:
-            return getattr(self._gens[0], name)(*args, size)
+            return getattr(self._gens[0], name)(*args, size, **kw)
         rest = () if isinstance(size, int) else tuple(size[1:])
         return np.concatenate(
-            [getattr(g, name)(*args, (k, *rest)) for g, k in zip(self._gens, self._sizes, strict=True)]
+            [getattr(g, name)(*args, (k, *rest), **kw) for g, k in zip(self._gens, self._sizes, strict=True)]
         )
 
     def random(self, size: int | tuple[int, ...]) -> F:
-        return self._draw("random", (), size)  # type: ignore[no-any-return]
+        return self._draw("random", (), size)
 
     def standard_normal(self, size: int | tuple[int, ...]) -> F:
-        return self._draw("standard_normal", (), size)  # type: ignore[no-any-return]
+        return self._draw("standard_normal", (), size)
 
     def exponential(self, scale: float, size: int) -> F:
-        return self._draw("exponential", (scale,), size)  # type: ignore[no-any-return]
+        return self._draw("exponential", (scale,), size)
 
     def poisson(self, lam: float, size: int) -> I:
-        return self._draw("poisson", (lam,), size)  # type: ignore[no-any-return]
+        return self._draw("poisson", (lam,), size)
 
     def integers(self, low: int, high: int, size: int) -> I:
-        return self._draw("integers", (low, high), size)  # type: ignore[no-any-return]
+        return self._draw("integers", (low, high), size)
+
+    def bits32(self, size: int) -> NDArray[np.uint32]:
+        """Uniform 32-bit words (the generator's raw output: the cheapest draw there is)."""
+        return self._draw("integers", (0, 1 << 32), size, dtype=np.uint32)
 
 
 @dataclass(slots=True)
@@ -99,7 +105,8 @@ class Cohort:
     ct_ne: dict[str, B] = field(default_factory=dict)
     decision_day: F = field(default_factory=lambda: np.zeros(0))
     decided: B = field(default_factory=lambda: np.zeros(0, bool))
-    outcomes: dict[str, NDArray[np.str_]] = field(default_factory=dict)
+    codes: dict[str, NDArray[np.int8]] = field(default_factory=dict)  # criterion → outcome code
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # criterion → label of each code
     favourable: B = field(default_factory=lambda: np.zeros(0, bool))
     branch: I = field(default_factory=lambda: np.zeros(0, np.int64))
     end_state: I = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -112,6 +119,13 @@ class Cohort:
     @property
     def size(self) -> int:
         return int(self.enrol.shape[0])
+
+    @property
+    def outcomes(self) -> dict[str, NDArray[np.str_]]:
+        """Each criterion's outcome label per patient ('' where the patient was not decided)."""
+        return {
+            k: np.where(self.decided, np.asarray(self.labels[k])[v], "") for k, v in self.codes.items()
+        }
 
     # -- the records the criteria read (before the decision, dated on or before it) ------------------
     def _visits_with(self, kind: str) -> list[VisitPlan]:
@@ -159,8 +173,40 @@ def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
         return np.where(rate > 0, -np.log1p(-u) / np.where(rate > 0, rate, 1.0), np.inf)
 
 
-def _jitter(rng: Streams, v: VisitPlan, n: int, sd: float) -> F:
-    return np.clip(np.rint(rng.standard_normal(n) * sd), -v.before, v.after)
+_BUCKET_BITS = 16  # a jitter is looked up from the top 16 bits of a 32-bit word (refined when ambiguous)
+_HARD = np.iinfo(np.int16).min
+
+
+@lru_cache(maxsize=64)
+def _jitter_table(sd: float, before: int, after: int) -> tuple[NDArray[np.int16], NDArray[np.uint64], int]:
+    """The whole-day jitter ``clip(rint(sd * Z), -before, after)`` (Z standard normal) by inverse CDF
+    from a uniform 32-bit word u: jitter = -before + #{k : u >= cut[k]}, where cut[k] = 2^32 P(jitter <= k).
+
+    The table gives the answer for each block of 2^16 words that no cut splits; the few split blocks
+    (marked ``_HARD``) are answered by a search of the cuts. Probabilities are exact to 2^-32."""
+    ks = range(-before, after)
+    if sd > 0:
+        cdf = [0.5 * math.erfc(-(k + 0.5) / sd / math.sqrt(2.0)) for k in ks]
+    else:
+        cdf = [1.0 if k + 0.5 > 0 else 0.0 for k in ks]
+    cuts = np.array([min(round(f * 2.0**32), 1 << 32) for f in cdf], dtype=np.uint64)
+    starts = np.arange(1 << _BUCKET_BITS, dtype=np.uint64) << np.uint64(32 - _BUCKET_BITS)
+    below_start = np.searchsorted(cuts, starts, side="right")
+    below_end = np.searchsorted(cuts, starts + np.uint64((1 << (32 - _BUCKET_BITS)) - 1), side="right")
+    table = np.where(below_start == below_end, below_start - before, _HARD).astype(np.int16)
+    return table, cuts, before
+
+
+def _jitter(rng: Streams, v: VisitPlan, n: int, sd: float) -> NDArray[np.int16]:
+    if max(v.before, v.after) >= -_HARD:
+        raise SimulationError(f"visit {v.id!r}: a window of {max(v.before, v.after)} days is too wide")
+    table, cuts, before = _jitter_table(float(sd), v.before, v.after)
+    u = rng.bits32(n)
+    j = table[u >> (32 - _BUCKET_BITS)]
+    hard = np.flatnonzero(j == _HARD)
+    if hard.size:
+        j[hard] = np.searchsorted(cuts, u[hard].astype(np.uint64), side="right") - before
+    return j
 
 
 def _anchor(v: VisitPlan, enrol: F, day0: F, entry: F) -> F:
@@ -222,7 +268,7 @@ def _visits(
     for v in phase.visits:
         # only the draws the visit can use (which depends on the protocol, never on the scenario's values,
         # so two scenarios still share their random numbers)
-        jit = _jitter(rng, v, n, sc.jitter_sd_days) if v.before or v.after else np.zeros(n)
+        jit = _jitter(rng, v, n, sc.jitter_sd_days) if v.before or v.after else 0
         can_miss = not first and bool(v.assessments)
         missed = rng.random(n) < sc.missed_probability if can_miss else np.zeros(n, bool)
         c.tg_noise[v.id] = (
@@ -322,8 +368,12 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
         _dose(c, p, c.phase_entry[p.id], c.phase_exit[p.id])
     c.phase_exit[before[0].id] = np.where(ok, c.day0, np.nan)
 
-    c.outcomes = _outcomes(c)
-    fav, branch = choose_branches(pw.protocol, c.outcomes)
+    from ._evaluate import evaluate_criteria
+
+    got = evaluate_criteria(c)
+    c.codes = {k: v[0] for k, v in got.items()}
+    c.labels = {k: v[1] for k, v in got.items()}
+    fav, branch = choose_branches(pw.protocol, c.codes, c.labels)
     c.favourable = fav & c.decided
     c.branch = np.where(c.decided, branch, -1)
     states = {s: i for i, s in enumerate(pw.end_states)}
@@ -350,13 +400,6 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
         c.end_state = np.where(alive, states[b.end_state], c.end_state)
         c.end_day = np.where(alive, entry, c.end_day)
     return c
-
-
-def _outcomes(c: Cohort) -> dict[str, NDArray[np.str_]]:
-    from ._evaluate import evaluate_criteria
-
-    out = evaluate_criteria(c)
-    return {k: np.where(c.decided, v, "") for k, v in out.items()}
 
 
 def _dose(c: Cohort, phase: PhasePlan, start: F, stop: F) -> None:
@@ -397,7 +440,7 @@ def head(c: Cohort, k: int) -> Cohort:
         if isinstance(v, np.ndarray):
             v = v[:k]
         elif isinstance(v, dict):
-            v = {key: a[:k] for key, a in v.items()}
+            v = {key: a[:k] if isinstance(a, np.ndarray) else a for key, a in v.items()}
         elif isinstance(v, list):
             v = [Segment(s.treatment, s.start[:k], s.stop[:k], s.dose_mg_per_day[:k]) for s in v]
         out[name] = v

@@ -9,7 +9,7 @@ each branch the ``complete`` transitions to a terminal phase.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,16 +206,28 @@ def pathway_of(protocol: Protocol) -> Pathway:
 
 
 # -- the decision, vectorised -----------------------------------------------------------------------
-def _holds(
-    cond: Condition, outcomes: Mapping[str, NDArray[Any]], fav: NDArray[np.bool_]
-) -> NDArray[np.bool_]:
-    """:meth:`Condition.holds` over arrays of outcomes (one entry per patient)."""
+Codes = Mapping[str, NDArray[np.integer[Any]]]
+Labels = Mapping[str, Sequence[str]]
+
+
+def _member(codes: Codes, labels: Labels, criterion: str, outcomes: Iterable[str], n: int) -> NDArray[np.bool_]:
+    """Whether each patient's outcome of ``criterion`` is among ``outcomes``: a lookup by outcome code."""
+    got = codes.get(criterion)
+    if got is None:
+        return np.zeros(n, bool)
+    names = labels[criterion]
+    wanted = set(outcomes)
+    lut = np.array([name in wanted for name in names], dtype=bool)
+    return lut[got]
+
+
+def _holds(cond: Condition, codes: Codes, labels: Labels, fav: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """:meth:`Condition.holds` over arrays of outcome codes (one entry per patient)."""
     if cond.kind == "criterion":
-        got = outcomes.get(cond.criterion or "")
-        return np.zeros(fav.shape, bool) if got is None else np.isin(got, list(cond.outcomes))
+        return _member(codes, labels, cond.criterion or "", cond.outcomes, fav.shape[0])
     if cond.kind == "favourable":
         return fav.copy() if cond.favourable else ~fav
-    parts = [_holds(c, outcomes, fav) for c in cond.children]
+    parts = [_holds(c, codes, labels, fav) for c in cond.children]
     if cond.kind == "any":
         return np.logical_or.reduce(parts) if parts else np.zeros(fav.shape, bool)
     if cond.kind == "all":
@@ -224,20 +236,24 @@ def _holds(
 
 
 def choose_branches(
-    protocol: Protocol, outcomes: Mapping[str, NDArray[Any]]
+    protocol: Protocol, codes: Codes, labels: Labels
 ) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-    """(favourable, branch index) per patient: :meth:`Decision.choose`, first match wins."""
+    """(favourable, branch index) per patient: :meth:`Decision.choose`, first match wins.
+
+    ``codes[criterion]`` holds each patient's outcome as an index into ``labels[criterion]``."""
     dec = protocol.decision
-    n = len(next(iter(outcomes.values())))
-    count = np.zeros(n, np.int64)
+    n = len(next(iter(codes.values())))
+    count: NDArray[np.int64] = np.zeros(n, np.int64)
     for c in dec.criteria:
-        count += np.isin(outcomes[c.id], list(c.favourable))
+        count += _member(codes, labels, c.id, c.favourable, n)
     fav = count >= dec.min_criteria
     chosen = np.full(n, -1, np.int64)
     for i, b in enumerate(dec.branches):
         if b.default:
             hit = np.ones(n, bool)
+        elif b.when is None:
+            hit = np.zeros(n, bool)
         else:
-            hit = np.zeros(n, bool) if b.when is None else _holds(b.when, outcomes, fav)
+            hit = _holds(b.when, codes, labels, fav)
         chosen[(chosen < 0) & hit] = i
     return fav, chosen

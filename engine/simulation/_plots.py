@@ -123,10 +123,13 @@ def _waterfall(plt: Any, c: Any, path: Path) -> Path:
     vals = np.sort(best[ok])[::-1]
     fig, ax = plt.subplots(figsize=(10, 4.5))
     col = np.where(vals >= 20, "#c44e52", np.where(vals <= -30, "#55a868", "#8c8c8c"))
-    ax.bar(np.arange(vals.size), vals, color=col, width=1.0)
+    ax.bar(np.arange(vals.size), vals, color=col, width=0.85)
+    ax.axhline(0, c="k", lw=0.8)
+    ax.set_xticks([])
+    ax.set_xlim(-1, max(vals.size, 1))
     ax.axhline(20, ls="--", c="#c44e52", lw=1, label="+20 % (PD)")
     ax.axhline(-30, ls="--", c="#55a868", lw=1, label="-30 % (PR)")
-    ax.set_xlabel(f"patients with a follow-up CT before the decision (n = {vals.size})")
+    ax.set_xlabel(f"one bar per patient with a follow-up CT before the decision (n = {vals.size})")
     ax.set_ylabel("best % change of the target sum")
     ax.set_title("Waterfall plot of the best change in the sum of target lesions")
     ax.legend(fontsize=8)
@@ -134,27 +137,44 @@ def _waterfall(plt: Any, c: Any, path: Path) -> Path:
 
 
 def _spider(plt: Any, c: Any, path: Path, k: int = 150) -> Path:
+    """Tg relative to each patient's first sample (Tg / Tg0) on a log axis: halving and doubling are
+    the same distance from x1, as a log-linear Tg course (the slope criterion's model) is a straight line."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     vs = [v for v in c.pathway.visits if "tg" in v.kinds]
     fig, ax = plt.subplots(figsize=(10, 5))
     names = [co.name for co in c.scenario.courses]
     cmap = plt.get_cmap("tab10")
+    values = {v.id: c.tg_value(v.id) for v in vs}
+    lo, hi = 1.0, 1.0
     for i in range(min(k, c.size)):
         days = np.array([c.visit_day[v.id][i] for v in vs])
-        vals = np.array([c.tg_value(v.id)[i] for v in vs])
+        vals = np.array([values[v.id][i] for v in vs])
         ok = ~np.isnan(days)
         if ok.sum() < 2:
             continue
-        order = np.argsort(days[ok])
+        order = np.argsort(days[ok], kind="stable")
         w = (days[ok][order] - c.day0[i]) / 7
-        base = vals[ok][order][0]
-        ax.plot(w, 100 * (vals[ok][order] / base - 1), color=cmap(int(c.course[i]) % 10), alpha=0.35, lw=0.9)
+        ratio = vals[ok][order] / vals[ok][order][0]
+        lo, hi = min(lo, float(ratio.min())), max(hi, float(ratio.max()))
+        ax.plot(w, ratio, color=cmap(int(c.course[i]) % 10), alpha=0.45, lw=0.9)
     for j, n in enumerate(names):
         ax.plot([], [], color=cmap(j % 10), label=n)
-    ax.set_yscale("symlog", linthresh=50)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    steps = [m * 10.0**e for e in range(-4, 4) for m in (1, 3)]  # x0.1, x0.3, x1, x3, x10 ...
+    bottom = max([t for t in steps if t <= min(lo, 1.0) / 1.1], default=steps[0])
+    top = min([t for t in steps if t >= max(hi, 1.0) * 1.1], default=steps[-1])
+    ax.set_ylim(bottom / 1.1, top * 1.1)
+    ticks = [t for t in steps if bottom <= t <= top]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_yticklabels([f"\u00d7{t:g}" for t in ticks])
+    ax.grid(axis="y", color="#dddddd", lw=0.6)
     ax.set_xlabel("weeks since day 0")
-    ax.set_ylabel("% change of serum Tg from the first sample")
+    ax.set_ylabel("serum Tg relative to the first sample (Tg / Tg\u2080, log scale)")
     ax.set_title("Spider plot of thyroglobulin, coloured by simulated disease course")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", title="course", title_fontsize=8)
     return _save(plt, fig, path)
 
 
@@ -166,8 +186,11 @@ def _flow(plt: Any, r: SimulationResult, path: Path) -> Path:
     es = dict(r.per_end_state)
     axes[1].barh(list(es)[::-1], list(es.values())[::-1], color="#dd8452")
     axes[1].set_title("end state")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
         ax.set_xlabel("patients")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         for bar in ax.patches:
             ax.annotate(
                 f"{int(bar.get_width()):,}",
@@ -188,20 +211,27 @@ def _workload(plt: Any, r: SimulationResult, path: Path) -> Path:
     keys = list(r.workload_columns)
     counts = [k for k in keys if not k.endswith(("_tablets", "_mg"))]
     drugs = [k for k in keys if k.endswith(("_tablets", "_mg"))]
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 5.2))
     x = np.arange(len(months))
     width = 0.8 / max(len(counts), 1)
+    names = r.workload_columns
     for j, k in enumerate(counts):
-        ax.bar(x + j * width, [m.mean[k] for m in shown], width, label=k)
-    ax.set_ylabel("per month (mean over runs)")
+        ax.bar(x + (j - (len(counts) - 1) / 2) * width, [m.mean[k] for m in shown], width, label=names[k])
+    per = "mean over runs" if r.runs > 1 else "one run"
+    ax.set_ylabel(f"assessments and doses per month ({per})")
+    handles, labels = ax.get_legend_handles_labels()
     if drugs:
         ax2 = ax.twinx()
-        for k in drugs:
-            ax2.plot(x, [m.mean[k] for m in shown], "k-", lw=1.5, label=k)
-        ax2.set_ylabel(" / ".join(drugs))
-        ax2.legend(loc="upper right", fontsize=8)
+        for k, style in zip(drugs, ("k-", "k--", "k:", "k-."), strict=False):
+            ax2.plot(x, [m.mean[k] for m in shown], style, lw=1.5, label=names[k])
+        ax2.set_ylabel(" / ".join(names[k] for k in drugs) + " per month")
+        ax2.set_ylim(bottom=0)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
     ax.set_xticks(x[::3])
     ax.set_xticklabels(months[::3], rotation=45, fontsize=7)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("Monthly workload")
+    ax.set_xlim(-0.6, len(months) - 0.4)
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False)
+    title = "Monthly workload" + (f" (first {len(shown)} months)" if len(r.workload) > len(shown) else "")
+    ax.set_title(title)
     return _save(plt, fig, path)

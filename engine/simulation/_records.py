@@ -136,7 +136,7 @@ def patient_pathway(
         day0=None if c.screen_failed[i] else date(day0),
         records=tuple(r for _, _, r in recs),
         decision_date=date(float(c.decision_day[i])) if decided else None,
-        outcomes={k: str(v[i]) for k, v in c.outcomes.items()} if decided else {},
+        outcomes={k: c.labels[k][int(v[i])] for k, v in c.codes.items()} if decided else {},
         favourable=bool(c.favourable[i]),
         branch=pw.branches[b].id if b >= 0 else None,
         end_state=pw.end_states[int(c.end_state[i])],

@@ -96,7 +96,7 @@ class MonthTable(Sequence[MonthWorkload]):
     __slots__ = ("_keys", "_labels", "_mean", "_most", "_start")
 
     def __init__(self, start: np.datetime64, keys: Sequence[str], mean: NDArray[np.float64], most: NDArray[np.float64]):
-        self._start = np.datetime64(start, "M")
+        self._start = np.asarray(start).astype("datetime64[M]")[()]
         self._keys = tuple(keys)
         self._mean = mean
         self._most = most

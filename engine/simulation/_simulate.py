@@ -50,23 +50,10 @@ class _Chunk:
     last: int
 
 
-def _labels(rule: str) -> tuple[str, ...]:
-    """The outcomes a rule can give (counted without sorting strings); () if it does not say."""
-    import importlib
-
-    try:
-        return tuple(getattr(importlib.import_module(f"trialflow.rules.{rule}"), "OUTCOMES", ()))
-    except ImportError:
-        return ()
-
-
-def _count(values: NDArray[np.str_], labels: tuple[str, ...]) -> dict[str, int]:
-    """Occurrences of each value, in sorted order of the values (as ``np.unique`` gives them)."""
-    got = {lab: int(np.count_nonzero(values == lab)) for lab in sorted(labels)}
-    if sum(got.values()) != values.size:
-        vals, counts = np.unique(values, return_counts=True)
-        return dict(zip(vals.tolist(), counts.tolist(), strict=True))
-    return {lab: k for lab, k in got.items() if k}
+def _count(codes: NDArray[np.int8], labels: tuple[str, ...]) -> dict[str, int]:
+    """Occurrences of each outcome (by its code), the outcomes that occur, in sorted order of the labels."""
+    k = np.bincount(codes, minlength=len(labels)).tolist()
+    return {lab: k[i] for i, lab in sorted(enumerate(labels), key=lambda t: t[1]) if k[i]}
 
 
 def withdrawal_reasons(pw: Pathway, sc: Scenario) -> tuple[str, str, str]:
@@ -157,7 +144,6 @@ def simulate(
     state_n = np.zeros(len(states), np.int64)
     reason_n = np.zeros(3, np.int64)
     crit: dict[str, dict[str, int]] = {c.id: {} for c in proto.decision.criteria}
-    labels = {c.id: _labels(c.rule) for c in proto.decision.criteria}
     fav_run = np.zeros(runs, np.int64)
     dec_run = np.zeros(runs, np.int64)
     started = 0
@@ -174,7 +160,7 @@ def simulate(
             branch=np.bincount(c.branch + 1, minlength=len(branches) + 1),
             state=np.bincount(c.end_state, minlength=len(states)),
             reason=np.bincount(c.withdraw_reason[quit_early], minlength=3),
-            crit={cid: _count(out[c.decided], labels[cid]) for cid, out in c.outcomes.items()},
+            crit={cid: _count(codes[c.decided], c.labels[cid]) for cid, codes in c.codes.items()},
             fav=np.bincount(run - r0, weights=c.favourable, minlength=nr).astype(np.int64),
             dec=np.bincount(run - r0, weights=c.decided, minlength=nr).astype(np.int64),
             started=int(np.count_nonzero(~c.screen_failed)),

@@ -76,14 +76,14 @@ class _Months:
             self.starts = (m - self._day).astype(np.int64).astype(np.float64)
 
     def of(self, day: F) -> I:
-        """The month of each (finite) day: an estimate from the mean month length, corrected by the table."""
-        guess = np.floor((day + self._offset) * (1.0 / _GREGORIAN_MONTH)).astype(np.int64)
+        """The month of each (finite, >= 0) day: an estimate from the mean month length, corrected by the
+        table."""
+        guess = ((day + self._offset) * (1.0 / _GREGORIAN_MONTH)).astype(np.int64)  # >= 0: truncation floors
         if guess.size and int(guess.max()) + 2 >= len(self.starts) - 1:
             self._grow(int(guess.max()) + 4)
         starts = self.starts
-        guess = np.maximum(guess, 0)
         guess -= starts[guess] > day
-        guess += starts[guess + 1] <= day
+        guess += starts[1:][guess] <= day
         return guess
 
     def labels(self, months: int) -> list[str]:
@@ -177,12 +177,12 @@ class WorkloadAccumulator:
         span = hi - lo + 1
         size = nr * span * nk
 
-        def flat(r: I, m: I, k: int) -> I:
+        def flat(r: I, m: I, k: int | I) -> I:
             return (r * span + (m - lo)) * nk + k
 
         idx = np.concatenate([flat(r, m, k) for r, m, k in zip(rows, mons, cols, strict=True)])
         wt = np.concatenate([np.ones(len(r)) if w is None else w for r, w in zip(rows, wts, strict=True)])
-        table = np.bincount(idx, weights=wt, minlength=size).reshape(nr, span, nk)
+        table: F = np.asarray(np.bincount(idx, weights=wt, minlength=size), dtype=np.float64).reshape(nr, span, nk)
         if frows:
             fidx = np.concatenate([flat(r, m, k) for r, m, k in zip(frows, fmons, fcols, strict=True)])
             full = np.bincount(fidx, weights=np.concatenate(fwts), minlength=size).reshape(nr, span, nk)

@@ -1,0 +1,117 @@
+"""What may be recorded: eligibility answers, record dates and windows, dose levels, conflicting values.
+
+Each check answers a sentence saying why not, or None; the workflow turns sentences into refusals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from trialflow.protocol import Protocol, suggest
+from trialflow.rules.observations import DoseChange
+
+from ._base import today
+from ._records import Record, SorafenibDispense
+from ._schedule import defining_kinds, schedule
+from ._state import PatientState, RecordedValue
+
+__all__ = ["admissible", "conflict", "eligibility_answers"]
+
+# kinds of which a patient can have several on one day (every other kind: one per day)
+MANY_PER_DAY = frozenset({"adverse_event"})
+
+
+def eligibility_answers(protocol: Protocol,
+                        answers: Mapping[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
+    """(answers as yes/no, problems with the answers, criteria not met)."""
+    problems: list[str] = []
+    norm: dict[str, str] = {}
+    ids = protocol.eligibility.ids
+    for key, value in answers.items():
+        if key not in ids:
+            problems.append(f"unknown eligibility criterion {key!r}{suggest(key, ids)}")
+            continue
+        if value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "y", "true")):
+            norm[key] = "yes"
+        elif value is False or (isinstance(value, str) and value.strip().lower() in ("no", "n", "false")):
+            norm[key] = "no"
+        else:
+            problems.append(f"eligibility criterion {key!r}: expected yes or no, got {value!r}")
+    for key in ids:
+        if key not in answers:
+            problems.append(f"eligibility criterion {key!r} is not answered")
+    unmet = [c.id for c in protocol.eligibility.inclusion if norm.get(c.id) == "no"]
+    unmet += [c.id for c in protocol.eligibility.exclusion if norm.get(c.id) == "yes"]
+    return norm, problems, unmet
+
+
+def _dose_problem(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
+    """A dose change or dispensing must use one of the treatment's declared dose levels (0 = stopped)."""
+    if not isinstance(rec, DoseChange | SorafenibDispense):
+        return None
+    treated = [protocol.phase(s.phase).treatment for s in reversed(state.stints)]
+    current = next((t for t in treated if t is not None), None)
+    if current is None:
+        return None
+    treatment = protocol.treatment(current.id)
+    levels = treatment.dose_levels_mg_per_day
+    allowed = (*levels, 0.0) if isinstance(rec, DoseChange) else levels
+    if levels and rec.dose_mg_per_day not in allowed:
+        shown = " → ".join(f"{d:g}" for d in levels)
+        stop = "; 0 = interrupted or stopped" if isinstance(rec, DoseChange) else ""
+        return f"{rec.dose_mg_per_day:g} mg/day is not a dose level of {treatment.name} ({shown} mg/day{stop})"
+    return None
+
+
+def _visit_kinds(protocol: Protocol, visit_id: str) -> set[str]:
+    visit = protocol.visit(visit_id)
+    return {k for a in visit.assessments for k in protocol.assessment(a).observation_kinds} | set(
+        defining_kinds(protocol, visit))
+
+
+def admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
+    """Why ``rec`` cannot be recorded for this patient, or None.
+
+    After day 0 anything dated up to today is accepted (until the patient leaves the study); before
+    day 0 only what a visit of a phase the patient is in asks for, inside that visit's window, and the
+    week-0 samples whose window opens before the first dose.
+    """
+    if rec.date > today():
+        return f"{rec.kind} dated {rec.date} is in the future (today is {today()})"
+    if rec.date < state.enrolled_on - dt.timedelta(days=90):
+        return f"{rec.kind} dated {rec.date} is long before enrolment ({state.enrolled_on})"
+    if protocol.phase(state.phase).terminal and rec.date > state.phase_entered:
+        return f"left the study ({state.phase}) on {state.phase_entered}; the {rec.kind} of {rec.date} comes after"
+    dose_problem = _dose_problem(protocol, state, rec)
+    if dose_problem:
+        return dose_problem
+    day0 = state.day0
+    if day0 is not None and rec.date >= day0:
+        return None
+    for v in schedule(protocol, state, dt.date.max):
+        if rec.kind in _visit_kinds(protocol, v.visit) and v.window_start <= rec.date <= v.window_end:
+            return None
+    if day0 is None:  # week-0 samples may be drawn before the first dose, once enrolled
+        for phase in protocol.phases:
+            if phase.anchor == "day0" and not any(s.phase == phase.id for s in state.stints):
+                early = [v for v in phase.visits if v.first_day < 0 and rec.kind in _visit_kinds(protocol, v.id)]
+                if early and rec.date >= state.enrolled_on:
+                    return None
+    when = f"before day 0 ({day0})" if day0 else "before treatment has started"
+    return f"{rec.kind} dated {rec.date} is {when} and outside every baseline window of the protocol"
+
+
+def conflict(existing: Iterable[RecordedValue], rec: Record) -> str | None:
+    """A different value for something already recorded on that day: a correction, not a second fact."""
+    if rec.kind in MANY_PER_DAY:
+        return None
+    for value in existing:
+        old = value.record
+        if old.kind == rec.kind and old.date == rec.date and old.to_dict() != rec.to_dict():
+            if value.event_id < 0:
+                return f"two different {rec.kind} records of {rec.date} in this input: keep one"
+            return (f"a {rec.kind} of {rec.date} is already recorded (event {value.event_id}) with other values; "
+                    f"to change it use trialflow correct {{patient}} {value.event_id}")
+    return None
