@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -54,21 +54,45 @@ PARAMS_SCHEMA: dict[str, Any] = {
 }
 
 
+_NE = OUTCOMES.index("not_evaluable")
+_LABEL = np.array(OUTCOMES)
+
+
+def _codes(new_counts: NDArray[np.int64], evaluable: NDArray[np.bool_], min_new: int) -> NDArray[np.int8]:
+    """The one decision both paths share, as indices into ``OUTCOMES``."""
+    return np.where(~evaluable, _NE, np.where(new_counts >= min_new, 0, 1)).astype(np.int8)
+
+
 def _classify(new_counts: NDArray[np.int64], evaluable: NDArray[np.bool_], min_new: int) -> NDArray[np.str_]:
-    """The one decision both paths share."""
-    return np.where(
-        ~evaluable, "not_evaluable", np.where(new_counts >= min_new, "reinduced", "not_reinduced")
-    )
+    return _LABEL[_codes(new_counts, evaluable, min_new)]
 
 
+@overload
 def evaluate_batch(
-    new_avid_counts: ArrayLike, evaluable: ArrayLike, params: Mapping[str, Any] | None = None
-) -> NDArray[np.str_]:
-    """Outcome per patient from the count of newly avid lesions and whether both scans exist."""
+    new_avid_counts: ArrayLike,
+    evaluable: ArrayLike,
+    params: Mapping[str, Any] | None = None,
+    *,
+    codes: Literal[False] = False,
+) -> NDArray[np.str_]: ...
+@overload
+def evaluate_batch(
+    new_avid_counts: ArrayLike, evaluable: ArrayLike, params: Mapping[str, Any] | None = None, *, codes: Literal[True]
+) -> NDArray[np.int8]: ...
+def evaluate_batch(
+    new_avid_counts: ArrayLike,
+    evaluable: ArrayLike,
+    params: Mapping[str, Any] | None = None,
+    *,
+    codes: bool = False,
+) -> NDArray[np.str_] | NDArray[np.int8]:
+    """Outcome per patient from the count of newly avid lesions and whether both scans exist
+    (``codes``: as indices into ``OUTCOMES`` instead of labels)."""
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     counts = np.asarray(new_avid_counts, dtype=np.int64)
     ok = np.broadcast_to(np.asarray(evaluable, dtype=bool), counts.shape)
-    return _classify(counts, ok, p["min_new_avid_lesions"])
+    got = _codes(counts, ok, p["min_new_avid_lesions"])
+    return got if codes else _LABEL[got]
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,12 +41,13 @@ from numpy.typing import ArrayLike, NDArray
 from ._params import resolve_params
 from .observations import Case, CtAssessment, Lesion
 
-__all__ = ["NON_TARGET_LABELS", "RULE", "RecistBatch", "RecistResult", "RecistRule", "evaluate_batch"]
+__all__ = ["CODE_LABELS", "NON_TARGET_LABELS", "RULE", "RecistBatch", "RecistResult", "RecistRule", "evaluate_batch"]
 
 NAME = "recist"
 OUTCOMES = ("CR", "PR", "SD", "PD", "NE")
 NE, CR, PR, SD, PD, NONE = 0, 1, 2, 3, 4, 5
-_LABEL = np.array(["NE", "CR", "PR", "SD", "PD", "none"])
+CODE_LABELS = ("NE", "CR", "PR", "SD", "PD", "none")  # response code → label
+_LABEL = np.array(CODE_LABELS)
 NT_NONE, NT_CR, NT_NON, NT_NE, NT_PD = 0, 1, 2, 3, 4
 NON_TARGET_LABELS = ("none", "CR", "non-CR/non-PD", "NE", "PD")
 _VERSION_LIMITS = {"1.0": (10, 5), "1.1": (5, 2)}
@@ -226,7 +227,7 @@ def _best(
             oj = overall[:, j]
             conf_cr |= ok & (oi == CR) & (oj == CR)
             conf_pr |= ok & ((oi == CR) | (oi == PR)) & ((oj == CR) | (oj == PR))
-    sd_ok = (before_pd & np.isin(overall, (CR, PR, SD)) & (days >= p["sd_min_weeks"] * 7)).any(axis=1)
+    sd_ok = (before_pd & (overall >= CR) & (overall <= SD) & (days >= p["sd_min_weeks"] * 7)).any(axis=1)
     best = np.select([conf_cr, conf_pr, sd_ok, first_pd < na], [CR, PR, SD, PD], default=NE).astype(np.int8)
     return best, conf_cr | conf_pr
 
@@ -238,14 +239,37 @@ def _best(
 class RecistBatch:
     """RECIST over P patients x A follow-ups.
 
-    Labels ``CR``/``PR``/``SD``/``PD``/``NE``; target ``none`` when there are no target lesions.
+    Labels ``CR``/``PR``/``SD``/``PD``/``NE``; target ``none`` when there are no target lesions. The
+    ``*_code`` arrays hold them as small integers (``CODE_LABELS[code]``); the labels are made on access.
     """
 
-    target: NDArray[np.str_]
-    overall: NDArray[np.str_]
-    final: NDArray[np.str_]
-    best_overall_response: NDArray[np.str_]
+    target_code: NDArray[np.int8]
+    overall_code: NDArray[np.int8]
+    best_code: NDArray[np.int8]
     nadir_mm: NDArray[np.float64]
+
+    @property
+    def final_code(self) -> NDArray[np.int8]:
+        """The overall response at the last follow-up column (NE without follow-ups)."""
+        if self.overall_code.shape[1]:
+            return self.overall_code[:, -1]
+        return np.full(self.overall_code.shape[0], NE, dtype=np.int8)
+
+    @property
+    def target(self) -> NDArray[np.str_]:
+        return _LABEL[self.target_code]
+
+    @property
+    def overall(self) -> NDArray[np.str_]:
+        return _LABEL[self.overall_code]
+
+    @property
+    def final(self) -> NDArray[np.str_]:
+        return _LABEL[self.final_code]
+
+    @property
+    def best_overall_response(self) -> NDArray[np.str_]:
+        return _LABEL[self.best_code]
 
 
 def evaluate_batch(
@@ -265,9 +289,10 @@ def evaluate_batch(
     columns 1..A the follow-up sums (nan = assessment missing or unreadable: NE). ``new_lesions``,
     ``nontarget_pd`` and ``target_cr`` (all targets gone; in 1.1 every node < 10 mm) are P x A booleans;
     ``days`` (A or P x A) the days from day 0 to each follow-up. ``nontarget`` (P x A labels from
-    ``NON_TARGET_LABELS``) replaces ``nontarget_pd`` when given (without it, non-target disease counts as
-    absent unless flagged PD, so a target CR is an overall CR); ``complete`` False marks a partial sum
-    (some target not measured: NE unless that partial sum is already PD).
+    ``NON_TARGET_LABELS``, or their integer indices ``NT_*``) replaces ``nontarget_pd`` when given (without
+    it, non-target disease counts as absent unless flagged PD, so a target CR is an overall CR);
+    ``complete`` False marks a partial sum (some target not measured: NE unless that partial sum is
+    already PD).
     """
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     sums = np.atleast_2d(np.asarray(sums_mm, dtype=np.float64))
@@ -276,12 +301,18 @@ def evaluate_batch(
     ok = ~np.isnan(sums)
     tenths = np.where(ok, np.rint(np.where(ok, sums, 0) * 10), 0).astype(np.int64)
     if nontarget is not None:
-        labels = np.asarray(nontarget).astype(str)
-        nt = np.full(shape, -1, dtype=np.int8)
-        for code, label in enumerate(NON_TARGET_LABELS):
-            nt[labels == label] = code
-        if (nt < 0).any():
-            raise ValueError(f"nontarget labels must be among {NON_TARGET_LABELS}")
+        given = np.asarray(nontarget)
+        if given.dtype.kind in "iu":  # codes: indices into NON_TARGET_LABELS
+            nt = np.broadcast_to(given, shape).astype(np.int8)
+            if given.size and (int(given.min()) < 0 or int(given.max()) >= len(NON_TARGET_LABELS)):
+                raise ValueError(f"nontarget codes must be indices into {NON_TARGET_LABELS}")
+        else:
+            labels = np.broadcast_to(given.astype(str), shape)
+            nt = np.full(shape, -1, dtype=np.int8)
+            for code, label in enumerate(NON_TARGET_LABELS):
+                nt[labels == label] = code
+            if (nt < 0).any():
+                raise ValueError(f"nontarget labels must be among {NON_TARGET_LABELS}")
     else:
         nt = np.where(np.broadcast_to(np.asarray(nontarget_pd, dtype=bool), shape), NT_PD, NT_NONE).astype(
             np.int8
@@ -300,8 +331,7 @@ def evaluate_batch(
         np.broadcast_to(np.asarray(days, dtype=np.float64), shape),
         p,
     )
-    final = _LABEL[o.overall[:, -1]] if na else np.full(npat, "NE")
-    return RecistBatch(_LABEL[o.target], _LABEL[o.overall], final, _LABEL[o.best], o.nadir / 10.0)
+    return RecistBatch(o.target, o.overall, o.best, o.nadir / 10.0)
 
 
 # ---------------------------------------------------------------- single patient

@@ -36,12 +36,13 @@ from numpy.typing import ArrayLike, NDArray
 from ._params import fmt_p, resolve_params
 from .observations import Case, TgAbResult, TgSample
 
-__all__ = ["RULE", "TgSlopeBatch", "TgSlopeResult", "TgSlopeRule", "evaluate_batch"]
+__all__ = ["CODE_LABELS", "RULE", "TgSlopeBatch", "TgSlopeResult", "TgSlopeRule", "evaluate_batch"]
 
 NAME = "tg_slope"
 OUTCOMES = ("response", "stable", "progression", "not_evaluable")
 _NE, _RESPONSE, _STABLE, _PROGRESSION = 0, 1, 2, 3
-_CODE_OUTCOME = np.array(["not_evaluable", "response", "stable", "progression"])
+CODE_LABELS = ("not_evaluable", "response", "stable", "progression")  # outcome code → label
+_CODE_OUTCOME = np.array(CODE_LABELS)
 # why not evaluable (0 = evaluable)
 _WHY_OK, _WHY_TGAB, _WHY_FEW, _WHY_ONE_DATE = 0, 1, 2, 3
 _WHY_TEXT = np.array(["", "tgab_positive", "too_few_values", "single_date"])
@@ -131,10 +132,11 @@ class _Out:
 
 
 def _colsum(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Row sums accumulated column by column: the same bits whatever the number of columns or rows."""
-    out = np.zeros(a.shape[0])
-    for j in range(a.shape[1]):
-        out += a[:, j]
+    """Per patient, the sum over samples of ``a`` (S x P, one row per sample slot), accumulated sample by
+    sample: the same bits whatever the number of samples or patients."""
+    out = np.zeros(a.shape[1])
+    for j in range(a.shape[0]):
+        out += a[j]
     return out
 
 
@@ -145,41 +147,54 @@ def _kernel(
     loq: NDArray[np.float64],
     tgab_pos: NDArray[np.bool_],
     p: Mapping[str, Any],
+    pvalues: bool = True,
 ) -> _Out:
-    """Window, LoQ policy, OLS and t-test for P patients x S samples (nan = no sample)."""
+    """Window, LoQ policy, OLS and t-test for P patients x S samples (nan = no sample).
+
+    Without ``pvalues`` the p-values (and confidence intervals) are left nan and significance is read
+    from |t| against the critical value of its df; only a |t| within 1e-6 (relative) of it gets its
+    p-value computed, so the outcome is exactly that of ``p < alpha``.
+
+    Works on S x P (one contiguous row per sample slot, so the sums over samples run along rows); the
+    per-sample answers are handed back as P x S views. A slot without a sample adds exact zeros, so
+    where the missing slots are does not change a patient's bits."""
     from scipy.special import stdtr, stdtrit  # lazily: scipy costs ~0.25 s to import
 
+    weeks, tg = np.ascontiguousarray(weeks.T), np.ascontiguousarray(tg.T)
+    below, loq = np.ascontiguousarray(below.T), loq.T  # loq: often a broadcast scalar, left as it is
     lo = (p["first_week"] * 7 - p["tolerance_days"]) / 7.0
     hi = (p["last_week"] * 7 + p["tolerance_days"]) / 7.0
     with np.errstate(invalid="ignore", divide="ignore"):
         below = below | (tg < loq)  # a number under its own LoQ is below it too (nan compares False)
-        present = ~np.isnan(weeks) & (below | ~np.isnan(tg))
-        in_window = present & (weeks >= lo) & (weeks <= hi)
+        present = ~np.isnan(weeks)
+        present &= below | ~np.isnan(tg)
+        in_window = present & (weeks >= lo)
+        in_window &= weeks <= hi
         factor = {"half_loq": 0.5, "loq": 1.0, "exclude": np.nan}[p["loq_policy"]]
         value = np.where(below, loq * factor, tg)
-        usable = in_window & ~np.isnan(value) & (value > 0)
-        n_window = in_window.sum(axis=1)
-        n = usable.sum(axis=1).astype(np.int64)
-        undetectable = (n_window >= p["min_values"]) & ((in_window & ~below).sum(axis=1) == 0)
+        usable = in_window & (value > 0)  # nan compares False
+        n_window = in_window.sum(axis=0)
+        n = usable.sum(axis=0).astype(np.int64)
+        undetectable = (n_window >= p["min_values"]) & ((in_window & ~below).sum(axis=0) == 0)
 
         x = np.where(usable, weeks, 0.0)
-        y = np.where(usable, np.log(np.where(usable, value, 1.0)), 0.0)
+        y = np.log(np.where(usable, value, 1.0))  # ln 1 = 0 where not usable
         nf = n.astype(np.float64)
         xbar = _colsum(x) / nf
         ybar = _colsum(y) / nf
-        dx = np.where(usable, x - xbar[:, None], 0.0)
-        dy = np.where(usable, y - ybar[:, None], 0.0)
+        dx = np.where(usable, x - xbar, 0.0)
+        dy = np.where(usable, y - ybar, 0.0)
         sxx = _colsum(dx * dx)
         sxy = _colsum(dx * dy)
         b = sxy / sxx
-        resid = np.where(usable, dy - b[:, None] * dx, 0.0)
+        resid = np.where(usable, dy - b * dx, 0.0)
         sse = _colsum(resid * resid)
         df = nf - 2.0
         se = np.sqrt(sse / df / sxx)
         t = b / se
         perfect = se <= 1e-12 * np.abs(b)
 
-    why = np.full(weeks.shape[0], _WHY_OK, dtype=np.int8)
+    why = np.full(weeks.shape[1], _WHY_OK, dtype=np.int8)
     why[sxx <= 0] = _WHY_ONE_DATE
     why[n < p["min_values"]] = _WHY_FEW
     why[undetectable] = _WHY_OK
@@ -187,18 +202,31 @@ def _kernel(
         why[tgab_pos] = _WHY_TGAB
     fit = (why == _WHY_OK) & ~undetectable
     # the t distribution only where a slope is reported: element-wise, so the same bits as for everyone
+    two = p["test"] != "one_sided"
+    # df is a whole number of at most S - 2: one quantile per value, looked up
+    top = max(int(n.max(initial=0)) - 2, 0)
+    dfs = np.arange(top + 1, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tail = np.full(t.shape, np.nan)
-        tail[fit] = stdtr(df[fit], -np.abs(t[fit]))
-        pval = tail if p["test"] == "one_sided" else 2.0 * tail
-        pval = np.where(perfect, np.where(b != 0, 0.0, 1.0), pval)
+        if pvalues:
+            tail = np.full(t.shape, np.nan)
+            tail[fit] = stdtr(df[fit], -np.abs(t[fit]))
+            pval = 2.0 * tail if two else tail
+            pval = np.where(perfect, np.where(b != 0, 0.0, 1.0), pval)
+            sig = pval < p["alpha"]
+            quantile = stdtrit(dfs, 0.975)
+            half = np.where(df >= 0, quantile[np.clip(n - 2, 0, top)], np.nan) * se
+            ci_low, ci_high = b - half, b + half
+        else:
+            crit = -stdtrit(dfs, p["alpha"] / 2 if two else p["alpha"])[np.clip(n - 2, 0, top)]
+            at = np.abs(t)
+            sig = fit & (at > crit)
+            near = np.flatnonzero(fit & ~perfect & (np.abs(at - crit) <= 1e-6 * crit))
+            if near.size:  # too close to call from the critical value: the p-value decides
+                tail_near = stdtr(df[near], -at[near])
+                sig[near] = (2.0 * tail_near if two else tail_near) < p["alpha"]
+            sig = np.where(perfect, b != 0, sig)
+            pval = ci_low = ci_high = np.full(t.shape, np.nan)
         t = np.where(perfect, np.where(b > 0, np.inf, np.where(b < 0, -np.inf, np.nan)), t)
-        # df is a whole number of at most S - 2: one quantile per value, looked up
-        top = max(int(n.max(initial=0)) - 2, 0)
-        quantile = stdtrit(np.arange(top + 1, dtype=np.float64), 0.975)
-        half = np.where(df >= 0, quantile[np.clip(n - 2, 0, top)], np.nan) * se
-        ci_low, ci_high = b - half, b + half
-    sig = pval < p["alpha"]
     code = np.where(sig & (b < 0), _RESPONSE, np.where(sig & (b > 0), _PROGRESSION, _STABLE)).astype(np.int8)
     code[undetectable] = _STABLE
     code[why != _WHY_OK] = _NE
@@ -215,10 +243,10 @@ def _kernel(
         p=np.where(fit, pval, nan),
         ci_low=np.where(fit, ci_low, nan),
         ci_high=np.where(fit, ci_high, nan),
-        usable=usable,
-        in_window=in_window,
-        below=below,
-        used_value=value,
+        usable=usable.T,
+        in_window=in_window.T,
+        below=below.T,
+        used_value=value.T,
     )
 
 
@@ -227,10 +255,12 @@ def _kernel(
 
 @dataclass(frozen=True, slots=True)
 class TgSlopeBatch:
-    """The slope rule over P patients; each array has one entry per patient (nan where no fit)."""
+    """The slope rule over P patients; each array has one entry per patient (nan where no fit).
 
-    outcome: NDArray[np.str_]
-    not_evaluable_reason: NDArray[np.str_]
+    ``code`` is the outcome as a small integer (``CODE_LABELS[code]``); the labels are made on access."""
+
+    code: NDArray[np.int8]
+    why: NDArray[np.int8]
     undetectable: NDArray[np.bool_]
     n: NDArray[np.int64]
     slope_per_week: NDArray[np.float64]
@@ -242,6 +272,14 @@ class TgSlopeBatch:
     ci95_high: NDArray[np.float64]
     doubling_time_weeks: NDArray[np.float64]
 
+    @property
+    def outcome(self) -> NDArray[np.str_]:
+        return _CODE_OUTCOME[self.code]
+
+    @property
+    def not_evaluable_reason(self) -> NDArray[np.str_]:
+        return _WHY_TEXT[self.why]
+
 
 def evaluate_batch(
     weeks: ArrayLike,
@@ -249,12 +287,15 @@ def evaluate_batch(
     tgab_positive: ArrayLike,
     params: Mapping[str, Any] | None = None,
     loq: ArrayLike | None = None,
+    *,
+    pvalues: bool = True,
 ) -> TgSlopeBatch:
     """The slope rule for a cohort: ``weeks`` and ``tg`` (ug/L) are P x S, nan = no sample.
 
     ``loq`` (scalar, (P,) or (P, S)) marks values below it as below the limit of quantitation, handled by
     ``loq_policy``. Stimulated samples are the caller's to leave out (as nan). Same answers as
-    :meth:`TgSlopeRule.evaluate` for the same samples.
+    :meth:`TgSlopeRule.evaluate` for the same samples. ``pvalues`` False leaves ``p_value`` and the
+    confidence interval nan (the outcomes are the same; a simulation needs only those).
     """
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     w = np.atleast_2d(np.asarray(weeks, dtype=np.float64))
@@ -266,12 +307,12 @@ def evaluate_batch(
         q = q[:, None]
     q = np.broadcast_to(q, w.shape)
     pos = np.broadcast_to(np.asarray(tgab_positive, dtype=bool), w.shape[:1])
-    o = _kernel(w, v, np.zeros(w.shape, dtype=bool), q, pos, p)
+    o = _kernel(w, v, np.zeros(w.shape[::-1], dtype=bool).T, q, pos, p, pvalues)
     with np.errstate(divide="ignore"):
         doubling = np.where(o.slope != 0, _LN2 / o.slope, np.nan)
     return TgSlopeBatch(
-        outcome=_CODE_OUTCOME[o.code],
-        not_evaluable_reason=_WHY_TEXT[o.why],
+        code=o.code,
+        why=o.why,
         undetectable=o.undetectable,
         n=o.n,
         slope_per_week=o.slope,
