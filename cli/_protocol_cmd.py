@@ -138,6 +138,8 @@ def migrate(
         fail("--to VERSION is required", code=2)
     if bool(patients) == all_:
         fail("name the patients or give --all (not both)", code=2)
+    if not reason.strip():
+        fail("--reason is required: why the patients move", code=2)
     result = call(do_migrate, open_store(db), None if all_ else list(patients or []), to, reason, resolve_user(user))
     if as_json:
         print_json(result)

@@ -31,8 +31,11 @@ def render_report(r: Any) -> list[Any]:
     prop = "n/a" if r.proportion is None else f"{r.favourable}/{r.evaluable} = {r.proportion:.1%}"
     ci = "" if r.ci95 is None else f" (95 % CI {r.ci95[0]:.1%} – {r.ci95[1]:.1%}, {r.ci_method})"
     out.append(f"[bold]Primary endpoint[/bold] as of {r.as_of}: favourable response {prop}{ci}")
+    if r.proportion_treated is not None and r.ci95_treated is not None:
+        out.append(f"counting withdrawals before the decision as not favourable: {r.favourable}/{r.treated} = "
+                   f"{r.proportion_treated:.1%} (95 % CI {r.ci95_treated[0]:.1%} – {r.ci95_treated[1]:.1%})")
     out.append(f"enrolled {r.enrolled} · screen failures {r.screen_failures} · started Sorafenib {r.started} · "
-               f"evaluable at the decision {r.evaluable}")
+               f"evaluable at the decision {r.evaluable} · still before the decision {r.before_decision}")
     if r.withdrawn_before_decision:
         out.append("withdrawn before the decision: " + ", ".join(f"{k} {v}" for k, v in
                                                                 r.withdrawn_before_decision.items()))

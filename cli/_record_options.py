@@ -21,6 +21,17 @@ _OPTIONS_BY_KIND = {
 }
 
 
+_REQUIRED_BY_KIND = {
+    "tg": ("value",),
+    "tgab": ("result",),
+    "rai_scan": ("modalities",),
+    "adverse_event": ("term", "grade"),
+    "dose_change": ("dose",),
+    "dispense": ("dose",),
+    "rai_therapy": ("activity",),
+}
+
+
 def _bad(option: str, message: str) -> typer.BadParameter:
     return typer.BadParameter(message, param_hint=f"--{option.replace('_', '-')}")
 
@@ -52,6 +63,10 @@ def build_record(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[
     if stray:
         names = ", ".join(f"--{s.replace('_', '-')}" for s in sorted(stray))
         raise typer.BadParameter(f"{names} does not apply to {kind}", param_hint="KIND")
+    needed = [o for o in _REQUIRED_BY_KIND.get(kind, ()) if opts.get(o) in (None, [])]
+    if needed:
+        names = " and ".join(f"--{n.replace('_', '-')}" for n in needed)
+        raise typer.BadParameter(f"{kind} needs {names}", param_hint="KIND")
     rec: dict[str, Any] = {"kind": kind, "date": date.isoformat() if date else None}
     o = opts
     if kind == "tg":

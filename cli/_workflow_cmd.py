@@ -49,7 +49,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({"store": store.url, "protocol": version})
         else:
-            console.print(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
+            what = "registered" if version.newly_registered else "already registered; store up to date"
+            console.print(f"store {store.url}: protocol {version.study_id} v{version.version} {what} "
                           f"(sha256 {version.content_hash[:12]})", markup=False)
 
     @app.command()
@@ -177,6 +178,8 @@ def register(app: typer.Typer) -> None:
         """Confirm (or override) the decision and move the patient to its branch."""
         from trialflow.engine import decide as do_decide
 
+        if override is not None and not (reason or "").strip():
+            fail("--override needs --reason (why the investigator departs from the recommendation)", code=2)
         _written(call(do_decide, open_store(db), patient, parse_date(date), resolve_user(user), override, reason),
                  as_json)
 

@@ -76,8 +76,9 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                 if not create and not Path(path).exists():
                     raise StoreError(f"no trialflow store at {path}: create one with `trialflow init` "
                                      "(or point --db / TRIALFLOW_DB at an existing one)")
-                if create:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if create and not Path(path).parent.is_dir():
+                    raise StoreError(f"cannot create a store at {path}: the folder {Path(path).parent} does not "
+                                     "exist (create it first, or check the path)")
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)

@@ -13,6 +13,7 @@ _DATE_PATTERNS = (
     (re.compile(r"(?<!\d)(\d{2})[-/.]?(\d{2})[-/.]?(\d{4})(?!\d)"), ("d", "m", "y")),
     (re.compile(r"(?<!\d)(\d{2})[-/.](\d{2})[-/.](\d{2})(?!\d)"), ("d", "m", "yy")),
 )
+_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z]{4}\d{6,26}$", re.I)
 _NATIONAL = (
     (re.compile(r"^\d{3}-?\d{2}-?\d{4}$"), "a US social security number"),
     (re.compile(r"^[A-CEGHJ-PR-TW-Z]{2}\d{6}[A-D]$", re.I), "a UK national insurance number"),
@@ -52,6 +53,11 @@ def pseudonym_problem(patient: str) -> str | None:
     for pattern, what in _NATIONAL:
         if pattern.match(patient):
             return f"study id {patient!r} looks like {what}: use a pseudonym such as P-001"
+    if _IBAN.match(patient.replace(" ", "")):
+        return f"study id {patient!r} looks like a bank account number (IBAN): use a pseudonym such as P-001"
+    for run in re.findall(r"\d{9,}", patient):
+        if any(_bsn(run[i:i + 9]) for i in range(len(run) - 8)):
+            return f"study id {patient!r} contains what looks like a Dutch citizen service number (BSN)"
     for pattern, order in _DATE_PATTERNS:
         for m in pattern.finditer(patient):
             if _plausible_date(dict(zip(order, m.groups(), strict=True))):

@@ -133,7 +133,7 @@ def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = 
         out.append(PatientStatus(
             patient=cut.patient, phase=cut.phase, phase_name=phase.name, phase_entered=cut.phase_entered,
             protocol_version=protocol.version, enrolled_on=cut.enrolled_on, day0=cut.day0,
-            study_day=(as_of - cut.day0).days if cut.day0 else None,
+            study_day=(as_of - cut.day0).days if cut.day0 and not phase.terminal else None,
             dose_mg_per_day=cut.dose_mg_per_day(start_dose) if not phase.terminal else None, decision=decision,
             visits_done=sum(v.status == "done" for v in visits),
             visits_missed=sum(v.status == "missed" for v in visits),
@@ -217,7 +217,13 @@ def history(store: Store, patient: str, *, known_at: dt.datetime | None = None) 
 # -- the primary endpoint -------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class EndpointReport:
-    """The primary endpoint: proportion of patients with a favourable response, exact 95 % CI."""
+    """The primary endpoint: proportion of patients with a favourable response, exact 95 % CI.
+
+    Two denominators, as a single-arm trial reports them: patients evaluated at the decision
+    (``evaluable``), and every treated patient whose 6-month course is over (``treated``: evaluated,
+    or withdrawn before the decision, counted as not favourable). Patients still before the decision
+    are in neither.
+    """
 
     as_of: dt.date
     enrolled: int
@@ -233,6 +239,10 @@ class EndpointReport:
     per_arm: dict[str, int]
     withdrawn_before_decision: dict[str, int]
     patients: list[dict[str, Any]]
+    treated: int = 0
+    proportion_treated: float | None = None
+    ci95_treated: tuple[float, float] | None = None
+    before_decision: int = 0
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -253,7 +263,7 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
     withdrawn: dict[str, int] = {}
     criteria: dict[str, dict[str, int]] = {}
     rows: list[dict[str, Any]] = []
-    evaluable = favourable = started = screen_failures = 0
+    evaluable = favourable = started = screen_failures = before_decision = withdrawn_treated = 0
     for st in sorted(states, key=lambda s: s.patient):
         per_phase[st.phase] = per_phase.get(st.phase, 0) + 1
         if not st.eligible:
@@ -265,6 +275,9 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
             if st.withdrawal is not None:
                 r = st.withdrawal.payload["reason"]
                 withdrawn[r] = withdrawn.get(r, 0) + 1
+                withdrawn_treated += st.day0 is not None
+            elif st.day0 is not None:
+                before_decision += 1
             continue
         d = st.decisions[-1].payload
         evaluable += 1
@@ -278,9 +291,12 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
                      "outcomes": d["outcomes"], "favourable": d["favourable"], "arm": d["to"],
                      "override": d.get("override", False)})
     ci = clopper_pearson(favourable, evaluable) if evaluable else None
+    treated = evaluable + withdrawn_treated
     return EndpointReport(
         as_of=as_of, enrolled=len(states), screen_failures=screen_failures, started=started, evaluable=evaluable,
         favourable=favourable, proportion=favourable / evaluable if evaluable else None, ci95=ci,
         ci_method="Clopper-Pearson exact", criteria=criteria, per_phase=per_phase, per_arm=per_arm,
-        withdrawn_before_decision=withdrawn, patients=rows,
+        withdrawn_before_decision=withdrawn, patients=rows, treated=treated,
+        proportion_treated=favourable / treated if treated else None,
+        ci95_treated=clopper_pearson(favourable, treated) if treated else None, before_decision=before_decision,
     )

@@ -8,6 +8,7 @@ whole attempt is retried on fresh state, so nothing is lost, duplicated or appli
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -81,6 +82,7 @@ class RegisteredVersion:
     reason: str
     source_file: str
     patients: int = 0
+    newly_registered: bool = False
 
 
 def _item_row(i: WorkItem) -> dict[str, Any]:
@@ -144,7 +146,7 @@ class Store:
             )
             s.add(row)
             s.flush()
-            return self._version(row)
+            return dataclasses.replace(self._version(row), newly_registered=True)
 
     @staticmethod
     def _version(row: ProtocolVersionRow, patients: int = 0) -> RegisteredVersion:

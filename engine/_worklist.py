@@ -7,6 +7,7 @@ transaction), so the cohort's worklist is one indexed query instead of a replay 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
@@ -132,15 +133,19 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
             open_visits = [v for v in mine if v.status != "done"]
             # Day 0 follows the baseline: due from the day it is complete until the screening windows close.
             closes = max((v.window_end for v in mine), default=state.phase_entered)
+            waiting = None
             if open_visits:
                 ready = max(v.window_end for v in open_visits) + dt.timedelta(days=1)
-                detail = f"start{treatment} (day 0) after {', '.join(v.visit for v in open_visits)}"
+                names = ", ".join(v.visit for v in open_visits)
+                waiting = f"start{treatment} (day 0) after {names}"
+                detail = f"baseline incomplete ({names}, window closed): repeat it, or record a screen failure"
                 reason = f"{phase.id}: day 0 follows the baseline assessments"
             else:
                 ready = max((v.done_on for v in mine if v.done_on), default=state.phase_entered)
                 detail = f"start{treatment} (day 0)"
                 reason = f"{phase.id}: baseline complete ({begin.description or begin.trigger})"
-            out.append(_open_ended(state.patient, "start_treatment", max(ready, closes), ready, reason, detail))
+            item = _open_ended(state.patient, "start_treatment", max(ready, closes), ready, reason, detail)
+            out.append(dataclasses.replace(item, waiting_detail=waiting))
     elif phase.kind == "treatment" and phase.treatment is not None and dose:
         t = protocol.treatment(phase.treatment.id)
         dispensed = [r for r in state.of_kind("dispense") if r.date >= state.phase_entered - dt.timedelta(days=7)]

@@ -16,7 +16,9 @@ from workflow_helpers import (
     DECISION_DAY,
     ELIGIBLE,
     INVESTIGATOR,
+    PD_MM,
     SD_MM,
+    TG_PROGRESSION,
     TG_STABLE,
     USER,
     ct,
@@ -129,3 +131,23 @@ def test_a_baseline_ct_after_day_0_is_no_baseline(store: Store) -> None:
     assert state is not None
     visits = {v.visit: v for v in schedule(store.protocol()[0], state, DAY0 + dt.timedelta(days=5))}
     assert visits["baseline_ct"].status == "missed" and visits["baseline_rai_scan"].status == "done"
+
+
+def test_report_counts_withdrawals_before_the_decision_in_the_treated_denominator(store: Store) -> None:
+    """Reference: statsmodels proportion_confint(method="beta") is the Clopper-Pearson interval."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from trialflow.engine import report, withdraw
+
+    patient_at_decision(store, "P-211", tg_values=TG_STABLE, month6_mm=SD_MM)  # favourable
+    patient_at_decision(store, "P-212", tg_values=TG_PROGRESSION, month6_mm=PD_MM)  # not favourable
+    for pid in ("P-211", "P-212"):
+        decide(store, pid, DECISION_DAY, INVESTIGATOR)
+    enrol_started(store, "P-213")
+    withdraw(store, "P-213", DAY0 + dt.timedelta(days=40), "toxicity", USER)
+    enrol_started(store, "P-214")  # still on treatment: in neither denominator
+    r = report(store, as_of=DECISION_DAY)
+    assert (r.favourable, r.evaluable, r.treated, r.before_decision) == (1, 2, 3, 1)
+    assert r.proportion_treated == pytest.approx(1 / 3)
+    assert r.ci95_treated == pytest.approx(proportion_confint(1, 3, alpha=0.05, method="beta"), abs=1e-9)
+    assert r.ci95 == pytest.approx(proportion_confint(1, 2, alpha=0.05, method="beta"), abs=1e-9)

@@ -416,8 +416,8 @@ def test_decide_override_needs_reason(cli_db: str, elig: Path) -> None:
     finally:
         store.close()
     before = snapshot(cli_db)
-    r = run("decide", "P-001", "--date", DECISION_DAY, "--override", "off_study", "--db", cli_db, code=1)
-    assert "needs a reason" in r.stderr
+    r = run("decide", "P-001", "--date", DECISION_DAY, "--override", "off_study", "--db", cli_db, code=2)
+    assert "--override needs --reason" in r.stderr
     assert snapshot(cli_db) == before
     out = run_json(
         "decide",
