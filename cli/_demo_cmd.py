@@ -18,8 +18,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Random seed of the cohort's values.")] = 2009,
     ) -> None:
         """Create a demo store (30 patients at every stage of the study), print the worklist and the report."""
-        from trialflow.engine import next_actions, report
-        from trialflow.engine._demo import DEMO_DB, build_demo
+        from trialflow.engine import DEMO_DB, build_demo, next_actions, report
 
         from ._query_cmd import render_report, render_worklist
 

@@ -67,7 +67,7 @@ def list_rules(as_json: JsonOpt = False) -> None:
 def _parse_params(items: list[str], rule: Any) -> dict[str, Any]:
     import yaml
 
-    from trialflow.protocol._source import suggest
+    from trialflow.protocol import suggest
 
     known = list(rule.params_schema.get("properties", {}))
     out: dict[str, Any] = {}

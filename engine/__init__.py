@@ -2,8 +2,9 @@
 
 from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
 from ._base import Refused
-from ._db import DEFAULT_DB, StoreError, database_url
+from ._db import DEFAULT_DB
 from ._decision import DecisionPreview, evaluate_decision
+from ._demo import DEMO_DB, StoreError, build_demo, database_url
 from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
 from ._projection import rebuild_projections
 from ._queries import (
@@ -39,6 +40,7 @@ from ._worklist import Action, patient_actions
 
 __all__ = [
     "DEFAULT_DB",
+    "DEMO_DB",
     "Action",
     "AmendmentReport",
     "DecisionPreview",
@@ -60,6 +62,7 @@ __all__ = [
     "TransitionRefused",
     "Written",
     "amend",
+    "build_demo",
     "clopper_pearson",
     "complete_phase",
     "correct",

@@ -129,6 +129,10 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
     branch = dec.choose(outcomes) if ready else None
     if not applicable:
         flags = [f"not at the decision: the patient is in phase {state.phase!r}"]
+        if state.decisions:
+            d = state.decisions[-1]
+            flags.append(f"decided on {d.effective_date} by {d.user} → {d.payload['to']}; the recorded evidence "
+                         f"is in trialflow history {state.patient} (or evaluate --as-of the day before)")
     else:
         flags = _flags(protocol, outcomes, results) if ready else []
     return DecisionPreview(

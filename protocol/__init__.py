@@ -28,6 +28,7 @@ from ._model import (
     Window,
 )
 from ._source import Document, DocumentError, Problem, load_document, parse_document, suggest
+from ._validate import schema_problems
 
 __all__ = [
     "BUNDLED_PROTOCOL",
@@ -59,5 +60,6 @@ __all__ = [
     "parse_document",
     "parse_protocol",
     "protocol_schema",
+    "schema_problems",
     "suggest",
 ]

@@ -14,7 +14,7 @@ observations:
 ```
 
 Every problem is reported at once as ``FILE:LINE:COL: $.path: message``
-(:class:`~trialflow.protocol._source.DocumentError`).
+(:class:`~trialflow.protocol.DocumentError`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trialflow.protocol._source import Document, DocumentError, Problem, load_document, parse_document
-from trialflow.protocol._validate import schema_problems
+from trialflow.protocol import (
+    Document,
+    DocumentError,
+    Problem,
+    load_document,
+    parse_document,
+    schema_problems,
+)
 
 from .observations import Case, Observation, _date, observation_from_dict
 

@@ -16,8 +16,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from trialflow.protocol._source import Document, DocumentError, Problem, load_document, parse_document
-from trialflow.protocol._validate import schema_problems
+from trialflow.protocol import (
+    Document,
+    DocumentError,
+    Problem,
+    load_document,
+    parse_document,
+    schema_problems,
+)
 
 __all__ = [
     "DEFAULT_SCENARIO",

@@ -215,7 +215,7 @@ def simulate(
     for b, br in enumerate(proto.decision.branches):
         arm_n[br.to] = arm_n.get(br.to, 0) + int(branch_n[b + 1])
     favourable, evaluable = int(fav_run.sum()), int(dec_run.sum())
-    from trialflow.engine._queries import clopper_pearson
+    from trialflow.engine import clopper_pearson
 
     endpoint = Endpoint(
         favourable=favourable,
