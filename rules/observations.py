@@ -251,7 +251,7 @@ class CtAssessment:
     def from_dict(cls, d: Mapping[str, Any]) -> CtAssessment:
         target = tuple(Lesion.from_dict(t) for t in d.get("target") or ())
         non_target = tuple(NonTargetLesion.from_dict(n) for n in d.get("non_target") or ())
-        ids = [x.id for x in (*target, *non_target)]
+        ids = [x.id for x in target] + [x.id for x in non_target]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"lesion id {repeated[0]!r} appears twice in this assessment")
