@@ -173,21 +173,10 @@ class Store:
                 raise StoreError("the store has no protocol registered: run `trialflow init`")
             return _parse_cached(row.content_hash, row.yaml_text, row.source_file), self._version(row)
 
-    def protocol_by_id(self, version_id: int) -> Protocol:
-        with read_session(self.engine) as s:
-            row = s.get(ProtocolVersionRow, version_id)
-            if row is None:
-                raise StoreError(f"no protocol version {version_id}")
-            return _parse_cached(row.content_hash, row.yaml_text, row.source_file)
-
     # -- reading patients -----------------------------------------------------------------------
     def patient_ids(self) -> list[str]:
         with read_session(self.engine) as s:
             return list(s.execute(select(col(PatientRow.id)).order_by(col(PatientRow.id))).scalars())
-
-    def patient_rows(self) -> list[PatientRow]:
-        with read_session(self.engine) as s:
-            return list(s.execute(select(PatientRow).order_by(col(PatientRow.id))).scalars())
 
     def work_items(self, as_of: dt.date, horizon: int, patient: str | None = None) -> tuple[list[WorkItem], list[str]]:
         """Stored items that may show on ``as_of`` within ``horizon`` days, and the patients whose items do
@@ -266,11 +255,6 @@ class Store:
                     raise
             time.sleep(min(0.005 * 2**attempt, 0.2))
         raise StoreError("too many concurrent changes to the same patients; nothing was written, try again")
-
-    def bulk_insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
-        """Core bulk insert in one transaction (benchmarks and demo set-up)."""
-        with write_session(self.engine) as s:
-            s.execute(insert(table), rows)
 
 
 class Transaction:
