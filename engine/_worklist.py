@@ -190,7 +190,8 @@ def _decision_items(protocol: Protocol, state: PatientState, visits: list[Schedu
     # ready once every criterion visit is done or its window has closed
     ready = max(v.done_on if v.status == "done" and v.done_on else v.window_end + dt.timedelta(days=1)
                 for v in crit)
-    opens = min((v.window_start for v in not_done), default=ready)
+    # shown once the window of the last assessment it waits for opens: earlier it is only noise
+    opens = max((v.window_start for v in not_done), default=ready)
     waiting = ", ".join(f"{v.visit} (window closes {v.window_end})" for v in not_done)
     return [WorkItem(state.patient, "decide", None, ready, ready, ready + dt.timedelta(days=DECISION_DAYS), opens,
                      "decision", f"decision {dec.id}: every criterion's assessments are in or their windows have "
