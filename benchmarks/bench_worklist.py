@@ -168,7 +168,9 @@ def bench_import(url: str, tmp: Path, patients: int = 500) -> None:
             d = (day0 + dt.timedelta(weeks=4 * w)).isoformat()
             v = round(120 * 0.95**w + i / 1000, 3)
             lines += [f"{pid},tg,{d},{v},ug/L,0.2,", f"{pid},tgab,{d},,,,negative"]
-            naive_rows.append((pid, {"kind": "tg", "date": d, "value": v + 1000, "unit": "ug/L", "loq": 0.2}))
+            # the naive baseline records other samples (a day later: one value per sample and day)
+            later = (day0 + dt.timedelta(weeks=4 * w, days=1)).isoformat()
+            naive_rows.append((pid, {"kind": "tg", "date": later, "value": v, "unit": "ug/L", "loq": 0.2}))
     f = tmp / "lab.csv"
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
     rows = len(lines) - 1

@@ -75,6 +75,7 @@ class Segment:
     start: F
     stop: F
     dose_mg_per_day: F
+    level: float | None = None  # the dose of every patient, when it is one
 
 
 @dataclass(slots=True)
@@ -162,8 +163,11 @@ class Cohort:
         t = np.maximum(np.nan_to_num(day - self.day0, nan=0.0), 0.0)
         with np.errstate(over="ignore"):
             d = self.diameter0 * np.exp(np.minimum(self.growth_per_day * t, 50.0))[:, None]
-        d = np.where(np.isnan(d) | (d < 3.0), 0.0, np.minimum(d, 1000.0))  # < 3 mm: gone from the CT
-        return np.rint(d * 10).astype(np.int64)
+        gone = ~(d >= 3.0)  # < 3 mm: gone from the CT (nan: no such lesion)
+        np.minimum(d, 1000.0, out=d)
+        np.copyto(d, 0.0, where=gone)
+        d *= 10
+        return np.rint(d, out=d).astype(np.int64)
 
 
 def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
@@ -224,14 +228,12 @@ def _latent(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) -> Cohort
     d0 = np.maximum(sc.diameter_median_mm * np.exp(sc.diameter_log_sd * rng.standard_normal((n, lmax))), 10.0)
     d0 = np.where(np.arange(lmax)[None, :] < nles[:, None], np.round(d0, 1), np.nan)
     u = rng.random((n, 8))
-    hazards = np.stack(
-        [
-            _exp_days(u[:, 0], sc.death_per_month),
-            _exp_days(u[:, 1], sc.toxicity_stop_per_month),
-            _exp_days(u[:, 2], sc.dropout_per_month),
-        ],
-        axis=1,
-    )
+    death = _exp_days(u[:, 0], sc.death_per_month)
+    toxicity = _exp_days(u[:, 1], sc.toxicity_stop_per_month)
+    dropout = _exp_days(u[:, 2], sc.dropout_per_month)
+    withdraw = np.minimum(np.minimum(death, toxicity), dropout)
+    # the first cause to happen (as argmin: the first of equal times)
+    reason = np.where(death == withdraw, 0, np.where(toxicity == withdraw, 1, 2)).astype(np.int64)
     levels = max((len(v) for v in pw.dose_levels.values()), default=1)
     gaps = _exp_days(rng.random((n, max(levels - 1, 1))), sc.dose_reduction_per_month)
     return Cohort(
@@ -252,8 +254,8 @@ def _latent(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) -> Cohort
         / MONTH_DAYS,
         new_lesion_day=_exp_days(u[:, 6], pick("new_lesions_per_month")),
         has_non_target=u[:, 7] < sc.non_target_probability,
-        withdraw_day=hazards.min(axis=1),  # relative to day 0 until the timeline is known
-        withdraw_reason=hazards.argmin(axis=1).astype(np.int64),
+        withdraw_day=withdraw,  # relative to day 0 until the timeline is known
+        withdraw_reason=reason,
         reduction_days=np.cumsum(gaps, axis=1),  # relative to day 0 likewise
     )
 
@@ -419,7 +421,7 @@ def _dose(c: Cohort, phase: PhasePlan, start: F, stop: F) -> None:
         )
         a = np.maximum(start, cuts[:, j])  # nan (not in the phase) stays nan: an empty segment
         b = np.minimum(stop, cuts[:, j + 1])
-        c.segments.append(Segment(phase.treatment, a, b, np.full(c.size, float(level))))
+        c.segments.append(Segment(phase.treatment, a, b, np.full(c.size, float(level)), float(level)))
 
 
 def dose_on(c: Cohort, treatment: str, start_dose: float, day: F) -> F:

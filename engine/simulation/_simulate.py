@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,13 @@ from ._result import Endpoint, MonthTable, Replicates, SimulationResult
 from ._scenario import Scenario, load_scenario
 from ._workload import WorkloadAccumulator
 
-__all__ = ["BLOCK", "CHUNK", "SAMPLE", "THREADS", "simulate", "withdrawal_reasons"]
+__all__ = ["BLOCK", "CHUNK", "PARALLEL_MIN", "PROCESSES", "SAMPLE", "THREADS", "simulate", "withdrawal_reasons"]
 
 BLOCK = 1 << 14  # patients per random stream: results depend on the seed, not on the chunk size
 CHUNK = BLOCK  # patients per chunk: ~25 MB of arrays, its P x visits matrices near the L2 cache
-THREADS = min(2, os.cpu_count() or 1)  # chunks simulated side by side
+THREADS = min(2, os.cpu_count() or 1)  # chunks simulated side by side in-process (small runs)
+PROCESSES = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+PARALLEL_MIN = 200_000  # pathways from which worker processes pay for their start-up
 SAMPLE = 2000  # patients of the first run kept whole, for plots and per-patient records
 
 Progress = Callable[[int, int], None]
@@ -107,6 +110,29 @@ def _cp_lower(k: NDArray[np.int64], n: NDArray[np.int64], level: float = 0.95) -
     return np.where((k == 0) | (n == 0), 0.0, lo)
 
 
+_job: Callable[[int, float], _Chunk] | None = None  # a worker process's chunk simulator (set on fork)
+
+
+def _set_job(job: Callable[[int, float], _Chunk]) -> None:
+    global _job
+    _job = job
+
+
+def _run_job(i: int, carry: float) -> _Chunk:
+    assert _job is not None, "a worker process without its job"
+    return _job(i, carry)
+
+
+def _carries(
+    chunk_args: Callable[[int, float], tuple[int, int, Streams, I, F, float]], nchunks: int
+) -> Iterator[float]:
+    """The enrolment day each chunk starts from (the previous chunk's last), in chunk order."""
+    carry = 0.0
+    for i in range(nchunks):
+        yield carry
+        carry = chunk_args(i, carry)[-1]
+
+
 def simulate(
     patients: int,
     seed: int,
@@ -118,8 +144,14 @@ def simulate(
     progress: Progress | None = None,
     chunk: int = CHUNK,
     threads: int | None = None,
+    processes: int | None = None,
 ) -> SimulationResult:
-    """Simulate ``runs`` replicate trials of ``patients`` patients each through the protocol."""
+    """Simulate ``runs`` replicate trials of ``patients`` patients each through the protocol.
+
+    Results depend only on the seed: every block of :data:`BLOCK` patients has its own random stream,
+    and chunks are folded in order, whatever ``chunk``, ``threads`` or ``processes``. Runs of at least
+    :data:`PARALLEL_MIN` pathways use :data:`PROCESSES` worker processes (forked, Linux) unless
+    ``processes`` says otherwise; smaller ones stay in this process (``threads`` side by side)."""
     if patients < 1 or runs < 1:
         raise SimulationError("patients and runs must be at least 1")
     if null_rate is not None and not 0 <= null_rate < 1:
@@ -184,33 +216,72 @@ def simulate(
         if progress is not None:
             progress(k.last, total)
 
+    def chunk_args(i: int, carry: float) -> tuple[int, int, Streams, I, F, float]:
+        """Chunk ``i``'s patients, random streams and enrolment, given the enrolment day the chunk's
+        first run has reached (``carry``); answers the day its last run reaches."""
+        first = i * chunk
+        n = min(chunk, total - first)
+        b0 = first // BLOCK
+        sizes = [min(BLOCK, first + n - b * BLOCK) for b in range(b0, -(-(first + n) // BLOCK))]
+        rng = Streams([np.random.default_rng(streams[b0 + j]) for j in range(len(sizes))], sizes)
+        run, enrol, carry = _enrolment(rng, first, n, patients, sc.accrual_per_month, carry)
+        return first, n, rng, run, enrol, carry
+
     def chunks() -> Iterator[tuple[int, int, Streams, I, F]]:
         """Enrolment is sequential (a Poisson process over the whole run): drawn here, in chunk order."""
         carry = 0.0
         for i in range(nchunks):
-            first = i * chunk
-            n = min(chunk, total - first)
-            b0 = first // BLOCK
-            sizes = [min(BLOCK, first + n - b * BLOCK) for b in range(b0, -(-(first + n) // BLOCK))]
-            rng = Streams([np.random.default_rng(streams[b0 + j]) for j in range(len(sizes))], sizes)
-            run, enrol, carry = _enrolment(rng, first, n, patients, sc.accrual_per_month, carry)
+            first, n, rng, run, enrol, carry = chunk_args(i, carry)
             yield first, n, rng, run, enrol
 
-    workers = max(1, min(threads if threads is not None else THREADS, nchunks))
-    if workers == 1:
-        for args in chunks():
-            fold(one(*args))
-    else:
-        # numpy and the random generators release the GIL on whole arrays: chunks run side by side,
-        # and are folded in chunk order, at most ``workers + 1`` of them in memory
-        with ThreadPoolExecutor(workers) as pool:
+    def job(i: int, carry: float) -> _Chunk:
+        """Chunk ``i`` from scratch (in a worker process): its streams are re-made from the seed, so the
+        enrolment it redraws, and everything after, is what the in-process path computes."""
+        first, n, rng, run, enrol, _ = chunk_args(i, carry)
+        return one(first, n, rng, run, enrol)
+
+    procs = processes if processes is not None else (PROCESSES if total >= PARALLEL_MIN else 1)
+    procs = max(1, min(procs, nchunks - 1))
+    if procs > 1 and "fork" in mp.get_all_start_methods():
+        # worker processes: each simulates whole chunks and sends back only their counts and month
+        # table; the parent draws the enrolment carries (cheap), simulates chunk 0 itself (the sample
+        # keeps its pathway), and folds in chunk order with at most 2 x procs chunks in flight
+        starts: Iterator[float] = _carries(chunk_args, nchunks)
+        ctx = mp.get_context("fork")
+        with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_set_job, initargs=(job,)) as pool:
             pending: deque[Future[_Chunk]] = deque()
-            for args in chunks():
-                pending.append(pool.submit(one, *args))
-                if len(pending) > workers:
-                    fold(pending.popleft().result())
+            next(starts)  # chunk 0 is simulated here
+            nxt = 1
+
+            def top_up() -> None:
+                nonlocal nxt
+                while len(pending) < 2 * procs and nxt < nchunks:
+                    pending.append(pool.submit(_run_job, nxt, next(starts)))
+                    nxt += 1
+
+            top_up()
+            first0, n0, rng0, run0, enrol0, _ = chunk_args(0, 0.0)
+            fold(one(first0, n0, rng0, run0, enrol0))
             while pending:
-                fold(pending.popleft().result())
+                done = pending.popleft().result()
+                top_up()
+                fold(done)
+    else:
+        workers = max(1, min(threads if threads is not None else THREADS, nchunks))
+        if workers == 1:
+            for args in chunks():
+                fold(one(*args))
+        else:
+            # numpy and the random generators release the GIL on whole arrays: chunks run side by side,
+            # and are folded in chunk order, at most ``workers + 1`` of them in memory
+            with ThreadPoolExecutor(workers) as tpool:
+                tpending: deque[Future[_Chunk]] = deque()
+                for args in chunks():
+                    tpending.append(tpool.submit(one, *args))
+                    if len(tpending) > workers:
+                        fold(tpending.popleft().result())
+                while tpending:
+                    fold(tpending.popleft().result())
     arm_n: dict[str, int] = {}
     for b, br in enumerate(proto.decision.branches):
         arm_n[br.to] = arm_n.get(br.to, 0) + int(branch_n[b + 1])

@@ -16,6 +16,8 @@ scenario, so these sums are exact.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 import threading
 
 import numpy as np
@@ -114,6 +116,14 @@ class WorkloadAccumulator:
             for v in visits
         ]
         self._visit_cols = [(vid, cols) for vid, cols in self._visit_cols if cols]
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for vid, cols in self._visit_cols:
+            groups.setdefault(tuple(cols), []).append(vid)
+        self._visit_groups = list(groups.items())
+        self._visit_ids = [vid for _, vids in self._visit_groups for vid in vids]
+        sizes = [len(vids) for _, vids in self._visit_groups]
+        ends = np.cumsum([0, *sizes]).tolist()
+        self._bands = [slice(i, j) for i, j in itertools.pairwise(ends)]
 
     def labels(self, months: int) -> list[str]:
         return self.months.labels(months)
@@ -126,72 +136,99 @@ class WorkloadAccumulator:
         """A chunk's counts: (first run, first month, runs x months x columns); thread-safe."""
         r0 = int(c.run[0])
         nr = int(c.run[-1]) - r0 + 1
-        rl = c.run - r0
-        nk = len(self.keys)
-        # entries: (row, month, column, weight) for counts; (row, month, column, weight) for "full months"
-        rows: list[I] = []
-        mons: list[I] = []
-        cols: list[int | I] = []
-        wts: list[F | None] = []
-        frows: list[I] = []
-        fmons: list[I] = []
-        fcols: list[int] = []
-        fwts: list[F] = []
-        for vid, vcols in self._visit_cols:
-            d = c.visit_day[vid]
-            ok = ~np.isnan(d)
-            r, m = rl[ok], self.months.of(d[ok])
-            for k in vcols:
-                rows.append(r)
-                mons.append(m)
-                cols.append(k)
-                wts.append(None)
-        for s in c.segments:
+        # the visits done: V x P days (nan: not done), the visits of a set of columns in a band of rows
+        days = np.stack([c.visit_day[v] for v in self._visit_ids]) if self._visit_ids else np.zeros((0, c.size))
+        stays = self._stays(c, nr > 1)
+        # the days the chunk spans: every count falls on a day in [first, last]
+        first, last = math.inf, -math.inf
+        if days.size:
+            lo_d, hi_d = float(np.fmin.reduce(days, axis=None)), float(np.fmax.reduce(days, axis=None))
+            if lo_d == lo_d:  # not nan: some visit done
+                first, last = lo_d, hi_d
+        for _, a, b, _, _ in stays:
+            if a.size:  # a stay ending on a day's start is over the day before
+                first, last = min(first, float(a.min())), max(last, float(np.ceil(b.max())) - 1)
+        if first > last:
+            return None
+        day0, ndays = math.floor(first), math.floor(last) - math.floor(first) + 1
+        lo, hi = (int(m) for m in self.months.of(np.array([day0, day0 + ndays - 1], dtype=np.float64)))
+        span = hi - lo + 1
+        starts = self.months.starts[lo : hi + 2] - day0  # days from day0 at which the months start
+        table = np.zeros((nr, span, len(self.keys)))
+        self._by_month(table, days, stays, c.run - r0, day0, ndays, starts)
+        return r0, lo, table
+
+    def _stays(self, c: Cohort, rows: bool) -> list[tuple[int, F, F, F, I | None]]:
+        """The days on a treatment, all segments of a column at once: [a, b) at ``rate`` a day (and the
+        row of the run, when asked)."""
+        by_key: dict[str, list[int]] = {}
+        for i, s in enumerate(c.segments):
             unit = self.tablet_mg.get(s.treatment)
-            key = f"{s.treatment}_{'tablets' if unit else 'mg'}"
+            by_key.setdefault(f"{s.treatment}_{'tablets' if unit else 'mg'}", []).append(i)
+        stays: list[tuple[int, F, F, F, I | None]] = []
+        for key, ids in by_key.items():
             if key not in self.keys:
                 continue
-            k = self.keys.index(key)
-            ok = s.stop > s.start  # nan compares False: not in the phase
-            a, b, rate = s.start[ok], s.stop[ok], s.dose_mg_per_day[ok] / (unit or 1.0)
-            r = rl[ok]
-            ma = self.months.of(a)
-            mb = self.months.of(b)
-            starts = self.months.starts  # after of(): it may have grown the table
-            mb -= (starts[mb] == b) & (mb > ma)  # a stay ending on a month's first day ends the month before
-            for m, x, w in ((mb, b, rate), (ma, a, -rate)):
-                rows.append(r)
-                mons.append(m)
-                cols.append(k)
-                wts.append(w * (x - starts[m]))
-                frows.append(r)
-                fmons.append(m)
-                fcols.append(k)
-                fwts.append(w)
-        if not rows:
-            return None
-        lo = min(int(m.min(initial=1 << 62)) for m in mons)
-        hi = max(int(m.max(initial=-1)) for m in mons)
-        if lo > hi:
-            return None
-        span = hi - lo + 1
-        size = nr * span * nk
+            segs = [c.segments[i] for i in ids]
+            unit = self.tablet_mg.get(segs[0].treatment) or 1.0
+            oks = [np.flatnonzero(s.stop > s.start) for s in segs]  # nan compares False: not in the phase
+            a = np.concatenate([s.start.take(ok) for s, ok in zip(segs, oks, strict=True)])
+            b = np.concatenate([s.stop.take(ok) for s, ok in zip(segs, oks, strict=True)])
+            rate = np.concatenate(
+                [
+                    np.full(len(ok), s.level) if s.level is not None else s.dose_mg_per_day.take(ok)
+                    for s, ok in zip(segs, oks, strict=True)
+                ]
+            )
+            rate /= unit
+            rl = c.run - int(c.run[0])
+            row = np.concatenate([rl.take(ok) for ok in oks]) if rows else None
+            stays.append((self.keys.index(key), a, b, rate, row))
+        return stays
 
-        def flat(r: I, m: I, k: int | I) -> I:
-            return (r * span + (m - lo)) * nk + k
-
-        idx = np.concatenate([flat(r, m, k) for r, m, k in zip(rows, mons, cols, strict=True)])
-        wt = np.concatenate([np.ones(len(r)) if w is None else w for r, w in zip(rows, wts, strict=True)])
-        table: F = np.asarray(np.bincount(idx, weights=wt, minlength=size), dtype=np.float64).reshape(nr, span, nk)
-        if frows:
-            fidx = np.concatenate([flat(r, m, k) for r, m, k in zip(frows, fmons, fcols, strict=True)])
-            full = np.bincount(fidx, weights=np.concatenate(fwts), minlength=size).reshape(nr, span, nk)
+    def _by_month(
+        self,
+        table: F,
+        days: F,
+        stays: list[tuple[int, F, F, F, I | None]],
+        rl: I,
+        day0: int,
+        ndays: int,
+        starts: F,
+    ) -> None:
+        """Several runs (rows): each day's month from a lookup table, then counts per (run, month)."""
+        nr, span, _ = table.shape
+        size = nr * span
+        # lut[t] = the month (from the first) of day day0 + t; lut[ndays] = span, the bin of what is not counted
+        ends = np.clip(starts[1:], 0, ndays).astype(np.intp)
+        lut = np.repeat(np.arange(span + 1, dtype=np.int32), np.diff(ends, prepend=0, append=ndays + 1))
+        if days.size:
+            t = days - day0
+            np.fmin(t, ndays, out=t)  # nan (not done) → the last entry
+            m = lut[t.astype(np.intp)]
+            if nr > 1:
+                m = np.where(m == span, size, m + (rl * span)[None, :])
+            for (cols, _), band in zip(self._visit_groups, self._bands, strict=True):
+                got = np.bincount(m[band].ravel(), minlength=size + 1)[:size].reshape(nr, span)
+                for k in cols:
+                    table[:, :, k] += got
+        for k, a, b, rate, rows in stays:
+            ma = lut[(a - day0).astype(np.intp)]
+            mb = lut[(np.ceil(b) - 1 - day0).astype(np.intp)]
+            # [a, b) gives month m ``rate * (g_b(m) - g_a(m))``: its partial months at both ends, and
+            # "full months before me" from b, less those before a
+            idx = np.concatenate([mb, ma])
+            wts = np.concatenate([rate, -rate])
+            part = wts * (np.concatenate([b, a]) - day0 - starts[idx])
+            if rows is not None:
+                idx += np.concatenate([rows, rows]) * span
+            table[:, :, k] += np.bincount(idx, weights=part, minlength=size).reshape(nr, span)
+            full = np.bincount(idx, weights=wts, minlength=size).reshape(nr, span)
             # Σ over later months of the "full months before me" weights, times the month's length
             after = np.cumsum(full[:, ::-1], axis=1)[:, ::-1]
             after[:, :-1] = after[:, 1:]
             after[:, -1] = 0.0
-            table += after * np.diff(self.months.starts[lo : hi + 2])[None, :, None]
-        return r0, lo, table
+            table[:, :, k] += after * np.diff(starts)[None, :]
 
     def fold(self, counts: tuple[int, int, F] | None, last_patient: int) -> None:
         """Fold in a chunk's :meth:`table`, in chunk order."""
@@ -230,8 +267,9 @@ class WorkloadAccumulator:
         """Fold complete runs (rows of ``block``, months from ``lo``)."""
         hi = lo + block.shape[1]
         self._ensure(hi)
-        self.total[lo:hi] += block.sum(axis=0)
-        np.maximum(self.most[lo:hi], block.max(axis=0), out=self.most[lo:hi])
+        one = len(block) == 1  # (a single run of many patients spans many months)
+        self.total[lo:hi] += block[0] if one else block.sum(axis=0)
+        np.maximum(self.most[lo:hi], block[0] if one else block.max(axis=0), out=self.most[lo:hi])
         self.runs += block.shape[0]
 
     def _fold_abs(self, t: F, used: int) -> None:
@@ -261,4 +299,6 @@ def _place(prev: tuple[F, int] | None, row: F, lo: int) -> tuple[F, int]:
 def _pad(a: F, rows: int) -> F:
     if len(a) >= rows:
         return a
-    return np.concatenate([a, np.zeros((rows - len(a), *a.shape[1:]))])
+    out = np.zeros((rows, *a.shape[1:]))  # calloc: pages are zeroed when first touched
+    out[: len(a)] = a
+    return out
