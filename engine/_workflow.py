@@ -39,7 +39,6 @@ from ._store import NewEvent, RegisteredVersion, Store, Transaction, dedup_key
 
 __all__ = [
     "Enrolment",
-    "Refused",
     "Written",
     "complete_phase",
     "correct",
@@ -379,7 +378,7 @@ def decide(store: Store, patient: str, when: dt.date, user: str, override: str |
         dec = protocol.decision
         if state.phase != dec.phase and not any(t.source == state.phase and t.dest == dec.phase
                                                 for t in protocol.transitions):
-            done = [e for e in state.decisions]
+            done = state.decisions
             extra = f" (decided on {done[-1].effective_date} by {done[-1].user})" if done else ""
             raise Refused(f"{patient} is in phase {state.phase!r}: no decision is pending{extra}")
         if when < state.phase_entered:

@@ -43,6 +43,12 @@ def _leaves(err: ValidationError) -> Iterator[ValidationError]:
         yield err
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """A value as it appears in a message, cut to one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
     """(path, message, point-at-key) for one leaf error, in a protocol author's words."""
     path = list(err.absolute_path)
@@ -59,16 +65,16 @@ def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
     if v == "type":
         want = sch.get("type")
         names = " or ".join(_TYPE_NAMES.get(t, str(t)) for t in (want if isinstance(want, list) else [want]))
-        return path, f"expected {names}, got {inst!r}", False
+        return path, f"expected {names}, got {_short(inst)}", False
     if v == "enum":
         opts = ", ".join(repr(o) for o in sch["enum"])
         hint = suggest(inst, [str(o) for o in sch["enum"]])
-        return path, f"expected one of {opts}, got {inst!r}{hint}", False
+        return path, f"expected one of {opts}, got {_short(inst)}{hint}", False
     if v == "const":
-        return path, f"expected {sch['const']!r}, got {inst!r}", False
+        return path, f"expected {sch['const']!r}, got {_short(inst)}", False
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
-        return path, f"expected a value {words} {sch[v]}, got {inst!r}", False
+        return path, f"expected a value {words} {sch[v]}, got {_short(inst)}", False
     if v == "minItems":
         return path, f"expected at least {sch['minItems']} item(s), got {len(inst)}", False
     if v == "maxItems":
