@@ -1,9 +1,30 @@
 """trialflow's simulator vs the same pathway model written in SimPy, measured in the same run.
 
-The SimPy model is the usual patient-pathway style: one process per patient (accrual, baseline, Tg
-visits every 4 weeks, 6-month scans, competing withdrawal), scalar draws from the bundled default
-scenario, and the three criteria computed per patient in plain Python (OLS slope with a t-test, RECIST
-sum rule, newly avid lesions) at the decision. Branch counts are compared with a chi-square test.
+The SimPy model is the usual patient-pathway style: one process per patient, scalar draws from the
+bundled default scenario (Python's ``random``), the bundled protocol's schedule written out by hand, and
+the three criteria computed per patient in plain Python at the decision. Per patient it does what
+trialflow's simulator does:
+
+- enrolment by a Poisson process (``accrual_per_month``); the latent course, Tg slope, growth of the
+  target sum, TgAb, re-induction, new-lesion time and the target lesions drawn from the scenario;
+- screening: the baseline scan and CT at day 14 from enrolment with whole-day jitter (normal,
+  ``jitter_sd_days``, rounded, kept in the -14/+14 window), never missed; day 0 is the later of the two
+  plus ``start_delay_days``;
+- withdrawal (death, toxicity stop, dropout: the first of three exponential times) counted from day 0;
+- Tg at weeks 0, 4, ..., 28 (jittered in the protocol's windows, not before day 0 since the treatment
+  phase starts then), the 6-month scan and CT at day 182 (-7/+14); every one of these treatment-phase
+  visits is missed with ``missed_probability``, a follow-up CT is unreadable with
+  ``ct_not_evaluable_probability``;
+- the decision on the engine's readiness date, the day every criterion visit is done or its window has
+  closed (a missed visit: the day after its window ends), plus ``decision_delay_days``. A patient whose
+  withdrawal falls on or before a visit or the decision day counts as ``no_decision``;
+- the criteria as the rules define them: OLS slope of ln Tg over weeks with a two-sided t-test at 0.05
+  (at least 4 values, TgAb positive not evaluable, values under the LoQ at half the LoQ, all of them
+  under it: stable); RECIST 1.0 on the sum of target diameters in tenths of a mm (lesions under 3 mm
+  gone; PD +20 % or a new lesion, PR -30 %); re-induced uptake when the 6-month scan is done. A
+  favourable response is any of the three; first matching branch wins.
+
+Branch counts are compared with a chi-square test.
 
 Each measurement runs in its own subprocess, so the peak RSS printed is that model's alone (``ru_maxrss``
 read inside the child; "after imports" is the child's RSS before it simulates). The SimPy model stops at
@@ -23,6 +44,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Generator
 
 import numpy as np
 import simpy
@@ -33,6 +55,7 @@ from trialflow.engine.simulation import load_scenario, simulate
 
 MONTH = 365.25 / 12
 BRANCHES = ("rai_reinduced", "favourable_without_uptake", "no_response", "no_decision")
+TG_VISITS = ((0, 7, 0), *((7 * w, 3, 3) for w in range(4, 29, 4)))  # (day, window before, after)
 
 
 def simpy_model(n: int, seed: int) -> dict[str, int]:
@@ -43,10 +66,10 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
     courses = sc.courses
     cum = np.cumsum([c.probability for c in courses]).tolist()
 
-    def visit(day: float, before: int, after: int) -> float:
+    def visit(day: int, before: int, after: int) -> int:
         return day + max(-before, min(after, round(rnd.gauss(0, sc.jitter_sd_days))))
 
-    def patient(env: simpy.Environment) -> simpy.events.Event:
+    def patient(env: simpy.Environment) -> Generator[simpy.events.Event, object, None]:
         u = rnd.random()
         co = courses[next(i for i, c in enumerate(cum) if u < c or i == len(cum) - 1)]
         slope = rnd.gauss(co.tg_slope_per_week, co.tg_slope_sd)
@@ -56,7 +79,7 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
         new_rate = co.new_lesions_per_month / MONTH
         t_new = rnd.expovariate(new_rate) if new_rate > 0 else math.inf
         rates = (sc.death_per_month, sc.toxicity_stop_per_month, sc.dropout_per_month)
-        quit_at = min((rnd.expovariate(r / MONTH) if r > 0 else math.inf) for r in rates)
+        quit_at = min((rnd.expovariate(r / MONTH) if r > 0 else math.inf) for r in rates)  # days from day 0
         lo, hi = sc.target_lesions
         sizes = [
             max(10.0, round(sc.diameter_median_mm * math.exp(rnd.gauss(0, sc.diameter_log_sd)), 1))
@@ -65,29 +88,29 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
         baseline = max(visit(14, 14, 14), visit(14, 14, 14))
         yield env.timeout(baseline + rnd.randint(*sc.start_delay_days))
         day0 = env.now
-        weeks, logs = [], []
+        weeks, logs, below = [], [], []
+        ready = 0  # the day every criterion visit is done or its window has closed
         tg0 = sc.tg_baseline_median * math.exp(sc.tg_baseline_log_sd * rnd.gauss(0, 1))
-        for k, w in enumerate(range(0, 29, 4)):
-            d = visit(7 * w, 7 if k == 0 else 3, 0 if k == 0 else 3)
+        for day, before, after in TG_VISITS:
+            d = max(0, visit(day, before, after))  # not before day 0: the phase starts then
             if d >= quit_at:
                 counts["no_decision"] += 1
                 return
             if env.now < day0 + d:
                 yield env.timeout(day0 + d - env.now)
-            if k and rnd.random() < sc.missed_probability:
+            if rnd.random() < sc.missed_probability:
+                ready = max(ready, day + after + 1)
                 continue
+            ready = max(ready, d)
+            tg = round(tg0 * math.exp(slope * d / 7 + rnd.gauss(0, sc.tg_residual_sd)), 2)
             weeks.append(d / 7)
-            logs.append(
-                math.log(
-                    max(
-                        round(tg0 * math.exp(slope * d / 7 + rnd.gauss(0, sc.tg_residual_sd)), 2),
-                        sc.tg_loq / 2,
-                    )
-                )
-            )
+            below.append(tg < sc.tg_loq)
+            logs.append(math.log(sc.tg_loq / 2 if tg < sc.tg_loq else tg))  # half the LoQ below it
         scan = visit(182, 7, 14) if rnd.random() >= sc.missed_probability else None
         ct = visit(182, 7, 14) if rnd.random() >= sc.missed_probability else None
-        decision = max(196 + 3, scan or 196 + 14 + 1, ct or 196 + 14 + 1) + sc.decision_delay_days
+        for done in (scan, ct):
+            ready = max(ready, 182 + 14 + 1 if done is None else done)
+        decision = ready + sc.decision_delay_days
         if decision >= quit_at:
             counts["no_decision"] += 1
             return
@@ -101,8 +124,12 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
             b = sum((x - mx) * (y - my) for x, y in zip(weeks, logs, strict=True)) / sxx
             sse = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(weeks, logs, strict=True))
             se = math.sqrt(sse / (n_ - 2) / sxx)
-            p = 0.0 if se <= 1e-12 * abs(b) else 2 * float(stdtr(n_ - 2, -abs(b / se)))
-            tg = "stable" if p >= 0.05 else ("response" if b < 0 else "progression")
+            if all(below):
+                tg = "stable"  # undetectable throughout
+            else:
+                perfect = se <= 1e-12 * abs(b)
+                sig = b != 0 if perfect else 2 * float(stdtr(n_ - 2, -abs(b / se))) < 0.05
+                tg = "response" if sig and b < 0 else "progression" if sig else "stable"
         if ct is None or rnd.random() < sc.ct_not_evaluable_probability:
             recist = "NE"
         else:
@@ -120,7 +147,7 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
             "rai_reinduced" if rai == "reinduced" else "favourable_without_uptake" if fav else "no_response"
         ] += 1
 
-    def accrual(env: simpy.Environment) -> simpy.events.Event:
+    def accrual(env: simpy.Environment) -> Generator[simpy.events.Event, object, None]:
         for _ in range(n):
             env.process(patient(env))
             yield env.timeout(rnd.expovariate(sc.accrual_per_month / MONTH))
@@ -159,7 +186,7 @@ def _run(model: str, n: int, seed: int, repeat: int) -> dict[str, object]:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
