@@ -190,6 +190,8 @@ def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.
         if when <= now and rng.random() < 0.85:
             tg = tg0 * math.exp(prof.slope * (26 + day / 7) + rng.gauss(0, 0.07))
             follow.append((pid, {"kind": "tg", "date": when.isoformat(), "value": round(tg, 2), "unit": "ug/L"}))
+            follow.append((pid, {"kind": "tgab", "date": when.isoformat(),
+                                 "result": "positive" if prof.tgab else "negative"}))
             follow.append((pid, _ct(when, [s * (1 + prof.ct_change * (1 + day / 182)) for s in base_sizes],
                                     False, organs)))
     if follow:
