@@ -193,10 +193,21 @@ class RaiUptakeRule:
                 f"{'/'.join(follow.modalities)} only, none of {'/'.join(mods)}: not_evaluable",
                 **common,
             )
+        # A lesion is compared like with like: only on a modality acquired at both scans (a lesion seen
+        # on follow-up SPECT is not "new" against a planar-only baseline that could not show it).
+        comparable = [m for m in mods if m in baseline.modalities and m in follow.modalities]
+        if not comparable:
+            return RaiUptakeResult(
+                NAME,
+                "not_evaluable",
+                f"no modality of {'/'.join(mods)} was acquired at both the baseline ({'/'.join(baseline.modalities)}) "
+                f"and the follow-up ({'/'.join(follow.modalities)}): not_evaluable",
+                **common,
+            )
         seen = {_key(i) for i in base_ids}
         new: list[str] = []
         for a in follow.avid_lesions:
-            counts = a.modality in mods if a.modality is not None else True
+            counts = a.modality in comparable if a.modality is not None else True
             if counts and _key(a.id) not in seen and _key(a.id) not in {_key(x) for x in new}:
                 new.append(a.id)
         outcome = str(_classify(np.array([len(new)]), np.array([True]), p["min_new_avid_lesions"])[0])

@@ -53,6 +53,18 @@ def test_modalities_parameter() -> None:
     assert RULE.evaluate(only_planar, {"modalities": ["spect"]}).outcome == "not_evaluable"
 
 
+def test_lesions_are_compared_on_a_modality_acquired_at_both_scans() -> None:
+    """A SPECT-only finding at 6 months is not new against a baseline that had no SPECT."""
+    planar_baseline = [RaiScan(BASE, ("planar",), ())]
+    follow_spect = RaiScan(FOLLOW, ("planar", "spect"), (AvidLesion("L1", "spect"),))
+    follow_planar = RaiScan(FOLLOW, ("planar", "spect"), (AvidLesion("L1", "planar"),))
+    assert RULE.evaluate(Case("P-303", DAY0, (*planar_baseline, follow_spect)), {}).outcome == "not_reinduced"
+    assert RULE.evaluate(Case("P-303", DAY0, (*planar_baseline, follow_planar)), {}).outcome == "reinduced"
+    spect_only = RaiScan(FOLLOW, ("spect",), (AvidLesion("L1", "spect"),))
+    r = RULE.evaluate(Case("P-303", DAY0, (*planar_baseline, spect_only)), {})
+    assert r.outcome == "not_evaluable" and "acquired at both" in r.reason
+
+
 def test_min_new_avid_lesions_and_as_of() -> None:
     case = scans([], [AvidLesion("L1"), AvidLesion("L2")])
     assert RULE.evaluate(case, {"min_new_avid_lesions": 3}).outcome == "not_reinduced"
