@@ -293,6 +293,16 @@ def parse_case(document: Document) -> Case:
     """The :class:`Case` in a parsed document; :class:`DocumentError` listing every problem otherwise."""
     problems = schema_problems(document, CASE_SCHEMA)
     if problems:
+        # Report the value problems of the records the schema let through too, so every error in the
+        # file shows at once; a record with a schema problem is left to that problem.
+        flagged = {p.path.split("]")[0] for p in problems if p.path.startswith("$.observations[")}
+        data = document.data
+        if isinstance(data, dict) and isinstance(data.get("observations"), list):
+            try:
+                _, more = _semantic(document)
+            except (KeyError, TypeError, AttributeError, ValueError):  # shapes the schema already rejected
+                more = []
+            problems = sorted(set(problems) | {p for p in more if p.path.split("]")[0] not in flagged})
         raise DocumentError(problems)
     observations, problems = _semantic(document)
     if problems:
