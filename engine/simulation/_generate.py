@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._kernels import kernels
 from ._pathways import Pathway, PhasePlan, SimulationError, VisitPlan, choose_branches
 from ._scenario import Scenario
 
@@ -201,16 +202,10 @@ def _jitter_table(sd: float, before: int, after: int) -> tuple[NDArray[np.int16]
     return table, cuts, before
 
 
-def _jitter(rng: Streams, v: VisitPlan, n: int, sd: float) -> NDArray[np.int16]:
-    if max(v.before, v.after) >= -_HARD:
-        raise SimulationError(f"visit {v.id!r}: a window of {max(v.before, v.after)} days is too wide")
-    table, cuts, before = _jitter_table(float(sd), v.before, v.after)
-    u = rng.bits32(n)
-    j = table[u >> (32 - _BUCKET_BITS)]
-    hard = np.flatnonzero(j == _HARD)
-    if hard.size:
-        j[hard] = np.searchsorted(cuts, u[hard].astype(np.uint64), side="right") - before
-    return j
+_NO_TABLE = np.zeros(1, np.int16)
+_NO_CUTS = np.zeros(1, np.uint64)
+_NO_BITS = np.zeros(0, np.uint32)
+_NO_UNIFORMS = np.zeros(0)
 
 
 def _anchor(v: VisitPlan, enrol: F, day0: F, entry: F) -> F:
@@ -266,13 +261,21 @@ def _visits(
     """Place the phase's visits; those not done (missed, after ``stop``, not ``among``) are nan.
     Answers the latest visit day per patient (nan: none)."""
     sc, n = c.scenario, c.size
+    place = kernels().place_visit
     latest = np.full(n, np.nan)
     for v in phase.visits:
         # only the draws the visit can use (which depends on the protocol, never on the scenario's values,
         # so two scenarios still share their random numbers)
-        jit = _jitter(rng, v, n, sc.jitter_sd_days) if v.before or v.after else 0
+        jittered = bool(v.before or v.after)
+        if jittered:
+            if max(v.before, v.after) >= -_HARD:
+                raise SimulationError(f"visit {v.id!r}: a window of {max(v.before, v.after)} days is too wide")
+            table, cuts, before = _jitter_table(float(sc.jitter_sd_days), v.before, v.after)
+            u = rng.bits32(n)
+        else:
+            table, cuts, before, u = _NO_TABLE, _NO_CUTS, 0, _NO_BITS
         can_miss = not first and bool(v.assessments)
-        missed = rng.random(n) < sc.missed_probability if can_miss else np.zeros(n, bool)
+        miss = rng.random(n) if can_miss else _NO_UNIFORMS
         c.tg_noise[v.id] = (
             rng.standard_normal(n) * sc.tg_residual_sd if "tg" in v.kinds else np.zeros(n)
         )
@@ -281,10 +284,27 @@ def _visits(
             if "ct" in v.kinds and not first
             else np.zeros(n, bool)
         )
-        day = np.maximum(_anchor(v, c.enrol, c.day0, entry) + v.day + jit, entry)
-        done = among & ~missed & (day < stop)
-        c.visit_day[v.id] = np.where(done, day, np.nan)
-        latest = np.fmax(latest, c.visit_day[v.id])
+        day = np.empty(n)
+        place(
+            _anchor(v, c.enrol, c.day0, entry),
+            v.day,
+            entry,
+            stop,
+            among,
+            u,
+            32 - _BUCKET_BITS,
+            table,
+            cuts,
+            before,
+            _HARD,
+            jittered,
+            miss,
+            float(sc.missed_probability),
+            can_miss,
+            day,
+            latest,
+        )
+        c.visit_day[v.id] = day
     return latest
 
 
@@ -307,6 +327,7 @@ def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F]) 
     pw = c.pathway
     by_id = {v.id: v for v in before}
     ready = np.full(c.size, -np.inf)
+    inside_of = kernels().earliest_inside
     wanted = {vid for vids in pw.criteria_visits.values() for vid in vids}
     for vid in sorted(wanted):
         v = by_id.get(vid)
@@ -327,9 +348,7 @@ def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F]) 
                     other[2] < v.day - v.before or other[1] > v.day + v.after
                 ):
                     continue  # w cannot fall in v's window
-                d = c.visit_day[w.id]
-                with np.errstate(invalid="ignore"):
-                    np.fmin(inside, np.where((d >= lo) & (d <= hi), d, np.inf), out=inside)
+                inside_of(c.visit_day[w.id], lo, hi, inside)
             done &= np.isfinite(inside)
             np.maximum(when, inside, out=when)
         ready = np.maximum(ready, np.where(done, when, hi + 1))

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._generate import Cohort
+from ._kernels import kernels
 from ._pathways import Pathway
 
 __all__ = ["WorkloadAccumulator", "workload_columns"]
@@ -31,6 +32,7 @@ __all__ = ["WorkloadAccumulator", "workload_columns"]
 _GREGORIAN_MONTH = 365.2425 / 12  # the mean month of the calendar: the guess stays within a day or two
 F = NDArray[np.float64]
 I = NDArray[np.int64]  # noqa: E741 - the usual name for an index array
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 def workload_columns(pw: Pathway, tablet_mg: dict[str, float]) -> dict[str, str]:
@@ -198,37 +200,23 @@ class WorkloadAccumulator:
     ) -> None:
         """Several runs (rows): each day's month from a lookup table, then counts per (run, month)."""
         nr, span, _ = table.shape
-        size = nr * span
         # lut[t] = the month (from the first) of day day0 + t; lut[ndays] = span, the bin of what is not counted
         ends = np.clip(starts[1:], 0, ndays).astype(np.intp)
         lut = np.repeat(np.arange(span + 1, dtype=np.int32), np.diff(ends, prepend=0, append=ndays + 1))
+        k_ = kernels()
+        multi = nr > 1
+        rl = np.ascontiguousarray(rl, dtype=np.int64)
         if days.size:
-            t = days - day0
-            np.fmin(t, ndays, out=t)  # nan (not done) → the last entry
-            m = lut[t.astype(np.intp)]
-            if nr > 1:
-                m = np.where(m == span, size, m + (rl * span)[None, :])
             for (cols, _), band in zip(self._visit_groups, self._bands, strict=True):
-                got = np.bincount(m[band].ravel(), minlength=size + 1)[:size].reshape(nr, span)
+                got = np.zeros((nr, span), np.int64)
+                k_.visit_counts(days, band.start, band.stop, day0, ndays, lut, rl, span, multi, got)
                 for k in cols:
                     table[:, :, k] += got
         for k, a, b, rate, rows in stays:
-            ma = lut[(a - day0).astype(np.intp)]
-            mb = lut[(np.ceil(b) - 1 - day0).astype(np.intp)]
             # [a, b) gives month m ``rate * (g_b(m) - g_a(m))``: its partial months at both ends, and
-            # "full months before me" from b, less those before a
-            idx = np.concatenate([mb, ma])
-            wts = np.concatenate([rate, -rate])
-            part = wts * (np.concatenate([b, a]) - day0 - starts[idx])
-            if rows is not None:
-                idx += np.concatenate([rows, rows]) * span
-            table[:, :, k] += np.bincount(idx, weights=part, minlength=size).reshape(nr, span)
-            full = np.bincount(idx, weights=wts, minlength=size).reshape(nr, span)
-            # Σ over later months of the "full months before me" weights, times the month's length
-            after = np.cumsum(full[:, ::-1], axis=1)[:, ::-1]
-            after[:, :-1] = after[:, 1:]
-            after[:, -1] = 0.0
-            table[:, :, k] += after * np.diff(starts)[None, :]
+            # "full months before me" from b, less those before a (each (run, month) summed in the order
+            # numpy's bincount sums it: the ends b, then the starts a)
+            k_.stay_days(a, b, rate, _NO_ROWS if rows is None else rows, rows is not None, day0, lut, starts, table, k)
 
     def fold(self, counts: tuple[int, int, F] | None, last_patient: int) -> None:
         """Fold in a chunk's :meth:`table`, in chunk order."""
