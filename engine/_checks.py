@@ -65,12 +65,6 @@ def _dose_problem(protocol: Protocol, state: PatientState, rec: Record) -> str |
     return None
 
 
-def _visit_kinds(protocol: Protocol, visit_id: str) -> set[str]:
-    visit = protocol.visit(visit_id)
-    return {k for a in visit.assessments for k in protocol.assessment(a).observation_kinds} | set(
-        defining_kinds(protocol, visit))
-
-
 def admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
     """Why ``rec`` cannot be recorded for this patient, or None.
 
@@ -91,12 +85,12 @@ def admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | No
     if day0 is not None and rec.date >= day0:
         return None
     for v in schedule(protocol, state, dt.date.max):
-        if rec.kind in _visit_kinds(protocol, v.visit) and v.window_start <= rec.date <= v.window_end:
+        if rec.kind in v.kinds and v.window_start <= rec.date <= v.window_end:
             return None
     if day0 is None:  # week-0 samples may be drawn before the first dose, once enrolled
         for phase in protocol.phases:
             if phase.anchor == "day0" and not any(s.phase == phase.id for s in state.stints):
-                early = [v for v in phase.visits if v.first_day < 0 and rec.kind in _visit_kinds(protocol, v.id)]
+                early = [v for v in phase.visits if v.first_day < 0 and rec.kind in defining_kinds(protocol, v)]
                 if early and rec.date >= state.enrolled_on:
                     return None
     when = f"before day 0 ({day0})" if day0 else "before treatment has started"

@@ -80,8 +80,7 @@ def criterion_case(protocol: Protocol, state: PatientState, visits: list[Schedul
         sv = by_id.get(vid)
         if sv is None or sv.status == "not_required":
             continue
-        kinds = {k for a in protocol.visit(vid).assessments for k in protocol.assessment(a).observation_kinds}
-        windows.append((sv.window_start, sv.window_end, kinds))
+        windows.append((sv.window_start, sv.window_end, set(sv.kinds)))
     observations: tuple[Observation, ...] = tuple(
         r.record for r in state.records
         if isinstance(r.record, OBSERVATION_CLASSES)

@@ -374,7 +374,8 @@ def test_next_json_shape_and_statuses(cli_db: str, elig: Path) -> None:
     assert "unknown patient 'P-404'" in run("next", "P-404", "--db", cli_db, code=1).stderr
 
 
-def test_evaluate_decide_json(cli_db: str, elig: Path) -> None:
+def _responder_at_decision(cli_db: str) -> None:
+    """P-001 with a Tg response and RECIST PR, every 6-month assessment in (written through the library)."""
     from trialflow.engine import Store
 
     store = Store.open(cli_db)
@@ -382,6 +383,10 @@ def test_evaluate_decide_json(cli_db: str, elig: Path) -> None:
         patient_at_decision(store, "P-001", tg_values=TG_RESPONSE, month6_mm=PR_MM)
     finally:
         store.close()
+
+
+def test_evaluate_decide_json(cli_db: str, elig: Path) -> None:
+    _responder_at_decision(cli_db)
     waiting = run_json("evaluate", "P-001", "--as-of", MONTH6 - dt.timedelta(days=1), "--db", cli_db)
     assert waiting["ready"] is False and waiting["missing"]
     p = run_json("evaluate", "P-001", "--as-of", DECISION_DAY, "--db", cli_db)
@@ -408,13 +413,7 @@ def test_evaluate_decide_json(cli_db: str, elig: Path) -> None:
 
 
 def test_decide_override_needs_reason(cli_db: str, elig: Path) -> None:
-    from trialflow.engine import Store
-
-    store = Store.open(cli_db)
-    try:
-        patient_at_decision(store, "P-001", tg_values=TG_RESPONSE, month6_mm=PR_MM)
-    finally:
-        store.close()
+    _responder_at_decision(cli_db)
     before = snapshot(cli_db)
     r = run("decide", "P-001", "--date", DECISION_DAY, "--override", "off_study", "--db", cli_db, code=2)
     assert "--override needs --reason" in r.stderr
@@ -472,13 +471,7 @@ def test_complete(cli_db: str, elig: Path) -> None:
 def test_report_json(cli_db: str, elig: Path) -> None:
     from statsmodels.stats.proportion import proportion_confint
 
-    from trialflow.engine import Store
-
-    store = Store.open(cli_db)
-    try:
-        patient_at_decision(store, "P-001", tg_values=TG_RESPONSE, month6_mm=PR_MM)
-    finally:
-        store.close()
+    _responder_at_decision(cli_db)
     run("decide", "P-001", "--date", DECISION_DAY, "--db", cli_db)
     r = run_json("report", "--as-of", DECISION_DAY, "--db", cli_db)
     assert (r["evaluable"], r["favourable"], r["proportion"]) == (1, 1, 1.0)
