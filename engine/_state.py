@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._records import Record, record_from_dict
 
-__all__ = ["Event", "PatientState", "PhaseStint", "RecordedValue", "fold"]
+__all__ = ["PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold", "stamp", "upcast"]
 
 # Event kinds
 ENROLLED = "enrolled"
@@ -26,6 +26,43 @@ DECISION = "decision"
 WITHDRAWN = "withdrawn"
 MIGRATED = "migrated"
 EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED)
+
+# -- payload versions -----------------------------------------------------------------------------
+# Every stored payload carries its version under VERSION_KEY (absent: version 1, as written before
+# payloads were versioned). Reading an event upcasts its payload step by step to the current version,
+# so code only ever sees current payloads and an old store opens under new code. Writing stamps the
+# current version. A payload change is a new version here plus its upcaster, never an edit in place.
+VERSION_KEY = "_v"
+PAYLOAD_VERSIONS: dict[str, int] = {kind: 1 for kind in EVENT_KINDS} | {PHASE_CHANGED: 2}
+
+
+def _phase_changed_v1_to_v2(p: dict[str, Any]) -> dict[str, Any]:
+    """v2 says which phase change set day 0 (v1: the one fired by the then hard-coded 'start_treatment')."""
+    return {**p, "day0": p.get("trigger") == "start_treatment"}
+
+
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    (PHASE_CHANGED, 1): _phase_changed_v1_to_v2,
+}
+
+
+def upcast(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored payload of any version as the current version's payload (without the version key)."""
+    p = dict(payload)
+    version = p.pop(VERSION_KEY, 1)
+    current = PAYLOAD_VERSIONS.get(kind, 1)
+    if not isinstance(version, int) or version > current:
+        raise ValueError(f"a {kind} event payload of version {version!r} is newer than this trialflow "
+                         f"(it reads up to version {current}): upgrade trialflow to open this store")
+    while version < current:
+        p = UPCASTERS[(kind, version)](p)
+        version += 1
+    return p
+
+
+def stamp(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload as it is stored: with the current version of its kind."""
+    return {**payload, VERSION_KEY: PAYLOAD_VERSIONS.get(kind, 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +83,19 @@ class Event:
     @classmethod
     def from_row(cls, row: Any) -> Event:
         return cls(row.id, row.patient_id, row.seq, row.kind, row.effective_date, row.recorded_at, row.user,
-                   row.reason, json.loads(row.payload), row.corrects_id)
+                   row.reason, upcast(row.kind, json.loads(row.payload)), row.corrects_id)
 
 
 @dataclass(frozen=True, slots=True)
 class PhaseStint:
-    """A stay in one phase: entered on a date by a trigger; ``left`` None while the patient is in it."""
+    """A stay in one phase: entered on a date by a trigger; ``left`` None while the patient is in it.
+    ``day0``: the move into it was the protocol's day-0 event (the first dose)."""
 
     phase: str
     entered: dt.date
     trigger: str | None
     left: dt.date | None = None
+    day0: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +142,9 @@ class PatientState:
 
     @property
     def day0(self) -> dt.date | None:
-        """Study day 0: set when treatment starts (the ``start_treatment`` phase change)."""
+        """Study day 0: the date of the phase change that recorded the protocol's day-0 event."""
         for s in self.stints:
-            if s.trigger == "start_treatment":
+            if s.day0:
                 return s.entered
         return None
 
@@ -122,7 +161,8 @@ class PatientState:
     def until(self, as_of: dt.date) -> PatientState:
         """The same patient seen on clinical date ``as_of``: later observations and phase changes left out."""
         stints = [s for s in self.stints if s.entered <= as_of]
-        stints = [*stints[:-1], PhaseStint(stints[-1].phase, stints[-1].entered, stints[-1].trigger)] if stints \
+        stints = [*stints[:-1], PhaseStint(stints[-1].phase, stints[-1].entered, stints[-1].trigger,
+                                           day0=stints[-1].day0)] if stints \
             else list(self.stints[:1])
         return PatientState(
             self.patient, self.protocol_hash, self.enrolled_on, self.eligibility, self.eligible, tuple(stints),
@@ -147,8 +187,9 @@ def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> Pat
     for e in evs[1:]:
         if e.kind == PHASE_CHANGED:
             last = stints[-1]
-            stints[-1] = PhaseStint(last.phase, last.entered, last.trigger, e.effective_date)
-            stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger")))
+            stints[-1] = PhaseStint(last.phase, last.entered, last.trigger, e.effective_date, last.day0)
+            stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger"),
+                                     day0=bool(e.payload.get("day0"))))
         elif e.kind == OBSERVATION:
             values[e.id] = RecordedValue(e.id, record_from_dict(e.payload), e.recorded_at, e.user)
         elif e.kind == CORRECTION:

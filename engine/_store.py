@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 from trialflow.protocol import Protocol, parse_protocol
 
 from ._db import StoreError, database_url, make_engine, read_session, write_session
-from ._state import Event, PatientState, fold
+from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
 from ._worklist import WorkItem
 
@@ -298,7 +298,7 @@ class Transaction:
         for i, e in enumerate(new, start=1):
             row = EventRow(patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
                            recorded_at=self.now, user=self.user, reason=e.reason,
-                           payload=json.dumps(e.payload, sort_keys=True, ensure_ascii=False),
+                           payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
                            corrects_id=e.corrects, dedup_key=e.dedup)
             self.session.add(row)
             rows.append(row)

@@ -151,7 +151,8 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
         new = [first]
         if not eligible:
             state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), user, None, first.payload)])
-            new.append(_phase_change(state0, protocol, "screen_fail", when, "eligibility not met: " + ", ".join(unmet)))
+            new.append(_phase_change(state0, protocol, protocol.triggers.screen_fail, when,
+                                     "eligibility not met: " + ", ".join(unmet)))
         return tx.create(patient, version.id, when, new, projection(protocol, version.id))
 
     events = store.write(user, work)
@@ -175,7 +176,8 @@ def start(store: Store, patient: str, when: dt.date, user: str) -> Written:
                          if v.phase == state.phase and v.status != "done"]
         if open_baseline:
             warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
-        ev = _phase_change(state, protocol, "start_treatment", when)
+        ev = _phase_change(state, protocol, protocol.triggers.start_treatment, when, day0=True,
+                           day0_event=protocol.day0_event)
         events = tx.append(patient, state, [ev], projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: day 0 is {when}; phase "
                        f"{ev.payload['to']}", tuple(warnings))
@@ -191,12 +193,12 @@ def complete_phase(store: Store, patient: str, when: dt.date, user: str) -> Writ
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
         phase = protocol.phase(state.phase)
-        target = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "complete"), None)
+        target = protocol.transition(phase.id, protocol.triggers.complete)
         if target is not None and protocol.phase(target.dest).kind == "decision":
             raise Refused(f"{patient}: {phase.id} ends with the decision: use trialflow decide {patient}")
         if when < state.phase_entered:
             raise Refused(f"{patient}: {when} is before the patient entered {phase.id} ({state.phase_entered})")
-        ev = _phase_change(state, protocol, "complete", when)
+        ev = _phase_change(state, protocol, protocol.triggers.complete, when)
         events = tx.append(patient, state, [ev], projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: {phase.id} complete; now in "
                        f"{ev.payload['to']}")

@@ -123,8 +123,7 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
     dose = state.dose_mg_per_day(start_dose)
     if phase.kind == "screening":
-        begin = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "start_treatment"),
-                     None)
+        begin = protocol.transition(phase.id, protocol.triggers.start_treatment)
         if begin is not None and state.eligible:
             dest = protocol.phase(begin.dest)
             treatment = f" {dest.treatment.id} {dest.treatment.dose_mg_per_day:g} mg/day" if dest.treatment and \
@@ -166,7 +165,7 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
                                    f"moved to {phase.id} on {entered}; record a dose change to 0 when stopped",
                                    f"stop {prev.treatment.id if prev.treatment else 'treatment'}"))
     if phase.duration_days and phase.kind == "treatment":
-        ends = next((t for t in protocol.transitions if t.source == phase.id and t.trigger == "complete"), None)
+        ends = protocol.transition(phase.id, protocol.triggers.complete)
         if ends is not None and protocol.phase(ends.dest).kind != "decision" and any(
                 v.phase == phase.id for v in visits):
             anchor = phase_anchor(phase, state, state.phase_entered) or state.phase_entered

@@ -24,6 +24,7 @@ from ._model import (
     Study,
     Transition,
     Treatment,
+    Triggers,
     Visit,
     Window,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Study",
     "Transition",
     "Treatment",
+    "Triggers",
     "Visit",
     "Window",
     "bundled_protocol_path",

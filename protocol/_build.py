@@ -21,6 +21,7 @@ from ._model import (
     Study,
     Transition,
     Treatment,
+    Triggers,
     Visit,
     VisitTreatment,
     Window,
@@ -139,4 +140,5 @@ def build_protocol(data: dict[str, Any], source_file: str) -> Protocol:
         content_hash=content_hash(data),
         source_file=source_file,
         data=frozen_mapping(data),
+        triggers=Triggers(**data.get("triggers", {})),
     )

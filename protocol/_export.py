@@ -41,6 +41,7 @@ def protocol_to_dict(proto: Protocol) -> dict[str, Any]:
         "initial_phase": proto.initial_phase.id,
         "phases": {p.id: _phase(p) for p in proto.phases},
         "transitions": _plain(proto.transitions),
+        "triggers": proto.triggers.as_dict(),
         "early_termination": _plain(proto.early_termination),
         "decision": _plain(proto.decision),
     }

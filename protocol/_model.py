@@ -22,6 +22,7 @@ __all__ = [
     "Study",
     "Transition",
     "Treatment",
+    "Triggers",
     "Visit",
     "VisitTreatment",
     "Window",
@@ -157,6 +158,18 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class Triggers:
+    """The trigger names the engine fires itself, per move (the protocol may rename them)."""
+
+    start_treatment: str = "start_treatment"  # day 0: the first phase → treatment
+    screen_fail: str = "screen_fail"  # enrolment of an ineligible patient: the first phase → a terminal phase
+    complete: str = "complete"  # a treatment phase has run its course
+
+    def as_dict(self) -> dict[str, str]:
+        return {"start_treatment": self.start_treatment, "screen_fail": self.screen_fail, "complete": self.complete}
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawalReason:
     id: str
     description: str | None
@@ -286,6 +299,7 @@ class Protocol:
     content_hash: str
     source_file: str
     data: Mapping[str, Any] = field(repr=False, compare=False)
+    triggers: Triggers = Triggers()
 
     # -- look-ups -------------------------------------------------------------------------------
     @property
@@ -311,6 +325,10 @@ class Protocol:
             if v.id == visit_id:
                 return v
         raise KeyError(visit_id)
+
+    def transition(self, source: str, trigger: str) -> Transition | None:
+        """The transition ``trigger`` fires from phase ``source`` (None: it does not leave that phase)."""
+        return next((t for t in self.transitions if t.source == source and t.trigger == trigger), None)
 
     def treatment(self, treatment_id: str) -> Treatment:
         for t in self.treatments:

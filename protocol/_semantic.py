@@ -133,6 +133,59 @@ class _Checker:
                          "(consent withdrawn, death, ...); add it to early_termination.from")
         return graph
 
+    def triggers(self) -> None:
+        """The moves the engine fires itself must exist under the names the protocol gives them."""
+        given = self.data.get("triggers", {})
+        names = {role: given.get(role, role) for role in ("start_treatment", "screen_fail", "complete")}
+        first = self.phase_ids[0]
+        trans = self.data["transitions"]
+
+        def where(role: str) -> list[PathItem]:
+            return ["triggers", role] if role in given else ["transitions"]
+
+        def hint(role: str) -> str:
+            return "" if role in given else f": name yours under triggers.{role}"
+
+        seen: dict[str, str] = {}
+        for role, name in names.items():
+            if name in seen:
+                self.add(where(role), f"trigger {name!r} is named for both {seen[name]} and {role}: the engine "
+                         "could not tell the two moves apart")
+            seen.setdefault(name, role)
+            if name == "withdraw" or name.startswith("branch_"):
+                self.add(where(role), f"trigger {name!r} is reserved for the engine's own moves "
+                         "(withdraw, branch_<id>)")
+        used = {t["trigger"] for t in trans}
+
+        def fired(source: str | None = None) -> str:
+            free = sorted({t["trigger"] for t in trans if source in (None, t["source"])} - set(names.values()))
+            where_ = f"from {source!r} " if source else ""
+            return f"; the transitions {where_}fire: {', '.join(free)}" if free else ""
+
+        for i, t in enumerate(trans):
+            if t["trigger"] == "withdraw" or t["trigger"].startswith("branch_"):
+                self.add(["transitions", i, "trigger"], f"trigger {t['trigger']!r} is reserved for the engine's "
+                         "own moves (early termination, the decision's branches)")
+        start = [t for t in trans if t["trigger"] == names["start_treatment"] and t["source"] == first]
+        if not start:
+            self.add(where("start_treatment"), f"no transition leaves the first phase {first!r} on trigger "
+                     f"{names['start_treatment']!r}, which `trialflow start` fires on day 0"
+                     f"{hint('start_treatment')}{fired(first)}")
+        fail = [t for t in trans if t["trigger"] == names["screen_fail"] and t["source"] == first]
+        if not fail:
+            self.add(where("screen_fail"), f"no transition leaves the first phase {first!r} on trigger "
+                     f"{names['screen_fail']!r}, which enrolment fires for an ineligible patient"
+                     f"{hint('screen_fail')}{fired(first)}")
+        for t in fail:
+            dest = self.phases.get(t["dest"])
+            if dest is not None and dest["kind"] != "terminal":
+                i = trans.index(t)
+                self.add(["transitions", i, "dest"], f"a screen failure must lead to a terminal phase, "
+                         f"{t['dest']!r} is {dest['kind']!r}")
+        if names["complete"] not in used:
+            self.add(where("complete"), f"no transition uses trigger {names['complete']!r}, which "
+                     f"`trialflow complete` fires to end a treatment phase{hint('complete')}{fired()}")
+
     def decision(self, graph: dict[str, set[str]]) -> None:
         from trialflow.rules import RuleLoadError, UnknownRuleError, get_rule
 
@@ -237,6 +290,7 @@ def semantic_problems(doc: Document) -> list[Problem]:
     c.ids()
     c.phases_and_visits()
     graph = c.transitions()
+    c.triggers()
     c.decision(graph)
     c.graph(graph)
     return c.problems

@@ -347,12 +347,11 @@ def test_ambiguous_trigger() -> None:
     text, problems = broken(
         "{trigger: screen_fail, source: screening,", "{trigger: start_treatment, source: screening,"
     )
-    p = only(problems)
-    assert (p.path, (p.line, p.column)) == (
-        "$.transitions[1].trigger",
-        where(text, "start_treatment, source: screening, dest: screen_failure"),
-    )
+    p = find(problems, "$.transitions[1].trigger")
+    assert (p.line, p.column) == where(text, "start_treatment, source: screening, dest: screen_failure")
     assert "already leaves phase 'screening'" in p.message
+    # and enrolment has no screen-failure move left
+    assert "on trigger 'screen_fail'" in find(problems, "$.transitions").message
 
 
 # --- semantics: visits and ids -----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The protocol graph as the simulator walks it: phases in order, visits with windows, criteria, branches.
 
 Everything here is read from the :class:`~trialflow.protocol.Protocol` model, so an amended protocol is
-simulated as it stands. The walk is the one the engine makes: the initial phase, ``start_treatment``
-into day 0, the phases that lead to the decision, the decision's branches (first match wins), and from
-each branch the ``complete`` transitions to a terminal phase.
+simulated as it stands. The walk is the one the engine makes: the initial phase, the protocol's
+start-treatment trigger into day 0, the phases that lead to the decision, the decision's branches
+(first match wins), and from each branch the protocol's complete trigger to a terminal phase.
 """
 
 from __future__ import annotations
@@ -164,12 +164,12 @@ def _follow(protocol: Protocol, first: str) -> tuple[list[str], str]:
         if here in chain:
             raise SimulationError(f"the phases after {first!r} complete in a loop through {here!r}")
         chain.append(here)
-        nxt = [t.dest for t in protocol.transitions if t.source == here and t.trigger == "complete"]
+        nxt = [t.dest for t in protocol.transitions if t.source == here and t.trigger == protocol.triggers.complete]
         nxt = nxt or [t.dest for t in protocol.transitions if t.source == here]
         if not nxt:
             raise SimulationError(
                 f"phase {here!r} has no transition out of it, so a simulated patient would "
-                "stay there forever; give it a 'complete' transition"
+                f"stay there forever; give it a {protocol.triggers.complete!r} transition"
             )
         here = nxt[0]
     return chain, here
@@ -178,8 +178,12 @@ def _follow(protocol: Protocol, first: str) -> tuple[list[str], str]:
 def pathway_of(protocol: Protocol) -> Pathway:
     """Interpret ``protocol`` for simulation."""
     chain = _path_to_decision(protocol)
-    if len(chain) < 2:
-        raise SimulationError("the decision must follow a treatment phase entered on day 0 (start_treatment)")
+    begin = protocol.transition(protocol.initial_phase.id, protocol.triggers.start_treatment)
+    if len(chain) < 2 or begin is None or chain[1] != begin.dest:
+        raise SimulationError(
+            "the decision must follow a treatment phase entered on day 0 "
+            f"(trigger {protocol.triggers.start_treatment!r} from {protocol.initial_phase.id!r})"
+        )
     branches = []
     for b in protocol.decision.branches:
         phases, end = _follow(protocol, b.to)
@@ -187,7 +191,8 @@ def pathway_of(protocol: Protocol) -> Pathway:
             BranchPlan(b.id, tuple(_phase_plan(protocol, protocol.phase(p)) for p in phases), end)
         )
     initial = protocol.initial_phase.id
-    fail = [t.dest for t in protocol.transitions if t.source == initial and protocol.phase(t.dest).terminal]
+    failing = protocol.transition(initial, protocol.triggers.screen_fail)
+    fail = [failing.dest] if failing is not None else []
     et = protocol.early_termination
     return Pathway(
         protocol=protocol,
