@@ -5,6 +5,12 @@ the modalities that count, that did not accumulate RaI at baseline (on any modal
 when either scan is missing or the follow-up scan has none of the modalities that count. Lesions are
 matched by id or site, ignoring case and surrounding spaces.
 
+The modality rule, like with like: a follow-up lesion counts only on a modality that counts and was
+acquired at *both* scans (SPECT finds lesions planar images miss, so a lesion on follow-up SPECT against a
+planar-only baseline is no evidence of re-induction). A lesion recorded without its modality counts only
+when every modality of its scan is comparable in that sense; otherwise which modality showed it is
+unknown, it is not counted, and it is listed in ``uncomparable_lesions`` so the reader can record it.
+
 References
 ----------
 - Study synopsis (Leiden Sorafenib trial; Hoftijzer et al., Eur J Endocrinol 2009;161:923-931):
@@ -108,6 +114,7 @@ class RaiUptakeResult:
     baseline_avid_lesions: tuple[str, ...] = ()
     follow_up_avid_lesions: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ()
+    uncomparable_lesions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +127,7 @@ class RaiUptakeResult:
             "baseline_avid_lesions": list(self.baseline_avid_lesions),
             "follow_up_avid_lesions": list(self.follow_up_avid_lesions),
             "modalities": list(self.modalities),
+            "uncomparable_lesions": list(self.uncomparable_lesions),
         }
 
 
@@ -206,17 +214,31 @@ class RaiUptakeRule:
             )
         seen = {_key(i) for i in base_ids}
         new: list[str] = []
+        unknown: list[str] = []
+        whole_scan = set(follow.modalities) <= set(comparable)  # an untagged lesion is comparable
         for a in follow.avid_lesions:
-            counts = a.modality in comparable if a.modality is not None else True
-            if counts and _key(a.id) not in seen and _key(a.id) not in {_key(x) for x in new}:
+            if _key(a.id) in seen or _key(a.id) in {_key(x) for x in new}:
+                continue
+            if a.modality is not None:
+                if a.modality in comparable:
+                    new.append(a.id)
+            elif whole_scan:
                 new.append(a.id)
+            elif a.id not in unknown:
+                unknown.append(a.id)
+        unknown = [u for u in unknown if _key(u) not in {_key(x) for x in new}]
         outcome = str(_classify(np.array([len(new)]), np.array([True]), p["min_new_avid_lesions"])[0])
         listed = f" ({', '.join(new)})" if new else ""
         reason = (
             f"{len(new)} newly RaI-avid lesion(s){listed} on {follow.date} vs baseline {baseline.date}, "
             f"{p['min_new_avid_lesions']} needed: {outcome}"
         )
-        return RaiUptakeResult(NAME, outcome, reason, new_avid_lesions=tuple(new), **common)
+        if unknown:
+            lacking = "/".join(m for m in follow.modalities if m not in comparable)
+            reason += (f"; not counted: {', '.join(unknown)} without a recorded modality, and the baseline had no "
+                       f"{lacking} to compare with (record the modality that shows it)")
+        return RaiUptakeResult(NAME, outcome, reason, new_avid_lesions=tuple(new),
+                               uncomparable_lesions=tuple(unknown), **common)
 
 
 RULE = RaiUptakeRule()

@@ -1,15 +1,20 @@
 """Criterion 3: RECIST 1.0 and 1.1 time-point and best overall response.
 
-Sums are integers in tenths of a millimetre and every threshold is compared exactly
-(``100*(S-N)*q >= p*N`` for a percentage ``p/q``), because the boundaries (-30 %, +20 %, +5 mm) decide real
-patients and 0.3 and 0.2 are not exact in binary floating point. One kernel, :func:`_kernel`, serves one
+Sums are integers in the finest unit a diameter was entered in (0.1, 0.01 or 0.001 mm: exactly what was
+written, read as a decimal) and every threshold is compared exactly (``100*(S-N)*q >= p*N`` for a
+percentage ``p/q``), because the boundaries (-30 %, +20 %, +5 mm) decide real patients and 0.3 and 0.2 are
+not exact in binary floating point. A diameter with more than three decimals is not evaluable with a
+message, never rounded. One kernel, :func:`_kernel`, serves one
 patient (:meth:`RecistRule.evaluate`) and a cohort (:func:`evaluate_batch`); it loops over assessments
 and is vectorised over patients.
 
 Order at a follow-up: CR criteria first, then PD (the sum against the nadir, baseline included and the
-current assessment excluded; in 1.1 also the absolute increase; or a target coming back after a CR), then
-PR against baseline, else SD. Overall response combines target, non-target and new lesions as in
-RECIST 1.1 Table 4 (Table 5 without target lesions; "non-CR/non-PD" is reported as SD).
+current assessment excluded; in 1.1 also the absolute increase; or a target coming back after an
+*overall* CR, as the RECIST FAQ reads reappearance), then PR against baseline, else SD. The outcome is the
+overall response at the latest assessment, unless an earlier one was PD: progression is defined at any
+assessment since the treatment started, so it stays PD (``progression_ends_series``). Overall response
+combines target, non-target and new lesions as in RECIST 1.1 Table 4 (Table 5 without target lesions;
+"non-CR/non-PD" is reported as SD).
 Baseline measurability and target selection are checked and reported as ``findings``, never raised.
 
 References
@@ -115,6 +120,12 @@ PARAMS_SCHEMA: dict[str, Any] = {
             "default": None,
             "description": "Most target lesions per organ; null = the version's (5 / 2).",
         },
+        "progression_ends_series": {
+            "type": "boolean",
+            "default": True,
+            "description": "Once an assessment is PD the outcome stays PD: progression is defined at any "
+            "assessment against the nadir (Therasse 2000; Eisenhauer 2009); false reads the latest only.",
+        },
         "min_measurable_mm": {
             "type": "number",
             "minimum": 0,
@@ -126,13 +137,31 @@ PARAMS_SCHEMA: dict[str, Any] = {
 }
 
 
+MAX_DECIMALS = 3  # 0.001 mm: finer than any CT; more is refused, never rounded
+
+
 def _frac(x: float) -> Fraction:
-    """The decimal a person wrote (30, 29.5) as an exact fraction."""
+    """The decimal a person wrote (30, 29.5, 35.96) as an exact fraction."""
     return Fraction(str(x))
 
 
-def _tenths(mm: float) -> int:
-    return round(_frac(mm) * 10)
+def decimals(mm: float) -> int:
+    """How many decimals the diameter ``mm`` was written with (35.96 → 2)."""
+    den = _frac(mm).denominator
+    k = 0
+    while den % 10**k:
+        k += 1
+        if k > 15:
+            break
+    return k
+
+
+def _units(mm: float, scale: int) -> int:
+    """``mm`` in units of 1/``scale`` mm, exactly (``scale`` is a power of ten fine enough for it)."""
+    v = _frac(mm) * scale
+    if v.denominator != 1:
+        raise ValueError(f"{mm} mm is finer than 1/{scale} mm")
+    return int(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +184,10 @@ def _kernel(
     new: NDArray[np.bool_],
     days: NDArray[np.float64],
     p: Mapping[str, Any],
+    scale: int = 10,
 ) -> _Out:
-    """Target, overall and best overall response for P patients x A follow-up assessments."""
+    """Target, overall and best overall response for P patients x A follow-up assessments; sums in units
+    of 1/``scale`` mm."""
     npat, na = s.shape
     pr, pd, inc_mm = (
         _frac(p["pr_threshold_pct"]),
@@ -175,7 +206,7 @@ def _kernel(
         inc = S - nadir
         pd_sum = (inc > 0) & (100 * pd.denominator * inc >= pd.numerator * nadir)
         if v11:
-            pd_sum &= inc * inc_mm.denominator >= 10 * inc_mm.numerator
+            pd_sum &= inc * inc_mm.denominator >= scale * inc_mm.numerator
         pr_sum = 100 * pr.denominator * (base - S) >= pr.numerator * base
         t = np.select(
             [~here, ~has_targets, full & cr[:, k], full & prior_cr, pd_sum, ~full, pr_sum],
@@ -199,7 +230,9 @@ def _kernel(
         target[:, k], overall[:, k], nadir_used[:, k] = t, o, nadir
         upd = here & full & has_targets
         nadir = np.where(upd, np.minimum(nadir, S), nadir)
-        prior_cr |= upd & cr[:, k]
+        # reappearance is automatic PD only after an overall CR (RECIST FAQ); after a target-only CR
+        # with non-target disease present (overall PR) a returning lesion is added back to the sum
+        prior_cr |= upd & (o == CR)
     best, confirmed = _best(overall, days, p)
     return _Out(target, overall, nadir_used, best, confirmed)
 
@@ -247,6 +280,24 @@ class RecistBatch:
     overall_code: NDArray[np.int8]
     best_code: NDArray[np.int8]
     nadir_mm: NDArray[np.float64]
+    progression_ends_series: bool = True
+
+    @property
+    def progressed(self) -> NDArray[np.bool_]:
+        """Per patient: some follow-up was PD (``progression_ends_series``: the outcome is then PD)."""
+        return (self.overall_code == PD).any(axis=1)
+
+    @property
+    def outcome_code(self) -> NDArray[np.int8]:
+        """The rule's outcome: the last column's overall response, or PD once any follow-up was PD
+        (``progression_ends_series``), as :meth:`RecistRule.evaluate` answers."""
+        if not self.progression_ends_series:
+            return self.final_code
+        return np.where(self.progressed, PD, self.final_code).astype(np.int8)
+
+    @property
+    def outcome(self) -> NDArray[np.str_]:
+        return _LABEL[self.outcome_code]
 
     @property
     def final_code(self) -> NDArray[np.int8]:
@@ -299,7 +350,12 @@ def evaluate_batch(
     npat, na = sums.shape[0], sums.shape[1] - 1
     shape = (npat, na)
     ok = ~np.isnan(sums)
-    tenths = np.where(ok, np.rint(np.where(ok, sums, 0) * 10), 0).astype(np.int64)
+    scaled = np.where(ok, sums, 0) * 10
+    tenths = np.rint(scaled)
+    if (np.abs(scaled - tenths) > 1e-6).any():
+        raise ValueError("sums_mm must be given to 0.1 mm (the batch compares tenths of a millimetre exactly); "
+                         "evaluate finer diameters one patient at a time with RecistRule.evaluate")
+    tenths = np.where(ok, tenths, 0).astype(np.int64)
     if nontarget is not None:
         given = np.asarray(nontarget)
         if given.dtype.kind in "iu":  # codes: indices into NON_TARGET_LABELS
@@ -331,7 +387,7 @@ def evaluate_batch(
         np.broadcast_to(np.asarray(days, dtype=np.float64), shape),
         p,
     )
-    return RecistBatch(o.target, o.overall, o.best, o.nadir / 10.0)
+    return RecistBatch(o.target, o.overall, o.best, o.nadir / 10.0, bool(p["progression_ends_series"]))
 
 
 # ---------------------------------------------------------------- single patient
@@ -381,6 +437,7 @@ class RecistResult:
     baseline_sum_mm: float | None = None
     assessments: tuple[Assessment, ...] = ()
     findings: tuple[str, ...] = field(default=())
+    progression_date: dt.date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -394,15 +451,37 @@ class RecistResult:
             "baseline_sum_mm": self.baseline_sum_mm,
             "assessments": [a.to_dict() for a in self.assessments],
             "findings": list(self.findings),
+            "progression_date": self.progression_date.isoformat() if self.progression_date else None,
         }
 
 
-def _lesion_tenths(lesion: Lesion, too_small: int) -> int | None:
+def _lesion_units(lesion: Lesion, too_small: int, scale: int) -> int | None:
     if lesion.fragments_mm is not None:
-        return sum(_tenths(f) for f in lesion.fragments_mm)
+        return sum(_units(f, scale) for f in lesion.fragments_mm)
     if lesion.too_small:
         return too_small
-    return None if lesion.diameter_mm is None else _tenths(lesion.diameter_mm)
+    return None if lesion.diameter_mm is None else _units(lesion.diameter_mm, scale)
+
+
+def _diameters(cts: list[CtAssessment]) -> list[tuple[CtAssessment, Lesion, float]]:
+    out = []
+    for ct in cts:
+        for t in ct.target:
+            for mm in (*(t.fragments_mm or ()), *(() if t.diameter_mm is None else (t.diameter_mm,))):
+                out.append((ct, t, mm))
+    return out
+
+
+def _scale(cts: list[CtAssessment], too_small_mm: float) -> tuple[int, str | None]:
+    """The power of ten that holds every diameter entered exactly (at least tenths), or why none may."""
+    k = max(1, decimals(too_small_mm))
+    for ct, t, mm in _diameters(cts):
+        d = decimals(mm)
+        if d > MAX_DECIMALS:
+            return 0, (f"target {t.id} on {ct.date}: {mm!r} mm has more than {MAX_DECIMALS} decimals; RECIST "
+                       f"compares what was entered exactly, to 0.001 mm at most: enter the diameter as read")
+        k = max(k, d)
+    return 10**k, None
 
 
 def _baseline_findings(ct: CtAssessment, p: Mapping[str, Any]) -> list[str]:
@@ -492,8 +571,13 @@ class RecistRule:
                 baseline_date=baseline.date,
             )
         findings = _baseline_findings(baseline, p)
-        too_small = _tenths(p["too_small_mm"])
-        base_vals = [_lesion_tenths(t, too_small) for t in baseline.target]
+        follow = [c for c in cts if c.date > baseline.date]
+        scale, too_fine = _scale([baseline, *follow], p["too_small_mm"])
+        if too_fine:
+            return RecistResult(NAME, "NE", f"{too_fine}: NE", ver, baseline_date=baseline.date,
+                                findings=tuple(findings))
+        too_small = _units(p["too_small_mm"], scale)
+        base_vals = [_lesion_units(t, too_small, scale) for t in baseline.target]
         if any(v is None for v in base_vals):
             missing = ", ".join(t.id for t, v in zip(baseline.target, base_vals, strict=True) if v is None)
             return RecistResult(
@@ -508,7 +592,6 @@ class RecistRule:
         ids = [t.id for t in baseline.target]
         nodal = {t.id: t.nodal for t in baseline.target}
         nt_ids = [n.id for n in baseline.non_target]
-        follow = [c for c in cts if c.date > baseline.date]
         anchor = case.day0 or baseline.date
         na = len(follow)
         s = np.zeros((1, na), dtype=np.int64)
@@ -525,17 +608,17 @@ class RecistRule:
                     f"{ct.date}: target {extra} was not a baseline target and is ignored "
                     "(record new lesions under new_lesions)"
                 )
-            vals = {i: _lesion_tenths(by_id[i], too_small) if i in by_id else None for i in ids}
+            vals = {i: _lesion_units(by_id[i], too_small, scale) if i in by_id else None for i in ids}
             known = [v for v in vals.values() if v is not None]
             s[0, k] = sum(known)
             complete[0, k] = len(known) == len(ids)
             if ver == "1.1":
-                cr[0, k] = all(v is not None and (v < 100 if nodal[i] else v == 0) for i, v in vals.items())
+                cr[0, k] = all(v is not None and (v < 10 * scale if nodal[i] else v == 0) for i, v in vals.items())
             else:
                 cr[0, k] = all(v == 0 for v in vals.values())
             new[0, k] = bool(ct.new_lesions)
             nt[0, k] = _non_target(ct, nt_ids)
-        o = _kernel(np.array([base]), np.array([True]), s, present, complete, cr, nt, new, days, p)
+        o = _kernel(np.array([base]), np.array([True]), s, present, complete, cr, nt, new, days, p, scale)
         rows = []
         for k, ct in enumerate(follow):
             here = bool(present[0, k])
@@ -543,10 +626,10 @@ class RecistRule:
             rows.append(
                 Assessment(
                     date=ct.date,
-                    sum_mm=S / 10 if here else None,
+                    sum_mm=S / scale if here else None,
                     complete=bool(complete[0, k]) and here,
                     pct_from_baseline=_pct(S, base) if here else None,
-                    nadir_mm=N / 10,
+                    nadir_mm=N / scale,
                     pct_from_nadir=_pct(S, N) if here else None,
                     target=str(_LABEL[o.target[0, k]]),
                     non_target=NON_TARGET_LABELS[int(nt[0, k])] if here else "NE",
@@ -559,7 +642,7 @@ class RecistRule:
             "best_overall_response": best,
             "confirmed": bool(o.confirmed[0]),
             "baseline_date": baseline.date,
-            "baseline_sum_mm": base / 10,
+            "baseline_sum_mm": base / scale,
             "assessments": tuple(rows),
             "findings": tuple(findings),
         }
@@ -568,12 +651,24 @@ class RecistRule:
                 NAME, "NE", f"no follow-up CT after the baseline of {baseline.date}: NE", ver, **common
             )
         last = rows[-1]
+        reason = _reason(ver, last, base / scale, best, bool(o.confirmed[0]))
+        first_pd = next((a for a in rows if a.overall == "PD"), None)
+        if first_pd is not None and last.overall != "PD" and p["progression_ends_series"]:
+            return RecistResult(
+                NAME,
+                "PD",
+                f"{_reason(ver, first_pd, base / scale, best, False)}; progression since the treatment started "
+                f"stands: the later assessment of {last.date} ({last.overall}) does not undo it",
+                ver,
+                progression_date=first_pd.date,
+                **common,
+            )
         return RecistResult(
-            NAME, last.overall, _reason(ver, last, base, best, bool(o.confirmed[0])), ver, **common
+            NAME, last.overall, reason, ver, progression_date=first_pd.date if first_pd else None, **common
         )
 
 
-def _reason(ver: str, a: Assessment, base: int, best: str, confirmed: bool) -> str:
+def _reason(ver: str, a: Assessment, base: float, best: str, confirmed: bool) -> str:
     if a.sum_mm is None:
         body = "assessment not evaluable"
     else:
@@ -581,7 +676,7 @@ def _reason(ver: str, a: Assessment, base: int, best: str, confirmed: bool) -> s
         pn = "n/a" if a.pct_from_nadir is None else f"{a.pct_from_nadir:+.1f} %"
         news = f"new lesion(s) {', '.join(a.new_lesions)}" if a.new_lesions else "no new lesions"
         body = (
-            f"sum {a.sum_mm:g} mm ({pb} from baseline {base / 10:g} mm, {pn} from nadir {a.nadir_mm:g} mm); "
+            f"sum {a.sum_mm:g} mm ({pb} from baseline {base:g} mm, {pn} from nadir {a.nadir_mm:g} mm); "
             f"target {a.target}, non-target {a.non_target}, {news}"
         )
     tag = " confirmed" if confirmed and best in ("CR", "PR") else ""

@@ -19,7 +19,10 @@ References
   management of patients with differentiated thyroid carcinomas (PMC4154792): TgAb make immunometric Tg
   falsely low (``tgab_positive`` = not_evaluable).
 - Study synopsis (Leiden Sorafenib trial; Hoftijzer et al., Eur J Endocrinol 2009;161:923): Tg at weeks
-  0-28 (``first_week`` 0, ``last_week`` 28), slope "significantly below 0" at alpha = 0.05, two-sided.
+  0-28 (``first_week`` 0, ``last_week`` 28), slope "significantly below 0" at alpha = 0.05, two-sided. A
+  one-sided test declares its direction (``one_sided_greater``: "no statistically significant positive
+  slope"); the direction is never taken from the data (that is a two-sided test at 2 alpha).
+- One sample, one value: a sample entered twice is regressed once; two values for one date are refused.
 """
 
 from __future__ import annotations
@@ -61,10 +64,11 @@ PARAMS_SCHEMA: dict[str, Any] = {
             "description": "Significance level of the slope t-test (synopsis: 0.05).",
         },
         "test": {
-            "enum": ["two_sided", "one_sided"],
+            "enum": ["two_sided", "one_sided_greater", "one_sided_less"],
             "default": "two_sided",
-            "description": "two_sided as the synopsis words it; one_sided tests in the direction of the "
-            "estimated slope.",
+            "description": "two_sided as the synopsis words it; a one-sided test declares its direction: "
+            "one_sided_greater (H1 slope > 0, the synopsis's 'no statistically significant positive slope': "
+            "progression or stable) or one_sided_less (H1 slope < 0: response or stable).",
         },
         "min_values": {
             "type": "integer",
@@ -201,32 +205,39 @@ def _kernel(
     if p["tgab_positive"] == "not_evaluable":
         why[tgab_pos] = _WHY_TGAB
     fit = (why == _WHY_OK) & ~undetectable
-    # the t distribution only where a slope is reported: element-wise, so the same bits as for everyone
-    two = p["test"] != "one_sided"
+    # the t distribution only where a slope is reported: element-wise, so the same bits as for everyone.
+    # A one-sided test has a declared direction (never the data's): stat is t in that direction.
+    test = p["test"]
+    two = test == "two_sided"
+    sign = {"two_sided": 0.0, "one_sided_greater": 1.0, "one_sided_less": -1.0}[test]
+    with np.errstate(invalid="ignore"):
+        stat = np.abs(t) if two else sign * t
+    toward = (b != 0) if two else (sign * b > 0)  # a perfect fit in the tested direction
     # df is a whole number of at most S - 2: one quantile per value, looked up
     top = max(int(n.max(initial=0)) - 2, 0)
     dfs = np.arange(top + 1, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         if pvalues:
             tail = np.full(t.shape, np.nan)
-            tail[fit] = stdtr(df[fit], -np.abs(t[fit]))
+            tail[fit] = stdtr(df[fit], -stat[fit])
             pval = 2.0 * tail if two else tail
-            pval = np.where(perfect, np.where(b != 0, 0.0, 1.0), pval)
+            pval = np.where(perfect, np.where(toward, 0.0, 1.0), pval)
             sig = pval < p["alpha"]
             quantile = stdtrit(dfs, 0.975)
             half = np.where(df >= 0, quantile[np.clip(n - 2, 0, top)], np.nan) * se
             ci_low, ci_high = b - half, b + half
         else:
             crit = -stdtrit(dfs, p["alpha"] / 2 if two else p["alpha"])[np.clip(n - 2, 0, top)]
-            at = np.abs(t)
-            sig = fit & (at > crit)
-            near = np.flatnonzero(fit & ~perfect & (np.abs(at - crit) <= 1e-6 * crit))
+            sig = fit & (stat > crit)
+            near = np.flatnonzero(fit & ~perfect & (np.abs(stat - crit) <= 1e-6 * np.abs(crit)))
             if near.size:  # too close to call from the critical value: the p-value decides
-                tail_near = stdtr(df[near], -at[near])
+                tail_near = stdtr(df[near], -stat[near])
                 sig[near] = (2.0 * tail_near if two else tail_near) < p["alpha"]
-            sig = np.where(perfect, b != 0, sig)
+            sig = np.where(perfect, toward, sig)
             pval = ci_low = ci_high = np.full(t.shape, np.nan)
         t = np.where(perfect, np.where(b > 0, np.inf, np.where(b < 0, -np.inf, np.nan)), t)
+    if not two:  # a one-sided test speaks only in its direction (alpha >= 0.5 could otherwise flip it)
+        sig = sig & (sign * b > 0)
     code = np.where(sig & (b < 0), _RESPONSE, np.where(sig & (b > 0), _PROGRESSION, _STABLE)).astype(np.int8)
     code[undetectable] = _STABLE
     code[why != _WHY_OK] = _NE
@@ -293,7 +304,8 @@ def evaluate_batch(
     """The slope rule for a cohort: ``weeks`` and ``tg`` (ug/L) are P x S, nan = no sample.
 
     ``loq`` (scalar, (P,) or (P, S)) marks values below it as below the limit of quantitation, handled by
-    ``loq_policy``. Stimulated samples are the caller's to leave out (as nan). Same answers as
+    ``loq_policy``. Stimulated samples are the caller's to leave out (as nan), and so are duplicates: one
+    sample per date, as the workflow records them (:meth:`TgSlopeRule.evaluate` de-duplicates). Same answers as
     :meth:`TgSlopeRule.evaluate` for the same samples. ``pvalues`` False leaves ``p_value`` and the
     confidence interval nan (the outcomes are the same; a simulation needs only those).
     """
@@ -399,6 +411,29 @@ class TgSlopeResult:
         }
 
 
+def _one_value_per_sample(samples: list[TgSample]) -> tuple[list[TgSample], list[ExcludedSample], str | None]:
+    """One sample, one value (as the workflow records them): a sample entered twice counts once; two
+    different values for one date are a conflict to correct, never two points of the regression."""
+    kept: list[TgSample] = []
+    dropped: list[ExcludedSample] = []
+    by_date: dict[dt.date, TgSample] = {}
+    for s in samples:
+        first = by_date.get(s.date)
+        if first is None:
+            by_date[s.date] = s
+            kept.append(s)
+        elif first == s:
+            dropped.append(ExcludedSample(s.date, "the same sample entered twice: counted once"))
+        else:
+            return kept, dropped, (f"two different Tg results on {s.date} ({_show(first)} and {_show(s)}): correct "
+                                   "the record so that each sample has one value")
+    return kept, dropped, None
+
+
+def _show(s: TgSample) -> str:
+    return f"<{s.loq:g}" if s.value is None and s.loq is not None else f"{s.value:g} ug/L"
+
+
 class TgSlopeRule:
     """Criterion 2 as a registered rule; see the module docstring for the method and its sources."""
 
@@ -426,8 +461,10 @@ class TgSlopeRule:
             return TgSlopeResult(
                 NAME, "not_evaluable", "day 0 (first Sorafenib dose) not recorded: not_evaluable", **base
             )
-        samples: list[TgSample] = case.of_kind("tg", as_of=as_of)
-        excluded: list[ExcludedSample] = []
+        samples, excluded, conflict = _one_value_per_sample(case.of_kind("tg", as_of=as_of))
+        if conflict:
+            return TgSlopeResult(NAME, "not_evaluable", f"{conflict}: not_evaluable", excluded=tuple(excluded),
+                                 **base)
         kept: list[TgSample] = []
         for s in samples:
             if s.stimulated and p["exclude_stimulated"]:

@@ -288,7 +288,7 @@ def test_batch_equals_single_patient_on_a_random_cohort(version: str) -> None:
     batch = evaluate_batch(
         sums, new, np.zeros_like(new), cr, params, days=days, nontarget=nt, complete=complete
     )
-    assert [s.outcome for s in singles] == batch.final.tolist()
+    assert [s.outcome for s in singles] == batch.outcome.tolist()
     assert [s.best_overall_response for s in singles] == batch.best_overall_response.tolist()
     assert [[a.overall for a in s.assessments] for s in singles] == batch.overall.tolist()
 

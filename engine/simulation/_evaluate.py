@@ -115,7 +115,11 @@ def _recist(c: Cohort, params: Mapping[str, Any]) -> Outcomes:
         sums, new, False, cr, params, days=fdays, nontarget=np.broadcast_to(nontarget, (npat, width))
     )
     last = np.maximum(nfollow - 1, 0)
-    code = np.where(nfollow > 0, res.overall_code[rows, last], recist.NE).astype(np.int8)
+    # the rule's outcome: the latest follow-up, or PD once any was PD (progression_ends_series)
+    at_last = res.overall_code[rows, last]
+    if res.progression_ends_series:
+        at_last = np.where(res.progressed, recist.PD, at_last)
+    code = np.where(nfollow > 0, at_last, recist.NE).astype(np.int8)
     return code, recist.CODE_LABELS
 
 
