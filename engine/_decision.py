@@ -3,6 +3,11 @@
 The engine recommends; an investigator confirms (or overrides with a reason). A criterion waits
 while one of its visits is neither done nor closed; once every window has closed the rule is run
 on what there is, and too little data is the rule's own ``not_evaluable`` outcome.
+
+What each rule judges is the protocol's ``evidence`` selection of the criterion (:mod:`._evidence`):
+the evidence lists every record used and not used with the reason, the rule is also run on all the
+patient's records of its kinds (what ``trialflow rules eval`` says), and when the two differ the
+criterion names the settings that made the difference, as a flag that says whether the arm changes.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from trialflow.protocol import Criterion, Protocol
 from trialflow.rules import get_rule
 from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
+from ._evidence import CriterionEvidence, select_evidence
 from ._schedule import ScheduledVisit, schedule
 from ._state import PatientState
 
-__all__ = ["DecisionPreview", "decision_applies", "evaluate_decision", "pending_criterion_visits"]
+__all__ = ["DecisionPreview", "criterion_evidence", "decision_applies", "evaluate_decision",
+           "pending_criterion_visits"]
 
 OBSERVATION_CLASSES = tuple(OBSERVATION_TYPES.values())
 PROGRESSION_OUTCOMES = frozenset({"progression", "PD"})
@@ -66,27 +73,48 @@ def pending_criterion_visits(protocol: Protocol, visits: list[ScheduledVisit]) -
     return out
 
 
+def _observations(state: PatientState) -> list[tuple[Observation, int | None]]:
+    return [(r.record, r.event_id) for r in state.records if isinstance(r.record, OBSERVATION_CLASSES)]
+
+
+def criterion_evidence(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit],
+                       criterion: Criterion) -> CriterionEvidence:
+    """The records a criterion may judge, by its protocol ``evidence`` settings (kinds, study days,
+    unscheduled records, final visit), each listed as used or not with the reason."""
+    return select_evidence(criterion, state.day0, _observations(state), visits)
+
+
 def criterion_case(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit],
                    criterion: Criterion) -> Case:
-    """The observations a criterion may judge: those its declared visits asked for, in their windows.
+    """The observations a criterion judges, as the rule's case (see :func:`criterion_evidence`)."""
+    ev = criterion_evidence(protocol, state, visits, criterion)
+    return Case(state.patient, state.day0, ev.observations)
 
-    A scan or CT taken outside the criterion's visits (an unscheduled week-4 CT, say) is part of the
-    record but not of the 6-month decision; a missed 6-month CT leaves the rule without a follow-up,
-    which it reports as not evaluable.
-    """
-    by_id = {v.visit: v for v in visits}
-    windows = []
-    for vid in criterion.visits:
-        sv = by_id.get(vid)
-        if sv is None or sv.status == "not_required":
-            continue
-        windows.append((sv.window_start, sv.window_end, set(sv.kinds)))
-    observations: tuple[Observation, ...] = tuple(
-        r.record for r in state.records
-        if isinstance(r.record, OBSERVATION_CLASSES)
-        and any(start <= r.record.date <= end and r.record.kind in kinds for start, end, kinds in windows)
-    )
-    return Case(state.patient, state.day0, observations)
+
+def _not_evaluable(outcomes: tuple[str, ...]) -> str | None:
+    return next((o for o in outcomes if o in NOT_EVALUABLE_OUTCOMES), None)
+
+
+def _judge(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit], c: Criterion,
+           as_of: dt.date) -> dict[str, Any]:
+    """The rule on the selected records, the final-visit check, and the rule on every record of its
+    kinds (what ``trialflow rules eval`` says on the same records), with what makes them differ."""
+    rule = get_rule(c.rule)
+    ev = criterion_evidence(protocol, state, visits, c)
+    res = rule.evaluate(Case(state.patient, state.day0, ev.observations), c.params, as_of=as_of).to_dict()
+    settings = sorted({u.setting for u in ev.not_used if u.setting})
+    ne = _not_evaluable(tuple(rule.outcomes))
+    if ev.final_problem and ne is not None and res["outcome"] not in PROGRESSION_OUTCOMES:
+        res["rule_outcome"], res["rule_reason"] = res["outcome"], res["reason"]
+        res["outcome"], res["reason"] = ne, f"{ev.final_problem}: {ne}"
+        settings.append("evidence.final_visit")
+    full = rule.evaluate(Case(state.patient, state.day0, tuple(o for o, _ in _observations(state))),
+                         c.params, as_of=as_of)
+    res["evidence"] = ev.to_dict()
+    res["rules_eval"] = {"outcome": full.outcome, "reason": full.reason}
+    res["differs_from_rules_eval"] = full.outcome != res["outcome"]
+    res["differs_because"] = settings if full.outcome != res["outcome"] else []
+    return res
 
 
 def _flags(protocol: Protocol, outcomes: dict[str, str], results: dict[str, dict[str, Any]]) -> list[str]:
@@ -102,6 +130,20 @@ def _flags(protocol: Protocol, outcomes: dict[str, str], results: dict[str, dict
     for c, o in outcomes.items():
         if o in NOT_EVALUABLE_OUTCOMES:
             flags.append(f"{c} not evaluable: {results[c].get('reason', '')}")
+    for c, res in results.items():
+        flags += [f"{c}: {f}" for f in res.get("findings", ())]
+        for u in res["evidence"]["records"]:
+            if not u["used"]:
+                flags.append(f"{c}: the {u['kind']} of {u['date']} ({u['visit']}) is not used: {u['reason']} "
+                             f"({u['setting']})")
+        if res["differs_from_rules_eval"]:
+            other = dict(outcomes, **{c: res["rules_eval"]["outcome"]})
+            here, there = protocol.decision.choose(outcomes), protocol.decision.choose(other)
+            arm = (f"; on all records the arm would be {there.to} instead of {here.to}: investigator to confirm"
+                   if here.id != there.id else "; the arm is the same")
+            flags.append(f"{c}: {outcomes[c]} here, {res['rules_eval']['outcome']} by the rule on all the "
+                         f"patient's records (trialflow rules eval), because of "
+                         f"{', '.join(res['differs_because']) or 'the evidence settings'}{arm}")
     return flags
 
 
@@ -118,8 +160,7 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
     results: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, str] = {}
     for c in dec.criteria:
-        case = criterion_case(protocol, state, visits, c)
-        res = get_rule(c.rule).evaluate(case, c.params, as_of=as_of).to_dict()
+        res = _judge(protocol, state, visits, c, as_of)
         res["waiting_on"] = [v.visit for v in pending[c.id]]
         res["favourable"] = res["outcome"] in c.favourable
         results[c.id] = res

@@ -15,6 +15,7 @@ from ._model import (
     EarlyTermination,
     Eligibility,
     EligibilityCriterion,
+    EvidenceSelection,
     Phase,
     PhaseTreatment,
     Protocol,
@@ -74,10 +75,18 @@ def _phase(d: dict[str, Any]) -> Phase:
 def _criterion(d: dict[str, Any]) -> Criterion:
     from trialflow.rules import get_rule, rule_defaults
 
-    params = {**rule_defaults(get_rule(d["rule"])), **d.get("params", {})}
+    rule = get_rule(d["rule"])
+    params = {**rule_defaults(rule), **d.get("params", {})}
+    ev = d.get("evidence", {})
+    days = ev.get("study_days", {})
+    evidence = EvidenceSelection(
+        kinds=tuple(ev.get("kinds") or rule.observation_kinds), from_day=days.get("from"), to_day=days.get("to"),
+        final_visit=ev.get("final_visit"), unscheduled=ev.get("unscheduled", "include"), source=ev.get("source"),
+        note=ev.get("note"),
+    )
     return Criterion(
         id=d["id"], name=d["name"], rule=d["rule"], visits=tuple(d["visits"]), params=frozen_mapping(params),
-        favourable=tuple(d["favourable"]), source=d["source"], note=d.get("note"),
+        favourable=tuple(d["favourable"]), source=d["source"], note=d.get("note"), evidence=evidence,
     )
 
 

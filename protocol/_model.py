@@ -229,6 +229,31 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceSelection:
+    """Which records a criterion judges (``evidence:`` of a criterion; docs/DOMAIN.md, "What each criterion
+    judges"). ``kinds`` empty means the rule's own observation kinds; a bound of None is open; the
+    default (no ``evidence:``) is every record of the rule's kinds, as ``trialflow rules eval`` reads a
+    case file."""
+
+    kinds: tuple[str, ...] = ()
+    from_day: int | None = None
+    to_day: int | None = None
+    final_visit: str | None = None
+    unscheduled: Literal["include", "exclude"] = "include"
+    source: Source | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kinds": list(self.kinds),
+            "study_days": {"from": self.from_day, "to": self.to_day},
+            "final_visit": self.final_visit,
+            "unscheduled": self.unscheduled,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Criterion:
     id: str
     name: str
@@ -238,6 +263,7 @@ class Criterion:
     favourable: tuple[str, ...]
     source: Source
     note: str | None = None
+    evidence: EvidenceSelection = EvidenceSelection()
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,43 @@ class _Checker:
             self.add(where("complete"), f"no transition uses trigger {names['complete']!r}, which "
                      f"`trialflow complete` fires to end a treatment phase{hint('complete')}{fired()}")
 
+    def evidence(self, c: dict[str, Any], rule: Any, path: list[PathItem], visit_ids: list[str]) -> None:
+        """A criterion's ``evidence`` selection names kinds its rule reads, a visit of its own, a range
+        that can hold that visit's window, and (with ``final_visit``) a rule that can say not evaluable."""
+        ev = c.get("evidence")
+        if not isinstance(ev, dict):
+            return
+        at = [*path, "evidence"]
+        for k, kind in enumerate(ev.get("kinds", [])):
+            if kind not in rule.observation_kinds:
+                self.add([*at, "kinds", k], f"rule {rule.name!r} does not read {kind!r}"
+                         f"{suggest(kind, rule.observation_kinds)} (it reads: {', '.join(rule.observation_kinds)})")
+        days = ev.get("study_days", {})
+        lo, hi = days.get("from"), days.get("to")
+        if lo is not None and hi is not None and lo > hi:
+            self.add([*at, "study_days"], f"the range d{lo:+d} to d{hi:+d} is empty: 'from' must not be after 'to'")
+        final = ev.get("final_visit")
+        if final is None:
+            return
+        if any(v not in visit_ids for v in c["visits"]):
+            return  # the unknown visit is reported already; this would be its echo
+        if final not in c["visits"]:
+            self.add([*at, "final_visit"], f"final visit {final!r} is not one of the criterion's visits"
+                     f"{suggest(final, c['visits'])} ({', '.join(c['visits'])})")
+            return
+        if not {"not_evaluable", "NE"} & set(rule.outcomes):
+            self.add([*at, "final_visit"], f"rule {rule.name!r} has no not-evaluable outcome to give when the "
+                     "final visit has no result")
+        for p in self.data["phases"]:
+            for v in p.get("visits", []):
+                if v["id"] != final or p.get("anchor") != "day0":
+                    continue
+                start, end = v["day"] - v["window"]["before"], v["day"] + v["window"]["after"]
+                if (lo is not None and start < lo) or (hi is not None and end > hi):
+                    self.add([*at, "study_days"], f"the final visit {final!r} has its window d{start:+d} to "
+                             f"d{end:+d} outside the range d{lo if lo is not None else '-∞'} to "
+                             f"d{hi if hi is not None else '∞'}")
+
     def decision(self, graph: dict[str, set[str]]) -> None:
         from trialflow.rules import RuleLoadError, UnknownRuleError, get_rule
 
@@ -221,6 +258,7 @@ class _Checker:
                     Problem(prob.file, prob.line, prob.column, prob.path,
                             f"{prob.message} (rule {rule.name!r})")
                 )
+            self.evidence(c, rule, path, visit_ids)
             for k, o in enumerate(c["favourable"]):
                 if o not in rule.outcomes:
                     self.add([*path, "favourable", k], f"rule {rule.name!r} has no outcome {o!r}"

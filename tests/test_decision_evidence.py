@@ -1,4 +1,4 @@
-"""The decision judges the protocol's visits only, and the record keeps one value per sample.
+"""The decision reads the 6-month answer at the 6-month visits, and the record keeps one value per sample.
 
 Dates as in workflow_helpers: enrolled 2025-12-29, day 0 2026-01-12, 6-month visits 2026-07-13
 (window 07-06 to 07-27), Tg week 28 on 2026-07-27 (window to 07-30), decision on 2026-08-03.
@@ -50,8 +50,9 @@ WEEK4 = DAY0 + dt.timedelta(days=28)
 
 
 def test_an_unscheduled_early_scan_and_ct_do_not_decide_the_6_month_criteria(store: Store) -> None:
-    """A week-4 CT and scan are part of the record, but the 6-month decision reads the 6-month visits:
-    with those missed, RaI uptake and RECIST are not evaluable, whatever the week-4 images showed."""
+    """A week-4 CT and scan are part of the record (the CT counts for the nadir), but the outcome is read at
+    the 6-month visits (``evidence.final_visit``): with those missed, RaI uptake and RECIST are not
+    evaluable, whatever the week-4 images showed, and the reason says so."""
     enrol_started(store, "P-201")
     record_many(store, [("P-201", r) for r in tg_series(DAY0, TG_STABLE)], USER)
     record_many(store, [("P-201", ct(WEEK4, SD_MM)), ("P-201", rai_scan(WEEK4, ["lung-left-lower"]))], USER)
@@ -60,6 +61,7 @@ def test_an_unscheduled_early_scan_and_ct_do_not_decide_the_6_month_criteria(sto
     assert preview.outcomes == {"rai_uptake": "not_evaluable", "tg_slope": "stable", "recist": "NE"}
     assert preview.recommended_phase == "continued_sorafenib"  # favourable on Tg alone, not via RaI
     assert any(f.startswith("rai_uptake not evaluable") for f in preview.flags)
+    assert "no ct in the window d175-d196 of month6_ct" in preview.criteria["recist"]["reason"]
 
 
 def test_the_6_month_scan_inside_its_window_decides_reinduction(store: Store) -> None:
