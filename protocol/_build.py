@@ -81,7 +81,10 @@ def _criterion(d: dict[str, Any]) -> Criterion:
     days = ev.get("study_days", {})
     evidence = EvidenceSelection(
         kinds=tuple(ev.get("kinds") or rule.observation_kinds), from_day=days.get("from"), to_day=days.get("to"),
-        final_visit=ev.get("final_visit"), unscheduled=ev.get("unscheduled", "include"), source=ev.get("source"),
+        # without an evidence block: the criterion's visit windows only, the reading stored protocol
+        # versions were decided under (docs/DOMAIN.md, "What each criterion judges")
+        final_visit=ev.get("final_visit"), unscheduled=ev.get("unscheduled", "include" if ev else "exclude"),
+        source=ev.get("source"),
         note=ev.get("note"),
     )
     return Criterion(

@@ -231,9 +231,9 @@ class Condition:
 @dataclass(frozen=True, slots=True)
 class EvidenceSelection:
     """Which records a criterion judges (``evidence:`` of a criterion; docs/DOMAIN.md, "What each criterion
-    judges"). ``kinds`` empty means the rule's own observation kinds; a bound of None is open; the
-    default (no ``evidence:``) is every record of the rule's kinds, as ``trialflow rules eval`` reads a
-    case file."""
+    judges"). ``kinds`` empty means the rule's own observation kinds; a bound of None is open. A criterion
+    without ``evidence:`` judges the records inside its visit windows only (``unscheduled`` exclude), the
+    reading protocol versions written before the block existed were decided under."""
 
     kinds: tuple[str, ...] = ()
     from_day: int | None = None
