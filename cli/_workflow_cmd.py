@@ -44,11 +44,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create the store and register the protocol."""
         from trialflow.engine import init_store
+        from trialflow.engine._db import PREPARED
 
         store, version = call(init_store, db, protocol, resolve_user(user))
+        schema = PREPARED.get(store.engine)
         if as_json:
-            print_json({"store": store.url, "protocol": version})
+            print_json({"store": store.url, "schema": schema, "protocol": version})
         else:
+            if schema:
+                console.print(f"store {store.url}: {schema}", markup=False)
             what = "registered" if version.newly_registered else "already registered; store up to date"
             console.print(f"store {store.url}: protocol {version.study_id} v{version.version} {what} "
                           f"(sha256 {version.content_hash[:12]})", markup=False)

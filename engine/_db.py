@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from . import _tables  # noqa: F401  # registers the tables on SQLModel.metadata
+from ._schema import SchemaError, prepare
 
 __all__ = ["DEFAULT_DB", "StoreError", "database_url", "make_engine", "read_session", "write_session"]
 
 DEFAULT_DB = "trialflow.db"
+#: what opening an engine with ``create`` did to the store ("created ...", "schema upgraded ..."), if anything
+PREPARED: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 class StoreError(Exception):
@@ -37,7 +41,8 @@ def database_url(db: str | None) -> str:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    # No journal_mode here: WAL is a property of the file, set once when the store is created
+    # (engine/_schema.py), so that opening another application's file changes not one byte of it.
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -49,22 +54,6 @@ def _sqlite_begin(conn: Connection) -> None:
     # of both reading and then one failing to upgrade its lock; readers use a deferred BEGIN.
     mode = "DEFERRED" if conn.get_execution_options().get("trialflow_readonly") else "IMMEDIATE"
     conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Bring a store written by an earlier trialflow up to date: new nullable columns are added.
-
-    Only columns that can be NULL are ever added this way; a cache column filled later (the patient
-    projection) is recomputed from the events by ``trialflow init``.
-    """
-    with engine.begin() as conn:
-        inspector = inspect(conn)
-        for table in SQLModel.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
 
 
 def make_engine(url: str, *, create: bool = False) -> Engine:
@@ -89,23 +78,17 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
     except ModuleNotFoundError as err:
         raise StoreError(f"the database driver for {url.split(':', 1)[0]!r} is not installed ({err.name}); "
                          "for PostgreSQL: pip install 'trialflow[postgres]'") from None
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.connect() as conn:
-            inspector = inspect(conn)
-            has_tables = inspector.has_table("event")
-            current = has_tables and inspector.has_table("work_item")
+        done = prepare(engine, create=create, where=where)
+    except SchemaError as err:
+        engine.dispose()
+        raise StoreError(str(err)) from None
     except OperationalError as err:
-        raise StoreError(f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: "
-                         f"{str(err.orig).strip().splitlines()[0]}") from None
-    if create:
-        SQLModel.metadata.create_all(engine)
-        _add_missing_columns(engine)
-    elif not has_tables:
-        raise StoreError(f"{engine.url.render_as_string(hide_password=True)} holds no trialflow store: "
-                         "create one with `trialflow init`")
-    elif not current:
-        raise StoreError(f"{engine.url.render_as_string(hide_password=True)} was written by an older trialflow: "
-                         "run `trialflow init` on it once to bring it up to date (nothing recorded is changed)")
+        engine.dispose()
+        raise StoreError(f"cannot open the store at {where}: {str(err.orig).strip().splitlines()[0]}") from None
+    if done is not None:
+        PREPARED[engine] = done
     return engine
 
 

@@ -33,7 +33,6 @@ from ._worklist import WorkItem
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 
 T = TypeVar("T")
-SCHEMA_VERSION = "1"
 
 
 class ConcurrentUpdate(Exception):
@@ -135,7 +134,6 @@ class Store:
             study = s.get(StoreInfoRow, "study_id")
             if study is None:
                 s.add(StoreInfoRow(key="study_id", value=protocol.study.id))
-                s.add(StoreInfoRow(key="schema_version", value=SCHEMA_VERSION))
             elif study.value != protocol.study.id:
                 raise StoreError(f"this store runs study {study.value!r}; {protocol.source_file} is study "
                                  f"{protocol.study.id!r}")

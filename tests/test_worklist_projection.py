@@ -63,9 +63,11 @@ def test_a_store_from_before_the_work_items_is_brought_up_to_date_by_init(tmp_pa
     path = tmp_path / "old.db"
     store = build_demo(str(path))
     expected = next_actions(store)
-    with store.engine.begin() as c:  # what a store written before work items looked like
+    with store.engine.begin() as c:  # what a store written by 0.1 before work items looked like
         c.execute(text("DROP TABLE work_item"))
         c.execute(text("ALTER TABLE patient DROP COLUMN valid_from"))
+        c.execute(text("DROP TABLE alembic_version"))
+        c.execute(text("UPDATE store_info SET key = 'schema_version', value = '1' WHERE key = 'application'"))
     store.close()
     with pytest.raises(StoreError, match="older trialflow: run `trialflow init`"):
         Store.open(str(path))
