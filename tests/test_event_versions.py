@@ -30,6 +30,7 @@ def old_store(tmp_path: Path) -> Path:
     con = sqlite3.connect(db)
     con.executescript(gzip.decompress((OLD / "store_66ced54.sql.gz").read_bytes()).decode())
     con.close()
+    init_store(str(db), None, USER)[0].close()  # a store from before Alembic: `trialflow init` upgrades it once
     return db
 
 
