@@ -53,9 +53,14 @@ def register(app: typer.Typer) -> None:
         else:
             if schema:
                 console.print(f"store {store.url}: {schema}", markup=False)
-            what = "registered" if version.newly_registered else "already registered; store up to date"
-            console.print(f"store {store.url}: protocol {version.study_id} v{version.version} {what} "
-                          f"(sha256 {version.content_hash[:12]})", markup=False)
+            if version.newly_registered:
+                console.print(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
+                              f"(sha256 {version.content_hash[:12]})", markup=False)
+            else:
+                held = ", ".join(f"v{v.version} ({v.patients} patients)" for v in store.versions())
+                console.print(f"store {store.url} already holds {version.study_id}: {held}; newest v{version.version} "
+                              f"(sha256 {version.content_hash[:12]}). Nothing changed"
+                              + (" but the schema" if schema else ""), markup=False)
 
     @app.command()
     def enroll(

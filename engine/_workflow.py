@@ -109,22 +109,35 @@ def _advance(state: PatientState, event: NewEvent) -> PatientState:
 
 # -- store set-up ---------------------------------------------------------------------------------
 def init_store(db: str | None, protocol_file: str | Path | None, user: str) -> tuple[Store, RegisteredVersion]:
-    """Create the store (if needed) and register the protocol (the bundled one by default)."""
+    """Create the store (if needed) and register the protocol (the bundled one by default).
+
+    On an existing store nothing is registered: without ``protocol_file`` the answer is the newest
+    registered version; with it, the file must be a version the store already holds (a new version is
+    registered by ``trialflow protocol amend``). Only an outdated schema is upgraded.
+    """
     proto = load_bundled_protocol() if protocol_file is None else load_protocol(protocol_file)
     text = Path(proto.source_file).read_text(encoding="utf-8")
     store = Store.open(db, create=True)
     try:
         versions = store.versions()
-        if versions and versions[-1].content_hash != proto.content_hash and protocol_file is not None:
-            known = {v.content_hash for v in versions}
-            if proto.content_hash not in known:
+        if not versions:
+            version = store.register_protocol(proto, text, user, "initial protocol")
+        elif protocol_file is None:
+            version = versions[-1]
+        else:
+            same = [v for v in versions if v.content_hash == proto.content_hash]
+            if not same:
                 raise Refused(f"the store already runs {versions[-1].study_id} v{versions[-1].version}; "
-                              "register a new version with `trialflow protocol amend`")
-        version = store.register_protocol(proto, text, user, "initial protocol" if not versions else "re-init")
+                              f"{protocol_file} is not one of its versions: register it with `trialflow protocol "
+                              "amend`")
+            version = same[0]
         rebuild_projections(store, only_missing=True)
     except StoreError as err:
         store.close()
         raise Refused(str(err)) from None
+    except Refused:
+        store.close()
+        raise
     return store, version
 
 
