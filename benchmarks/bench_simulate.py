@@ -1,37 +1,29 @@
-"""trialflow's simulator vs the same pathway model written in SimPy, measured in the same run.
+"""Simulator benchmark: trialflow vs a plain SimPy model of the same pathways, as whole processes.
 
-The SimPy model is the usual patient-pathway style: one process per patient, scalar draws from the
-bundled default scenario (Python's ``random``), the bundled protocol's schedule written out by hand, and
-the three criteria computed per patient in plain Python at the decision. Per patient it does what
-trialflow's simulator does:
+Every figure is the median of ``--repeat`` runs, measured in the same run as its baseline:
 
-- enrolment by a Poisson process (``accrual_per_month``); the latent course, Tg slope, growth of the
-  target sum, TgAb, re-induction, new-lesion time and the target lesions drawn from the scenario;
-- screening: the baseline scan and CT at day 14 from enrolment with whole-day jitter (normal,
-  ``jitter_sd_days``, rounded, kept in the -14/+14 window), never missed; day 0 is the later of the two
-  plus ``start_delay_days``;
-- withdrawal (death, toxicity stop, dropout: the first of three exponential times) counted from day 0;
-- Tg at weeks 0, 4, ..., 28 (jittered in the protocol's windows, not before day 0 since the treatment
-  phase starts then), the 6-month scan and CT at day 182 (-7/+14); every one of these treatment-phase
-  visits is missed with ``missed_probability``, a follow-up CT is unreadable with
-  ``ct_not_evaluable_probability``;
-- the decision on the engine's readiness date, the day every criterion visit is done or its window has
-  closed (a missed visit: the day after its window ends), plus ``decision_delay_days``. A patient whose
-  withdrawal falls on or before a visit or the decision day counts as ``no_decision``;
-- the criteria as the rules define them: OLS slope of ln Tg over weeks with a two-sided t-test at 0.05
-  (at least 4 values, TgAb positive not evaluable, values under the LoQ at half the LoQ, all of them
-  under it: stable); RECIST 1.0 on the sum of target diameters in tenths of a mm (lesions under 3 mm
-  gone; PD +20 % or a new lesion, PR -30 %); re-induced uptake when the 6-month scan is done. A
-  favourable response is any of the three; first matching branch wins.
+- **whole process** (what a statistician waits for): ``trialflow simulate --patients 30 --runs R --seed S
+  --json`` as its own process, interpreter start, imports, simulation and the JSON printed (read by this
+  script); the SimPy model likewise as its own process (``python bench_simulate.py --child simpy N``);
+- **in process**: the same call timed inside one warm process (imports done, one small run first);
+- **baseline**: ``python -c "import numpy, scipy.special, typer"``, the least any numpy CLI pays;
+- **peak RSS** of the whole ``trialflow simulate`` process (``wait4``'s ``ru_maxrss``).
 
-Branch counts are compared with a chi-square test.
+The SimPy model (written for this benchmark) walks the same pathway with the default scenario's figures:
+baseline visits, start delay, the Tg visits with their windows and missed visits, the 6-month scan and
+CT, withdrawal by death, toxicity or dropout before the decision, and the decision on the day the
+engine's readiness rule gives; the criteria as the rules define them (OLS slope of ln Tg with a
+two-sided t-test at 0.05, at least 4 values, TgAb positive not evaluable, values under the LoQ at half
+the LoQ; RECIST 1.0 on the target sum in tenths of a mm; re-induced uptake). It stops at the decision
+and keeps no workload, so it does less than trialflow (branches after the decision, doses split per
+month, the month table): the ratio is, if anything, in SimPy's favour. Branch counts of the two are
+compared with a chi-square test. SimPy sizes above ``--simpy-max`` are extrapolated from the largest
+one run (its start-up plus its per-pathway time), marked ``*``.
 
-Each measurement runs in its own subprocess, so the peak RSS printed is that model's alone (``ru_maxrss``
-read inside the child; "after imports" is the child's RSS before it simulates). The SimPy model stops at
-the decision and keeps no workload, so it does less than trialflow's simulator (which also walks the
-branches, splits doses per month and keeps the month table): the ratio is, if anything, in SimPy's favour.
+    python benchmarks/bench_simulate.py [--sizes 10000 100000 1000000 10000000] [--repeat 3]
+        [--simpy-max 100000] [--extra ARG ...]
 
-    python benchmarks/bench_simulate.py [--sizes 10000 100000 1000000] [--simpy-max 100000]
+``--extra`` passes more options to ``trialflow simulate`` (e.g. ``--extra=--cluster --extra=local:2``).
 """
 
 from __future__ import annotations
@@ -39,26 +31,29 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
+from typing import Any
 
-import numpy as np
-import simpy
-from scipy.special import stdtr
-from scipy.stats import chi2_contingency
-
-from trialflow.engine.simulation import load_scenario, simulate
-
+PER_RUN = 30  # patients per simulated trial, as the protocol plans
 MONTH = 365.25 / 12
 BRANCHES = ("rai_reinduced", "favourable_without_uptake", "no_response", "no_decision")
 TG_VISITS = ((0, 7, 0), *((7 * w, 3, 3) for w in range(4, 29, 4)))  # (day, window before, after)
 
 
 def simpy_model(n: int, seed: int) -> dict[str, int]:
+    import numpy as np
+    import simpy
+    from scipy.special import stdtr
+
+    from trialflow.engine.simulation import load_scenario
+
     sc = load_scenario()
     rnd = random.Random(seed)
     env = simpy.Environment()
@@ -143,9 +138,7 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
             else:
                 recist = "SD"
         fav = rai == "reinduced" or tg in ("response", "stable") or recist in ("CR", "PR", "SD")
-        counts[
-            "rai_reinduced" if rai == "reinduced" else "favourable_without_uptake" if fav else "no_response"
-        ] += 1
+        counts["rai_reinduced" if rai == "reinduced" else "favourable_without_uptake" if fav else "no_response"] += 1
 
     def accrual(env: simpy.Environment) -> Generator[simpy.events.Event, object, None]:
         for _ in range(n):
@@ -157,82 +150,119 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
     return counts
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def child(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> None:
+    """Time one model inside this process (median of ``repeat``) and print its figures as JSON."""
+    if model == "simpy":
+        t0 = time.perf_counter()
+        counts = simpy_model(n, seed)
+        print(json.dumps({"seconds": time.perf_counter() - t0, "counts": [counts[b] for b in BRANCHES]}))
+        return
+    from trialflow.engine.simulation import simulate
 
-
-def child(model: str, n: int, seed: int, repeat: int) -> None:
-    """Run one model ``repeat`` times in this process and print its best time and figures as JSON."""
-    if model == "trialflow":
-        simulate(1000, seed)  # warm up: imports, schema compilation
-    base = _rss_mb()
-    secs = math.inf
+    options: dict[str, Any] = {}
+    if "--cluster" in extra:
+        options["cluster"] = extra[list(extra).index("--cluster") + 1]
+    runs = -(-n // PER_RUN)
+    simulate(PER_RUN, seed, runs=34, **options)  # warm: imports, schema compilation, kernels, workers
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        if model == "trialflow":
-            per_branch = simulate(n, seed).per_branch  # no result kept alive between repeats
-            counts = [per_branch[b] for b in BRANCHES]
-        else:
-            sp = simpy_model(n, seed)
-            counts = [sp[b] for b in BRANCHES]
-        secs = min(secs, time.perf_counter() - t0)
-    print(json.dumps({"seconds": secs, "rss_mb": _rss_mb(), "rss_after_imports_mb": base, "counts": counts}))
+        simulate(PER_RUN, seed, runs=runs, **options)  # no result kept alive between repeats
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"seconds": statistics.median(times)}))
 
 
-def _run(model: str, n: int, seed: int, repeat: int) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", model, str(n), "--seed", str(seed), "--repeat", str(repeat)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _whole(cmd: list[str]) -> tuple[float, float, bytes]:
+    """(wall seconds, peak RSS in MB, stdout) of ``cmd`` run as its own process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode(errors='replace')}")
+    return secs, usage.ru_maxrss / 1024, out
+
+
+def _median_whole(cmd: list[str], repeat: int) -> tuple[float, float, bytes]:
+    got = [_whole(cmd) for _ in range(repeat)]
+    return statistics.median(g[0] for g in got), max(g[1] for g in got), got[-1][2]
+
+
+def _child_cmd(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> list[str]:
+    cmd = [sys.executable, __file__, "--child", model, str(n), "--seed", str(seed), "--repeat", str(repeat)]
+    return cmd + [f"--extra={e}" for e in extra]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    ap.add_argument("--simpy-max", type=int, default=100_000, help="larger sizes are extrapolated linearly")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 10_000_000])
+    ap.add_argument("--simpy-max", type=int, default=100_000, help="larger SimPy sizes are extrapolated")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument(
-        "--repeat", type=int, default=3, help="best of this many runs per model and size (shared machines)"
-    )
+    ap.add_argument("--repeat", type=int, default=3, help="median of this many runs of each measurement")
+    ap.add_argument("--extra", action="append", default=[], help="an option passed to trialflow simulate")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), args.seed, args.repeat)
+        child(args.child[0], int(args.child[1]), args.seed, args.repeat, args.extra)
         return
+    import numpy as np
+    from scipy.stats import chi2_contingency
+
+    exe = shutil.which("trialflow", path=os.path.dirname(sys.executable)) or shutil.which("trialflow")
+    if exe is None:
+        raise SystemExit("the trialflow command is not installed (pip install -e .)")
+    base_s, base_rss, _ = _median_whole([sys.executable, "-c", "import numpy, scipy.special, typer"], args.repeat)
     print(
-        f"{'patients':>10} {'trialflow s':>12} {'RSS MB':>7} {'SimPy s':>10} {'RSS MB':>7} {'ratio':>7}  "
-        "chi-square p (branch counts)"
+        f'baseline `python -c "import numpy, scipy.special, typer"`: {base_s:.2f} s, {base_rss:.0f} MB '
+        f"(median of {args.repeat}); trialflow simulate --patients {PER_RUN} --runs R --json " + " ".join(args.extra)
     )
-    last_rate = None
-    rss_tf: list[tuple[int, float, float]] = []
-    for n in args.sizes:
-        tfr = _run("trialflow", n, args.seed, args.repeat)
-        t_tf = float(tfr["seconds"])  # type: ignore[arg-type]
-        tf = list(tfr["counts"])  # type: ignore[call-overload]
-        rss_tf.append((n, float(tfr["rss_mb"]), float(tfr["rss_after_imports_mb"])))  # type: ignore[arg-type]
-        if n <= args.simpy_max:
-            spr = _run("simpy", n, args.seed, args.repeat)
-            t_sp = float(spr["seconds"])  # type: ignore[arg-type]
-            last_rate = t_sp / n
-            sp = list(spr["counts"])  # type: ignore[call-overload]
-            table = np.array([tf, sp])
-            p = chi2_contingency(table[:, table.sum(axis=0) > 0])[1]
-            sp_note = f"{t_sp:10.2f} {float(spr['rss_mb']):>7.0f}"  # type: ignore[arg-type]
-            p_note = f"{p:.3f}  trialflow {tf} SimPy {sp}"
-        else:
-            assert last_rate is not None, "run a size <= --simpy-max first"
-            t_sp = last_rate * n
-            sp_note = f"{t_sp:9.0f}* {'':>7}"
-            p_note = "(* SimPy extrapolated linearly from the largest size run)"
-        print(f"{n:>10,} {t_tf:>12.2f} {rss_tf[-1][1]:>7.0f} {sp_note} {t_sp / t_tf:>6.0f}x  {p_note}")
     print(
-        "trialflow peak RSS per run (MB, own subprocess; after imports in brackets): "
-        + ", ".join(f"{n:,}: {peak:.0f} ({base:.0f})" for n, peak, base in rss_tf)
-        + "; chunks of 16,384 patients, in 2 worker processes from 200,000 pathways."
-        " Times: best of --repeat runs in one subprocess."
+        f"{'pathways':>11} {'whole s':>8} {'x base':>7} {'in-proc s':>9} {'RSS MB':>7} {'JSON KB':>8} "
+        f"{'SimPy whole s':>13} {'SimPy in-proc s':>15} {'ratio':>7}  chi-square p (branch counts)"
+    )
+    simpy_fit: tuple[float, float] | None = None  # (start-up s, s per pathway)
+    for n in args.sizes:
+        runs = -(-n // PER_RUN)
+        cmd = [exe, "simulate", "--patients", str(PER_RUN), "--runs", str(runs), "--seed", str(args.seed), "--json"]
+        secs, rss, out = _median_whole(cmd + list(args.extra), args.repeat)
+        result = json.loads(out)
+        tf = [result["per_branch"][b] for b in BRANCHES]
+        inproc = json.loads(
+            subprocess.run(
+                _child_cmd("trialflow", n, args.seed, args.repeat, args.extra),
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.splitlines()[-1]
+        )["seconds"]
+        pathways = runs * PER_RUN
+        if n <= args.simpy_max:
+            sp_whole, _, sp_out = _median_whole(_child_cmd("simpy", pathways, args.seed, 1, ()), args.repeat)
+            sp = json.loads(sp_out.decode().splitlines()[-1])
+            sp_in = float(sp["seconds"])
+            simpy_fit = (max(sp_whole - sp_in, 0.0), sp_in / pathways)
+            table = np.array([tf, sp["counts"]])
+            p = chi2_contingency(table[:, table.sum(axis=0) > 0])[1]
+            sp_note = f"{sp_whole:>13.2f} {sp_in:>15.2f}"
+            p_note = f"{p:.2f}"
+        else:
+            if simpy_fit is None:
+                raise SystemExit("run a size <= --simpy-max first")
+            sp_in = simpy_fit[1] * pathways
+            sp_whole = simpy_fit[0] + sp_in
+            sp_note = f"{sp_whole:>12.0f}* {sp_in:>14.0f}*"
+            p_note = "-"
+        print(
+            f"{pathways:>11,} {secs:>8.2f} {secs / base_s:>7.2f} {inproc:>9.2f} {rss:>7.0f} {len(out) / 1024:>8.1f} "
+            f"{sp_note} {sp_whole / secs:>6.0f}x  {p_note}"
+        )
+    print(
+        "ratio: SimPy whole process / trialflow whole process; * extrapolated from the largest SimPy size run "
+        "(its start-up + per-pathway time)."
     )
 
 
