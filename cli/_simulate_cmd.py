@@ -13,6 +13,17 @@ if TYPE_CHECKING:
     from trialflow.engine.simulation import SimulationResult
 
 
+def _cluster_option(value: str | None) -> str | None:
+    """--cluster is local:N or tcp://HOST:PORT (bad usage, exit 2, before anything runs)."""
+    if value is None:
+        return None
+    import re
+
+    if re.fullmatch(r"local:[1-9][0-9]{0,2}", value) or re.fullmatch(r"tcp://[^\s:/]+:[0-9]{1,5}", value):
+        return value
+    raise typer.BadParameter(f"expected local:N (N worker processes) or tcp://HOST:PORT, got {value!r}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
@@ -56,6 +67,16 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
         ] = None,
+        cluster: Annotated[
+            str | None,
+            typer.Option(
+                "--cluster",
+                metavar="local:N|tcp://HOST:PORT",
+                callback=_cluster_option,
+                help="Run the chunks on Dask distributed (pip install 'trialflow[dask]'): local:N starts N "
+                "worker processes here, tcp://HOST:PORT joins a running scheduler. Same result as without.",
+            ),
+        ] = None,
     ) -> None:
         """Simulate patient pathways through the protocol YAML and the same rules, at any scale."""
         from trialflow.engine.simulation import SimulationError
@@ -66,7 +87,13 @@ def register(app: typer.Typer) -> None:
         try:
             if json_out or total < 50_000:
                 result = run(
-                    patients, seed, protocol=protocol, scenario=scenario, runs=runs, null_rate=null_rate
+                    patients,
+                    seed,
+                    protocol=protocol,
+                    scenario=scenario,
+                    runs=runs,
+                    null_rate=null_rate,
+                    cluster=cluster,
                 )
             else:
                 from rich.progress import Progress
@@ -80,6 +107,7 @@ def register(app: typer.Typer) -> None:
                         scenario=scenario,
                         runs=runs,
                         null_rate=null_rate,
+                        cluster=cluster,
                         progress=lambda done, _n: bar.update(task, completed=done),
                     )
             written = []
@@ -164,4 +192,4 @@ def _render(r: SimulationResult) -> None:
         )
     console.print(w)
     if len(rows) > 36:
-        console.print(f"... {len(rows) - 36} more months (--json for all)", markup=False)
+        console.print(f"... {len(rows) - 36} more months (--json: by month for 10 years, then by period)", markup=False)

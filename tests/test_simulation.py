@@ -179,18 +179,3 @@ def test_chunk_size_and_threads_do_not_change_results():
     d = simulate(40, seed=21, runs=1500, chunk=BLOCK, threads=2).to_dict()
     e = simulate(40, seed=21, runs=1500, chunk=3 * BLOCK, threads=1).to_dict()
     assert d == e
-
-
-def test_worker_processes_give_the_in_process_result():
-    """Forced worker processes (chunks re-made from their streams in another process) change nothing."""
-    from trialflow.engine.simulation._simulate import BLOCK
-
-    n = 3 * BLOCK + 777  # several chunks, a partial last block
-    serial = simulate(n, seed=23, processes=1, threads=1)
-    parallel = simulate(n, seed=23, processes=2)
-    assert parallel.to_dict() == serial.to_dict()
-    assert parallel.sample is not None and serial.sample is not None
-    assert (parallel.sample.branch == serial.sample.branch).all()
-    d = simulate(40, seed=23, runs=2000, processes=1).to_dict()
-    e = simulate(40, seed=23, runs=2000, chunk=2 * BLOCK, processes=2).to_dict()
-    assert d == e

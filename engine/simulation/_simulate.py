@@ -1,14 +1,23 @@
-"""The driver: replicate trials of N patients, simulated in chunks, folded into one result."""
+"""The driver: replicate trials of N patients, simulated in chunks, folded into one result.
+
+Chunks run in this process (side by side in threads) or, with ``cluster``, on a Dask distributed
+cluster (``local:N`` starts a LocalCluster of N worker processes on this machine; ``tcp://HOST:PORT``
+joins a running scheduler). Each block of patients has its own random stream, spawned from the seed
+(``numpy.random.SeedSequence``), and a worker re-makes its chunk's streams from the seed alone, so a
+cluster returns the in-process result bit for bit; workers send back only the chunk's counts and its
+month table.
+"""
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,13 +31,11 @@ from ._result import Endpoint, MonthTable, Replicates, SimulationResult
 from ._scenario import Scenario, load_scenario
 from ._workload import WorkloadAccumulator
 
-__all__ = ["BLOCK", "CHUNK", "PARALLEL_MIN", "PROCESSES", "SAMPLE", "THREADS", "simulate", "withdrawal_reasons"]
+__all__ = ["BLOCK", "CHUNK", "SAMPLE", "THREADS", "simulate", "withdrawal_reasons"]
 
 BLOCK = 1 << 14  # patients per random stream: results depend on the seed, not on the chunk size
 CHUNK = BLOCK  # patients per chunk: ~25 MB of arrays, its P x visits matrices near the L2 cache
-THREADS = min(2, os.cpu_count() or 1)  # chunks simulated side by side in-process (small runs)
-PROCESSES = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-PARALLEL_MIN = 200_000  # pathways from which worker processes pay for their start-up
+THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 SAMPLE = 2000  # patients of the first run kept whole, for plots and per-patient records
 
 Progress = Callable[[int, int], None]
@@ -51,6 +58,119 @@ class _Chunk:
     started: int
     work: tuple[int, int, F] | None
     last: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything a chunk needs, whoever simulates it (sent once to each Dask worker)."""
+
+    protocol: Protocol
+    scenario: Scenario
+    seed: int
+    patients: int  # per run
+    total: int
+    chunk: int
+    block: int
+
+    @property
+    def key(self) -> str:
+        """What tells two plans apart on a worker (the protocol, the scenario, the sizes, the seed)."""
+        scen = json.dumps(self.scenario.data, sort_keys=True, default=str)
+        return f"{self.protocol.content_hash}:{hash(scen)}:{self.seed}:{self.patients}:{self.total}:{self.chunk}"
+
+    @property
+    def nchunks(self) -> int:
+        return -(-self.total // self.chunk)
+
+
+@dataclass(slots=True)
+class _Context:
+    """What simulating a chunk reads besides the plan (made once per process)."""
+
+    pw: Pathway
+    work: WorkloadAccumulator
+    nbranches: int
+    nstates: int
+
+
+def _context(plan: _Plan) -> _Context:
+    pw = pathway_of(plan.protocol)
+    sc = plan.scenario
+    return _Context(
+        pw,
+        WorkloadAccumulator(pw, sc.study_start, dict(sc.tablet_mg), plan.patients),
+        len(plan.protocol.decision.branches),
+        len(pw.end_states),
+    )
+
+
+_contexts: dict[str, _Context] = {}  # a worker's contexts, by plan key
+
+
+def _worker_context(plan: _Plan) -> _Context:
+    """A worker's context for a plan, made on its first chunk of the plan."""
+    ctx = _contexts.get(plan.key)
+    if ctx is None:
+        if len(_contexts) > 8:
+            _contexts.clear()
+        ctx = _contexts[plan.key] = _context(plan)
+    return ctx
+
+
+def _streams(plan: _Plan, first: int, n: int) -> Streams:
+    """The random streams of patients ``first .. first+n-1`` (whole blocks): block b's stream is the
+    seed's b-th spawned child, made directly (``SeedSequence(seed, spawn_key=(b,))``)."""
+    b0 = first // plan.block
+    sizes = [min(plan.block, first + n - b * plan.block) for b in range(b0, -(-(first + n) // plan.block))]
+    gens = [
+        np.random.default_rng(np.random.SeedSequence(plan.seed, spawn_key=(b0 + j,))) for j in range(len(sizes))
+    ]
+    return Streams(gens, sizes)
+
+
+def _chunk_inputs(plan: _Plan, i: int, carry: float) -> tuple[int, int, Streams, I, F, float]:
+    """Chunk ``i``'s patients, random streams and enrolment, given the enrolment day the chunk's first
+    run has reached (``carry``); answers the day its last run reaches."""
+    first = i * plan.chunk
+    n = min(plan.chunk, plan.total - first)
+    rng = _streams(plan, first, n)
+    run, enrol, carry = _enrolment(rng, first, n, plan.patients, plan.scenario.accrual_per_month, carry)
+    return first, n, rng, run, enrol, carry
+
+
+def _carries(plan: _Plan) -> Iterator[float]:
+    """The enrolment day each chunk starts from (the previous chunk's last), in chunk order (cheap: the
+    enrolment draws only)."""
+    carry = 0.0
+    for i in range(plan.nchunks):
+        yield carry
+        carry = _chunk_inputs(plan, i, carry)[-1]
+
+
+def _simulate_one(plan: _Plan, ctx: _Context, i: int, carry: float, keep_sample: bool) -> _Chunk:
+    first, n, rng, run, enrol, _ = _chunk_inputs(plan, i, carry)
+    c = simulate_chunk(ctx.pw, plan.scenario, rng, run, enrol)
+    r0, nr = int(run[0]), int(run[-1]) - int(run[0]) + 1
+    quit_early = ~c.screen_failed & ~c.decided
+    return _Chunk(
+        sample=head(c, min(SAMPLE, plan.patients)) if keep_sample and first == 0 else None,
+        r0=r0,
+        branch=np.bincount(c.branch + 1, minlength=ctx.nbranches + 1),
+        state=np.bincount(c.end_state, minlength=ctx.nstates),
+        reason=np.bincount(c.withdraw_reason[quit_early], minlength=3),
+        crit={cid: _count(codes[c.decided], c.labels[cid]) for cid, codes in c.codes.items()},
+        fav=np.bincount(run - r0, weights=c.favourable, minlength=nr).astype(np.int64),
+        dec=np.bincount(run - r0, weights=c.decided, minlength=nr).astype(np.int64),
+        started=int(np.count_nonzero(~c.screen_failed)),
+        work=ctx.work.table(c),
+        last=first + n,
+    )
+
+
+def _remote_chunk(plan: _Plan, i: int, carry: float) -> _Chunk:
+    """Chunk ``i`` on a Dask worker: its streams re-made from the seed, so the enrolment it redraws,
+    and everything after, is what the in-process path computes; only counts and tables go back."""
+    return _simulate_one(plan, _worker_context(plan), i, carry, keep_sample=False)
 
 
 def _count(codes: NDArray[np.int8], labels: tuple[str, ...]) -> dict[str, int]:
@@ -110,27 +230,58 @@ def _cp_lower(k: NDArray[np.int64], n: NDArray[np.int64], level: float = 0.95) -
     return np.where((k == 0) | (n == 0), 0.0, lo)
 
 
-_job: Callable[[int, float], _Chunk] | None = None  # a worker process's chunk simulator (set on fork)
+def _check_cluster(cluster: Any) -> None:
+    """Refuse a cluster that is not ``local:N``, ``tcp://HOST:PORT`` or a ``distributed.Client``, or Dask
+    distributed not installed (before anything runs)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SimulationError(
+            "running on a cluster needs Dask distributed: pip install 'trialflow[dask]'"
+        ) from None
+    if isinstance(cluster, Client):
+        return
+    if not isinstance(cluster, str):
+        raise SimulationError(f"a cluster is 'local:N', 'tcp://HOST:PORT' or a distributed.Client, got {cluster!r}")
+    if cluster.startswith("local:"):
+        text = cluster.removeprefix("local:")
+        if not text.isdigit() or not 1 <= int(text) <= 256:
+            raise SimulationError(f"local:N needs a number of worker processes from 1 to 256, got {cluster!r}")
+        return
+    host, _, port = cluster.removeprefix("tcp://").rpartition(":")
+    if not cluster.startswith("tcp://") or not host or not port.isdigit():
+        raise SimulationError(f"a cluster is 'local:N' or 'tcp://HOST:PORT', got {cluster!r}")
 
 
-def _set_job(job: Callable[[int, float], _Chunk]) -> None:
-    global _job
-    _job = job
+def _client(cluster: Any) -> tuple[Any, Callable[[], None]]:
+    """A Dask distributed client for ``cluster`` (``local:N``, ``tcp://HOST:PORT`` or a ``Client``)
+    and how to let go of it."""
+    _check_cluster(cluster)
+    from distributed import Client, LocalCluster
 
+    if isinstance(cluster, Client):
+        return cluster, lambda: None
+    if cluster.startswith("local:"):
+        lc = LocalCluster(
+            n_workers=int(cluster.removeprefix("local:")),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=50,
+        )
+        client = Client(lc)
 
-def _run_job(i: int, carry: float) -> _Chunk:
-    assert _job is not None, "a worker process without its job"
-    return _job(i, carry)
+        def close_local() -> None:
+            client.close()
+            lc.close()
 
-
-def _carries(
-    chunk_args: Callable[[int, float], tuple[int, int, Streams, I, F, float]], nchunks: int
-) -> Iterator[float]:
-    """The enrolment day each chunk starts from (the previous chunk's last), in chunk order."""
-    carry = 0.0
-    for i in range(nchunks):
-        yield carry
-        carry = chunk_args(i, carry)[-1]
+        return client, close_local
+    try:
+        client = Client(cluster, timeout="15s")
+    except (OSError, TimeoutError) as err:
+        raise SimulationError(f"cannot reach the Dask scheduler at {cluster}: {err}") from None
+    return client, client.close
 
 
 def simulate(
@@ -144,14 +295,15 @@ def simulate(
     progress: Progress | None = None,
     chunk: int = CHUNK,
     threads: int | None = None,
-    processes: int | None = None,
+    cluster: Any = None,
 ) -> SimulationResult:
     """Simulate ``runs`` replicate trials of ``patients`` patients each through the protocol.
 
     Results depend only on the seed: every block of :data:`BLOCK` patients has its own random stream,
-    and chunks are folded in order, whatever ``chunk``, ``threads`` or ``processes``. Runs of at least
-    :data:`PARALLEL_MIN` pathways use :data:`PROCESSES` worker processes (forked, Linux) unless
-    ``processes`` says otherwise; smaller ones stay in this process (``threads`` side by side)."""
+    and chunks are folded in order, whatever ``chunk``, ``threads`` or ``cluster``. Without a cluster the
+    chunks run in this process, ``threads`` (default :data:`THREADS`) side by side; with ``cluster``
+    (``local:N``, ``tcp://HOST:PORT`` or a ``distributed.Client``) on its workers, chunk 0 (which keeps
+    the per-patient sample) here."""
     if patients < 1 or runs < 1:
         raise SimulationError("patients and runs must be at least 1")
     if null_rate is not None and not 0 <= null_rate < 1:
@@ -162,14 +314,17 @@ def simulate(
         else (load_bundled_protocol() if protocol is None else load_protocol(protocol))
     )
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    pw = pathway_of(proto)
     check_rules([(c.id, c.rule) for c in proto.decision.criteria])
-    reasons = withdrawal_reasons(pw, sc)
     total = patients * runs
     if chunk < 1 or chunk % BLOCK:
         raise SimulationError(f"the chunk size must be a positive multiple of {BLOCK} patients, got {chunk}")
-    nchunks = -(-total // chunk)
-    streams = np.random.SeedSequence(seed).spawn(-(-total // BLOCK))  # one stream per block of patients
+    if cluster is not None:
+        _check_cluster(cluster)  # a bad one is an error even when a single chunk needs no cluster
+    plan = _Plan(proto, sc, seed, patients, total, chunk, BLOCK)
+    ctx = _context(plan)
+    pw, work = ctx.pw, ctx.work
+    reasons = withdrawal_reasons(pw, sc)
+    nchunks = plan.nchunks
     branches = [b.id for b in proto.decision.branches]
     states = list(pw.end_states)
     branch_n = np.zeros(len(branches) + 1, np.int64)
@@ -179,26 +334,7 @@ def simulate(
     fav_run = np.zeros(runs, np.int64)
     dec_run = np.zeros(runs, np.int64)
     started = 0
-    work = WorkloadAccumulator(pw, sc.study_start, dict(sc.tablet_mg), patients)
     sample: Cohort | None = None
-
-    def one(first: int, n: int, rng: Streams, run: I, enrol: F) -> _Chunk:
-        c = simulate_chunk(pw, sc, rng, run, enrol)
-        r0, nr = int(run[0]), int(run[-1]) - int(run[0]) + 1
-        quit_early = ~c.screen_failed & ~c.decided
-        return _Chunk(
-            sample=head(c, min(SAMPLE, patients)) if first == 0 else None,
-            r0=r0,
-            branch=np.bincount(c.branch + 1, minlength=len(branches) + 1),
-            state=np.bincount(c.end_state, minlength=len(states)),
-            reason=np.bincount(c.withdraw_reason[quit_early], minlength=3),
-            crit={cid: _count(codes[c.decided], c.labels[cid]) for cid, codes in c.codes.items()},
-            fav=np.bincount(run - r0, weights=c.favourable, minlength=nr).astype(np.int64),
-            dec=np.bincount(run - r0, weights=c.decided, minlength=nr).astype(np.int64),
-            started=int(np.count_nonzero(~c.screen_failed)),
-            work=work.table(c),
-            last=first + n,
-        )
 
     def fold(k: _Chunk) -> None:
         nonlocal branch_n, state_n, reason_n, started, sample
@@ -216,68 +352,45 @@ def simulate(
         if progress is not None:
             progress(k.last, total)
 
-    def chunk_args(i: int, carry: float) -> tuple[int, int, Streams, I, F, float]:
-        """Chunk ``i``'s patients, random streams and enrolment, given the enrolment day the chunk's
-        first run has reached (``carry``); answers the day its last run reaches."""
-        first = i * chunk
-        n = min(chunk, total - first)
-        b0 = first // BLOCK
-        sizes = [min(BLOCK, first + n - b * BLOCK) for b in range(b0, -(-(first + n) // BLOCK))]
-        rng = Streams([np.random.default_rng(streams[b0 + j]) for j in range(len(sizes))], sizes)
-        run, enrol, carry = _enrolment(rng, first, n, patients, sc.accrual_per_month, carry)
-        return first, n, rng, run, enrol, carry
-
-    def chunks() -> Iterator[tuple[int, int, Streams, I, F]]:
-        """Enrolment is sequential (a Poisson process over the whole run): drawn here, in chunk order."""
-        carry = 0.0
-        for i in range(nchunks):
-            first, n, rng, run, enrol, carry = chunk_args(i, carry)
-            yield first, n, rng, run, enrol
-
-    def job(i: int, carry: float) -> _Chunk:
-        """Chunk ``i`` from scratch (in a worker process): its streams are re-made from the seed, so the
-        enrolment it redraws, and everything after, is what the in-process path computes."""
-        first, n, rng, run, enrol, _ = chunk_args(i, carry)
-        return one(first, n, rng, run, enrol)
-
-    procs = processes if processes is not None else (PROCESSES if total >= PARALLEL_MIN else 1)
-    procs = max(1, min(procs, nchunks - 1))
-    if procs > 1 and "fork" in mp.get_all_start_methods():
-        # worker processes: each simulates whole chunks and sends back only their counts and month
-        # table; the parent draws the enrolment carries (cheap), simulates chunk 0 itself (the sample
-        # keeps its pathway), and folds in chunk order with at most 2 x procs chunks in flight
-        starts: Iterator[float] = _carries(chunk_args, nchunks)
-        ctx = mp.get_context("fork")
-        with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_set_job, initargs=(job,)) as pool:
-            pending: deque[Future[_Chunk]] = deque()
+    starts = _carries(plan)
+    if cluster is not None and nchunks > 1:
+        # the workers simulate whole chunks and send back only their counts and month table; this
+        # process draws the enrolment carries (cheap), simulates chunk 0 itself (the sample keeps its
+        # pathway) and folds in chunk order, with at most 2 x workers chunks in flight
+        client, close = _client(cluster)
+        try:
+            width = max(1, len(client.scheduler_info().get("workers", {})))
+            remote_plan = client.scatter(plan, broadcast=True)
+            pending: deque[Any] = deque()
             next(starts)  # chunk 0 is simulated here
             nxt = 1
 
             def top_up() -> None:
                 nonlocal nxt
-                while len(pending) < 2 * procs and nxt < nchunks:
-                    pending.append(pool.submit(_run_job, nxt, next(starts)))
+                while len(pending) < 2 * width and nxt < nchunks:
+                    pending.append(client.submit(_remote_chunk, remote_plan, nxt, next(starts), pure=False))
                     nxt += 1
 
             top_up()
-            first0, n0, rng0, run0, enrol0, _ = chunk_args(0, 0.0)
-            fold(one(first0, n0, rng0, run0, enrol0))
+            fold(_simulate_one(plan, ctx, 0, 0.0, keep_sample=True))
             while pending:
                 done = pending.popleft().result()
                 top_up()
                 fold(done)
+        finally:
+            close()
     else:
         workers = max(1, min(threads if threads is not None else THREADS, nchunks))
         if workers == 1:
-            for args in chunks():
-                fold(one(*args))
+            for i, carry in enumerate(starts):
+                fold(_simulate_one(plan, ctx, i, carry, keep_sample=True))
         else:
             # numpy and the random generators release the GIL on whole arrays: chunks run side by side,
             # and are folded in chunk order, at most ``workers + 1`` of them in memory
             with ThreadPoolExecutor(workers) as tpool:
                 tpending: deque[Future[_Chunk]] = deque()
-                for args in chunks():
-                    tpending.append(tpool.submit(one, *args))
+                for i, carry in enumerate(starts):
+                    tpending.append(tpool.submit(_simulate_one, plan, ctx, i, carry, True))
                     if len(tpending) > workers:
                         fold(tpending.popleft().result())
                 while tpending:
@@ -286,7 +399,7 @@ def simulate(
     for b, br in enumerate(proto.decision.branches):
         arm_n[br.to] = arm_n.get(br.to, 0) + int(branch_n[b + 1])
     favourable, evaluable = int(fav_run.sum()), int(dec_run.sum())
-    from trialflow.engine import clopper_pearson
+    from trialflow.engine.design import clopper_pearson
 
     endpoint = Endpoint(
         favourable=favourable,
