@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
@@ -12,7 +13,9 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from ._generate import Cohort
 
-__all__ = ["Endpoint", "MonthTable", "MonthWorkload", "Replicates", "SimulationResult"]
+__all__ = ["MONTHLY_MONTHS", "Endpoint", "MonthTable", "MonthWorkload", "Replicates", "SimulationResult"]
+
+MONTHLY_MONTHS = 120  # the workload is given month by month for 10 years of the study, then by year
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -131,6 +134,34 @@ class MonthTable(Sequence[MonthWorkload]):
         for label, a, b in zip(labels, mean, most, strict=True):
             yield MonthWorkload(label, dict(zip(self._keys, a, strict=True)), dict(zip(self._keys, b, strict=True)))
 
+    def by_period(self, after: int, rows: int = 120) -> list[dict[str, Any]]:
+        """The months from ``after`` on, in at most ``rows`` periods of whole calendar years (1, 2, 5, 10,
+        20, 50, ... years each): each period's mean per month (over its months and the runs) and its
+        busiest month (of any run)."""
+        if len(self) <= after:
+            return []
+        months = self._start + np.arange(after, len(self)).astype("timedelta64[M]")
+        year = months.astype("datetime64[Y]").astype(np.int64)
+        span = int(year[-1] - year[0]) + 1
+        step = next(s for k in range(30) for s in (10**k, 2 * 10**k, 5 * 10**k) if -(-span // s) <= rows)
+        period = (year - year[0]) // step
+        _, first = np.unique(period, return_index=True)
+        cuts = [*first.tolist(), len(months)]
+        out = []
+        for a, b in itertools.pairwise(cuts):
+            mean = self._mean[after + a : after + b].mean(axis=0).tolist()
+            most = self._most[after + a : after + b].max(axis=0).tolist()
+            out.append(
+                {
+                    "from": str(months[a]),
+                    "to": str(months[b - 1]),
+                    "months": b - a,
+                    "mean_per_month": {k: _r(v, 3) for k, v in zip(self._keys, mean, strict=True)},
+                    "busiest_month": {k: _r(v, 3) for k, v in zip(self._keys, most, strict=True)},
+                }
+            )
+        return out
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MonthTable):
             return (
@@ -189,5 +220,12 @@ class SimulationResult:
             "primary_endpoint": self.endpoint.to_dict(),
             "replicates": self.replicates.to_dict(),
             "workload_columns": dict(self.workload_columns),
-            "workload_per_month": [m.to_dict() for m in self.workload],
+            "workload_per_month": [m.to_dict() for m in self.workload[:MONTHLY_MONTHS]],
+            "workload_after_month_120": _by_period(self.workload, MONTHLY_MONTHS),
         }
+
+
+def _by_period(workload: Sequence[MonthWorkload], after: int) -> list[dict[str, Any]]:
+    if not isinstance(workload, MonthTable):
+        raise TypeError("the workload of a SimulationResult is a MonthTable")
+    return workload.by_period(after)
