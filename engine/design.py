@@ -228,10 +228,9 @@ def two_stage_designs(
                 mini = (n, cand[0], n1, g, cand[4], cand[5], cand[6], cand[7])
     if best is None or mini is None:
         raise DesignError(f"no two-stage design of at most {top} patients meets alpha={alpha}, beta={beta}")
-    en0, n, n1, r1, r, a, pw, pet0 = best
-    optimal = TwoStageDesign("optimal", r1, n1, r, n, p0, p1, a, pw, en0, pet0)
-    n, en0, n1, r1, r, a, pw, pet0 = mini
-    minimax = TwoStageDesign("minimax", r1, n1, r, n, p0, p1, a, pw, en0, pet0)
+    o, m = best, mini
+    optimal = TwoStageDesign("optimal", o[3], o[2], o[4], o[1], p0, p1, o[5], o[6], o[0], o[7])
+    minimax = TwoStageDesign("minimax", m[3], m[2], m[4], m[0], p0, p1, m[5], m[6], m[1], m[7])
     return optimal, minimax
 
 
