@@ -201,6 +201,7 @@ class _Checker:
         lo, hi = days.get("from"), days.get("to")
         if lo is not None and hi is not None and lo > hi:
             self.add([*at, "study_days"], f"the range d{lo:+d} to d{hi:+d} is empty: 'from' must not be after 'to'")
+            return
         final = ev.get("final_visit")
         if final is None:
             return

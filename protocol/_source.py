@@ -145,11 +145,19 @@ def _position(text: str, index: int) -> tuple[int, int]:
 
 
 def _mark_problem(file: str, err: yaml.MarkedYAMLError) -> Problem:
-    mark = err.problem_mark or err.context_mark
+    """Located where the problem starts (PyYAML's context mark: the unclosed ``[``, the key being read),
+    naming the place PyYAML noticed it too when that is elsewhere."""
+    noticed = err.problem_mark
+    # "while parsing a flow sequence", "while scanning a simple key": the context mark is where the
+    # construct starts; other contexts ("expected a single document") mark something else
+    start = err.context_mark if (err.context or "").startswith("while ") else None
+    mark = start or noticed or err.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     what = err.problem or "invalid YAML"
     if err.context:
-        what = f"{what} ({err.context})"
+        what = f"{what} ({err.context}{' that starts here' if start is not None else ''})"
+    if start is not None and noticed is not None and (start.line, start.column) != (noticed.line, noticed.column):
+        what += f"; noticed at line {noticed.line + 1}, column {noticed.column + 1}"
     return Problem(file, line, column, "$", f"YAML syntax error: {what}")
 
 

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar, Literal, TypeAlias
 
 __all__ = [
@@ -65,6 +66,18 @@ def _opt_float(value: Any, field: str, *, minimum: float | None = None, positive
     if minimum is not None and value < minimum:
         raise ValueError(f"{field} must be >= {minimum:g}, got {value!r}")
     return float(value)
+
+
+MAX_DIAMETER_DECIMALS = 3  # RECIST compares diameters exactly as entered, to 0.001 mm at most
+
+
+def _diameter(value: Any, field: str) -> float | None:
+    """A diameter in mm (>= 0), refused when written finer than 0.001 mm rather than rounded."""
+    mm = _opt_float(value, field, minimum=0)
+    if mm is not None and 10**MAX_DIAMETER_DECIMALS % Fraction(str(mm)).denominator:
+        raise ValueError(f"{field} {value!r} has more than {MAX_DIAMETER_DECIMALS} decimals: diameters are compared "
+                         "exactly as entered, to 0.001 mm at most; enter the diameter as read (e.g. 35.96)")
+    return mm
 
 
 def _flag(d: Mapping[str, Any], key: str) -> bool:
@@ -190,10 +203,10 @@ class Lesion:
         return cls(
             lesion,
             str(d.get("organ", "unknown")),
-            _opt_float(d.get("diameter_mm"), f"lesion {lesion} diameter_mm", minimum=0),
+            _diameter(d.get("diameter_mm"), f"lesion {lesion} diameter_mm"),
             _flag(d, "nodal"),
             _flag(d, "too_small"),
-            tuple(_opt_float(f, f"lesion {lesion} fragments_mm", minimum=0) or 0.0 for f in frags)
+            tuple(_diameter(f, f"lesion {lesion} fragments_mm") or 0.0 for f in frags)
             if frags is not None else None,
         )
 

@@ -149,10 +149,8 @@ def decimals(mm: float) -> int:
     """How many decimals the diameter ``mm`` was written with (35.96 → 2)."""
     den = _frac(mm).denominator
     k = 0
-    while den % 10**k:
+    while 10**k % den and k <= 17:  # a decimal's denominator divides some power of ten
         k += 1
-        if k > 15:
-            break
     return k
 
 

@@ -40,12 +40,17 @@ def lungs(on: int, sizes: Sequence[float], *, non_target: str = "present") -> di
 
 
 def scan(on: int, avid: Sequence[str] = ()) -> dict[str, Any]:
-    return {"kind": "rai_scan", "date": day(on).isoformat(), "modalities": ["planar", "spect"],
-            "avid_lesions": [{"id": a, "modality": "spect"} for a in avid]}
+    return {
+        "kind": "rai_scan",
+        "date": day(on).isoformat(),
+        "modalities": ["planar", "spect"],
+        "avid_lesions": [{"id": a, "modality": "spect"} for a in avid],
+    }
 
 
-def tg_draws(values: Sequence[float], *, late_days: int = 0, on_time_week0: bool = True,
-             tgab: str = "negative") -> list[dict[str, Any]]:
+def tg_draws(
+    values: Sequence[float], *, late_days: int = 0, on_time_week0: bool = True, tgab: str = "negative"
+) -> list[dict[str, Any]]:
     """Tg with its TgAb at weeks 0, 4, ... 28, each drawn ``late_days`` after its target day."""
     out: list[dict[str, Any]] = []
     for i, v in enumerate(values):
@@ -87,10 +92,12 @@ def rules_eval(tmp_path: Path, rule: str, pid: str, records: Sequence[dict[str, 
     import json
 
     case = tmp_path / f"{pid}-{rule}.yaml"
-    case.write_text(yaml.safe_dump({"patient": pid, "day0": DAY0.isoformat(), "observations": list(records)}),
-                    encoding="utf-8")
-    r = CliRunner().invoke(app, ["rules", "eval", rule, "--input", str(case), "--as-of",
-                                 DECISION_DAY.isoformat(), "--json"])
+    case.write_text(
+        yaml.safe_dump({"patient": pid, "day0": DAY0.isoformat(), "observations": list(records)}), encoding="utf-8"
+    )
+    r = CliRunner().invoke(
+        app, ["rules", "eval", rule, "--input", str(case), "--as-of", DECISION_DAY.isoformat(), "--json"]
+    )
     assert r.exit_code == 0, r.stderr
     out: dict[str, Any] = json.loads(r.stdout)
     return out

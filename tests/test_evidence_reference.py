@@ -31,8 +31,9 @@ from trialflow.protocol import bundled_protocol_path
 __all__ = ["sqlite_store"]  # the fixture, re-exported for pytest
 
 
-def test_synopsis_since_the_treatment_started_an_unscheduled_ct_sets_the_nadir(sqlite_store: Store,
-                                                                                 tmp_path: Path) -> None:
+def test_synopsis_since_the_treatment_started_an_unscheduled_ct_sets_the_nadir(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
     """Synopsis, CT imaging: progression "taking as reference the smallest sum longest diameter since the
     treatment started"; Therasse 2000: PD is >= 20 % over the smallest sum recorded since treatment started.
 
@@ -42,8 +43,14 @@ def test_synopsis_since_the_treatment_started_an_unscheduled_ct_sets_the_nadir(s
     the branch is off study. Reading only the two scheduled CTs gives 40 vs 50 = -20 %: SD, continued
     Sorafenib, the wrong arm. ``rules eval`` on the same three CTs says PD.
     """
-    records = [scan(-7), lungs(-4, [30, 20]), lungs(84, [18, 12]), lungs(182, [24, 16]), scan(182),
-               *tg_draws(TG_PROGRESSION)]
+    records = [
+        scan(-7),
+        lungs(-4, [30, 20]),
+        lungs(84, [18, 12]),
+        lungs(182, [24, 16]),
+        scan(182),
+        *tg_draws(TG_PROGRESSION),
+    ]
     patient(sqlite_store, "P-901", records)
     p = decision(sqlite_store, "P-901")
     recist = p.criteria["recist"]
@@ -58,7 +65,8 @@ def test_synopsis_since_the_treatment_started_an_unscheduled_ct_sets_the_nadir(s
 
 
 def test_therasse_2000_eisenhauer_2009_an_interim_pd_is_progression_since_the_treatment_started(
-        sqlite_store: Store, tmp_path: Path) -> None:
+    sqlite_store: Store, tmp_path: Path
+) -> None:
     """Therasse 2000 and Eisenhauer 2009 define progression at any assessment against the nadir, and the
     best overall response runs "from the start of the treatment until disease progression".
 
@@ -68,8 +76,14 @@ def test_therasse_2000_eisenhauer_2009_an_interim_pd_is_progression_since_the_tr
     The rule says the same (its outcome PD with the progression date, not the last time point's SD), and
     the evidence shows both time points.
     """
-    records = [scan(-7), lungs(-4, [30, 20]), lungs(84, [39, 26]), lungs(182, [31.2, 20.8]), scan(182),
-               *tg_draws(TG_PROGRESSION)]
+    records = [
+        scan(-7),
+        lungs(-4, [30, 20]),
+        lungs(84, [39, 26]),
+        lungs(182, [31.2, 20.8]),
+        scan(182),
+        *tg_draws(TG_PROGRESSION),
+    ]
     patient(sqlite_store, "P-902", records)
     p = decision(sqlite_store, "P-902")
     recist = p.criteria["recist"]
@@ -81,8 +95,7 @@ def test_therasse_2000_eisenhauer_2009_an_interim_pd_is_progression_since_the_tr
     assert (cli["outcome"], cli["best_overall_response"], cli["progression_date"]) == ("PD", "PD", "2026-04-06")
 
 
-def test_synopsis_tg_measured_at_0_to_28_weeks_with_the_declared_tolerance(sqlite_store: Store,
-                                                                           tmp_path: Path) -> None:
+def test_synopsis_tg_measured_at_0_to_28_weeks_with_the_declared_tolerance(sqlite_store: Store, tmp_path: Path) -> None:
     """Synopsis: Tg "measured at 0, 4, 8, 12, 16, 20, 24 and 28 weeks"; the criterion declares
     ``tolerance_days: 7`` and the slope uses the actual dates.
 
@@ -113,8 +126,14 @@ def test_spencer_pmc4154792_a_positive_tgab_between_draws_makes_tg_not_evaluable
     week-12 and week-16 draws). d100 is inside the criterion's range d-7..d203, so Tg is not evaluable;
     with RECIST PD (+20 %) and no uptake nothing is favourable: off study (not continued Sorafenib).
     """
-    records = [scan(-7), lungs(-4, [30, 20]), lungs(182, [36, 24]), scan(182), *tg_draws(TG_STABLE),
-               {"kind": "tgab", "date": day(100).isoformat(), "result": "positive"}]
+    records = [
+        scan(-7),
+        lungs(-4, [30, 20]),
+        lungs(182, [36, 24]),
+        scan(182),
+        *tg_draws(TG_STABLE),
+        {"kind": "tgab", "date": day(100).isoformat(), "result": "positive"},
+    ]
     patient(sqlite_store, "P-904", records)
     p = decision(sqlite_store, "P-904")
     assert p.outcomes["tg_slope"] == "not_evaluable"
@@ -122,8 +141,9 @@ def test_spencer_pmc4154792_a_positive_tgab_between_draws_makes_tg_not_evaluable
     assert p.recommended_phase == "off_study"
 
 
-def test_synopsis_after_6_months_a_late_scan_is_not_the_6_month_scan_and_says_so(sqlite_store: Store,
-                                                                                  tmp_path: Path) -> None:
+def test_synopsis_after_6_months_a_late_scan_is_not_the_6_month_scan_and_says_so(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
     """Synopsis: "After 6 months, 131I scintigraphy and CT scans will be repeated"; the 6-month scan's
     window is d182 -7/+14 = d175-d196.
 
@@ -132,8 +152,13 @@ def test_synopsis_after_6_months_a_late_scan_is_not_the_6_month_scan_and_says_so
     RECIST SD (50 → 49 mm), so the protocol as written continues Sorafenib; on all records the rule would
     say re-induced, which changes the arm: the investigator sees that as a flag.
     """
-    records = [scan(-7), lungs(-4, [30, 20]), lungs(182, [29, 20]), scan(198, ["lung-left-lower"]),
-               *tg_draws(TG_STABLE)]
+    records = [
+        scan(-7),
+        lungs(-4, [30, 20]),
+        lungs(182, [29, 20]),
+        scan(198, ["lung-left-lower"]),
+        *tg_draws(TG_STABLE),
+    ]
     patient(sqlite_store, "P-910", records)
     p = decision(sqlite_store, "P-910")
     rai = p.criteria["rai_uptake"]
@@ -202,7 +227,8 @@ def test_eisenhauer_2009_a_10_to_15_mm_node_as_target_is_a_decision_flag(tmp_pat
 
 
 def test_one_sample_one_value_a_tg_entered_twice_counts_once_in_rules_eval_and_the_workflow(
-        sqlite_store: Store, tmp_path: Path) -> None:
+    sqlite_store: Store, tmp_path: Path
+) -> None:
     """DOMAIN worked example (stable): 45, 52, 41, 50, 47, 55, 43, 49 at weeks 0-28 gives b = +0.001385/week,
     p = 0.745, n = 8. The week-12 sample entered twice in a case file is one sample: ``rules eval`` says
     n = 8 with the same slope (not n = 9), and the workflow importing the same file says the same.
@@ -216,8 +242,9 @@ def test_one_sample_one_value_a_tg_entered_twice_counts_once_in_rules_eval_and_t
     case = tmp_path / "P-906-import.yaml"
     import yaml
 
-    case.write_text(yaml.safe_dump({"patient": "P-906", "day0": DAY0.isoformat(), "observations": records}),
-                    encoding="utf-8")
+    case.write_text(
+        yaml.safe_dump({"patient": "P-906", "day0": DAY0.isoformat(), "observations": records}), encoding="utf-8"
+    )
     import_file(sqlite_store, case, USER)
     wf = decision(sqlite_store, "P-906").criteria["tg_slope"]
     assert (wf["n"], wf["slope_per_week"]) == (cli["n"], cli["slope_per_week"])

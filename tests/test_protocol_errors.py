@@ -30,8 +30,44 @@ def test_yaml_syntax_error_in_a_flow_mapping_names_the_flow_mapping() -> None:
         "assessments: [tg], source: synopsis\n      - {id: tg_w8,",
     )
     p = only(problems)
-    assert (p.line, p.column) == where(text, "{id: tg_w8,")
+    # reported where the unclosed mapping starts (PyYAML's context mark), with where PyYAML noticed it
+    assert (p.line, p.column) == where(text, "{id: tg_w4,")
     assert "YAML syntax error" in p.message and "flow mapping" in p.message
+    noticed = where(text, "{id: tg_w8,")
+    assert f"noticed at line {noticed[0]}, column {noticed[1]}" in p.message
+
+
+def test_yaml_syntax_error_is_reported_where_the_unclosed_bracket_starts() -> None:
+    """Issue 9, finding 11: an unclosed ``[`` is reported at its own line (PyYAML's context mark), not at
+    the next line where PyYAML noticed it; the message names both."""
+    text, problems = broken("visits: [tg_w0, tg_w4, tg_w8, tg_w12, tg_w16, tg_w20, tg_w24, tg_w28]\n",
+                            "visits: [tg_w0, tg_w4, tg_w8, tg_w12, tg_w16, tg_w20, tg_w24, tg_w28\n")
+    p = only(problems)
+    start = where(text, "[tg_w0, tg_w4")
+    assert (p.line, p.column) == start
+    assert "flow sequence that starts here" in p.message and f"noticed at line {start[0] + 1}" in p.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "snippet", "message"),
+    [
+        (" kinds: [ct]\n", " kinds: [ct, tg]\n", "tg]\n        study_days", "rule 'recist' does not read 'tg'"),
+        ("final_visit: month6_ct\n", "final_visit: baseline_rai_scan\n", "baseline_rai_scan\n",
+         "final visit 'baseline_rai_scan' is not one of the criterion's visits"),
+        ("study_days: {from: -28, to: 196}\n        final_visit: month6_ct", "study_days: {from: 20, to: 10}\n"
+         "        final_visit: month6_ct", "{from: 20", "is empty: 'from' must not be after 'to'"),
+        ("study_days: {from: -28, to: 196}\n        final_visit: month6_ct", "study_days: {from: -28, to: 190}\n"
+         "        final_visit: month6_ct", "{from: -28, to: 190}", "has its window d+175 to d+196 outside the range"),
+        ("unscheduled: include\n        source: synopsis\n        note: >-\n          \"Taking",
+         "unscheduled: sometimes\n        source: synopsis\n        note: >-\n          \"Taking", "sometimes",
+         "expected one of 'include', 'exclude', got 'sometimes'"),
+    ],
+)
+def test_a_criterion_evidence_selection_is_checked_where_it_is_written(old: str, new: str, snippet: str,
+                                                                         message: str) -> None:
+    text, problems = broken(old, new)
+    p = only(problems)
+    assert (p.line, p.column) == where(text, snippet) and message in p.message, p
 
 
 def test_duplicate_key_is_an_error_at_the_second_key_naming_the_first_line() -> None:
