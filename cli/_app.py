@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _demo_cmd, _protocol_cmd, _query_cmd, _rules_cmd, _simulate_cmd, _workflow_cmd
+from . import _demo_cmd, _design_cmd, _protocol_cmd, _query_cmd, _rules_cmd, _simulate_cmd, _workflow_cmd
 
 app = typer.Typer(
     name="trialflow",
@@ -19,6 +19,7 @@ _workflow_cmd.register(app)
 _query_cmd.register(app)
 _demo_cmd.register(app)
 _simulate_cmd.register(app)
+_design_cmd.register(app)
 
 
 def main() -> None:

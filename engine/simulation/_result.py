@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from ._generate import Cohort
 
-__all__ = ["MONTHLY_MONTHS", "Endpoint", "MonthTable", "MonthWorkload", "Replicates", "SimulationResult"]
+__all__ = ["MONTHLY_MONTHS", "DesignRun", "Endpoint", "MonthTable", "MonthWorkload", "Replicates", "SimulationResult"]
 
 MONTHLY_MONTHS = 120  # the workload is given month by month for 10 years of the study, then by year
 
@@ -181,6 +181,37 @@ class MonthTable(Sequence[MonthWorkload]):
 
 
 @dataclass(frozen=True, slots=True)
+class DesignRun:
+    """A design's operating characteristics over the simulated trials (each run one trial of it)."""
+
+    design: Mapping[str, Any]
+    runs: int
+    p_success: float
+    p_success_ci95: tuple[float, float]
+    p_early_stop: float
+    p_early_stop_ci95: tuple[float, float]
+    expected_n: float
+    expected_n_ci95: tuple[float, float]
+    rate: float  # favourable responses per first-stage patient (no decision counts as not favourable)
+    rate_ci95: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "design": dict(self.design),
+            "runs": self.runs,
+            "p_success": _r(self.p_success),
+            "p_success_ci95": [_r(x) for x in self.p_success_ci95],
+            "p_early_stop": _r(self.p_early_stop),
+            "p_early_stop_ci95": [_r(x) for x in self.p_early_stop_ci95],
+            "expected_n": _r(self.expected_n),
+            "expected_n_ci95": [_r(x) for x in self.expected_n_ci95],
+            "true_rate_estimate": _r(self.rate),
+            "true_rate_ci95": [_r(x) for x in self.rate_ci95],
+            "counting": "intention to treat: a patient without a decision counts as not favourable",
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SimulationResult:
     """Counts over all ``runs x patients`` simulated pathways, the replicate statistics, the workload."""
 
@@ -199,6 +230,7 @@ class SimulationResult:
     workload_columns: Mapping[str, str]
     workload: Sequence[MonthWorkload]  # a MonthTable
     sample: Cohort | None = field(default=None, compare=False, repr=False)  # first patients of run 1
+    design: DesignRun | None = None  # with a design: its simulated operating characteristics
 
     @property
     def pathways(self) -> int:
@@ -222,6 +254,7 @@ class SimulationResult:
             "workload_columns": dict(self.workload_columns),
             "workload_per_month": [m.to_dict() for m in self.workload[:MONTHLY_MONTHS]],
             "workload_after_month_120": _by_period(self.workload, MONTHLY_MONTHS),
+            **({"design": self.design.to_dict()} if self.design is not None else {}),
         }
 
 

@@ -10,14 +10,14 @@ month table.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,11 +25,16 @@ from numpy.typing import NDArray
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
 
 from ._evaluate import check_rules
-from ._generate import MONTH_DAYS, Cohort, Streams, head, simulate_chunk
+from ._generate import MONTH_DAYS, Cohort, Segment, Streams, head, simulate_chunk
 from ._pathways import Pathway, SimulationError, pathway_of
-from ._result import Endpoint, MonthTable, Replicates, SimulationResult
+from ._result import DesignRun, Endpoint, MonthTable, Replicates, SimulationResult
 from ._scenario import Scenario, load_scenario
 from ._workload import WorkloadAccumulator
+
+if TYPE_CHECKING:
+    from trialflow.engine.design import SingleStageDesign, TwoStageDesign
+
+    Design = SingleStageDesign | TwoStageDesign
 
 __all__ = ["BLOCK", "CHUNK", "SAMPLE", "THREADS", "simulate", "withdrawal_reasons"]
 
@@ -58,6 +63,9 @@ class _Chunk:
     started: int
     work: tuple[int, int, F] | None
     last: int
+    stopped: I | None = None  # per run of the chunk (a design): stopped after the first stage
+    success: I | None = None  # per run: the design declared success
+    fav1: I | None = None  # per run: favourable among the first stage's patients
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +79,13 @@ class _Plan:
     total: int
     chunk: int
     block: int
+    design: Design | None = None
 
     @property
     def key(self) -> str:
         """What tells two plans apart on a worker (the protocol, the scenario, the sizes, the seed)."""
-        scen = json.dumps(self.scenario.data, sort_keys=True, default=str)
-        return f"{self.protocol.content_hash}:{hash(scen)}:{self.seed}:{self.patients}:{self.total}:{self.chunk}"
+        scen = hashlib.sha256(repr(self.scenario).encode()).hexdigest()
+        return f"{self.protocol.content_hash}:{scen}:{self.seed}:{self.patients}:{self.total}:{self.chunk}"
 
     @property
     def nchunks(self) -> int:
@@ -147,12 +156,55 @@ def _carries(plan: _Plan) -> Iterator[float]:
         carry = _chunk_inputs(plan, i, carry)[-1]
 
 
+def subset(c: Cohort, idx: I) -> Cohort:
+    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx``."""
+    out: dict[str, Any] = {}
+    for name in Cohort.__dataclass_fields__:
+        v = getattr(c, name)
+        if isinstance(v, np.ndarray):
+            v = v[idx]
+        elif isinstance(v, dict):
+            v = {key: a[idx] if isinstance(a, np.ndarray) else a for key, a in v.items()}
+        elif isinstance(v, list):
+            v = [Segment(s.treatment, s.start[idx], s.stop[idx], s.dose_mg_per_day[idx], s.level) for s in v]
+        out[name] = v
+    return Cohort(**out)
+
+
+def _apply_design(plan: _Plan, c: Cohort, first: int) -> tuple[Cohort, I, I, I]:
+    """A design's rule over each run of the chunk (runs are whole in a chunk, see ``_Plan.block``): the
+    first stage's favourable responses, whether the run stops for futility, whether it declares success;
+    and the chunk without the patients a stop leaves unenrolled."""
+    d = plan.design
+    assert d is not None
+    run = c.run
+    r0, nr = int(run[0]), int(run[-1]) - int(run[0]) + 1
+    pos = (np.arange(first, first + c.size) % plan.patients).astype(np.int64)  # place in the run's order
+    fav = c.favourable.astype(np.int64)  # intention to treat: no decision counts as not favourable
+    n1 = getattr(d, "n1", d.n)
+    fav1 = np.bincount(run - r0, weights=fav * (pos < n1), minlength=nr).astype(np.int64)
+    r1 = getattr(d, "r1", None)
+    stopped = (fav1 <= r1) if r1 is not None else np.zeros(nr, bool)
+    enrolled = ~(stopped[run - r0] & (pos >= n1))
+    total = np.bincount(run - r0, weights=fav * enrolled, minlength=nr).astype(np.int64)
+    success = ~stopped & (total > d.r)
+    kept = c if enrolled.all() else subset(c, np.flatnonzero(enrolled))
+    return kept, fav1, stopped.astype(np.int64), success.astype(np.int64)
+
+
 def _simulate_one(plan: _Plan, ctx: _Context, i: int, carry: float, keep_sample: bool) -> _Chunk:
     first, n, rng, run, enrol, _ = _chunk_inputs(plan, i, carry)
     c = simulate_chunk(ctx.pw, plan.scenario, rng, run, enrol)
+    fav1 = stopped = success = None
+    if plan.design is not None:
+        c, fav1, stopped, success = _apply_design(plan, c, first)
+        run = c.run
     r0, nr = int(run[0]), int(run[-1]) - int(run[0]) + 1
     quit_early = ~c.screen_failed & ~c.decided
     return _Chunk(
+        stopped=stopped,
+        success=success,
+        fav1=fav1,
         sample=head(c, min(SAMPLE, plan.patients)) if keep_sample and first == 0 else None,
         r0=r0,
         branch=np.bincount(c.branch + 1, minlength=ctx.nbranches + 1),
@@ -296,6 +348,7 @@ def simulate(
     chunk: int = CHUNK,
     threads: int | None = None,
     cluster: Any = None,
+    design: Design | None = None,
 ) -> SimulationResult:
     """Simulate ``runs`` replicate trials of ``patients`` patients each through the protocol.
 
@@ -303,7 +356,15 @@ def simulate(
     and chunks are folded in order, whatever ``chunk``, ``threads`` or ``cluster``. Without a cluster the
     chunks run in this process, ``threads`` (default :data:`THREADS`) side by side; with ``cluster``
     (``local:N``, ``tcp://HOST:PORT`` or a ``distributed.Client``) on its workers, chunk 0 (which keeps
-    the per-patient sample) here."""
+    the per-patient sample) here.
+
+    With a ``design`` (``trialflow.engine.design``) each run is one trial of it: ``patients`` must be the
+    design's ``n``; a run whose first ``n1`` patients give at most ``r1`` favourable responses stops for
+    futility and its later patients are never enrolled (they count nowhere: branches, endpoint,
+    workload); ``result.design`` holds the simulated operating characteristics. Random streams then
+    belong to blocks of whole runs (so a run's stopping rule is applied inside its chunk)."""
+    if design is not None and patients != design.n:
+        raise SimulationError(f"a trial of the design has {design.n} patients, not {patients}")
     if patients < 1 or runs < 1:
         raise SimulationError("patients and runs must be at least 1")
     if null_rate is not None and not 0 <= null_rate < 1:
@@ -320,7 +381,8 @@ def simulate(
         raise SimulationError(f"the chunk size must be a positive multiple of {BLOCK} patients, got {chunk}")
     if cluster is not None:
         _check_cluster(cluster)  # a bad one is an error even when a single chunk needs no cluster
-    plan = _Plan(proto, sc, seed, patients, total, chunk, BLOCK)
+    block = BLOCK if design is None else patients * max(1, BLOCK // patients)  # whole runs per block
+    plan = _Plan(proto, sc, seed, patients, total, block * (chunk // BLOCK), block, design)
     ctx = _context(plan)
     pw, work = ctx.pw, ctx.work
     reasons = withdrawal_reasons(pw, sc)
@@ -335,10 +397,17 @@ def simulate(
     dec_run = np.zeros(runs, np.int64)
     started = 0
     sample: Cohort | None = None
+    stop_run = np.zeros(runs, np.int64)
+    success_run = np.zeros(runs, np.int64)
+    fav1_run = np.zeros(runs, np.int64)
 
     def fold(k: _Chunk) -> None:
         nonlocal branch_n, state_n, reason_n, started, sample
         sample = sample if k.sample is None else k.sample
+        if k.stopped is not None and k.success is not None and k.fav1 is not None:
+            stop_run[k.r0 : k.r0 + len(k.stopped)] = k.stopped
+            success_run[k.r0 : k.r0 + len(k.success)] = k.success
+            fav1_run[k.r0 : k.r0 + len(k.fav1)] = k.fav1
         branch_n += k.branch
         state_n += k.state
         reason_n += k.reason
@@ -459,4 +528,30 @@ def simulate(
         workload_columns=work.columns,
         workload=months,
         sample=sample,
+        design=None if design is None else _design_result(design, runs, stop_run, success_run, fav1_run),
+    )
+
+
+def _design_result(design: Design, runs: int, stopped: I, success: I, fav1: I) -> DesignRun:
+    """The simulated operating characteristics of ``design`` over the runs, with exact 95 % intervals."""
+    from trialflow.engine.design import clopper_pearson
+
+    n1 = getattr(design, "n1", design.n)
+    size = np.where(stopped > 0, n1, design.n)
+    ks, kst = int(success.sum()), int(stopped.sum())
+    k1 = int(fav1.sum())
+    sd = float(size.std(ddof=1)) if runs > 1 else 0.0
+    half = 1.959963984540054 * sd / np.sqrt(runs)
+    en = float(size.mean())
+    return DesignRun(
+        design=design.to_dict(),
+        runs=runs,
+        p_success=ks / runs,
+        p_success_ci95=clopper_pearson(ks, runs),
+        p_early_stop=kst / runs,
+        p_early_stop_ci95=clopper_pearson(kst, runs),
+        expected_n=en,
+        expected_n_ci95=(float(en - half), float(en + half)),
+        rate=k1 / (runs * n1),
+        rate_ci95=clopper_pearson(k1, runs * n1),
     )
