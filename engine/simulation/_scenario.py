@@ -26,10 +26,12 @@ from trialflow.protocol import (
 )
 
 __all__ = [
+    "BUNDLED_SCENARIOS",
     "DEFAULT_SCENARIO",
     "Course",
     "Scenario",
     "ScenarioError",
+    "bundled_scenario_path",
     "default_scenario_path",
     "load_scenario",
     "parse_scenario",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_SCENARIO = "default_scenario.yaml"
+BUNDLED_SCENARIOS = {"leiden-2012": "leiden_2012.yaml"}  # name → file beside the default scenario
 
 
 class ScenarioError(DocumentError):
@@ -303,8 +306,16 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     return _check(doc, _default_data())
 
 
+def bundled_scenario_path(name: str) -> Path:
+    """The file of a bundled scenario (``BUNDLED_SCENARIOS``)."""
+    return Path(str(resources.files("trialflow.engine").joinpath(BUNDLED_SCENARIOS[name])))
+
+
 def load_scenario(path: str | Path | None = None) -> Scenario:
-    """The scenario in ``path`` (overriding the default), or the bundled default when ``path`` is None."""
+    """The scenario in ``path`` (overriding the default), a bundled scenario by name (``leiden-2012``),
+    or the bundled default when ``path`` is None."""
+    if isinstance(path, str) and path in BUNDLED_SCENARIOS:
+        path = bundled_scenario_path(path)
     if path is None:
         base = _default_data()
         return _build(base, str(default_scenario_path()))
