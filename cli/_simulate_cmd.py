@@ -28,9 +28,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
         patients: Annotated[int, typer.Option("--patients", min=1, help="Patients per simulated trial.")],
-        seed: Annotated[
-            int, typer.Option("--seed", min=0, help="Random seed: the same seed prints the same result.")
-        ],
+        seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed: the same seed prints the same result.")],
         protocol: Annotated[
             Path | None,
             typer.Option(
@@ -41,12 +39,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         scenario: Annotated[
-            Path | None,
+            str | None,
             typer.Option(
                 "--scenario",
-                metavar="FILE",
+                metavar="FILE|NAME",
                 show_default="the bundled default",
-                help="Scenario YAML: overrides keys of the default scenario.",
+                help="Scenario YAML (overrides keys of the default scenario), or a bundled scenario: "
+                "leiden-2012 (the published Leiden cohort, Schneider et al. 2012).",
             ),
         ] = None,
         runs: Annotated[int, typer.Option("--runs", min=1, help="Replicate trials of --patients each.")] = 1,
@@ -56,13 +55,10 @@ def register(app: typer.Typer) -> None:
                 "--null-rate",
                 min=0.0,
                 max=0.999,
-                help="Uninteresting response rate: power = share of runs whose exact 95 % CI lower bound "
-                "exceeds it.",
+                help="Uninteresting response rate: power = share of runs whose exact 95 % CI lower bound exceeds it.",
             ),
         ] = None,
-        json_out: Annotated[
-            bool, typer.Option("--json", help="Print JSON for scripts (no progress bar).")
-        ] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts (no progress bar).")] = False,
         plots: Annotated[
             Path | None,
             typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
@@ -77,12 +73,24 @@ def register(app: typer.Typer) -> None:
                 "worker processes here, tcp://HOST:PORT joins a running scheduler. Same result as without.",
             ),
         ] = None,
+        grid: Annotated[
+            str | None,
+            typer.Option(
+                "--grid",
+                metavar="KEY=V1,V2,...",
+                help="Sweep one scenario value (dotted key, e.g. rai_reinduction_probability or "
+                "visits.missed_probability) with the same seed: one table, and with --plots one figure.",
+            ),
+        ] = None,
     ) -> None:
         """Simulate patient pathways through the protocol YAML and the same rules, at any scale."""
         from trialflow.engine.simulation import SimulationError
         from trialflow.engine.simulation import simulate as run
         from trialflow.protocol import DocumentError
 
+        if grid is not None:
+            _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, cluster)
+            return
         total = patients * runs
         try:
             if json_out or total < 50_000:
@@ -129,6 +137,88 @@ def register(app: typer.Typer) -> None:
         _render(result)
         for p in written:
             console.print(f"figure: {p}", markup=False)
+
+
+def _grid(
+    text: str,
+    patients: int,
+    seed: int,
+    protocol: Path | None,
+    scenario: str | None,
+    runs: int,
+    null_rate: float | None,
+    json_out: bool,
+    plots: Path | None,
+    cluster: str | None,
+) -> None:
+    from trialflow.engine.simulation import ScenarioError, SimulationError, load_scenario
+    from trialflow.engine.simulation import simulate as run
+    from trialflow.engine.simulation._grid import grid_scenarios, parse_grid, simulate_grid, write_grid_plot
+    from trialflow.protocol import DocumentError, load_bundled_protocol, load_protocol
+
+    try:
+        key, values = parse_grid(text)
+        base = load_scenario(scenario)
+        grid_scenarios(base, key, values)  # every point checked before anything runs
+    except ScenarioError as err:
+        raise typer.BadParameter("; ".join(str(p) for p in err.problems), param_hint="--grid") from None
+    except SimulationError as err:
+        raise typer.BadParameter(str(err), param_hint="--grid") from None
+    except DocumentError as err:
+        fail([str(p) for p in err.problems])
+    try:
+        proto = load_bundled_protocol() if protocol is None else load_protocol(protocol)
+        result = simulate_grid(
+            key,
+            values,
+            base,
+            lambda sc: run(
+                patients, seed, protocol=proto, scenario=sc, runs=runs, null_rate=null_rate, cluster=cluster
+            ),
+            seed=seed,
+            patients=patients,
+            runs=runs,
+            null_rate=null_rate,
+        )
+        written = [write_grid_plot(result, plots)] if plots is not None else []
+    except DocumentError as err:
+        fail([str(p) for p in err.problems])
+    except SimulationError as err:
+        fail(f"cannot simulate: {err}")
+    except OSError as err:
+        fail(f"cannot write the figure: {err}")
+    if json_out:
+        print_json({"grid": result.to_dict(), "plots": [str(p) for p in written]})
+        return
+    from rich.table import Table
+
+    first = result.points[0].result
+    console.print(
+        f"{key} across the grid: {runs:,} run(s) of {patients:,} per point, seed {seed} (the same random "
+        "numbers at every point)",
+        markup=False,
+    )
+    t = Table(title="% of patients per decision branch", title_justify="left")
+    t.add_column(f"{key} =")
+    for p in result.points:
+        t.add_column(f"{p.value:g}", justify="right")
+    for name in first.per_branch:
+        t.add_row(name, *(f"{100 * p.result.per_branch[name] / p.result.pathways:.1f}" for p in result.points))
+    t.add_row(
+        "favourable (of decided)",
+        *(
+            "-" if p.result.endpoint.proportion is None else f"{p.result.endpoint.proportion:.3f}"
+            for p in result.points
+        ),
+    )
+    if null_rate is not None:
+        t.add_row(
+            f"P(CI low > {null_rate:g})",
+            *("-" if p.result.replicates.power is None else f"{p.result.replicates.power:.3f}" for p in result.points),
+        )
+    console.print(t)
+    for path in written:
+        console.print(f"figure: {path}", markup=False)
 
 
 def _render(r: SimulationResult) -> None:
