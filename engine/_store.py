@@ -49,6 +49,9 @@ class NewEvent:
     reason: str | None = None
     corrects: int | None = None
     dedup: str | None = None
+    # an event restored from another system's audit trail (ODM import) keeps who recorded it and when
+    recorded_at: dt.datetime | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +298,7 @@ class Transaction:
         rows = []
         for i, e in enumerate(new, start=1):
             row = EventRow(patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
-                           recorded_at=self.now, user=self.user, reason=e.reason,
+                           recorded_at=e.recorded_at or self.now, user=e.user or self.user, reason=e.reason,
                            payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
                            corrects_id=e.corrects, dedup_key=e.dedup)
             self.session.add(row)

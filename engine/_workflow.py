@@ -256,52 +256,55 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], us
     Records already stored (same patient, kind, date and values) are skipped and reported.
     """
     parsed = [(p, _parse(p, d)) for p, d in items]
+    return store.write(user, lambda tx: record_in(store, tx, parsed, day0))
+
+
+def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]],
+              day0: Mapping[str, dt.date] | None = None) -> list[Written]:
+    """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
-
-    def work(tx: Transaction) -> list[Written]:
-        problems: list[str] = []
-        plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int]] = []
-        keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
-        known = tx.known_dedup(keys.values())
-        by_patient: dict[str, list[int]] = {}
-        for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
-            by_patient.setdefault(p, []).append(i)
-        for patient in patients:
-            state = tx.state(patient)
-            if state is None:
-                problems.append(f"unknown patient {patient!r}: enrol them first")
+    problems: list[str] = []
+    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int]] = []
+    keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
+    known = tx.known_dedup(keys.values())
+    by_patient: dict[str, list[int]] = {}
+    for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
+        by_patient.setdefault(p, []).append(i)
+    for patient in patients:
+        state = tx.state(patient)
+        if state is None:
+            problems.append(f"unknown patient {patient!r}: enrol them first")
+            continue
+        protocol = protocol_of(store, state)
+        if day0 and patient in day0 and state.day0 != day0[patient]:
+            problems.append(f"{patient}: the file says day 0 is {day0[patient]}, the store says "
+                            f"{state.day0 or 'not started'}")
+        new: list[NewEvent] = []
+        dup = 0
+        seen: set[str] = set()
+        batch: list[RecordedValue] = []  # what this batch adds, so a file cannot contradict itself
+        for i in by_patient[patient]:
+            rec = parsed[i][1]
+            if keys[i] in known or keys[i] in seen:
+                dup += 1
                 continue
-            protocol = protocol_of(store, state)
-            if day0 and patient in day0 and state.day0 != day0[patient]:
-                problems.append(f"{patient}: the file says day 0 is {day0[patient]}, the store says "
-                                f"{state.day0 or 'not started'}")
-            new: list[NewEvent] = []
-            dup = 0
-            seen: set[str] = set()
-            batch: list[RecordedValue] = []  # what this batch adds, so a file cannot contradict itself
-            for i in by_patient[patient]:
-                rec = parsed[i][1]
-                if keys[i] in known or keys[i] in seen:
-                    dup += 1
-                    continue
-                why = admissible(protocol, state, rec) or conflict([*state.records, *batch], rec)
-                if why:
-                    problems.append(f"{patient}: {why.replace('{patient}', patient)}")
-                    continue
-                seen.add(keys[i])
-                batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
-                new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=keys[i]))
-            plan.append((patient, state, protocol, new, dup))
-        if problems:
-            raise Refused(*problems)
-        out = []
-        for patient, state, protocol, new, dup in plan:
-            events = tx.append(patient, state, new, projection(protocol)) if new else []
-            msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
-            out.append(Written(patient, tuple(events), state.phase, msg))
-        return out
+            why = admissible(protocol, state, rec) or conflict([*state.records, *batch], rec)
+            if why:
+                problems.append(f"{patient}: {why.replace('{patient}', patient)}")
+                continue
+            seen.add(keys[i])
+            batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
+            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=keys[i]))
+        plan.append((patient, state, protocol, new, dup))
+    if problems:
+        raise Refused(*problems)
+    out = []
+    for patient, state, protocol, new, dup in plan:
+        events = tx.append(patient, state, new, projection(protocol)) if new else []
+        msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
+        out.append(Written(patient, tuple(events), state.phase, msg))
+    return out
 
-    return store.write(user, work)
 
 
 def record(store: Store, patient: str, data: Mapping[str, Any], user: str) -> Written:

@@ -1,0 +1,6 @@
+"""Exchange with the systems trial teams already use: CDISC ODM 1.3.2 out and in, FHIR R5 out, SDTM trial design.
+
+Every export is a read-only projection of the store's events and the protocol model. The ODM import
+maps ClinicalData onto the same record kinds as the CSV import, in one transaction. Needs the
+``exchange`` extra: ``pip install 'trialflow[exchange]'``.
+"""

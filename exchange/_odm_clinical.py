@@ -1,0 +1,171 @@
+"""AdminData and ClinicalData of an ODM export: every stored event as FormData with its audit trail.
+
+Each event becomes one FormData (``FormRepeatKey`` = the event's sequence number in the patient's
+history) inside the StudyEventData of the visit whose window holds it, or of the study course, the
+decision, or the unscheduled records. A correction is the same FormData again with
+``TransactionType="Update"`` (a retraction: ``"Remove"``), so the original value and every change
+stay in the file as ODM's transactional form intends. Every ItemData carries its AuditRecord: who
+recorded it, where, when (the event's ``recorded_at``), the reason given, and ``SourceID`` = the
+event's sequence number; the decision's FormData carries the investigator's Signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trialflow.engine import Event, PatientState, fold
+from trialflow.protocol import Protocol
+
+from ._forms import FormSpec, encode, flatten, forms_for
+from ._odm_metadata import DECISION_EVENT, STUDY_EVENT, UNSCHEDULED_EVENT, mdv_oid, study_oid, visit_event_oid
+from ._odm_model import ODM
+
+__all__ = ["LOCATION_OID", "SIGNATURE_DEF", "build_admin", "build_clinical", "user_oid"]
+
+LOCATION_OID = "LOC.STORE"
+SIGNATURE_DEF = "SD.DECISION"
+_NOT_OID = re.compile(r"[^A-Za-z0-9._-]")
+EVENT_FORMS = {"enrolled": "F.ENROLMENT", "phase_changed": "F.PHASE_CHANGE", "withdrawn": "F.WITHDRAWAL",
+               "decision": "F.DECISION", "migrated": "F.MIGRATION"}
+
+
+def user_oid(user: str) -> str:
+    return "USR." + _NOT_OID.sub("_", user)
+
+
+def _stamp(when: dt.datetime) -> str:
+    aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat()
+
+
+def build_admin(protocols: Sequence[Protocol], users: Sequence[str]) -> ODM.AdminData:
+    """Users who recorded anything, the store's location, and the decision's SignatureDef."""
+    latest = protocols[-1]
+    admin = ODM.AdminData(StudyOID=study_oid(latest))
+    for user in sorted(set(users)):
+        admin.User.append(ODM.User(OID=user_oid(user), LoginName=ODM.LoginName(_content=user),
+                                   DisplayName=ODM.DisplayName(_content=user)))
+    location = ODM.Location(OID=LOCATION_OID, Name="trialflow store", LocationType="Site")
+    for p in protocols:
+        location.MetaDataVersionRef.append(ODM.MetaDataVersionRef(StudyOID=study_oid(p), MetaDataVersionOID=mdv_oid(p),
+                                                                  EffectiveDate=dt.date.today().isoformat()))
+    admin.Location.append(location)
+    admin.SignatureDef.append(ODM.SignatureDef(
+        OID=SIGNATURE_DEF, Methodology="Electronic",
+        Meaning=ODM.Meaning(_content=f"The investigator confirms decision {latest.decision.id} "
+                                     f"({latest.decision.name}) and the branch taken"),
+        LegalReason=ODM.LegalReason(_content="Electronic record of the investigator's decision "
+                                             "(21 CFR Part 11.50: name, date and time, meaning)"),
+    ))
+    return admin
+
+
+def _audit(e: Event) -> ODM.AuditRecord:
+    audit = ODM.AuditRecord(UserRef=ODM.UserRef(UserOID=user_oid(e.user)),
+                            LocationRef=ODM.LocationRef(LocationOID=LOCATION_OID),
+                            DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(e.recorded_at)),
+                            SourceID=ODM.SourceID(_content=f"seq {e.seq}"))
+    if e.reason:
+        audit.ReasonForChange = ODM.ReasonForChange(_content=e.reason)
+    return audit
+
+
+def _form_data(form: FormSpec, e: Event, key: int, payload: Mapping[str, Any] | None,
+               transaction: str) -> ODM.FormData:
+    fd = ODM.FormData(FormOID=form.oid, FormRepeatKey=str(key), TransactionType=transaction)
+    if payload is None:  # a retraction: the FormData with its audit, no values
+        fd.AuditRecord = _audit(e)
+        return fd
+    rows = flatten(form, payload)
+    if form.role == "event":
+        date_item = next(i for i in form.main.items if i.data_type == "date")
+        rows[form.main.oid][0] = {date_item.oid: encode(date_item, e.effective_date), **rows[form.main.oid][0]}
+    for group in form.groups:
+        for n, row in enumerate(rows.get(group.oid, []), start=1):
+            if not row:
+                continue
+            igd = ODM.ItemGroupData(ItemGroupOID=group.oid, TransactionType=transaction)
+            if group.repeating:
+                igd.ItemGroupRepeatKey = str(n)
+            units = {i.oid: i.unit for i in group.items}
+            for item_oid, value in row.items():
+                data = ODM.ItemData(ItemOID=item_oid, Value=value, TransactionType=transaction, AuditRecord=_audit(e))
+                if units.get(item_oid):
+                    data.MeasurementUnitRef = ODM.MeasurementUnitRef(MeasurementUnitOID=units[item_oid])
+                igd.ItemData.append(data)
+            fd.ItemGroupData.append(igd)
+    return fd
+
+
+def _placement(protocol: Protocol, state: PatientState) -> dict[int, str]:
+    """Observation event id → StudyEventOID: the first visit whose window and kinds hold the record."""
+    from trialflow.engine import schedule
+
+    visits = schedule(protocol, state, dt.date.max)
+    out: dict[int, str] = {}
+    for value in state.records:
+        rec = value.record
+        visit = next((v for v in visits if rec.kind in v.kinds and v.window_start <= rec.date <= v.window_end), None)
+        out[value.event_id] = visit_event_oid(visit.visit) if visit else UNSCHEDULED_EVENT
+    return out
+
+
+def _subject(patient: str, events: Sequence[Event], protocol: Protocol) -> ODM.SubjectData:
+    state = fold(events)
+    forms = {f.kind: f for f in forms_for(protocol)}
+    by_oid = {f.oid: f for f in forms.values()}
+    placement = _placement(protocol, state)
+    root_of: dict[int, Event] = {}
+    visit_order = [STUDY_EVENT] + [visit_event_oid(v.id) for v in protocol.visits] + [DECISION_EVENT,
+                                                                                      UNSCHEDULED_EVENT]
+    slots: dict[str, list[ODM.FormData]] = {}
+    for e in events:
+        if e.kind == "observation":
+            root_of[e.id] = e
+            where = placement.get(e.id, UNSCHEDULED_EVENT)
+            fd = _form_data(forms[e.payload["kind"]], e, e.seq, e.payload, "Insert")
+        elif e.kind == "correction":
+            root = root_of[e.payload["root"]]
+            where = placement.get(root.id, UNSCHEDULED_EVENT)
+            form = forms[root.payload["kind"]]
+            retracted = bool(e.payload.get("retracted"))
+            fd = _form_data(form, e, root.seq, None if retracted else e.payload["record"],
+                            "Remove" if retracted else "Update")
+        elif e.kind in EVENT_FORMS:
+            where = DECISION_EVENT if e.kind == "decision" else STUDY_EVENT
+            fd = _form_data(by_oid[EVENT_FORMS[e.kind]], e, e.seq, e.payload, "Insert")
+            if e.kind == "decision":
+                fd.Signature = ODM.Signature(
+                    ID=f"SIG.{_NOT_OID.sub('_', patient)}.{e.seq}", UserRef=ODM.UserRef(UserOID=user_oid(e.user)),
+                    LocationRef=ODM.LocationRef(LocationOID=LOCATION_OID),
+                    SignatureRef=ODM.SignatureRef(SignatureOID=SIGNATURE_DEF),
+                    DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(e.recorded_at)))
+        else:
+            where = STUDY_EVENT
+            fd = _form_data(forms["*"], e, e.seq, {"kind": e.kind, **e.payload}, "Insert")
+        slots.setdefault(where, []).append(fd)
+    subject = ODM.SubjectData(SubjectKey=patient, TransactionType="Insert")
+    for oid in sorted(slots, key=lambda o: visit_order.index(o) if o in visit_order else len(visit_order)):
+        sed = ODM.StudyEventData(StudyEventOID=oid, TransactionType="Insert", FormData=slots[oid])
+        if oid == UNSCHEDULED_EVENT:
+            sed.StudyEventRepeatKey = "1"
+        subject.StudyEventData.append(sed)
+    return subject
+
+
+def build_clinical(events_by_patient: Mapping[str, Sequence[Event]],
+                   protocols: Mapping[str, Protocol]) -> list[ODM.ClinicalData]:
+    """One ClinicalData per protocol version that has patients (a patient sits under its current version)."""
+    by_version: dict[str, list[ODM.SubjectData]] = {}
+    for patient in sorted(events_by_patient):
+        events = sorted(events_by_patient[patient], key=lambda e: e.seq)
+        protocol = protocols[fold(events).protocol_hash]
+        by_version.setdefault(protocol.content_hash, []).append(_subject(patient, events, protocol))
+    out = []
+    for content_hash, subjects in by_version.items():
+        p = protocols[content_hash]
+        out.append(ODM.ClinicalData(StudyOID=study_oid(p), MetaDataVersionOID=mdv_oid(p), SubjectData=subjects))
+    return out

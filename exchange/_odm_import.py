@@ -1,0 +1,445 @@
+"""``trialflow import odm FILE``: ClinicalData of an ODM 1.3 file onto trialflow's record kinds.
+
+Values are found through their ItemOIDs (``_forms``), whatever the file's FormOIDs, ItemGroupOIDs
+or StudyEventOIDs are, so an ODM export of a REDCap project built from trialflow's metadata maps
+straight back. The whole file is one transaction: every problem is reported with its line, column
+and place (subject, study event, form, item), and nothing is written unless the file is clean.
+
+Two things can come in:
+
+* a subject the store does not know, with its enrolment (a trialflow export, or a system that keeps
+  a full audit trail): its history is restored event by event, each with the user, time and reason
+  of its AuditRecord, phase changes checked against the protocol's machine;
+* records for subjects already enrolled (the REDCap case): recorded as the CSV import records them,
+  with the same admissibility checks; what is already stored is skipped, so re-importing adds nothing.
+
+A subject already in the store whose file history repeats the stored one gets only what follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trialflow.engine import Event, PatientState, Refused, Store, Written, fold
+from trialflow.protocol import DocumentError, Problem, Protocol
+
+from ._forms import EXTRA_ITEM, FormSpec, GroupSpec, decode, forms_for, unflatten
+from ._odm_model import ODM_NS
+from ._xml import Node, parse_xml
+
+__all__ = ["OdmImport", "import_odm"]
+
+REDCAP_NS = "https://projectredcap.org"
+_SEQ = re.compile(r"seq\s+(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class OdmImport:
+    """What an ODM import did."""
+
+    file: str
+    restored: tuple[str, ...]  # subjects whose history was restored
+    written: tuple[Written, ...]
+    events: int
+    skipped: tuple[str, ...] = ()  # administrative fields of the source system, left out on purpose
+
+    @property
+    def message(self) -> str:
+        return (f"{self.file}: {self.events} event(s) written; {len(self.restored)} subject(s) restored"
+                + (f", {len(self.skipped)} source-system field(s) skipped" if self.skipped else ""))
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One FormData of the file, decoded."""
+
+    patient: str
+    where: str
+    form: FormSpec
+    key: tuple[str, str, str]  # (StudyEventOID, FormOID, FormRepeatKey): a correction targets the same key
+    transaction: str
+    effective: dt.date | None
+    payload: dict[str, Any]
+    user: str | None
+    recorded_at: dt.datetime | None
+    reason: str | None
+    seq: int | None
+    order: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _where(*parts: str) -> str:
+    return "/".join(parts)
+
+
+class _Reader:
+    def __init__(self, file: str, forms: Sequence[FormSpec]):
+        self.file = file
+        self.problems: list[Problem] = []
+        self.skipped: list[str] = []
+        self.index = {i.oid: (f, g, i) for f in forms for g in f.groups for i in g.items}
+        self.users: dict[str, str] = {}
+        self.record_id_fields: set[str] = set()
+        self.order = 0
+
+    def problem(self, node: Node, where: str, message: str) -> None:
+        self.problems.append(Problem(self.file, node.line, node.col, where, message))
+
+    def audit(self, *nodes: Node) -> Node | None:
+        for node in nodes:
+            found = node.first("AuditRecord", ODM_NS)
+            if found is not None:
+                return found
+        return None
+
+    def admin_field(self, item_oid: str, form_oid: str) -> bool:
+        """REDCap's record-id field and its per-instrument completion status are not data."""
+        if item_oid in self.record_id_fields:
+            return True
+        return form_oid.startswith("Form.") and item_oid == form_oid[len("Form."):] + "_complete"
+
+    def form_data(self, patient: str, se: Node, fd: Node, where: str) -> _Entry | None:
+        form_oid = fd.attrs.get("FormOID", "")
+        owners: dict[str, FormSpec] = {}
+        rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        item_nodes: list[Node] = []
+        before = len(self.problems)
+        for igd in fd.all("ItemGroupData", ODM_NS):
+            group_key = (igd.attrs.get("ItemGroupOID", ""), igd.attrs.get("ItemGroupRepeatKey", "1"))
+            for node in igd.all("ItemData", ODM_NS):
+                item_oid = node.attrs.get("ItemOID", "")
+                at = _where(where, f"ItemData[{item_oid}]")
+                found = self.index.get(item_oid)
+                if found is None:
+                    if self.admin_field(item_oid, form_oid):
+                        self.skipped.append(f"{patient}: {item_oid}")
+                    else:
+                        self.problem(node, at, f"unknown ItemOID {item_oid!r}: not an item of trialflow's "
+                                               "metadata (trialflow export odm --metadata-only lists them)")
+                    continue
+                form, group, item = found
+                value = node.attrs.get("Value")
+                if value is None or node.attrs.get("IsNull") == "Yes" or (value == "" and item.codec == "plain"):
+                    continue  # a blank: REDCap writes every field of a form, filled or not
+                owners[form.oid] = form
+                item_nodes.append(node)
+                try:
+                    decoded = decode(item, value)
+                except ValueError as err:
+                    self.problem(node, at, str(err))
+                    continue
+                row = rows.setdefault(group.oid, {}).setdefault(group_key if group.repeating else ("", ""), {})
+                row[EXTRA_ITEM if item.oid.endswith(EXTRA_ITEM) else item.key] = decoded
+        transaction = fd.attrs.get("TransactionType", "Insert")
+        if len(owners) > 1:
+            self.problem(fd, where, f"items of several trialflow forms in one FormData: {', '.join(sorted(owners))}")
+            return None
+        if len(self.problems) > before:
+            return None
+        if not owners:
+            if transaction != "Remove":
+                return None  # nothing filled in (or only source-system fields)
+            spec = next((f for f in self.index.values() if f[0].oid == form_oid), None)
+            if spec is None:
+                self.problem(fd, where, f"a removal of unknown form {form_oid!r}")
+                return None
+            form = spec[0]
+        else:
+            form = next(iter(owners.values()))
+        audit = self.audit(*item_nodes, fd)
+        user = recorded_at = reason = seq = None
+        if audit is not None:
+            user_ref = audit.first("UserRef", ODM_NS)
+            if user_ref is not None:
+                oid = user_ref.attrs.get("UserOID", "")
+                user = self.users.get(oid) or oid.removeprefix("USR.")
+            stamp = audit.first("DateTimeStamp", ODM_NS)
+            if stamp is not None:
+                try:
+                    when = dt.datetime.fromisoformat(stamp.text.strip())
+                    recorded_at = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+                except ValueError:
+                    self.problem(stamp, where, f"DateTimeStamp {stamp.text.strip()!r} is not an ISO date-time")
+                    return None
+            why = audit.first("ReasonForChange", ODM_NS)
+            reason = why.text.strip() if why is not None else None
+            source = audit.first("SourceID", ODM_NS)
+            m = _SEQ.search(source.text) if source is not None else None
+            seq = int(m.group(1)) if m else None
+        decoded_rows = {g: list(r.values()) for g, r in rows.items()}
+        if form.role == "event":
+            date_item = next(i for i in form.main.items if i.data_type == "date")
+            main = decoded_rows.get(form.main.oid, [{}])[0]
+            effective = main.pop("", None)
+            if effective is None and transaction != "Remove":
+                self.problem(fd, where, f"{date_item.oid} is missing")
+                return None
+        try:
+            payload = unflatten(form, decoded_rows)
+        except ValueError as err:
+            self.problem(fd, where, str(err))
+            return None
+        if form.role == "event":
+            effective = dt.date.fromisoformat(effective) if isinstance(effective, str) else None
+        else:
+            effective = None
+        self.order += 1
+        return _Entry(patient, where, form, (se.attrs.get("StudyEventOID", ""), form_oid,
+                                             fd.attrs.get("FormRepeatKey", "1")),
+                      transaction, effective, payload, user, recorded_at, reason, seq, self.order)
+
+
+def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]:
+    file = str(path)
+    root = parse_xml(path)
+    if root.ns != ODM_NS or root.tag != "ODM":
+        raise DocumentError([Problem(file, root.line, root.col, "$", "not a CDISC ODM 1.3 document (the root "
+                                     f"element is {root.tag!r} in namespace {root.ns!r})")])
+    forms: dict[str, FormSpec] = {}
+    for version in store.versions():
+        for f in forms_for(store.protocol(version.content_hash)[0]):
+            merged = forms.get(f.oid)
+            if merged is not None:  # versions differ in eligibility and outcome items: take the union
+                groups = tuple(GroupSpec(g.oid, g.name, tuple({i.oid: i for i in (*g0.items, *g.items)}.values()),
+                                         g.key, g.scalar) for g0, g in zip(merged.groups, f.groups, strict=True))
+                f = FormSpec(f.oid, f.name, f.kind, f.role, groups)
+            forms[f.oid] = f
+    reader = _Reader(file, list(forms.values()))
+    for admin in root.all("AdminData", ODM_NS):
+        for u in admin.all("User", ODM_NS):
+            login = u.first("LoginName", ODM_NS)
+            if login is not None and login.text.strip():
+                reader.users[u.attrs.get("OID", "")] = login.text.strip()
+    for study in root.all("Study", ODM_NS):
+        for mdv in study.all("MetaDataVersion", ODM_NS):
+            if f"{{{REDCAP_NS}}}RecordIdField" in mdv.attrs:
+                reader.record_id_fields.add(mdv.attrs[f"{{{REDCAP_NS}}}RecordIdField"])
+    entries: dict[str, list[_Entry]] = {}
+    clinical = list(root.all("ClinicalData", ODM_NS))
+    if not clinical:
+        raise DocumentError([Problem(file, root.line, root.col, "$", "the file has no ClinicalData to import")])
+    for cd in clinical:
+        for sd in cd.all("SubjectData", ODM_NS):
+            patient = sd.attrs.get("SubjectKey", "")
+            if f"{{{REDCAP_NS}}}RecordIdField" in sd.attrs:
+                reader.record_id_fields.add(sd.attrs[f"{{{REDCAP_NS}}}RecordIdField"])
+            for se in sd.all("StudyEventData", ODM_NS):
+                for fd in se.all("FormData", ODM_NS):
+                    where = _where(f"SubjectData[{patient}]", f"StudyEventData[{se.attrs.get('StudyEventOID', '')}]",
+                                   f"FormData[{fd.attrs.get('FormOID', '')}:{fd.attrs.get('FormRepeatKey', '1')}]")
+                    entry = reader.form_data(patient, se, fd, where)
+                    if entry is not None:
+                        entries.setdefault(patient, []).append(entry)
+    if reader.problems:
+        raise DocumentError(sorted(reader.problems, key=lambda p: (p.line, p.column)))
+    for evs in entries.values():  # the source's order of events when it states it (SourceID), else the file's
+        evs.sort(key=lambda e: (e.seq if all(x.seq is not None for x in evs) else 0, e.order))
+    return entries, reader.skipped
+
+
+# -- turning entries into events ---------------------------------------------------------------------
+def _record_payload(entry: _Entry) -> dict[str, Any]:
+    from trialflow.engine import record_from_dict
+
+    try:
+        return record_from_dict(entry.payload).to_dict()
+    except (ValueError, TypeError) as err:
+        raise Refused(f"{entry.where}: {err}") from None
+
+
+def _signature(kind: str, effective: dt.date, payload: Any, recorded_at: dt.datetime | None,
+               user: str | None) -> str:
+    stamp = (recorded_at if recorded_at.tzinfo else recorded_at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC) \
+        if recorded_at else None
+    return json.dumps([kind, effective.isoformat(), payload, stamp.isoformat() if stamp else None, user],
+                      sort_keys=True, default=str)
+
+
+def _stored_signature(e: Event) -> str:
+    payload: Any = dict(e.payload)
+    if e.kind == "correction":
+        payload = {k: v for k, v in payload.items() if k != "root"}
+    return _signature(e.kind, e.effective_date, payload, e.recorded_at, e.user)
+
+
+class _Restorer:
+    """Builds one patient's events from its entries and appends them one by one in the transaction."""
+
+    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None):
+        self.store, self.tx, self.patient, self.state = store, tx, patient, state
+        self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
+        self.written: list[Event] = []
+
+    def protocol(self) -> Protocol:
+        assert self.state is not None
+        return self.store.protocol(self.state.protocol_hash)[0]
+
+    def new_event(self, entry: _Entry, *, check: bool = True) -> tuple[Any, str]:
+        """(NewEvent, signature) for an entry; Refused when it cannot stand (``check`` False: an entry already
+        in the store, only its signature is wanted)."""
+        from trialflow.engine._store import NewEvent
+
+        kind = entry.form.kind
+        payload = dict(entry.payload)
+        corrects = None
+        sig_payload: Any = payload
+        if entry.form.role == "record":
+            chain = self.chains.get(entry.key)
+            if entry.transaction in ("Update", "Remove"):
+                if not chain:
+                    raise Refused(f"{entry.where}: a {entry.transaction.lower()} of a form the subject does not have")
+                last = chain[-1]
+                if last.kind == "correction" and last.payload.get("retracted"):
+                    raise Refused(f"{entry.where}: the record was already removed")
+                current = last.payload if last.kind == "observation" else last.payload["record"]
+                if entry.transaction == "Remove":
+                    sig_payload = {"retracted": True}
+                    effective = dt.date.fromisoformat(current["date"])
+                else:
+                    record = _record_payload(entry)
+                    sig_payload = {"record": record}
+                    effective = dt.date.fromisoformat(record["date"])
+                body = {"root": chain[0].id, **sig_payload}
+                return (NewEvent("correction", effective, body, entry.reason, corrects=last.id,
+                                 recorded_at=entry.recorded_at, user=entry.user),
+                        _signature("correction", effective, sig_payload, entry.recorded_at, entry.user))
+            record = _record_payload(entry)
+            from trialflow.engine._store import dedup_key
+
+            effective = dt.date.fromisoformat(record["date"])
+            return (NewEvent("observation", effective, record, entry.reason, dedup=dedup_key(self.patient, record),
+                             recorded_at=entry.recorded_at, user=entry.user),
+                    _signature("observation", effective, record, entry.recorded_at, entry.user))
+        assert entry.effective is not None
+        if kind == "*":
+            kind = str(payload.pop("kind", "")) or "event"
+        if kind == "phase_changed" and self.state is not None and check:
+            self.check_transition(entry, payload)
+        return (NewEvent(kind, entry.effective, payload, entry.reason, recorded_at=entry.recorded_at,
+                         user=entry.user),
+                _signature(kind, entry.effective, payload, entry.recorded_at, entry.user))
+
+    def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
+        from trialflow.engine import TransitionRefused, machine_for
+
+        assert self.state is not None
+        if payload.get("from") != self.state.phase:
+            raise Refused(f"{entry.where}: the phase change starts from {payload.get('from')!r} but the subject is "
+                          f"in {self.state.phase!r}")
+        try:
+            dest = machine_for(self.protocol()).fire(self.patient, self.state.phase, str(payload.get("trigger")))
+        except TransitionRefused as err:
+            raise Refused(f"{entry.where}: {err}") from None
+        if dest != payload.get("to"):
+            raise Refused(f"{entry.where}: trigger {payload.get('trigger')!r} leads from {self.state.phase!r} to "
+                          f"{dest!r}, not {payload.get('to')!r}")
+
+    def append(self, new: Any, entry: _Entry) -> None:
+        from trialflow.engine._projection import projection
+
+        if self.state is None:
+            if new.kind != "enrolled":
+                raise Refused(f"unknown patient {self.patient!r}: enrol them first (the file holds no enrolment "
+                              f"for them before {entry.where})")
+            content_hash = new.payload.get("protocol_hash")
+            version = next((v for v in self.store.versions() if v.content_hash == content_hash), None)
+            if version is None:
+                raise Refused(f"{entry.where}: the subject was enrolled under protocol v"
+                              f"{new.payload.get('protocol_version')} (sha256 {str(content_hash)[:12]}), which this "
+                              "store has not registered: register it first (trialflow protocol amend FILE --apply)")
+            protocol = self.store.protocol(version.content_hash)[0]
+            events = self.tx.create(self.patient, version.id, new.effective_date, [new],
+                                    projection(protocol, version.id))
+        else:
+            target = self.store.protocol(new.payload["to_hash"]) if new.kind == "migrated" else None
+            protocol = target[0] if target else self.protocol()
+            events = self.tx.append(self.patient, self.state, [new],
+                                    projection(protocol, target[1].id if target else None))
+        self.written.extend(events)
+        self.state = fold([*(self.state.events if self.state else ()), *events])
+        self.track(events[0], entry)
+
+    def track(self, event: Event, entry: _Entry) -> None:
+        if event.kind == "observation":
+            self.chains[entry.key] = [event]
+        elif event.kind == "correction":
+            self.chains[entry.key].append(event)
+
+
+def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
+                  records: list[tuple[str, Any]]) -> tuple[list[Event], bool]:
+    """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
+    in the file go to ``records`` (checked like the CSV import). Returns (events written, restored)."""
+    from trialflow.engine import record_from_dict
+
+    state = tx.state(patient)
+    restorer = _Restorer(store, tx, patient, state)
+    if state is not None and not any(e.form.kind == "enrolled" for e in entries):
+        for e in entries:
+            if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
+                raise Refused(f"{e.where}: only new records can be imported for {patient}, who is already enrolled "
+                              f"(a {e.form.kind} {e.transaction.lower()} needs the subject's history in the file)")
+            records.append((patient, record_from_dict(_record_payload(e))))
+        return [], False
+    stored = list(state.events) if state is not None else []
+    for i, entry in enumerate(entries):
+        new, signature = restorer.new_event(entry, check=i >= len(stored))
+        if i < len(stored):
+            if _stored_signature(stored[i]) != signature:
+                raise Refused(f"{entry.where}: {patient}'s history in the file departs from the store's at event "
+                              f"seq {stored[i].seq} ({stored[i].kind} of {stored[i].effective_date}); nothing "
+                              "imported")
+            restorer.track(stored[i], entry)
+            continue
+        restorer.append(new, entry)
+    return restorer.written, state is None
+
+
+def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
+    """Import the ClinicalData of an ODM file in one transaction; importing it again writes nothing."""
+    from trialflow.engine._workflow import record_in
+
+    p = Path(path)
+    if not p.exists():
+        raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
+    entries, skipped = _read(p, store)
+
+    def work(tx: Any) -> OdmImport:
+        written: list[Written] = []
+        restored: list[str] = []
+        records: list[tuple[str, Any]] = []
+        problems: list[str] = []
+        count = 0
+        for patient in sorted(entries):
+            try:
+                events, was_restored = _plan_patient(store, tx, patient, entries[patient], records)
+            except Refused as err:
+                problems.extend(err.problems)
+                continue
+            if events:
+                count += len(events)
+                state = tx.state(patient)
+                written.append(Written(patient, tuple(events), state.phase,
+                                       f"{patient}: {len(events)} event(s) "
+                                       f"{'restored' if was_restored else 'added'}; phase {state.phase}"))
+            elif not any(p == patient for p, _ in records):
+                written.append(Written(patient, (), "", f"{patient}: already up to date"))
+            if was_restored:
+                restored.append(patient)
+        if problems:
+            raise Refused(*problems)
+        if records:
+            for w in record_in(store, tx, records):
+                count += len(w.events)
+                written.append(w)
+        return OdmImport(str(p), tuple(restored), tuple(written), count, tuple(skipped))
+
+    result: OdmImport = store.write(user, work)
+    return result
+
