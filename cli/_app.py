@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _demo_cmd, _design_cmd, _protocol_cmd, _query_cmd, _rules_cmd, _simulate_cmd, _workflow_cmd
+from . import _demo_cmd, _design_cmd, _exchange_cmd, _protocol_cmd, _query_cmd, _rules_cmd, _simulate_cmd, _workflow_cmd
 
 app = typer.Typer(
     name="trialflow",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(_protocol_cmd.app, name="protocol")
 app.add_typer(_rules_cmd.app, name="rules")
+app.add_typer(_exchange_cmd.app, name="export")
 _workflow_cmd.register(app)
 _query_cmd.register(app)
 _demo_cmd.register(app)

@@ -136,14 +136,27 @@ def register(app: typer.Typer) -> None:
 
     @app.command("import")
     def import_(
-        file: Annotated[Path, typer.Argument(help="Case file (.yaml/.json) or laboratory CSV.", show_default=False)],
+        file: Annotated[str, typer.Argument(
+            metavar="[odm] FILE", show_default=False,
+            help="Case file (.yaml/.json) or laboratory CSV; `odm FILE` (or a .xml file): CDISC ODM 1.3 XML.")],
+        odm_file: Annotated[Path | None, typer.Argument(metavar="", show_default=False, hidden=True)] = None,
         db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """Import a case file or a CSV of laboratory results; importing the same data twice adds nothing."""
+        """Import a case file, a CSV of laboratory results, or ODM clinical data; importing twice adds nothing."""
         from trialflow.engine import import_file
 
+        if odm_file is not None and file != "odm":
+            fail(f"one file at a time: got {file!r} and {str(odm_file)!r} (for ODM: trialflow import odm FILE)",
+                 code=2)
+        if file == "odm" or Path(file).suffix.lower() == ".xml":
+            from ._exchange_cmd import import_odm_command
+
+            if file == "odm" and odm_file is None:
+                fail("trialflow import odm FILE: the ODM file is missing", code=2)
+            import_odm_command(odm_file if odm_file is not None else Path(file), db, resolve_user(user), as_json)
+            return
         store = open_store(db)
-        _written(call(import_file, store, file, resolve_user(user)), as_json)
+        _written(call(import_file, store, Path(file), resolve_user(user)), as_json)
 
     @app.command()
     def correct(

@@ -4,3 +4,9 @@ Every export is a read-only projection of the store's events and the protocol mo
 maps ClinicalData onto the same record kinds as the CSV import, in one transaction. Needs the
 ``exchange`` extra: ``pip install 'trialflow[exchange]'``.
 """
+
+from ._odm_export import OdmExport, export_odm
+from ._odm_import import OdmImport, import_odm
+from ._odm_schema import OdmSchemaError, validate_odm_file
+
+__all__ = ["OdmExport", "OdmImport", "OdmSchemaError", "export_odm", "import_odm", "validate_odm_file"]

@@ -287,7 +287,6 @@ class _Restorer:
 
         kind = entry.form.kind
         payload = dict(entry.payload)
-        corrects = None
         sig_payload: Any = payload
         if entry.form.role == "record":
             chain = self.chains.get(entry.key)

@@ -10,8 +10,16 @@ from trialflow.protocol import Protocol
 from ._forms import FormSpec, forms_for
 from ._odm_model import ODM, MetaDataVersion, StudyEventDef
 
-__all__ = ["DECISION_EVENT", "STUDY_EVENT", "UNSCHEDULED_EVENT", "UNITS", "build_study", "mdv_oid", "study_oid",
-           "visit_event_oid"]
+__all__ = [
+    "DECISION_EVENT",
+    "STUDY_EVENT",
+    "UNITS",
+    "UNSCHEDULED_EVENT",
+    "build_study",
+    "mdv_oid",
+    "study_oid",
+    "visit_event_oid",
+]
 
 STUDY_EVENT = "SE.STUDY"  # enrolment, phase changes, withdrawal, migrations
 DECISION_EVENT = "SE.DECISION"
@@ -114,12 +122,14 @@ def _study_events(mdv: MetaDataVersion, protocol: Protocol, forms: Sequence[Form
 
     by_kind = {f.kind: f.oid for f in forms}
     records = [f.oid for f in forms if f.role == "record"]
+    protocol_element = mdv.Protocol
+    assert protocol_element is not None  # set by build_metadata_version before the events
     order = 0
 
     def add(sed: StudyEventDef, mandatory: bool) -> None:
         nonlocal order
         order += 1
-        mdv.Protocol.StudyEventRef.append(ODM.StudyEventRef(StudyEventOID=sed.OID, OrderNumber=order,
+        protocol_element.StudyEventRef.append(ODM.StudyEventRef(StudyEventOID=sed.OID, OrderNumber=order,
                                                             Mandatory="Yes" if mandatory else "No"))
         mdv.StudyEventDef.append(sed)
 

@@ -30,7 +30,7 @@ def register_namespaces() -> None:
 register_namespaces()
 
 
-class StudyEventDef(ODM.StudyEventDef):  # type: ignore[misc]  # odmlib's classes are untyped
+class StudyEventDef(ODM.StudyEventDef):
     """A visit: ODM's StudyEventDef plus where it sits in the protocol's time."""
 
     OID = ODM.StudyEventDef.OID
@@ -48,7 +48,7 @@ class StudyEventDef(ODM.StudyEventDef):  # type: ignore[misc]  # odmlib's classe
     Alias = ODM.StudyEventDef.Alias
 
 
-class MetaDataVersion(ODM.MetaDataVersion):  # type: ignore[misc]
+class MetaDataVersion(ODM.MetaDataVersion):
     """A registered protocol version: ODM's MetaDataVersion plus the hash that identifies it."""
 
     OID = ODM.MetaDataVersion.OID

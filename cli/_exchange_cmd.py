@@ -1,0 +1,83 @@
+"""``trialflow export odm|fhir|sdtm-design`` and the ODM branch of ``trialflow import``.
+
+odmlib and fhir.resources are imported only inside these commands, so ``trialflow --help`` and every
+other command start without them; without the ``exchange`` extra the commands say how to install it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import DbOpt, JsonOpt, call, open_store
+from ._output import console, err_console, fail, print_json
+
+app = typer.Typer(
+    help="Export the store for the systems trial teams use (CDISC ODM 1.3.2).",
+    no_args_is_help=True,
+)
+
+INSTALL_HINT = "the exchange formats need the 'exchange' extra: pip install 'trialflow[exchange]'"
+
+
+def _require_exchange() -> None:
+    """Exit 1 with the install command when odmlib or fhir.resources is missing (never a traceback)."""
+    try:
+        import fhir.resources  # noqa: F401
+        import odmlib  # noqa: F401
+    except ImportError as err:
+        fail(f"{INSTALL_HINT} ({err.name} is not installed)")
+
+
+def _schema_errors() -> Any:
+    from trialflow.exchange import OdmSchemaError
+
+    return OdmSchemaError
+
+
+@app.command("odm")
+def export_odm_cmd(
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write the XML here (default: stdout).")]
+    = None,
+    metadata_only: Annotated[bool, typer.Option("--metadata-only",
+                                                help="Only the study metadata: no users, no clinical data.")] = False,
+    db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """CDISC ODM 1.3.2: metadata per protocol version, users, and every event with its audit trail."""
+    _require_exchange()
+    from trialflow.exchange import export_odm
+
+    store = open_store(db)
+    try:
+        result = call(export_odm, store, out, metadata_only=metadata_only)
+    except _schema_errors() as err:  # a bug, not a user mistake, but still no traceback
+        fail([f"the export does not validate, nothing was written: {p}" for p in err.problems])
+    if out is None and not as_json:
+        print(result.xml, end="")
+        return
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{out}: ODM 1.3.2 {result.file_oid}; {len(result.metadata_versions)} metadata version(s), "
+                  f"{result.patients} subject(s), {result.events} event(s), {result.users} user(s); valid against "
+                  f"{result.schema}", markup=False)
+
+
+def import_odm_command(file: Path, db: str | None, user: str, as_json: bool) -> None:
+    """``trialflow import odm FILE`` (called by the import command)."""
+    _require_exchange()
+    from trialflow.exchange import import_odm
+
+    result = call(import_odm, open_store(db), file, user)
+    if as_json:
+        print_json(result)
+        return
+    for w in result.written:
+        console.print(w.message, markup=False)
+    for skipped in result.skipped[:5]:
+        err_console.print(f"note: skipped the source system's own field {skipped}", markup=False)
+    if len(result.skipped) > 5:
+        err_console.print(f"note: ... and {len(result.skipped) - 5} more such fields", markup=False)
+    console.print(result.message, markup=False)

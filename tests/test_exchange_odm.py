@@ -1,0 +1,269 @@
+"""CDISC ODM 1.3.2 out and in: schema validity, the round trip through an empty store, REDCap-style data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+from workflow_helpers import BACKENDS, INVESTIGATOR, USER, enrol_started, new_db_url, new_store
+
+from trialflow.cli import app
+from trialflow.engine import (
+    Refused,
+    Store,
+    correct,
+    evaluate,
+    history,
+    next_actions,
+    record,
+    report,
+)
+from trialflow.engine._demo import build_demo
+from trialflow.exchange import OdmSchemaError, export_odm, import_odm, validate_odm_file
+from trialflow.protocol import DocumentError
+
+REDCAP = Path(__file__).parent / "reference" / "redcap_odm_export.xml"
+pytestmark = pytest.mark.slow
+
+
+def _comparable_history(store: Store, patient: str) -> list[dict[str, Any]]:
+    """The audit trail with the store's own event ids replaced by each event's place in the history."""
+    entries = history(store, patient)
+    seq = {e.event: e.seq for e in entries}
+    out = []
+    for e in entries:
+        payload = dict(e.payload)
+        if "root" in payload:
+            payload["root"] = seq[payload["root"]]
+        out.append({"seq": e.seq, "kind": e.kind, "date": e.effective_date, "recorded_at": e.recorded_at,
+                    "user": e.user, "reason": e.reason, "payload": payload,
+                    "summary": re.sub(r"event (\d+)", lambda m: f"event #{seq[int(m.group(1))]}", e.summary),
+                    "corrects": seq.get(e.corrects) if e.corrects else None,
+                    "corrected_by": seq.get(e.corrected_by) if e.corrected_by else None})
+    return out
+
+
+def _with_corrections(store: Store) -> None:
+    """The demo has no corrections: add one correction chain and one retraction, as a coordinator would."""
+    tg = next(e for e in history(store, "DEMO-020") if e.kind == "observation" and e.payload["kind"] == "tg")
+    first = correct(store, "DEMO-020", tg.event, {"value": tg.payload["value"] * 1.1},
+                    "lab re-issued the result", USER)
+    correct(store, "DEMO-020", first.events[0].id, {"value": tg.payload["value"] * 1.2}, "second re-issue", USER)
+    tgab = next(e for e in history(store, "DEMO-021") if e.kind == "observation" and e.payload["kind"] == "tgab")
+    correct(store, "DEMO-021", tgab.event, None, "sample mislabelled", USER)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_round_trip_through_an_empty_store_agrees_on_every_patient(backend: str, tmp_path: Path) -> None:
+    """Export ODM from the demo store (SQLite, as `trialflow demo` writes it), import it into an empty store on
+    ``backend``: every patient's history, worklist and evaluation, and the report, agree with the original."""
+    target_urls = new_db_url(backend, tmp_path)
+    try:
+        source = build_demo(str(tmp_path / "demo.db"))
+        _with_corrections(source)
+        out = tmp_path / "demo-odm.xml"
+        exported = export_odm(source, out)
+        assert exported.patients == 30 and exported.events == sum(len(v) for v in source.events_of().values())
+        validate_odm_file(out)
+
+        target = new_store(next(target_urls))
+        result = import_odm(target, out, "data.manager")
+        assert result.events == exported.events and len(result.restored) == 30
+
+        for patient in source.patient_ids():
+            assert _comparable_history(target, patient) == _comparable_history(source, patient), patient
+            assert evaluate(target, patient) == evaluate(source, patient), patient
+            assert next_actions(target, patient) == next_actions(source, patient), patient
+        assert next_actions(target) == next_actions(source)
+        assert report(target) == report(source)
+
+        again = import_odm(target, out, "data.manager")  # idempotent: the same file adds nothing
+        assert again.events == 0 and again.restored == ()
+        second = tmp_path / "second.xml"  # and the restored store exports the same history again
+        export_odm(target, second)
+        assert import_odm(target, second, "data.manager").events == 0
+        source.close()
+        target.close()
+    finally:
+        for _ in target_urls:  # runs the generator's clean-up (drops the PostgreSQL schema)
+            pass
+
+
+@pytest.fixture(scope="module")
+def demo_odm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("odm")
+    store = build_demo(str(folder / "demo.db"))
+    out = folder / "demo.xml"
+    export_odm(store, out)
+    store.close()
+    return out
+
+
+def test_export_validates_with_odmlibs_schema_validator(demo_odm: Path) -> None:
+    from odmlib.odm_parser import ODMSchemaValidator
+
+    from trialflow.exchange._odm_schema import extension_schema_path
+
+    validator = ODMSchemaValidator(xsd_file=extension_schema_path())
+    validator.validate_file(str(demo_odm))  # raises OdmlibSchemaValidationError on a violation
+    assert validator.validate_tree(str(demo_odm)) is True
+    text = demo_odm.read_text(encoding="utf-8")
+    # the parts the issue names are there
+    for needle in ('ODMVersion="1.3.2"', "<BasicDefinitions>", 'MeasurementUnit OID="MU.UG_L"', "<AdminData",
+                   'SignatureDef OID="SD.DECISION"', 'StudyEventDef OID="SE.tg_w4"', 'tf:StudyDay="28"',
+                   'tf:WindowBefore="3"', 'Type="Common"', 'CodeList OID="CL.OUTCOME_RECIST"',
+                   'ItemOID="tg_value"', "<AuditRecord>", "<Signature ID=", 'TransactionType="Insert"'):
+        assert needle in text, needle
+
+
+def test_the_validator_refuses_a_document_that_breaks_the_schema(demo_odm: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xml"
+    text = demo_odm.read_text(encoding="utf-8")
+    broken.write_text(text.replace('Repeating="No" Type="Scheduled"', 'Repeating="Sometimes" Type="Scheduled"', 1),
+                      encoding="utf-8")
+    with pytest.raises(OdmSchemaError) as err:
+        validate_odm_file(broken)
+    assert any("Repeating" in p or "Sometimes" in p for p in err.value.problems)
+    bad_ext = tmp_path / "bad-ext.xml"
+    bad_ext.write_text(text.replace('tf:StudyDay="28"', 'tf:StudyDay="four weeks"', 1), encoding="utf-8")
+    with pytest.raises(OdmSchemaError):
+        validate_odm_file(bad_ext)
+
+
+def test_metadata_only_export_has_no_clinical_data(tmp_path: Path) -> None:
+    store = new_store(str(tmp_path / "s.db"))
+    result = export_odm(store, tmp_path / "meta.xml", metadata_only=True)
+    text = (tmp_path / "meta.xml").read_text(encoding="utf-8")
+    assert result.patients == 0 and "<ClinicalData" not in text and 'Granularity="Metadata"' in text
+    validate_odm_file(tmp_path / "meta.xml")
+
+
+# -- a REDCap project's export ---------------------------------------------------------------------
+@pytest.fixture(params=BACKENDS)
+def site_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    urls = new_db_url(request.param, tmp_path)
+    store = new_store(next(urls))
+    enrol_started(store, "P-101")
+    yield store
+    store.close()
+    for _ in urls:
+        pass
+
+
+def test_redcap_export_maps_onto_trialflows_record_kinds(site_store: Store) -> None:
+    result = import_odm(site_store, REDCAP, "data.manager")
+    assert result.restored == ()
+    kinds = [(e.payload["kind"], e.effective_date.isoformat()) for e in history(site_store, "P-101")
+             if e.kind == "observation"]
+    assert ("tg", "2026-01-12") in kinds and ("tgab", "2026-02-09") in kinds
+    assert kinds.count(("adverse_event", "2026-02-20")) == 1 and ("adverse_event", "2026-03-02") in kinds
+    tg = {e.effective_date.isoformat(): e.payload for e in history(site_store, "P-101")
+          if e.kind == "observation" and e.payload["kind"] == "tg"}
+    assert tg["2026-01-12"] == {"kind": "tg", "date": "2026-01-12", "value": 120.0, "unit": "ug/L", "loq": 0.2}
+    assert tg["2026-03-09"] == {"kind": "tg", "date": "2026-03-09", "value": None, "unit": "ug/L", "loq": 0.2,
+                                "below_loq": True} or tg["2026-03-09"]["below_loq"] is True
+    assert "P-101: tg_complete" in result.skipped and "P-101: record_id" in result.skipped
+    assert all(e.user == "data.manager" for e in history(site_store, "P-101")[-7:])
+    again = import_odm(site_store, REDCAP, "data.manager")
+    assert again.events == 0
+
+
+def test_unknown_item_oids_are_reported_with_their_location_and_nothing_is_written(site_store: Store,
+                                                                                   tmp_path: Path) -> None:
+    text = REDCAP.read_text(encoding="utf-8")
+    text = text.replace('<ItemData ItemOID="tgab_result" Value="negative"/>',
+                        '<ItemData ItemOID="tgab_titre" Value="12"/>', 1)
+    text = text.replace('<ItemData ItemOID="ae_grade" Value="2"/>', '<ItemData ItemOID="ae_grade" Value="two"/>')
+    bad = tmp_path / "bad.xml"
+    bad.write_text(text, encoding="utf-8")
+    before = len(history(site_store, "P-101"))
+    with pytest.raises(DocumentError) as err:
+        import_odm(site_store, bad, "data.manager")
+    problems = [str(p) for p in err.value.problems]
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if "tgab_titre" in row)
+    assert any(p.startswith(f"{bad}:{line}:") and "unknown ItemOID 'tgab_titre'" in p
+               and "SubjectData[P-101]/StudyEventData[Event.tg_w0_arm_1]/FormData[Form.tgab:1]" in p
+               for p in problems), problems
+    assert any("ae_grade" in p and "expected a whole number" in p for p in problems), problems
+    assert len(history(site_store, "P-101")) == before
+
+
+def test_records_for_an_unknown_subject_are_refused(tmp_path: Path) -> None:
+    store = new_store(str(tmp_path / "s.db"))
+    with pytest.raises(Refused, match="unknown patient 'P-101'"):
+        import_odm(store, REDCAP, "data.manager")
+    assert store.patient_ids() == []
+
+
+def test_a_file_that_is_not_odm_is_refused_with_its_position(tmp_path: Path) -> None:
+    store = new_store(str(tmp_path / "s.db"))
+    f = tmp_path / "x.xml"
+    f.write_text("<?xml version='1.0'?>\n<ODM xmlns='http://www.cdisc.org/ns/odm/v1.3'>\n<ClinicalData>\n</ODM>\n")
+    with pytest.raises(DocumentError, match=r"x.xml:4:\d+: .*not well-formed"):
+        import_odm(store, f, USER)
+    f.write_text('<?xml version="1.0"?>\n<!DOCTYPE ODM [<!ENTITY a "aaaa">]>\n<ODM/>\n')
+    with pytest.raises(DocumentError, match="DOCTYPE is not accepted"):
+        import_odm(store, f, USER)
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+def test_cli_export_and_import_odm(tmp_path: Path) -> None:
+    runner = CliRunner()
+    src, dst, out = str(tmp_path / "src.db"), str(tmp_path / "dst.db"), tmp_path / "export.xml"
+    store = new_store(src)
+    enrol_started(store, "P-201")
+    record(store, "P-201", {"kind": "adverse_event", "date": "2026-01-20", "term": "Fatigue", "grade": 2}, USER)
+    r = runner.invoke(app, ["export", "odm", "--out", str(out), "--db", src])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"1 subject\(s\), \d+ event\(s\)", r.output)
+    r = runner.invoke(app, ["export", "odm", "--metadata-only", "--db", src])
+    assert r.exit_code == 0 and r.output.startswith("<?xml") and "<ClinicalData" not in r.output
+    assert runner.invoke(app, ["init", "--db", dst]).exit_code == 0
+    r = runner.invoke(app, ["import", "odm", str(out), "--db", dst, "--user", INVESTIGATOR])
+    assert r.exit_code == 0, r.output
+    assert "P-201: 5 event(s) restored; phase sorafenib_6m" in r.output
+    r = runner.invoke(app, ["import", str(out), "--db", dst])  # a .xml file is ODM without saying so
+    assert r.exit_code == 0 and "P-201: already up to date" in r.output
+    r = runner.invoke(app, ["import", "odm", "--db", dst])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["import", "odm", str(tmp_path / "none.xml"), "--db", dst])
+    assert r.exit_code == 1 and "no such file" in r.output and "Traceback" not in r.output
+
+
+def test_cli_without_the_exchange_extra_says_how_to_install_it(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "odmlib", None)  # an import of odmlib now fails as if not installed
+    new_store(str(tmp_path / "s.db"))
+    r = CliRunner().invoke(app, ["export", "odm", "--db", str(tmp_path / "s.db")])
+    assert r.exit_code == 1
+    assert "pip install 'trialflow[exchange]'" in r.output and "Traceback" not in r.output
+
+
+def test_cli_start_up_does_not_import_the_exchange_libraries() -> None:
+    code = ("import sys, trialflow.cli; from trialflow.cli import app; "
+            "bad = [m for m in ('odmlib', 'fhir.resources', 'xmlschema', 'trialflow.exchange') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    exe = shutil.which("trialflow")
+    if exe:
+        assert subprocess.run([exe, "--help"], capture_output=True, timeout=120).returncode == 0
+
+
+def test_export_odm_puts_a_record_outside_every_window_in_the_unscheduled_event(tmp_path: Path) -> None:
+    store = new_store(str(tmp_path / "s.db"))
+    enrol_started(store, "P-301")
+    day = dt.date(2026, 1, 20)  # day 8: between the week-0 and week-4 windows
+    record(store, "P-301", {"kind": "adverse_event", "date": day.isoformat(), "term": "Rash", "grade": 1}, USER)
+    result = export_odm(store)
+    assert result.xml is not None
+    unscheduled = result.xml[result.xml.index('StudyEventOID="SE.UNSCHEDULED"'):]
+    assert 'ItemOID="ae_term" Value="Rash"' in unscheduled
