@@ -15,7 +15,7 @@ from ._common import DbOpt, JsonOpt, call, open_store
 from ._output import console, err_console, fail, print_json
 
 app = typer.Typer(
-    help="Export the store for the systems trial teams use (CDISC ODM 1.3.2).",
+    help="Export the store for the systems trial teams use: CDISC ODM 1.3.2, HL7 FHIR R5, SDTM trial design.",
     no_args_is_help=True,
 )
 
@@ -63,6 +63,45 @@ def export_odm_cmd(
     console.print(f"{out}: ODM 1.3.2 {result.file_oid}; {len(result.metadata_versions)} metadata version(s), "
                   f"{result.patients} subject(s), {result.events} event(s), {result.users} user(s); valid against "
                   f"{result.schema}", markup=False)
+
+
+@app.command("fhir")
+def export_fhir_cmd(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the resources and the Bundle.")]
+    = Path("fhir"),
+    db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """HL7 FHIR R5: ResearchStudy, PlanDefinition, a ResearchSubject per patient, Tg/TgAb Observations, a Bundle."""
+    _require_exchange()
+    from trialflow.exchange import export_fhir
+
+    result = call(export_fhir, open_store(db), out)
+    if as_json:
+        print_json(result)
+        return
+    counts = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
+    console.print(f"{out}: FHIR R5 {counts}; Bundle {result.bundle}", markup=False)
+
+
+@app.command("sdtm-design")
+def export_sdtm_cmd(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the datasets.")] = Path("sdtm"),
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="json (Dataset-JSON 1.1) or csv.")] = "json",
+    db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """SDTM trial design domains TA, TE, TV, TI and TS from the protocol, as Dataset-JSON or CSV."""
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter(f"expected json or csv, got {fmt!r}", param_hint="--format")
+    _require_exchange()
+    from trialflow.exchange import export_sdtm_design
+
+    store = open_store(db)
+    result = call(export_sdtm_design, store.protocol()[0], out, fmt)
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{out}: SDTM trial design for {result.study} v{result.version}: "
+                  + ", ".join(f"{d} {n} rows" for d, n in result.rows.items()), markup=False)
 
 
 def import_odm_command(file: Path, db: str | None, user: str, as_json: bool) -> None:

@@ -5,8 +5,25 @@ maps ClinicalData onto the same record kinds as the CSV import, in one transacti
 ``exchange`` extra: ``pip install 'trialflow[exchange]'``.
 """
 
+from ._fhir import LOINC_TG, LOINC_TGAB, FhirExport, export_fhir, fhir_resources
 from ._odm_export import OdmExport, export_odm
 from ._odm_import import OdmImport, import_odm
 from ._odm_schema import OdmSchemaError, validate_odm_file
+from ._sdtm import SdtmDesign, design_domains, export_sdtm_design
 
-__all__ = ["OdmExport", "OdmImport", "OdmSchemaError", "export_odm", "import_odm", "validate_odm_file"]
+__all__ = [
+    "LOINC_TG",
+    "LOINC_TGAB",
+    "FhirExport",
+    "OdmExport",
+    "OdmImport",
+    "OdmSchemaError",
+    "SdtmDesign",
+    "design_domains",
+    "export_fhir",
+    "export_odm",
+    "export_sdtm_design",
+    "fhir_resources",
+    "import_odm",
+    "validate_odm_file",
+]

@@ -19,13 +19,28 @@ from typing import Any, Literal
 
 from trialflow.protocol import Protocol
 
-__all__ = ["EXTRA_ITEM", "FormSpec", "GroupSpec", "ItemSpec", "decode", "encode", "flatten", "forms_for", "item_index",
-           "unflatten"]
+__all__ = [
+    "EXTRA_ITEM",
+    "GENERIC_EVENT",
+    "GENERIC_RECORD",
+    "FormSpec",
+    "GroupSpec",
+    "ItemSpec",
+    "decode",
+    "encode",
+    "flatten",
+    "forms_for",
+    "item_index",
+    "unflatten",
+]
 
 DataType = Literal["text", "integer", "float", "date", "boolean"]
 
 #: the item that carries payload keys the form does not declare (JSON text)
 EXTRA_ITEM = "extra_json"
+#: the kind of the forms that hold what the table has no form for
+GENERIC_RECORD = "*record"
+GENERIC_EVENT = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +190,15 @@ def _record_forms() -> list[FormSpec]:
             _extra("rai_therapy"),
         )),
     ))
-    return [tg, tgab, ct, rai_scan, ae, dose, dispense, therapy]
+    # a record kind this table does not know yet (added by a newer trialflow): its kind and fields as JSON
+    other = FormSpec("F.RECORD", "Other record", GENERIC_RECORD, "record", (
+        GroupSpec("IG.RECORD", "Record", (
+            _i("record_kind", "kind", "Record kind"),
+            _i("record_date", "date", "Date", "date"),
+            _extra("record"),
+        )),
+    ))
+    return [tg, tgab, ct, rai_scan, ae, dose, dispense, therapy, other]
 
 
 def _event_forms(protocol: Protocol) -> list[FormSpec]:

@@ -19,7 +19,7 @@ from typing import Any
 from trialflow.engine import Event, PatientState, fold
 from trialflow.protocol import Protocol
 
-from ._forms import FormSpec, encode, flatten, forms_for
+from ._forms import GENERIC_EVENT, GENERIC_RECORD, FormSpec, encode, flatten, forms_for
 from ._odm_metadata import DECISION_EVENT, STUDY_EVENT, UNSCHEDULED_EVENT, mdv_oid, study_oid, visit_event_oid
 from ._odm_model import ODM
 
@@ -126,11 +126,11 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol) -> ODM.S
         if e.kind == "observation":
             root_of[e.id] = e
             where = placement.get(e.id, UNSCHEDULED_EVENT)
-            fd = _form_data(forms[e.payload["kind"]], e, e.seq, e.payload, "Insert")
+            fd = _form_data(forms.get(e.payload["kind"], forms[GENERIC_RECORD]), e, e.seq, e.payload, "Insert")
         elif e.kind == "correction":
             root = root_of[e.payload["root"]]
             where = placement.get(root.id, UNSCHEDULED_EVENT)
-            form = forms[root.payload["kind"]]
+            form = forms.get(root.payload["kind"], forms[GENERIC_RECORD])
             retracted = bool(e.payload.get("retracted"))
             fd = _form_data(form, e, root.seq, None if retracted else e.payload["record"],
                             "Remove" if retracted else "Update")
@@ -145,7 +145,7 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol) -> ODM.S
                     DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(e.recorded_at)))
         else:
             where = STUDY_EVENT
-            fd = _form_data(forms["*"], e, e.seq, {"kind": e.kind, **e.payload}, "Insert")
+            fd = _form_data(forms[GENERIC_EVENT], e, e.seq, {"kind": e.kind, **e.payload}, "Insert")
         slots.setdefault(where, []).append(fd)
     subject = ODM.SubjectData(SubjectKey=patient, TransactionType="Insert")
     for oid in sorted(slots, key=lambda o: visit_order.index(o) if o in visit_order else len(visit_order)):

@@ -29,7 +29,7 @@ from typing import Any
 from trialflow.engine import Event, PatientState, Refused, Store, Written, fold
 from trialflow.protocol import DocumentError, Problem, Protocol
 
-from ._forms import EXTRA_ITEM, FormSpec, GroupSpec, decode, forms_for, unflatten
+from ._forms import EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
 from ._odm_model import ODM_NS
 from ._xml import Node, parse_xml
 
@@ -269,12 +269,16 @@ def _stored_signature(e: Event) -> str:
 
 
 class _Restorer:
-    """Builds one patient's events from its entries and appends them one by one in the transaction."""
+    """Builds one patient's events from its entries and appends them in the transaction, in batches: a batch
+    ends where an event needs the id of one before it (a correction names its root) or a migration changes
+    the protocol."""
 
     def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None):
         self.store, self.tx, self.patient, self.state = store, tx, patient, state
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
         self.written: list[Event] = []
+        self.pending: list[tuple[Any, _Entry]] = []
+        self.phase = state.phase if state is not None else None  # the phase after the pending events
 
     def protocol(self) -> Protocol:
         assert self.state is not None
@@ -289,6 +293,8 @@ class _Restorer:
         payload = dict(entry.payload)
         sig_payload: Any = payload
         if entry.form.role == "record":
+            if entry.transaction in ("Update", "Remove") and check:
+                self.flush()  # the correction points at events that must have their ids
             chain = self.chains.get(entry.key)
             if entry.transaction in ("Update", "Remove"):
                 if not chain:
@@ -316,7 +322,7 @@ class _Restorer:
                              recorded_at=entry.recorded_at, user=entry.user),
                     _signature("observation", effective, record, entry.recorded_at, entry.user))
         assert entry.effective is not None
-        if kind == "*":
+        if kind == GENERIC_EVENT:
             kind = str(payload.pop("kind", "")) or "event"
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
@@ -327,16 +333,16 @@ class _Restorer:
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for
 
-        assert self.state is not None
-        if payload.get("from") != self.state.phase:
+        assert self.phase is not None
+        if payload.get("from") != self.phase:
             raise Refused(f"{entry.where}: the phase change starts from {payload.get('from')!r} but the subject is "
-                          f"in {self.state.phase!r}")
+                          f"in {self.phase!r}")
         try:
-            dest = machine_for(self.protocol()).fire(self.patient, self.state.phase, str(payload.get("trigger")))
+            dest = machine_for(self.protocol()).fire(self.patient, self.phase, str(payload.get("trigger")))
         except TransitionRefused as err:
             raise Refused(f"{entry.where}: {err}") from None
         if dest != payload.get("to"):
-            raise Refused(f"{entry.where}: trigger {payload.get('trigger')!r} leads from {self.state.phase!r} to "
+            raise Refused(f"{entry.where}: trigger {payload.get('trigger')!r} leads from {self.phase!r} to "
                           f"{dest!r}, not {payload.get('to')!r}")
 
     def append(self, new: Any, entry: _Entry) -> None:
@@ -355,14 +361,32 @@ class _Restorer:
             protocol = self.store.protocol(version.content_hash)[0]
             events = self.tx.create(self.patient, version.id, new.effective_date, [new],
                                     projection(protocol, version.id))
-        else:
-            target = self.store.protocol(new.payload["to_hash"]) if new.kind == "migrated" else None
-            protocol = target[0] if target else self.protocol()
-            events = self.tx.append(self.patient, self.state, [new],
-                                    projection(protocol, target[1].id if target else None))
+            self.written.extend(events)
+            self.state = fold(events)
+            self.phase = self.state.phase
+            return
+        if new.kind == "phase_changed":
+            self.phase = new.payload.get("to")
+        self.pending.append((new, entry))
+        if new.kind == "migrated":
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the pending events in one go and refresh the projection once."""
+        from trialflow.engine._projection import projection
+
+        if not self.pending or self.state is None:
+            return
+        news = [n for n, _ in self.pending]
+        last = news[-1]
+        target = self.store.protocol(last.payload["to_hash"]) if last.kind == "migrated" else None
+        protocol = target[0] if target else self.protocol()
+        events = self.tx.append(self.patient, self.state, news, projection(protocol, target[1].id if target else None))
         self.written.extend(events)
-        self.state = fold([*(self.state.events if self.state else ()), *events])
-        self.track(events[0], entry)
+        self.state = fold([*self.state.events, *events])
+        for event, (_, entry) in zip(events, self.pending, strict=True):
+            self.track(event, entry)
+        self.pending = []
 
     def track(self, event: Event, entry: _Entry) -> None:
         if event.kind == "observation":
@@ -397,6 +421,7 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
             restorer.track(stored[i], entry)
             continue
         restorer.append(new, entry)
+    restorer.flush()
     return restorer.written, state is None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from trialflow.protocol import Protocol
 
-from ._forms import FormSpec, forms_for
+from ._forms import GENERIC_EVENT, FormSpec, forms_for
 from ._odm_model import ODM, MetaDataVersion, StudyEventDef
 
 __all__ = [
@@ -136,7 +136,7 @@ def _study_events(mdv: MetaDataVersion, protocol: Protocol, forms: Sequence[Form
     study = StudyEventDef(OID=STUDY_EVENT, Name="Study course", Repeating="No", Type="Common",
                           Description=_description("Enrolment with the eligibility answers, every phase change, "
                                                    "early termination and protocol-version migrations"))
-    for n, kind in enumerate(("enrolled", "phase_changed", "withdrawn", "migrated", "*"), start=1):
+    for n, kind in enumerate(("enrolled", "phase_changed", "withdrawn", "migrated", GENERIC_EVENT), start=1):
         study.FormRef.append(ODM.FormRef(FormOID=by_kind[kind], OrderNumber=n, Mandatory="Yes" if n == 1 else "No"))
     add(study, True)
     for phase in protocol.phases:
