@@ -6,7 +6,8 @@ decision, or the unscheduled records. A correction is the same FormData again wi
 ``TransactionType="Update"`` (a retraction: ``"Remove"``), so the original value and every change
 stay in the file as ODM's transactional form intends. Every ItemData carries its AuditRecord: who
 recorded it, where, when (the event's ``recorded_at``), the reason given, and ``SourceID`` = the
-event's sequence number; the decision's FormData carries the investigator's Signature.
+event's place in the patient's history and its id in this store (a decision's evidence names the
+records it used by that id); the decision's FormData carries the investigator's Signature.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _audit(e: Event) -> ODM.AuditRecord:
     audit = ODM.AuditRecord(UserRef=ODM.UserRef(UserOID=user_oid(e.user)),
                             LocationRef=ODM.LocationRef(LocationOID=LOCATION_OID),
                             DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(e.recorded_at)),
-                            SourceID=ODM.SourceID(_content=f"seq {e.seq}"))
+                            SourceID=ODM.SourceID(_content=f"seq {e.seq}; event {e.id}"))
     if e.reason:
         audit.ReasonForChange = ODM.ReasonForChange(_content=e.reason)
     return audit

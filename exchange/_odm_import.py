@@ -37,6 +37,8 @@ __all__ = ["OdmImport", "import_odm"]
 
 REDCAP_NS = "https://projectredcap.org"
 _SEQ = re.compile(r"seq\s+(\d+)")
+_EVENT = re.compile(r"event\s+(\d+)")
+_ID_KEYS = ("event_id", "event_ids")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class _Entry:
     reason: str | None
     seq: int | None
     order: int
+    source_id: int | None = None  # the event's id in the store that wrote the file
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,7 +156,7 @@ class _Reader:
         else:
             form = next(iter(owners.values()))
         audit = self.audit(*item_nodes, fd)
-        user = recorded_at = reason = seq = None
+        user = recorded_at = reason = seq = source_id = None
         if audit is not None:
             user_ref = audit.first("UserRef", ODM_NS)
             if user_ref is not None:
@@ -172,6 +175,8 @@ class _Reader:
             source = audit.first("SourceID", ODM_NS)
             m = _SEQ.search(source.text) if source is not None else None
             seq = int(m.group(1)) if m else None
+            m = _EVENT.search(source.text) if source is not None else None
+            source_id = int(m.group(1)) if m else None
         decoded_rows = {g: list(r.values()) for g, r in rows.items()}
         if form.role == "event":
             date_item = next(i for i in form.main.items if i.data_type == "date")
@@ -192,7 +197,7 @@ class _Reader:
         self.order += 1
         return _Entry(patient, where, form, (se.attrs.get("StudyEventOID", ""), form_oid,
                                              fd.attrs.get("FormRepeatKey", "1")),
-                      transaction, effective, payload, user, recorded_at, reason, seq, self.order)
+                      transaction, effective, payload, user, recorded_at, reason, seq, self.order, source_id)
 
 
 def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]:
@@ -253,6 +258,17 @@ def _record_payload(entry: _Entry) -> dict[str, Any]:
         raise Refused(f"{entry.where}: {err}") from None
 
 
+def _map_ids(value: Any, ids: dict[int, Any], key: str = "") -> Any:
+    """``value`` with every event id (under an ``event_id`` key) replaced through ``ids``."""
+    if isinstance(value, dict):
+        return {k: _map_ids(v, ids, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_ids(v, ids, key) for v in value]
+    if key in _ID_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return ids.get(value, value)
+    return value
+
+
 def _signature(kind: str, effective: dt.date, payload: Any, recorded_at: dt.datetime | None,
                user: str | None) -> str:
     stamp = (recorded_at if recorded_at.tzinfo else recorded_at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC) \
@@ -261,8 +277,8 @@ def _signature(kind: str, effective: dt.date, payload: Any, recorded_at: dt.date
                       sort_keys=True, default=str)
 
 
-def _stored_signature(e: Event) -> str:
-    payload: Any = dict(e.payload)
+def _stored_signature(e: Event, seq_of: dict[int, Any]) -> str:
+    payload: Any = _map_ids(dict(e.payload), seq_of)
     if e.kind == "correction":
         payload = {k: v for k, v in payload.items() if k != "root"}
     return _signature(e.kind, e.effective_date, payload, e.recorded_at, e.user)
@@ -278,6 +294,8 @@ class _Restorer:
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
         self.written: list[Event] = []
         self.pending: list[tuple[Any, _Entry]] = []
+        self.new_id: dict[int, int] = {}  # the file's event id → the id the event has here
+        self.seq_of: dict[int, Any] = {}  # the file's event id → ("seq", place in the history), for signatures
         self.phase = state.phase if state is not None else None  # the phase after the pending events
 
     def protocol(self) -> Protocol:
@@ -322,13 +340,19 @@ class _Restorer:
                              recorded_at=entry.recorded_at, user=entry.user),
                     _signature("observation", effective, record, entry.recorded_at, entry.user))
         assert entry.effective is not None
+        if kind == "decision" and check:
+            self.flush()  # the evidence names the records it used by id: those ids must exist here
+            payload = _map_ids(payload, self.new_id)
+        sig_payload = _map_ids(dict(entry.payload), self.seq_of)
         if kind == GENERIC_EVENT:
             kind = str(payload.pop("kind", "")) or "event"
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
+        if kind != entry.form.kind:
+            sig_payload.pop("kind", None)
         return (NewEvent(kind, entry.effective, payload, entry.reason, recorded_at=entry.recorded_at,
                          user=entry.user),
-                _signature(kind, entry.effective, payload, entry.recorded_at, entry.user))
+                _signature(kind, entry.effective, sig_payload, entry.recorded_at, entry.user))
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for
@@ -389,6 +413,9 @@ class _Restorer:
         self.pending = []
 
     def track(self, event: Event, entry: _Entry) -> None:
+        if entry.source_id is not None:
+            self.new_id[entry.source_id] = event.id
+            self.seq_of[entry.source_id] = ("seq", event.seq)
         if event.kind == "observation":
             self.chains[entry.key] = [event]
         elif event.kind == "correction":
@@ -411,10 +438,11 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
             records.append((patient, record_from_dict(_record_payload(e))))
         return [], False
     stored = list(state.events) if state is not None else []
+    stored_seq: dict[int, Any] = {e.id: ("seq", e.seq) for e in stored}
     for i, entry in enumerate(entries):
         new, signature = restorer.new_event(entry, check=i >= len(stored))
         if i < len(stored):
-            if _stored_signature(stored[i]) != signature:
+            if _stored_signature(stored[i], stored_seq) != signature:
                 raise Refused(f"{entry.where}: {patient}'s history in the file departs from the store's at event "
                               f"seq {stored[i].seq} ({stored[i].kind} of {stored[i].effective_date}); nothing "
                               "imported")
