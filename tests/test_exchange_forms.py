@@ -98,8 +98,8 @@ def test_any_tg_result_survives_the_odm_values(value: float | None, loq: float |
 
 
 @settings(max_examples=100, deadline=None)
-@given(diameters=st.lists(st.one_of(st.none(), st.floats(min_value=0, max_value=300, allow_nan=False)),
-                          min_size=1, max_size=5),
+@given(diameters=st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=300_000).map(lambda n: n / 1000)),
+                          min_size=1, max_size=5),  # diameters as read: to 0.001 mm at most
        statuses=st.lists(st.sampled_from(["present", "absent", "unequivocal_progression", "not_evaluated"]),
                          max_size=3),
        new=st.lists(st.text(alphabet="abcdefghij ", min_size=1, max_size=12), max_size=2))
