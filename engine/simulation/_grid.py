@@ -121,7 +121,7 @@ def write_grid_plot(grid: GridResult, directory: str | Path) -> Path:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5), layout="constrained")
     xs = [p.value for p in grid.points]
     for name in grid.points[0].result.per_branch:
         ax.plot(xs, [100 * p.result.per_branch[name] / p.result.pathways for p in grid.points], marker="o", label=name)
@@ -133,11 +133,11 @@ def write_grid_plot(grid: GridResult, directory: str | Path) -> Path:
         ax2.plot(xs, [p.result.replicates.power or 0.0 for p in grid.points], "k--", marker="s", label="power")
         ax2.set_ylabel(f"P(exact CI lower bound > {grid.null_rate:g})")
         ax2.set_ylim(0, 1)
-        ax2.legend(loc="upper right", fontsize=8)
-    ax.legend(loc="upper left", fontsize=8)
+    handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+    labels = [lab for a in fig.axes for lab in a.get_legend_handles_labels()[1]]
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     ax.set_title(f"{grid.runs:,} trial(s) of {grid.patients} per point, seed {grid.seed}")
     path = out / "grid.png"
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
