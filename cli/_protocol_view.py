@@ -7,7 +7,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from trialflow.protocol import Phase, Protocol, Visit
+from trialflow.protocol import Criterion, Phase, Protocol, Visit
 
 __all__ = ["render_protocol"]
 
@@ -112,11 +112,11 @@ def render_protocol(proto: Protocol) -> RenderableType:
     dec = proto.decision
     dt = Table(title=f"Decision {dec.id!r}: {dec.name} (in phase {dec.phase})", title_justify="left",
                header_style="bold")
-    for col in ("Criterion", "Rule", "Parameters", "Favourable if"):
+    for col in ("Criterion", "Rule", "Parameters", "Judges", "Favourable if"):
         dt.add_column(col)
     for crit in dec.criteria:
         params = ", ".join(f"{k}={v}" for k, v in crit.params.items() if v is not None)
-        dt.add_row(f"{crit.id}\n{crit.name}", crit.rule, params, ", ".join(crit.favourable))
+        dt.add_row(f"{crit.id}\n{crit.name}", crit.rule, params, _judges(crit), ", ".join(crit.favourable))
     parts.append(dt)
     parts.append(Text(f"Favourable response: at least {dec.min_criteria} of {len(dec.criteria)} criteria "
                       f"favourable. {dec.favourable_description or ''}"))
@@ -135,3 +135,13 @@ def render_protocol(proto: Protocol) -> RenderableType:
     parts.append(Text("Window: days before/after the target day on which the visit still counts. "
                       "[assumption] marks what the synopsis does not say."))
     return Group(*parts)
+
+
+def _judges(crit: Criterion) -> str:
+    """The criterion's evidence selection in one cell: kinds, study days, final visit, unscheduled."""
+    ev = crit.evidence
+    lo = "" if ev.from_day is None else f"d{ev.from_day}"
+    hi = "" if ev.to_day is None else f"d{ev.to_day}"
+    days = f"{lo or '…'} to {hi or '…'}" if (lo or hi) else "any day"
+    final = f"\nread at {ev.final_visit}" if ev.final_visit else ""
+    return f"{', '.join(ev.kinds)}\n{days}{final}\nunscheduled: {ev.unscheduled}"

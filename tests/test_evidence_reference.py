@@ -249,3 +249,42 @@ def test_one_sample_one_value_a_tg_entered_twice_counts_once_in_rules_eval_and_t
     wf = decision(sqlite_store, "P-906").criteria["tg_slope"]
     assert (wf["n"], wf["slope_per_week"]) == (cli["n"], cli["slope_per_week"])
     assert DECISION_DAY.isoformat() == "2026-08-03"
+
+
+def test_therasse_2000_progression_on_an_interim_ct_needs_no_6_month_ct(sqlite_store: Store) -> None:
+    """Therasse 2000: progression is defined at any assessment. Sums 50 → 65 on d84 (+30 %: PD), and the
+    6-month CT is missed: progression has been documented, so RECIST is PD (not "no 6-month CT: NE"); the
+    final-visit setting asks for the 6-month result only when there is no progression to report."""
+    records = [scan(-7), lungs(-4, [30, 20]), lungs(84, [39, 26]), scan(182), *tg_draws(TG_PROGRESSION)]
+    patient(sqlite_store, "P-911", records)
+    p = decision(sqlite_store, "P-911")
+    assert p.outcomes["recist"] == "PD" and p.criteria["recist"]["progression_date"] == day(84).isoformat()
+    assert p.recommended_phase == "off_study"
+
+
+def test_an_amendment_to_unscheduled_exclude_is_shown_as_the_setting_that_changes_the_arm(tmp_path: Path) -> None:
+    """The visit-window reading, declared: ``unscheduled: exclude`` for RECIST. The patient of the first
+    test (50 → 30 on an unscheduled d84 CT → 40 at 6 months) is then judged on the two scheduled CTs only:
+    40 vs 50 = -20 %: SD, favourable → continued Sorafenib. The evidence lists the d84 CT as not used by
+    evidence.unscheduled, and a flag says that on all records RECIST is PD and the arm would be off study."""
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    old = "        final_visit: month6_ct\n        unscheduled: include\n"
+    assert text.count(old) == 1
+    path = tmp_path / "visit_windows.yaml"
+    new = "        final_visit: month6_ct\n        unscheduled: exclude\n"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    store, _ = init_store(next(new_db_url("sqlite", tmp_path)), path, USER)
+    try:
+        patient(store, "P-912", [scan(-7), lungs(-4, [30, 20]), lungs(84, [18, 12]), lungs(182, [24, 16]),
+                                 scan(182), *tg_draws(TG_PROGRESSION)])
+        p = decision(store, "P-912")
+    finally:
+        store.close()
+    recist = p.criteria["recist"]
+    assert (recist["outcome"], recist["rules_eval"]["outcome"]) == ("SD", "PD")
+    d84 = next(r for r in recist["evidence"]["records"] if r["date"] == day(84).isoformat())
+    assert (d84["used"], d84["setting"]) == (False, "evidence.unscheduled")
+    assert recist["differs_because"] == ["evidence.unscheduled"]
+    assert p.recommended_phase == "continued_sorafenib"
+    assert any(f.startswith("recist: SD here, PD by the rule on all the patient's records")
+               and "off_study instead of continued_sorafenib" in f for f in p.flags)
