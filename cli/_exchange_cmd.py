@@ -96,7 +96,8 @@ def export_sdtm_cmd(
     from trialflow.exchange import export_sdtm_design
 
     store = open_store(db)
-    result = call(export_sdtm_design, store.protocol()[0], out, fmt)
+    protocol = call(lambda: store.protocol()[0])
+    result = call(export_sdtm_design, protocol, out, fmt)
     if as_json:
         print_json(result)
         return

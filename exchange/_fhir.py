@@ -34,6 +34,8 @@ from trialflow.engine import PatientState, Store, fold
 from trialflow.protocol import Protocol
 from trialflow.rules.observations import TgAbResult, TgSample
 
+from ._output import output_folder
+
 __all__ = ["LOINC_TG", "LOINC_TGAB", "FhirExport", "export_fhir", "fhir_resources"]
 
 LOINC = "http://loinc.org"
@@ -262,8 +264,7 @@ def export_fhir(store: Store, out: str | Path) -> FhirExport:
     """Write ``bundle.json`` and one ``<Type>.ndjson`` per resource type into the folder ``out``."""
     from fhir.resources.bundle import Bundle
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(out)
     models: Sequence[tuple[str, Any]] = fhir_resources(store)
     by_type: dict[str, list[str]] = {}
     for _, model in models:

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from trialflow.engine import Store
+from trialflow.engine import Refused, Store
 
 from ._odm_clinical import build_admin, build_clinical
 from ._odm_metadata import build_study
@@ -46,6 +46,8 @@ def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bo
     """Build, validate and write the ODM document (to ``out``, or return its text)."""
     register_namespaces()
     versions = store.versions()
+    if not versions:
+        raise Refused("the store has no protocol registered: run `trialflow init`")
     protocols = [store.protocol(v.content_hash)[0] for v in versions]
     by_hash = {p.content_hash: p for p in protocols}
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -65,14 +67,20 @@ def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bo
         odm.AdminData = [build_admin(protocols, users)]
         odm.ClinicalData = build_clinical(events, by_hash)
     text = odm.to_xml_string(xml_declaration=True)
-    fd, tmp = tempfile.mkstemp(suffix=".xml", prefix=".trialflow-odm-",
-                               dir=str(Path(out).resolve().parent) if out else None)
+    try:
+        fd, tmp = tempfile.mkstemp(suffix=".xml", prefix=".trialflow-odm-",
+                                   dir=str(Path(out).resolve().parent) if out else None)
+    except OSError as err:
+        raise Refused(f"cannot write {out}: {err.strerror or err} (is its folder there?)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         validate_odm_file(tmp)  # never hand out a document the schema refuses
         if out is not None:
-            os.replace(tmp, out)
+            try:
+                os.replace(tmp, out)
+            except OSError as err:
+                raise Refused(f"cannot write {out}: {err.strerror or err}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -30,6 +30,8 @@ from typing import Any
 
 from trialflow.protocol import Phase, Protocol, Visit
 
+from ._output import output_folder
+
 __all__ = ["DOMAINS", "SdtmDesign", "design_domains", "export_sdtm_design"]
 
 #: domain → (label, [(variable, label, Dataset-JSON data type)])
@@ -217,8 +219,7 @@ def _write_json(path: Path, domain: str, rows: Sequence[dict[str, Any]], protoco
 
 def export_sdtm_design(protocol: Protocol, out: str | Path, fmt: str = "json") -> SdtmDesign:
     """Write ta/te/tv/ti/ts as Dataset-JSON (``fmt`` json) or CSV into the folder ``out``."""
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(out)
     domains = design_domains(protocol)
     files = {}
     for domain, rows in domains.items():

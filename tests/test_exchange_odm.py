@@ -256,6 +256,12 @@ def test_cli_export_and_import_odm(tmp_path: Path) -> None:
     assert r.exit_code == 2
     r = runner.invoke(app, ["import", "odm", str(tmp_path / "none.xml"), "--db", dst])
     assert r.exit_code == 1 and "no such file" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["export", "odm", "--out", str(tmp_path / "missing" / "x.xml"), "--db", src])
+    assert r.exit_code == 1 and "cannot write" in r.output and "Traceback" not in r.output
+    (tmp_path / "a-file").write_text("x")
+    for command in ("fhir", "sdtm-design"):
+        r = runner.invoke(app, ["export", command, "--out", str(tmp_path / "a-file"), "--db", src])
+        assert r.exit_code == 1 and "is a file" in r.output, command
 
 
 def test_cli_without_the_exchange_extra_says_how_to_install_it(tmp_path: Path,
