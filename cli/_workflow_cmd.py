@@ -137,9 +137,10 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
         file: Annotated[str, typer.Argument(
-            metavar="[odm] FILE", show_default=False,
-            help="Case file (.yaml/.json) or laboratory CSV; `odm FILE` (or a .xml file): CDISC ODM 1.3 XML.")],
-        odm_file: Annotated[Path | None, typer.Argument(metavar="", show_default=False, hidden=True)] = None,
+            metavar="FILE", show_default=False,
+            help="Case file (.yaml/.json) or laboratory CSV; a .xml file, or the word odm then FILE: CDISC ODM 1.3.")],
+        odm_file: Annotated[Path | None, typer.Argument(
+            metavar="ODM_FILE", show_default=False, help="After the word odm: the ODM file.")] = None,
         db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
     ) -> None:
         """Import a case file, a CSV of laboratory results, or ODM clinical data; importing twice adds nothing."""
