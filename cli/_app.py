@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from . import _demo_cmd, _design_cmd, _exchange_cmd, _protocol_cmd, _query_cmd, _rules_cmd, _simulate_cmd, _workflow_cmd
+from . import (
+    _demo_cmd,
+    _design_cmd,
+    _exchange_cmd,
+    _oversight_cmd,
+    _protocol_cmd,
+    _query_cmd,
+    _rules_cmd,
+    _simulate_cmd,
+    _team_cmd,
+    _workflow_cmd,
+)
 
 app = typer.Typer(
     name="trialflow",
@@ -16,6 +27,10 @@ app = typer.Typer(
 app.add_typer(_protocol_cmd.app, name="protocol")
 app.add_typer(_rules_cmd.app, name="rules")
 app.add_typer(_exchange_cmd.app, name="export")
+app.add_typer(_team_cmd.site_app, name="site")
+app.add_typer(_team_cmd.user_app, name="user")
+app.add_typer(_oversight_cmd.query_app, name="query")
+app.add_typer(_oversight_cmd.app)
 _workflow_cmd.register(app)
 _query_cmd.register(app)
 _demo_cmd.register(app)

@@ -16,8 +16,8 @@ from ._output import fail
 if TYPE_CHECKING:
     from trialflow.engine import Store
 
-__all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "UserOpt", "open_store", "parse_date", "parse_known_at",
-           "refusals", "resolve_user"]
+__all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "PasswordStdinOpt", "UserOpt", "open_store", "parse_date",
+           "parse_known_at", "read_new_password", "refusals", "resolve_user"]
 
 T = TypeVar("T")
 
@@ -27,6 +27,9 @@ DbOpt = Annotated[str | None, typer.Option("--db", envvar="TRIALFLOW_DB", show_d
 UserOpt = Annotated[str | None, typer.Option("--user", envvar="TRIALFLOW_USER", show_default="your login",
                                              help="Who is recording (kept in the audit trail).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+PasswordStdinOpt = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the password from the first line of stdin (in a store with users; "
+                             "otherwise TRIALFLOW_PASSWORD or a prompt).")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", metavar="DATE", show_default="today",
                                              help="Clinical date (YYYY-MM-DD): only what is effective by then counts.")]
 KnownAtOpt = Annotated[str | None, typer.Option(
@@ -54,13 +57,73 @@ def parse_known_at(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def resolve_user(user: str | None) -> str:
+def _user_name(user: str | None) -> str:
     if user:
         return user
     try:
         return os.environ.get("TRIALFLOW_USER") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+class _Password:
+    """The password, read once and only if the store asks for it: stdin, TRIALFLOW_PASSWORD, or a prompt."""
+
+    def __init__(self, name: str, from_stdin: bool, purpose: str = ""):
+        self.name, self.from_stdin, self.purpose = name, from_stdin, purpose
+        self._value: str | None = None
+
+    def __call__(self) -> str:
+        if self._value is None:
+            self._value = self._read()
+        return self._value
+
+    def _read(self) -> str:
+        import sys
+
+        from trialflow.engine import Refused
+
+        if self.from_stdin:
+            line = sys.stdin.readline()
+            if not line.strip():
+                raise Refused("--password-stdin: stdin holds no password")
+            return line.rstrip("\r\n")
+        env = os.environ.get("TRIALFLOW_PASSWORD")
+        if env:
+            return env
+        if sys.stdin.isatty():
+            return getpass.getpass(f"Password for {self.name}{self.purpose}: ")
+        raise Refused(f"this store has users: {self.name} must authenticate: give the password on a terminal, "
+                      "with --password-stdin, or in TRIALFLOW_PASSWORD")
+
+
+def resolve_user(user: str | None, password_stdin: bool = False, purpose: str = "") -> Any:
+    """Who acts: a :class:`Login` the engine authenticates when the store has users (a plain name otherwise)."""
+    from trialflow.engine import Login, cli_context
+
+    name = _user_name(user)
+    return Login(name, _Password(name, password_stdin, purpose), cli_context())
+
+
+def read_new_password(name: str, from_stdin: bool, env_var: str = "TRIALFLOW_NEW_PASSWORD") -> str:
+    """A new password: the next line of stdin, ``env_var``, or typed twice on a terminal. Never a default."""
+    import sys
+
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            fail("--password-stdin: stdin holds no (new) password")
+        return line
+    env = os.environ.get(env_var)
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        fail(f"a password for {name} is needed: type it on a terminal, or give it with --password-stdin or "
+             f"{env_var}", code=2)
+    first = getpass.getpass(f"New password for {name}: ")
+    if getpass.getpass("Again: ") != first:
+        fail("the two passwords differ; nothing was changed")
+    return first
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from trialflow.protocol import Protocol
 
-from ._common import AsOfOpt, DbOpt, UserOpt, call, open_store, parse_date, resolve_user
+from ._common import AsOfOpt, DbOpt, PasswordStdinOpt, UserOpt, call, open_store, parse_date, resolve_user
 from ._output import console, err_console, fail, print_json
 
 app = typer.Typer(help="Validate, show, draw, diff and amend protocol versions.", no_args_is_help=True)
@@ -107,12 +107,13 @@ def amend(
     new: Annotated[Path, typer.Argument(help="The amended protocol YAML.", show_default=False)],
     reason: Annotated[str, typer.Option("--reason", help="Why the protocol is amended.")],
     apply: Annotated[bool, typer.Option("--apply", help="Register the version (default: a dry run).")] = False,
-    as_of: AsOfOpt = None, db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    as_of: AsOfOpt = None, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Validate NEW, show its impact on every enrolled patient, and (with --apply) register it."""
     from trialflow.engine import amend as do_amend
 
-    report = call(do_amend, open_store(db), new, reason, resolve_user(user), apply=apply,
+    report = call(do_amend, open_store(db), new, reason, resolve_user(user, password_stdin), apply=apply,
                   as_of=parse_date(as_of, "--as-of"))
     if as_json:
         print_json(report)
@@ -129,7 +130,8 @@ def migrate(
     to: Annotated[str, typer.Option("--to", help="Target version (its version string or hash prefix).")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why the patients move.")] = "",
     all_: Annotated[bool, typer.Option("--all", help="Every patient the version's migration policy moves.")] = False,
-    db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+    db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Move patients onto another protocol version; recorded per patient, undone by migrating back."""
     from trialflow.engine import migrate as do_migrate
@@ -140,7 +142,8 @@ def migrate(
         fail("name the patients or give --all (not both)", code=2)
     if not reason.strip():
         fail("--reason is required: why the patients move", code=2)
-    result = call(do_migrate, open_store(db), None if all_ else list(patients or []), to, reason, resolve_user(user))
+    who = resolve_user(user, password_stdin)
+    result = call(do_migrate, open_store(db), None if all_ else list(patients or []), to, reason, who)
     if as_json:
         print_json(result)
         return

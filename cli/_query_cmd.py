@@ -7,7 +7,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ._common import AsOfOpt, DbOpt, JsonOpt, KnownAtOpt, call, open_store, parse_date, parse_known_at
+from ._common import (
+    AsOfOpt,
+    DbOpt,
+    JsonOpt,
+    KnownAtOpt,
+    PasswordStdinOpt,
+    UserOpt,
+    call,
+    open_store,
+    parse_date,
+    parse_known_at,
+    resolve_user,
+)
 from ._output import console, print_json
 
 _STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
@@ -63,14 +75,16 @@ def register(app: typer.Typer) -> None:
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None,
         horizon: Annotated[int, typer.Option(min=0, max=3650, help="Show upcoming items opening within this many "
                                                                    "days.")] = 28,
-        db: DbOpt = None, as_json: JsonOpt = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """The worklist: what is due, for whom, by when, and why, most urgent first."""
         from trialflow.engine import next_actions
 
         store = open_store(db)
         day = parse_date(as_of, "--as-of")
-        actions = call(next_actions, store, patient, as_of=day, known_at=parse_known_at(known_at), horizon=horizon)
+        actions = call(next_actions, store, patient, as_of=day, known_at=parse_known_at(known_at), horizon=horizon,
+                       actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(actions)
             return
@@ -83,13 +97,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def evaluate(
         patient: Annotated[str, typer.Argument(help="Study id.", show_default=False)],
-        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Preview the decision (changes nothing): each criterion, favourable or not, recommended branch."""
         from trialflow.engine import evaluate as do_evaluate
 
         p = call(do_evaluate, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
-                 known_at=parse_known_at(known_at))
+                 known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(p)
             return
@@ -114,13 +129,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(
         patient: Annotated[str | None, typer.Argument(help="Only this patient.", show_default=False)] = None,
-        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Where each patient is: phase, study day, dose, visits done and missed, next action."""
         from trialflow.engine import status as do_status
 
         rows = call(do_status, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
-                    known_at=parse_known_at(known_at))
+                    known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(rows)
             return
@@ -137,12 +153,17 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def history(
         patient: Annotated[str, typer.Argument(help="Study id.", show_default=False)],
-        known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+        known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """The full audit trail: who recorded what, when, and why; corrections beside what they correct."""
         from trialflow.engine import history as do_history
+        from trialflow.engine import store_users
 
-        entries = call(do_history, open_store(db), patient, known_at=parse_known_at(known_at))
+        store = open_store(db)
+        entries = call(do_history, store, patient, known_at=parse_known_at(known_at),
+                       actor=resolve_user(user, password_stdin))
+        team = call(store_users, store) > 0
         if as_json:
             print_json(entries)
             return
@@ -151,16 +172,19 @@ def register(app: typer.Typer) -> None:
             t.add_column(col, overflow="fold")
         for e in entries:
             what = e.summary + (f" [dim](corrected by {e.corrected_by})[/dim]" if e.corrected_by else "")
-            t.add_row(str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.user,
+            t.add_row(str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      e.user + (" (legacy name)" if team and e.user_id is None else ""),
                       what, e.reason or "")
         console.print(t)
 
     @app.command()
-    def report(as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    def report(as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
+               password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False) -> None:
         """The primary endpoint with its exact 95 % CI, criterion counts, and patients per arm and phase."""
         from trialflow.engine import report as do_report
 
-        r = call(do_report, open_store(db), as_of=parse_date(as_of, "--as-of"), known_at=parse_known_at(known_at))
+        r = call(do_report, open_store(db), as_of=parse_date(as_of, "--as-of"), known_at=parse_known_at(known_at),
+                 actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(r)
             return

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import DbOpt, JsonOpt, UserOpt, call, open_store, parse_date, resolve_user
+from ._common import (
+    DbOpt,
+    JsonOpt,
+    PasswordStdinOpt,
+    UserOpt,
+    call,
+    open_store,
+    parse_date,
+    read_new_password,
+    resolve_user,
+)
 from ._output import console, err_console, fail, print_json
 
 DateOpt = Annotated[str, typer.Option("--date", metavar="DATE", help="Effective date, YYYY-MM-DD.")]
@@ -40,33 +50,56 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def init(
         protocol: Annotated[Path | None, typer.Option("--protocol", help="Protocol YAML (default: bundled).")] = None,
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        admin: Annotated[str | None, typer.Option("--admin", metavar="NAME", help="Create the first admin: from then "
+                                                  "on every command authenticates.")] = None,
+        full_name: Annotated[str | None, typer.Option("--full-name", help="The admin's full name.")] = None,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
-        """Create the store and register the protocol."""
-        from trialflow.engine import init_store
+        """Create the store and register the protocol; with --admin, its first user."""
+        from trialflow.engine import add_user, check_name, check_password, init_store, store_users
         from trialflow.engine._db import PREPARED
 
-        store, version = call(init_store, db, protocol, resolve_user(user))
+        password = None
+        if admin is not None:
+            name = call(check_name, admin)
+            password = read_new_password(name, password_stdin, "TRIALFLOW_PASSWORD")
+            call(check_password, password, name)
+        store, version = call(init_store, db, protocol, admin or resolve_user(user).name)
+        if admin is not None and password is not None:
+            call(add_user, store, admin, admin, "admin", password, full_name=full_name, first_admin=True)
         schema = PREPARED.get(store.engine)
+        users = call(store_users, store)
         if as_json:
-            print_json({"store": store.url, "schema": schema, "protocol": version})
+            print_json({"store": store.url, "schema": schema, "protocol": version, "users": users})
+            return
+        if schema:
+            console.print(f"store {store.url}: {schema}", markup=False)
+        if version.newly_registered:
+            console.print(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
+                          f"(sha256 {version.content_hash[:12]})", markup=False)
         else:
-            if schema:
-                console.print(f"store {store.url}: {schema}", markup=False)
-            if version.newly_registered:
-                console.print(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
-                              f"(sha256 {version.content_hash[:12]})", markup=False)
-            else:
-                held = ", ".join(f"v{v.version} ({v.patients} patients)" for v in store.versions())
-                console.print(f"store {store.url} already holds {version.study_id}: {held}; newest v{version.version} "
-                              f"(sha256 {version.content_hash[:12]}). Nothing changed"
-                              + (" but the schema" if schema else ""), markup=False)
+            held = ", ".join(f"v{v.version} ({v.patients} patients)" for v in store.versions())
+            console.print(f"store {store.url} already holds {version.study_id}: {held}; newest v{version.version} "
+                          f"(sha256 {version.content_hash[:12]}). Nothing changed"
+                          + (" but the schema" if schema else ""), markup=False)
+        if admin is not None:
+            console.print(f"first admin {admin.lower()} created: from now on every command authenticates "
+                          "(--user NAME and a password)", markup=False)
+        elif users == 0:
+            console.print("no users: single-user mode, anyone who can open this store acts under a free-text "
+                          "--user name; create the first admin with trialflow init --admin NAME", markup=False)
+        else:
+            console.print(f"{users} user(s): every command authenticates (--user NAME and a password)", markup=False)
 
     @app.command()
     def enroll(
         patient: PatientArg, date: DateOpt,
         eligibility: Annotated[Path, typer.Option("--eligibility", help="YAML mapping criterion id → yes/no.")],
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        site: Annotated[str | None, typer.Option("--site", metavar="CODE", help="The patient's site (default: the "
+                                                 "store's only site, or yours).")] = None,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Screen and enrol a patient; ineligible patients are recorded as screen failures."""
         from trialflow.engine import enroll as do_enroll
@@ -76,7 +109,8 @@ def register(app: typer.Typer) -> None:
         if not isinstance(answers, dict):
             fail(f"{eligibility}: expected a mapping of criterion id to yes/no")
         store = open_store(db)
-        result = call(do_enroll, store, patient, parse_date(date), answers, resolve_user(user))
+        result = call(do_enroll, store, patient, parse_date(date), answers, resolve_user(user, password_stdin),
+                      site)
         if as_json:
             print_json(result)
         elif result.eligible:
@@ -87,11 +121,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def start(patient: PatientArg, date: DateOpt, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False,
               as_json: JsonOpt = False) -> None:
         """Day 0: the first dose. The treatment schedule is anchored here."""
         from trialflow.engine import start as do_start
 
-        _written(call(do_start, open_store(db), patient, parse_date(date), resolve_user(user)), as_json)
+        _written(call(do_start, open_store(db), patient, parse_date(date), resolve_user(user, password_stdin)), as_json)
 
     @app.command()
     def record(
@@ -120,7 +155,8 @@ def register(app: typer.Typer) -> None:
         days: Annotated[int | None, typer.Option(help="dispense: days of supply (default 28).")] = None,
         activity: Annotated[float | None, typer.Option(help="rai_therapy: activity administered, MBq.")] = None,
         reason: Annotated[str | None, typer.Option(help="dose_change: why.")] = None,
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Record one observation or treatment record."""
         from trialflow.engine import record as do_record
@@ -132,7 +168,7 @@ def register(app: typer.Typer) -> None:
                     not_evaluated=not_evaluated, modalities=modalities, avid=avid, term=term, grade=grade, dose=dose,
                     days=days, activity=activity, reason=reason)
         data = build_record(kind, parse_date(date), opts)
-        _written(call(do_record, open_store(db), patient, data, resolve_user(user)), as_json)
+        _written(call(do_record, open_store(db), patient, data, resolve_user(user, password_stdin)), as_json)
 
     @app.command("import")
     def import_(
@@ -141,7 +177,8 @@ def register(app: typer.Typer) -> None:
             help="Case file (.yaml/.json) or laboratory CSV; a .xml file, or the word odm then FILE: CDISC ODM 1.3.")],
         odm_file: Annotated[Path | None, typer.Argument(
             metavar="ODM_FILE", show_default=False, help="After the word odm: the ODM file.")] = None,
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Import a case file, a CSV of laboratory results, or ODM clinical data; importing twice adds nothing."""
         from trialflow.engine import import_file
@@ -157,7 +194,7 @@ def register(app: typer.Typer) -> None:
             import_odm_command(odm_file if odm_file is not None else Path(file), db, resolve_user(user), as_json)
             return
         store = open_store(db)
-        _written(call(import_file, store, Path(file), resolve_user(user)), as_json)
+        _written(call(import_file, store, Path(file), resolve_user(user, password_stdin)), as_json)
 
     @app.command()
     def correct(
@@ -170,7 +207,8 @@ def register(app: typer.Typer) -> None:
         result: Annotated[str | None, typer.Option(help="tgab: corrected result.")] = None,
         grade: Annotated[int | None, typer.Option(help="adverse_event: corrected grade.")] = None,
         dose: Annotated[float | None, typer.Option(help="dose_change / dispense: corrected mg/day.")] = None,
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Correct or retract an observation; the original and the correction both stay in history."""
         from trialflow.engine import correct as do_correct
@@ -188,7 +226,7 @@ def register(app: typer.Typer) -> None:
             fail("give the corrected field(s) (--value, --date, ...) or --retract, not both", code=2)
         store = open_store(db)
         data = None if retract else changes
-        _written(call(do_correct, store, patient, event, data, reason, resolve_user(user)), as_json)
+        _written(call(do_correct, store, patient, event, data, reason, resolve_user(user, password_stdin)), as_json)
 
     @app.command()
     def decide(
@@ -196,15 +234,17 @@ def register(app: typer.Typer) -> None:
         override: Annotated[str | None, typer.Option(help="Take this branch phase instead of the recommended one.")]
         = None,
         reason: Annotated[str | None, typer.Option(help="Why (required with --override).")] = None,
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Confirm (or override) the decision and move the patient to its branch."""
         from trialflow.engine import decide as do_decide
 
         if override is not None and not (reason or "").strip():
             fail("--override needs --reason (why the investigator departs from the recommendation)", code=2)
-        _written(call(do_decide, open_store(db), patient, parse_date(date), resolve_user(user), override, reason),
-                 as_json)
+        login = resolve_user(user, password_stdin, f" (signs the decision for {patient})")
+        _written(call(do_decide, open_store(db), patient, parse_date(date), login, override, reason,
+                      signature=login.password), as_json)
 
     @app.command()
     def withdraw(
@@ -212,18 +252,21 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str, typer.Option(help="consent, toxicity, death, lost_to_follow_up, progression or "
                                                  "investigator.")],
         note: Annotated[str | None, typer.Option(help="Free-text detail.")] = None,
-        db: DbOpt = None, user: UserOpt = None, as_json: JsonOpt = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Early termination, with the protocol's reason."""
         from trialflow.engine import withdraw as do_withdraw
 
-        _written(call(do_withdraw, open_store(db), patient, parse_date(date), reason, resolve_user(user), note),
-                 as_json)
+        who = resolve_user(user, password_stdin)
+        _written(call(do_withdraw, open_store(db), patient, parse_date(date), reason, who, note), as_json)
 
     @app.command()
     def complete(patient: PatientArg, date: DateOpt, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False,
                  as_json: JsonOpt = False) -> None:
         """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study)."""
         from trialflow.engine import complete_phase
 
-        _written(call(complete_phase, open_store(db), patient, parse_date(date), resolve_user(user)), as_json)
+        who = resolve_user(user, password_stdin)
+        _written(call(complete_phase, open_store(db), patient, parse_date(date), who), as_json)

@@ -1,10 +1,39 @@
 """The engine: state machine, schedule, worklist, decisions, persistence."""
 
 from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
+from ._audit import AuditEntry, VerifyReport, audit_trail, verify_store
 from ._base import Refused
+from ._casebook import lock, unlock
+from ._dataqueries import DataQuery, answer_query, close_query, list_queries, open_query
 from ._db import DEFAULT_DB
 from ._decision import DecisionPreview, evaluate_decision
 from ._demo import DEMO_DB, StoreError, build_demo, database_url
+from ._identity import (
+    PERMISSIONS,
+    ROLES,
+    SYSTEM,
+    Actor,
+    AuthSettings,
+    Login,
+    PermissionDenied,
+    SiteInfo,
+    UserInfo,
+    actor_by_id,
+    add_site,
+    add_user,
+    auth_settings,
+    authenticate,
+    authorize,
+    change_password,
+    check_name,
+    check_password,
+    cli_context,
+    disable_user,
+    identify,
+    list_sites,
+    list_users,
+    store_users,
+)
 from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
 from ._projection import rebuild_projections
 from ._queries import (
@@ -20,6 +49,7 @@ from ._queries import (
 )
 from ._records import RaiTherapy, SorafenibDispense, record_from_dict
 from ._schedule import ScheduledVisit, schedule
+from ._signature import SignatureStatus, decision_digest, verify_signatures
 from ._state import Event, PatientState, fold
 from ._store import RegisteredVersion, Store
 from ._workflow import (
@@ -41,43 +71,77 @@ from ._worklist import Action, patient_actions
 __all__ = [
     "DEFAULT_DB",
     "DEMO_DB",
+    "PERMISSIONS",
+    "ROLES",
+    "SYSTEM",
     "Action",
+    "Actor",
     "AmendmentReport",
+    "AuditEntry",
+    "AuthSettings",
+    "DataQuery",
     "DecisionPreview",
     "EndpointReport",
     "Enrolment",
     "Event",
     "HistoryEntry",
+    "Login",
     "PatientImpact",
     "PatientState",
     "PatientStatus",
+    "PermissionDenied",
     "PhaseMachine",
     "RaiTherapy",
     "Refused",
     "RegisteredVersion",
     "ScheduledVisit",
+    "SignatureStatus",
+    "SiteInfo",
     "SorafenibDispense",
     "Store",
     "StoreError",
     "TransitionRefused",
+    "UserInfo",
+    "VerifyReport",
     "Written",
+    "actor_by_id",
+    "add_site",
+    "add_user",
     "amend",
+    "answer_query",
+    "audit_trail",
+    "auth_settings",
+    "authenticate",
+    "authorize",
     "build_demo",
+    "change_password",
+    "check_name",
+    "check_password",
+    "cli_context",
     "clopper_pearson",
+    "close_query",
     "complete_phase",
     "correct",
     "database_url",
     "decide",
+    "decision_digest",
+    "disable_user",
     "enroll",
     "evaluate",
     "evaluate_decision",
     "fold",
     "history",
+    "identify",
     "import_file",
     "init_store",
+    "list_queries",
+    "list_sites",
+    "list_users",
+    "lock",
     "machine_for",
     "migrate",
     "next_actions",
+    "open_query",
     "patient_actions",
     "patient_impact",
     "phase_diagram",
@@ -89,5 +153,9 @@ __all__ = [
     "schedule",
     "start",
     "status",
+    "store_users",
+    "unlock",
+    "verify_signatures",
+    "verify_store",
     "withdraw",
 ]

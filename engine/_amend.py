@@ -19,6 +19,7 @@ from trialflow.protocol import Change, Protocol, diff_protocols, load_protocol
 from ._base import Refused, today
 from ._checks import eligibility_answers
 from ._decision import evaluate_decision
+from ._identity import Actor, Login, authorize, identify
 from ._projection import projection
 from ._schedule import ScheduledVisit, schedule
 from ._state import MIGRATED, PatientState, fold
@@ -167,11 +168,13 @@ def resolve_version(store: Store, label: str) -> RegisteredVersion:
     raise Refused(f"no protocol version {label!r} in this store (registered: {known})")
 
 
-def amend(store: Store, path: str | Path, reason: str, user: str, *, apply: bool = False,
+def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login, *, apply: bool = False,
           as_of: dt.date | None = None) -> AmendmentReport:
     """Validate a new version, report its impact per patient, and register it with ``apply``."""
     if not reason.strip():
         raise Refused("an amendment needs a reason (--reason)")
+    actor = identify(store, user)
+    authorize(actor, "register_protocol")
     new = load_protocol(path)
     current, current_v = store.protocol()
     if new.study.id != current.study.id:
@@ -193,7 +196,7 @@ def amend(store: Store, path: str | Path, reason: str, user: str, *, apply: bool
     registered = None
     if apply:
         text = Path(path).read_text(encoding="utf-8")
-        registered = store.register_protocol(new, text, user, reason)
+        registered = store.register_protocol(new, text, actor, reason)
     return AmendmentReport(
         study=new.study.id, from_version=current_v.version, to_version=new.version, content_hash=new.content_hash,
         reason=reason, applied=apply, changes=tuple(diff_protocols(current, new)),
@@ -202,7 +205,7 @@ def amend(store: Store, path: str | Path, reason: str, user: str, *, apply: bool
     )
 
 
-def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user: str,
+def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user: str | Actor | Login,
             as_of: dt.date | None = None) -> list[Written]:
     """Move patients onto version ``to`` (all patients the policy moves when ``patients`` is None)."""
     if not reason.strip():

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from trialflow.protocol import Protocol
 
+from ._identity import SYSTEM
 from ._state import PatientState, fold
 from ._store import ProjectionUpdate, Store, Transaction
 from ._tables import PatientRow
@@ -56,4 +57,4 @@ def rebuild_projections(store: Store, *, only_missing: bool = False) -> int:
             tx.project(patient, last_seq, last_seq, projection_of(store.protocol(state.protocol_hash)[0], state))
         return len(todo)
 
-    return store.write("trialflow", work) if todo else 0
+    return store.write(SYSTEM, work) if todo else 0

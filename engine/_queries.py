@@ -13,9 +13,12 @@ from typing import Any
 
 from trialflow.protocol import Protocol
 
+from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
 from ._decision import DecisionPreview, evaluate_decision
-from ._state import CORRECTION, DECISION, Event, PatientState, fold
+from ._identity import Actor, Login
+from ._signature import SignatureStatus, signature_status
+from ._state import CORRECTION, DECISION, SIGNATURE, Event, PatientState, fold
 from ._store import Store
 from ._worklist import Action, patient_actions, sort_actions
 
@@ -39,9 +42,15 @@ def _state(store: Store, patient: str, known_at: dt.datetime | None) -> PatientS
     return state
 
 
-def _states(store: Store, known_at: dt.datetime | None, patients: list[str] | None = None) -> list[PatientState]:
+Who = str | Actor | Login | None
+
+
+def _states(store: Store, known_at: dt.datetime | None, patients: list[str] | None = None,
+            visible: Callable[[str], bool] | None = None) -> list[PatientState]:
     out = []
-    for evs in store.events_of(patients).values():
+    for pid, evs in store.events_of(patients).items():
+        if visible is not None and not visible(pid):
+            continue
         try:
             out.append(fold(evs, known_at=known_at))
         except LookupError:
@@ -62,35 +71,65 @@ def _protocols(store: Store) -> Callable[[str], Protocol]:
 
 # -- worklist -------------------------------------------------------------------------------------
 def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | None = None,
-                 known_at: dt.datetime | None = None, horizon: int = 28) -> list[Action]:
-    """The worklist, most urgent first.
+                 known_at: dt.datetime | None = None, horizon: int = 28, actor: Who = None) -> list[Action]:
+    """The worklist, most urgent first (the actor's sites only; open data queries included).
 
     Read from the work items the store keeps beside each patient's events; a patient is replayed from
     its events only when the stored items do not hold: for ``known_at``, or a clinical date before the
     patient's latest record.
     """
+    from ._dataqueries import query_actions
+
     as_of = as_of or today()
     protocols = _protocols(store)
+    who = reader(store, actor)
+    if patient is not None and store.exists(patient):
+        check_patient(store, who, patient)
+    visible = site_filter(store, who)
+    queries = query_actions(store, who, as_of, patient) if known_at is None else []
 
     def replay(states: list[PatientState]) -> list[Action]:
         return [a for st in states if st.enrolled_on <= as_of
                 for a in patient_actions(protocols(st.protocol_hash), st.until(as_of), as_of, horizon)]
 
     if known_at is not None:
-        return sort_actions(replay([_state(store, patient, known_at)] if patient else _states(store, known_at)))
+        return sort_actions(replay([_state(store, patient, known_at)] if patient else
+                                   _states(store, known_at, visible=visible)))
     if patient is not None and not store.exists(patient):
         _state(store, patient, None)  # raises the "unknown patient" refusal
     items, stale = store.work_items(as_of, horizon, patient)
-    actions = [i.at(as_of) for i in items if i.visible(as_of, horizon)]
-    return sort_actions(actions + replay(_states(store, None, stale)) if stale else actions)
+    actions = [i.at(as_of) for i in items if i.visible(as_of, horizon) and (visible is None or visible(i.patient))]
+    if stale:
+        actions += replay(_states(store, None, stale, visible))
+    return sort_actions(actions + queries) if stale or queries else actions
 
 
 # -- decision preview -----------------------------------------------------------------------------
 def evaluate(store: Store, patient: str, *, as_of: dt.date | None = None,
-             known_at: dt.datetime | None = None) -> DecisionPreview:
+             known_at: dt.datetime | None = None, actor: Who = None) -> DecisionPreview:
+    """The decision preview; an open data query on a record it rests on is flagged."""
+    import dataclasses
+
+    from ._dataqueries import open_queries_on
+    from ._signature import evidence_kinds
+
     as_of = as_of or today()
+    who = reader(store, actor)
+    if store.exists(patient):
+        check_patient(store, who, patient)
     state = _state(store, patient, known_at).until(as_of)
-    return evaluate_decision(store.protocol(state.protocol_hash)[0], state, as_of)
+    protocol = store.protocol(state.protocol_hash)[0]
+    preview = evaluate_decision(protocol, state, as_of)
+    kinds = evidence_kinds(protocol)
+    by_id = {e.id: e for e in state.events}
+    roots = {r.event_id: r for r in state.records if r.record.kind in kinds}
+    for e in state.events:  # a correction's root counts as the record it now holds
+        if e.kind == CORRECTION and e.id in roots:
+            roots[int(e.payload["root"])] = roots[e.id]
+    flags = [f"open data query {q.id} on event {q.event} ({by_id[q.event].payload.get('kind', by_id[q.event].kind)}"
+             f" the decision rests on): {q.text}" for q in open_queries_on(store, patient)
+             if q.event in roots and q.event in by_id]
+    return dataclasses.replace(preview, flags=(*preview.flags, *flags)) if flags else preview
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -113,11 +152,15 @@ class PatientStatus:
 
 
 def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = None,
-           known_at: dt.datetime | None = None) -> list[PatientStatus]:
+           known_at: dt.datetime | None = None, actor: Who = None) -> list[PatientStatus]:
     from ._schedule import schedule
 
     as_of = as_of or today()
-    states = [_state(store, patient, known_at)] if patient else _states(store, known_at)
+    who = reader(store, actor)
+    if patient is not None and store.exists(patient):
+        check_patient(store, who, patient)
+    states = [_state(store, patient, known_at)] if patient else _states(store, known_at,
+                                                                           visible=site_filter(store, who))
     out = []
     protocols = _protocols(store)
     for st in sorted(states, key=lambda s: s.patient):
@@ -156,6 +199,8 @@ class HistoryEntry:
     corrects: int | None
     corrected_by: int | None
     payload: dict[str, Any]
+    user_id: int | None = None  # None: a free-text (legacy or single-user) name, not an authenticated user
+    signature: SignatureStatus | None = None  # for a signature event: does it still stand?
 
 
 def _summary(e: Event) -> str:
@@ -178,6 +223,18 @@ def _summary(e: Event) -> str:
         return f"withdrawn: {p['reason']}"
     if e.kind == "migrated":
         return f"migrated v{p.get('from_version')} → v{p.get('to_version')}"
+    if e.kind == SIGNATURE:
+        return f"signed by {p.get('full_name')} ({p.get('signer')}) at {p.get('signed_at')}: {p.get('meaning')}"
+    if e.kind == "query_opened":
+        return f"data query on event {p.get('event')}: {p.get('text')}"
+    if e.kind == "query_answered":
+        return f"answers query {p.get('query')}: {p.get('text')}"
+    if e.kind == "query_closed":
+        return f"closes query {p.get('query')}" + (f": {p['text']}" if p.get("text") else "")
+    if e.kind == "casebook_locked":
+        return "case book locked"
+    if e.kind == "casebook_unlocked":
+        return "case book unlocked"
     return e.kind
 
 
@@ -206,12 +263,29 @@ def _record_summary(p: Mapping[str, Any]) -> str:
     return kind
 
 
-def history(store: Store, patient: str, *, known_at: dt.datetime | None = None) -> list[HistoryEntry]:
-    """The full audit trail, corrections and the values they replaced included."""
+def history(store: Store, patient: str, *, known_at: dt.datetime | None = None,
+            actor: Who = None) -> list[HistoryEntry]:
+    """The full audit trail, corrections and the values they replaced included.
+
+    A signature shows whether it still stands: a later change to the evidence it signed marks it
+    invalidated (nothing is deleted).
+    """
+    who = reader(store, actor)
+    if store.exists(patient):
+        check_patient(store, who, patient)
     state = _state(store, patient, known_at)
     corrected_by = {e.corrects: e.id for e in state.events if e.corrects is not None}
-    return [HistoryEntry(e.id, e.seq, e.kind, e.effective_date, e.recorded_at, e.user, e.reason, _summary(e),
-                         e.corrects, corrected_by.get(e.id), dict(e.payload)) for e in state.events]
+    users = store.event_users(patient)
+    protocol = store.protocol(state.protocol_hash)[0]
+    out = []
+    for e in state.events:
+        sig = signature_status(protocol, state, e) if e.kind == SIGNATURE else None
+        summary = _summary(e)
+        if sig is not None and not sig.valid:
+            summary += " — INVALIDATED: " + "; ".join(sig.invalidated_by)
+        out.append(HistoryEntry(e.id, e.seq, e.kind, e.effective_date, e.recorded_at, e.user, e.reason, summary,
+                                e.corrects, corrected_by.get(e.id), dict(e.payload), users.get(e.id), sig))
+    return out
 
 
 # -- the primary endpoint -------------------------------------------------------------------------
@@ -255,9 +329,12 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None) -> EndpointReport:
+def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
+           actor: Who = None) -> EndpointReport:
+    """The primary endpoint over the patients the actor may see (every patient for study-wide roles)."""
     as_of = as_of or today()
-    states = [s.until(as_of) for s in _states(store, known_at) if s.enrolled_on <= as_of]
+    visible = site_filter(store, reader(store, actor))
+    states = [s.until(as_of) for s in _states(store, known_at, visible=visible) if s.enrolled_on <= as_of]
     per_phase: dict[str, int] = {}
     per_arm: dict[str, int] = {}
     withdrawn: dict[str, int] = {}

@@ -25,7 +25,12 @@ CORRECTION = "correction"
 DECISION = "decision"
 WITHDRAWN = "withdrawn"
 MIGRATED = "migrated"
-EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED)
+# Team events (issue 13): signatures, data queries, case-book lock; they do not change the clinical state
+SIGNATURE = "signature"
+QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED = "query_opened", "query_answered", "query_closed"
+CASEBOOK_LOCKED, CASEBOOK_UNLOCKED = "casebook_locked", "casebook_unlocked"
+EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED, SIGNATURE,
+               QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED)
 
 # -- payload versions -----------------------------------------------------------------------------
 # Every stored payload carries its version under VERSION_KEY (absent: version 1, as written before

@@ -25,7 +25,9 @@ from sqlmodel import Session, col
 
 from trialflow.protocol import Protocol, parse_protocol
 
+from ._base import Refused
 from ._db import StoreError, database_url, make_engine, read_session, write_session
+from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh
 from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
 from ._worklist import WorkItem
@@ -127,9 +129,15 @@ class Store:
         self.engine.dispose()
 
     # -- protocol versions ----------------------------------------------------------------------
-    def register_protocol(self, protocol: Protocol, yaml_text: str, user: str, reason: str) -> RegisteredVersion:
-        """Store a protocol version (idempotent by content hash)."""
+    def register_protocol(self, protocol: Protocol, yaml_text: str, user: str | Actor,
+                          reason: str) -> RegisteredVersion:
+        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin."""
+        from ._identity import audit
+
+        actor = user if isinstance(user, Actor) else Actor(user)
         with write_session(self.engine) as s:
+            actor = refresh(s, actor)
+            authorize(actor, "register_protocol")
             existing = s.execute(select(ProtocolVersionRow).where(
                 col(ProtocolVersionRow.content_hash) == protocol.content_hash)).first()
             if existing is not None:
@@ -143,10 +151,12 @@ class Store:
             row = ProtocolVersionRow(
                 study_id=protocol.study.id, version=protocol.version, content_hash=protocol.content_hash,
                 yaml_text=yaml_text, source_file=protocol.source_file, registered_at=_now(),
-                registered_by=user, reason=reason,
+                registered_by=actor.name, reason=reason,
             )
             s.add(row)
             s.flush()
+            audit(s, actor, "protocol_registered", f"{protocol.study.id} v{protocol.version}",
+                  {"content_hash": protocol.content_hash, "reason": reason})
             return dataclasses.replace(self._version(row), newly_registered=True)
 
     @staticmethod
@@ -196,6 +206,20 @@ class Store:
             stale = list(s.execute(stale_q).scalars())
         return items, stale
 
+    def sites_of(self, patients: Sequence[str] | None = None) -> dict[str, str | None]:
+        """The site of each patient (None in a store without sites)."""
+        q = select(col(PatientRow.id), col(PatientRow.site))
+        if patients is not None:
+            q = q.where(col(PatientRow.id).in_(list(patients)))
+        with read_session(self.engine) as s:
+            return dict(s.execute(q).tuples().all())
+
+    def event_users(self, patient: str) -> dict[int, int | None]:
+        """The authenticated user id of each of ``patient``'s events (None: a free-text name)."""
+        q = select(col(EventRow.id), col(EventRow.user_id)).where(col(EventRow.patient_id) == patient)
+        with read_session(self.engine) as s:
+            return dict(s.execute(q).tuples().all())
+
     def exists(self, patient: str) -> bool:
         with read_session(self.engine) as s:
             return s.get(PatientRow, patient) is not None
@@ -238,17 +262,22 @@ class Store:
             return None  # not yet enrolled at ``known_at``
 
     # -- writing --------------------------------------------------------------------------------
-    def write(self, user: str, work: Callable[[Transaction], T], *, attempts: int = 20) -> T:
+    def write(self, user: str | Actor | Login, work: Callable[[Transaction], T], *, attempts: int = 20) -> T:
         """Run ``work`` in one transaction: all its appends commit together or not at all.
+
+        ``user`` is who acts: authenticated first when the store has users (see ``_identity``), and
+        checked again inside the transaction (a user disabled meanwhile writes nothing). Every event
+        appended is authorised there, for the patient's site, so no command can skip the check.
 
         ``work`` may raise to refuse (nothing is written). A concurrent writer that changed one of
         the same patients first makes the attempt fail its guard; ``work`` then runs again on fresh
         state, so it must only read and append through the :class:`Transaction` it is given.
         """
+        actor = identify(self, user)
         for attempt in range(attempts):
             try:
                 with write_session(self.engine) as s:
-                    return work(Transaction(s, user))
+                    return work(Transaction(s, refresh(s, actor)))
             except (ConcurrentUpdate, IntegrityError):
                 pass
             except OperationalError as err:  # SQLite: lock wait expired; PostgreSQL: serialization
@@ -261,9 +290,10 @@ class Store:
 class Transaction:
     """Reads and appends inside one database transaction (see :meth:`Store.write`)."""
 
-    def __init__(self, session: Session, user: str):
+    def __init__(self, session: Session, actor: str | Actor):
         self.session = session
-        self.user = user
+        self.actor = actor if isinstance(actor, Actor) else Actor(actor)
+        self.user = self.actor.name
         self.now = _now()
 
     def events(self, patient: str) -> list[Event]:
@@ -282,23 +312,30 @@ class Transaction:
         return found
 
     def create(self, patient: str, version_id: int, enrolled_on: dt.date, new: list[NewEvent],
-               project: Callable[[PatientState], ProjectionUpdate]) -> list[Event]:
-        """A new patient with its first events; :class:`ConcurrentUpdate` if the id was just taken."""
+               project: Callable[[PatientState], ProjectionUpdate], site: str | None = None) -> list[Event]:
+        """A new patient (at ``site``) with its first events; :class:`ConcurrentUpdate` if the id was just taken."""
         if self.session.get(PatientRow, patient) is not None:
             raise ConcurrentUpdate(patient)
         self.session.add(PatientRow(id=patient, protocol_version_id=version_id, phase="", enrolled_on=enrolled_on,
-                                    phase_entered_on=enrolled_on, last_seq=0, updated_at=self.now))
+                                    phase_entered_on=enrolled_on, site=site, last_seq=0, updated_at=self.now))
         self.session.flush()
         return self.append(patient, None, new, project)
 
     def append(self, patient: str, state: PatientState | None, new: list[NewEvent],
                project: Callable[[PatientState], ProjectionUpdate]) -> list[Event]:
-        """Append ``new`` after ``state`` (the state the caller decided on) and refresh the projection."""
+        """Append ``new`` after ``state`` (the state the caller decided on) and refresh the projection.
+
+        Each event is authorised for the actor at the patient's site; a locked case book takes only
+        its unlocking and data queries; a decision by an authenticated user must come signed.
+        """
+        self.authorize_events(patient, state, [e.kind for e in new])
         last_seq = state.last_seq if state is not None else 0
         rows = []
+        context = self.actor.context_json()
         for i, e in enumerate(new, start=1):
             row = EventRow(patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
-                           recorded_at=e.recorded_at or self.now, user=e.user or self.user, reason=e.reason,
+                           recorded_at=e.recorded_at or self.now, user=e.user or self.user,
+                           user_id=None if e.user else self.actor.user_id, context=context, reason=e.reason,
                            payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
                            corrects_id=e.corrects, dedup_key=e.dedup)
             self.session.add(row)
@@ -308,6 +345,27 @@ class Transaction:
         after = fold([*(state.events if state is not None else ()), *appended])
         self.project(patient, last_seq, after.last_seq, project(after))
         return appended
+
+    def site_of(self, patient: str) -> str | None:
+        row = self.session.get(PatientRow, patient)
+        return row.site if row is not None else None
+
+    def authorize(self, action: str, patient: str | None = None) -> None:
+        """:func:`authorize` for the acting user (at ``patient``'s site, when one is named)."""
+        authorize(self.actor, action, self.site_of(patient) if patient else None, patient=patient)
+
+    def authorize_events(self, patient: str, state: PatientState | None, kinds: Sequence[str]) -> None:
+        from ._casebook import lock_of
+
+        site = self.site_of(patient)
+        for action in dict.fromkeys(action_of(k) for k in kinds):
+            authorize(self.actor, action, site, patient=patient)
+        lock = lock_of(state.events) if state is not None else None
+        if lock is not None and any(k not in WHILE_LOCKED for k in kinds):
+            raise Refused(f"{patient}: the case book is locked (since {lock.recorded_at:%Y-%m-%d %H:%M} UTC by "
+                          f"{lock.user}: {lock.reason}); a data manager must unlock it first (trialflow unlock)")
+        if self.actor.authenticated and "decision" in kinds and "signature" not in kinds:
+            raise Refused(f"{patient}: a decision needs the investigator's electronic signature")
 
     def project(self, patient: str, old_seq: int, new_seq: int, p: ProjectionUpdate) -> None:
         """Write the patient row and its work items; :class:`ConcurrentUpdate` if someone wrote first."""

@@ -13,7 +13,19 @@ import datetime as dt
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["EventRow", "PatientRow", "ProtocolVersionRow", "StoreInfoRow", "WorkItemRow"]
+__all__ = [
+    "AuditRow",
+    "DataQueryRow",
+    "EventRow",
+    "LoginFailureRow",
+    "PatientRow",
+    "ProtocolVersionRow",
+    "SiteRow",
+    "StoreInfoRow",
+    "UserRow",
+    "UserSiteRow",
+    "WorkItemRow",
+]
 
 
 class StoreInfoRow(SQLModel, table=True):
@@ -52,6 +64,7 @@ class PatientRow(SQLModel, table=True):
     dose_mg_per_day: float | None = None
     next_due: dt.date | None = Field(default=None, index=True)
     valid_from: dt.date | None = None  # the stored work items hold for clinical dates from this one on
+    site: str | None = Field(default=None, foreign_key="site.code", index=True)  # None: the store has no sites
     last_seq: int = 0
     updated_at: dt.datetime
 
@@ -70,7 +83,9 @@ class EventRow(SQLModel, table=True):
     kind: str = Field(index=True)
     effective_date: dt.date
     recorded_at: dt.datetime
-    user: str
+    user: str  # the name as given: a login name, or a free-text legacy name when user_id is None
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)  # the authenticated user
+    context: str | None = None  # JSON: where the action came from (OS login, host, interface)
     reason: str | None = None
     payload: str = Field(sa_column=Column(Text, nullable=False))
     corrects_id: int | None = Field(default=None, foreign_key="event.id")
@@ -94,3 +109,78 @@ class WorkItemRow(SQLModel, table=True):
     reason: str
     detail: str
     waiting_detail: str | None = None
+
+
+class SiteRow(SQLModel, table=True):
+    """A hospital taking part in the study; every patient belongs to one."""
+
+    __tablename__ = "site"
+    code: str = Field(primary_key=True)
+    name: str
+    created_at: dt.datetime
+    created_by: str
+
+
+class UserRow(SQLModel, table=True):
+    """A member of the study team. Never deleted (their events keep pointing at them): disabled instead."""
+
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)  # the login name, lower-case
+    full_name: str  # printed on electronic signatures (21 CFR 11.50)
+    role: str
+    password_hash: str  # argon2id, PHC string format; the password itself is never stored
+    disabled: bool = False
+    created_at: dt.datetime
+    created_by: str
+    password_changed_at: dt.datetime
+    last_login_at: dt.datetime | None = None
+
+
+class UserSiteRow(SQLModel, table=True):
+    """The sites a coordinator or investigator works at."""
+
+    __tablename__ = "user_site"
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    site: str = Field(foreign_key="site.code", primary_key=True)
+
+
+class LoginFailureRow(SQLModel, table=True):
+    """A failed authentication (wrong name or password), kept for the audit and to slow brute force."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_name_at", "name", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str  # as typed (cut to 64 characters), lower-case
+    at: dt.datetime
+    context: str | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """A store-level action (sites, users, passwords, protocol versions): the patients' events hold the rest."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    kind: str
+    user: str
+    user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    target: str
+    detail: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    context: str | None = None
+
+
+class DataQueryRow(SQLModel, table=True):
+    """A data query's current state: a cache of its events (query_opened/answered/closed) in the patient's stream."""
+
+    __tablename__ = "data_query"
+    id: int = Field(primary_key=True)  # the id of the query_opened event
+    patient_id: str = Field(foreign_key="patient.id", index=True)
+    event_id: int  # the recorded event the query is about
+    status: str = Field(index=True)  # open, answered, closed
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    opened_by: str
+    opened_at: dt.datetime
+    assigned_to: str | None = None
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: dt.datetime

@@ -8,7 +8,7 @@ refreshes the patient's projection. The CLI calls exactly these functions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,12 @@ from ._base import Refused, today
 from ._checks import admissible, conflict, eligibility_answers
 from ._db import StoreError
 from ._decision import evaluate_decision
+from ._identity import Actor, Login, authorize, identify, resolve_site, verify_signer
 from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._records import Record, record_from_dict
+from ._signature import SIGNATURE, decision_digest, decision_hash, meaning, signature_payload, signed_records
 from ._state import (
     CORRECTION,
     DECISION,
@@ -36,6 +38,9 @@ from ._state import (
     fold,
 )
 from ._store import NewEvent, RegisteredVersion, Store, Transaction, dedup_key
+
+#: who acts: a free-text name (a store without users), credentials to check, or an authenticated actor
+Who = str | Actor | Login
 
 __all__ = [
     "Enrolment",
@@ -72,6 +77,7 @@ class Enrolment:
     phase: str
     protocol_version: str
     events: tuple[Event, ...]
+    site: str | None = None
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -108,20 +114,21 @@ def _advance(state: PatientState, event: NewEvent) -> PatientState:
 
 
 # -- store set-up ---------------------------------------------------------------------------------
-def init_store(db: str | None, protocol_file: str | Path | None, user: str) -> tuple[Store, RegisteredVersion]:
+def init_store(db: str | None, protocol_file: str | Path | None, user: Who) -> tuple[Store, RegisteredVersion]:
     """Create the store (if needed) and register the protocol (the bundled one by default).
 
     On an existing store nothing is registered: without ``protocol_file`` the answer is the newest
     registered version; with it, the file must be a version the store already holds (a new version is
     registered by ``trialflow protocol amend``). Only an outdated schema is upgraded.
     """
+    name = user.name if isinstance(user, Actor | Login) else user
     proto = load_bundled_protocol() if protocol_file is None else load_protocol(protocol_file)
     text = Path(proto.source_file).read_text(encoding="utf-8")
     store = Store.open(db, create=True)
     try:
         versions = store.versions()
         if not versions:
-            version = store.register_protocol(proto, text, user, "initial protocol")
+            version = store.register_protocol(proto, text, name, "initial protocol")
         elif protocol_file is None:
             version = versions[-1]
         else:
@@ -142,8 +149,12 @@ def init_store(db: str | None, protocol_file: str | Path | None, user: str) -> t
 
 
 # -- enrolment ------------------------------------------------------------------------------------
-def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any], user: str) -> Enrolment:
-    """Screen a patient: eligible patients enter the first phase; others are recorded as screen failures."""
+def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any], user: Who,
+           site: str | None = None) -> Enrolment:
+    """Screen a patient at ``site``: eligible patients enter the first phase; others are recorded as screen failures.
+
+    ``site`` may be left out when the store has one site (or none), or the user works at one.
+    """
     problem = pseudonym_problem(patient)
     if problem:
         raise Refused(problem)
@@ -158,22 +169,25 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
                                       "phase": initial, "eligibility": norm, "eligible": eligible,
                                       "unmet": unmet})
 
-    def work(tx: Transaction) -> list[Event]:
+    def work(tx: Transaction) -> tuple[list[Event], str | None]:
+        where = resolve_site(tx.session, tx.actor, site)
+        authorize(tx.actor, "enroll", where, patient=patient)
         if tx.state(patient) is not None:
             raise Refused(f"patient {patient} is already enrolled (see trialflow history {patient})")
         new = [first]
         if not eligible:
-            state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), user, None, first.payload)])
+            state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), tx.user, None,
+                                 first.payload)])
             new.append(_phase_change(state0, protocol, protocol.triggers.screen_fail, when,
                                      "eligibility not met: " + ", ".join(unmet)))
-        return tx.create(patient, version.id, when, new, projection(protocol, version.id))
+        return tx.create(patient, version.id, when, new, projection(protocol, version.id), site=where), where
 
-    events = store.write(user, work)
-    return Enrolment(patient, eligible, tuple(unmet), fold(events).phase, protocol.version, tuple(events))
+    events, where = store.write(user, work)
+    return Enrolment(patient, eligible, tuple(unmet), fold(events).phase, protocol.version, tuple(events), where)
 
 
 # -- phase changes --------------------------------------------------------------------------------
-def start(store: Store, patient: str, when: dt.date, user: str) -> Written:
+def start(store: Store, patient: str, when: dt.date, user: Who) -> Written:
     """Day 0: the first dose; the treatment phase's schedule is anchored here."""
     _check_date(when, "start date")
 
@@ -198,7 +212,7 @@ def start(store: Store, patient: str, when: dt.date, user: str) -> Written:
     return store.write(user, work)
 
 
-def complete_phase(store: Store, patient: str, when: dt.date, user: str) -> Written:
+def complete_phase(store: Store, patient: str, when: dt.date, user: Who) -> Written:
     """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study)."""
     _check_date(when)
 
@@ -219,7 +233,7 @@ def complete_phase(store: Store, patient: str, when: dt.date, user: str) -> Writ
     return store.write(user, work)
 
 
-def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: str, note: str | None = None) -> Written:
+def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, note: str | None = None) -> Written:
     """Early termination with one of the protocol's reasons."""
     _check_date(when)
 
@@ -249,7 +263,7 @@ def _parse(patient: str, data: Mapping[str, Any]) -> Record:
         raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
 
 
-def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: str,
+def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: Who,
                 day0: Mapping[str, dt.date] | None = None) -> list[Written]:
     """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
 
@@ -307,7 +321,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
 
 
 
-def record(store: Store, patient: str, data: Mapping[str, Any], user: str) -> Written:
+def record(store: Store, patient: str, data: Mapping[str, Any], user: Who) -> Written:
     """Record one observation or treatment record (``data`` in the case-file record form)."""
     return record_many(store, [(patient, data)], user)[0]
 
@@ -326,7 +340,7 @@ CORRECTABLE: dict[str, frozenset[str]] = {
 
 
 def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any] | None, reason: str,
-            user: str) -> Written:
+            user: Who) -> Written:
     """Correct fields of an earlier observation (``changes``), or retract it (``changes`` None).
 
     The correction is a new event pointing at the one it corrects; the original stays in history.
@@ -383,12 +397,26 @@ def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any
 
 
 # -- the decision ---------------------------------------------------------------------------------
-def decide(store: Store, patient: str, when: dt.date, user: str, override: str | None = None,
-           reason: str | None = None) -> Written:
-    """Record the investigator's decision with every criterion's evidence and move the patient."""
+def decide(store: Store, patient: str, when: dt.date, user: Who, override: str | None = None,
+           reason: str | None = None, *, signature: str | Callable[[], str] | None = None,
+           reviewed: str | None = None) -> Written:
+    """Record the investigator's decision with every criterion's evidence and move the patient.
+
+    In a store with users the decision is signed: ``signature`` is the investigator's password,
+    re-entered at the moment of signing (checked again here, 21 CFR 11.200), and the signature event
+    binds the decision's content and evidence. ``reviewed`` (optional) is the
+    :func:`decision_digest` of the preview the investigator saw: a decision that would now rest on
+    anything else (changed evidence, another patient) is refused.
+    """
     _check_date(when, "decision date")
     if override is not None and not (reason and reason.strip()):
         raise Refused("an override needs a reason (--reason)")
+    actor = identify(store, user)
+    if actor.authenticated:
+        authorize(actor, "sign")
+        if signature is None:
+            raise Refused(f"{patient}: the decision must be signed: re-enter your password to sign it")
+        actor = verify_signer(store, actor, signature() if callable(signature) else signature)
 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
@@ -405,6 +433,9 @@ def decide(store: Store, patient: str, when: dt.date, user: str, override: str |
         if not preview.ready:  # an override changes the branch, never the timing
             raise Refused(f"{patient}: the decision is not ready on {when}; it waits for:", *preview.missing,
                           f"to end treatment early, use trialflow withdraw {patient}")
+        if reviewed is not None and reviewed != decision_digest(patient, preview):
+            raise Refused(f"{patient}: the decision you reviewed is not this one (its evidence changed, or it belongs "
+                          "to another patient or date): review it again before signing")
         targets = {b.to: b for b in dec.branches}
         if override is not None and override not in targets:
             raise Refused(f"override phase {override!r} is not a branch of decision {dec.id}"
@@ -431,16 +462,24 @@ def decide(store: Store, patient: str, when: dt.date, user: str, override: str |
             preview.recommended_branch, "flags": list(preview.flags),
         }
         new.append(NewEvent(DECISION, when, payload, reason))
+        if tx.actor.authenticated:
+            seq = state.last_seq + len(new)
+            signer = tx.actor
+            new.append(NewEvent(SIGNATURE, when, signature_payload(
+                decision_seq=seq, decision_sha=decision_hash(patient, seq, when, payload, reason),
+                records=signed_records(protocol, state, when), signer_id=signer.user_id or 0, signer=signer.name,
+                full_name=signer.full_name or signer.name, signed_at=tx.now,
+                meaning_text=meaning(branch.to, bool(payload["override"]), preview.recommended_phase))))
         new.append(_phase_change(current, protocol, branch_trigger(branch.id), when, reason, branch=branch.id))
         events = tx.append(patient, state, new, projection(protocol))
         how = "override" if payload["override"] else "as recommended"
         return Written(patient, tuple(events), branch.to, f"{patient}: decision {dec.id} → {branch.to} ({how})",
                        preview.flags)
 
-    return store.write(user, work)
+    return store.write(actor, work)
 
 
-def import_file(store: Store, path: str | Path, user: str) -> list[Written]:
+def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
     """Import a case file or a laboratory CSV in one transaction; re-importing records nothing new."""
     from ._imports import read_import
 

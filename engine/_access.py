@@ -1,0 +1,42 @@
+"""Who may read what: the read functions resolve their actor here and keep to the actor's sites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._base import Refused
+from ._db import read_session
+from ._identity import SITE_ROLES, Actor, Login, authorize, has_users, identify
+from ._store import Store
+
+__all__ = ["check_patient", "reader", "site_filter"]
+
+
+def reader(store: Store, who: str | Actor | Login | None) -> Actor:
+    """The actor of a read: anyone in a store without users; an authenticated user otherwise."""
+    if who is None:
+        with read_session(store.engine) as s:
+            if has_users(s):
+                raise Refused("this store has users: say who you are (--user NAME) and authenticate to read it")
+        return Actor("")
+    actor = identify(store, who)
+    return actor
+
+
+def check_patient(store: Store, actor: Actor, patient: str) -> None:
+    """Refuse (PermissionDenied) unless ``actor`` may read ``patient``."""
+    if actor.role is None:
+        return
+    site = store.sites_of([patient]).get(patient)
+    authorize(actor, "read", site, patient=patient)
+
+
+def site_filter(store: Store, actor: Actor) -> Callable[[str], bool] | None:
+    """A test of which patients ``actor`` may see, or None when they see every patient."""
+    if actor.role is None:
+        return None
+    authorize(actor, "read")
+    if actor.role not in SITE_ROLES:
+        return None
+    sites = store.sites_of()
+    return lambda patient: sites.get(patient) in actor.sites
