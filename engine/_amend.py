@@ -210,6 +210,8 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
     """Move patients onto version ``to`` (all patients the policy moves when ``patients`` is None)."""
     if not reason.strip():
         raise Refused("a migration needs a reason (--reason)")
+    actor = identify(store, user)
+    authorize(actor, "migrate")
     target = resolve_version(store, to)
     new = store.protocol(target.content_hash)[0]
     when = as_of or today()
@@ -246,4 +248,4 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
             out.append(Written(pid, tuple(events), state.phase, f"{pid}: v{old.version} → v{new.version}"))
         return out
 
-    return store.write(user, work)
+    return store.write(actor, work)

@@ -1,0 +1,164 @@
+"""The role table, row by row, through the engine's public functions, on SQLite and PostgreSQL.
+
+| role | may |
+| coordinator | enrol, record, import, correct, deviations, answer queries — at their sites |
+| investigator | everything a coordinator may, plus decide/override and sign — at their sites |
+| data_manager | read all sites, open and close queries, lock and unlock case books |
+| monitor | read all sites, open queries; never writes clinical data |
+| admin | users, sites, protocol versions and migration; no clinical writes |
+
+Each role tries every action: what the table allows succeeds; anything else is refused with
+PermissionDenied naming the role it needs, and nothing is written (events and audit rows unchanged).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from team_helpers import PASSWORDS, Team, at_decision, cheap_hashing, new_team_store  # noqa: F401  # fixture
+from workflow_helpers import DAY0, DECISION_DAY, ELIGIBLE, ENROLLED
+
+from trialflow.engine import (
+    Actor,
+    PermissionDenied,
+    Refused,
+    add_site,
+    add_user,
+    amend,
+    answer_query,
+    audit_trail,
+    close_query,
+    correct,
+    decide,
+    enroll,
+    history,
+    import_file,
+    lock,
+    migrate,
+    open_query,
+    record,
+    unlock,
+)
+from trialflow.protocol import bundled_protocol_path
+
+# The table of the issue, written out (not derived from the engine's PERMISSIONS).
+CLINICAL = {"read", "enroll", "record", "import", "correct", "answer_query"}
+MAY: dict[str, set[str]] = {
+    "coordinator": CLINICAL,
+    "investigator": CLINICAL | {"decide"},
+    "data_manager": {"read", "open_query", "close_query", "lock", "unlock", "audit"},
+    "monitor": {"read", "open_query", "audit"},
+    "admin": {"manage_users", "manage_sites", "register_protocol", "migrate", "audit"},
+}
+ACTORS = {"coordinator": "anna", "investigator": "dr.smit", "data_manager": "dina", "monitor": "mona",
+          "admin": "admin.jo"}
+
+
+@pytest.fixture
+def team(db_url: str, cheap_hashing: list[float]) -> Any:  # noqa: F811
+    t = new_team_store(db_url, cheap_hashing)
+    at_decision(t, "P-A01", "anna", "AMS")
+    yield t
+    t.store.close()
+
+
+def _tg_event(team: Team, pid: str) -> int:
+    return next(e.id for e in team.store.events(pid) if e.kind == "observation" and e.payload["kind"] == "tg")
+
+
+def _counts(team: Team) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from trialflow.engine._tables import AuditRow, EventRow
+
+    with team.store.engine.connect() as c:
+        return (c.execute(select(func.count()).select_from(EventRow)).scalar_one(),
+                c.execute(select(func.count()).select_from(AuditRow)).scalar_one())
+
+
+def _actions(team: Team, tmp_path: Path) -> dict[str, Callable[[Actor, str], Any]]:
+    s = team.store
+    csv = tmp_path / "lab.csv"
+    csv.write_text("patient,kind,date,value,unit,loq,below_loq,stimulated,result\n"
+                   f"P-A01,tg,{DAY0 + dt.timedelta(days=30)},88,ug/L,0.2,,,\n", encoding="utf-8")
+    tg_id = _tg_event(team, "P-A01")
+    dina = team["dina"]
+    q_open = open_query(s, "P-A01", tg_id, "Week 0 Tg: please confirm against the lab report", dina)
+    q_answered = open_query(s, "P-A01", tg_id, "Is the LoQ 0.2 ug/L?", dina)
+    answer_query(s, q_answered.id, "yes, 0.2 ug/L per the lab", team["anna"])
+    ae = {"kind": "adverse_event", "date": (DAY0 + dt.timedelta(days=20)).isoformat(),
+          "term": "palmar-plantar erythrodysesthesia", "grade": 2}
+    return {
+        "read": lambda a, n: history(s, "P-A01", actor=a),
+        "enroll": lambda a, n: enroll(s, f"P-{900 + len(n)}", ENROLLED, ELIGIBLE, a, site="AMS"),
+        "record": lambda a, n: record(s, "P-A01", ae, a),
+        "import": lambda a, n: import_file(s, csv, a),
+        "correct": lambda a, n: correct(s, "P-A01", tg_id, {"value": 121}, "lab re-issued the week 0 result", a),
+        "answer_query": lambda a, n: answer_query(s, q_open.id, "checked against the source: 120 ug/L", a),
+        "decide": lambda a, n: decide(s, "P-A01", DECISION_DAY, a, signature=PASSWORDS[n]),
+        "open_query": lambda a, n: open_query(s, "P-A01", tg_id, "Please re-check the unit", a),
+        "close_query": lambda a, n: close_query(s, q_answered.id, a),
+        "audit": lambda a, n: audit_trail(s, a),
+        "manage_users": lambda a, n: add_user(s, a, "new.monitor", "monitor", "monitor-pass-0001"),
+        "manage_sites": lambda a, n: add_site(s, a, "UMCG", "University Medical Center Groningen"),
+        "register_protocol": lambda a, n: amend(s, bundled_protocol_path(), "re-register", a),
+        "migrate": lambda a, n: migrate(s, ["P-A01"], "1.0", "stay on v1.0", a),
+        "lock": lambda a, n: lock(s, "P-A01", "interim database lock", a),
+        "unlock": lambda a, n: unlock(s, "P-A01", "query needs a correction", a),
+    }
+
+
+@pytest.mark.parametrize("role", list(MAY))
+def test_role_table_row(team: Team, tmp_path: Path, role: str) -> None:
+    name = ACTORS[role]
+    actor = team[name]
+    actions = _actions(team, tmp_path)
+    for action, attempt in actions.items():
+        if action == "unlock" and not (role == "data_manager"):
+            lock(team.store, "P-A01", "locked for the unlock check", team["dina"])
+        before = _counts(team)
+        if action in MAY[role]:
+            try:
+                attempt(actor, name)
+            except PermissionDenied as err:  # pragma: no cover - the failure message
+                pytest.fail(f"{role} should be allowed to {action}: {err}")
+            except Refused as err:  # allowed, but refused for a reason of the data: only the admin's re-register
+                assert (role, action) == ("admin", "register_protocol"), (role, action, err)
+        else:
+            with pytest.raises(PermissionDenied) as err:
+                attempt(actor, name)
+            assert "needs the" in str(err.value) and err.value.needs, err.value
+            assert role not in err.value.needs
+            assert _counts(team) == before, f"{role} {action}: something was written"
+        if action == "unlock" and role != "data_manager":
+            unlock(team.store, "P-A01", "lock check done", team["dina"])
+
+
+@pytest.mark.parametrize("name", ["anna", "dr.smit"])
+def test_site_staff_cannot_touch_another_sites_patient(team: Team, name: str) -> None:
+    at_decision(team, "P-B01", "bram", "LEI")
+    s, actor = team.store, team[name]
+    before = _counts(team)
+    tg_id = _tg_event(team, "P-B01")
+    attempts: list[Callable[[], Any]] = [
+        lambda: history(s, "P-B01", actor=actor),
+        lambda: record(s, "P-B01", {"kind": "adverse_event", "date": "2026-02-01", "term": "fatigue", "grade": 1},
+                       actor),
+        lambda: correct(s, "P-B01", tg_id, {"value": 121}, "typo", actor),
+        lambda: decide(s, "P-B01", DECISION_DAY, actor, signature=PASSWORDS[name]),
+        lambda: enroll(s, "P-B02", ENROLLED, ELIGIBLE, actor, site="LEI"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied, match="site LEI|needs the investigator role"):
+            attempt()
+    assert _counts(team) == before
+    from trialflow.engine import next_actions, report, status
+
+    assert {r.patient for r in status(s, actor=actor)} == {"P-A01"}
+    assert {a.patient for a in next_actions(s, as_of=DECISION_DAY, actor=actor)} <= {"P-A01"}
+    assert report(s, actor=actor).enrolled == 1
+    assert {r.patient for r in status(s, actor=team["mona"])} == {"P-A01", "P-B01"}
