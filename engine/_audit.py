@@ -67,10 +67,10 @@ def audit_trail(store: Store, who: str | Actor | Login | None, *, user: str | No
     authorize(actor, "audit")
     start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC) if since else None
     out: list[AuditEntry] = []
-    ev = select(EventRow.id, EventRow.patient_id, EventRow.kind, EventRow.recorded_at, EventRow.user,
-                EventRow.user_id, EventRow.context, EventRow.effective_date)
+    t = EventRow.__table__.c  # type: ignore[attr-defined]
+    ev = select(t.id, t.patient_id, t.kind, t.recorded_at, t.user, t.user_id, t.context, t.effective_date)
     if patient is not None:
-        ev = ev.where(col(EventRow.patient_id) == patient)
+        ev = ev.where(t.patient_id == patient)
     with read_session(store.engine) as s:
         for r in s.execute(ev):
             out.append(AuditEntry(_aware(r.recorded_at), r.user, r.user_id, r.user_id is None, r.kind, r.patient_id,

@@ -212,13 +212,13 @@ class Store:
         if patients is not None:
             q = q.where(col(PatientRow.id).in_(list(patients)))
         with read_session(self.engine) as s:
-            return dict(s.execute(q).all())  # type: ignore[arg-type]
+            return dict(s.execute(q).all())
 
     def event_users(self, patient: str) -> dict[int, int | None]:
         """The authenticated user id of each of ``patient``'s events (None: a free-text name)."""
         q = select(col(EventRow.id), col(EventRow.user_id)).where(col(EventRow.patient_id) == patient)
         with read_session(self.engine) as s:
-            return dict(s.execute(q).all())  # type: ignore[arg-type]
+            return dict(s.execute(q).all())
 
     def exists(self, patient: str) -> bool:
         with read_session(self.engine) as s:

@@ -118,7 +118,7 @@ def test_role_table_row(team: Team, tmp_path: Path, role: str) -> None:
     actor = team[name]
     actions = _actions(team, tmp_path)
     for action, attempt in actions.items():
-        if action == "unlock" and not (role == "data_manager"):
+        if action == "unlock" and role != "data_manager":
             lock(team.store, "P-A01", "locked for the unlock check", team["dina"])
         before = _counts(team)
         if action in MAY[role]:
@@ -153,7 +153,7 @@ def test_site_staff_cannot_touch_another_sites_patient(team: Team, name: str) ->
         lambda: enroll(s, "P-B02", ENROLLED, ELIGIBLE, actor, site="LEI"),
     ]
     for attempt in attempts:
-        with pytest.raises(PermissionDenied, match="site LEI|needs the investigator role"):
+        with pytest.raises(PermissionDenied, match=r"site LEI|needs the investigator role"):
             attempt()
     assert _counts(team) == before
     from trialflow.engine import next_actions, report, status
