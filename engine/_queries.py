@@ -101,7 +101,7 @@ def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | N
     actions = [i.at(as_of) for i in items if i.visible(as_of, horizon) and (visible is None or visible(i.patient))]
     if stale:
         actions += replay(_states(store, None, stale, visible))
-    return sort_actions(actions + queries) if stale or queries else actions
+    return sort_actions(actions + queries)
 
 
 # -- decision preview -----------------------------------------------------------------------------

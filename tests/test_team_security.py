@@ -125,7 +125,7 @@ def test_disabled_user_is_refused_even_with_a_session_from_before(team: Team) ->
         disable_user(s, team["admin.jo"], "admin.jo")
 
 
-@pytest.mark.parametrize("name", [
+HOSTILE_NAMES = [
     "x'; DROP TABLE app_user; --",
     "anna' OR '1'='1",
     "аdmin",  # Cyrillic а: a look-alike of admin
@@ -133,13 +133,16 @@ def test_disabled_user_is_refused_even_with_a_session_from_before(team: Team) ->
     "Robert\u200b",  # zero-width space
     "a",
     "",
-])
-def test_sql_looking_and_unicode_user_names_are_refused(team: Team, name: str) -> None:
+]
+
+
+def test_sql_looking_and_unicode_user_names_are_refused(team: Team) -> None:
     s = team.store
-    with pytest.raises(Refused, match="is not allowed"):
-        add_user(s, team["admin.jo"], name, "monitor", "a-long-password-1")
-    with pytest.raises(Refused, match="wrong user name or password"):
-        authenticate(s, name, "a-long-password-1")
+    for name in HOSTILE_NAMES:
+        with pytest.raises(Refused, match="is not allowed"):
+            add_user(s, team["admin.jo"], name, "monitor", "a-long-password-1")
+        with pytest.raises(Refused, match="wrong user name or password"):
+            authenticate(s, name, "a-long-password-1")
     with s.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(UserRow)).scalar_one() == 7
         assert c.execute(text("SELECT count(*) FROM event")).scalar_one() > 0
