@@ -652,35 +652,6 @@ def user_names(session: Session, ids: Iterable[int]) -> dict[int, UserRow]:
             if r.id is not None}
 
 
-LEGACY_SITE = "main"
-
-
-def adopt_legacy_patients(engine: Any) -> int:
-    """Upgrade a store from before sites and users: its patients join one site, ``main``.
-
-    Their events keep the free-text names they were recorded under (no user id: shown as legacy
-    names); nothing recorded is rewritten.
-    """
-    from sqlalchemy import update
-
-    from ._db import write_session
-
-    with write_session(engine) as s:
-        if s.execute(select(func.count()).select_from(SiteRow)).scalar_one():
-            return 0
-        patients = s.execute(select(func.count()).select_from(PatientRow)).scalar_one()
-        if not patients:
-            return 0
-        s.add(SiteRow(code=LEGACY_SITE, name="main site (existing patients, from the upgrade)", created_at=_now(),
-                      created_by="trialflow upgrade"))
-        s.flush()
-        n = int(s.execute(update(PatientRow).where(col(PatientRow.site).is_(None))
-                          .values(site=LEGACY_SITE)).rowcount)  # type: ignore[attr-defined]
-        audit(s, Actor("trialflow upgrade"), "site_added", LEGACY_SITE,
-              {"name": "main site", "patients_adopted": n, "why": "upgrade of a store from before sites"})
-        return n
-
-
 def actor_by_id(store: Store, user_id: int, context: Mapping[str, str] | None = None) -> Actor:
     """The user ``user_id`` as an actor, fresh from the store (for a web session that keeps only the id).
 

@@ -64,7 +64,7 @@ class PatientRow(SQLModel, table=True):
     dose_mg_per_day: float | None = None
     next_due: dt.date | None = Field(default=None, index=True)
     valid_from: dt.date | None = None  # the stored work items hold for clinical dates from this one on
-    site: str | None = Field(default=None, foreign_key="site.code", index=True)  # None: the store has no sites
+    site: str | None = Field(default=None, index=True)  # a site.code (checked by the engine); None: no sites yet
     last_seq: int = 0
     updated_at: dt.datetime
 
@@ -84,7 +84,7 @@ class EventRow(SQLModel, table=True):
     effective_date: dt.date
     recorded_at: dt.datetime
     user: str  # the name as given: a login name, or a free-text legacy name when user_id is None
-    user_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)  # the authenticated user
+    user_id: int | None = Field(default=None, index=True)  # the authenticated user (app_user.id); None: free text
     context: str | None = None  # JSON: where the action came from (OS login, host, interface)
     reason: str | None = None
     payload: str = Field(sa_column=Column(Text, nullable=False))

@@ -113,7 +113,7 @@ def test_a_store_written_before_alembic_is_upgraded_by_init_and_keeps_everything
         assert len(store.events("P-001")) == 7
     finally:
         store.close()
-    after = raw_rows(any_db)
+    after = raw_rows(any_db, columns_of=before)  # the 0.1 columns; later revisions add (nullable) columns
     assert after["event"] == before["event"] and after["protocol_version"] == before["protocol_version"]
     assert after["patient"] == before["patient"]
     cli("init", "--db", any_db, code=0)  # a second init finds it current
@@ -132,14 +132,21 @@ def test_a_store_from_a_newer_trialflow_is_refused(any_db: str) -> None:
     assert snapshot_or_none(any_db) == before
 
 
-def raw_rows(db: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the 0.1 tables, read with plain SQL (the store API refuses a store it has to upgrade)."""
+def raw_rows(db: str, columns_of: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every row of the 0.1 tables, read with plain SQL (the store API refuses a store it has to upgrade).
+
+    ``columns_of``: an earlier answer whose columns only are read (the 0.1 ones, when later revisions added some).
+    """
     from trialflow.engine import database_url
 
     engine = create_engine(database_url(db))
+    rows: dict[str, Any] = {}
     with engine.connect() as conn:
-        rows = {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))]
-                for t in ("event", "patient", "protocol_version")}
+        for t in ("event", "patient", "protocol_version"):
+            cols = ", ".join(f'"{c}"' for c in columns_of[f"{t}:columns"]) if columns_of else "*"
+            result = conn.execute(text(f"SELECT {cols} FROM {t} ORDER BY 1"))
+            rows[f"{t}:columns"] = list(result.keys())
+            rows[t] = [tuple(r) for r in result]
     engine.dispose()
     return rows
 

@@ -1,4 +1,4 @@
-"""A store written before sites and users (commit 66ced54's demo store) opens, gains one site, keeps its names.
+"""A store written before sites and users (commit 66ced54's demo store): `init` upgrades it, it gains one site.
 
 Its events' free-text names stay as they were, shown as legacy names (no user id); once an admin is
 created, the team works on it like on any other store.
@@ -34,6 +34,9 @@ def test_a_store_from_before_users_gains_one_site_and_keeps_legacy_names(tmp_pat
     con = sqlite3.connect(db)
     names_before = sorted(con.execute("SELECT id, user, payload FROM event ORDER BY id").fetchall())
     con.close()
+    r = CliRunner().invoke(app, ["init", "--db", str(db)])  # the upgrade (a read never changes the schema)
+    assert r.exit_code == 0, r.output
+    assert "no users: single-user mode" in r.output
     store = Store.open(str(db))
     patients = store.patient_ids()
     sites = list_sites(store)
