@@ -66,6 +66,12 @@ def test_a_store_from_before_the_work_items_is_brought_up_to_date_by_init(tmp_pa
     with store.engine.begin() as c:  # what a store written by 0.1 before work items looked like
         c.execute(text("DROP TABLE work_item"))
         c.execute(text("ALTER TABLE patient DROP COLUMN valid_from"))
+        for table in ("data_query", "user_site", "audit_log", "login_failure", "app_user", "site"):  # revision 0002
+            c.execute(text(f"DROP TABLE {table}"))
+        for index, table, column in (("ix_patient_site", "patient", "site"), ("ix_event_user_id", "event", "user_id")):
+            c.execute(text(f"DROP INDEX {index}"))
+            c.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        c.execute(text("ALTER TABLE event DROP COLUMN context"))
         c.execute(text("DROP TABLE alembic_version"))
         c.execute(text("UPDATE store_info SET key = 'schema_version', value = '1' WHERE key = 'application'"))
     store.close()
