@@ -8,14 +8,18 @@ from . import (
     _demo_cmd,
     _design_cmd,
     _exchange_cmd,
+    _help,
     _oversight_cmd,
     _protocol_cmd,
     _query_cmd,
     _rules_cmd,
     _simulate_cmd,
     _team_cmd,
+    _visits_cmd,
     _workflow_cmd,
 )
+
+_help.install()
 
 app = typer.Typer(
     name="trialflow",
@@ -33,6 +37,7 @@ app.add_typer(_oversight_cmd.query_app, name="query")
 app.add_typer(_oversight_cmd.app)
 _workflow_cmd.register(app)
 _query_cmd.register(app)
+_visits_cmd.register(app)
 _demo_cmd.register(app)
 _simulate_cmd.register(app)
 _design_cmd.register(app)

@@ -21,16 +21,18 @@ __all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "PasswordStdinOpt", "Use
 
 T = TypeVar("T")
 
-DbOpt = Annotated[str | None, typer.Option("--db", envvar="TRIALFLOW_DB", show_default="trialflow.db",
+DbOpt = Annotated[str | None, typer.Option("--db", metavar="PATH_OR_URL", envvar="TRIALFLOW_DB",
+                                           show_default="trialflow.db",
                                            help="Store: a SQLite file path or a database URL "
                                                 "(postgresql+psycopg://user@host/db).")]
-UserOpt = Annotated[str | None, typer.Option("--user", envvar="TRIALFLOW_USER", show_default="your login",
+UserOpt = Annotated[str | None, typer.Option("--user", metavar="NAME", envvar="TRIALFLOW_USER",
+                                             show_default="your login",
                                              help="Who is recording (kept in the audit trail).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 PasswordStdinOpt = Annotated[bool, typer.Option(
     "--password-stdin", help="Read the password from the first line of stdin (in a store with users; "
                              "otherwise TRIALFLOW_PASSWORD or a prompt).")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", metavar="DATE", show_default="today",
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", metavar="DATE", show_default=f"today, {dt.date.today()}",
                                              help="Clinical date (YYYY-MM-DD): only what is effective by then counts.")]
 KnownAtOpt = Annotated[str | None, typer.Option(
     "--known-at", metavar="TIMESTAMP",

@@ -19,15 +19,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a demo store (30 patients at every stage of the study), print the worklist and the report."""
         from trialflow.engine import DEMO_DB, build_demo, next_actions, report
+        from trialflow.engine._base import today as store_today
 
-        from ._query_cmd import render_report, render_worklist
+        from ._query_cmd import print_worklist, render_report
 
         with console.status("building the demo cohort through the workflow commands..."):
             store = call(build_demo, db, seed=seed)
         actions = [a for a in call(next_actions, store) if a.status != "upcoming"]
         console.print(f"Demo store written to {db or DEMO_DB}: {len(store.patient_ids())} patients.\n"
                       f"Try: trialflow status --db {db or DEMO_DB}\n", markup=False)
-        console.print(render_worklist(actions, f"Worklist today: {len(actions)} items due, overdue or missed "
-                                               "(trialflow next --db ... for upcoming too)"))
+        print_worklist(actions, f"Worklist today ({store_today()}): {len(actions)} items due, overdue or missed "
+                                "(trialflow next --db ... for upcoming too)")
         for part in render_report(call(report, store)):
             console.print(part)

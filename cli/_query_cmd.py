@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
@@ -21,21 +22,26 @@ from ._common import (
     resolve_user,
 )
 from ._output import console, print_json
+from ._tables import Column, print_table
 
 _STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
 
 
-def render_worklist(actions: list[Any], title: str) -> Table:
-    """The worklist as a table; the reason column appears when the terminal is wide enough."""
-    why = console.width >= 140
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("patient", "status", "target", "window", "action", *(("why",) if why else ())):
-        t.add_column(col, overflow="fold")
+def worklist_rows(actions: list[Any]) -> list[list[str]]:
+    rows = []
     for a in actions:
         window = f"{a.window_start:%d %b}–{a.window_end:%d %b}" if a.window_end else f"from {a.window_start:%d %b}"
-        t.add_row(a.patient, f"[{_STYLE.get(a.status, '')}]{a.status}[/]", str(a.target_date), window, a.detail,
-                  *((f"[dim]{a.reason}[/dim]",) if why else ()))
-    return t
+        rows.append([a.patient, a.status, str(a.target_date), window, a.detail, a.reason])
+    return rows
+
+
+WORKLIST_COLUMNS = [Column("patient"), Column("status"), Column("target"), Column("window", optional=True),
+                    Column("action", "text", min_width=24), Column("why", "text", optional=True, min_width=40)]
+
+
+def print_worklist(actions: list[Any], title: str) -> None:
+    """The worklist as a table; the why column is left out (and said so) when the terminal is too narrow."""
+    print_table(WORKLIST_COLUMNS, worklist_rows(actions), title=title, hint="trialflow next --json")
 
 
 def render_report(r: Any) -> list[Any]:
@@ -71,7 +77,8 @@ def render_report(r: Any) -> list[Any]:
 def register(app: typer.Typer) -> None:
     @app.command("next")
     def next_(
-        patient: Annotated[str | None, typer.Argument(help="Only this patient.", show_default=False)] = None,
+        patient: Annotated[str | None, typer.Argument(metavar="ID", help="Only this patient.",
+                                                      show_default=False)] = None,
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None,
         horizon: Annotated[int, typer.Option(min=0, max=3650, help="Show upcoming items opening within this many "
                                                                    "days.")] = 28,
@@ -89,14 +96,15 @@ def register(app: typer.Typer) -> None:
             print_json(actions)
             return
         if not actions:
-            console.print("nothing due", markup=False)
+            console.print(f"nothing due as of {day or dt.date.today()}", markup=False)
             return
         noun = "item" if len(actions) == 1 else "items"
-        console.print(render_worklist(actions, f"Worklist as of {day or 'today'} ({len(actions)} {noun})"))
+        when = f"{day}" if day else f"today, {dt.date.today()}"
+        print_worklist(actions, f"Worklist as of {when} ({len(actions)} {noun})")
 
     @app.command()
     def evaluate(
-        patient: Annotated[str, typer.Argument(help="Study id.", show_default=False)],
+        patient: Annotated[str, typer.Argument(metavar="ID", help="Study id.", show_default=False)],
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -128,31 +136,36 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(
-        patient: Annotated[str | None, typer.Argument(help="Only this patient.", show_default=False)] = None,
+        patient: Annotated[str | None, typer.Argument(metavar="ID", help="Only this patient.",
+                                                      show_default=False)] = None,
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Where each patient is: phase, study day, dose, visits done and missed, next action."""
         from trialflow.engine import status as do_status
 
-        rows = call(do_status, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
-                    known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
+        rows_ = call(do_status, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
+                     known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
         if as_json:
-            print_json(rows)
+            print_json(rows_)
             return
-        t = Table(header_style="bold")
-        for col in ("patient", "phase", "since", "day", "dose", "visits", "next"):
-            t.add_column(col, overflow="fold")
-        for r in rows:
+        rows = []
+        for r in rows_:
             dose = f"{r.dose_mg_per_day:g} mg/d" if r.dose_mg_per_day is not None else ""
             nxt = f"{r.next_action} ({r.next_action_date})" if r.next_action else ""
-            t.add_row(r.patient, r.phase, str(r.phase_entered), str(r.study_day or ""), dose,
-                      f"{r.visits_done} done, {r.visits_missed} missed", nxt)
-        console.print(t)
+            seen = f"{r.visits_done} done, {r.visits_missed} missed" + (
+                f" ({r.visits_unresolved} open)" if r.visits_unresolved else "") + (
+                f", {r.visits_skipped} skipped" if r.visits_skipped else "")
+            rows.append([r.patient, r.phase, str(r.phase_entered), str(r.study_day if r.study_day is not None else ""),
+                         dose, seen, nxt])
+        day = parse_date(as_of, "--as-of") or dt.date.today()
+        print_table([Column("patient"), Column("phase"), Column("since", optional=True), Column("day", justify="right"),
+                     Column("dose"), Column("visits", "text", min_width=9), Column("next", "text", min_width=16)],
+                    rows, title=f"Status as of {day}", hint="trialflow status --json")
 
     @app.command()
     def history(
-        patient: Annotated[str, typer.Argument(help="Study id.", show_default=False)],
+        patient: Annotated[str, typer.Argument(metavar="ID", help="Study id.", show_default=False)],
         known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -167,15 +180,20 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(entries)
             return
-        t = Table(title=f"History of {patient}", title_justify="left", header_style="bold")
-        for col in ("event", "effective", "recorded (UTC)", "by", "what", "why"):
-            t.add_column(col, overflow="fold")
+        kinds = {e.event: e.kind for e in entries}
+        rows = []
         for e in entries:
-            what = e.summary + (f" [dim](corrected by {e.corrected_by})[/dim]" if e.corrected_by else "")
-            t.add_row(str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      e.user + (" (legacy name)" if team and e.user_id is None else ""),
-                      what, e.reason or "")
-        console.print(t)
+            by = ""
+            if e.corrected_by:
+                by = f" (reversed by {e.corrected_by})" if kinds.get(e.corrected_by) == "reversal" else \
+                    f" (corrected by {e.corrected_by})"
+            who = e.user + (" (legacy name)" if team and e.user_id is None else "")
+            rows.append([str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), who,
+                         e.summary + by, e.reason or ""])
+        print_table([Column("event", justify="right"), Column("effective"), Column("recorded (UTC)", optional=True),
+                     Column("by", optional=True), Column("what", "text", min_width=24),
+                     Column("why", "text", min_width=12)], rows, title=f"History of {patient}",
+                    hint=f"trialflow history {patient} --json")
 
     @app.command()
     def report(as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,

@@ -10,11 +10,11 @@ import typer
 __all__ = ["build_record"]
 
 _OPTIONS_BY_KIND = {
-    "tg": {"value", "unit", "loq", "stimulated"},
+    "tg": {"value", "unit", "loq", "stimulated", "tgab"},
     "tgab": {"result"},
     "ct": {"target", "non_target", "new_lesion", "slice_thickness", "not_evaluated"},
     "rai_scan": {"modalities", "avid"},
-    "adverse_event": {"term", "grade"},
+    "adverse_event": {"term", "grade", "resolved", "serious", "relatedness", "action"},
     "dose_change": {"dose", "reason"},
     "dispense": {"dose", "days"},
     "rai_therapy": {"activity"},
@@ -85,6 +85,8 @@ def build_record(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[
                 rec[k] = o[k]
         if o["stimulated"]:
             rec["stimulated"] = True
+        if o.get("tgab") is not None and o["tgab"] not in ("negative", "positive"):
+            raise _bad("tgab", f"expected negative or positive, got {o['tgab']!r}")
     elif kind == "tgab":
         rec["result"] = o["result"]
     elif kind == "ct":
@@ -101,6 +103,16 @@ def build_record(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[
         rec["avid_lesions"] = list(o["avid"] or [])
     elif kind == "adverse_event":
         rec.update(term=o["term"], grade=o["grade"])
+        if o.get("resolved"):
+            try:
+                rec["resolved"] = dt.date.fromisoformat(o["resolved"].strip()).isoformat()
+            except ValueError:
+                raise _bad("resolved", f"expected a date as YYYY-MM-DD, got {o['resolved']!r}") from None
+        if o.get("serious"):
+            rec["serious"] = True
+        for k in ("relatedness", "action"):
+            if o.get(k):
+                rec[k] = o[k]
     elif kind == "dose_change":
         rec.update(dose_mg_per_day=o["dose"], reason=o["reason"] or "")
     elif kind == "dispense":

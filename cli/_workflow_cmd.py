@@ -20,9 +20,10 @@ from ._common import (
 )
 from ._output import console, err_console, fail, print_json
 
-DateOpt = Annotated[str, typer.Option("--date", metavar="DATE", help="Effective date, YYYY-MM-DD.")]
+DateOpt = Annotated[str, typer.Option("--date", metavar="DATE", help="Effective date, YYYY-MM-DD.",
+                                      show_default=False)]
 PatientArg = Annotated[
-    str, typer.Argument(metavar="PATIENT", help="Study id (a pseudonym such as P-001).", show_default=False)
+    str, typer.Argument(metavar="ID", help="Study id (a pseudonym such as P-001).", show_default=False)
 ]
 
 
@@ -49,10 +50,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def init(
-        protocol: Annotated[Path | None, typer.Option("--protocol", help="Protocol YAML (default: bundled).")] = None,
+        protocol: Annotated[Path | None, typer.Option("--protocol", metavar="FILE",
+                                                      help="Protocol YAML (default: bundled).")] = None,
         admin: Annotated[str | None, typer.Option("--admin", metavar="NAME", help="Create the first admin: from then "
                                                   "on every command authenticates.")] = None,
-        full_name: Annotated[str | None, typer.Option("--full-name", help="The admin's full name.")] = None,
+        full_name: Annotated[str | None, typer.Option("--full-name", metavar="TEXT",
+                                                      help="The admin's full name.")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -95,7 +98,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def enroll(
         patient: PatientArg, date: DateOpt,
-        eligibility: Annotated[Path, typer.Option("--eligibility", help="YAML mapping criterion id → yes/no.")],
+        eligibility: Annotated[Path, typer.Option("--eligibility", metavar="FILE",
+                                                  help="YAML mapping criterion id → yes/no.", show_default=False)],
         site: Annotated[str | None, typer.Option("--site", metavar="CODE", help="The patient's site (default: the "
                                                  "store's only site, or yours).")] = None,
         db: DbOpt = None, user: UserOpt = None,
@@ -120,55 +124,90 @@ def register(app: typer.Typer) -> None:
             console.print(f"{patient}: screen failure recorded; not met: {', '.join(result.unmet)}", markup=False)
 
     @app.command()
-    def start(patient: PatientArg, date: DateOpt, db: DbOpt = None, user: UserOpt = None,
-        password_stdin: PasswordStdinOpt = False,
-              as_json: JsonOpt = False) -> None:
-        """Day 0: the first dose. The treatment schedule is anchored here."""
+    def start(
+        patient: PatientArg, date: DateOpt,
+        dispense_days: Annotated[int, typer.Option("--dispense-days", metavar="DAYS", min=1, max=365,
+                                                   help="Days of the first supply, dispensed on day 0.")] = 28,
+        no_dispense: Annotated[bool, typer.Option("--no-dispense", help="Do not record the first dispensing "
+                                                  "here (e.g. the pharmacy records it).")] = False,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+    ) -> None:
+        """Day 0: the first dose, and its supply dispensed. The treatment schedule is anchored here."""
         from trialflow.engine import start as do_start
 
-        _written(call(do_start, open_store(db), patient, parse_date(date), resolve_user(user, password_stdin)), as_json)
+        _written(call(do_start, open_store(db), patient, parse_date(date), resolve_user(user, password_stdin),
+                      None if no_dispense else dispense_days), as_json)
 
     @app.command()
     def record(
         patient: PatientArg,
         kind: Annotated[str, typer.Argument(metavar="KIND", help="tg, tgab, ct, rai_scan, adverse_event, dose_change, "
-                                                                 "rai_therapy, "
-                                                 "dispense.", show_default=False)],
+                                                                 "rai_therapy or dispense.", show_default=False)],
         date: DateOpt,
-        value: Annotated[str | None, typer.Option(help="tg: value in ug/L, or '<LoQ' such as '<0.2'.")] = None,
-        unit: Annotated[str | None, typer.Option(help="tg: ug/L (default) or ng/mL.")] = None,
-        loq: Annotated[float | None, typer.Option(help="tg: limit of quantitation.")] = None,
-        stimulated: Annotated[bool, typer.Option(help="tg: drawn after rhTSH or withdrawal.")] = False,
-        result: Annotated[str | None, typer.Option(help="tgab: positive or negative.")] = None,
+        value: Annotated[str | None, typer.Option(metavar="UG_PER_L", help="tg: value in ug/L, or '<LoQ' such as "
+                                                                          "'<0.2'.")] = None,
+        unit: Annotated[str | None, typer.Option(metavar="UNIT", help="tg: ug/L (default) or ng/mL.")] = None,
+        loq: Annotated[float | None, typer.Option(metavar="UG_PER_L", help="tg: limit of quantitation.")] = None,
+        stimulated: Annotated[bool, typer.Option("--stimulated", help="tg: drawn after rhTSH or withdrawal.")] = False,
+        tgab: Annotated[str | None, typer.Option("--tgab", metavar="RESULT", help="tg: the TgAb result of the same "
+                                                 "sample (negative or positive), recorded with it.")] = None,
+        result: Annotated[str | None, typer.Option(metavar="RESULT", help="tgab: positive or negative.")] = None,
         target: Annotated[list[str] | None, typer.Option(
-            help="ct: target lesion ID:ORGAN:MM[:nodal] (repeat).")] = None,
+            metavar="ID:ORGAN:MM", help="ct: target lesion ID:ORGAN:MM[:nodal] (repeat).")] = None,
         non_target: Annotated[list[str] | None, typer.Option(
-            help="ct: non-target ID:ORGAN:present|absent|unequivocal_progression (repeat).")] = None,
-        new_lesion: Annotated[list[str] | None, typer.Option(help="ct: a new lesion's site (repeat).")] = None,
-        slice_thickness: Annotated[float | None, typer.Option(help="ct: slice thickness in mm.")] = None,
-        not_evaluated: Annotated[bool, typer.Option(help="ct: the scan could not be assessed.")] = False,
-        modalities: Annotated[str | None, typer.Option(help="rai_scan: planar,spect.")] = None,
-        avid: Annotated[list[str] | None, typer.Option(help="rai_scan: an RaI-avid lesion id (repeat).")] = None,
-        term: Annotated[str | None, typer.Option(help="adverse_event: CTCAE term.")] = None,
-        grade: Annotated[int | None, typer.Option(help="adverse_event: CTCAE grade 1-5.")] = None,
-        dose: Annotated[float | None, typer.Option(help="dose_change / dispense: mg/day (0 = stopped).")] = None,
-        days: Annotated[int | None, typer.Option(help="dispense: days of supply (default 28).")] = None,
-        activity: Annotated[float | None, typer.Option(help="rai_therapy: activity administered, MBq.")] = None,
-        reason: Annotated[str | None, typer.Option(help="dose_change: why.")] = None,
+            metavar="ID:ORGAN:STATUS", help="ct: non-target, STATUS present, absent or unequivocal_progression "
+                                            "(repeat).")] = None,
+        new_lesion: Annotated[list[str] | None, typer.Option(metavar="SITE",
+                                                             help="ct: a new lesion's site (repeat).")] = None,
+        slice_thickness: Annotated[float | None, typer.Option(metavar="MM", help="ct: slice thickness in mm.")] = None,
+        not_evaluated: Annotated[bool, typer.Option("--not-evaluated", help="ct: the scan could not be "
+                                                                            "assessed.")] = False,
+        modalities: Annotated[str | None, typer.Option(metavar="LIST", help="rai_scan: planar,spect.")] = None,
+        avid: Annotated[list[str] | None, typer.Option(metavar="LESION",
+                                                       help="rai_scan: an RaI-avid lesion id (repeat).")] = None,
+        term: Annotated[str | None, typer.Option(metavar="TERM", help="adverse_event: CTCAE v5 term.")] = None,
+        grade: Annotated[int | None, typer.Option(metavar="GRADE", help="adverse_event: CTCAE grade 1-5.")] = None,
+        resolved: Annotated[str | None, typer.Option(metavar="DATE", help="adverse_event: date resolved "
+                                                     "(--date is the onset).")] = None,
+        serious: Annotated[bool, typer.Option("--serious", help="adverse_event: a serious adverse event "
+                                                                "(SAE).")] = False,
+        relatedness: Annotated[str | None, typer.Option(metavar="RELATEDNESS", help="adverse_event: to the study "
+                                                        "drug: not_related, unlikely, possible, probable or "
+                                                        "definite.")] = None,
+        action: Annotated[str | None, typer.Option(metavar="ACTION", help="adverse_event: action with the study "
+                                                   "drug: none, dose_reduced, interrupted or stopped.")] = None,
+        dose: Annotated[float | None, typer.Option(metavar="MG_PER_DAY", help="dose_change / dispense: mg/day "
+                                                                              "(0 = stopped).")] = None,
+        days: Annotated[int | None, typer.Option(metavar="DAYS", help="dispense: days of supply (default 28).")] \
+            = None,
+        activity: Annotated[float | None, typer.Option(metavar="MBQ", help="rai_therapy: activity administered, "
+                                                                          "MBq.")] = None,
+        reason: Annotated[str | None, typer.Option(metavar="TEXT", help="dose_change: why.")] = None,
+        confirm_unusual: Annotated[str | None, typer.Option(
+            "--confirm-unusual", metavar="REASON", help="Record a value outside the protocol's plausible range; "
+            "the reason it is right is stored with it.")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
-        """Record one observation or treatment record."""
-        from trialflow.engine import record as do_record
+        """Record one observation or treatment record (a Tg with its TgAb: --tgab)."""
+        from trialflow.engine import record_many
 
         from ._record_options import build_record
 
         opts = dict(value=value, unit=unit, loq=loq, stimulated=stimulated, result=result, target=target,
                     non_target=non_target, new_lesion=new_lesion, slice_thickness=slice_thickness,
                     not_evaluated=not_evaluated, modalities=modalities, avid=avid, term=term, grade=grade, dose=dose,
-                    days=days, activity=activity, reason=reason)
-        data = build_record(kind, parse_date(date), opts)
-        _written(call(do_record, open_store(db), patient, data, resolve_user(user, password_stdin)), as_json)
+                    days=days, activity=activity, reason=reason, tgab=tgab, resolved=resolved, serious=serious,
+                    relatedness=relatedness, action=action)
+        when = parse_date(date)
+        data = build_record(kind, when, opts)
+        items = [(patient, data)]
+        if tgab is not None:
+            items.append((patient, build_record("tgab", when, {"result": tgab})))
+        who = resolve_user(user, password_stdin)
+        written = call(record_many, open_store(db), items, who, confirm_unusual=confirm_unusual)
+        _written(written[0], as_json)
 
     @app.command("import")
     def import_(
@@ -199,14 +238,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def correct(
         patient: PatientArg,
-        event: Annotated[int, typer.Argument(help="The observation event to correct (see history).")],
-        reason: Annotated[str, typer.Option("--reason", help="Why the value is corrected.")],
-        retract: Annotated[bool, typer.Option(help="Withdraw the observation instead of correcting it.")] = False,
-        date: Annotated[str | None, typer.Option(help="Corrected date.")] = None,
-        value: Annotated[str | None, typer.Option(help="tg: corrected value.")] = None,
-        result: Annotated[str | None, typer.Option(help="tgab: corrected result.")] = None,
-        grade: Annotated[int | None, typer.Option(help="adverse_event: corrected grade.")] = None,
-        dose: Annotated[float | None, typer.Option(help="dose_change / dispense: corrected mg/day.")] = None,
+        event: Annotated[int, typer.Argument(metavar="EVENT", help="The observation event to correct (see history).",
+                                             show_default=False)],
+        reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why the value is corrected.",
+                                            show_default=False)],
+        retract: Annotated[bool, typer.Option("--retract", help="Withdraw the observation instead of correcting "
+                                                                "it.")] = False,
+        date: Annotated[str | None, typer.Option(metavar="DATE", help="Corrected date.")] = None,
+        value: Annotated[str | None, typer.Option(metavar="UG_PER_L", help="tg: corrected value.")] = None,
+        result: Annotated[str | None, typer.Option(metavar="RESULT", help="tgab: corrected result.")] = None,
+        grade: Annotated[int | None, typer.Option(metavar="GRADE", help="adverse_event: corrected grade.")] = None,
+        dose: Annotated[float | None, typer.Option(metavar="MG_PER_DAY",
+                                                   help="dose_change / dispense: corrected mg/day.")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -231,9 +274,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def decide(
         patient: PatientArg, date: DateOpt,
-        override: Annotated[str | None, typer.Option(help="Take this branch phase instead of the recommended one.")]
+        override: Annotated[str | None, typer.Option(metavar="PHASE",
+                                                    help="Take this branch phase instead of the recommended one.")]
         = None,
-        reason: Annotated[str | None, typer.Option(help="Why (required with --override).")] = None,
+        reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why (required with --override).")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -249,9 +293,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def withdraw(
         patient: PatientArg, date: DateOpt,
-        reason: Annotated[str, typer.Option(help="consent, toxicity, death, lost_to_follow_up, progression or "
+        reason: Annotated[str, typer.Option(
+            metavar="REASON", show_default=False, help="consent, toxicity, death, lost_to_follow_up, progression or "
                                                  "investigator.")],
-        note: Annotated[str | None, typer.Option(help="Free-text detail.")] = None,
+        note: Annotated[str | None, typer.Option(metavar="TEXT", help="Free-text detail.")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -262,11 +307,23 @@ def register(app: typer.Typer) -> None:
         _written(call(do_withdraw, open_store(db), patient, parse_date(date), reason, who, note), as_json)
 
     @app.command()
-    def complete(patient: PatientArg, date: DateOpt, db: DbOpt = None, user: UserOpt = None,
-        password_stdin: PasswordStdinOpt = False,
-                 as_json: JsonOpt = False) -> None:
-        """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study)."""
+    def complete(
+        patient: PatientArg, date: DateOpt,
+        early: Annotated[bool, typer.Option("--early", help="End the phase before its planned end (needs "
+                                                            "--reason).")] = False,
+        reason: Annotated[str | None, typer.Option("--reason", metavar="TEXT", help="Why it ends early.")] = None,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+    ) -> None:
+        """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study).
+
+        Before the phase's planned end it is refused unless --early --reason TEXT is given; a mistaken
+        completion is undone with trialflow reverse ID EVENT.
+        """
         from trialflow.engine import complete_phase
 
+        if early and not (reason or "").strip():
+            fail("--early needs --reason (why the phase ends before its planned end)", code=2)
         who = resolve_user(user, password_stdin)
-        _written(call(complete_phase, open_store(db), patient, parse_date(date), who), as_json)
+        _written(call(complete_phase, open_store(db), patient, parse_date(date), who, early=early,
+                      reason=reason), as_json)

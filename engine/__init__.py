@@ -34,6 +34,7 @@ from ._identity import (
     list_users,
     store_users,
 )
+from ._ledger import VISIT_STATUSES, PatientVisits, cohort_visits, visits
 from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
 from ._projection import rebuild_projections
 from ._queries import (
@@ -44,14 +45,18 @@ from ._queries import (
     evaluate,
     history,
     next_actions,
+    patient_status,
     report,
+    safety,
     status,
 )
 from ._records import RaiTherapy, SorafenibDispense, record_from_dict
+from ._safety import PatientSafety, SafetyEvent, SafetyReport
 from ._schedule import ScheduledVisit, schedule
 from ._signature import SignatureStatus, decision_digest, verify_signatures
 from ._state import Event, PatientState, fold
 from ._store import RegisteredVersion, Store
+from ._visit_events import DEVIATION_KINDS, deviation, reverse, screen_fail, skip_visit, stop_drug
 from ._workflow import (
     Enrolment,
     Written,
@@ -71,9 +76,11 @@ from ._worklist import Action, patient_actions
 __all__ = [
     "DEFAULT_DB",
     "DEMO_DB",
+    "DEVIATION_KINDS",
     "PERMISSIONS",
     "ROLES",
     "SYSTEM",
+    "VISIT_STATUSES",
     "Action",
     "Actor",
     "AmendmentReport",
@@ -87,13 +94,17 @@ __all__ = [
     "HistoryEntry",
     "Login",
     "PatientImpact",
+    "PatientSafety",
     "PatientState",
     "PatientStatus",
+    "PatientVisits",
     "PermissionDenied",
     "PhaseMachine",
     "RaiTherapy",
     "Refused",
     "RegisteredVersion",
+    "SafetyEvent",
+    "SafetyReport",
     "ScheduledVisit",
     "SignatureStatus",
     "SiteInfo",
@@ -120,11 +131,13 @@ __all__ = [
     "cli_context",
     "clopper_pearson",
     "close_query",
+    "cohort_visits",
     "complete_phase",
     "correct",
     "database_url",
     "decide",
     "decision_digest",
+    "deviation",
     "disable_user",
     "enroll",
     "evaluate",
@@ -144,18 +157,25 @@ __all__ = [
     "open_query",
     "patient_actions",
     "patient_impact",
+    "patient_status",
     "phase_diagram",
     "rebuild_projections",
     "record",
     "record_from_dict",
     "record_many",
     "report",
+    "reverse",
+    "safety",
     "schedule",
+    "screen_fail",
+    "skip_visit",
     "start",
     "status",
+    "stop_drug",
     "store_users",
     "unlock",
     "verify_signatures",
     "verify_store",
+    "visits",
     "withdraw",
 ]

@@ -17,7 +17,7 @@ from ._records import Record, SorafenibDispense
 from ._schedule import defining_kinds, schedule
 from ._state import PatientState, RecordedValue
 
-__all__ = ["admissible", "conflict", "eligibility_answers"]
+__all__ = ["admissible", "conflict", "eligibility_answers", "implausible"]
 
 # kinds of which a patient can have several on one day (every other kind: one per day)
 MANY_PER_DAY = frozenset({"adverse_event"})
@@ -109,3 +109,27 @@ def conflict(existing: Iterable[RecordedValue], rec: Record) -> str | None:
             return (f"a {rec.kind} of {rec.date} is already recorded (event {value.event_id}) with other values; "
                     f"to change it use trialflow correct {{patient}} {value.event_id}")
     return None
+
+
+def _values(data: Mapping[str, Any], path: str) -> list[Any]:
+    if "[]." in path:
+        outer, inner = path.split("[].", 1)
+        return [item.get(inner) for item in data.get(outer) or () if isinstance(item, Mapping)]
+    return [data.get(path)]
+
+
+def implausible(protocol: Protocol, rec: Record) -> list[str]:
+    """The values of ``rec`` outside a physiological range the protocol declares (one sentence each)."""
+    out = []
+    data = rec.to_dict()
+    for r in protocol.plausibility:
+        if r.kind != rec.kind:
+            continue
+        for v in _values(data, r.field):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if (r.minimum is not None and v < r.minimum) or (r.maximum is not None and v > r.maximum):
+                unit = f" {r.unit}" if r.unit else ""
+                out.append(f"{rec.kind} {r.field.replace('[].', ' ')} {v:g}{unit} on {rec.date} is outside the "
+                           f"plausible range the protocol declares ({r.describe()})")
+    return out

@@ -50,6 +50,8 @@ class DecisionPreview:
     recommended_branch: str | None
     recommended_phase: str | None
     flags: tuple[str, ...]
+    #: criterion visits missed (window closed without them): not waited for, judged on what there is
+    missed: tuple[str, ...] = ()
 
 
 def decision_applies(protocol: Protocol, phase: str) -> bool:
@@ -157,6 +159,11 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
         f"{cid}: {v.visit} ({v.status}{'' if v.window_end == dt.date.max else f', window closes {v.window_end}'})"
         for cid, vs in pending.items() for v in vs
     )
+    by_id = {v.visit: v for v in visits}
+    missed = tuple(
+        f"{c.id}: {v} (missed{': ' + by_id[v].missing_text if by_id[v].records else ''}"
+        f"{', deviation recorded' if by_id[v].deviations else ''})"
+        for c in dec.criteria for v in c.visits if v in by_id and by_id[v].status == "missed")
     results: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, str] = {}
     for c in dec.criteria:
@@ -180,5 +187,5 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
         ready=ready, missing=missing, criteria=results, outcomes=outcomes, favourable=dec.is_favourable(outcomes),
         favourable_criteria=dec.favourable_criteria(outcomes),
         recommended_branch=branch.id if branch else None, recommended_phase=branch.to if branch else None,
-        flags=tuple(flags),
+        flags=tuple(flags), missed=missed,
     )

@@ -157,7 +157,7 @@ def select_evidence(
     the final visit's window.
     """
     sel = criterion.evidence
-    own = [v for v in visits if v.visit in criterion.visits and v.status != "not_required"]
+    own = [v for v in visits if v.visit in criterion.visits and v.status not in ("not_required", "skipped")]
     uses: list[RecordUse] = []
     used: list[Observation] = []
     for obs, event_id in sorted(records, key=lambda r: (r[0].date, r[1] or 0)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trialflow.protocol import Protocol
@@ -17,8 +17,20 @@ from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
 from ._decision import DecisionPreview, evaluate_decision
 from ._identity import Actor, Login
+from ._safety import SafetyReport, safety_of
 from ._signature import SignatureStatus, signature_status
-from ._state import CORRECTION, DECISION, SIGNATURE, Event, PatientState, fold
+from ._state import (
+    CORRECTION,
+    DECISION,
+    DEVIATION,
+    REVERSAL,
+    SCREEN_FAILED,
+    SIGNATURE,
+    VISIT_SKIPPED,
+    Event,
+    PatientState,
+    fold,
+)
 from ._store import Store
 from ._worklist import Action, patient_actions, sort_actions
 
@@ -29,7 +41,9 @@ __all__ = [
     "evaluate",
     "history",
     "next_actions",
+    "patient_status",
     "report",
+    "safety",
     "status",
 ]
 
@@ -149,40 +163,45 @@ class PatientStatus:
     visits_missed: int
     next_action: str | None
     next_action_date: dt.date | None
+    visits_skipped: int = 0
+    visits_unresolved: int = 0  # missed and no deviation recorded yet
+    as_of: dt.date | None = None
+
+
+def patient_status(protocol: Protocol, state: PatientState, as_of: dt.date) -> PatientStatus:
+    """One patient's line of ``status`` (``state`` already cut at ``as_of``), from the visit ledger."""
+    from ._schedule import schedule
+
+    phase = protocol.phase(state.phase)
+    visits = schedule(protocol, state, as_of)
+    acts = patient_actions(protocol, state, as_of)
+    decision = state.decisions[-1].payload["to"] if state.decisions else None
+    start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
+    return PatientStatus(
+        patient=state.patient, phase=state.phase, phase_name=phase.name, phase_entered=state.phase_entered,
+        protocol_version=protocol.version, enrolled_on=state.enrolled_on, day0=state.day0,
+        study_day=(as_of - state.day0).days if state.day0 and not phase.terminal else None,
+        dose_mg_per_day=state.dose_mg_per_day(start_dose) if not phase.terminal else None, decision=decision,
+        visits_done=sum(v.status == "done" for v in visits),
+        visits_missed=sum(v.status == "missed" for v in visits),
+        next_action=acts[0].detail if acts else None, next_action_date=acts[0].target_date if acts else None,
+        visits_skipped=sum(v.status == "skipped" for v in visits),
+        visits_unresolved=sum(v.status == "missed" and not v.resolved for v in visits),
+        as_of=as_of,
+    )
 
 
 def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = None,
            known_at: dt.datetime | None = None, actor: Who = None) -> list[PatientStatus]:
-    from ._schedule import schedule
-
     as_of = as_of or today()
     who = reader(store, actor)
     if patient is not None and store.exists(patient):
         check_patient(store, who, patient)
     states = [_state(store, patient, known_at)] if patient else _states(store, known_at,
                                                                            visible=site_filter(store, who))
-    out = []
     protocols = _protocols(store)
-    for st in sorted(states, key=lambda s: s.patient):
-        if st.enrolled_on > as_of:
-            continue
-        cut = st.until(as_of)
-        protocol = protocols(cut.protocol_hash)
-        phase = protocol.phase(cut.phase)
-        visits = schedule(protocol, cut, as_of)
-        acts = patient_actions(protocol, cut, as_of)
-        decision = cut.decisions[-1].payload["to"] if cut.decisions else None
-        start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
-        out.append(PatientStatus(
-            patient=cut.patient, phase=cut.phase, phase_name=phase.name, phase_entered=cut.phase_entered,
-            protocol_version=protocol.version, enrolled_on=cut.enrolled_on, day0=cut.day0,
-            study_day=(as_of - cut.day0).days if cut.day0 and not phase.terminal else None,
-            dose_mg_per_day=cut.dose_mg_per_day(start_dose) if not phase.terminal else None, decision=decision,
-            visits_done=sum(v.status == "done" for v in visits),
-            visits_missed=sum(v.status == "missed" for v in visits),
-            next_action=acts[0].detail if acts else None, next_action_date=acts[0].target_date if acts else None,
-        ))
-    return out
+    return [patient_status(protocols(st.protocol_hash), st.until(as_of), as_of)
+            for st in sorted(states, key=lambda s: s.patient) if st.enrolled_on <= as_of]
 
 
 # -- history --------------------------------------------------------------------------------------
@@ -235,6 +254,14 @@ def _summary(e: Event) -> str:
         return "case book locked"
     if e.kind == "casebook_unlocked":
         return "case book unlocked"
+    if e.kind == DEVIATION:
+        return f"deviation ({p['kind']}) for visit {p['visit']}: {p.get('reason', '')}"
+    if e.kind == VISIT_SKIPPED:
+        return f"visit {p['visit']} skipped: {p.get('reason', '')}"
+    if e.kind == SCREEN_FAILED:
+        return f"screen failure: {p.get('reason', '')}"
+    if e.kind == REVERSAL:
+        return f"reverses event {e.corrects} ({p.get('trigger')}: back from {p.get('from')} to {p.get('to')})"
     return e.kind
 
 
@@ -253,7 +280,11 @@ def _record_summary(p: Mapping[str, Any]) -> str:
     if kind == "rai_scan":
         return f"rai_scan {'/'.join(p.get('modalities', []))}: {len(p.get('avid_lesions', []))} avid lesions"
     if kind == "adverse_event":
-        return f"adverse event {p['term']} grade {p['grade']}"
+        extra = [f"resolved {p['resolved']}" if p.get("resolved") else "", "SAE" if p.get("serious") else "",
+                 str(p.get("relatedness", "")).replace("_", " "),
+                 f"action {str(p['action']).replace('_', ' ')}" if p.get("action") else ""]
+        more = "; ".join(x for x in extra if x)
+        return f"adverse event {p['term']} grade {p['grade']}" + (f" ({more})" if more else "")
     if kind == "dose_change":
         return f"dose {p['dose_mg_per_day']:g} mg/day" + (f" ({p['reason']})" if p.get("reason") else "")
     if kind == "rai_therapy":
@@ -275,6 +306,9 @@ def history(store: Store, patient: str, *, known_at: dt.datetime | None = None,
         check_patient(store, who, patient)
     state = _state(store, patient, known_at)
     corrected_by = {e.corrects: e.id for e in state.events if e.corrects is not None}
+    for e in state.events:  # a reversal marks every event it takes back (a withdrawal and its phase change)
+        if e.kind == REVERSAL:
+            corrected_by.update({i: e.id for i in e.payload.get("reverses", [])})
     users = store.event_users(patient)
     protocol = store.protocol(state.protocol_hash)[0]
     out = []
@@ -317,6 +351,12 @@ class EndpointReport:
     proportion_treated: float | None = None
     ci95_treated: tuple[float, float] | None = None
     before_decision: int = 0
+    #: screen failures by reason (the unmet criteria at enrolment, or the recorded reason later)
+    screen_failure_reasons: dict[str, int] = field(default_factory=dict)
+    #: protocol deviations per kind, and per patient (kind → count)
+    deviations: dict[str, int] = field(default_factory=dict)
+    deviations_per_patient: dict[str, dict[str, int]] = field(default_factory=dict)
+    safety: SafetyReport | None = None
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -341,10 +381,22 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
     criteria: dict[str, dict[str, int]] = {}
     rows: list[dict[str, Any]] = []
     evaluable = favourable = started = screen_failures = before_decision = withdrawn_treated = 0
+    sf_reasons: dict[str, int] = {}
+    deviations: dict[str, int] = {}
+    dev_patient: dict[str, dict[str, int]] = {}
     for st in sorted(states, key=lambda s: s.patient):
         per_phase[st.phase] = per_phase.get(st.phase, 0) + 1
-        if not st.eligible:
+        for d in st.deviations:
+            k = d.payload["kind"]
+            deviations[k] = deviations.get(k, 0) + 1
+            mine = dev_patient.setdefault(st.patient, {})
+            mine[k] = mine.get(k, 0) + 1
+        if st.screen_failed:
             screen_failures += 1
+            why = [f"not met at enrolment: {u}" for u in st.enrolled_unmet] if not st.eligible else \
+                [f"after enrolment: {st.screen_failure.payload.get('reason', '') if st.screen_failure else ''}"]
+            for w in why:
+                sf_reasons[w] = sf_reasons.get(w, 0) + 1
             continue
         if st.day0 is not None:
             started += 1
@@ -376,4 +428,12 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
         withdrawn_before_decision=withdrawn, patients=rows, treated=treated,
         proportion_treated=favourable / treated if treated else None,
         ci95_treated=clopper_pearson(favourable, treated) if treated else None, before_decision=before_decision,
+        screen_failure_reasons=sf_reasons, deviations=deviations, deviations_per_patient=dev_patient,
+        safety=safety_of(states, as_of),
     )
+
+
+def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None) -> SafetyReport:
+    """Every adverse event of the cohort by patient and grade, with SAEs and dose reductions."""
+    as_of = as_of or today()
+    return safety_of([s.until(as_of) for s in _states(store, known_at) if s.enrolled_on <= as_of], as_of)

@@ -1,10 +1,20 @@
-"""The visit schedule of one patient: target dates from phase anchors, windows, and statuses.
+"""The visit ledger of one patient: target dates, windows, and the one definition of a visit's state.
 
 Targets are offsets from the anchor of their phase (enrolment, study day 0, or the day the patient
 entered the phase), never from the previous actual visit, so a late visit does not drift the rest.
-A visit is ``done`` when a record of its defining kind falls inside its window; otherwise, on the
-clinical date ``as_of``, it is ``upcoming`` (window not open), ``due`` (open, target not passed),
-``overdue`` (target passed, window still open) or ``missed`` (window closed).
+
+A visit is ``done`` when every record kind it asks for (a Tg sample *and* its TgAb) has a record
+inside its window. Otherwise, on the clinical date ``as_of``:
+
+- ``skipped``: someone recorded that it will not be done, with the reason;
+- ``not_required``: the patient left the study (withdrawal, screen failure, off study) before its
+  window closed, so it is no longer asked for;
+- ``upcoming`` (window not open), ``due`` (open, target not passed), ``overdue`` (target passed,
+  window still open);
+- ``missed``: the window closed, or the patient moved on to the next phase, without it. A missed
+  visit stays unresolved until a deviation is recorded for it.
+
+The worklist, ``status``, the decision preview and ``trialflow visits`` all read this one answer.
 """
 
 from __future__ import annotations
@@ -17,15 +27,51 @@ from trialflow.protocol import Phase, Protocol, Visit
 
 from ._state import PatientState
 
-__all__ = ["ScheduledVisit", "VisitStatus", "defining_kinds", "phase_anchor", "schedule"]
+__all__ = [
+    "OPEN_STATUSES",
+    "ScheduledVisit",
+    "VisitDeviation",
+    "VisitRecord",
+    "VisitStatus",
+    "defining_kinds",
+    "kind_label",
+    "phase_anchor",
+    "schedule",
+]
 
-VisitStatus = Literal["done", "upcoming", "due", "overdue", "missed", "not_required"]
-_TREATMENT_KINDS = {"activity_mbq": "rai_therapy", "dose_mg_per_day": "dispense"}
+VisitStatus = Literal["done", "upcoming", "due", "overdue", "missed", "skipped", "not_required"]
+OPEN_STATUSES = frozenset({"upcoming", "due", "overdue"})
+_LABELS = {"tg": "Tg", "tgab": "TgAb", "ct": "CT", "rai_scan": "RaI scan", "rai_therapy": "131I therapy",
+           "dispense": "dispensing", "adverse_event": "adverse events", "dose_change": "dose change"}
+
+
+def kind_label(kind: str) -> str:
+    """How a record kind is named for people ("TgAb missing")."""
+    return _LABELS.get(kind, kind)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRecord:
+    """A record that counts for a visit: its kind, date and the event holding it."""
+
+    kind: str
+    date: dt.date
+    event: int
+
+
+@dataclass(frozen=True, slots=True)
+class VisitDeviation:
+    """A protocol deviation recorded for a visit."""
+
+    event: int
+    kind: str
+    date: dt.date
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduledVisit:
-    """One visit of one patient, placed in calendar time."""
+    """One visit of one patient, placed in calendar time, with its state on a date."""
 
     patient: str
     visit: str
@@ -38,6 +84,20 @@ class ScheduledVisit:
     done_on: dt.date | None
     kinds: tuple[str, ...]
     reason: str
+    records: tuple[VisitRecord, ...] = ()
+    missing: tuple[str, ...] = ()
+    deviations: tuple[VisitDeviation, ...] = ()
+    skip_reason: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        """Nothing more to do about it: done, skipped, not required, or missed with a deviation recorded."""
+        return self.status in ("done", "skipped", "not_required") or (self.status == "missed" and
+                                                                     bool(self.deviations))
+
+    @property
+    def missing_text(self) -> str:
+        return ", ".join(kind_label(k) for k in self.missing) + " missing" if self.missing else ""
 
 
 def defining_kinds(protocol: Protocol, visit: Visit) -> tuple[str, ...]:
@@ -46,7 +106,7 @@ def defining_kinds(protocol: Protocol, visit: Visit) -> tuple[str, ...]:
     kinds = [k for a in visit.assessments for k in protocol.assessment(a).observation_kinds]
     if visit.treatment is not None:
         kinds.append("rai_therapy" if visit.treatment.activity_mbq else "dispense")
-    return tuple(kinds)
+    return tuple(dict.fromkeys(kinds))
 
 
 def phase_anchor(phase: Phase, state: PatientState, entered: dt.date) -> dt.date | None:
@@ -69,14 +129,22 @@ def _status(as_of: dt.date, start: dt.date, target: dt.date, end: dt.date) -> Vi
 
 
 def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[ScheduledVisit]:
-    """Every visit of every phase the patient has entered, in target-date order."""
+    """Every visit of every phase the patient has entered, with its state on ``as_of``, in target-date order."""
     out: list[ScheduledVisit] = []
-    by_kind: dict[str, list[dt.date]] = {}
+    by_kind: dict[str, list[VisitRecord]] = {}
     for r in state.records:
         if r.record.date <= as_of:
-            by_kind.setdefault(r.record.kind, []).append(r.record.date)
+            by_kind.setdefault(r.record.kind, []).append(VisitRecord(r.record.kind, r.record.date, r.event_id))
+    deviations: dict[str, list[VisitDeviation]] = {}
+    for e in state.deviations:
+        if e.effective_date <= as_of:
+            deviations.setdefault(e.payload["visit"], []).append(
+                VisitDeviation(e.id, e.payload["kind"], e.effective_date, e.payload.get("reason", "")))
+    skips = {e.payload["visit"]: e.payload.get("reason", "") for e in state.skips if e.effective_date <= as_of}
     seen: set[str] = set()
-    for stint in reversed(state.stints):  # the latest stay in a phase counts
+    stints = list(state.stints)
+    for i in range(len(stints) - 1, -1, -1):  # the latest stay in a phase counts
+        stint = stints[i]
         if stint.phase in seen:
             continue
         seen.add(stint.phase)
@@ -85,6 +153,9 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
         if anchor is None:
             continue
         left = stint.left if stint.left is not None and stint.left <= as_of else None
+        # leaving the study (withdrawal, screen failure, off study) ends what was still to come; moving on
+        # to the next phase leaves what was not done missed
+        left_study = left is not None and i + 1 < len(stints) and protocol.phase(stints[i + 1].phase).terminal
         for v in phase.visits:
             target = anchor + dt.timedelta(days=v.day)
             start, end = target - dt.timedelta(days=v.window.before), target + dt.timedelta(days=v.window.after)
@@ -92,14 +163,16 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             # is no baseline CT)
             last = min(end, left) if left is not None else end
             kinds = defining_kinds(protocol, v)
-            # a visit is done when every defining kind has a record in the window
-            firsts = [min((d for d in by_kind.get(k, []) if start <= d <= last), default=None) for k in kinds]
-            complete = all(d is not None for d in firsts)
+            found = {k: next((r for r in by_kind.get(k, []) if start <= r.date <= last), None) for k in kinds}
+            records = tuple(r for r in found.values() if r is not None)
+            missing = tuple(k for k, r in found.items() if r is None)
             status: VisitStatus
-            if complete:
+            if not missing:
                 status = "done"
+            elif v.id in skips:
+                status = "skipped"
             elif left is not None:
-                status = "not_required" if left < start else "missed"
+                status = "not_required" if left_study and left <= end else "missed"
             else:
                 status = _status(as_of, start, target, end)
             what = ", ".join(v.assessments) if v.assessments else ""
@@ -108,9 +181,11 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             out.append(ScheduledVisit(
                 patient=state.patient, visit=v.id, name=v.name, phase=phase.id, target_date=target,
                 window_start=start, window_end=end, status=status,
-                done_on=max(d for d in firsts if d is not None) if complete and firsts else None, kinds=kinds,
+                done_on=max(r.date for r in records) if status == "done" and records else None, kinds=kinds,
                 reason=f"{phase.id} visit {v.id} ({what}), day {v.day} from "
                        f"{'study day 0' if phase.anchor == 'day0' else phase.anchor}, window "
                        f"-{v.window.before}/+{v.window.after}",
+                records=records, missing=missing if status != "done" else (),
+                deviations=tuple(deviations.get(v.id, ())), skip_reason=skips.get(v.id),
             ))
     return sorted(out, key=lambda s: (s.target_date, s.visit))

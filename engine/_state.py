@@ -25,12 +25,17 @@ CORRECTION = "correction"
 DECISION = "decision"
 WITHDRAWN = "withdrawn"
 MIGRATED = "migrated"
+DEVIATION = "deviation"  # a protocol deviation recorded for a visit (missed, out of window, not done, other)
+VISIT_SKIPPED = "visit_skipped"  # a visit deliberately not done, with the reason
+SCREEN_FAILED = "screen_failed"  # a screening patient found not to qualify after enrolment
+REVERSAL = "reversal"  # undoes a mistaken completion or withdrawal; points at the event it reverses
 # Team events (issue 13): signatures, data queries, case-book lock; they do not change the clinical state
 SIGNATURE = "signature"
 QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED = "query_opened", "query_answered", "query_closed"
 CASEBOOK_LOCKED, CASEBOOK_UNLOCKED = "casebook_locked", "casebook_unlocked"
 EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED, SIGNATURE,
-               QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED)
+               QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED, DEVIATION,
+               VISIT_SKIPPED, SCREEN_FAILED, REVERSAL)
 
 # -- payload versions -----------------------------------------------------------------------------
 # Every stored payload carries its version under VERSION_KEY (absent: version 1, as written before
@@ -129,6 +134,19 @@ class PatientState:
     withdrawal: Event | None
     last_seq: int
     events: tuple[Event, ...] = field(repr=False)
+    deviations: tuple[Event, ...] = ()
+    skips: tuple[Event, ...] = ()
+    screen_failure: Event | None = None
+
+    @property
+    def enrolled_unmet(self) -> tuple[str, ...]:
+        """The eligibility criteria found not met at enrolment."""
+        return tuple(self.events[0].payload.get("unmet", ())) if self.events else ()
+
+    @property
+    def screen_failed(self) -> bool:
+        """Not eligible at enrolment, or found not to qualify during screening."""
+        return not self.eligible or self.screen_failure is not None
 
     @property
     def phase(self) -> str:
@@ -175,6 +193,9 @@ class PatientState:
             tuple(d for d in self.decisions if d.effective_date <= as_of),
             self.withdrawal if self.withdrawal and self.withdrawal.effective_date <= as_of else None,
             self.last_seq, self.events,
+            tuple(d for d in self.deviations if d.effective_date <= as_of),
+            tuple(d for d in self.skips if d.effective_date <= as_of),
+            self.screen_failure if self.screen_failure and self.screen_failure.effective_date <= as_of else None,
         )
 
 
@@ -189,7 +210,14 @@ def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> Pat
     values: dict[int, RecordedValue] = {}
     decisions: list[Event] = []
     withdrawal: Event | None = None
+    deviations: list[Event] = []
+    skips: list[Event] = []
+    screen_failure: Event | None = None
+    # a reversal takes the events it reverses out of the state (they stay in the log and in history)
+    reversed_ids = {i for e in evs if e.kind == REVERSAL for i in e.payload.get("reverses", [])}
     for e in evs[1:]:
+        if e.id in reversed_ids:
+            continue
         if e.kind == PHASE_CHANGED:
             last = stints[-1]
             stints[-1] = PhaseStint(last.phase, last.entered, last.trigger, e.effective_date, last.day0)
@@ -210,9 +238,16 @@ def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> Pat
             withdrawal = e
         elif e.kind == MIGRATED:
             protocol_hash = e.payload["to_hash"]
+        elif e.kind == DEVIATION:
+            deviations.append(e)
+        elif e.kind == VISIT_SKIPPED:
+            skips.append(e)
+        elif e.kind == SCREEN_FAILED:
+            screen_failure = e
     return PatientState(
         patient=first.patient, protocol_hash=protocol_hash, enrolled_on=first.effective_date,
         eligibility=first.payload.get("eligibility", {}), eligible=bool(first.payload.get("eligible", True)),
         stints=tuple(stints), records=tuple(sorted(values.values(), key=lambda v: (v.record.date, v.event_id))),
         decisions=tuple(decisions), withdrawal=withdrawal, last_seq=evs[-1].seq, events=tuple(evs),
+        deviations=tuple(deviations), skips=tuple(skips), screen_failure=screen_failure,
     )

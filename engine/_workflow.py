@@ -16,14 +16,14 @@ from typing import Any
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 
 from ._base import Refused, today
-from ._checks import admissible, conflict, eligibility_answers
+from ._checks import admissible, conflict, eligibility_answers, implausible
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._identity import Actor, Login, authorize, identify, resolve_site, verify_signer
 from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
-from ._records import Record, record_from_dict
+from ._records import Record, SorafenibDispense, record_from_dict
 from ._signature import SIGNATURE, decision_digest, decision_hash, meaning, signature_payload, signed_records
 from ._state import (
     CORRECTION,
@@ -187,9 +187,15 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
 
 
 # -- phase changes --------------------------------------------------------------------------------
-def start(store: Store, patient: str, when: dt.date, user: Who) -> Written:
-    """Day 0: the first dose; the treatment phase's schedule is anchored here."""
+def start(store: Store, patient: str, when: dt.date, user: Who, dispense_days: int | None = 28) -> Written:
+    """Day 0: the first dose; the treatment phase's schedule is anchored here.
+
+    The first supply of the phase's treatment is dispensed the same day (``dispense_days`` days of it;
+    None: not recorded here, e.g. when the pharmacy records it).
+    """
     _check_date(when, "start date")
+    if dispense_days is not None and not 1 <= dispense_days <= 365:
+        raise Refused(f"--dispense-days must be a whole number of days 1-365, got {dispense_days}")
 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
@@ -200,21 +206,46 @@ def start(store: Store, patient: str, when: dt.date, user: Who) -> Written:
         from ._schedule import schedule
 
         open_baseline = [v.visit for v in schedule(protocol, state, when)
-                         if v.phase == state.phase and v.status != "done"]
+                         if v.phase == state.phase and v.status not in ("done", "skipped")]
         if open_baseline:
             warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
         ev = _phase_change(state, protocol, protocol.triggers.start_treatment, when, day0=True,
                            day0_event=protocol.day0_event)
-        events = tx.append(patient, state, [ev], projection(protocol))
+        new = [ev]
+        dest = protocol.phase(ev.payload["to"])
+        dispensed = ""
+        if dispense_days is not None and dest.treatment is not None and dest.treatment.dose_mg_per_day:
+            rec = SorafenibDispense(when, dest.treatment.dose_mg_per_day, dispense_days)
+            new.append(NewEvent(OBSERVATION, when, rec.to_dict(), dedup=dedup_key(patient, rec.to_dict())))
+            dispensed = f"; dispensed {rec.dose_mg_per_day:g} mg/day for {dispense_days} days"
+        events = tx.append(patient, state, new, projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: day 0 is {when}; phase "
-                       f"{ev.payload['to']}", tuple(warnings))
+                       f"{ev.payload['to']}{dispensed}", tuple(warnings))
 
     return store.write(user, work)
 
 
-def complete_phase(store: Store, patient: str, when: dt.date, user: Who) -> Written:
-    """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study)."""
+def planned_end(protocol: Protocol, state: PatientState) -> dt.date | None:
+    """The day the patient's current phase has run its planned course (None: the phase has no duration)."""
+    from ._schedule import phase_anchor
+
+    phase = protocol.phase(state.phase)
+    if not phase.duration_days:
+        return None
+    anchor = phase_anchor(phase, state, state.phase_entered) or state.phase_entered
+    return anchor + dt.timedelta(days=phase.duration_days)
+
+
+def complete_phase(store: Store, patient: str, when: dt.date, user: Who, *, early: bool = False,
+                   reason: str | None = None) -> Written:
+    """End a treatment phase that has run its course (e.g. continued Sorafenib → end of study).
+
+    Before the phase's planned end it is refused unless ``early`` is given with a reason; a mistaken
+    completion is undone with :func:`trialflow.engine.reverse`.
+    """
     _check_date(when)
+    if early and not (reason and reason.strip()):
+        raise Refused("an early completion needs a reason (--reason)")
 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
@@ -225,7 +256,14 @@ def complete_phase(store: Store, patient: str, when: dt.date, user: Who) -> Writ
             raise Refused(f"{patient}: {phase.id} ends with the decision: use trialflow decide {patient}")
         if when < state.phase_entered:
             raise Refused(f"{patient}: {when} is before the patient entered {phase.id} ({state.phase_entered})")
-        ev = _phase_change(state, protocol, protocol.triggers.complete, when)
+        end = planned_end(protocol, state)
+        if end is not None and when < end and not early:
+            raise Refused(f"{patient}: {phase.id} runs {phase.duration_days} days, to {end}; {when} is "
+                          f"{(end - when).days} days early",
+                          f"to end it early on purpose: trialflow complete {patient} --date {when} --early "
+                          "--reason TEXT (or trialflow withdraw)")
+        ev = _phase_change(state, protocol, protocol.triggers.complete, when, reason.strip() if reason else None,
+                           **({"early": True} if end is not None and when < end else {}))
         events = tx.append(patient, state, [ev], projection(protocol))
         return Written(patient, tuple(events), ev.payload["to"], f"{patient}: {phase.id} complete; now in "
                        f"{ev.payload['to']}")
@@ -264,17 +302,21 @@ def _parse(patient: str, data: Mapping[str, Any]) -> Record:
 
 
 def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: Who,
-                day0: Mapping[str, dt.date] | None = None) -> list[Written]:
+                day0: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
     """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
 
-    Records already stored (same patient, kind, date and values) are skipped and reported.
+    Records already stored (same patient, kind, date and values) are skipped and reported. A value
+    outside a plausible range the protocol declares is refused unless ``confirm_unusual`` gives the
+    reason it is right; that reason is stored with the record.
     """
+    if confirm_unusual is not None and not confirm_unusual.strip():
+        raise Refused("--confirm-unusual needs the reason the value is right")
     parsed = [(p, _parse(p, d)) for p, d in items]
-    return store.write(user, lambda tx: record_in(store, tx, parsed, day0))
+    return store.write(user, lambda tx: record_in(store, tx, parsed, day0, confirm_unusual))
 
 
 def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]],
-              day0: Mapping[str, dt.date] | None = None) -> list[Written]:
+              day0: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     problems: list[str] = []
@@ -306,9 +348,15 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             if why:
                 problems.append(f"{patient}: {why.replace('{patient}', patient)}")
                 continue
+            unusual = implausible(protocol, rec)
+            if unusual and confirm_unusual is None:
+                problems += [f"{patient}: {u}; if it is right, record it with --confirm-unusual REASON"
+                             for u in unusual]
+                continue
             seen.add(keys[i])
             batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
-            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=keys[i]))
+            note = f"unusual value confirmed: {confirm_unusual.strip()}" if unusual and confirm_unusual else None
+            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), note, dedup=keys[i]))
         plan.append((patient, state, protocol, new, dup))
     if problems:
         raise Refused(*problems)
@@ -316,14 +364,34 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     for patient, state, protocol, new, dup in plan:
         events = tx.append(patient, state, new, projection(protocol)) if new else []
         msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
-        out.append(Written(patient, tuple(events), state.phase, msg))
+        out.append(Written(patient, tuple(events), state.phase, msg,
+                           _incomplete_visits(protocol, state, events) if len(parsed) <= 20 else ()))
     return out
 
 
 
-def record(store: Store, patient: str, data: Mapping[str, Any], user: Who) -> Written:
+def _incomplete_visits(protocol: Protocol, state: PatientState, events: Sequence[Event]) -> tuple[str, ...]:
+    """Visits the new records count for that still lack a record kind (a Tg without its TgAb)."""
+    from ._schedule import kind_label, schedule
+
+    if not events:
+        return ()
+    after = fold([*state.events, *events])
+    ids = {e.id for e in events}
+    notes = []
+    for v in schedule(protocol, after, dt.date.max):
+        if v.missing and any(r.event in ids for r in v.records):
+            day = next(r.date for r in v.records if r.event in ids)
+            how = " or ".join(f"trialflow record {state.patient} {k} --date {day} ..." for k in v.missing)
+            notes.append(f"{v.visit} ({v.name}) is not complete: {', '.join(kind_label(k) for k in v.missing)} "
+                         f"missing ({how})")
+    return tuple(notes)
+
+
+def record(store: Store, patient: str, data: Mapping[str, Any], user: Who,
+           confirm_unusual: str | None = None) -> Written:
     """Record one observation or treatment record (``data`` in the case-file record form)."""
-    return record_many(store, [(patient, data)], user)[0]
+    return record_many(store, [(patient, data)], user, confirm_unusual=confirm_unusual)[0]
 
 
 #: what a correction may change, per kind (the date always; lists of lesions only through the library)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from trialflow.protocol import Protocol
 
 from ._decision import decision_applies
-from ._schedule import ScheduledVisit, phase_anchor, schedule
+from ._schedule import ScheduledVisit, kind_label, phase_anchor, schedule
 from ._state import PatientState
 
 __all__ = ["URGENCY", "Action", "ActionStatus", "WorkItem", "open_items", "patient_actions", "sort_actions"]
@@ -23,7 +23,6 @@ __all__ = ["URGENCY", "Action", "ActionStatus", "WorkItem", "open_items", "patie
 ActionStatus = Literal["overdue", "due", "missed", "upcoming"]
 URGENCY: dict[str, int] = {"overdue": 0, "due": 1, "missed": 2, "upcoming": 3}
 SUPPLY_WARNING_DAYS = 7  # dispense a new supply this many days before the current one runs out
-RECENTLY_MISSED_DAYS = 28  # missed visits stay on the worklist this long, so someone notes why
 DECISION_DAYS = 14  # a ready decision becomes overdue after this many days
 
 
@@ -42,7 +41,7 @@ class Action:
     detail: str
 
 
-Clock = Literal["window", "open_ended", "decision"]
+Clock = Literal["window", "open_ended", "decision", "missed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,9 @@ class WorkItem:
     the items of every patient beside its events and answer the worklist without replaying anyone.
     ``opens`` is the first day it is shown (as upcoming) within the look-ahead horizon.
 
-    - ``window`` (visits): upcoming, due until the target, overdue until the window closes, then missed;
+    - ``window`` (visits): upcoming, due until the target, overdue until the window closes, then missed
+      (and it stays, missed, until a deviation is recorded for it or it is skipped);
+    - ``missed`` (visits of a phase the patient has left undone): missed until a deviation is recorded;
     - ``open_ended`` (dispense, start, stop, complete): upcoming, due until the target, then overdue;
     - ``decision``: upcoming (waiting) until ``window_start``, due until ``window_end``, then overdue.
     """
@@ -71,6 +72,8 @@ class WorkItem:
     waiting_detail: str | None = None
 
     def status(self, as_of: dt.date) -> ActionStatus:
+        if self.clock == "missed":
+            return "missed"
         if self.clock == "decision":
             if as_of < self.window_start:
                 return "upcoming"
@@ -84,10 +87,8 @@ class WorkItem:
         return "missed"
 
     def visible(self, as_of: dt.date, horizon: int) -> bool:
-        if self.opens > as_of + dt.timedelta(days=horizon):
-            return False
-        return not (self.clock == "window" and self.window_end is not None
-                    and self.window_end < as_of - dt.timedelta(days=RECENTLY_MISSED_DAYS))
+        """Shown once it opens within the horizon; a missed visit stays until someone deals with it."""
+        return self.opens <= as_of + dt.timedelta(days=horizon)
 
     def at(self, as_of: dt.date) -> Action:
         status = self.status(as_of)
@@ -96,20 +97,31 @@ class WorkItem:
                       status, self.reason, detail)
 
 
+def visit_detail(protocol: Protocol, v: ScheduledVisit) -> tuple[str, str]:
+    """The worklist's action and text for a visit: what it asks for, and what is still missing."""
+    visit = protocol.visit(v.visit)
+    if visit.treatment is not None:
+        t = protocol.treatment(visit.treatment.id)
+        amount = f"{visit.treatment.activity_mbq:g} MBq " if visit.treatment.activity_mbq else ""
+        return "administer", f"administer {amount}{t.name}"
+    asked = " + ".join(kind_label(k) for k in v.kinds)
+    if v.records and v.missing:  # partly done: say exactly what is still to record
+        return "visit", f"{v.name}: {v.missing_text}"
+    return "visit", f"{v.name} ({asked})"
+
+
 def _visit_items(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit]) -> list[WorkItem]:
     out = []
     for v in visits:
-        if v.phase != state.phase or v.status in ("done", "not_required"):
+        if v.resolved:
             continue
-        visit = protocol.visit(v.visit)
-        if visit.treatment is not None:
-            t = protocol.treatment(visit.treatment.id)
-            amount = f"{visit.treatment.activity_mbq:g} MBq " if visit.treatment.activity_mbq else ""
-            action, detail = "administer", f"administer {amount}{t.name}"
-        else:
-            action, detail = "visit", f"{v.name} ({', '.join(visit.assessments)})"
+        if v.phase != state.phase and v.status != "missed":
+            continue
+        action, detail = visit_detail(protocol, v)
+        reason = v.reason
+        clock: Clock = "window" if v.phase == state.phase else "missed"
         out.append(WorkItem(state.patient, action, v.visit, v.target_date, v.window_start, v.window_end,
-                            v.window_start, "window", v.reason, detail))
+                            v.window_start, clock, reason, detail))
     return out
 
 
@@ -129,7 +141,7 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
             treatment = f" {dest.treatment.id} {dest.treatment.dose_mg_per_day:g} mg/day" if dest.treatment and \
                 dest.treatment.dose_mg_per_day else ""
             mine = [v for v in visits if v.phase == phase.id]
-            open_visits = [v for v in mine if v.status != "done"]
+            open_visits = [v for v in mine if v.status not in ("done", "skipped")]
             # Day 0 follows the baseline: due from the day it is complete until the screening windows close.
             closes = max((v.window_end for v in mine), default=state.phase_entered)
             waiting = None
@@ -137,7 +149,8 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
                 ready = max(v.window_end for v in open_visits) + dt.timedelta(days=1)
                 names = ", ".join(v.visit for v in open_visits)
                 waiting = f"start{treatment} (day 0) after {names}"
-                detail = f"baseline incomplete ({names}, window closed): repeat it, or record a screen failure"
+                detail = (f"baseline incomplete ({names}, window closed): repeat it, or record a screen failure "
+                          f"(trialflow screen-fail {state.patient})")
                 reason = f"{phase.id}: day 0 follows the baseline assessments"
             else:
                 ready = max((v.done_on for v in mine if v.done_on), default=state.phase_entered)
@@ -152,8 +165,15 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
             else state.phase_entered
         reason = f"{phase.id}: continuous {t.name}; " + (
             f"supply of {dispensed[-1].date} runs out" if dispensed else "no supply dispensed yet")
+        detail = f"dispense {t.name} {dose:g} mg/day"
+        reduce = _pending_reduction(state, t.dose_levels_mg_per_day, dose)
+        if reduce is not None:
+            lower, ae = reduce
+            detail = (f"dispense {t.name} {lower:g} mg/day: dose reduced from {dose:g} after grade {ae.grade} "
+                      f"{ae.term} ({ae.date})")
+            reason += f"; adverse event of {ae.date} with action dose reduced: next dose level {lower:g} mg/day"
         out.append(_open_ended(state.patient, "dispense", runs_out, runs_out - dt.timedelta(days=SUPPLY_WARNING_DAYS),
-                               reason, f"dispense {t.name} {dose:g} mg/day"))
+                               reason, detail))
     if phase.kind == "terminal" and len(state.stints) > 1:
         # The phase the patient was treated in: a decision phase passed through on the way does not count.
         prev = next((p for p in (protocol.phase(s.phase) for s in reversed(state.stints[:-1]))
@@ -162,7 +182,8 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
         if prev.kind == "treatment" and prev_dose:
             entered = state.phase_entered
             out.append(_open_ended(state.patient, "stop_treatment", entered, entered,
-                                   f"moved to {phase.id} on {entered}; record a dose change to 0 when stopped",
+                                   f"moved to {phase.id} on {entered}; record when the drug was stopped "
+                                   f"(trialflow stop-drug {state.patient})",
                                    f"stop {prev.treatment.id if prev.treatment else 'treatment'}"))
     if phase.duration_days and phase.kind == "treatment":
         ends = protocol.transition(phase.id, protocol.triggers.complete)
@@ -176,6 +197,21 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
     return out
 
 
+def _pending_reduction(state: PatientState, levels: tuple[float, ...], dose: float) -> tuple[float, Any] | None:
+    """The next lower dose level when an adverse event's action was "dose reduced" and no dispensing or dose
+    change at a lower dose has followed it yet (None otherwise)."""
+    reducing = [ae for ae in state.of_kind("adverse_event") if ae.action == "dose_reduced"]
+    if not reducing:
+        return None
+    ae = reducing[-1]
+    followed = [r for kind in ("dose_change", "dispense") for r in state.of_kind(kind)
+                if r.date >= ae.date and r.dose_mg_per_day < dose]
+    lower = [lv for lv in levels if 0 < lv < dose]
+    if followed or not lower:
+        return None
+    return max(lower), ae
+
+
 def _decision_items(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit]) -> list[WorkItem]:
     if not decision_applies(protocol, state.phase):
         return []
@@ -184,11 +220,11 @@ def _decision_items(protocol: Protocol, state: PatientState, visits: list[Schedu
     wanted = [v for c in dec.criteria for v in c.visits]
     if any(v not in by_id for v in wanted):
         return []  # a criterion's visits are not scheduled yet (no day 0): nothing to wait for yet
-    crit = list(dict.fromkeys(by_id[v] for v in wanted))
+    crit = [v for v in dict.fromkeys(by_id[v] for v in wanted) if v.status != "skipped"]
     not_done = [v for v in crit if v.status != "done"]
     # ready once every criterion visit is done or its window has closed
-    ready = max(v.done_on if v.status == "done" and v.done_on else v.window_end + dt.timedelta(days=1)
-                for v in crit)
+    ready = max((v.done_on if v.status == "done" and v.done_on else v.window_end + dt.timedelta(days=1)
+                 for v in crit), default=state.phase_entered)
     # shown once the window of the last assessment it waits for opens: earlier it is only noise
     opens = max((v.window_start for v in not_done), default=ready)
     waiting = ", ".join(f"{v.visit} (window closes {v.window_end})" for v in not_done)

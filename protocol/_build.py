@@ -18,6 +18,7 @@ from ._model import (
     EvidenceSelection,
     Phase,
     PhaseTreatment,
+    PlausibleRange,
     Protocol,
     Study,
     Transition,
@@ -153,4 +154,9 @@ def build_protocol(data: dict[str, Any], source_file: str) -> Protocol:
         source_file=source_file,
         data=frozen_mapping(data),
         triggers=Triggers(**data.get("triggers", {})),
+        plausibility=tuple(
+            PlausibleRange(r["kind"], r["field"], r.get("min"), r.get("max"), r.get("unit"), r["source"],
+                           r.get("note"))
+            for r in data.get("plausibility", ())
+        ),
     )

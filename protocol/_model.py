@@ -18,6 +18,7 @@ __all__ = [
     "EligibilityCriterion",
     "Phase",
     "PhaseTreatment",
+    "PlausibleRange",
     "Protocol",
     "Study",
     "Transition",
@@ -176,6 +177,25 @@ class WithdrawalReason:
 
 
 @dataclass(frozen=True, slots=True)
+class PlausibleRange:
+    """A physiological range of one numeric field of a record kind; outside it a value needs confirming."""
+
+    kind: str
+    field: str
+    minimum: float | None
+    maximum: float | None
+    unit: str | None
+    source: Source
+    note: str | None = None
+
+    def describe(self) -> str:
+        lo = "" if self.minimum is None else f"{self.minimum:g}"
+        hi = "" if self.maximum is None else f"{self.maximum:g}"
+        span = f"{lo}-{hi}" if lo and hi else (f"at most {hi}" if hi else f"at least {lo}")
+        return f"{span}{' ' + self.unit if self.unit else ''}"
+
+
+@dataclass(frozen=True, slots=True)
 class EarlyTermination:
     dest: str
     from_phases: tuple[str, ...]
@@ -326,6 +346,7 @@ class Protocol:
     source_file: str
     data: Mapping[str, Any] = field(repr=False, compare=False)
     triggers: Triggers = Triggers()
+    plausibility: tuple[PlausibleRange, ...] = ()
 
     # -- look-ups -------------------------------------------------------------------------------
     @property

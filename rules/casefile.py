@@ -193,11 +193,17 @@ _DEFS: dict[str, dict[str, Any]] = {
     ),
     "adverse_event": _record(
         "adverse_event",
-        "Adverse event (CTCAE).",
+        "Adverse event (CTCAE v5); its date is the onset.",
         ["term", "grade"],
         {
             "term": _ID,
             "grade": {"type": "integer", "minimum": 1, "maximum": 5},
+            "resolved": {**_DATE, "description": "Date of resolution."},
+            "serious": {"type": "boolean", "default": False, "description": "A serious adverse event (SAE)."},
+            "relatedness": {"enum": ["not_related", "unlikely", "possible", "probable", "definite"],
+                            "description": "Relatedness to the study drug."},
+            "action": {"enum": ["none", "dose_reduced", "interrupted", "stopped"], "default": "none",
+                       "description": "Action taken with the study drug."},
         },
     ),
     "dose_change": _record(

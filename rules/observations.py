@@ -18,6 +18,8 @@ from fractions import Fraction
 from typing import Any, ClassVar, Literal, TypeAlias
 
 __all__ = [
+    "AE_ACTIONS",
+    "AE_RELATEDNESS",
     "OBSERVATION_TYPES",
     "TG_UNITS",
     "AdverseEvent",
@@ -326,24 +328,72 @@ class RaiScan:
         )
 
 
+AE_RELATEDNESS = ("not_related", "unlikely", "possible", "probable", "definite")
+AE_ACTIONS = ("none", "dose_reduced", "interrupted", "stopped")
+
+
+def _choice(d: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str | None) -> str | None:
+    value = d.get(key, default)
+    if value is None or value in choices:
+        return value
+    raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class AdverseEvent:
-    """An adverse event graded by CTCAE (1-5)."""
+    """An adverse event as CTCAE v5 grades it: term and grade (1-5), onset (``date``) and resolution,
+    seriousness (SAE), relatedness to the study drug and the action taken with it."""
 
     kind: ClassVar[str] = "adverse_event"
-    date: dt.date
+    date: dt.date  # onset
     term: str
     grade: int
+    resolved: dt.date | None = None
+    serious: bool = False
+    relatedness: str | None = None  # not_related, unlikely, possible, probable, definite
+    action: str = "none"  # none, dose_reduced, interrupted, stopped
+
+    @property
+    def onset(self) -> dt.date:
+        return self.date
+
+    @property
+    def related(self) -> bool:
+        """Possibly, probably or definitely related (the usual 'related' grouping of a safety table)."""
+        return self.relatedness in ("possible", "probable", "definite")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "date": self.date.isoformat(), "term": self.term, "grade": self.grade}
+        out: dict[str, Any] = {"kind": self.kind, "date": self.date.isoformat(), "term": self.term,
+                               "grade": self.grade}
+        # optional fields only when given, so an AE recorded before they existed keeps its identity
+        if self.resolved is not None:
+            out["resolved"] = self.resolved.isoformat()
+        if self.serious:
+            out["serious"] = True
+        if self.relatedness is not None:
+            out["relatedness"] = self.relatedness
+        if self.action != "none":
+            out["action"] = self.action
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AdverseEvent:
         grade = d.get("grade")
         if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 5:
             raise ValueError(f"grade must be a whole number 1-5, got {grade!r}")
-        return cls(_date(d["date"]), str(d["term"]), grade)
+        term = str(d["term"]).strip()
+        if not term:
+            raise ValueError("term must be a CTCAE v5 term, got an empty text")
+        onset = _date(d["date"])
+        resolved = _date(d["resolved"], "resolved") if d.get("resolved") is not None else None
+        if resolved is not None and resolved < onset:
+            raise ValueError(f"resolved ({resolved}) is before the onset ({onset})")
+        serious = _flag(d, "serious")
+        if grade >= 4 and not serious and "serious" in d:
+            raise ValueError(f"a grade {grade} adverse event is life-threatening or fatal: serious cannot be false")
+        return cls(onset, term, grade, resolved, serious,
+                   _choice(d, "relatedness", AE_RELATEDNESS, None),
+                   _choice(d, "action", AE_ACTIONS, "none") or "none")
 
 
 @dataclass(frozen=True, slots=True)

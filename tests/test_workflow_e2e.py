@@ -270,7 +270,9 @@ def test_complete_phase_after_continued_sorafenib(store: Store) -> None:
     with pytest.raises(Refused, match="before the patient entered continued_sorafenib"):
         complete_phase(store, "P-032", DECISION_DAY - dt.timedelta(days=1), USER)
     end = DECISION_DAY + dt.timedelta(days=100)
-    w = complete_phase(store, "P-032", end, USER)
+    with pytest.raises(Refused, match=r"runs 182 days.*82 days early"):
+        complete_phase(store, "P-032", end, USER)
+    w = complete_phase(store, "P-032", end, USER, early=True, reason="moved abroad, follow-up elsewhere")
     assert w.phase == "end_of_study"
 
 

@@ -1,0 +1,76 @@
+"""Tables for people at any terminal width, 80 columns included.
+
+Ids, dates and numbers are never broken inside: their columns do not wrap and keep their full width;
+only text columns wrap, at word boundaries. A column that does not fit is left out with a line saying
+so and how to see it, never silently. Cells are printed as text (never rich markup).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.table import Table
+from rich.text import Text
+
+from ._output import console
+
+__all__ = ["Column", "print_table"]
+
+Kind = Literal["id", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column: ``id`` (ids, dates, numbers: never wrapped) or ``text`` (wraps at word boundaries).
+
+    ``optional`` columns are the first left out when the terminal is too narrow; ``min_width`` is the
+    narrowest a text column may become before that happens.
+    """
+
+    name: str
+    kind: Kind = "id"
+    optional: bool = False
+    min_width: int = 12
+    justify: Literal["left", "right"] = "left"
+
+
+GAP = 2  # spaces between columns
+
+
+def _fits(columns: Sequence[Column], widths: Sequence[int], total: int) -> bool:
+    return sum(widths) + GAP * (len(columns) - 1) <= total
+
+
+def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, title: str | None = None,
+                hint: str = "--json") -> None:
+    """Print ``rows`` under ``columns`` at the console's width; say which columns were left out."""
+    width = console.width
+    keep = list(range(len(columns)))
+
+    def need(i: int) -> int:
+        c = columns[i]
+        longest = max([len(c.name), *(len(str(r[i])) for r in rows)])
+        return longest if c.kind == "id" else min(longest, c.min_width)
+
+    while not _fits([columns[i] for i in keep], [need(i) for i in keep], width):
+        optional = [i for i in keep if columns[i].optional]
+        if not optional:
+            break
+        keep.remove(optional[-1])
+    dropped = [columns[i].name for i in range(len(columns)) if i not in keep]
+    t = Table(title=Text(title) if title else None, title_justify="left", header_style="bold underline",
+              box=None, padding=(0, GAP // 2), pad_edge=False, show_edge=False, expand=False)
+    for i in keep:
+        c = columns[i]
+        if c.kind == "id":
+            t.add_column(c.name, no_wrap=True, min_width=need(i), justify=c.justify)
+        else:
+            t.add_column(c.name, overflow="fold", min_width=min(c.min_width, need(i)), justify=c.justify)
+    for r in rows:
+        t.add_row(*(Text(str(r[i])) for i in keep))
+    console.print(t)
+    if dropped:
+        console.print(f"left out at {width} columns: {', '.join(dropped)} (see them with a wider terminal, "
+                      f"e.g. COLUMNS=160, or {hint})", markup=False)

@@ -1,0 +1,69 @@
+"""The visit ledger: every visit of a patient with its dates, state, records and what is still missing.
+
+The ledger is :func:`trialflow.engine.schedule` read through the store: the worklist, ``status`` and the
+decision preview read the same answer, so they cannot disagree about a visit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ._base import Refused, today
+from ._queries import _protocols, _state, _states
+from ._schedule import ScheduledVisit, VisitStatus, schedule
+from ._store import Store
+
+__all__ = ["VISIT_STATUSES", "PatientVisits", "cohort_visits", "visits"]
+
+VISIT_STATUSES: tuple[VisitStatus, ...] = ("upcoming", "due", "overdue", "done", "missed", "skipped", "not_required")
+
+
+@dataclass(frozen=True, slots=True)
+class PatientVisits:
+    """A patient's ledger on a clinical date; ``unscheduled`` names phases whose visits have no dates yet."""
+
+    patient: str
+    as_of: dt.date
+    phase: str
+    protocol_version: str
+    visits: tuple[ScheduledVisit, ...]
+    unscheduled: tuple[str, ...]
+
+
+def visits(store: Store, patient: str, *, as_of: dt.date | None = None,
+           known_at: dt.datetime | None = None) -> PatientVisits:
+    """Every visit of the patient's protocol version that has a date, with its state on ``as_of``."""
+    as_of = as_of or today()
+    state = _state(store, patient, known_at)
+    if state.enrolled_on > as_of:
+        raise Refused(f"{patient} was enrolled on {state.enrolled_on}, after {as_of}")
+    cut = state.until(as_of)
+    protocol = _protocols(store)(cut.protocol_hash)
+    ledger = schedule(protocol, cut, as_of)
+    placed = {v.phase for v in ledger}
+    # phases the patient is on the way to whose visits have no dates yet (the treatment before day 0)
+    ahead = [t.dest for t in protocol.transitions
+             if t.source == cut.phase and t.trigger == protocol.triggers.start_treatment]
+    unscheduled = tuple(p for p in ahead if p not in placed and protocol.phase(p).visits)
+    return PatientVisits(patient, as_of, cut.phase, protocol.version, tuple(ledger), unscheduled)
+
+
+def cohort_visits(store: Store, *, status: VisitStatus | None = None, unresolved: bool = False,
+                  as_of: dt.date | None = None, known_at: dt.datetime | None = None,
+                  patients: list[str] | None = None) -> list[ScheduledVisit]:
+    """Visits of every patient (or ``patients``) with ``status`` on ``as_of``, by target date.
+
+    ``unresolved`` keeps only those still calling for action (a missed visit without a deviation).
+    """
+    as_of = as_of or today()
+    protocols = _protocols(store)
+    out: list[ScheduledVisit] = []
+    for st in _states(store, known_at, patients):
+        if st.enrolled_on > as_of:
+            continue
+        cut = st.until(as_of)
+        for v in schedule(protocols(cut.protocol_hash), cut, as_of):
+            if (status is None or v.status == status) and not (unresolved and v.resolved):
+                out.append(v)
+    return sorted(out, key=lambda v: (v.target_date, v.patient, v.visit))
