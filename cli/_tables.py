@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ._output import console
 
-__all__ = ["Column", "print_table"]
+__all__ = ["Column", "print_table", "say"]
 
 Kind = Literal["id", "text"]
 
@@ -72,5 +72,10 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tit
         t.add_row(*(Text(str(r[i])) for i in keep))
     console.print(t)
     if dropped:
-        console.print(f"left out at {width} columns: {', '.join(dropped)} (see them with a wider terminal, "
-                      f"e.g. COLUMNS=160, or {hint})", markup=False)
+        say(f"left out at {width} columns: {', '.join(dropped)} (see them with a wider terminal, e.g. COLUMNS=160, "
+            f"or {hint})")
+
+
+def say(text: str) -> None:
+    """A line of text for people, wrapped at word boundaries to the terminal's width."""
+    console.print(Text(text), soft_wrap=False, overflow="fold")

@@ -20,7 +20,7 @@ from ._common import (
     resolve_user,
 )
 from ._output import console, print_json
-from ._tables import Column, print_table
+from ._tables import Column, print_table, say
 from ._workflow_cmd import PatientArg, _written
 
 _STATUSES = ("upcoming", "due", "overdue", "done", "missed", "skipped", "not_required")
@@ -194,9 +194,9 @@ def register(app: typer.Typer) -> None:
 
 
 def render_safety(r: Any) -> None:
-    console.print(f"Safety as of {r.as_of}: {r.treated} treated; {r.patients_grade3_plus} with a grade ≥ 3 adverse "
-                  f"event, {r.patients_with_sae} with a serious adverse event ({r.serious_events} SAEs), "
-                  f"{r.patients_dose_reduced} with a dose reduction", markup=False)
+    say(f"Safety as of {r.as_of}: {r.treated} treated; {r.patients_grade3_plus} with a grade ≥ 3 adverse event, "
+        f"{r.patients_with_sae} with a serious adverse event ({r.serious_events} SAEs), {r.patients_dose_reduced} "
+        "with a dose reduction")
     rows = []
     for p in r.patients:
         for e in p.events:
@@ -210,5 +210,4 @@ def render_safety(r: Any) -> None:
                      Column("action", "text", min_width=8), Column("term", "text", min_width=14)], rows,
                     title="Adverse events (CTCAE v5)", hint="trialflow safety --json")
     if r.patients_by_worst_grade:
-        console.print("patients by worst grade: " + ", ".join(f"grade {g}: {n}" for g, n in
-                                                              r.patients_by_worst_grade.items()), markup=False)
+        say("patients by worst grade: " + ", ".join(f"grade {g}: {n}" for g, n in r.patients_by_worst_grade.items()))

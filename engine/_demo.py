@@ -29,7 +29,7 @@ from ._workflow import (
     withdraw,
 )
 
-__all__ = ["DEMO_DB", "build_demo"]
+__all__ = ["DEMO_DB", "build_demo", "populate_demo"]
 
 DEMO_DB = "trialflow-demo.db"
 USERS = ("coordinator.anna", "coordinator.ben", "investigator.dr-smit")
@@ -151,8 +151,12 @@ def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.
             add({"kind": "dispense", "date": d.isoformat(), "dose_mg_per_day": dose, "days_supply": 28})
     if prof.dose_reduction_day and day0 + dt.timedelta(days=prof.dose_reduction_day) <= horizon:
         d = day0 + dt.timedelta(days=prof.dose_reduction_day)
-        add({"kind": "adverse_event", "date": (d - dt.timedelta(days=2)).isoformat(),
-             "term": "Palmar-plantar erythrodysesthesia syndrome", "grade": 3})
+        ae = {"kind": "adverse_event", "date": (d - dt.timedelta(days=2)).isoformat(),
+              "term": "Palmar-plantar erythrodysesthesia syndrome", "grade": 3, "relatedness": "definite",
+              "action": "dose_reduced"}
+        if d + dt.timedelta(days=21) <= horizon:
+            ae["resolved"] = (d + dt.timedelta(days=21)).isoformat()
+        add(ae)
         add({"kind": "dose_change", "date": d.isoformat(), "dose_mg_per_day": 600, "reason": "hand-foot skin reaction"})
     month6 = day0 + dt.timedelta(days=182 + rng.choice((-2, 0, 3)))
     if month6 <= horizon:
@@ -225,7 +229,12 @@ def build_demo(db: str | None = None, *, seed: int = 2009) -> Store:
     else:
         raise Refused("the demo writes a fresh SQLite file; give --db a file path")
     store, _ = init_store(str(path), None, USERS[2])
+    populate_demo(store, seed=seed)
+    return store
+
+
+def populate_demo(store: Store, *, seed: int = 2009) -> None:
+    """Enrol and follow the demo cohort in ``store`` (any backend) through the workflow functions."""
     rng = random.Random(seed)
     for i, (days_ago, prof) in enumerate(_COHORT, start=1):
         _patient(store, f"DEMO-{i:03d}", days_ago, prof, rng)
-    return store
