@@ -52,7 +52,11 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tit
     def need(i: int) -> int:
         c = columns[i]
         longest = max([len(c.name), *(len(str(r[i])) for r in rows)])
-        return longest if c.kind == "id" else min(longest, c.min_width)
+        if c.kind == "id":
+            return longest
+        # a text column wraps between words, never inside one (up to a third of the width)
+        word = max([0, *(len(w) for r in rows for w in str(r[i]).split())])
+        return min(longest, max(c.min_width, min(word, width // 3)))
 
     while not _fits([columns[i] for i in keep], [need(i) for i in keep], width):
         optional = [i for i in keep if columns[i].optional]

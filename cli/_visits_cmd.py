@@ -206,7 +206,7 @@ def render_safety(r: Any) -> None:
             rows.append([p.patient, "", "", "", "", "", "dose reduced", "(dose change without an adverse event)"])
     if rows:
         print_table([Column("patient"), Column("grade", justify="right"), Column("onset"),
-                     Column("resolved", optional=True), Column("SAE"), Column("related", optional=True),
+                     Column("resolved", optional=True), Column("SAE"), Column("related"),
                      Column("action", "text", min_width=8), Column("term", "text", min_width=14)], rows,
                     title="Adverse events (CTCAE v5)", hint="trialflow safety --json")
     if r.patients_by_worst_grade:
