@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
             for p in result.unscheduled:
                 console.print(f"{p}: visits get their dates at day 0 (trialflow start {patient})", markup=False)
             return
-        vs = call(cohort_visits, store, status=status, unresolved=unresolved, as_of=day,  # type: ignore[arg-type]
+        vs = call(cohort_visits, store, status=status, unresolved=unresolved, as_of=day,
                   known_at=parse_known_at(known_at))
         if as_json:
             print_json(vs)

@@ -386,8 +386,8 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
     dev_patient: dict[str, dict[str, int]] = {}
     for st in sorted(states, key=lambda s: s.patient):
         per_phase[st.phase] = per_phase.get(st.phase, 0) + 1
-        for d in st.deviations:
-            k = d.payload["kind"]
+        for dev in st.deviations:
+            k = dev.payload["kind"]
             deviations[k] = deviations.get(k, 0) + 1
             mine = dev_patient.setdefault(st.patient, {})
             mine[k] = mine.get(k, 0) + 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ._state import PatientState
 
@@ -81,10 +82,9 @@ def safety_of(states: Iterable[PatientState], as_of: dt.date) -> SafetyReport:
     treated = 0
     for st in sorted(states, key=lambda s: s.patient):
         treated += st.day0 is not None
-        events = tuple(
-            SafetyEvent(st.patient, r.event_id, r.record.term, r.record.grade, r.record.date, r.record.resolved,
-                        r.record.serious, r.record.relatedness, r.record.action)
-            for r in st.records if r.record.kind == "adverse_event")
+        aes: list[tuple[int, Any]] = [(r.event_id, r.record) for r in st.records if r.record.kind == "adverse_event"]
+        events = tuple(SafetyEvent(st.patient, eid, ae.term, ae.grade, ae.date, ae.resolved, ae.serious,
+                                   ae.relatedness, ae.action) for eid, ae in aes)
         reduced = _dose_reduced(st)
         if not events and not reduced:
             continue
