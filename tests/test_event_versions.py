@@ -56,9 +56,30 @@ def test_the_old_store_has_unversioned_payloads(old_store: Path) -> None:
     assert payloads and not any(VERSION_KEY in p for p in payloads)
 
 
+# What issue 12 changed on purpose in these answers (one definition of a visit's state): missed-visit
+# counts (a visit still open when the patient left the study is not required, finding 3), the next
+# action (a missed visit stays on the worklist until a deviation is recorded, finding 2) and its label
+# (what a visit asks for, "Tg + TgAb", finding 1), and the new fields. The rest must read the same.
+_CHANGED_BY_ISSUE_12 = {"visits_missed", "next_action", "next_action_date", "visits_skipped", "visits_unresolved",
+                        "as_of", "missed"}
+
+
+def _same_apart_from_issue_12(new: object, old: object) -> None:
+    assert isinstance(new, list | dict) and type(new) is type(old)
+    rows = new if isinstance(new, list) else [new]
+    olds = old if isinstance(old, list) else [old]
+    assert len(rows) == len(olds)
+    for a, b in zip(rows, olds, strict=True):
+        assert {k: v for k, v in a.items() if k not in _CHANGED_BY_ISSUE_12} == \
+            {k: v for k, v in b.items() if k not in _CHANGED_BY_ISSUE_12}
+
+
 def test_a_store_written_by_commit_66ced54_reads_the_same_under_this_code(old_store: Path) -> None:
-    assert _cli_json("status", "--db", str(old_store), "--as-of", AS_OF) == json.loads(
-        (OLD / "status_66ced54.json").read_text())
+    status = _cli_json("status", "--db", str(old_store), "--as-of", AS_OF)
+    _same_apart_from_issue_12(status, json.loads((OLD / "status_66ced54.json").read_text()))
+    assert isinstance(status, list)
+    screen_failure = next(r for r in status if r["phase"] == "screen_failure")
+    assert screen_failure["visits_missed"] == 0  # 66ced54 counted its two baseline visits as missed
     for f in sorted(OLD.glob("eval_*.json")):
         patient = f.stem.removeprefix("eval_")
         # everything 66ced54 printed reads the same; later code may add keys (issue 9: each criterion's

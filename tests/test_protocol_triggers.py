@@ -87,8 +87,8 @@ def test_renamed_triggers_validate_and_drive_the_engine(tmp_path) -> None:
         assert evaluate(store, "P-101", as_of=dt.date(2026, 8, 3)).ready
         decided = decide(store, "P-101", dt.date(2026, 8, 3), USER)
         assert decided.phase == "continued_sorafenib"
-        # the continuation phase ends with the protocol's complete trigger
-        done = complete_phase(store, "P-101", dt.date(2026, 11, 2), USER)
+        # the continuation phase ends with the protocol's complete trigger (early: before its 182 days)
+        done = complete_phase(store, "P-101", dt.date(2026, 11, 2), USER, early=True, reason="moved abroad")
         assert done.phase == "end_of_study" and done.events[0].payload["trigger"] == "finish"
         # the worklist knows when a screened patient can start
         enroll(store, "P-102", dt.date(2025, 12, 29), ELIGIBLE, USER)
