@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout, suppress
 from pathlib import Path
 
 BASELINES = {
@@ -67,11 +67,8 @@ def _in_process(args: list[str]) -> float:
     from trialflow.cli import app
 
     t = time.perf_counter()
-    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        try:
-            app(args, standalone_mode=False)
-        except SystemExit:
-            pass
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()), suppress(SystemExit):
+        app(args, standalone_mode=False)
     return time.perf_counter() - t
 
 
@@ -106,7 +103,8 @@ def main() -> None:
     print(f"median of {repeat} runs, demo store (30 patients), load average {load:.1f} on {os.cpu_count()} CPUs")
     print("baselines: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in base.items()))
     if opts.markdown:
-        print("\n| command | process | in-process | baseline | ratio | target |\n| --- | ---: | ---: | --- | ---: | ---: |")
+        print("\n| command | process | in-process | baseline | ratio | target |")
+        print("| --- | ---: | ---: | --- | ---: | ---: |")
         for label, med, inp, against, b, ratio, target in rows:
             ok = "ok" if ratio <= target else "over"
             print(f"| `trialflow {label}` | {med * 1000:.0f} ms | {inp * 1000:.0f} ms | {against} "
