@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from . import (
     _demo_cmd,
@@ -21,8 +26,29 @@ from . import (
 
 _help.install()
 
+class _Commands(TyperGroup):
+    """The command group; a reader that closed the pipe (``| head``) ends the command quietly, exit 0."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise typer.Exit(0) from None
+
+
+def _quiet_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit: point it at /dev/null
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 app = typer.Typer(
     name="trialflow",
+    cls=_Commands,
     help="Run a clinical-trial protocol declared in YAML: enrol, record, see what is due, decide, report.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # patient data must never land in a traceback
@@ -45,4 +71,8 @@ _design_cmd.register(app)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # a closed pipe while typer itself printed (help, usage errors)
+        _quiet_stdout()
+        sys.exit(0)

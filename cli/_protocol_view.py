@@ -9,6 +9,8 @@ from rich.text import Text
 
 from trialflow.protocol import Criterion, Phase, Protocol, Visit
 
+from ._tables import keep_words
+
 __all__ = ["render_protocol"]
 
 _ANCHOR_WORDS = {"enrolment": "days from enrolment", "day0": "study day (day 0 = first dose)",
@@ -77,14 +79,14 @@ def render_protocol(proto: Protocol) -> RenderableType:
         if t.dose_levels_mg_per_day:
             amount += f"; levels {' → '.join(f'{d:g}' for d in t.dose_levels_mg_per_day)}"
         tr.add_row(t.id, t.name, amount, t.source)
-    parts.append(tr)
+    parts.append(keep_words(tr))
 
     asm = Table(title="Assessments", title_justify="left", header_style="bold")
     for col in ("Id", "Assessment", "Records", "Source"):
         asm.add_column(col)
     for a in proto.assessments:
         asm.add_row(a.id, a.name, ", ".join(a.observation_kinds), a.source)
-    parts.append(asm)
+    parts.append(keep_words(asm))
 
     el = Table(title="Eligibility", title_justify="left", header_style="bold")
     for col in ("", "Id", "Question", "Source"):
@@ -92,7 +94,7 @@ def render_protocol(proto: Protocol) -> RenderableType:
     for kind, items in (("include", proto.eligibility.inclusion), ("exclude", proto.eligibility.exclusion)):
         for c in items:
             el.add_row(kind, c.id, c.question, c.source)
-    parts.append(el)
+    parts.append(keep_words(el))
 
     ph = Table(title="Phases and transitions", title_justify="left", header_style="bold")
     for col in ("Phase", "Kind", "Length", "Leads to"):
@@ -105,19 +107,27 @@ def render_protocol(proto: Protocol) -> RenderableType:
             outs.append(f"{proto.early_termination.dest} (early termination)")
         length = f"{p.duration_days} days" if p.duration_days else ""
         ph.add_row(f"{p.id}\n{p.name}{_mark(p.source)}", p.kind, length, "\n".join(outs))
-    parts.append(ph)
+    parts.append(keep_words(ph))
     reasons = ", ".join(r.id for r in proto.early_termination.reasons)
     parts.append(Text(f"Early termination from every active phase to {proto.early_termination.dest!r}: {reasons}\n"))
 
     dec = proto.decision
     dt = Table(title=f"Decision {dec.id!r}: {dec.name} (in phase {dec.phase})", title_justify="left",
                header_style="bold")
-    for col in ("Criterion", "Rule", "Parameters", "Judges", "Favourable if"):
+    for col in ("Criterion", "Rule", "Judges", "Favourable if"):
         dt.add_column(col)
     for crit in dec.criteria:
-        params = ", ".join(f"{k}={v}" for k, v in crit.params.items() if v is not None)
-        dt.add_row(f"{crit.id}\n{crit.name}", crit.rule, params, _judges(crit), ", ".join(crit.favourable))
-    parts.append(dt)
+        dt.add_row(f"{crit.id}\n{crit.name}", crit.rule, _judges(crit), ", ".join(crit.favourable))
+    parts.append(keep_words(dt))
+    # the parameters in a table of their own: their names are what a user types (-p NAME=VALUE), never cut
+    pt = Table(title="Parameters of each criterion's rule", title_justify="left", header_style="bold",
+               box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("Criterion", "Parameter", "Value"):
+        pt.add_column(col, no_wrap=col != "Value")
+    for crit in dec.criteria:
+        for i, (k, v) in enumerate((k, v) for k, v in crit.params.items() if v is not None):
+            pt.add_row(crit.id if i == 0 else "", k, str(v))
+    parts.append(keep_words(pt))
     parts.append(Text(f"Favourable response: at least {dec.min_criteria} of {len(dec.criteria)} criteria "
                       f"favourable. {dec.favourable_description or ''}"))
     br = Table(title="Branches (first match wins)", title_justify="left", header_style="bold")
@@ -126,14 +136,16 @@ def render_protocol(proto: Protocol) -> RenderableType:
     for i, b in enumerate(dec.branches, 1):
         when = "otherwise (default)" if b.default else (b.when.describe() if b.when else "")
         br.add_row(str(i), f"{b.id}\n{b.description or ''}", when, b.to)
-    parts.append(br)
+    parts.append(keep_words(br))
 
     parts.append(Text("\nSchedule of activities", style="bold underline"))
     for p in proto.phases:
         if p.visits:
             parts.append(_schedule(proto, p))
     parts.append(Text("Window: days before/after the target day on which the visit still counts. "
-                      "[assumption] marks what the synopsis does not say."))
+                      "[assumption] marks what the synopsis does not say; [domain] a reading or standard "
+                      "documented, with its published source, in the project's clinical reference "
+                      "docs/DOMAIN.md."))
     return Group(*parts)
 
 

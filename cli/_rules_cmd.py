@@ -45,23 +45,17 @@ def list_rules(as_json: JsonOpt = False) -> None:
             ]
         )
         return
-    from rich.table import Table
+    from ._tables import Column, print_table, say
 
-    table = Table(show_lines=True)
-    for col in ("rule", "version", "reads", "outcomes", "parameters (default)"):
-        table.add_column(col)
     for r in sorted(rules.values(), key=lambda r: r.name):
-        params = "\n".join(
-            f"{k} = {v.get('default')!r}" for k, v in r.params_schema.get("properties", {}).items()
-        )
-        table.add_row(
-            f"{r.name}\n[dim]{r.title}[/dim]",
-            r.version,
-            ", ".join(r.observation_kinds),
-            ", ".join(r.outcomes),
-            params,
-        )
-    console.print(table)
+        say(f"{r.name} v{r.version}: {r.title}")
+        say(f"reads {', '.join(r.observation_kinds)}; outcomes {', '.join(r.outcomes)}")
+        rows = [[k, repr(v.get("default")), str(v.get("description", ""))]
+                for k, v in r.params_schema.get("properties", {}).items()]
+        print_table([Column("parameter (-p NAME=VALUE)"), Column("default"), Column("meaning", "text", optional=True,
+                                                                                  min_width=20)],
+                    rows, hint="trialflow rules list --json")
+        console.print()
 
 
 def _parse_params(items: list[str], rule: Any) -> dict[str, Any]:

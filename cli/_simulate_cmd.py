@@ -119,10 +119,17 @@ def register(app: typer.Typer) -> None:
                         progress=lambda done, _n: bar.update(task, completed=done),
                     )
             written = []
+            missing_extra = None
             if plots is not None:
-                from trialflow.engine.simulation._plots import write_plots
+                try:
+                    from trialflow.engine.simulation._plots import write_plots
 
-                written = write_plots(result, plots)
+                    written = write_plots(result, plots)
+                except ModuleNotFoundError as err:
+                    if not (err.name or "").startswith("matplotlib"):
+                        raise
+                    missing_extra = ("--plots needs matplotlib, which is not installed: "
+                                     "pip install 'trialflow[plots]' (the results above are complete)")
         except DocumentError as err:
             fail([str(p) for p in err.problems])
         except SimulationError as err:
@@ -133,10 +140,12 @@ def register(app: typer.Typer) -> None:
             data = result.to_dict()
             data["plots"] = [str(p) for p in written]
             print_json(data)
-            return
-        _render(result)
-        for p in written:
-            console.print(f"figure: {p}", markup=False)
+        else:
+            _render(result)
+            for p in written:
+                console.print(f"figure: {p}", markup=False)
+        if missing_extra is not None:
+            fail(missing_extra)
 
 
 def _grid(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rich.table import Table
 from rich.text import Text
 
 from ._output import console
 
-__all__ = ["Column", "print_table", "say"]
+__all__ = ["Column", "keep_words", "print_table", "say"]
 
 Kind = Literal["id", "text"]
 
@@ -83,3 +83,32 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tit
 def say(text: str) -> None:
     """A line of text for people, wrapped at word boundaries to the terminal's width."""
     console.print(Text(text), soft_wrap=False, overflow="fold")
+
+
+def keep_words(table: Table) -> Table:
+    """Fix each column's width of a rich table so that it holds its longest word, rich wraps between words
+    and never cuts one with "…", and the table fits the terminal; when the words cannot all fit, the
+    longest are folded rather than a column pushed off the screen."""
+
+    def texts(col: Any) -> list[str]:
+        return [str(col.header), *(c.plain if isinstance(c, Text) else str(c) for c in col._cells)]
+
+    longest = [max(len(w) for t in texts(col) for w in [*t.split(), ""]) or 1 for col in table.columns]
+    natural = [max(len(line) for t in texts(col) for line in [*t.splitlines(), ""]) or 1 for col in table.columns]
+    overhead = 3 * len(table.columns) + 1 if table.box is not None else 2 * len(table.columns)
+    avail = max(len(table.columns), console.width - overhead)
+    cap = max(longest, default=1)
+    while cap > 8 and sum(min(n, cap) for n in longest) > avail:
+        cap -= 1
+    widths = [min(n, cap) for n in longest]
+    spare = avail - sum(widths)
+    # the rest goes first to the columns that want least beyond their width (a short phrase on one line),
+    # then the long text columns share what is left
+    for k in sorted(range(len(widths)), key=lambda k: natural[k] - widths[k]):
+        give = min(max(0, natural[k] - widths[k]), spare)
+        widths[k] += give
+        spare -= give
+    for col, w in zip(table.columns, widths, strict=True):
+        col.width = w
+        col.overflow = "fold"  # only a word longer than the cap is folded
+    return table

@@ -2,7 +2,7 @@
 
 Nothing is written into tables directly: every patient is enrolled, started, recorded and decided
 through the same library calls the CLI makes, with dates relative to today so the worklist always
-has due and overdue items. Values follow DOMAIN.md's pathway figures (ln Tg slope about -0.05/week
+has due and overdue items. Values follow docs/DOMAIN.md's pathway figures (ln Tg slope about -0.05/week
 in responders and +0.02 to +0.03 in progressors, residual SD 0.07, RECIST PR/SD/PD mixes).
 """
 

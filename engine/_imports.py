@@ -23,11 +23,18 @@ _BOOL = {"": False, "0": False, "false": False, "no": False, "n": False,
 
 @dataclass(frozen=True, slots=True)
 class ImportBatch:
-    """Records to import, in file order, with each patient's day 0 where the file states it."""
+    """Records to import, in file order, with each patient's day 0 where the file states it.
+
+    ``where`` holds, per item, the line and column naming its patient (so a store-side problem such as
+    an unknown patient is reported at its place in the file, beside the file's own problems);
+    ``problems`` the file's own problems when read with ``collect=True``.
+    """
 
     file: str
     items: tuple[tuple[str, dict[str, Any]], ...]
     day0: dict[str, dt.date]
+    where: tuple[tuple[int, int], ...] = ()
+    problems: tuple[Problem, ...] = ()
 
 
 def _read_case(path: Path) -> ImportBatch:
@@ -38,22 +45,30 @@ def _read_case(path: Path) -> ImportBatch:
     return ImportBatch(str(path), items, {case.patient: case.day0} if case.day0 else {})
 
 
-def _number(text: str, field: str, where: tuple[int, int], file: str, problems: list[Problem]) -> float | None:
+def _number(text: str, field: str, where: tuple[int, int], file: str, problems: list[Problem],
+            decimal_comma: bool = False) -> float | None:
     try:
-        return float(text)
+        return float(text.replace(",", ".") if decimal_comma else text)
     except ValueError:
         problems.append(Problem(file, where[0], where[1], f"$.{field}", f"expected a number, got {text!r}"))
         return None
 
 
-def _read_csv(path: Path) -> ImportBatch:
+def _delimiter(first_line: str) -> str:
+    """',' as the columns say; ';' for a file saved by Excel with European settings (decimal commas)."""
+    return ";" if first_line.count(";") > first_line.count(",") else ","
+
+
+def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise DocumentError([Problem(file, 1, 1, "$", f"cannot read: {err}")]) from None
     lines = text.splitlines()
-    reader = csv.reader(lines)
+    sep = _delimiter(lines[0] if lines else "")
+    comma = sep == ";"  # with ';' between fields, a ',' in a number is its decimal sign
+    reader = csv.reader(lines, delimiter=sep)
     header = [h.strip().lower() for h in next(reader, [])]
     problems: list[Problem] = []
     unknown = [h for h in header if h not in CSV_COLUMNS]
@@ -66,6 +81,7 @@ def _read_csv(path: Path) -> ImportBatch:
     if problems:
         raise DocumentError(problems)
     items: list[tuple[str, dict[str, Any]]] = []
+    where: list[tuple[int, int]] = []
     for lineno, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -88,11 +104,11 @@ def _read_csv(path: Path) -> ImportBatch:
             if raw.startswith("<"):
                 rec["value"] = raw
             elif raw:
-                rec["value"] = _number(raw, "value", (lineno, col["value"]), file, problems)
+                rec["value"] = _number(raw, "value", (lineno, col["value"]), file, problems, comma)
             if cells.get("unit"):
                 rec["unit"] = cells["unit"]
             if cells.get("loq"):
-                rec["loq"] = _number(cells["loq"], "loq", (lineno, col["loq"]), file, problems)
+                rec["loq"] = _number(cells["loq"], "loq", (lineno, col["loq"]), file, problems, comma)
             for flag in ("below_loq", "stimulated"):
                 if flag in cells:
                     value = _BOOL.get(cells[flag].lower())
@@ -120,16 +136,33 @@ def _read_csv(path: Path) -> ImportBatch:
             problems.append(Problem(file, lineno, col["patient"], "$.patient", "patient is empty"))
             continue
         items.append((cells["patient"], rec))
-    if problems:
+        where.append((lineno, col["patient"]))
+    if problems and not collect:
         raise DocumentError(problems)
-    return ImportBatch(file, tuple(items), {})
+    return ImportBatch(file, tuple(items), {}, tuple(where), tuple(problems))
 
 
-def read_import(path: str | Path) -> ImportBatch:
-    """Read a case file (.yaml/.yml/.json) or a laboratory CSV (.csv)."""
+CASE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _looks_like_csv(p: Path) -> bool:
+    """A file whose first line is a header naming the CSV's patient and date columns."""
+    try:
+        with p.open(encoding="utf-8-sig", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return False
+    cells = {c.strip().lower() for c in first.split(_delimiter(first))}
+    return {"patient", "date"} <= cells
+
+
+def read_import(path: str | Path, *, collect: bool = False) -> ImportBatch:
+    """Read a case file (.yaml/.yml/.json) or a laboratory CSV (.csv, or any other name whose first line
+    is the CSV header, such as a laboratory's ``.txt`` export). ``collect``: return a CSV's row problems
+    in the batch instead of raising, so the caller can report them with its own."""
     p = Path(path)
     if not p.exists():
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
-    if p.suffix.lower() == ".csv":
-        return _read_csv(p)
+    if p.suffix.lower() == ".csv" or (p.suffix.lower() not in CASE_SUFFIXES and _looks_like_csv(p)):
+        return _read_csv(p, collect)
     return _read_case(p)

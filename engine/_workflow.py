@@ -215,7 +215,7 @@ def start(store: Store, patient: str, when: dt.date, user: Who, dispense_days: i
         dest = protocol.phase(ev.payload["to"])
         dispensed = ""
         if dispense_days is not None and dest.treatment is not None and dest.treatment.dose_mg_per_day:
-            rec = SorafenibDispense(when, dest.treatment.dose_mg_per_day, dispense_days)
+            rec = SorafenibDispense(when, float(dest.treatment.dose_mg_per_day), dispense_days)
             new.append(NewEvent(OBSERVATION, when, rec.to_dict(), dedup=dedup_key(patient, rec.to_dict())))
             dispensed = f"; dispensed {rec.dose_mg_per_day:g} mg/day for {dispense_days} days"
         events = tx.append(patient, state, new, projection(protocol))
@@ -549,9 +549,18 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
 
 def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
     """Import a case file or a laboratory CSV in one transaction; re-importing records nothing new."""
+    from trialflow.protocol import DocumentError, Problem
+
     from ._imports import read_import
 
-    batch = read_import(path)
+    batch = read_import(path, collect=True)
+    problems = list(batch.problems)
+    if batch.where:  # a CSV: a patient the store does not know is a problem at its place in the file
+        known = {p for p in dict.fromkeys(p for p, _ in batch.items) if store.exists(p)}
+        problems += [Problem(batch.file, line, col, "$.patient", f"unknown patient {p!r}: enrol them first")
+                     for (p, _), (line, col) in zip(batch.items, batch.where, strict=True) if p not in known]
+    if problems:
+        raise DocumentError(sorted(problems, key=lambda q: (q.line, q.column)))
     if not batch.items:
         raise Refused(f"{path}: no observations to import")
     return record_many(store, list(batch.items), user, day0=batch.day0)

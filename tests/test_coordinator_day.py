@@ -208,6 +208,9 @@ def test_start_dispenses_and_stop_drug_ends_the_drug(tour: str) -> None:
                               if a["status"] in ("due", "overdue")}
     hist = js("history", P, "--db", db)
     assert "dispensed 800 mg/day for 28 days" in [e["summary"] for e in hist]
+    # the same supply recorded again by hand is the same fact, not a second one
+    r = run("record", P, "dispense", "--date", "2026-04-15", "--dose", "800", "--days", "28", "--db", db)
+    assert r.stdout.startswith(f"{P}: 0 recorded, 1 already recorded")
     r = run("stop-drug", P, "--date", "2026-05-01", "--reason", "grade 4 hypertension", "--db", db)
     assert r.stdout.startswith(f"{P}: 1 recorded")
     assert js("status", P, "--as-of", "2026-05-02", "--db", db)[0]["dose_mg_per_day"] == 0
