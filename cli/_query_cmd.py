@@ -191,7 +191,7 @@ def register(app: typer.Typer) -> None:
             rows.append([str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), who,
                          e.summary + by, e.reason or ""])
         print_table([Column("event", justify="right"), Column("effective"), Column("recorded (UTC)", optional=True),
-                     Column("by", optional=True), Column("what", "text", min_width=24),
+                     Column("by", "text", min_width=10), Column("what", "text", min_width=24),
                      Column("why", "text", min_width=12)], rows, title=f"History of {patient}",
                     hint=f"trialflow history {patient} --json")
 

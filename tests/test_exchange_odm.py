@@ -249,7 +249,7 @@ def test_cli_export_and_import_odm(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", "--db", dst]).exit_code == 0
     r = runner.invoke(app, ["import", "odm", str(out), "--db", dst, "--user", INVESTIGATOR])
     assert r.exit_code == 0, r.output
-    assert "P-201: 5 event(s) restored; phase sorafenib_6m" in r.output
+    assert "P-201: 6 event(s) restored; phase sorafenib_6m" in r.output
     r = runner.invoke(app, ["import", str(out), "--db", dst])  # a .xml file is ODM without saying so
     assert r.exit_code == 0 and "P-201: already up to date" in r.output
     r = runner.invoke(app, ["import", "odm", "--db", dst])

@@ -209,7 +209,7 @@ def test_start_json_warns_about_incomplete_baseline(cli_db: str, elig: Path) -> 
             {"kind": "dose_change", "dose_mg_per_day": 600.0},
         ),
         (
-            ["dispense", "--date", "2026-01-12", "--dose", "800", "--days", "28"],
+            ["dispense", "--date", "2026-02-09", "--dose", "800", "--days", "28"],
             {"kind": "dispense", "dose_mg_per_day": 800.0, "days_supply": 28},
         ),
         (

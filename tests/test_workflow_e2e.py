@@ -478,7 +478,7 @@ def test_lab_csv_with_one_bad_row_writes_nothing(store: Store, db_url: str, tmp_
     with pytest.raises(DocumentError, match="expected a date as YYYY-MM-DD"):
         import_file(store, bad_date, USER)
     unknown = _lab_csv(tmp_path / "unknown.csv", [*good, "P-404,tg,2026-03-09,41.5,ug/L,0.2,"])
-    with pytest.raises(Refused, match="unknown patient 'P-404'"):
+    with pytest.raises(DocumentError, match=r"unknown.csv:7:1: \$.patient: unknown patient 'P-404'"):
         import_file(store, unknown, USER)
     future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     late = _lab_csv(tmp_path / "future.csv", [*good, f"P-063,tg,{future},41.5,ug/L,0.2,"])
