@@ -48,6 +48,11 @@ def render_report(r: Any) -> list[Any]:
                    f"{r.proportion_treated:.1%} (95 % CI {r.ci95_treated[0]:.1%} – {r.ci95_treated[1]:.1%})")
     out.append(f"enrolled {r.enrolled} · screen failures {r.screen_failures} · started Sorafenib {r.started} · "
                f"evaluable at the decision {r.evaluable} · still before the decision {r.before_decision}")
+    signed = [p["signature"] for p in r.patients if p.get("signature")]
+    if signed:
+        invalid = sum(not s["valid"] for s in signed)
+        out.append(f"decisions signed: {len(signed)} of {len(r.patients)}"
+                   + (f" ({invalid} invalidated by later corrections: see history)" if invalid else ""))
     if r.withdrawn_before_decision:
         out.append("withdrawn before the decision: " + ", ".join(f"{k} {v}" for k, v in
                                                                 r.withdrawn_before_decision.items()))

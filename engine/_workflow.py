@@ -413,6 +413,7 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
         raise Refused("an override needs a reason (--reason)")
     actor = identify(store, user)
     if actor.authenticated:
+        authorize(actor, "decide")
         authorize(actor, "sign")
         if signature is None:
             raise Refused(f"{patient}: the decision must be signed: re-enter your password to sign it")
