@@ -12,6 +12,7 @@ from . import (
     _protocol_cmd,
     _query_cmd,
     _rules_cmd,
+    _serve_cmd,
     _simulate_cmd,
     _team_cmd,
     _workflow_cmd,
@@ -36,6 +37,7 @@ _query_cmd.register(app)
 _demo_cmd.register(app)
 _simulate_cmd.register(app)
 _design_cmd.register(app)
+app.add_typer(_serve_cmd.app)  # `trialflow serve` (one command: merged at the top level)
 
 
 def main() -> None:

@@ -1,0 +1,75 @@
+"""The pages that only read: the worklist, a patient, the protocol, the report.
+
+Each calls the library function the CLI's command calls (``next``, ``status``, ``history``,
+``evaluate``, ``report``, ``protocol show``) with the signed-in actor, and renders what it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from ._auth import Actor
+from ._lib import (
+    observations_of,
+    patient_view,
+    protocol_view,
+    report_of,
+    sites_for,
+    worklist,
+)
+from ._render import page
+
+__all__ = ["router"]
+
+router = APIRouter()
+STATUSES = ("overdue", "due", "missed", "upcoming")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    site: str
+    patient: str
+    action: str
+
+    def keep(self, a: Any, sites: dict[str, str | None]) -> bool:
+        return ((not self.site or sites.get(a.patient) == self.site)
+                and (not self.patient or self.patient.lower() in a.patient.lower())
+                and (not self.action or a.action == self.action))
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def worklist_page(request: Request, actor: Actor, site: str = "", patient: str = "", action: str = "") -> HTMLResponse:
+    f = Filters(site.strip()[:32], patient.strip()[:64], action.strip()[:32])
+    actions = worklist(request, actor)
+    sites = sites_for(request, actor, [a.patient for a in actions])
+    shown = [a for a in actions if f.keep(a, sites)]
+    groups = {s: [a for a in shown if a.status == s] for s in STATUSES}
+    ctx = {"groups": groups, "counts": {s: len(v) for s, v in groups.items()}, "total": len(shown),
+           "all_total": len(actions), "filters": f, "today": dt.date.today(),
+           "site_choices": sorted({s for s in sites.values() if s}),
+           "action_choices": sorted({a.action for a in actions}), "sites": sites}
+    if request.headers.get("hx-request") and request.headers.get("hx-target") == "worklist":
+        return page(request, "_worklist_table.html", ctx)
+    return page(request, "worklist.html", ctx)
+
+
+@router.get("/patients/{patient}", response_class=HTMLResponse, include_in_schema=False)
+def patient_page(request: Request, patient: str, actor: Actor) -> HTMLResponse:
+    view = patient_view(request, actor, patient)
+    return page(request, "patient.html", {"p": view, "observations": observations_of(view.history)})
+
+
+@router.get("/protocol", response_class=HTMLResponse, include_in_schema=False)
+def protocol_page(request: Request, actor: Actor) -> HTMLResponse:
+    request.state.csp_diagram = True  # Mermaid styles its own SVG
+    return page(request, "protocol.html", {"proto": protocol_view(request, actor)})
+
+
+@router.get("/report", response_class=HTMLResponse, include_in_schema=False)
+def report_page(request: Request, actor: Actor) -> HTMLResponse:
+    return page(request, "report.html", {"r": report_of(request, actor)})
