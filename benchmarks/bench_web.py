@@ -82,8 +82,8 @@ def baseline(url: str) -> tuple[float, float, int]:
     store.close()
     env = {**os.environ, "TRIALFLOW_PASSWORD": USER_PW}
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "trialflow.cli", "next", "--json", "--db", url, "--user", USER],
-                   check=True, capture_output=True, env=env)
+    cli = [sys.executable, "-c", "from trialflow.cli import main; main()"]
+    subprocess.run([*cli, "next", "--json", "--db", url, "--user", USER], check=True, capture_output=True, env=env)
     whole = time.perf_counter() - t
     return statistics.median(runs) * 1000, whole * 1000, items
 
@@ -150,6 +150,9 @@ def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any) ->
     print(f"  baseline trialflow next --json: in process {in_proc:8.1f} ms (median of 7, {items:,} items); "
           f"whole process {whole:8.1f} ms", flush=True)
     for route, xs in out.items():
+        if not xs:
+            print(f"  {route:14s} no request completed in {seconds:g} s", flush=True)
+            continue
         server = [s * 1000 for s, _ in xs]
         rtt = [r * 1000 for _, r in xs]
         print(f"  {route:14s} {len(xs):5d} requests  server median {statistics.median(server):8.1f} ms  "

@@ -224,6 +224,11 @@ class Store:
         with read_session(self.engine) as s:
             return s.get(PatientRow, patient) is not None
 
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 for none): it changes with every write, so readers can cache on it."""
+        with read_session(self.engine) as s:
+            return int(s.execute(select(func.max(col(EventRow.id)))).scalar_one() or 0)
+
     def events(self, patient: str) -> list[Event]:
         with read_session(self.engine) as s:
             return self._events(s, patient)

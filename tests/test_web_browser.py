@@ -207,7 +207,7 @@ def test_monitor_opens_a_query_and_the_coordinator_answers_it(sessions: Any, tea
     mona = sessions("mona")
     page = mona.page
     page.goto("/patients/B-001")
-    page.locator("tr", has_text="tg 95 ug/L").get_by_role("link", name="open a query").click()
+    page.locator("tr", has_text="tg 95.0 ug/L").get_by_role("link", name="open a query").click()
     page.get_by_label("Question for the site").fill("Week 4 Tg: please confirm against the lab report")
     page.get_by_role("button", name="Open query").click()
     page.wait_for_url("**/patients/B-001**")

@@ -296,3 +296,26 @@ def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh) -> None: 
     assert post(mona, f"/patients/A-001/queries/{qid}/answer", {"text": "I answer"}).status_code == 403
     assert post(anna, f"/patients/A-001/queries/{qid}/answer", {"text": "confirmed: ug/L"}).status_code == 303
     assert "confirmed: ug/L" in mona.get("/patients/A-001").text
+
+
+def test_a_write_from_outside_the_web_shows_on_the_next_page_view(fresh) -> None:  # type: ignore[no-untyped-def]
+    """The worklist is cached while the store is unchanged; a record made through the library (as the CLI
+    makes it) is a new event, so the next view is fresh."""
+    import datetime as dt
+
+    from web_helpers import cheap_hashing
+
+    from trialflow.engine import authenticate, record_many
+
+    anna = signed_in(app_for(fresh.db), "anna")
+    due = [a for a in anna.get("/api/worklist").json() if a["patient"] == "A-001" and a["visit"] == "tg_w8"]
+    assert due and anna.get("/api/worklist").json() == anna.get("/api/worklist").json()
+    cheap_hashing()
+    store = Store.open(fresh.db)
+    day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    record_many(store, [("A-001", {"kind": "tg", "date": day, "value": 61.0}),
+                        ("A-001", {"kind": "tgab", "date": day, "result": "negative"})],
+                authenticate(store, "anna", PASSWORDS["anna"]))
+    store.close()
+    assert not [a for a in anna.get("/api/worklist").json() if a["patient"] == "A-001" and a["visit"] == "tg_w8"]
+    assert 'data-visit="tg_w8"' not in anna.get("/").text.split('data-patient="A-001"', 1)[-1].split("</tr>")[0]

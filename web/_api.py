@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ._auth import Actor, NotFound, store_of
 from ._render import json_response
@@ -48,9 +48,13 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @router.get("/worklist", summary="The worklist (trialflow next --json)", responses=NotFoundDoc)
 def api_worklist(request: Request, actor: Actor, as_of: AsOf = None,
                  patient: Annotated[str | None, Query(max_length=64)] = None,
-                 horizon: Annotated[int, Query(ge=0, le=3650)] = 28) -> JSONResponse:
+                 horizon: Annotated[int, Query(ge=0, le=3650)] = 28) -> Response:
     from trialflow.engine import next_actions
 
+    if patient is None and as_of is None:  # today's whole worklist: from the cache while the store is unchanged
+        from ._lib import worklist_snapshot
+
+        return Response(worklist_snapshot(request, actor, horizon).json_bytes(), media_type="application/json")
     return json_response(_call(next_actions, store_of(request), patient, as_of=as_of, horizon=horizon, actor=actor))
 
 

@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from trialflow.engine import PermissionDenied, Store
 
 from ._auth import LoginRequired, NotFound
+from ._cache import WorklistCache
 from ._render import HERE, page
 from ._security import SecurityHeaders
 
@@ -43,6 +44,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
     app = FastAPI(title="trialflow", summary="The coordinator's web workspace: worklist, patients, decisions.",
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.store = store if store is not None else Store.open(db)
+    app.state.worklist_cache = WorklistCache()
     app.add_middleware(SecurityHeaders)
     app.add_middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
                        session_cookie=SESSION_COOKIE, max_age=SESSION_HOURS * 3600, same_site="strict",

@@ -79,8 +79,11 @@ def tg_chart(result: dict[str, Any]) -> Chart | None:
         return None
     xs = [float(u["week"]) for u in used]
     ys = [math.log(float(u["value"])) for u in used]
-    slope, intercept = result.get("slope_per_week"), result.get("intercept")
-    fit = slope is not None and intercept is not None and math.isfinite(slope) and math.isfinite(intercept)
+    raw_slope, raw_intercept = result.get("slope_per_week"), result.get("intercept")
+    fit = isinstance(raw_slope, int | float) and isinstance(raw_intercept, int | float) \
+        and math.isfinite(raw_slope) and math.isfinite(raw_intercept)
+    slope = float(raw_slope) if fit and raw_slope is not None else 0.0
+    intercept = float(raw_intercept) if fit and raw_intercept is not None else 0.0
     x_lo, x_hi = min(0.0, min(xs)), max(max(xs), 1.0)
     y_all = ys + ([intercept + slope * x_lo, intercept + slope * x_hi] if fit else [])
     pad = max((max(y_all) - min(y_all)) * 0.1, 0.1)

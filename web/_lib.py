@@ -8,6 +8,7 @@ one site cannot even learn which ids another site uses.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi import Request
 from ._auth import NotFound, store_of
 
 __all__ = ["ObservationView", "PatientView", "observations_of", "patient_view", "protocol_view", "report_of",
-           "sites_for", "worklist"]
+           "sites_for", "worklist", "worklist_snapshot"]
 
 
 def _refusal() -> tuple[type[Exception], ...]:
@@ -36,9 +37,29 @@ def worklist(request: Request, actor: Any, patient: str | None = None, as_of: dt
         raise NotFound(f"no patient {patient!r} you may see") from None
 
 
+def worklist_snapshot(request: Request, actor: Any, horizon: int = 28) -> Any:
+    """Today's worklist of ``actor`` with its patients' sites, from the cache while the store is unchanged."""
+    from trialflow.engine import next_actions
+
+    from ._cache import WorklistSnapshot, key_for
+
+    store = store_of(request)
+    today = dt.date.today()
+
+    def make() -> WorklistSnapshot:
+        actions = next_actions(store, as_of=today, horizon=horizon, actor=actor)
+        return WorklistSnapshot(actions, sites_for(request, actor, [a.patient for a in actions]), time.monotonic())
+
+    return request.app.state.worklist_cache.get(key_for(actor, today, horizon, store.last_event_id()), make)
+
+
 def sites_for(request: Request, actor: Any, patients: list[str]) -> dict[str, str | None]:
     """Each listed patient's site (the worklist's site filter and column)."""
-    return store_of(request).sites_of(sorted(set(patients)))
+    wanted = sorted(set(patients))
+    if len(wanted) > 500:  # one scan beats a 10,000-value IN list
+        every = store_of(request).sites_of()
+        return {p: every.get(p) for p in wanted}
+    return store_of(request).sites_of(wanted)
 
 
 @dataclass(frozen=True, slots=True)
