@@ -265,11 +265,12 @@ def test_the_decision_is_signed_by_an_investigator_only(fresh) -> None:  # type:
     app = app_for(fresh.db)
     day = dt.date.today().isoformat()
     page = "/patients/A-002/decision"
-    anna = signed_in(app, "anna")
-    reviewed = re.search(r'name="reviewed" value="([^"]+)"', anna.get(page).text).group(1)
+    anna, smit = signed_in(app, "anna"), signed_in(app, "dr.smit")
+    assert "Sign the decision" not in anna.get(page).text  # offered to investigators only ...
+    reviewed = re.search(r'name="reviewed" value="([^"]+)"', smit.get(page).text).group(1)
     before = events(fresh.db, "A-002")
+    # ... and refused by the engine to anyone else who posts it anyway
     assert post(anna, page, {"date": day, "password": PASSWORDS["anna"], "reviewed": reviewed}, page).status_code == 403
-    smit = signed_in(app, "dr.smit")
     wrong = post(smit, page, {"date": day, "password": "not-my-password", "reviewed": reviewed}, page)
     assert wrong.status_code == 422 and "wrong user name or password" in wrong.text
     override = post(smit, page, {"date": day, "password": PASSWORDS["dr.smit"], "override": "off_study",

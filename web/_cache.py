@@ -21,6 +21,7 @@ __all__ = ["TTL", "WorklistCache", "WorklistSnapshot"]
 
 TTL = 60.0  # seconds
 MAX_ENTRIES = 32
+MAX_VIEWS = 64  # filtered views kept per snapshot
 
 
 @dataclass
@@ -32,6 +33,16 @@ class WorklistSnapshot:
     made: float
     _json: bytes | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _views: dict[Any, Any] = field(default_factory=dict)
+
+    def view(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` (a filtered, grouped view of the actions) once per ``key`` for this snapshot."""
+        with self._lock:
+            if key not in self._views:
+                if len(self._views) >= MAX_VIEWS:
+                    self._views.clear()
+                self._views[key] = make()
+            return self._views[key]
 
     def json_bytes(self) -> bytes:
         with self._lock:

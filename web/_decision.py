@@ -36,6 +36,9 @@ def _context(request: Request, actor: Any, patient: str) -> dict[str, Any]:
     except Refused:
         raise NotFound(f"no patient {patient!r} you may see") from None
     protocol = store.protocol()[0]
+    from ._lib import allowed
+
+    may = allowed(actor, store.sites_of([patient]).get(patient), patient)
     charts = {}
     for cid, res in preview.criteria.items():
         chart = tg_chart(res) if res.get("rule") == "tg_slope" else recist_chart(res) if res.get("rule") == "recist" \
@@ -46,7 +49,7 @@ def _context(request: Request, actor: Any, patient: str) -> dict[str, Any]:
     signatures = [h for h in hist if h.kind == "signature"]
     branches = [(b.id, b.to, b.description or "") for b in protocol.decision.branches]
     return {"patient": patient, "pv": preview, "charts": charts, "decisions": decisions, "signatures": signatures,
-            "branches": branches, "today": dt.date.today(), "errors": {}, "values": {},
+            "branches": branches, "today": dt.date.today(), "errors": {}, "values": {}, "may": may,
             "reviewed": decision_digest(patient, preview) if preview.ready else "",
             "meaning": meaning(preview.recommended_phase, False, preview.recommended_branch)
             if preview.ready and preview.recommended_phase else ""}

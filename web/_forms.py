@@ -8,6 +8,7 @@ a refusal changes nothing and comes back beside the field it concerns.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -42,9 +43,9 @@ class FormSpec:
     kind: str
     title: str
     fields: tuple[FieldSpec, ...]
+    button: str = ""  # the patient page's link to the form
     targets: int = 0  # rows of target lesions (CT)
     non_targets: int = 0
-    note: str = ""
 
 
 DATE = FieldSpec("date", "Date", "date", required=True, help="the date the sample was drawn or the scan made")
@@ -85,7 +86,10 @@ _DOSE = FormSpec("dose_change", "Dose change", (
     FieldSpec("dose", "New daily dose (mg/day)", "number", required=True, help="0 = interrupted"),
     FieldSpec("reason", "Reason", required=True),
 ))
-FORMS: dict[str, FormSpec] = {f.kind: f for f in (_TG, _CT, _SCAN, _AE, _DISPENSE, _DOSE)}
+_BUTTONS = {"tg": "Tg + TgAb", "ct": "CT (RECIST)", "rai_scan": "131I scan", "adverse_event": "Adverse event",
+            "dispense": "Dispensing", "dose_change": "Dose change"}
+FORMS: dict[str, FormSpec] = {f.kind: dataclasses.replace(f, button=_BUTTONS[f.kind])
+                              for f in (_TG, _CT, _SCAN, _AE, _DISPENSE, _DOSE)}
 _FLOATS = {"loq", "slice_thickness", "dose"}
 _INTS = {"grade", "days"}
 #: words in a library message → the form field it is about

@@ -17,7 +17,7 @@ from fastapi import Request
 from ._auth import NotFound, store_of
 
 __all__ = ["ObservationView", "PatientView", "observations_of", "patient_view", "protocol_view", "report_of",
-           "sites_for", "worklist", "worklist_snapshot"]
+           "allowed", "sites_for", "worklist", "worklist_snapshot"]
 
 
 def _refusal() -> tuple[type[Exception], ...]:
@@ -62,6 +62,21 @@ def sites_for(request: Request, actor: Any, patients: list[str]) -> dict[str, st
     return store_of(request).sites_of(wanted)
 
 
+def allowed(actor: Any, site: str | None, patient: str) -> dict[str, bool]:
+    """What the engine would let ``actor`` do for ``patient``: only to offer the right buttons (the engine
+    checks again on every write; a hidden button is never the protection)."""
+    from trialflow.engine import PermissionDenied, authorize
+
+    out = {}
+    for action in ("record", "sign", "open_query", "answer_query", "close_query"):
+        try:
+            authorize(actor, action, site, patient=patient)
+            out[action] = True
+        except PermissionDenied:
+            out[action] = False
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class PatientView:
     """Everything the patient page shows, each part as the library returns it."""
@@ -76,6 +91,7 @@ class PatientView:
     queries: list[Any]
     deviations: list[Any]
     safety: list[Any]
+    may: dict[str, bool]
 
 
 def patient_view(request: Request, actor: Any, patient: str) -> PatientView:
@@ -94,7 +110,8 @@ def patient_view(request: Request, actor: Any, patient: str) -> PatientView:
     deviations = [h for h in hist if h.kind == "deviation"]
     safety = [h for h in hist if h.kind == "observation" and h.payload.get("kind") == "adverse_event"]
     site = store.sites_of([patient]).get(patient)
-    return PatientView(patient, site, st, ledger, acts, hist, preview, queries, deviations, safety)
+    return PatientView(patient, site, st, ledger, acts, hist, preview, queries, deviations, safety,
+                       allowed(actor, site, patient))
 
 
 def _visits(store: Any, patient: str) -> list[Any]:

@@ -51,13 +51,18 @@ def worklist_page(request: Request, actor: Actor, site: str = "", patient: str =
     f = Filters(site.strip()[:32], patient.strip()[:64], action.strip()[:32])
     snap = worklist_snapshot(request, actor)
     actions, sites = snap.actions, snap.sites
-    shown = [a for a in actions if f.keep(a, sites)]
-    groups = {s: [a for a in shown if a.status == s] for s in STATUSES}
+
+    def grouped() -> dict[str, list[Any]]:
+        shown = [a for a in actions if f.keep(a, sites)]
+        return {s: [a for a in shown if a.status == s] for s in STATUSES}
+
+    groups = snap.view(f, grouped)
+    shown_total = sum(len(v) for v in groups.values())
     ctx = {"groups": {s: v[:show] for s, v in groups.items()}, "counts": {s: len(v) for s, v in groups.items()},
-           "total": len(shown), "all_total": len(actions), "filters": f, "today": dt.date.today(),
-           "site_choices": sorted({s for s in sites.values() if s}), "show": show,
+           "total": shown_total, "all_total": len(actions), "filters": f, "today": dt.date.today(),
+           "site_choices": snap.view("sites", lambda: sorted({s for s in sites.values() if s})), "show": show,
            "more": urlencode({"site": f.site, "patient": f.patient, "action": f.action, "show": show + MORE_ROWS}),
-           "action_choices": sorted({a.action for a in actions}), "sites": sites}
+           "action_choices": snap.view("actions", lambda: sorted({a.action for a in actions})), "sites": sites}
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "worklist":
         return page(request, "_worklist_table.html", ctx)
     return page(request, "worklist.html", ctx)
@@ -65,8 +70,13 @@ def worklist_page(request: Request, actor: Actor, site: str = "", patient: str =
 
 @router.get("/patients/{patient}", response_class=HTMLResponse, include_in_schema=False)
 def patient_page(request: Request, patient: str, actor: Actor) -> HTMLResponse:
-    view = patient_view(request, actor, patient)
-    return page(request, "patient.html", {"p": view, "observations": observations_of(view.history)})
+    return page(request, "patient.html", patient_context(patient_view(request, actor, patient)))
+
+
+def patient_context(view: Any) -> dict[str, Any]:
+    from ._forms import FORMS
+
+    return {"p": view, "observations": observations_of(view.history), "forms": FORMS}
 
 
 @router.get("/protocol", response_class=HTMLResponse, include_in_schema=False)

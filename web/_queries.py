@@ -72,11 +72,11 @@ def _update(request: Request, actor: Any, patient: str, query: int, verb: str, t
         else:
             close_query(store, query, actor, text or None)
     except Refused as err:
-        from ._lib import observations_of, patient_view
+        from ._lib import patient_view
+        from ._pages import patient_context
 
-        view = patient_view(request, actor, patient)
-        return page(request, "patient.html", {"p": view, "observations": observations_of(view.history),
-                                              "query_errors": {query: list(err.problems)}},
+        ctx = {**patient_context(patient_view(request, actor, patient)), "query_errors": {query: list(err.problems)}}
+        return page(request, "patient.html", ctx,
                     status_code=403 if isinstance(err, PermissionDenied) else 422)
     request.session["flash"] = f"query {query} {'answered' if verb == 'answer' else 'closed'}"
     return RedirectResponse(f"/patients/{quote(patient)}#q-{query}", status_code=303)
