@@ -88,9 +88,9 @@ def baseline(url: str) -> tuple[float, float, int]:
     return statistics.median(runs) * 1000, whole * 1000, items
 
 
-def serve(url: str, p: int) -> subprocess.Popen[bytes]:
+def serve(url: str, p: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", "from trialflow.cli import main; main()", "serve", "--port",
-                             str(p), "--db", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             str(p), "--db", url], stdout=subprocess.DEVNULL, stderr=log.open("wb"),
                             env={**os.environ, "TRIALFLOW_WEB_SECRET": "bench"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -100,7 +100,7 @@ def serve(url: str, p: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.2)
         if proc.poll() is not None:
-            raise SystemExit(f"the server stopped: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(f"the server stopped: {log.read_text(errors='replace')}")
     raise SystemExit("the server did not start in 120 s")
 
 
@@ -127,13 +127,14 @@ def client_loop(base: str, seconds: float, out: dict[str, list[tuple[float, floa
                 out[route].append((server, rtt))
 
 
-def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any) -> None:
+def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any, tmp: Path) -> None:
     t = time.perf_counter()
     team(url, n, seed)
     print(f"{kind}: {n:,} patients (filled in {time.perf_counter() - t:.1f} s)", flush=True)
     in_proc, whole, items = baseline(url)
     p = port()
-    proc = serve(url, p)
+    log = tmp / f"server-{kind}.log"
+    proc = serve(url, p, log)
     try:
         out: dict[str, list[tuple[float, float]]] = {"/": [], "/api/worklist": []}
         codes: dict[int, int] = {}
@@ -160,6 +161,9 @@ def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any) ->
               f"p95 {quantile(rtt, 0.95):8.1f} ms   ({statistics.median(server) / in_proc:4.2f}x baseline)",
               flush=True)
     print(f"  status codes: {dict(sorted(codes.items()))}  (500s: {codes.get(500, 0)})", flush=True)
+    errors = log.read_text(errors="replace").strip()
+    if errors:
+        print("  server log:\n    " + "\n    ".join(errors.splitlines()[-40:]), flush=True)
 
 
 def main() -> None:
@@ -180,7 +184,7 @@ def main() -> None:
                 print("postgres: skipped (no --pg / TRIALFLOW_TEST_PG_URL)")
                 continue
             with backend(kind, args.pg, tmp) as url:
-                run(kind, url, args.patients, args.seconds, args.clients, seed)
+                run(kind, url, args.patients, args.seconds, args.clients, seed, tmp)
 
 
 if __name__ == "__main__":

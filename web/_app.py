@@ -13,9 +13,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.middleware.sessions import SessionMiddleware
 
-from trialflow.engine import PermissionDenied, Store
+from trialflow.engine import PermissionDenied, Store, StoreError
 
 from ._auth import LoginRequired, NotFound
 from ._cache import WorklistCache
@@ -82,6 +84,14 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
                     for e in exc.errors()]
         return _error(request, 400, "; ".join(problems) or "bad request")
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(StoreError)
+    def _database_busy(request: Request, exc: Exception) -> Response:  # the server's trouble, not the user's
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _error(request, 503, "the database is busy or cannot be reached; nothing was written. "
+                                    "Try again in a moment.")
+
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> Response:  # a bug: logged, never shown as a traceback
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -93,6 +103,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
 def _error(request: Request, status: int, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
-    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed", 500: "Server error"}
+    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed", 500: "Server error",
+              503: "Try again"}
     return page(request, "error.html", {"title": titles.get(status, "Error"), "message": message,
                                         "status": status}, status_code=status)

@@ -16,8 +16,18 @@ from fastapi import Request
 
 from ._auth import NotFound, store_of
 
-__all__ = ["ObservationView", "PatientView", "observations_of", "patient_view", "protocol_view", "report_of",
-           "allowed", "sites_for", "worklist", "worklist_snapshot"]
+__all__ = [
+    "ObservationView",
+    "PatientView",
+    "allowed",
+    "observations_of",
+    "patient_view",
+    "protocol_view",
+    "report_of",
+    "sites_for",
+    "worklist",
+    "worklist_snapshot",
+]
 
 
 def _refusal() -> tuple[type[Exception], ...]:
