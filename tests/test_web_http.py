@@ -37,6 +37,15 @@ def fresh(tmp_path: Path):  # type: ignore[no-untyped-def]
     return build_team(str(tmp_path / "team.db"))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_both(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A team store of this test's own on SQLite and on PostgreSQL (skipped with the reason without a server)."""
+    from workflow_helpers import new_db_url
+
+    for url in new_db_url(request.param, tmp_path):
+        yield build_team(url)
+
+
 def events(db: str, patient: str) -> int:
     store = Store.open(db)
     try:
@@ -259,16 +268,16 @@ def test_the_ct_form_records_targets_and_non_targets(fresh) -> None:  # type: ig
     assert bad.status_code == 422 and "diameter must be a number of mm" in bad.text
 
 
-def test_the_decision_is_signed_by_an_investigator_only(fresh) -> None:  # type: ignore[no-untyped-def]
+def test_the_decision_is_signed_by_an_investigator_only(fresh_both) -> None:  # type: ignore[no-untyped-def]
     import datetime as dt
 
-    app = app_for(fresh.db)
+    app = app_for(fresh_both.db)
     day = dt.date.today().isoformat()
     page = "/patients/A-002/decision"
     anna, smit = signed_in(app, "anna"), signed_in(app, "dr.smit")
     assert "Sign the decision" not in anna.get(page).text  # offered to investigators only ...
     reviewed = re.search(r'name="reviewed" value="([^"]+)"', smit.get(page).text).group(1)
-    before = events(fresh.db, "A-002")
+    before = events(fresh_both.db, "A-002")
     # ... and refused by the engine to anyone else who posts it anyway
     assert post(anna, page, {"date": day, "password": PASSWORDS["anna"], "reviewed": reviewed}, page).status_code == 403
     wrong = post(smit, page, {"date": day, "password": "not-my-password", "reviewed": reviewed}, page)
@@ -276,7 +285,7 @@ def test_the_decision_is_signed_by_an_investigator_only(fresh) -> None:  # type:
     override = post(smit, page, {"date": day, "password": PASSWORDS["dr.smit"], "override": "off_study",
                                  "reviewed": reviewed}, page)
     assert override.status_code == 422 and "an override needs a reason" in override.text
-    assert events(fresh.db, "A-002") == before
+    assert events(fresh_both.db, "A-002") == before
     ok = post(smit, page, {"date": day, "password": PASSWORDS["dr.smit"], "reviewed": reviewed}, page)
     assert ok.status_code == 303, ok.text
     assert smit.get("/api/patients/A-002").json()["phase"] == "continued_sorafenib"
@@ -284,8 +293,8 @@ def test_the_decision_is_signed_by_an_investigator_only(fresh) -> None:  # type:
     assert "Signed decisions" in signed and "Dr. Eva Smit" in signed
 
 
-def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh) -> None:  # type: ignore[no-untyped-def]
-    app = app_for(fresh.db)
+def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh_both) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(fresh_both.db)
     mona, anna, bert = signed_in(app, "mona"), signed_in(app, "anna"), signed_in(app, "bert")
     event = signed_in(app, "anna").get("/api/patients/A-001/history").json()[-1]["event"]
     assert post(anna, "/patients/A-001/queries", {"event": event, "text": "is this right?"}).status_code == 403
@@ -299,7 +308,7 @@ def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh) -> None: 
     assert "confirmed: ug/L" in mona.get("/patients/A-001").text
 
 
-def test_a_write_from_outside_the_web_shows_on_the_next_page_view(fresh) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_from_outside_the_web_shows_on_the_next_page_view(fresh_both) -> None:  # type: ignore[no-untyped-def]
     """The worklist is cached while the store is unchanged; a record made through the library (as the CLI
     makes it) is a new event, so the next view is fresh."""
     import datetime as dt
@@ -308,11 +317,11 @@ def test_a_write_from_outside_the_web_shows_on_the_next_page_view(fresh) -> None
 
     from trialflow.engine import authenticate, record_many
 
-    anna = signed_in(app_for(fresh.db), "anna")
+    anna = signed_in(app_for(fresh_both.db), "anna")
     due = [a for a in anna.get("/api/worklist").json() if a["patient"] == "A-001" and a["visit"] == "tg_w8"]
     assert due and anna.get("/api/worklist").json() == anna.get("/api/worklist").json()
     cheap_hashing()
-    store = Store.open(fresh.db)
+    store = Store.open(fresh_both.db)
     day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     record_many(store, [("A-001", {"kind": "tg", "date": day, "value": 61.0}),
                         ("A-001", {"kind": "tgab", "date": day, "result": "negative"})],
