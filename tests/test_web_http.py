@@ -194,14 +194,15 @@ def test_bad_parameters_are_400_not_500(app) -> None:  # type: ignore[no-untyped
 
 # -- CSRF on every form ------------------------------------------------------------------------------
 def test_every_state_changing_route_refuses_a_missing_or_wrong_token(app, team) -> None:  # type: ignore[no-untyped-def]
-    from trialflow.web import _api, _auth, _decision, _forms, _pages, _queries
+    from trialflow.web import _api, _auth, _corrections, _decision, _forms, _pages, _queries
 
-    routers = (_auth, _pages, _forms, _decision, _queries, _api)
+    routers = (_auth, _pages, _forms, _corrections, _decision, _queries, _api)
     posts = [r.path for m in routers for r in m.router.routes if "POST" in getattr(r, "methods", set())]
     assert len(posts) >= 7
     client = signed_in(app, "dr.smit")
     before = events(team.db, "A-001")
-    paths = [p.replace("{patient}", "A-001").replace("{kind}", "tg").replace("{query}", "1") for p in posts]
+    paths = [p.replace("{patient}", "A-001").replace("{kind}", "tg").replace("{query}", "1").replace("{event}", "5")
+             for p in posts]
     for path in paths:
         assert client.post(path, data={"value": "12", "date": "2026-01-01"}).status_code == 403, path
         assert client.post(path, data={"csrf_token": "forged", "value": "12"}).status_code == 403, path
@@ -329,3 +330,24 @@ def test_a_write_from_outside_the_web_shows_on_the_next_page_view(fresh_both) ->
     store.close()
     assert not [a for a in anna.get("/api/worklist").json() if a["patient"] == "A-001" and a["visit"] == "tg_w8"]
     assert 'data-visit="tg_w8"' not in anna.get("/").text.split('data-patient="A-001"', 1)[-1].split("</tr>")[0]
+
+
+def test_a_correction_is_a_new_event_shown_beside_the_original(fresh) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(fresh.db)
+    anna, mona = signed_in(app, "anna"), signed_in(app, "mona")
+    hist = anna.get("/api/patients/A-001/history").json()
+    tg4 = next(e for e in hist if e["kind"] == "observation" and e["payload"]["kind"] == "tg"
+               and e["payload"]["value"] == 95)
+    path = f"/patients/A-001/correct/{tg4['event']}"
+    before = events(fresh.db, "A-001")
+    assert post(mona, path, {"value": "29.5", "reason": "lab re-issued"}, path).status_code == 403
+    no_reason = post(anna, path, {"value": "29.5", "reason": " "}, path)
+    assert no_reason.status_code == 422 and "needs a reason" in no_reason.text
+    bad = post(anna, path, {"value": "lots", "reason": "lab re-issued"}, path)
+    assert bad.status_code == 422 and "expected a number, got 'lots'" in html.unescape(bad.text)
+    assert events(fresh.db, "A-001") == before
+    ok = post(anna, path, {"value": "92", "reason": "lab re-issued the week 4 result"}, path)
+    assert ok.status_code == 303, ok.text
+    row = re.search(rf'<tr id="obs-{tg4["event"]}".*?</tr>', anna.get("/patients/A-001").text, re.S)
+    assert row and "tg 92.0 ug/L" in row.group(0) and "original: tg 95.0 ug/L" in row.group(0)
+    assert "lab re-issued the week 4 result" in html.unescape(row.group(0))

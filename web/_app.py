@@ -41,7 +41,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
     ``secret_key`` signs the session cookies; without one a random key is made, so restarting the
     server signs everyone out.
     """
-    from . import _api, _auth, _decision, _forms, _pages, _queries
+    from . import _api, _auth, _corrections, _decision, _forms, _pages, _queries
 
     app = FastAPI(title="trialflow", summary="The coordinator's web workspace: worklist, patients, decisions.",
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
@@ -57,7 +57,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
     def healthz() -> str:
         return "ok"
 
-    for module in (_auth, _pages, _forms, _decision, _queries, _api):
+    for module in (_auth, _pages, _forms, _corrections, _decision, _queries, _api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -78,7 +78,7 @@ def allowed(actor: Any, site: str | None, patient: str) -> dict[str, bool]:
     from trialflow.engine import PermissionDenied, authorize
 
     out = {}
-    for action in ("record", "sign", "open_query", "answer_query", "close_query"):
+    for action in ("record", "correct", "sign", "open_query", "answer_query", "close_query"):
         try:
             authorize(actor, action, site, patient=patient)
             out[action] = True
