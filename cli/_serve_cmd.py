@@ -17,14 +17,15 @@ app = typer.Typer()
 def serve(
     host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, metavar="PORT", help="TCP port.")] = 8000,
-    public: Annotated[bool, typer.Option("--public", help="Allow listening on a non-loopback address "
-                                                          "(put TLS in front of it).")] = False,
+    public: Annotated[bool, typer.Option("--public", help="Allow a non-loopback address; put TLS in front of it "
+                                                          "(the session cookie is then sent over HTTPS only).")]
+    = False,
     db: DbOpt = None,
 ) -> None:
     """Serve the web workspace: worklist, patients, forms, decisions, queries, protocol and report.
 
-    Sign in with the store's users (trialflow user add). Sessions are signed cookies; set
-    TRIALFLOW_WEB_SECRET to keep them valid across restarts.
+    Sign in with the store's users (trialflow user add). Sessions are signed cookies; set TRIALFLOW_WEB_SECRET to
+    keep them valid across restarts.
     """
     from trialflow.web import is_loopback
 
@@ -43,7 +44,7 @@ def serve(
     problem = check_servable(store)
     if problem:
         fail(f"refused: {problem}")
-    web = create_app(store=store, secret_key=os.environ.get("TRIALFLOW_WEB_SECRET") or None)
+    web = create_app(store=store, secret_key=os.environ.get("TRIALFLOW_WEB_SECRET") or None, secure_cookies=public)
     console.print(f"trialflow web workspace on http://{host}:{port}/ (store {store.url}); Ctrl+C stops it",
                   markup=False)
     uvicorn.run(web, host=host, port=port, log_level="warning", server_header=False, access_log=False)

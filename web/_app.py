@@ -35,11 +35,13 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def create_app(db: str | None = None, *, secret_key: str | None = None, store: Store | None = None) -> FastAPI:
+def create_app(db: str | None = None, *, secret_key: str | None = None, store: Store | None = None,
+               secure_cookies: bool = False) -> FastAPI:
     """The web workspace for the store ``db`` (or an open ``store``).
 
     ``secret_key`` signs the session cookies; without one a random key is made, so restarting the
-    server signs everyone out.
+    server signs everyone out. ``secure_cookies`` marks them Secure (sent over HTTPS only): for a
+    server reached through TLS.
     """
     from . import _api, _auth, _corrections, _decision, _forms, _pages, _queries
 
@@ -50,7 +52,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
     app.add_middleware(SecurityHeaders)
     app.add_middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
                        session_cookie=SESSION_COOKIE, max_age=SESSION_HOURS * 3600, same_site="strict",
-                       https_only=False)  # Starlette always sets HttpOnly; loopback is plain http
+                       https_only=secure_cookies)  # Starlette always sets HttpOnly; loopback is plain http
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
