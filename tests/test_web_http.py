@@ -79,6 +79,14 @@ def test_session_cookie_is_signed_httponly_and_samesite_strict(app) -> None:  # 
     assert forged.get("/").status_code == 303  # a tampered cookie is no session
 
 
+def test_behind_tls_the_session_cookie_is_secure(team) -> None:  # type: ignore[no-untyped-def]
+    from trialflow.web import create_app
+
+    client = signed_in(create_app(team.db, secret_key="k", secure_cookies=True), None)
+    r = client.post("/login", data={"name": "anna", "password": PASSWORDS["anna"], "csrf_token": token(client)})
+    assert "secure" in r.headers["set-cookie"].lower()
+
+
 def test_vendored_htmx_and_mermaid_are_served_from_the_package(app) -> None:  # type: ignore[no-untyped-def]
     client = signed_in(app, None)
     assert "htmx" in client.get("/static/htmx.min.js").text[:2000]
