@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from trialflow.cli import app as cli
 from trialflow.web import is_loopback
 from trialflow.web._auth import safe_next
-from trialflow.web._charts import H, LEFT, TOP, W, tg_chart
+from trialflow.web._charts import LEFT, TOP, H, W, tg_chart
 
 RUNNER = CliRunner()
 
