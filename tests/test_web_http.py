@@ -303,6 +303,8 @@ def test_the_decision_is_signed_by_an_investigator_only(fresh_both) -> None:  # 
     assert smit.get("/api/patients/A-002").json()["phase"] == "continued_sorafenib"
     signed = smit.get(page).text
     assert "Signed decisions" in signed and "Dr. Eva Smit" in signed
+    report = html.unescape(signed_in(app, "mona").get("/report").text)
+    assert "Dr. Eva Smit" in report and "approved: move to continued_sorafenib" in report
 
 
 def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh_both) -> None:  # type: ignore[no-untyped-def]
