@@ -15,6 +15,7 @@ from typing import Literal
 
 from trialflow.protocol import Phase, Protocol, Visit
 
+from ._readings import completion, visit_window
 from ._state import PatientState
 
 __all__ = ["ScheduledVisit", "VisitStatus", "defining_kinds", "phase_anchor", "schedule"]
@@ -86,15 +87,14 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             continue
         left = stint.left if stint.left is not None and stint.left <= as_of else None
         for v in phase.visits:
-            target = anchor + dt.timedelta(days=v.day)
-            start, end = target - dt.timedelta(days=v.window.before), target + dt.timedelta(days=v.window.after)
+            target, start, end = visit_window(anchor, v)
             # once the patient has left the phase, its visits can no longer be done (a CT after day 0
             # is no baseline CT)
             last = min(end, left) if left is not None else end
             kinds = defining_kinds(protocol, v)
-            # a visit is done when every defining kind has a record in the window
-            firsts = [min((d for d in by_kind.get(k, []) if start <= d <= last), default=None) for k in kinds]
-            complete = all(d is not None for d in firsts)
+            # a visit is done when every defining kind has a record in the window (the shared reading)
+            done_on = completion(kinds, by_kind, start, last)
+            complete = done_on is not None
             status: VisitStatus
             if complete:
                 status = "done"
@@ -108,7 +108,7 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             out.append(ScheduledVisit(
                 patient=state.patient, visit=v.id, name=v.name, phase=phase.id, target_date=target,
                 window_start=start, window_end=end, status=status,
-                done_on=max(d for d in firsts if d is not None) if complete and firsts else None, kinds=kinds,
+                done_on=done_on, kinds=kinds,
                 reason=f"{phase.id} visit {v.id} ({what}), day {v.day} from "
                        f"{'study day 0' if phase.anchor == 'day0' else phase.anchor}, window "
                        f"-{v.window.before}/+{v.window.after}",

@@ -30,7 +30,7 @@ from ._db import StoreError, database_url, make_engine, read_session, write_sess
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh
 from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
-from ._worklist import WorkItem
+from ._workitems import WorkItem
 
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 

@@ -20,7 +20,7 @@ from ._checks import admissible, conflict, eligibility_answers
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._identity import Actor, Login, authorize, identify, resolve_site, verify_signer
-from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
+from ._machine import WITHDRAW, Move, TransitionRefused, branch_trigger, machine_for
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._records import Record, record_from_dict
@@ -30,8 +30,6 @@ from ._state import (
     DECISION,
     ENROLLED,
     OBSERVATION,
-    PHASE_CHANGED,
-    WITHDRAWN,
     Event,
     PatientState,
     RecordedValue,
@@ -97,20 +95,18 @@ def _state(tx: Transaction, patient: str) -> PatientState:
     return state
 
 
-def _phase_change(state: PatientState, protocol: Protocol, trigger: str, when: dt.date,
-                  reason: str | None = None, **extra: Any) -> NewEvent:
+def _move(state: PatientState, protocol: Protocol, trigger: str, when: dt.date, reason: str | None = None,
+          move: Move | None = None, **details: Any) -> Move:
+    """Fire ``trigger`` on the protocol's machine: its guards refuse (every reason kept) or its effects
+    produce the events to append (``move`` continues a chain of moves, e.g. into the decision then a branch)."""
+    if move is None:
+        move = Move(state, protocol, when, reason, details)
+    else:
+        move.reason, move.details = reason, {**move.details, **details}
     try:
-        dest = machine_for(protocol).fire(state.patient, state.phase, trigger)
+        return machine_for(protocol).move(move, trigger)
     except TransitionRefused as err:
-        raise Refused(str(err)) from None
-    return NewEvent(PHASE_CHANGED, when, {"from": state.phase, "to": dest, "trigger": trigger, **extra}, reason)
-
-
-def _advance(state: PatientState, event: NewEvent) -> PatientState:
-    """The state after a phase change that is about to be appended (for chained changes)."""
-    fake = Event(-1, state.patient, state.last_seq + 1, event.kind, event.effective_date, dt.datetime.now(dt.UTC),
-                 "", event.reason, event.payload)
-    return fold([*state.events, fake])
+        raise Refused(*(err.reasons or (str(err),))) from None
 
 
 # -- store set-up ---------------------------------------------------------------------------------
@@ -178,8 +174,8 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
         if not eligible:
             state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), tx.user, None,
                                  first.payload)])
-            new.append(_phase_change(state0, protocol, protocol.triggers.screen_fail, when,
-                                     "eligibility not met: " + ", ".join(unmet)))
+            new += _move(state0, protocol, protocol.triggers.screen_fail, when,
+                         "eligibility not met: " + ", ".join(unmet)).events
         return tx.create(patient, version.id, when, new, projection(protocol, version.id), site=where), where
 
     events, where = store.write(user, work)
@@ -194,8 +190,6 @@ def start(store: Store, patient: str, when: dt.date, user: Who) -> Written:
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
-        if when < state.enrolled_on:
-            raise Refused(f"{patient}: day 0 ({when}) cannot be before enrolment ({state.enrolled_on})")
         warnings = []
         from ._schedule import schedule
 
@@ -203,11 +197,10 @@ def start(store: Store, patient: str, when: dt.date, user: Who) -> Written:
                          if v.phase == state.phase and v.status != "done"]
         if open_baseline:
             warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
-        ev = _phase_change(state, protocol, protocol.triggers.start_treatment, when, day0=True,
-                           day0_event=protocol.day0_event)
-        events = tx.append(patient, state, [ev], projection(protocol))
-        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: day 0 is {when}; phase "
-                       f"{ev.payload['to']}", tuple(warnings))
+        move = _move(state, protocol, protocol.triggers.start_treatment, when)
+        events = tx.append(patient, state, move.events, projection(protocol))
+        return Written(patient, tuple(events), move.phase, f"{patient}: day 0 is {when}; phase {move.phase}",
+                       tuple(warnings))
 
     return store.write(user, work)
 
@@ -219,16 +212,9 @@ def complete_phase(store: Store, patient: str, when: dt.date, user: Who) -> Writ
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
-        phase = protocol.phase(state.phase)
-        target = protocol.transition(phase.id, protocol.triggers.complete)
-        if target is not None and protocol.phase(target.dest).kind == "decision":
-            raise Refused(f"{patient}: {phase.id} ends with the decision: use trialflow decide {patient}")
-        if when < state.phase_entered:
-            raise Refused(f"{patient}: {when} is before the patient entered {phase.id} ({state.phase_entered})")
-        ev = _phase_change(state, protocol, protocol.triggers.complete, when)
-        events = tx.append(patient, state, [ev], projection(protocol))
-        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: {phase.id} complete; now in "
-                       f"{ev.payload['to']}")
+        move = _move(state, protocol, protocol.triggers.complete, when)
+        events = tx.append(patient, state, move.events, projection(protocol))
+        return Written(patient, tuple(events), move.phase, f"{patient}: {state.phase} complete; now in {move.phase}")
 
     return store.write(user, work)
 
@@ -240,17 +226,10 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
-        reasons = protocol.early_termination.reason_ids
-        if reason not in reasons:
-            raise Refused(f"unknown withdrawal reason {reason!r}{suggest(reason, reasons)} "
-                          f"(one of: {', '.join(reasons)})")
-        if when < state.phase_entered:
-            raise Refused(f"{patient}: {when} is before the patient entered {state.phase} ({state.phase_entered})")
         text = reason + (f": {note}" if note else "")
-        ev = _phase_change(state, protocol, WITHDRAW, when, text)
-        events = tx.append(patient, state, [NewEvent(WITHDRAWN, when, {"reason": reason, "note": note}, text), ev],
-                           projection(protocol))
-        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: withdrawn ({reason}) on {when}")
+        move = _move(state, protocol, WITHDRAW, when, text, withdrawal_reason=reason, note=note)
+        events = tx.append(patient, state, move.events, projection(protocol))
+        return Written(patient, tuple(events), move.phase, f"{patient}: withdrawn ({reason}) on {when}")
 
     return store.write(user, work)
 
@@ -264,17 +243,19 @@ def _parse(patient: str, data: Mapping[str, Any]) -> Record:
 
 
 def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: Who,
-                day0: Mapping[str, dt.date] | None = None) -> list[Written]:
+                day0: Mapping[str, dt.date] | None = None,
+                enrolled: Mapping[str, dt.date] | None = None) -> list[Written]:
     """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
 
     Records already stored (same patient, kind, date and values) are skipped and reported.
     """
     parsed = [(p, _parse(p, d)) for p, d in items]
-    return store.write(user, lambda tx: record_in(store, tx, parsed, day0))
+    return store.write(user, lambda tx: record_in(store, tx, parsed, day0, enrolled))
 
 
 def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]],
-              day0: Mapping[str, dt.date] | None = None) -> list[Written]:
+              day0: Mapping[str, dt.date] | None = None,
+              enrolled: Mapping[str, dt.date] | None = None) -> list[Written]:
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     problems: list[str] = []
@@ -293,6 +274,9 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         if day0 and patient in day0 and state.day0 != day0[patient]:
             problems.append(f"{patient}: the file says day 0 is {day0[patient]}, the store says "
                             f"{state.day0 or 'not started'}")
+        if enrolled and patient in enrolled and state.enrolled_on != enrolled[patient]:
+            problems.append(f"{patient}: the file says enrolled on {enrolled[patient]}, the store says "
+                            f"{state.enrolled_on}")
         new: list[NewEvent] = []
         dup = 0
         seen: set[str] = set()
@@ -441,19 +425,9 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
         if override is not None and override not in targets:
             raise Refused(f"override phase {override!r} is not a branch of decision {dec.id}"
                           f"{suggest(override, list(targets))} (branches lead to: {', '.join(targets)})")
-        if override is not None:
-            branch = targets[override]
-        elif preview.recommended_branch is not None:
-            branch = next(b for b in dec.branches if b.id == preview.recommended_branch)
-        else:  # pragma: no cover - ready implies a recommendation
-            raise Refused(f"{patient}: no branch applies")
-        new: list[NewEvent] = []
-        current = state
-        if state.phase != dec.phase:
-            ev = _phase_change(state, protocol, next(t.trigger for t in protocol.transitions
-                                                     if t.source == state.phase and t.dest == dec.phase), when)
-            new.append(ev)
-            current = _advance(state, ev)
+        # an override changes the branch, never the timing: the branch's guard refuses while it is not ready
+        branch = targets[override] if override is not None else next(
+            (b for b in dec.branches if b.id == preview.recommended_branch), dec.branches[-1])
         payload = {
             "decision": dec.id, "criteria": preview.criteria, "outcomes": preview.outcomes,
             "favourable": preview.favourable, "favourable_criteria": list(preview.favourable_criteria),
@@ -462,16 +436,23 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
             "branch": branch.id, "to": branch.to, "override": override is not None and branch.id !=
             preview.recommended_branch, "flags": list(preview.flags),
         }
-        new.append(NewEvent(DECISION, when, payload, reason))
-        if tx.actor.authenticated:
-            seq = state.last_seq + len(new)
+        move = None
+        if state.phase != dec.phase:  # into the decision phase on the way (the treatment phase completes)
+            into = machine_for(protocol).path_to(state.phase, dec.phase)
+            assert into is not None  # decision_applies: a transition leads there
+            move = _move(state, protocol, into, when, None, deciding=True)
+        move = _move(state, protocol, branch_trigger(branch.id), when, reason, move, preview=preview,
+                     decision_payload=payload)
+        new = move.events  # [into the decision phase,] the decision, the branch's phase change
+        if tx.actor.authenticated:  # the signature follows the decision it signs
+            at = next(i for i, e in enumerate(new) if e.kind == DECISION)
+            seq = state.last_seq + at + 1
             signer = tx.actor
-            new.append(NewEvent(SIGNATURE, when, signature_payload(
+            new.insert(at + 1, NewEvent(SIGNATURE, when, signature_payload(
                 decision_seq=seq, decision_sha=decision_hash(patient, seq, when, payload, reason),
                 records=signed_records(protocol, state, when), signer_id=signer.user_id or 0, signer=signer.name,
                 full_name=signer.full_name or signer.name, signed_at=tx.now,
                 meaning_text=meaning(branch.to, bool(payload["override"]), preview.recommended_phase))))
-        new.append(_phase_change(current, protocol, branch_trigger(branch.id), when, reason, branch=branch.id))
         events = tx.append(patient, state, new, projection(protocol))
         how = "override" if payload["override"] else "as recommended"
         return Written(patient, tuple(events), branch.to, f"{patient}: decision {dec.id} → {branch.to} ({how})",
@@ -487,4 +468,4 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
     batch = read_import(path)
     if not batch.items:
         raise Refused(f"{path}: no observations to import")
-    return record_many(store, list(batch.items), user, day0=batch.day0)
+    return record_many(store, list(batch.items), user, day0=batch.day0, enrolled=batch.enrolled)
