@@ -109,3 +109,31 @@ def test_choose_branches_equals_choose_branch_for_every_combination_of_outcomes(
         assert dec.branches[int(chosen[i])] == choose_branch(dec, outcomes)
         assert bool(fav[i]) == dec.is_favourable(outcomes)
     assert {int(b) for b in chosen} == set(range(len(dec.branches)))  # every branch is reached
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(["tg", "tgab", "ct"]), max_size=2, unique=True),
+    from_day=st.one_of(st.none(), st.integers(-30, 10)),
+    to_day=st.one_of(st.none(), st.integers(150, 210)),
+    unscheduled=st.sampled_from(["include", "exclude"]),
+    kind=st.sampled_from(["tg", "ct"]),
+    records=st.lists(st.tuples(day, st.booleans()), min_size=1, max_size=12),
+)
+def test_counts_batch_equals_the_evidence_exclusion(kinds, from_day, to_day, unscheduled, kind,  # type: ignore[no-untyped-def]
+                                                    records) -> None:
+    from trialflow.engine._evidence import counts_batch, exclusion
+    from trialflow.protocol import EvidenceSelection
+
+    sel = EvidenceSelection(tuple(kinds), from_day, to_day, None, unscheduled)
+    got = counts_batch(sel, kind, _arr([d for d, _ in records]), np.array([s for _, s in records]))
+    for i, (d, scheduled) in enumerate(records):
+        assert bool(got[i]) == (d is not None and exclusion(sel, kind, d, scheduled) is None)
+
+
+def test_final_problem_batch_is_the_final_visit_check() -> None:
+    from trialflow.engine._evidence import final_problem_batch
+
+    latest = _arr([None, 170, 182, 196, 197])
+    got = final_problem_batch(latest, np.full(5, 175.0), np.full(5, 196.0))
+    assert got.tolist() == [True, True, False, False, True]

@@ -1,7 +1,9 @@
 """The decision criteria over a simulated cohort, through the rules' own batch forms.
 
-A criterion judges only the records its declared visits ask for, dated inside those visits' windows: the
-engine's evidence reading (``judged_batch`` in engine/_readings.py) masks every other record out first.
+A criterion judges the records its protocol ``evidence`` settings select: the engine's evidence reading
+(engine/_evidence.py ``counts_batch``, on top of ``judged_batch`` of engine/_readings.py for "scheduled")
+masks every other record out first, and its final-visit check turns the outcome not evaluable as the
+engine's decision does.
 Each built-in rule has an adapter that turns the judged records of the kinds it reads into the arrays its
 ``evaluate_batch`` takes, choosing samples exactly as the rule's single-patient ``evaluate`` does with
 ``as_of`` = the decision date (Tg in date order; the latest CT and scan on or before day 0 as baseline;
@@ -31,26 +33,48 @@ F = NDArray[np.float64]
 
 
 class Judged:
-    """The records one criterion may judge: the cohort's records, masked to the criterion's visit windows."""
+    """The records one criterion may judge: the cohort's records, masked by the criterion's evidence
+    selection (kinds, study days, unscheduled records; engine/_evidence.py)."""
 
     def __init__(self, c: Cohort, criterion: Criterion):
-        from trialflow.engine._readings import judged_batch
-
         from ._generate import criterion_windows
 
         self.c, self.criterion = c, criterion
-        self._windows = [(lo, hi, v.defining) for lo, hi, v in criterion_windows(c, criterion.visits, c._entries)]
-        self._judged = judged_batch
+        self._own = {v.id: (lo, hi, v) for lo, hi, v in criterion_windows(c, criterion.visits, c._entries)}
+        self._windows = [(lo, hi, v.defining) for lo, hi, v in self._own.values()]
         self._cache: dict[str, F] = {}
 
     def day(self, visit: str, kind: str) -> F:
         """The day of the visit's ``kind`` record where the criterion may judge it (nan: not judged)."""
+        from trialflow.engine._evidence import counts_batch
+        from trialflow.engine._readings import judged_batch
+
         key = f"{visit}/{kind}"
         got = self._cache.get(key)
         if got is None:
             d = self.c.visit_day[visit]
-            got = self._cache[key] = np.where(self._judged(kind, d, self._windows), d, np.nan)
+            scheduled = judged_batch(kind, d, self._windows)
+            counts = counts_batch(self.criterion.evidence, kind, d - self.c.day0, scheduled)
+            got = self._cache[key] = np.where(counts, d, np.nan)
         return got
+
+    def final_problem(self) -> NDArray[np.bool_] | None:
+        """Per patient, whether the criterion's final visit has no record used inside its window (None:
+        the criterion has no final visit)."""
+        from trialflow.engine._evidence import final_problem_batch
+
+        final = self.criterion.evidence.final_visit
+        if final is None:
+            return None
+        c = self.c
+        own = self._own.get(final)
+        nan = np.full(c.size, np.nan)
+        lo, hi, kinds = (own[0], own[1], own[2].defining) if own is not None else (nan, nan, ())
+        latest = np.full(c.size, np.nan)
+        for kind in kinds:
+            for v in c._visits_with(kind):
+                latest = np.fmax(latest, self.day(v.id, kind))
+        return np.asarray(final_problem_batch(latest, lo, hi), dtype=bool)
 
 
 Adapter = Callable[[Judged, Mapping[str, Any]], Outcomes]
@@ -241,7 +265,24 @@ def check_rules(rules: list[tuple[str, str]]) -> None:
             raise SimulationError(f"criterion {cid!r}: {err}") from None
 
 
+NOT_EVALUABLE = ("not_evaluable", "NE")  # engine/_decision.py NOT_EVALUABLE_OUTCOMES, in a rule's labels
+PROGRESSION = frozenset({"progression", "PD"})  # engine/_decision.py PROGRESSION_OUTCOMES
+
+
+def _judge(c: Cohort, criterion: Criterion) -> Outcomes:
+    """The rule on the judged records, then the final-visit check as the engine's decision makes it: a
+    missing final result makes the outcome not evaluable, unless the rule found progression."""
+    judged = Judged(c, criterion)
+    codes, labels = adapter_for(criterion.rule)(judged, criterion.params)
+    problem = judged.final_problem()
+    ne = next((labels.index(o) for o in labels if o in NOT_EVALUABLE), None)
+    if problem is not None and ne is not None:
+        progressed = np.array([lab in PROGRESSION for lab in labels], dtype=bool)[codes]
+        codes = np.where(problem & ~progressed, ne, codes).astype(np.int8)
+    return codes, labels
+
+
 def evaluate_criteria(c: Cohort) -> dict[str, Outcomes]:
     """Each decision criterion's outcome per patient (as codes and their labels), as of the patient's
     decision date, on the records the criterion may judge."""
-    return {cr.id: adapter_for(cr.rule)(Judged(c, cr), cr.params) for cr in c.pathway.protocol.decision.criteria}
+    return {cr.id: _judge(c, cr) for cr in c.pathway.protocol.decision.criteria}
