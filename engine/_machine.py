@@ -22,7 +22,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -88,6 +88,11 @@ class Move:
 Guard = Callable[[Move, EventData], tuple[str, ...]]  # why it refuses (empty: it allows the move)
 
 
+def _move_of(ev: EventData) -> Move:
+    """The Move a ``transitions`` event was fired on."""
+    return cast(Move, ev.model)
+
+
 # -- guards ---------------------------------------------------------------------------------------
 def _in_order(m: Move, ev: EventData) -> tuple[str, ...]:
     if m.when >= m.entered:
@@ -131,7 +136,7 @@ def _guarded(guards: tuple[Guard, ...]) -> Callable[[EventData], bool]:
     """One ``transitions`` condition that runs every guard and keeps each refusal's reason."""
 
     def condition(ev: EventData) -> bool:
-        m: Move = ev.model
+        m = _move_of(ev)
         why = [r for g in guards for r in g(m, ev)]
         m.refusals.extend(why)
         return not why
@@ -147,19 +152,19 @@ def _new_event(kind: str, when: dt.date, payload: dict[str, Any], reason: str | 
 
 
 def _record_withdrawal(ev: EventData) -> None:
-    m: Move = ev.model
+    m = _move_of(ev)
     reason, note = m.details["withdrawal_reason"], m.details.get("note")
     m.events.append(_new_event(WITHDRAWN, m.when, {"reason": reason, "note": note}, m.reason))
 
 
 def _record_decision(ev: EventData) -> None:
-    m: Move = ev.model
+    m = _move_of(ev)
     m.events.append(_new_event(DECISION, m.when, dict(m.details["decision_payload"]), m.reason))
 
 
 def _record_phase_change(extra: Callable[[Move, EventData], dict[str, Any]]) -> Callable[[EventData], None]:
     def effect(ev: EventData) -> None:
-        m: Move = ev.model
+        m = _move_of(ev)
         assert ev.transition is not None and ev.event is not None
         payload = {"from": ev.transition.source, "to": ev.transition.dest, "trigger": ev.event.name,
                    **extra(m, ev)}

@@ -251,12 +251,12 @@ def _semantic(doc: Document) -> tuple[list[Observation], list[Problem]]:
     problems: list[Problem] = []
     seen: dict[tuple[str, str], int] = {}
     data = doc.data
-    for key in ("enrolled", "day0"):
-        if data.get(key) is not None:
+    for date_key in ("enrolled", "day0"):
+        if data.get(date_key) is not None:
             try:
-                _date(data[key], key)
+                _date(data[date_key], date_key)
             except ValueError as err:
-                problems.append(doc.problem([key], str(err)))
+                problems.append(doc.problem([date_key], str(err)))
     for i, rec in enumerate(data["observations"]):
         if rec.get("kind") == "ct":  # located here, before the model refuses the whole CT for it
             ids = [(part, j, lesion.get("id")) for part in ("target", "non_target")

@@ -138,11 +138,11 @@ def _baseline_index(days: F, day0: F) -> NDArray[np.int64]:
     return (days <= day0).sum(axis=0).astype(np.int64) - 1
 
 
-def _recist(j: Judged, params: Mapping[str, Any]) -> Outcomes:
+def _recist(judged: Judged, params: Mapping[str, Any]) -> Outcomes:
     from trialflow.rules import recist
 
-    c = j.c
-    raw, vs = _rows(j, "ct")
+    c = judged.c
+    raw, vs = _rows(judged, "ct")
     ne_rows = np.stack([c.ct_ne[v.id] for v in vs]) if vs else np.zeros(raw.shape, bool)
     days, ne = _sorted(raw, ne_rows)
     npat = days.shape[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,7 @@ def patient_pathway(
         for kind in dict.fromkeys(v.kinds):
             rec: dict[str, Any] | None = None
             if kind == "tg":
-                value = float(_per_visit(c, "tg", v.id, lambda vid=v.id: c.tg_value(vid))[i])
+                value = float(_per_visit(c, "tg", v.id, functools.partial(c.tg_value, v.id))[i])
                 rec = (
                     {"kind": "tg", "date": when, "value": f"<{sc.tg_loq:g}", "unit": "ug/L"}
                     if value < sc.tg_loq
