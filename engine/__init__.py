@@ -78,6 +78,7 @@ if TYPE_CHECKING:
         withdraw,
     )
     from ._worklist import Action, patient_actions
+    from .design import clopper_pearson
 
 _WHERE: dict[str, str] = {
     "Action": "._worklist",

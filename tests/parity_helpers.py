@@ -21,7 +21,6 @@ from protocol_helpers import bundled_text, edit
 from trialflow.engine import Event, PatientState, evaluate_decision, fold
 from trialflow.engine._decision import pending_criterion_visits
 from trialflow.engine._machine import Move, machine_for
-from trialflow.engine._records import record_from_dict
 from trialflow.engine._schedule import schedule
 from trialflow.engine.simulation import PatientPathway
 from trialflow.protocol import Protocol, load_bundled_protocol
@@ -183,11 +182,13 @@ def patient_state(protocol: Protocol, p: PatientPathway, until: dt.date) -> Pati
     ev.add("enrolled", p.enrolled, {"protocol_hash": protocol.content_hash, "protocol_version": protocol.version,
                                     "phase": protocol.initial_phase.id, "eligibility": answers(protocol),
                                     "eligible": True, "unmet": []})
-    for r in p.records_until(until):
-        ev.add("observation", dt.date.fromisoformat(r["date"]), record_from_dict(r).to_dict())
+    # day 0 as `trialflow start` fires it (its guards read the state at enrolment)
     started = machine_for(protocol).move(Move(fold(ev.events), protocol, p.day0), protocol.triggers.start_treatment)
     for new in started.events:
         ev.add(new.kind, new.effective_date, new.payload)
+    # the case-file records as imported (the fold parses each payload as the store's would be: the same record)
+    for r in p.records_until(until):
+        ev.add("observation", dt.date.fromisoformat(r["date"]), r)
     return fold(ev.events)
 
 
