@@ -45,3 +45,21 @@ def test_a_plugin_rule_without_a_batch_adapter_is_refused_with_what_to_add(monke
         with pytest.raises(SimulationError, match=r"criterion 'tg_doubling': rule 'tg_doubling_time' has no batch "
                                                   r"adapter.*evaluate_cases\(cases, params\)"):
             simulate(10, seed=1, protocol=proto)
+
+
+def test_the_tg_slope_rules_batch_case_reader_equals_its_evaluate() -> None:
+    """The built-in Tg slope rule owns its case reader in both forms: the simulator calls evaluate_cases."""
+    from trialflow.protocol import load_bundled_protocol
+    from trialflow.rules import tg_slope
+
+    proto = load_bundled_protocol()
+    scenario = parse_scenario(PLUGIN.scenario + "tg: {loq_ug_per_l: 3.0}\ntgab_positive_probability: 0.3\n", "s.yaml")
+    sample = simulate(600, seed=8, protocol=proto, scenario=scenario).sample
+    assert sample is not None
+    criterion = proto.decision.criterion("tg_slope")
+    cases = _case_arrays(Judged(sample, criterion), ("tg", "tgab"))
+    got = tg_slope.evaluate_cases(cases, criterion.params)
+    for i in range(600):
+        case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])))
+        assert tg_slope.CODE_LABELS[int(got[i])] == tg_slope.RULE.evaluate(case, criterion.params).outcome, i
+    assert set(np.unique(got).tolist()) == {0, 1, 2, 3}

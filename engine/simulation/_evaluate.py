@@ -115,24 +115,6 @@ def _sorted(days: F, *values: NDArray[Any]) -> tuple[NDArray[Any], ...]:
     return tuple(np.take_along_axis(a, order, axis=0) for a in (days, *values))
 
 
-def _tg_slope(j: Judged, params: Mapping[str, Any]) -> Outcomes:
-    from trialflow.rules import tg_slope
-
-    c = j.c
-    raw, vs = _rows(j, "tg")
-    values = np.stack([c.tg_value(v.id) for v in vs]) if vs else np.full_like(raw, np.nan)
-    days, values = _sorted(raw, values)
-    weeks = (days - c.day0) / 7.0
-    tgab_seen = np.zeros(c.size, bool)
-    for v in c._visits_with("tgab"):
-        tgab_seen |= ~np.isnan(j.day(v.id, "tgab"))
-    # S x P rows handed over as P x S views: the kernel works on the rows as they are
-    res = tg_slope.evaluate_batch(
-        weeks.T, values.T, c.tgab_positive & tgab_seen, params, loq=c.scenario.tg_loq, pvalues=False
-    )
-    return res.code, tg_slope.CODE_LABELS
-
-
 def _baseline_index(days: F, day0: F) -> NDArray[np.int64]:
     """Per patient, the row (of date-sorted ``days``) of the latest one on or before day 0; -1 if none."""
     return (days <= day0).sum(axis=0).astype(np.int64) - 1
@@ -232,7 +214,14 @@ def _plugin(rule: Any) -> Adapter:
     return adapter
 
 
-ADAPTERS: dict[str, Adapter] = {"tg_slope": _tg_slope, "recist": _recist, "rai_uptake": _rai_uptake}
+def _tg_slope_cases(j: Judged, params: Mapping[str, Any]) -> Outcomes:
+    """The Tg slope through the rule's own batch case reader (``tg_slope.evaluate_cases``)."""
+    from trialflow.rules import tg_slope
+
+    return tg_slope.evaluate_cases(_case_arrays(j, ("tg", "tgab")), params), tg_slope.CODE_LABELS
+
+
+ADAPTERS: dict[str, Adapter] = {"tg_slope": _tg_slope_cases, "recist": _recist, "rai_uptake": _rai_uptake}
 
 
 def adapter_for(rule_name: str) -> Adapter:
