@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from trialflow.protocol import Protocol, parse_protocol
+from trialflow.protocol import Protocol, ProtocolError, StoredProtocolMismatch, rebuild_protocol
 
 from ._base import Refused
 from ._db import StoreError, database_url, make_engine, read_session, write_session
@@ -102,8 +102,16 @@ def dedup_key(patient: str, payload: dict[str, Any]) -> str:
 
 
 @lru_cache(maxsize=64)
-def _parse_cached(content_hash: str, text: str, file: str) -> Protocol:
-    return parse_protocol(text, file)
+def _stored_model(content_hash: str, text: str, file: str) -> Protocol:
+    """A registered version's model, once per process per (hash, text): validated at registration, so only
+    its YAML is read again and its hash checked (no JSON Schema, no semantic checks)."""
+    try:
+        return rebuild_protocol(text, file, content_hash)
+    except StoredProtocolMismatch as err:
+        raise StoreError(f"protocol version {content_hash[:12]} in this store is damaged: {err}") from None
+    except ProtocolError as err:
+        raise StoreError(f"protocol version {content_hash[:12]} in this store is damaged: its stored text is no "
+                         f"longer readable YAML ({err.problems[0]})") from None
 
 
 def _now() -> dt.datetime:
@@ -131,9 +139,17 @@ class Store:
     # -- protocol versions ----------------------------------------------------------------------
     def register_protocol(self, protocol: Protocol, yaml_text: str, user: str | Actor,
                           reason: str) -> RegisteredVersion:
-        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin."""
+        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin.
+
+        ``protocol`` is the validated model of ``yaml_text``; the text must hash to it, since later loads
+        trust the stored text by its hash and do not validate it again."""
         from ._identity import audit
 
+        try:
+            _stored_model(protocol.content_hash, yaml_text, protocol.source_file)
+        except StoreError:
+            raise StoreError(f"{protocol.source_file}: the text given is not the text of the validated protocol "
+                             "(its content hash differs); nothing was registered") from None
         actor = user if isinstance(user, Actor) else Actor(user)
         with write_session(self.engine) as s:
             actor = refresh(s, actor)
@@ -182,7 +198,7 @@ class Store:
             row = s.execute(q.limit(1)).scalars().first()
             if row is None:
                 raise StoreError("the store has no protocol registered: run `trialflow init`")
-            return _parse_cached(row.content_hash, row.yaml_text, row.source_file), self._version(row)
+            return _stored_model(row.content_hash, row.yaml_text, row.source_file), self._version(row)
 
     # -- reading patients -----------------------------------------------------------------------
     def patient_ids(self) -> list[str]:
