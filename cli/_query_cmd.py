@@ -20,6 +20,7 @@ from ._common import (
     parse_known_at,
     resolve_user,
 )
+from ._long_lists import AllOpt, LimitOpt, page
 from ._output import console, print_json
 
 _STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
@@ -82,6 +83,7 @@ def register(app: typer.Typer) -> None:
                                                                    "days.")] = 28,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+        limit: LimitOpt = None, show_all: AllOpt = False,
     ) -> None:
         """The worklist: what is due, for whom, by when, and why, most urgent first."""
         from trialflow.engine import next_actions
@@ -97,7 +99,10 @@ def register(app: typer.Typer) -> None:
             console.print("nothing due", markup=False)
             return
         noun = "item" if len(actions) == 1 else "items"
-        console.print(render_worklist(actions, f"Worklist as of {day or 'today'} ({len(actions)} {noun})"))
+        shown = page(actions, lambda a: str(a.status), limit=limit, show_all=show_all)
+        console.print(render_worklist(list(shown.rows), f"Worklist as of {day or 'today'} ({len(actions):,} {noun})"))
+        if (more := shown.footer()) is not None:
+            console.print(more, markup=False)
 
     @app.command()
     def evaluate(
@@ -136,6 +141,7 @@ def register(app: typer.Typer) -> None:
         patient: Annotated[str | None, typer.Argument(help="Only this patient.", show_default=False)] = None,
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+        limit: LimitOpt = None, show_all: AllOpt = False,
     ) -> None:
         """Where each patient is: phase, study day, dose, visits done and missed, next action."""
         from trialflow.engine import status as do_status
@@ -145,15 +151,18 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(rows)
             return
+        shown = page(rows, lambda r: str(r.phase), limit=limit, show_all=show_all)
         t = Table(header_style="bold")
         for col in ("patient", "phase", "since", "day", "dose", "visits", "next"):
             t.add_column(col, overflow="fold")
-        for r in rows:
+        for r in shown.rows:
             dose = f"{r.dose_mg_per_day:g} mg/d" if r.dose_mg_per_day is not None else ""
             nxt = f"{r.next_action} ({r.next_action_date})" if r.next_action else ""
             t.add_row(r.patient, r.phase, str(r.phase_entered), str(r.study_day or ""), dose,
                       f"{r.visits_done} done, {r.visits_missed} missed", nxt)
         console.print(t)
+        if (more := shown.footer()) is not None:
+            console.print(more, markup=False)
 
     @app.command()
     def history(
