@@ -15,6 +15,7 @@ from . import (
     _serve_cmd,
     _simulate_cmd,
     _team_cmd,
+    _verify_cmd,
     _workflow_cmd,
 )
 
@@ -38,6 +39,7 @@ _demo_cmd.register(app)
 _simulate_cmd.register(app)
 _design_cmd.register(app)
 app.add_typer(_serve_cmd.app)  # `trialflow serve` (one command: merged at the top level)
+_verify_cmd.register(app)
 
 
 def main() -> None:

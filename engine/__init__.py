@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
     from ._audit import AuditEntry, VerifyReport, audit_trail, verify_store
     from ._base import Refused
+    from ._chain import ChainProblem, ChainReport, verify_chains
     from ._casebook import lock, unlock
     from ._dataqueries import DataQuery, answer_query, close_query, list_queries, open_query
     from ._db import DEFAULT_DB
@@ -84,6 +85,8 @@ _WHERE: dict[str, str] = {
     "Actor": "._identity",
     "AmendmentReport": "._amend",
     "AuditEntry": "._audit",
+    "ChainProblem": "._chain",
+    "ChainReport": "._chain",
     "AuthSettings": "._identity",
     "DEFAULT_DB": "._db",
     "DEMO_DB": "._demo",
@@ -167,6 +170,7 @@ _WHERE: dict[str, str] = {
     "store_users": "._identity",
     "unlock": "._casebook",
     "verify_signatures": "._signature",
+    "verify_chains": "._chain",
     "verify_store": "._audit",
     "withdraw": "._workflow",
 }
@@ -195,6 +199,8 @@ __all__ = [
     "Actor",
     "AmendmentReport",
     "AuditEntry",
+    "ChainProblem",
+    "ChainReport",
     "AuthSettings",
     "DataQuery",
     "DecisionPreview",
@@ -273,6 +279,7 @@ __all__ = [
     "store_users",
     "unlock",
     "verify_signatures",
+    "verify_chains",
     "verify_store",
     "withdraw",
 ]

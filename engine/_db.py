@@ -56,8 +56,21 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _create_private(path: str) -> bool:
+    """Create the store's file readable and writable by its owner only (SQLite gives its -wal and -shm
+    files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    except OSError as err:
+        raise StoreError(f"cannot create a store at {path}: {err.strerror}") from None
+    return True
+
+
 def make_engine(url: str, *, create: bool = False) -> Engine:
     """An engine for ``url``; a missing SQLite file is an error unless ``create``."""
+    new_file = False
     try:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""
@@ -68,6 +81,8 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                 if create and not Path(path).parent.is_dir():
                     raise StoreError(f"cannot create a store at {path}: the folder {Path(path).parent} does not "
                                      "exist (create it first, or check the path)")
+                if create and not Path(path).exists():
+                    new_file = _create_private(path)
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
@@ -88,7 +103,7 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         engine.dispose()
         raise StoreError(f"cannot open the store at {where}: {str(err.orig).strip().splitlines()[0]}") from None
     if done is not None:
-        PREPARED[engine] = done
+        PREPARED[engine] = done + (", file mode 0600 (only its owner can read it)" if new_file else "")
     return engine
 
 

@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 from trialflow.protocol import Protocol, ProtocolError, StoredProtocolMismatch, rebuild_protocol
 
 from ._base import Refused
+from ._chain import event_hash
 from ._db import StoreError, database_url, make_engine, read_session, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh
 from ._state import Event, PatientState, fold, stamp
@@ -35,6 +36,7 @@ from ._workitems import WorkItem
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 
 T = TypeVar("T")
+_EVENT_COLUMNS = tuple(c.name for c in EventRow.__table__.columns)  # type: ignore[attr-defined]
 
 
 class ConcurrentUpdate(Exception):
@@ -139,10 +141,19 @@ class Store:
     # -- protocol versions ----------------------------------------------------------------------
     def register_protocol(self, protocol: Protocol, yaml_text: str, user: str | Actor,
                           reason: str) -> RegisteredVersion:
-        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin.
+        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin;
+        a version name is registered once per study (a unique index: concurrent amendments register one).
 
         ``protocol`` is the validated model of ``yaml_text``; the text must hash to it, since later loads
         trust the stored text by its hash and do not validate it again."""
+        for _ in range(3):
+            try:
+                return self._register(protocol, yaml_text, user, reason)
+            except IntegrityError:  # another writer registered this content or this name first: look again
+                continue
+        raise StoreError(f"could not register {protocol.study.id} v{protocol.version}: the store kept changing")
+
+    def _register(self, protocol: Protocol, yaml_text: str, user: str | Actor, reason: str) -> RegisteredVersion:
         from ._identity import audit
 
         try:
@@ -158,6 +169,13 @@ class Store:
                 col(ProtocolVersionRow.content_hash) == protocol.content_hash)).first()
             if existing is not None:
                 return self._version(existing[0])
+            named = s.execute(select(ProtocolVersionRow).where(
+                col(ProtocolVersionRow.study_id) == protocol.study.id,
+                col(ProtocolVersionRow.version) == protocol.version)).scalars().first()
+            if named is not None:
+                raise StoreError(f"version {protocol.version!r} of {protocol.study.id} is already registered with "
+                                 f"other content (sha256 {named.content_hash[:12]}): give {protocol.source_file} "
+                                 "a new study.version")
             study = s.get(StoreInfoRow, "study_id")
             if study is None:
                 s.add(StoreInfoRow(key="study_id", value=protocol.study.id))
@@ -174,6 +192,16 @@ class Store:
             audit(s, actor, "protocol_registered", f"{protocol.study.id} v{protocol.version}",
                   {"content_hash": protocol.content_hash, "reason": reason})
             return dataclasses.replace(self._version(row), newly_registered=True)
+
+    def info(self, key: str) -> str | None:
+        """A fact about the store itself (``store_info``), e.g. ``demo``."""
+        with read_session(self.engine) as s:
+            row = s.get(StoreInfoRow, key)
+            return row.value if row is not None else None
+
+    def set_info(self, key: str, value: str) -> None:
+        with write_session(self.engine) as s:
+            s.merge(StoreInfoRow(key=key, value=value))
 
     @staticmethod
     def _version(row: ProtocolVersionRow, patients: int = 0) -> RegisteredVersion:
@@ -351,6 +379,7 @@ class Transaction:
         """
         self.authorize_events(patient, state, [e.kind for e in new])
         last_seq = state.last_seq if state is not None else 0
+        prev = self._head_hash(patient, last_seq)
         rows = []
         context = self.actor.context_json()
         for i, e in enumerate(new, start=1):
@@ -359,6 +388,8 @@ class Transaction:
                            user_id=None if e.user else self.actor.user_id, context=context, reason=e.reason,
                            payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
                            corrects_id=e.corrects, dedup_key=e.dedup)
+            row.prev_hash, row.hash = prev, event_hash({c: getattr(row, c) for c in _EVENT_COLUMNS}, prev)
+            prev = row.hash
             self.session.add(row)
             rows.append(row)
         self.session.flush()
@@ -387,6 +418,14 @@ class Transaction:
                           f"{lock.user}: {lock.reason}); a data manager must unlock it first (trialflow unlock)")
         if self.actor.authenticated and "decision" in kinds and "signature" not in kinds:
             raise Refused(f"{patient}: a decision needs the investigator's electronic signature")
+
+    def _head_hash(self, patient: str, last_seq: int) -> str:
+        """The hash of the patient's event ``last_seq`` (the chain's end), or "" for a new patient."""
+        if last_seq == 0:
+            return ""
+        found = self.session.execute(select(col(EventRow.hash)).where(
+            col(EventRow.patient_id) == patient, col(EventRow.seq) == last_seq)).scalar()
+        return found or ""
 
     def project(self, patient: str, old_seq: int, new_seq: int, p: ProjectionUpdate) -> None:
         """Write the patient row and its work items; :class:`ConcurrentUpdate` if someone wrote first."""

@@ -154,6 +154,9 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
     problem = pseudonym_problem(patient)
     if problem:
         raise Refused(problem)
+    if patient.upper().startswith("DEMO-") and store.info("demo") is None:
+        raise Refused(f"study id {patient!r}: ids starting with DEMO- belong to the demo store; use another "
+                      "pseudonym, such as P-001")
     _check_date(when, "enrolment date")
     protocol, version = store.protocol()
     norm, problems, unmet = eligibility_answers(protocol, answers)
