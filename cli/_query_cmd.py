@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ._common import (
     AsOfOpt,
@@ -21,7 +22,7 @@ from ._common import (
     resolve_user,
 )
 from ._long_lists import AllOpt, LimitOpt, page
-from ._output import console, print_json
+from ._output import console, print_json, user_text
 
 _STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
 
@@ -34,8 +35,8 @@ def render_worklist(actions: list[Any], title: str) -> Table:
         t.add_column(col, overflow="fold")
     for a in actions:
         window = f"{a.window_start:%d %b}–{a.window_end:%d %b}" if a.window_end else f"from {a.window_start:%d %b}"
-        t.add_row(a.patient, f"[{_STYLE.get(a.status, '')}]{a.status}[/]", str(a.target_date), window, a.detail,
-                  *((f"[dim]{a.reason}[/dim]",) if why else ()))
+        t.add_row(a.patient, Text(a.status, style=_STYLE.get(a.status, "")), str(a.target_date), window, a.detail,
+                  *((user_text(a.reason, "dim"),) if why else ()))
     return t
 
 
@@ -43,7 +44,7 @@ def render_report(r: Any) -> list[Any]:
     out: list[Any] = []
     prop = "n/a" if r.proportion is None else f"{r.favourable}/{r.evaluable} = {r.proportion:.1%}"
     ci = "" if r.ci95 is None else f" (95 % CI {r.ci95[0]:.1%} – {r.ci95[1]:.1%}, {r.ci_method})"
-    out.append(f"[bold]Primary endpoint[/bold] as of {r.as_of}: favourable response {prop}{ci}")
+    out.append(Text.assemble(("Primary endpoint", "bold"), f" as of {r.as_of}: favourable response {prop}{ci}"))
     if r.proportion_treated is not None and r.ci95_treated is not None:
         out.append(f"counting withdrawals before the decision as not favourable: {r.favourable}/{r.treated} = "
                    f"{r.proportion_treated:.1%} (95 % CI {r.ci95_treated[0]:.1%} – {r.ci95_treated[1]:.1%})")
@@ -119,22 +120,23 @@ def register(app: typer.Typer) -> None:
             print_json(p)
             return
         state = "ready" if p.ready else ("waiting" if p.applicable else "not applicable")
-        console.print(f"[bold]{p.patient}[/bold] decision {p.decision} as of {p.as_of}: {state} "
-                      f"(phase {p.phase})")
+        console.print(Text.assemble((p.patient, "bold"), f" decision {p.decision} as of {p.as_of}: {state} "
+                                    f"(phase {p.phase})"))
         t = Table(header_style="bold")
         for col in ("criterion", "outcome", "favourable", "evidence"):
             t.add_column(col, overflow="fold")
         for cid, res in p.criteria.items():
-            wait = f"\n[dim]waiting on {', '.join(res['waiting_on'])}[/dim]" if res["waiting_on"] else ""
-            t.add_row(cid, res["outcome"], "yes" if res["favourable"] else "no", res["reason"] + wait)
+            wait = (f"\nwaiting on {', '.join(res['waiting_on'])}", "dim") if res["waiting_on"] else ""
+            t.add_row(cid, res["outcome"], "yes" if res["favourable"] else "no",
+                      Text.assemble(user_text(res["reason"]), wait))
         console.print(t)
         if p.ready:
-            console.print(f"favourable response: {'yes' if p.favourable else 'no'}; recommended: "
-                          f"{p.recommended_branch} → [bold]{p.recommended_phase}[/bold]")
+            console.print(Text.assemble(f"favourable response: {'yes' if p.favourable else 'no'}; recommended: "
+                                        f"{p.recommended_branch} → ", (str(p.recommended_phase), "bold")))
         for m in p.missing:
             console.print(f"missing: {m}", markup=False)
         for f in p.flags:
-            console.print(f"[yellow]flag:[/yellow] {f}")
+            console.print(Text.assemble(("flag:", "yellow"), " ", user_text(f)))
 
     @app.command()
     def status(
@@ -185,7 +187,8 @@ def register(app: typer.Typer) -> None:
         for col in ("event", "effective", "recorded (UTC)", "by", "what", "why"):
             t.add_column(col, overflow="fold")
         for e in entries:
-            what = e.summary + (f" [dim](corrected by {e.corrected_by})[/dim]" if e.corrected_by else "")
+            what = Text.assemble(user_text(e.summary),
+                                 (f" (corrected by {e.corrected_by})", "dim") if e.corrected_by else "")
             t.add_row(str(e.event), str(e.effective_date), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
                       e.user + (" (legacy name)" if team and e.user_id is None else ""),
                       what, e.reason or "")

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
         ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="With --plots: replace figures already in DIR.")
+        ] = False,
         cluster: Annotated[
             str | None,
             typer.Option(
@@ -98,6 +101,12 @@ def register(app: typer.Typer) -> None:
         from trialflow.engine.simulation import simulate as run
         from trialflow.protocol import DocumentError
 
+        if plots is not None:  # refused before the run, not after it
+            from trialflow.engine.simulation._plots import plot_targets_problem
+
+            problem = plot_targets_problem(plots, force=force)
+            if problem:
+                fail(problem)
         if grid is not None:
             _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, cluster)
             return
@@ -132,7 +141,7 @@ def register(app: typer.Typer) -> None:
             if plots is not None:
                 from trialflow.engine.simulation._plots import write_plots
 
-                written = write_plots(result, plots)
+                written = write_plots(result, plots, force=force)
             case_files = None
             if cases is not None and result.sample is not None:
                 from trialflow.engine.simulation import write_cases

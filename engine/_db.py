@@ -38,12 +38,21 @@ def database_url(db: str | None) -> str:
     return f"sqlite:///{Path(value).expanduser()}"
 
 
+def _busy_timeout_ms() -> int:
+    """How long a SQLite writer waits for the write lock before the attempt is retried (default 30 s;
+    ``TRIALFLOW_SQLITE_BUSY_TIMEOUT_MS``: the concurrency tests make it short so writers really contend)."""
+    try:
+        return max(0, int(os.environ.get("TRIALFLOW_SQLITE_BUSY_TIMEOUT_MS", "30000")))
+    except ValueError:
+        return 30000
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
     # No journal_mode here: WAL is a property of the file, set once when the store is created
     # (engine/_schema.py), so that opening another application's file changes not one byte of it.
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={_busy_timeout_ms()}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
@@ -54,6 +63,30 @@ def _sqlite_begin(conn: Connection) -> None:
     # of both reading and then one failing to upgrade its lock; readers use a deferred BEGIN.
     mode = "DEFERRED" if conn.get_execution_options().get("trialflow_readonly") else "IMMEDIATE"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+CONNECT_TIMEOUT_ENV = "TRIALFLOW_PG_CONNECT_TIMEOUT"
+STATEMENT_TIMEOUT_ENV = "TRIALFLOW_PG_STATEMENT_TIMEOUT"
+
+
+def _seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        raise StoreError(f"{name} must be a number of seconds, got {os.environ.get(name)!r}") from None
+    return value if value > 0 else default
+
+
+def _pg_connect_args(url: str) -> dict[str, Any]:
+    """PostgreSQL never hangs a command: a connect timeout (a server that accepts and never answers) and
+    a statement timeout (a query stuck behind a lock or a dying server), both overridable by environment."""
+    from sqlalchemy.engine import make_url
+
+    connect = _seconds(CONNECT_TIMEOUT_ENV, 10)
+    statement_ms = int(_seconds(STATEMENT_TIMEOUT_ENV, 300) * 1000)
+    given = make_url(url).query.get("options", "")
+    options = " ".join([*(given if isinstance(given, tuple) else [given]), f"-c statement_timeout={statement_ms}"])
+    return {"connect_timeout": max(1, round(connect)), "options": options.strip()}
 
 
 def _create_private(path: str) -> bool:
@@ -83,11 +116,11 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                                      "exist (create it first, or check the path)")
                 if create and not Path(path).exists():
                     new_file = _create_private(path)
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = create_engine(url, connect_args={"timeout": _busy_timeout_ms() / 1000, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, connect_args=_pg_connect_args(url))
     except ArgumentError as err:
         raise StoreError(f"not a database URL: {url!r} ({err})") from None
     except ModuleNotFoundError as err:
@@ -101,7 +134,11 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         raise StoreError(str(err)) from None
     except OperationalError as err:
         engine.dispose()
-        raise StoreError(f"cannot open the store at {where}: {str(err.orig).strip().splitlines()[0]}") from None
+        detail = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err.orig).__name__
+        if "timeout expired" in detail:
+            detail = (f"the server did not answer within {_seconds(CONNECT_TIMEOUT_ENV, 10):g} s "
+                      f"(a different timeout: {CONNECT_TIMEOUT_ENV}=SECONDS)")
+        raise StoreError(f"cannot open the store at {where}: {detail}") from None
     if done is not None:
         PREPARED[engine] = done + (", file mode 0600 (only its owner can read it)" if new_file else "")
     return engine

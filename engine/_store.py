@@ -125,6 +125,7 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.retries = 0  # attempts of :meth:`write` run again after a concurrent change (for tests and tuning)
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -332,6 +333,7 @@ class Store:
             except OperationalError as err:  # SQLite: lock wait expired; PostgreSQL: serialization
                 if "locked" not in str(err) and "could not serialize" not in str(err):
                     raise
+            self.retries += 1
             time.sleep(min(0.005 * 2**attempt, 0.2))
         raise StoreError("too many concurrent changes to the same patients; nothing was written, try again")
 

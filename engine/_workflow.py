@@ -15,7 +15,7 @@ from typing import Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 
-from ._base import Refused, today
+from ._base import EARLIEST_DATE, Refused, date_problem, today
 from ._checks import admissible, conflict, eligibility_answers
 from ._db import StoreError
 from ._decision import evaluate_decision
@@ -84,6 +84,9 @@ def protocol_of(store: Store, state: PatientState) -> Protocol:
 
 
 def _check_date(when: dt.date, what: str = "date") -> None:
+    problem = date_problem(when, what)
+    if problem and when < EARLIEST_DATE:
+        raise Refused(problem)
     if when > today():
         raise Refused(f"{what} {when} is in the future (today is {today()})")
 
@@ -240,9 +243,13 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, 
 # -- observations ---------------------------------------------------------------------------------
 def _parse(patient: str, data: Mapping[str, Any]) -> Record:
     try:
-        return record_from_dict(data)
-    except (ValueError, TypeError) as err:
+        rec = record_from_dict(data)
+    except (ValueError, TypeError, OverflowError) as err:
         raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
+    problem = date_problem(rec.date, f"{rec.kind} date")
+    if problem:
+        raise Refused(f"{patient}: {problem}")
+    return rec
 
 
 def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: Who,
@@ -262,9 +269,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     problems: list[str] = []
-    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int]] = []
+    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int, int]] = []
     keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
-    known = tx.known_dedup(keys.values())
     by_patient: dict[str, list[int]] = {}
     for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
         by_patient.setdefault(p, []).append(i)
@@ -281,13 +287,18 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             problems.append(f"{patient}: the file says enrolled on {enrolled[patient]}, the store says "
                             f"{state.enrolled_on}")
         new: list[NewEvent] = []
-        dup = 0
+        dup = superseded = 0
         seen: set[str] = set()
         batch: list[RecordedValue] = []  # what this batch adds, so a file cannot contradict itself
+        history = _recorded(patient, state)
         for i in by_patient[patient]:
             rec = parsed[i][1]
-            if keys[i] in known or keys[i] in seen:
-                dup += 1
+            if keys[i] in seen or keys[i] in history.in_force:
+                dup += 1  # the value in force, corrections included: nothing new
+                continue
+            earlier = history.originals.get(keys[i], [])
+            if any(root not in history.retracted for root in earlier):
+                superseded += 1  # recorded, then corrected to another value: the correction stands
                 continue
             why = admissible(protocol, state, rec) or conflict([*state.records, *batch], rec)
             if why:
@@ -295,17 +306,41 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
                 continue
             seen.add(keys[i])
             batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
-            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=keys[i]))
-        plan.append((patient, state, protocol, new, dup))
+            # recorded again after a retraction: a new fact, with its own identity
+            key = keys[i] if not earlier else dedup_key(patient, {**rec.to_dict(), "recorded_again": len(earlier)})
+            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), dedup=key))
+        plan.append((patient, state, protocol, new, dup, superseded))
     if problems:
         raise Refused(*problems)
     out = []
-    for patient, state, protocol, new, dup in plan:
+    for patient, state, protocol, new, dup, superseded in plan:
         events = tx.append(patient, state, new, projection(protocol)) if new else []
-        msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
+        msg = (f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
+               + (f", {superseded} superseded by a correction (skipped)" if superseded else ""))
         out.append(Written(patient, tuple(events), state.phase, msg))
     return out
 
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A patient's observations by identity: what is in force, and what each original became."""
+
+    in_force: frozenset[str]  # identities (dedup keys) of the values in force, corrections applied
+    originals: dict[str, list[int]]  # identity of an original observation -> its event ids
+    retracted: frozenset[int]  # original observation events that a correction retracted
+
+
+def _recorded(patient: str, state: PatientState) -> _Recorded:
+    originals: dict[str, list[int]] = {}
+    retracted: set[int] = set()
+    for e in state.events:
+        if e.kind == OBSERVATION:
+            originals.setdefault(dedup_key(patient, record_from_dict(e.payload).to_dict()), []).append(e.id)
+        elif e.kind == CORRECTION and e.payload.get("retracted"):
+            retracted.add(e.payload["root"])
+    in_force = frozenset(dedup_key(patient, v.record.to_dict()) for v in state.records)
+    return _Recorded(in_force, originals, frozenset(retracted))
 
 
 def record(store: Store, patient: str, data: Mapping[str, Any], user: Who) -> Written:
