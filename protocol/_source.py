@@ -207,9 +207,13 @@ def _check_tree(file: str, loader: Any, root: yaml.Node, out: list[Problem]) -> 
     explicit tags, nesting deeper than :data:`MAX_DEPTH`, and alias expansion beyond the budget."""
     distinct: set[int] = set()
     visited = 0
-    stack: list[tuple[yaml.Node, tuple[PathItem, ...]]] = [(root, ())]
+    stack: list[tuple[yaml.Node, tuple[PathItem, ...], frozenset[int]]] = [(root, (), frozenset())]
     while stack:
-        node, path = stack.pop()
+        node, path, ancestors = stack.pop()
+        if id(node) in ancestors:
+            raise _TooBig(Problem(file, 1, 1, "$", "an alias (*name) refers to the collection that contains "
+                                  "it: such a document never ends; write the repeated part out"))
+        inside = ancestors | {id(node)} if isinstance(node, yaml.CollectionNode) else ancestors
         visited += 1
         distinct.add(id(node))
         where = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -245,10 +249,10 @@ def _check_tree(file: str, loader: Any, root: yaml.Node, out: list[Problem]) -> 
                     )
                 else:
                     seen[k.value] = k
-                children.append((v, (*path, k.value)))
+                children.append((v, (*path, k.value), inside))
             stack.extend(reversed(children))
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, (*path, i)) for i, item in reversed(list(enumerate(node.value))))
+            stack.extend((item, (*path, i), inside) for i, item in reversed(list(enumerate(node.value))))
 
 
 def parse_document(text: str, file: str) -> Document:
