@@ -65,7 +65,7 @@ def parse_known_at(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-MAX_USER = 64
+MAX_USER = 200  # a real name with a title and site fits; 10 kB does not (store users are checked by the engine)
 
 
 def user_problem(user: str) -> str | None:
