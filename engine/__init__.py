@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
     from ._audit import AuditEntry, VerifyReport, audit_trail, verify_store
     from ._base import Refused
-    from ._chain import ChainProblem, ChainReport, verify_chains
     from ._casebook import lock, unlock
+    from ._chain import ChainProblem, ChainReport, verify_chains
     from ._dataqueries import DataQuery, answer_query, close_query, list_queries, open_query
     from ._db import DEFAULT_DB
     from ._decision import DecisionPreview, evaluate_decision
@@ -199,9 +199,9 @@ __all__ = [
     "Actor",
     "AmendmentReport",
     "AuditEntry",
+    "AuthSettings",
     "ChainProblem",
     "ChainReport",
-    "AuthSettings",
     "DataQuery",
     "DecisionPreview",
     "EndpointReport",
@@ -278,8 +278,8 @@ __all__ = [
     "status",
     "store_users",
     "unlock",
-    "verify_signatures",
     "verify_chains",
+    "verify_signatures",
     "verify_store",
     "withdraw",
 ]
