@@ -16,7 +16,7 @@ def render_changes(changes: list[Any]) -> Any:
     for col in ("", "area", "change"):
         t.add_column(col, overflow="fold")
     for c in changes:
-        t.add_row("[bold red]S[/]" if c.substantial else "", c.area, c.text)
+        t.add_row(Text("S", style="bold red") if c.substantial else "", c.area, c.text)
     t.caption = "S = substantial (affects patient safety or the scientific value: EU CTR 536/2014 art. 2)"
     t.caption_justify = "left"
     return t

@@ -18,8 +18,10 @@ from . import (
     _protocol_cmd,
     _query_cmd,
     _rules_cmd,
+    _serve_cmd,
     _simulate_cmd,
     _team_cmd,
+    _verify_cmd,
     _visits_cmd,
     _workflow_cmd,
 )
@@ -67,6 +69,8 @@ _visits_cmd.register(app)
 _demo_cmd.register(app)
 _simulate_cmd.register(app)
 _design_cmd.register(app)
+app.add_typer(_serve_cmd.app)  # `trialflow serve` (one command: merged at the top level)
+_verify_cmd.register(app)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -40,12 +41,19 @@ KnownAtOpt = Annotated[str | None, typer.Option(
 
 
 def parse_date(value: str | None, option: str = "--date") -> dt.date | None:
+    """A clinical date: ISO, and between 1990-01-01 and ten years from today (usage error otherwise)."""
+    from trialflow.engine._base import date_problem
+
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value.strip())
+        when = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise typer.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}", param_hint=option) from None
+    problem = date_problem(when, "the date")
+    if problem:
+        raise typer.BadParameter(problem, param_hint=option)
+    return when
 
 
 def parse_known_at(value: str | None) -> dt.datetime | None:
@@ -59,13 +67,32 @@ def parse_known_at(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+MAX_USER = 200  # a real name with a title and site fits; 10 kB does not (store users are checked by the engine)
+
+
+def user_problem(user: str) -> str | None:
+    """Why ``user`` cannot stand in the audit trail as who recorded (or None)."""
+    if not user.strip():
+        return "is empty: give who is recording (e.g. coordinator.anna)"
+    if len(user) > MAX_USER:
+        return f"is {len(user)} characters long: at most {MAX_USER}"
+    bad = next((c for c in user if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        return f"contains the control character U+{ord(bad):04X}: use letters, digits and punctuation"
+    return None
+
+
 def _user_name(user: str | None) -> str:
-    if user:
-        return user
-    try:
-        return os.environ.get("TRIALFLOW_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    """``--user`` / ``TRIALFLOW_USER`` / the login name, validated (a usage error, exit 2, if unusable)."""
+    if user is None:
+        try:
+            user = os.environ.get("TRIALFLOW_USER") or getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+    problem = user_problem(user)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--user")
+    return user.strip()
 
 
 class _Password:

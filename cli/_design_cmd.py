@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         n_max: Annotated[
             int | None,
             typer.Option(
-                "--n-max", min=2, max=500, help="Largest total size searched (default max(100, 2 x A'Hern n))."
+                "--n-max", min=2, max=200, help="Largest total size searched (default max(100, 2 x A'Hern n))."
             ),
         ] = None,
         simulate_runs: Annotated[

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import DbOpt, JsonOpt, call, open_store
+from ._common import DbOpt, JsonOpt, PasswordStdinOpt, UserOpt, call, open_store, resolve_user
 from ._output import console, err_console, fail, print_json
 
 app = typer.Typer(
@@ -43,7 +43,7 @@ def export_odm_cmd(
     = None,
     metadata_only: Annotated[bool, typer.Option("--metadata-only",
                                                 help="Only the study metadata: no users, no clinical data.")] = False,
-    db: DbOpt = None, as_json: JsonOpt = False,
+    db: DbOpt = None, user: UserOpt = None, password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """CDISC ODM 1.3.2: metadata per protocol version, users, and every event with its audit trail."""
     _require_exchange()
@@ -51,7 +51,8 @@ def export_odm_cmd(
 
     store = open_store(db)
     try:
-        result = call(export_odm, store, out, metadata_only=metadata_only)
+        result = call(export_odm, store, out, metadata_only=metadata_only,
+                      actor=None if metadata_only else resolve_user(user, password_stdin))
     except _schema_errors() as err:  # a bug, not a user mistake, but still no traceback
         fail([f"the export does not validate, nothing was written: {p}" for p in err.problems])
     if out is None and not as_json:
@@ -69,13 +70,13 @@ def export_odm_cmd(
 def export_fhir_cmd(
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the resources and the Bundle.")]
     = Path("fhir"),
-    db: DbOpt = None, as_json: JsonOpt = False,
+    db: DbOpt = None, user: UserOpt = None, password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """HL7 FHIR R5: ResearchStudy, PlanDefinition, a ResearchSubject per patient, Tg/TgAb Observations, a Bundle."""
     _require_exchange()
     from trialflow.exchange import export_fhir
 
-    result = call(export_fhir, open_store(db), out)
+    result = call(export_fhir, open_store(db), out, actor=resolve_user(user, password_stdin))
     if as_json:
         print_json(result)
         return

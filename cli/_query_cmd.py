@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ._common import (
     AsOfOpt,
@@ -21,7 +22,8 @@ from ._common import (
     parse_known_at,
     resolve_user,
 )
-from ._output import console, print_json
+from ._long_lists import AllOpt, LimitOpt, page
+from ._output import console, print_json, user_text
 from ._tables import Column, print_table
 
 _STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
@@ -48,12 +50,17 @@ def render_report(r: Any) -> list[Any]:
     out: list[Any] = []
     prop = "n/a" if r.proportion is None else f"{r.favourable}/{r.evaluable} = {r.proportion:.1%}"
     ci = "" if r.ci95 is None else f" (95 % CI {r.ci95[0]:.1%} – {r.ci95[1]:.1%}, {r.ci_method})"
-    out.append(f"[bold]Primary endpoint[/bold] as of {r.as_of}: favourable response {prop}{ci}")
+    out.append(Text.assemble(("Primary endpoint", "bold"), f" as of {r.as_of}: favourable response {prop}{ci}"))
     if r.proportion_treated is not None and r.ci95_treated is not None:
         out.append(f"counting withdrawals before the decision as not favourable: {r.favourable}/{r.treated} = "
                    f"{r.proportion_treated:.1%} (95 % CI {r.ci95_treated[0]:.1%} – {r.ci95_treated[1]:.1%})")
     out.append(f"enrolled {r.enrolled} · screen failures {r.screen_failures} · started Sorafenib {r.started} · "
                f"evaluable at the decision {r.evaluable} · still before the decision {r.before_decision}")
+    signed = [p["signature"] for p in r.patients if p.get("signature")]
+    if signed:
+        invalid = sum(not s["valid"] for s in signed)
+        out.append(f"decisions signed: {len(signed)} of {len(r.patients)}"
+                   + (f" ({invalid} invalidated by later corrections: see history)" if invalid else ""))
     if r.withdrawn_before_decision:
         out.append("withdrawn before the decision: " + ", ".join(f"{k} {v}" for k, v in
                                                                 r.withdrawn_before_decision.items()))
@@ -84,6 +91,7 @@ def register(app: typer.Typer) -> None:
                                                                    "days.")] = 28,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+        limit: LimitOpt = None, show_all: AllOpt = False,
     ) -> None:
         """The worklist: what is due, for whom, by when, and why, most urgent first."""
         from trialflow.engine import next_actions
@@ -100,7 +108,10 @@ def register(app: typer.Typer) -> None:
             return
         noun = "item" if len(actions) == 1 else "items"
         when = f"{day}" if day else f"today, {dt.date.today()}"
-        print_worklist(actions, f"Worklist as of {when} ({len(actions)} {noun})")
+        shown = page(actions, lambda a: str(a.status), limit=limit, show_all=show_all)
+        print_worklist(list(shown.rows), f"Worklist as of {when} ({len(actions):,} {noun})")
+        if (more := shown.footer()) is not None:
+            console.print(more, markup=False)
 
     @app.command()
     def evaluate(
@@ -117,22 +128,23 @@ def register(app: typer.Typer) -> None:
             print_json(p)
             return
         state = "ready" if p.ready else ("waiting" if p.applicable else "not applicable")
-        console.print(f"[bold]{p.patient}[/bold] decision {p.decision} as of {p.as_of}: {state} "
-                      f"(phase {p.phase})")
+        console.print(Text.assemble((p.patient, "bold"), f" decision {p.decision} as of {p.as_of}: {state} "
+                                    f"(phase {p.phase})"))
         t = Table(header_style="bold")
         for col in ("criterion", "outcome", "favourable", "evidence"):
             t.add_column(col, overflow="fold")
         for cid, res in p.criteria.items():
-            wait = f"\n[dim]waiting on {', '.join(res['waiting_on'])}[/dim]" if res["waiting_on"] else ""
-            t.add_row(cid, res["outcome"], "yes" if res["favourable"] else "no", res["reason"] + wait)
+            wait = (f"\nwaiting on {', '.join(res['waiting_on'])}", "dim") if res["waiting_on"] else ""
+            t.add_row(cid, res["outcome"], "yes" if res["favourable"] else "no",
+                      Text.assemble(user_text(res["reason"]), wait))
         console.print(t)
         if p.ready:
-            console.print(f"favourable response: {'yes' if p.favourable else 'no'}; recommended: "
-                          f"{p.recommended_branch} → [bold]{p.recommended_phase}[/bold]")
+            console.print(Text.assemble(f"favourable response: {'yes' if p.favourable else 'no'}; recommended: "
+                                        f"{p.recommended_branch} → ", (str(p.recommended_phase), "bold")))
         for m in p.missing:
             console.print(f"missing: {m}", markup=False)
         for f in p.flags:
-            console.print(f"[yellow]flag:[/yellow] {f}")
+            console.print(Text.assemble(("flag:", "yellow"), " ", user_text(f)))
 
     @app.command()
     def status(
@@ -140,6 +152,7 @@ def register(app: typer.Typer) -> None:
                                                       show_default=False)] = None,
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+        limit: LimitOpt = None, show_all: AllOpt = False,
     ) -> None:
         """Where each patient is: phase, study day, dose, visits done and missed, next action."""
         from trialflow.engine import status as do_status
@@ -149,8 +162,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(rows_)
             return
+        shown = page(rows_, lambda r: str(r.phase), limit=limit, show_all=show_all)
         rows = []
-        for r in rows_:
+        for r in shown.rows:
             dose = f"{r.dose_mg_per_day:g} mg/d" if r.dose_mg_per_day is not None else ""
             nxt = f"{r.next_action} ({r.next_action_date})" if r.next_action else ""
             seen = f"{r.visits_done} done, {r.visits_missed} missed" + (
@@ -162,6 +176,8 @@ def register(app: typer.Typer) -> None:
         print_table([Column("patient"), Column("phase"), Column("since", optional=True), Column("day", justify="right"),
                      Column("dose"), Column("visits", "text", min_width=9), Column("next", "text", min_width=16)],
                     rows, title=f"Status as of {day}", hint="trialflow status --json")
+        if (more := shown.footer()) is not None:
+            console.print(more, markup=False)
 
     @app.command()
     def history(

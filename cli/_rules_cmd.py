@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from ._output import console, fail, print_json
 
@@ -155,7 +156,7 @@ def eval_rule(
 def _show(patient: str, result: Any) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]{patient}[/bold] {result.rule}: [bold]{result.outcome}[/bold]")
+    console.print(Text.assemble((patient, "bold"), f" {result.rule}: ", (str(result.outcome), "bold")))
     console.print(result.reason, markup=False)
     data = result.to_dict()
     rows = data.pop("assessments", None)

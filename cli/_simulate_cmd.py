@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -63,6 +64,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
         ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="With --plots: replace figures already in DIR.")
+        ] = False,
         cluster: Annotated[
             str | None,
             typer.Option(
@@ -82,12 +86,27 @@ def register(app: typer.Typer) -> None:
                 "visits.missed_probability) with the same seed: one table, and with --plots one figure.",
             ),
         ] = None,
+        cases: Annotated[
+            Path | None,
+            typer.Option(
+                "--cases",
+                metavar="DIR",
+                help="Write the first run's patients (up to 2,000) here as case files to import, plus "
+                "patients.jsonl (patient, branch, phase, each criterion's outcome).",
+            ),
+        ] = None,
     ) -> None:
         """Simulate patient pathways through the protocol YAML and the same rules, at any scale."""
         from trialflow.engine.simulation import SimulationError
         from trialflow.engine.simulation import simulate as run
         from trialflow.protocol import DocumentError
 
+        if plots is not None:  # refused before the run, not after it
+            from trialflow.engine.simulation._plots import plot_targets_problem
+
+            problem = plot_targets_problem(plots, force=force)
+            if problem:
+                fail(problem)
         if grid is not None:
             _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, cluster)
             return
@@ -124,26 +143,35 @@ def register(app: typer.Typer) -> None:
                 try:
                     from trialflow.engine.simulation._plots import write_plots
 
-                    written = write_plots(result, plots)
+                    written = write_plots(result, plots, force=force)
                 except ModuleNotFoundError as err:
                     if not (err.name or "").startswith("matplotlib"):
                         raise
                     missing_extra = ("--plots needs matplotlib, which is not installed: "
                                      "pip install 'trialflow[plots]' (the results above are complete)")
+            case_files = None
+            if cases is not None and result.sample is not None:
+                from trialflow.engine.simulation import write_cases
+
+                case_files = write_cases(result.sample, cases)
         except DocumentError as err:
             fail([str(p) for p in err.problems])
         except SimulationError as err:
             fail(f"cannot simulate: {err}")
         except OSError as err:
-            fail(f"cannot write the plots: {err}")
+            fail(f"cannot write the {'case files' if cases is not None and plots is None else 'output'}: {err}")
         if json_out:
             data = result.to_dict()
             data["plots"] = [str(p) for p in written]
+            data["cases"] = dataclasses.asdict(case_files) if case_files is not None else None
             print_json(data)
         else:
             _render(result)
             for p in written:
                 console.print(f"figure: {p}", markup=False)
+            if case_files is not None:
+                console.print(f"case files: {case_files.patients:,} patients in {case_files.directory} "
+                              f"(summary {case_files.summary})", markup=False)
         if missing_extra is not None:
             fail(missing_extra)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from rich.table import Table
 from rich.text import Text
 
-from ._output import console
+from ._output import console, escape_controls
 
 __all__ = ["Column", "keep_words", "print_table", "say"]
 
@@ -64,8 +64,9 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tit
             break
         keep.remove(optional[-1])
     dropped = [columns[i].name for i in range(len(columns)) if i not in keep]
-    t = Table(title=Text(title) if title else None, title_justify="left", header_style="bold underline",
-              box=None, padding=(0, GAP // 2), pad_edge=False, show_edge=False, expand=False)
+    t = Table(title=Text(escape_controls(title)) if title else None, title_justify="left",
+              header_style="bold underline", box=None, padding=(0, GAP // 2), pad_edge=False,
+              show_edge=False, expand=False)
     for i in keep:
         c = columns[i]
         if c.kind == "id":
@@ -73,7 +74,7 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tit
         else:
             t.add_column(c.name, overflow="fold", min_width=min(c.min_width, need(i)), justify=c.justify)
     for r in rows:
-        t.add_row(*(Text(str(r[i])) for i in keep))
+        t.add_row(*(Text(escape_controls(str(r[i]))) for i in keep))
     console.print(t)
     if dropped:
         say(f"left out at {width} columns: {', '.join(dropped)} (see them with a wider terminal, e.g. COLUMNS=160, "
@@ -82,7 +83,7 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], *, tit
 
 def say(text: str) -> None:
     """A line of text for people, wrapped at word boundaries to the terminal's width."""
-    console.print(Text(text), soft_wrap=False, overflow="fold")
+    console.print(Text(escape_controls(text, keep_newlines=True)), soft_wrap=False, overflow="fold")
 
 
 def keep_words(table: Table) -> Table:

@@ -38,12 +38,21 @@ def database_url(db: str | None) -> str:
     return f"sqlite:///{Path(value).expanduser()}"
 
 
+def _busy_timeout_ms() -> int:
+    """How long a SQLite writer waits for the write lock before the attempt is retried (default 30 s;
+    ``TRIALFLOW_SQLITE_BUSY_TIMEOUT_MS``: the concurrency tests make it short so writers really contend)."""
+    try:
+        return max(0, int(os.environ.get("TRIALFLOW_SQLITE_BUSY_TIMEOUT_MS", "30000")))
+    except ValueError:
+        return 30000
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
     # No journal_mode here: WAL is a property of the file, set once when the store is created
     # (engine/_schema.py), so that opening another application's file changes not one byte of it.
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={_busy_timeout_ms()}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
@@ -56,8 +65,45 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+CONNECT_TIMEOUT_ENV = "TRIALFLOW_PG_CONNECT_TIMEOUT"
+STATEMENT_TIMEOUT_ENV = "TRIALFLOW_PG_STATEMENT_TIMEOUT"
+
+
+def _seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        raise StoreError(f"{name} must be a number of seconds, got {os.environ.get(name)!r}") from None
+    return value if value > 0 else default
+
+
+def _pg_connect_args(url: str) -> dict[str, Any]:
+    """PostgreSQL never hangs a command: a connect timeout (a server that accepts and never answers) and
+    a statement timeout (a query stuck behind a lock or a dying server), both overridable by environment."""
+    from sqlalchemy.engine import make_url
+
+    connect = _seconds(CONNECT_TIMEOUT_ENV, 10)
+    statement_ms = int(_seconds(STATEMENT_TIMEOUT_ENV, 300) * 1000)
+    given = make_url(url).query.get("options", "")
+    options = " ".join([*(given if isinstance(given, tuple) else [given]), f"-c statement_timeout={statement_ms}"])
+    return {"connect_timeout": max(1, round(connect)), "options": options.strip()}
+
+
+def _create_private(path: str) -> bool:
+    """Create the store's file readable and writable by its owner only (SQLite gives its -wal and -shm
+    files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    except OSError as err:
+        raise StoreError(f"cannot create a store at {path}: {err.strerror}") from None
+    return True
+
+
 def make_engine(url: str, *, create: bool = False) -> Engine:
     """An engine for ``url``; a missing SQLite file is an error unless ``create``."""
+    new_file = False
     try:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""
@@ -68,11 +114,13 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                 if create and not Path(path).parent.is_dir():
                     raise StoreError(f"cannot create a store at {path}: the folder {Path(path).parent} does not "
                                      "exist (create it first, or check the path)")
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+                if create and not Path(path).exists():
+                    new_file = _create_private(path)
+            engine = create_engine(url, connect_args={"timeout": _busy_timeout_ms() / 1000, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, connect_args=_pg_connect_args(url))
     except ArgumentError as err:
         raise StoreError(f"not a database URL: {url!r} ({err})") from None
     except ModuleNotFoundError as err:
@@ -86,9 +134,13 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         raise StoreError(str(err)) from None
     except OperationalError as err:
         engine.dispose()
-        raise StoreError(f"cannot open the store at {where}: {str(err.orig).strip().splitlines()[0]}") from None
+        detail = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err.orig).__name__
+        if "timeout expired" in detail:
+            detail = (f"the server did not answer within {_seconds(CONNECT_TIMEOUT_ENV, 10):g} s "
+                      f"(a different timeout: {CONNECT_TIMEOUT_ENV}=SECONDS)")
+        raise StoreError(f"cannot open the store at {where}: {detail}") from None
     if done is not None:
-        PREPARED[engine] = done
+        PREPARED[engine] = done + (", file mode 0600 (only its owner can read it)" if new_file else "")
     return engine
 
 

@@ -21,6 +21,7 @@ from trialflow.rules import get_rule
 from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
 from ._evidence import CriterionEvidence, select_evidence
+from ._readings import choose_branch
 from ._schedule import ScheduledVisit, schedule
 from ._state import PatientState
 
@@ -173,7 +174,7 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
         results[c.id] = res
         outcomes[c.id] = res["outcome"]
     ready = applicable and not missing
-    branch = dec.choose(outcomes) if ready else None
+    branch = choose_branch(dec, outcomes) if ready else None
     if not applicable:
         flags = [f"not at the decision: the patient is in phase {state.phase!r}"]
         if state.decisions:

@@ -29,7 +29,7 @@ from ._workflow import (
     withdraw,
 )
 
-__all__ = ["DEMO_DB", "build_demo", "populate_demo"]
+__all__ = ["DEMO_DB", "DEMO_PREFIX", "build_demo", "is_demo_store", "populate_demo"]
 
 DEMO_DB = "trialflow-demo.db"
 USERS = ("coordinator.anna", "coordinator.ben", "investigator.dr-smit")
@@ -210,31 +210,51 @@ def _stopped(store: Store, pid: str, when: dt.date, user: str, why: str) -> None
                                "reason": f"treatment stopped: {why}"})], user)
 
 
+DEMO_MARKER = ("demo", "built by trialflow demo: may be replaced by the next `trialflow demo`")
+DEMO_PREFIX = "DEMO-"
+
+
+def is_demo_store(store: Store) -> bool:
+    return store.info(DEMO_MARKER[0]) == DEMO_MARKER[1]
+
+
 def build_demo(db: str | None = None, *, seed: int = 2009) -> Store:
-    """Create a fresh demo store (replacing an earlier demo file) and fill it; answers the open store."""
+    """Create a fresh demo store (replacing an earlier demo file) and fill it; answers the open store.
+
+    Only a file the demo created itself (marked in ``store_info``) is ever replaced: a real store, even
+    an empty one or one whose patients happen to have ``DEMO-`` ids, another application's file and an
+    unrecognised file are refused and left as they are.
+    """
     url = database_url(db or DEMO_DB)
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
-        if path.exists():
-            try:
-                existing = Store.open(str(path))
-                is_demo = not existing.patient_ids() or all(p.startswith("DEMO-") for p in existing.patient_ids())
-                existing.close()
-            except StoreError:
-                is_demo = path.stat().st_size == 0
-            if not is_demo:
-                raise Refused(f"{path} holds a real store; the demo only replaces its own files (choose another --db)")
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-    else:
+    if not url.startswith("sqlite:///"):
         raise Refused("the demo writes a fresh SQLite file; give --db a file path")
+    path = Path(url[len("sqlite:///"):])
+    if path.is_symlink():
+        raise Refused(f"{path} is a symbolic link; the demo only replaces its own files (choose another --db)")
+    if path.exists() and path.stat().st_size > 0:
+        try:
+            existing = Store.open(str(path))
+        except StoreError as err:
+            raise Refused(f"{path} is not a demo store ({err}); the demo only replaces its own files "
+                          "(choose another --db)") from None
+        try:
+            demo = is_demo_store(existing)
+        finally:
+            existing.close()
+        if not demo:
+            raise Refused(f"{path} holds a trialflow store that the demo did not create; the demo only replaces "
+                          "its own files (choose another --db)")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
     store, _ = init_store(str(path), None, USERS[2])
     populate_demo(store, seed=seed)
     return store
 
 
 def populate_demo(store: Store, *, seed: int = 2009) -> None:
-    """Enrol and follow the demo cohort in ``store`` (any backend) through the workflow functions."""
+    """Mark ``store`` as a demo store and enrol and follow the demo cohort in it (any backend) through the
+    workflow functions."""
+    store.set_info(*DEMO_MARKER)
     rng = random.Random(seed)
     for i, (days_ago, prof) in enumerate(_COHORT, start=1):
-        _patient(store, f"DEMO-{i:03d}", days_ago, prof, rng)
+        _patient(store, f"{DEMO_PREFIX}{i:03d}", days_ago, prof, rng)

@@ -12,6 +12,10 @@ Two readings, for one patient and for a cohort:
   comparisons.
 - :func:`select_evidence` applies it to a patient's records and returns every record with
   ``used`` and, when not used, the reason and the setting responsible, plus the final-visit check.
+
+Their batch forms sit beside them for the simulator (numpy arrays, one entry per patient; tested equal in
+``tests/test_readings.py``): :func:`counts_batch` is :func:`exclusion` is None, :func:`final_problem_batch`
+is whether :func:`select_evidence` finds a final-visit problem.
 """
 
 from __future__ import annotations
@@ -64,6 +68,34 @@ def exclusion(sel: EvidenceSelection, kind: str, study_day: int | None, schedule
     if not scheduled and sel.unscheduled == "exclude":
         return "unscheduled"
     return None
+
+
+def counts_batch(sel: EvidenceSelection, kind: str, study_day: Any, scheduled: Any) -> Any:
+    """:func:`exclusion` is None, per patient: records of ``kind`` on ``study_day`` (nan: no record, never
+    counted), ``scheduled`` as there."""
+    import numpy as np
+
+    days = np.asarray(study_day, dtype=np.float64)
+    if sel.kinds and kind not in sel.kinds:
+        return np.zeros(days.shape, bool)
+    with np.errstate(invalid="ignore"):
+        out = ~np.isnan(days)
+        if sel.from_day is not None:
+            out &= days >= sel.from_day
+        if sel.to_day is not None:
+            out &= days <= sel.to_day
+    if sel.unscheduled == "exclude":
+        out &= np.asarray(scheduled, dtype=bool)
+    return out
+
+
+def final_problem_batch(latest_used: Any, first: Any, last: Any) -> Any:
+    """Per patient, whether the final visit has a problem: the latest record used of its kinds (nan:
+    none) is not inside its window [``first``, ``last``] (pass nan bounds when it is not scheduled)."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        return ~((latest_used >= first) & (latest_used <= last))
 
 
 def _day(d: dt.date, day0: dt.date | None) -> int | None:

@@ -225,6 +225,18 @@ def hash_password(password: str) -> str:
     return auth_settings().hasher().hash(password)
 
 
+def _weaker(stored: str, settings: AuthSettings) -> bool:
+    """The stored hash is cheaper than the configured parameters (re-hashed at login; never the other way)."""
+    from argon2 import extract_parameters
+    from argon2.exceptions import InvalidHashError
+
+    try:
+        p = extract_parameters(stored)
+    except InvalidHashError:
+        return False
+    return p.time_cost < settings.time_cost or p.memory_cost < settings.memory_kib
+
+
 def _verify(stored: str, password: str) -> bool:
     from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -384,7 +396,7 @@ def authenticate(store: Store, name: str, password: str, *, context: Mapping[str
         if fresh is not None:
             if recent:
                 fresh.last_login_at = _now()  # failures before a success stop counting
-            if settings.hasher().check_needs_rehash(fresh.password_hash):
+            if _weaker(fresh.password_hash, settings):
                 fresh.password_hash = hash_password(password)
             actor = _actor(s, fresh, context or {})
     return actor

@@ -6,6 +6,7 @@ Every problem in a file is reported at once with its position, before anything i
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +34,21 @@ class ImportBatch:
     file: str
     items: tuple[tuple[str, dict[str, Any]], ...]
     day0: dict[str, dt.date]
+    enrolled: dict[str, dt.date] = dataclasses.field(default_factory=dict)
     where: tuple[tuple[int, int], ...] = ()
     problems: tuple[Problem, ...] = ()
 
 
 def _read_case(path: Path) -> ImportBatch:
-    from trialflow.rules.casefile import load_case
+    from trialflow.protocol import load_document
+    from trialflow.rules.casefile import parse_case
 
-    case = load_case(path)
+    document = load_document(path)
+    case = parse_case(document)
     items = tuple((case.patient, o.to_dict()) for o in case.observations)
-    return ImportBatch(str(path), items, {case.patient: case.day0} if case.day0 else {})
+    enrolled = document.data.get("enrolled")
+    return ImportBatch(str(path), items, {case.patient: case.day0} if case.day0 else {},
+                       {case.patient: dt.date.fromisoformat(str(enrolled))} if enrolled else {})
 
 
 def _number(text: str, field: str, where: tuple[int, int], file: str, problems: list[Problem],
@@ -139,7 +145,7 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         where.append((lineno, col["patient"]))
     if problems and not collect:
         raise DocumentError(problems)
-    return ImportBatch(file, tuple(items), {}, tuple(where), tuple(problems))
+    return ImportBatch(file, tuple(items), {}, where=tuple(where), problems=tuple(problems))
 
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")

@@ -11,7 +11,9 @@ _SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 _DATE_PATTERNS = (
     (re.compile(r"(?<!\d)(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?!\d)"), ("y", "m", "d")),
     (re.compile(r"(?<!\d)(\d{2})[-/.]?(\d{2})[-/.]?(\d{4})(?!\d)"), ("d", "m", "y")),
-    (re.compile(r"(?<!\d)(\d{2})[-/.](\d{2})[-/.](\d{2})(?!\d)"), ("d", "m", "yy")),
+    (re.compile(r"(?<!\d)(\d{2})[-/.]?(\d{2})[-/.]?(\d{2})(?!\d)"), ("d", "m", "yy")),
+    (re.compile(r"(?<!\d)(\d{2})[-/.]?(\d{2})[-/.]?(\d{2})(?!\d)"), ("m", "d", "yy")),
+    (re.compile(r"(?<!\d)(\d{2})[-/.]?(\d{2})[-/.]?(\d{2})(?!\d)"), ("yy", "m", "d")),
 )
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z]{4}\d{6,26}$", re.I)
 _NATIONAL = (
@@ -31,12 +33,19 @@ def _bsn(digits: str) -> bool:
 
 
 def _plausible_date(parts: dict[str, str]) -> bool:
-    year = int(parts["y"]) if "y" in parts else 1900 + int(parts["yy"])
-    try:
-        d = dt.date(year, int(parts["m"]), int(parts["d"]))
-    except ValueError:
-        return False
-    return 1900 <= d.year <= dt.date.today().year
+    this_year = dt.date.today().year
+    if "y" in parts:
+        years = [int(parts["y"])]
+    else:  # a two-digit year: 19yy, or 20yy up to this year (120385 is 12 March 1985)
+        years = [1900 + int(parts["yy"])] + ([2000 + int(parts["yy"])] if 2000 + int(parts["yy"]) <= this_year else [])
+    for year in years:
+        try:
+            d = dt.date(year, int(parts["m"]), int(parts["d"]))
+        except ValueError:
+            continue
+        if 1900 <= d.year <= this_year:
+            return True
+    return False
 
 
 def pseudonym_problem(patient: str) -> str | None:

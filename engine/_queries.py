@@ -369,6 +369,17 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
+def _signed(store: Store, st: PatientState) -> dict[str, Any] | None:
+    """The signature on the patient's last decision (who, when, meaning, still valid), or None if unsigned."""
+    seq = st.decisions[-1].seq
+    sig = next((e for e in st.events if e.kind == SIGNATURE and e.payload.get("decision_seq") == seq), None)
+    if sig is None:
+        return None
+    s = signature_status(store.protocol(st.protocol_hash)[0], st, sig)
+    return {"signer": s.signer, "full_name": s.full_name, "signed_at": s.signed_at, "meaning": s.meaning,
+            "valid": s.valid, "invalidated_by": list(s.invalidated_by)}
+
+
 def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> EndpointReport:
     """The primary endpoint over the patients the actor may see (every patient for study-wide roles)."""
@@ -418,7 +429,7 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
             c["favourable"] += cid in d["favourable_criteria"]
         rows.append({"patient": st.patient, "decided_on": st.decisions[-1].effective_date.isoformat(),
                      "outcomes": d["outcomes"], "favourable": d["favourable"], "arm": d["to"],
-                     "override": d.get("override", False)})
+                     "override": d.get("override", False), "signature": _signed(store, st)})
     ci = clopper_pearson(favourable, evaluable) if evaluable else None
     treated = evaluable + withdrawn_treated
     return EndpointReport(

@@ -8,19 +8,23 @@ so the worklist knows when a treatment visit is done and when the next supply is
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
-from trialflow.rules.observations import OBSERVATION_TYPES, Observation
+from trialflow.rules.observations import OBSERVATION_TYPES, UPPER_LIMITS, Observation
 
 __all__ = ["RECORD_TYPES", "RaiTherapy", "Record", "SorafenibDispense", "record_from_dict"]
 
 
 def _positive(d: Mapping[str, Any], key: str) -> float:
+    """A finite number > 0 and within the quantity's upper limit (NaN, infinity and 1e308 are not data)."""
     v = d.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-        raise ValueError(f"{key} must be a number > 0, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{key} must be a finite number > 0, got {v!r}")
+    if key in UPPER_LIMITS and v > UPPER_LIMITS[key]:
+        raise ValueError(f"{key} must be at most {UPPER_LIMITS[key]:g}, got {v!r}")
     return float(v)
 
 

@@ -25,6 +25,7 @@ from typing import Literal
 
 from trialflow.protocol import Phase, Protocol, Visit
 
+from ._readings import completion, missing_kinds, visit_window
 from ._state import PatientState
 
 __all__ = [
@@ -128,6 +129,11 @@ def _status(as_of: dt.date, start: dt.date, target: dt.date, end: dt.date) -> Vi
     return "missed"
 
 
+def _first_inside(records: list[VisitRecord], first: dt.date, last: dt.date) -> VisitRecord | None:
+    """The earliest record dated in [``first``, ``last``] (the one :func:`completion` counts)."""
+    return min((r for r in records if first <= r.date <= last), key=lambda r: (r.date, r.event), default=None)
+
+
 def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[ScheduledVisit]:
     """Every visit of every phase the patient has entered, with its state on ``as_of``, in target-date order."""
     out: list[ScheduledVisit] = []
@@ -141,6 +147,7 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             deviations.setdefault(e.payload["visit"], []).append(
                 VisitDeviation(e.id, e.payload["kind"], e.effective_date, e.payload.get("reason", "")))
     skips = {e.payload["visit"]: e.payload.get("reason", "") for e in state.skips if e.effective_date <= as_of}
+    dates = {k: [r.date for r in rs] for k, rs in by_kind.items()}
     seen: set[str] = set()
     stints = list(state.stints)
     for i in range(len(stints) - 1, -1, -1):  # the latest stay in a phase counts
@@ -157,17 +164,17 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
         # to the next phase leaves what was not done missed
         left_study = left is not None and i + 1 < len(stints) and protocol.phase(stints[i + 1].phase).terminal
         for v in phase.visits:
-            target = anchor + dt.timedelta(days=v.day)
-            start, end = target - dt.timedelta(days=v.window.before), target + dt.timedelta(days=v.window.after)
+            target, start, end = visit_window(anchor, v)
             # once the patient has left the phase, its visits can no longer be done (a CT after day 0
             # is no baseline CT)
             last = min(end, left) if left is not None else end
             kinds = defining_kinds(protocol, v)
-            found = {k: next((r for r in by_kind.get(k, []) if start <= r.date <= last), None) for k in kinds}
-            records = tuple(r for r in found.values() if r is not None)
-            missing = tuple(k for k, r in found.items() if r is None)
+            # a visit is done when every defining kind has a record in the window (the shared readings)
+            done_on = completion(kinds, dates, start, last)
+            missing = missing_kinds(kinds, dates, start, last)
+            records = tuple(f for k in kinds if (f := _first_inside(by_kind.get(k, []), start, last)) is not None)
             status: VisitStatus
-            if not missing:
+            if done_on is not None:
                 status = "done"
             elif v.id in skips:
                 status = "skipped"
@@ -181,7 +188,7 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             out.append(ScheduledVisit(
                 patient=state.patient, visit=v.id, name=v.name, phase=phase.id, target_date=target,
                 window_start=start, window_end=end, status=status,
-                done_on=max(r.date for r in records) if status == "done" and records else None, kinds=kinds,
+                done_on=done_on, kinds=kinds,
                 reason=f"{phase.id} visit {v.id} ({what}), day {v.day} from "
                        f"{'study day 0' if phase.anchor == 'day0' else phase.anchor}, window "
                        f"-{v.window.before}/+{v.window.after}",

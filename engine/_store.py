@@ -23,18 +23,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from trialflow.protocol import Protocol, parse_protocol
+from trialflow.protocol import Protocol, ProtocolError, StoredProtocolMismatch, rebuild_protocol
 
 from ._base import Refused
+from ._chain import event_hash
 from ._db import StoreError, database_url, make_engine, read_session, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh
 from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
-from ._worklist import WorkItem
+from ._workitems import WorkItem
 
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 
 T = TypeVar("T")
+_EVENT_COLUMNS = tuple(c.name for c in EventRow.__table__.columns)  # type: ignore[attr-defined]
 
 
 class ConcurrentUpdate(Exception):
@@ -102,8 +104,16 @@ def dedup_key(patient: str, payload: dict[str, Any]) -> str:
 
 
 @lru_cache(maxsize=64)
-def _parse_cached(content_hash: str, text: str, file: str) -> Protocol:
-    return parse_protocol(text, file)
+def _stored_model(content_hash: str, text: str, file: str) -> Protocol:
+    """A registered version's model, once per process per (hash, text): validated at registration, so only
+    its YAML is read again and its hash checked (no JSON Schema, no semantic checks)."""
+    try:
+        return rebuild_protocol(text, file, content_hash)
+    except StoredProtocolMismatch as err:
+        raise StoreError(f"protocol version {content_hash[:12]} in this store is damaged: {err}") from None
+    except ProtocolError as err:
+        raise StoreError(f"protocol version {content_hash[:12]} in this store is damaged: its stored text is no "
+                         f"longer readable YAML ({err.problems[0]})") from None
 
 
 def _now() -> dt.datetime:
@@ -115,6 +125,7 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.retries = 0  # attempts of :meth:`write` run again after a concurrent change (for tests and tuning)
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -131,9 +142,26 @@ class Store:
     # -- protocol versions ----------------------------------------------------------------------
     def register_protocol(self, protocol: Protocol, yaml_text: str, user: str | Actor,
                           reason: str) -> RegisteredVersion:
-        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin."""
+        """Store a protocol version (idempotent by content hash); an authenticated ``user`` must be an admin;
+        a version name is registered once per study (a unique index: concurrent amendments register one).
+
+        ``protocol`` is the validated model of ``yaml_text``; the text must hash to it, since later loads
+        trust the stored text by its hash and do not validate it again."""
+        for _ in range(3):
+            try:
+                return self._register(protocol, yaml_text, user, reason)
+            except IntegrityError:  # another writer registered this content or this name first: look again
+                continue
+        raise StoreError(f"could not register {protocol.study.id} v{protocol.version}: the store kept changing")
+
+    def _register(self, protocol: Protocol, yaml_text: str, user: str | Actor, reason: str) -> RegisteredVersion:
         from ._identity import audit
 
+        try:
+            _stored_model(protocol.content_hash, yaml_text, protocol.source_file)
+        except StoreError:
+            raise StoreError(f"{protocol.source_file}: the text given is not the text of the validated protocol "
+                             "(its content hash differs); nothing was registered") from None
         actor = user if isinstance(user, Actor) else Actor(user)
         with write_session(self.engine) as s:
             actor = refresh(s, actor)
@@ -142,6 +170,13 @@ class Store:
                 col(ProtocolVersionRow.content_hash) == protocol.content_hash)).first()
             if existing is not None:
                 return self._version(existing[0])
+            named = s.execute(select(ProtocolVersionRow).where(
+                col(ProtocolVersionRow.study_id) == protocol.study.id,
+                col(ProtocolVersionRow.version) == protocol.version)).scalars().first()
+            if named is not None:
+                raise StoreError(f"version {protocol.version!r} of {protocol.study.id} is already registered with "
+                                 f"other content (sha256 {named.content_hash[:12]}): give {protocol.source_file} "
+                                 "a new study.version")
             study = s.get(StoreInfoRow, "study_id")
             if study is None:
                 s.add(StoreInfoRow(key="study_id", value=protocol.study.id))
@@ -158,6 +193,16 @@ class Store:
             audit(s, actor, "protocol_registered", f"{protocol.study.id} v{protocol.version}",
                   {"content_hash": protocol.content_hash, "reason": reason})
             return dataclasses.replace(self._version(row), newly_registered=True)
+
+    def info(self, key: str) -> str | None:
+        """A fact about the store itself (``store_info``), e.g. ``demo``."""
+        with read_session(self.engine) as s:
+            row = s.get(StoreInfoRow, key)
+            return row.value if row is not None else None
+
+    def set_info(self, key: str, value: str) -> None:
+        with write_session(self.engine) as s:
+            s.merge(StoreInfoRow(key=key, value=value))
 
     @staticmethod
     def _version(row: ProtocolVersionRow, patients: int = 0) -> RegisteredVersion:
@@ -182,7 +227,7 @@ class Store:
             row = s.execute(q.limit(1)).scalars().first()
             if row is None:
                 raise StoreError("the store has no protocol registered: run `trialflow init`")
-            return _parse_cached(row.content_hash, row.yaml_text, row.source_file), self._version(row)
+            return _stored_model(row.content_hash, row.yaml_text, row.source_file), self._version(row)
 
     # -- reading patients -----------------------------------------------------------------------
     def patient_ids(self) -> list[str]:
@@ -223,6 +268,11 @@ class Store:
     def exists(self, patient: str) -> bool:
         with read_session(self.engine) as s:
             return s.get(PatientRow, patient) is not None
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 for none): it changes with every write, so readers can cache on it."""
+        with read_session(self.engine) as s:
+            return int(s.execute(select(func.max(col(EventRow.id)))).scalar_one() or 0)
 
     def events(self, patient: str) -> list[Event]:
         with read_session(self.engine) as s:
@@ -283,6 +333,7 @@ class Store:
             except OperationalError as err:  # SQLite: lock wait expired; PostgreSQL: serialization
                 if "locked" not in str(err) and "could not serialize" not in str(err):
                     raise
+            self.retries += 1
             time.sleep(min(0.005 * 2**attempt, 0.2))
         raise StoreError("too many concurrent changes to the same patients; nothing was written, try again")
 
@@ -330,6 +381,7 @@ class Transaction:
         """
         self.authorize_events(patient, state, [e.kind for e in new])
         last_seq = state.last_seq if state is not None else 0
+        prev = self._head_hash(patient, last_seq)
         rows = []
         context = self.actor.context_json()
         for i, e in enumerate(new, start=1):
@@ -338,6 +390,8 @@ class Transaction:
                            user_id=None if e.user else self.actor.user_id, context=context, reason=e.reason,
                            payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
                            corrects_id=e.corrects, dedup_key=e.dedup)
+            row.prev_hash, row.hash = prev, event_hash({c: getattr(row, c) for c in _EVENT_COLUMNS}, prev)
+            prev = row.hash
             self.session.add(row)
             rows.append(row)
         self.session.flush()
@@ -366,6 +420,14 @@ class Transaction:
                           f"{lock.user}: {lock.reason}); a data manager must unlock it first (trialflow unlock)")
         if self.actor.authenticated and "decision" in kinds and "signature" not in kinds:
             raise Refused(f"{patient}: a decision needs the investigator's electronic signature")
+
+    def _head_hash(self, patient: str, last_seq: int) -> str:
+        """The hash of the patient's event ``last_seq`` (the chain's end), or "" for a new patient."""
+        if last_seq == 0:
+            return ""
+        found = self.session.execute(select(col(EventRow.hash)).where(
+            col(EventRow.patient_id) == patient, col(EventRow.seq) == last_seq)).scalar()
+        return found or ""
 
     def project(self, patient: str, old_seq: int, new_seq: int, p: ProjectionUpdate) -> None:
         """Write the patient row and its work items; :class:`ConcurrentUpdate` if someone wrote first."""

@@ -40,6 +40,8 @@ class ProtocolVersionRow(SQLModel, table=True):
     """A registered protocol version: its full YAML text, so any version can be reloaded and replayed."""
 
     __tablename__ = "protocol_version"
+    # A version name is unique in a study (revision 0003): concurrent amendments cannot both register "1.1".
+    __table_args__ = (Index("uq_protocol_version_study_version", "study_id", "version", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     study_id: str = Field(index=True)
     version: str
@@ -90,6 +92,11 @@ class EventRow(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     corrects_id: int | None = Field(default=None, foreign_key="event.id")
     dedup_key: str | None = Field(default=None, unique=True)
+    # The per-patient hash chain (engine/_chain.py, revision 0003): the previous event's hash ("" for the
+    # first) and this row's. Every other column is hashed as stored: a new event column must be given its
+    # value in Transaction.append (no column default), and NULL columns are not hashed.
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 class WorkItemRow(SQLModel, table=True):

@@ -17,7 +17,7 @@ from ._projection import projection
 from ._schedule import OPEN_STATUSES, schedule
 from ._state import DEVIATION, OBSERVATION, PHASE_CHANGED, REVERSAL, SCREEN_FAILED, VISIT_SKIPPED, WITHDRAWN
 from ._store import NewEvent, Store, Transaction
-from ._workflow import Written, _check_date, _phase_change, _state, protocol_of
+from ._workflow import Written, _check_date, _move, _state, protocol_of
 
 __all__ = ["DEVIATION_KINDS", "deviation", "reverse", "screen_fail", "skip_visit", "stop_drug"]
 
@@ -99,11 +99,10 @@ def screen_fail(store: Store, patient: str, when: dt.date, reason: str, user: st
                           f"treatment leaves the study with trialflow withdraw {patient}")
         if when < state.phase_entered:
             raise Refused(f"{patient}: {when} is before enrolment ({state.phase_entered})")
-        change = _phase_change(state, protocol, protocol.triggers.screen_fail, when, text)
-        events = tx.append(patient, state, [NewEvent(SCREEN_FAILED, when, {"reason": text}, text), change],
+        move = _move(state, protocol, protocol.triggers.screen_fail, when, text)
+        events = tx.append(patient, state, [NewEvent(SCREEN_FAILED, when, {"reason": text}, text), *move.events],
                            projection(protocol))
-        return Written(patient, tuple(events), change.payload["to"], f"{patient}: screen failure on {when} "
-                       f"({text})")
+        return Written(patient, tuple(events), move.phase, f"{patient}: screen failure on {when} ({text})")
 
     return store.write(user, work)
 

@@ -7,6 +7,7 @@ refreshes the patient's projection. The CLI calls exactly these functions.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,12 +16,12 @@ from typing import Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 
-from ._base import Refused, today
+from ._base import EARLIEST_DATE, Refused, date_problem, today
 from ._checks import admissible, conflict, eligibility_answers, implausible
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._identity import Actor, Login, authorize, identify, resolve_site, verify_signer
-from ._machine import WITHDRAW, TransitionRefused, branch_trigger, machine_for
+from ._machine import WITHDRAW, Move, TransitionRefused, branch_trigger, machine_for
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._records import Record, SorafenibDispense, record_from_dict
@@ -31,7 +32,6 @@ from ._state import (
     ENROLLED,
     OBSERVATION,
     PHASE_CHANGED,
-    WITHDRAWN,
     Event,
     PatientState,
     RecordedValue,
@@ -86,6 +86,9 @@ def protocol_of(store: Store, state: PatientState) -> Protocol:
 
 
 def _check_date(when: dt.date, what: str = "date") -> None:
+    problem = date_problem(when, what)
+    if problem and when < EARLIEST_DATE:
+        raise Refused(problem)
     if when > today():
         raise Refused(f"{what} {when} is in the future (today is {today()})")
 
@@ -97,20 +100,18 @@ def _state(tx: Transaction, patient: str) -> PatientState:
     return state
 
 
-def _phase_change(state: PatientState, protocol: Protocol, trigger: str, when: dt.date,
-                  reason: str | None = None, **extra: Any) -> NewEvent:
+def _move(state: PatientState, protocol: Protocol, trigger: str, when: dt.date, reason: str | None = None,
+          move: Move | None = None, **details: Any) -> Move:
+    """Fire ``trigger`` on the protocol's machine: its guards refuse (every reason kept) or its effects
+    produce the events to append (``move`` continues a chain of moves, e.g. into the decision then a branch)."""
+    if move is None:
+        move = Move(state, protocol, when, reason, details)
+    else:
+        move.reason, move.details = reason, {**move.details, **details}
     try:
-        dest = machine_for(protocol).fire(state.patient, state.phase, trigger)
+        return machine_for(protocol).move(move, trigger)
     except TransitionRefused as err:
-        raise Refused(str(err)) from None
-    return NewEvent(PHASE_CHANGED, when, {"from": state.phase, "to": dest, "trigger": trigger, **extra}, reason)
-
-
-def _advance(state: PatientState, event: NewEvent) -> PatientState:
-    """The state after a phase change that is about to be appended (for chained changes)."""
-    fake = Event(-1, state.patient, state.last_seq + 1, event.kind, event.effective_date, dt.datetime.now(dt.UTC),
-                 "", event.reason, event.payload)
-    return fold([*state.events, fake])
+        raise Refused(*(err.reasons or (str(err),))) from None
 
 
 # -- store set-up ---------------------------------------------------------------------------------
@@ -158,6 +159,9 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
     problem = pseudonym_problem(patient)
     if problem:
         raise Refused(problem)
+    if patient.upper().startswith("DEMO-") and store.info("demo") is None:
+        raise Refused(f"study id {patient!r}: ids starting with DEMO- belong to the demo store; use another "
+                      "pseudonym, such as P-001")
     _check_date(when, "enrolment date")
     protocol, version = store.protocol()
     norm, problems, unmet = eligibility_answers(protocol, answers)
@@ -178,8 +182,8 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
         if not eligible:
             state0 = fold([Event(0, patient, 1, ENROLLED, when, dt.datetime.now(dt.UTC), tx.user, None,
                                  first.payload)])
-            new.append(_phase_change(state0, protocol, protocol.triggers.screen_fail, when,
-                                     "eligibility not met: " + ", ".join(unmet)))
+            new += _move(state0, protocol, protocol.triggers.screen_fail, when,
+                         "eligibility not met: " + ", ".join(unmet)).events
         return tx.create(patient, version.id, when, new, projection(protocol, version.id), site=where), where
 
     events, where = store.write(user, work)
@@ -200,8 +204,6 @@ def start(store: Store, patient: str, when: dt.date, user: Who, dispense_days: i
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
-        if when < state.enrolled_on:
-            raise Refused(f"{patient}: day 0 ({when}) cannot be before enrolment ({state.enrolled_on})")
         warnings = []
         from ._schedule import schedule
 
@@ -209,18 +211,17 @@ def start(store: Store, patient: str, when: dt.date, user: Who, dispense_days: i
                          if v.phase == state.phase and v.status not in ("done", "skipped")]
         if open_baseline:
             warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
-        ev = _phase_change(state, protocol, protocol.triggers.start_treatment, when, day0=True,
-                           day0_event=protocol.day0_event)
-        new = [ev]
-        dest = protocol.phase(ev.payload["to"])
+        move = _move(state, protocol, protocol.triggers.start_treatment, when)
+        new = list(move.events)
+        dest = protocol.phase(move.phase)
         dispensed = ""
         if dispense_days is not None and dest.treatment is not None and dest.treatment.dose_mg_per_day:
             rec = SorafenibDispense(when, float(dest.treatment.dose_mg_per_day), dispense_days)
             new.append(NewEvent(OBSERVATION, when, rec.to_dict(), dedup=dedup_key(patient, rec.to_dict())))
             dispensed = f"; dispensed {rec.dose_mg_per_day:g} mg/day for {dispense_days} days"
         events = tx.append(patient, state, new, projection(protocol))
-        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: day 0 is {when}; phase "
-                       f"{ev.payload['to']}{dispensed}", tuple(warnings))
+        return Written(patient, tuple(events), move.phase, f"{patient}: day 0 is {when}; phase "
+                       f"{move.phase}{dispensed}", tuple(warnings))
 
     return store.write(user, work)
 
@@ -254,19 +255,19 @@ def complete_phase(store: Store, patient: str, when: dt.date, user: Who, *, earl
         target = protocol.transition(phase.id, protocol.triggers.complete)
         if target is not None and protocol.phase(target.dest).kind == "decision":
             raise Refused(f"{patient}: {phase.id} ends with the decision: use trialflow decide {patient}")
-        if when < state.phase_entered:
-            raise Refused(f"{patient}: {when} is before the patient entered {phase.id} ({state.phase_entered})")
         end = planned_end(protocol, state)
-        if end is not None and when < end and not early:
+        if end is not None and state.phase_entered <= when < end and not early:
             raise Refused(f"{patient}: {phase.id} runs {phase.duration_days} days, to {end}; {when} is "
                           f"{(end - when).days} days early",
                           f"to end it early on purpose: trialflow complete {patient} --date {when} --early "
                           "--reason TEXT (or trialflow withdraw)")
-        ev = _phase_change(state, protocol, protocol.triggers.complete, when, reason.strip() if reason else None,
-                           **({"early": True} if end is not None and when < end else {}))
-        events = tx.append(patient, state, [ev], projection(protocol))
-        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: {phase.id} complete; now in "
-                       f"{ev.payload['to']}")
+        move = _move(state, protocol, protocol.triggers.complete, when, reason.strip() if reason else None)
+        new = list(move.events)
+        if end is not None and when < end:  # the early completion says so in its payload
+            new = [dataclasses.replace(e, payload={**e.payload, "early": True}) if e.kind == PHASE_CHANGED else e
+                   for e in new]
+        events = tx.append(patient, state, new, projection(protocol))
+        return Written(patient, tuple(events), move.phase, f"{patient}: {phase.id} complete; now in {move.phase}")
 
     return store.write(user, work)
 
@@ -278,17 +279,10 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
-        reasons = protocol.early_termination.reason_ids
-        if reason not in reasons:
-            raise Refused(f"unknown withdrawal reason {reason!r}{suggest(reason, reasons)} "
-                          f"(one of: {', '.join(reasons)})")
-        if when < state.phase_entered:
-            raise Refused(f"{patient}: {when} is before the patient entered {state.phase} ({state.phase_entered})")
         text = reason + (f": {note}" if note else "")
-        ev = _phase_change(state, protocol, WITHDRAW, when, text)
-        events = tx.append(patient, state, [NewEvent(WITHDRAWN, when, {"reason": reason, "note": note}, text), ev],
-                           projection(protocol))
-        return Written(patient, tuple(events), ev.payload["to"], f"{patient}: withdrawn ({reason}) on {when}")
+        move = _move(state, protocol, WITHDRAW, when, text, withdrawal_reason=reason, note=note)
+        events = tx.append(patient, state, move.events, projection(protocol))
+        return Written(patient, tuple(events), move.phase, f"{patient}: withdrawn ({reason}) on {when}")
 
     return store.write(user, work)
 
@@ -296,13 +290,18 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, 
 # -- observations ---------------------------------------------------------------------------------
 def _parse(patient: str, data: Mapping[str, Any]) -> Record:
     try:
-        return record_from_dict(data)
-    except (ValueError, TypeError) as err:
+        rec = record_from_dict(data)
+    except (ValueError, TypeError, OverflowError) as err:
         raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
+    problem = date_problem(rec.date, f"{rec.kind} date")
+    if problem:
+        raise Refused(f"{patient}: {problem}")
+    return rec
 
 
 def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: Who,
-                day0: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
+                day0: Mapping[str, dt.date] | None = None,
+                enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
     """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
 
     Records already stored (same patient, kind, date and values) are skipped and reported. A value
@@ -312,17 +311,17 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], us
     if confirm_unusual is not None and not confirm_unusual.strip():
         raise Refused("--confirm-unusual needs the reason the value is right")
     parsed = [(p, _parse(p, d)) for p, d in items]
-    return store.write(user, lambda tx: record_in(store, tx, parsed, day0, confirm_unusual))
+    return store.write(user, lambda tx: record_in(store, tx, parsed, day0, enrolled, confirm_unusual))
 
 
 def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]],
-              day0: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
+              day0: Mapping[str, dt.date] | None = None,
+              enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     problems: list[str] = []
-    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int]] = []
+    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int, int]] = []
     keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
-    known = tx.known_dedup(keys.values())
     by_patient: dict[str, list[int]] = {}
     for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
         by_patient.setdefault(p, []).append(i)
@@ -335,14 +334,22 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         if day0 and patient in day0 and state.day0 != day0[patient]:
             problems.append(f"{patient}: the file says day 0 is {day0[patient]}, the store says "
                             f"{state.day0 or 'not started'}")
+        if enrolled and patient in enrolled and state.enrolled_on != enrolled[patient]:
+            problems.append(f"{patient}: the file says enrolled on {enrolled[patient]}, the store says "
+                            f"{state.enrolled_on}")
         new: list[NewEvent] = []
-        dup = 0
+        dup = superseded = 0
         seen: set[str] = set()
         batch: list[RecordedValue] = []  # what this batch adds, so a file cannot contradict itself
+        history = _recorded(patient, state)
         for i in by_patient[patient]:
             rec = parsed[i][1]
-            if keys[i] in known or keys[i] in seen:
-                dup += 1
+            if keys[i] in seen or keys[i] in history.in_force:
+                dup += 1  # the value in force, corrections included: nothing new
+                continue
+            earlier = history.originals.get(keys[i], [])
+            if any(root not in history.retracted for root in earlier):
+                superseded += 1  # recorded, then corrected to another value: the correction stands
                 continue
             why = admissible(protocol, state, rec) or conflict([*state.records, *batch], rec)
             if why:
@@ -356,14 +363,17 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             seen.add(keys[i])
             batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
             note = f"unusual value confirmed: {confirm_unusual.strip()}" if unusual and confirm_unusual else None
-            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), note, dedup=keys[i]))
-        plan.append((patient, state, protocol, new, dup))
+            # recorded again after a retraction: a new fact, with its own identity
+            key = keys[i] if not earlier else dedup_key(patient, {**rec.to_dict(), "recorded_again": len(earlier)})
+            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), note, dedup=key))
+        plan.append((patient, state, protocol, new, dup, superseded))
     if problems:
         raise Refused(*problems)
     out = []
-    for patient, state, protocol, new, dup in plan:
+    for patient, state, protocol, new, dup, superseded in plan:
         events = tx.append(patient, state, new, projection(protocol)) if new else []
-        msg = f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
+        msg = (f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
+               + (f", {superseded} superseded by a correction (skipped)" if superseded else ""))
         out.append(Written(patient, tuple(events), state.phase, msg,
                            _incomplete_visits(protocol, state, events) if len(parsed) <= 20 else ()))
     return out
@@ -386,6 +396,27 @@ def _incomplete_visits(protocol: Protocol, state: PatientState, events: Sequence
             notes.append(f"{v.visit} ({v.name}) is not complete: {', '.join(kind_label(k) for k in v.missing)} "
                          f"missing ({how})")
     return tuple(notes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A patient's observations by identity: what is in force, and what each original became."""
+
+    in_force: frozenset[str]  # identities (dedup keys) of the values in force, corrections applied
+    originals: dict[str, list[int]]  # identity of an original observation -> its event ids
+    retracted: frozenset[int]  # original observation events that a correction retracted
+
+
+def _recorded(patient: str, state: PatientState) -> _Recorded:
+    originals: dict[str, list[int]] = {}
+    retracted: set[int] = set()
+    for e in state.events:
+        if e.kind == OBSERVATION:
+            originals.setdefault(dedup_key(patient, record_from_dict(e.payload).to_dict()), []).append(e.id)
+        elif e.kind == CORRECTION and e.payload.get("retracted"):
+            retracted.add(e.payload["root"])
+    in_force = frozenset(dedup_key(patient, v.record.to_dict()) for v in state.records)
+    return _Recorded(in_force, originals, frozenset(retracted))
 
 
 def record(store: Store, patient: str, data: Mapping[str, Any], user: Who,
@@ -481,6 +512,7 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
         raise Refused("an override needs a reason (--reason)")
     actor = identify(store, user)
     if actor.authenticated:
+        authorize(actor, "decide")
         authorize(actor, "sign")
         if signature is None:
             raise Refused(f"{patient}: the decision must be signed: re-enter your password to sign it")
@@ -508,19 +540,9 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
         if override is not None and override not in targets:
             raise Refused(f"override phase {override!r} is not a branch of decision {dec.id}"
                           f"{suggest(override, list(targets))} (branches lead to: {', '.join(targets)})")
-        if override is not None:
-            branch = targets[override]
-        elif preview.recommended_branch is not None:
-            branch = next(b for b in dec.branches if b.id == preview.recommended_branch)
-        else:  # pragma: no cover - ready implies a recommendation
-            raise Refused(f"{patient}: no branch applies")
-        new: list[NewEvent] = []
-        current = state
-        if state.phase != dec.phase:
-            ev = _phase_change(state, protocol, next(t.trigger for t in protocol.transitions
-                                                     if t.source == state.phase and t.dest == dec.phase), when)
-            new.append(ev)
-            current = _advance(state, ev)
+        # an override changes the branch, never the timing: the branch's guard refuses while it is not ready
+        branch = targets[override] if override is not None else next(
+            (b for b in dec.branches if b.id == preview.recommended_branch), dec.branches[-1])
         payload = {
             "decision": dec.id, "criteria": preview.criteria, "outcomes": preview.outcomes,
             "favourable": preview.favourable, "favourable_criteria": list(preview.favourable_criteria),
@@ -529,16 +551,23 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
             "branch": branch.id, "to": branch.to, "override": override is not None and branch.id !=
             preview.recommended_branch, "flags": list(preview.flags),
         }
-        new.append(NewEvent(DECISION, when, payload, reason))
-        if tx.actor.authenticated:
-            seq = state.last_seq + len(new)
+        move = None
+        if state.phase != dec.phase:  # into the decision phase on the way (the treatment phase completes)
+            into = machine_for(protocol).path_to(state.phase, dec.phase)
+            assert into is not None  # decision_applies: a transition leads there
+            move = _move(state, protocol, into, when, None, deciding=True)
+        move = _move(state, protocol, branch_trigger(branch.id), when, reason, move, preview=preview,
+                     decision_payload=payload)
+        new = move.events  # [into the decision phase,] the decision, the branch's phase change
+        if tx.actor.authenticated:  # the signature follows the decision it signs
+            at = next(i for i, e in enumerate(new) if e.kind == DECISION)
+            seq = state.last_seq + at + 1
             signer = tx.actor
-            new.append(NewEvent(SIGNATURE, when, signature_payload(
+            new.insert(at + 1, NewEvent(SIGNATURE, when, signature_payload(
                 decision_seq=seq, decision_sha=decision_hash(patient, seq, when, payload, reason),
                 records=signed_records(protocol, state, when), signer_id=signer.user_id or 0, signer=signer.name,
                 full_name=signer.full_name or signer.name, signed_at=tx.now,
                 meaning_text=meaning(branch.to, bool(payload["override"]), preview.recommended_phase))))
-        new.append(_phase_change(current, protocol, branch_trigger(branch.id), when, reason, branch=branch.id))
         events = tx.append(patient, state, new, projection(protocol))
         how = "override" if payload["override"] else "as recommended"
         return Written(patient, tuple(events), branch.to, f"{patient}: decision {dec.id} → {branch.to} ({how})",
@@ -563,4 +592,4 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
         raise DocumentError(sorted(problems, key=lambda q: (q.line, q.column)))
     if not batch.items:
         raise Refused(f"{path}: no observations to import")
-    return record_many(store, list(batch.items), user, day0=batch.day0)
+    return record_many(store, list(batch.items), user, day0=batch.day0, enrolled=batch.enrolled)

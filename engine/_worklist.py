@@ -9,92 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from trialflow.protocol import Protocol
 
 from ._decision import decision_applies
+from ._readings import ready_date
 from ._schedule import ScheduledVisit, kind_label, phase_anchor, schedule
 from ._state import PatientState
+from ._workitems import URGENCY, Action, ActionStatus, Clock, WorkItem
 
 __all__ = ["URGENCY", "Action", "ActionStatus", "WorkItem", "open_items", "patient_actions", "sort_actions"]
 
-ActionStatus = Literal["overdue", "due", "missed", "upcoming"]
-URGENCY: dict[str, int] = {"overdue": 0, "due": 1, "missed": 2, "upcoming": 3}
 SUPPLY_WARNING_DAYS = 7  # dispense a new supply this many days before the current one runs out
 DECISION_DAYS = 14  # a ready decision becomes overdue after this many days
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One line of the worklist."""
-
-    patient: str
-    action: str
-    visit: str | None
-    target_date: dt.date
-    window_start: dt.date
-    window_end: dt.date | None
-    status: ActionStatus
-    reason: str
-    detail: str
-
-
-Clock = Literal["window", "open_ended", "decision", "missed"]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkItem:
-    """A worklist entry as it follows from the patient's records, whatever the day it is looked at.
-
-    Its status on a date follows from its dates alone (:meth:`at`), which is what lets the store keep
-    the items of every patient beside its events and answer the worklist without replaying anyone.
-    ``opens`` is the first day it is shown (as upcoming) within the look-ahead horizon.
-
-    - ``window`` (visits): upcoming, due until the target, overdue until the window closes, then missed
-      (and it stays, missed, until a deviation is recorded for it or it is skipped);
-    - ``missed`` (visits of a phase the patient has left undone): missed until a deviation is recorded;
-    - ``open_ended`` (dispense, start, stop, complete): upcoming, due until the target, then overdue;
-    - ``decision``: upcoming (waiting) until ``window_start``, due until ``window_end``, then overdue.
-    """
-
-    patient: str
-    action: str
-    visit: str | None
-    target_date: dt.date
-    window_start: dt.date
-    window_end: dt.date | None
-    opens: dt.date
-    clock: Clock
-    reason: str
-    detail: str
-    waiting_detail: str | None = None
-
-    def status(self, as_of: dt.date) -> ActionStatus:
-        if self.clock == "missed":
-            return "missed"
-        if self.clock == "decision":
-            if as_of < self.window_start:
-                return "upcoming"
-            return "due" if self.window_end is None or as_of <= self.window_end else "overdue"
-        if as_of < self.window_start:
-            return "upcoming"
-        if as_of <= self.target_date:
-            return "due"
-        if self.clock == "open_ended" or self.window_end is None or as_of <= self.window_end:
-            return "overdue"
-        return "missed"
-
-    def visible(self, as_of: dt.date, horizon: int) -> bool:
-        """Shown once it opens within the horizon; a missed visit stays until someone deals with it."""
-        return self.opens <= as_of + dt.timedelta(days=horizon)
-
-    def at(self, as_of: dt.date) -> Action:
-        status = self.status(as_of)
-        detail = self.waiting_detail if status == "upcoming" and self.waiting_detail else self.detail
-        return Action(self.patient, self.action, self.visit, self.target_date, self.window_start, self.window_end,
-                      status, self.reason, detail)
 
 
 def visit_detail(protocol: Protocol, v: ScheduledVisit) -> tuple[str, str]:
@@ -223,8 +151,8 @@ def _decision_items(protocol: Protocol, state: PatientState, visits: list[Schedu
     crit = [v for v in dict.fromkeys(by_id[v] for v in wanted) if v.status != "skipped"]
     not_done = [v for v in crit if v.status != "done"]
     # ready once every criterion visit is done or its window has closed
-    ready = max((v.done_on if v.status == "done" and v.done_on else v.window_end + dt.timedelta(days=1)
-                 for v in crit), default=state.phase_entered)
+    ready = ready_date((v.done_on if v.status == "done" else None, v.window_end) for v in crit) if crit \
+        else state.phase_entered
     # shown once the window of the last assessment it waits for opens: earlier it is only noise
     opens = max((v.window_start for v in not_done), default=ready)
     waiting = ", ".join(f"{v.visit} (window closes {v.window_end})" for v in not_done)

@@ -138,6 +138,7 @@ class TwoStageDesign:
 
 
 Design = SingleStageDesign | TwoStageDesign
+N_MAX_SEARCH = 200  # the largest total size the exhaustive two-stage search goes to (seconds, not minutes)
 
 
 def _check(p0: float, p1: float, alpha: float, beta: float) -> None:
@@ -182,7 +183,8 @@ def two_stage_designs(
 ) -> tuple[TwoStageDesign, TwoStageDesign]:
     """Simon's (optimal, minimax) two-stage designs, by exhaustive search over n, n1, r1, r.
 
-    For each total ``n`` up to ``n_max`` (default the larger of 100 and twice the single-stage size),
+    For each total ``n`` up to ``n_max`` (default the larger of 100 and twice the single-stage size, at
+    most :data:`N_MAX_SEARCH`),
     first-stage size ``n1`` and futility cut ``r1``, the final cut ``r`` is the smallest that keeps the
     type I error at most ``alpha`` (it gives the most power); a design is admissible when its power is
     at least ``1 - beta``.
@@ -190,7 +192,15 @@ def two_stage_designs(
     design minimises n (ties: the smaller expected size under p0)."""
     _check(p0, p1, alpha, beta)
     single = single_stage_design(p0, p1, alpha, beta)
-    top = n_max if n_max is not None else max(100, 2 * single.n)  # clinfun's ph2simon searches to 100
+    # clinfun's ph2simon searches to 100; optimal designs in Simon's tables need at most ~1.25 x the
+    # single stage, so twice it (capped at the search's reach) loses none
+    top = n_max if n_max is not None else min(max(100, 2 * single.n), N_MAX_SEARCH)
+    if top > N_MAX_SEARCH or (n_max is None and single.n * 1.3 > N_MAX_SEARCH):
+        raise DesignError(
+            f"a single stage needs {single.n} patients; a two-stage design of this question lies past the "
+            f"{N_MAX_SEARCH} patients the exhaustive search goes to (give n_max up to {N_MAX_SEARCH}, or ask "
+            "for a larger difference between p0 and p1)"
+        )
     best: tuple[float, int, int, int, int, float, float, float] | None = None  # en0, n, n1, r1, r, a, pw, pet
     mini: tuple[int, float, int, int, int, float, float, float] | None = None
     pmf = [np.stack([binomial_pmf(k, p0), binomial_pmf(k, p1)]) for k in range(top + 1)]  # 2 x (k + 1)

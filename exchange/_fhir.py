@@ -34,6 +34,7 @@ from trialflow.engine import PatientState, Store, fold
 from trialflow.protocol import Protocol
 from trialflow.rules.observations import TgAbResult, TgSample
 
+from ._access import readable_events
 from ._output import output_folder
 
 __all__ = ["LOINC_TG", "LOINC_TGAB", "FhirExport", "export_fhir", "fhir_resources"]
@@ -235,7 +236,7 @@ def _observations(state: PatientState, study_ref: str) -> list[dict[str, Any]]:
     return out
 
 
-def fhir_resources(store: Store) -> list[Any]:
+def fhir_resources(store: Store, actor: Any = None) -> list[Any]:
     """Every resource as a fhir.resources R5 model (constructing each validates it)."""
     from fhir.resources import get_fhir_model_class
 
@@ -247,7 +248,7 @@ def fhir_resources(store: Store) -> list[Any]:
     raw.append((study_ref, _research_study(protocol, plan_refs[protocol.content_hash])))
     for p in versions:
         raw.append((plan_refs[p.content_hash], _plan_definition(p, study_ref)))
-    for patient, events in sorted(store.events_of().items()):
+    for patient, events in sorted(readable_events(store, actor).items()):
         state = fold(events)
         own = store.protocol(state.protocol_hash)[0]
         raw.append((_uuid("ResearchSubject", patient), _research_subject(own, state, study_ref)))
@@ -260,12 +261,12 @@ def fhir_resources(store: Store) -> list[Any]:
     return models
 
 
-def export_fhir(store: Store, out: str | Path) -> FhirExport:
+def export_fhir(store: Store, out: str | Path, *, actor: Any = None) -> FhirExport:
     """Write ``bundle.json`` and one ``<Type>.ndjson`` per resource type into the folder ``out``."""
     from fhir.resources.bundle import Bundle
 
     folder = output_folder(out)
-    models: Sequence[tuple[str, Any]] = fhir_resources(store)
+    models: Sequence[tuple[str, Any]] = fhir_resources(store, actor)
     by_type: dict[str, list[str]] = {}
     for _, model in models:
         by_type.setdefault(model.get_resource_type(), []).append(model.model_dump_json(exclude_none=True))

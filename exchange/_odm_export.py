@@ -8,9 +8,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trialflow.engine import Refused, Store
 
+from ._access import readable_events
 from ._odm_clinical import build_admin, build_clinical
 from ._odm_metadata import build_study
 from ._odm_model import ODM, register_namespaces
@@ -42,8 +44,12 @@ def _version() -> str:
         return "0"
 
 
-def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bool = False) -> OdmExport:
-    """Build, validate and write the ODM document (to ``out``, or return its text)."""
+def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bool = False,
+               actor: Any = None) -> OdmExport:
+    """Build, validate and write the ODM document (to ``out``, or return its text).
+
+    Patient data is read as ``actor`` may read it (a store with users: an authenticated user, who sees the
+    patients of their sites); the metadata alone needs no one."""
     register_namespaces()
     versions = store.versions()
     if not versions:
@@ -53,7 +59,7 @@ def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bo
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     latest = protocols[-1]
     file_oid = f"trialflow.{latest.study.id}.{now.strftime('%Y%m%dT%H%M%SZ')}"
-    events = {} if metadata_only else store.events_of()
+    events = {} if metadata_only else readable_events(store, actor)
     users = sorted({e.user for evs in events.values() for e in evs})
     odm = ODM.ODM(
         FileOID=file_oid, FileType="Snapshot" if metadata_only else "Transactional",

@@ -4,11 +4,13 @@ from ._diff import Change, diff_protocols
 from ._loader import (
     BUNDLED_PROTOCOL,
     ProtocolError,
+    StoredProtocolMismatch,
     bundled_protocol_path,
     load_bundled_protocol,
     load_protocol,
     parse_protocol,
     protocol_schema,
+    rebuild_protocol,
 )
 from ._model import (
     Assessment,
@@ -50,6 +52,7 @@ __all__ = [
     "Problem",
     "Protocol",
     "ProtocolError",
+    "StoredProtocolMismatch",
     "Study",
     "Transition",
     "Treatment",
@@ -64,6 +67,7 @@ __all__ = [
     "parse_document",
     "parse_protocol",
     "protocol_schema",
+    "rebuild_protocol",
     "schema_problems",
     "suggest",
 ]

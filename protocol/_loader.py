@@ -8,14 +8,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._build import build_protocol
+from ._build import build_protocol, content_hash
 from ._model import Protocol
 from ._semantic import semantic_problems
 from ._source import Document, DocumentError, Problem, load_document, parse_document
 from ._validate import schema_problems
 
-__all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "bundled_protocol_path", "load_bundled_protocol",
-           "load_protocol", "parse_protocol", "protocol_schema"]
+__all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "StoredProtocolMismatch", "bundled_protocol_path",
+           "load_bundled_protocol", "load_protocol", "parse_protocol", "protocol_schema", "rebuild_protocol"]
 
 BUNDLED_PROTOCOL = "sorafenib_dtc.yaml"
 
@@ -73,6 +73,34 @@ def parse_protocol(text: str, file: str = "<protocol>") -> Protocol:
     except DocumentError as err:
         raise ProtocolError(err.problems) from None
     return _from_document(doc)
+
+
+class StoredProtocolMismatch(ValueError):
+    """A stored protocol text no longer has the content hash it was registered (validated) under."""
+
+    def __init__(self, file: str, expected: str, found: str):
+        self.file, self.expected, self.found = file, expected, found
+        super().__init__(f"{file}: the stored protocol text does not match the content hash it was registered "
+                         f"under (registered {expected[:12]}, the text now hashes to {found[:12]}): it was changed "
+                         "after validation, so it is not used")
+
+
+def rebuild_protocol(text: str, file: str, expected_hash: str) -> Protocol:
+    """The model of a version validated when it was registered, rebuilt from its stored text.
+
+    The YAML is read with the same safe loader, and its content hash must be the one it was registered
+    under; the JSON Schema and the semantic checks are not run again (they passed at registration, and
+    the hash says the data is the data they passed). :class:`StoredProtocolMismatch` if the text was
+    changed, :class:`ProtocolError` if it is no longer even readable YAML.
+    """
+    try:
+        doc = parse_document(text, file)
+    except DocumentError as err:
+        raise ProtocolError(err.problems) from None
+    found = content_hash(doc.data)
+    if found != expected_hash:
+        raise StoredProtocolMismatch(file, expected_hash, found)
+    return build_protocol(doc.data, doc.file)
 
 
 def load_protocol(path: str | Path) -> Protocol:

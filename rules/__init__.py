@@ -1,6 +1,7 @@
 """Response-criteria rules, found through the ``trialflow.rules`` entry-point group."""
 
 from ._base import Rule, RuleResult
+from ._batch import BATCH_KINDS, CaseArrays, KindArrays
 from ._registry import (
     ENTRY_POINT_GROUP,
     RuleLoadError,
@@ -24,12 +25,15 @@ from .observations import (
 )
 
 __all__ = [
+    "BATCH_KINDS",
     "ENTRY_POINT_GROUP",
     "AdverseEvent",
     "AvidLesion",
     "Case",
+    "CaseArrays",
     "CtAssessment",
     "DoseChange",
+    "KindArrays",
     "Lesion",
     "NonTargetLesion",
     "Observation",

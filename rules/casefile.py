@@ -2,6 +2,7 @@
 
 ```yaml
 patient: P-001
+enrolled: 2025-12-29        # optional: the enrolment date (checked against the store on import)
 day0: 2026-01-12            # first Sorafenib dose
 observations:
   - {kind: tg, date: 2026-01-12, value: 12.5, unit: ug/L, loq: 0.2}   # or value: "<0.2", or below_loq: true
@@ -227,6 +228,7 @@ CASE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "patient": {"type": "string", "minLength": 1, "description": "Study ID (never a name)."},
+        "enrolled": {**_DATE, "description": "Date of enrolment (as `trialflow enroll --date` recorded it)."},
         "day0": {"anyOf": [_DATE, {"type": "null"}], "description": "Date of the first Sorafenib dose."},
         "observations": {
             "type": "array",
@@ -255,11 +257,12 @@ def _semantic(doc: Document) -> tuple[list[Observation], list[Problem]]:
     problems: list[Problem] = []
     seen: dict[tuple[str, str], int] = {}
     data = doc.data
-    if data.get("day0") is not None:
-        try:
-            _date(data["day0"], "day0")
-        except ValueError as err:
-            problems.append(doc.problem(["day0"], str(err)))
+    for date_key in ("enrolled", "day0"):
+        if data.get(date_key) is not None:
+            try:
+                _date(data[date_key], date_key)
+            except ValueError as err:
+                problems.append(doc.problem([date_key], str(err)))
     for i, rec in enumerate(data["observations"]):
         if rec.get("kind") == "ct":  # located here, before the model refuses the whole CT for it
             ids = [(part, j, lesion.get("id")) for part in ("target", "non_target")

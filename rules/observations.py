@@ -57,8 +57,16 @@ def _date(value: Any, field: str = "date") -> dt.date:
     raise ValueError(f"{field} must be an ISO date (YYYY-MM-DD), got {value!r}")
 
 
-def _opt_float(value: Any, field: str, *, minimum: float | None = None, positive: bool = False) -> float | None:
-    """A finite number (or None); NaN and infinity are never data."""
+#: the largest value each quantity takes in any patient: beyond it is a typing error (1e308), not data.
+#: Tg in ug/L (metastatic DTC reaches 10^5), diameters and slice thickness in mm, doses in mg/day, 131I
+#: activity in MBq (therapeutic activities stay below 11,100). Clinical plausibility is a narrower check.
+UPPER_LIMITS: dict[str, float] = {"value": 1e6, "loq": 1e3, "diameter_mm": 1000.0, "fragments_mm": 1000.0,
+                                  "slice_thickness_mm": 50.0, "dose_mg_per_day": 2000.0, "activity_mbq": 20000.0}
+
+
+def _opt_float(value: Any, field: str, *, minimum: float | None = None, positive: bool = False,
+               maximum: float | None = None) -> float | None:
+    """A finite number (or None) within its range; NaN and infinity are never data."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -67,6 +75,9 @@ def _opt_float(value: Any, field: str, *, minimum: float | None = None, positive
         raise ValueError(f"{field} must be > 0, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{field} must be >= {minimum:g}, got {value!r}")
+    upper = maximum if maximum is not None else UPPER_LIMITS.get(field.rsplit(" ", 1)[-1])
+    if upper is not None and value > upper:
+        raise ValueError(f"{field} must be at most {upper:g}, got {value!r}")
     return float(value)
 
 

@@ -39,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._params import fmt_p, resolve_params
 from .observations import Case, TgAbResult, TgSample
 
-__all__ = ["CODE_LABELS", "RULE", "TgSlopeBatch", "TgSlopeResult", "TgSlopeRule", "evaluate_batch"]
+__all__ = ["CODE_LABELS", "RULE", "TgSlopeBatch", "TgSlopeResult", "TgSlopeRule", "evaluate_batch", "evaluate_cases"]
 
 NAME = "tg_slope"
 OUTCOMES = ("response", "stable", "progression", "not_evaluable")
@@ -551,3 +551,15 @@ class TgSlopeRule:
 
 
 RULE = TgSlopeRule()
+
+
+def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
+    """The rule's batch case reader: every patient's outcome code (``CODE_LABELS``) from a cohort's Tg and
+    TgAb records as arrays (:class:`trialflow.rules.CaseArrays`, study days), read as :meth:`TgSlopeRule.evaluate`
+    reads one patient's case: samples in date order, '<LoQ' results below their LoQ, TgAb positive if any
+    result is. The simulator calls it; ``CaseArrays.case(i)`` gives the one-patient case it equals."""
+    tg, tgab = cases.of_kind("tg"), cases.of_kind("tgab")
+    positive = np.asarray(tgab.fields["positive"] == True, dtype=bool).any(axis=1)  # noqa: E712 - nan is False
+    below = np.asarray(tg.fields["below_loq"] == True, dtype=bool)  # noqa: E712
+    value = np.where(below, 0.0, tg.fields["value"])  # a number under its LoQ is below it, as '<LoQ' is
+    return evaluate_batch(tg.days / 7.0, value, positive, params, loq=tg.fields["loq"], pvalues=False).code

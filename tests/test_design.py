@@ -123,3 +123,8 @@ def test_the_designs_found_meet_their_error_rates(p0, gap):
 def test_impossible_questions_say_what_to_change(args, message):
     with pytest.raises(DesignError, match=message):
         two_stage_designs(*args)
+
+
+def test_a_search_too_large_is_refused_with_what_to_change():
+    with pytest.raises(DesignError, match="n_max"):
+        two_stage_designs(0.01, 0.02, 0.05, 0.2)

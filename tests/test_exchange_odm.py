@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from team_helpers import cheap_hashing  # noqa: F401  # fixture
 from typer.testing import CliRunner
 from workflow_helpers import BACKENDS, INVESTIGATOR, USER, enrol_started, new_db_url, new_store
 
@@ -293,3 +294,25 @@ def test_export_odm_puts_a_record_outside_every_window_in_the_unscheduled_event(
     assert result.xml is not None
     unscheduled = result.xml[result.xml.index('StudyEventOID="SE.UNSCHEDULED"'):]
     assert 'ItemOID="ae_term" Value="Rash"' in unscheduled
+
+
+def test_exports_in_a_store_with_users_hold_only_what_the_actor_may_read(tmp_path: Path,
+                                                                         cheap_hashing: list[float]) -> None:  # noqa: F811
+    """The engine's read permission applies to exports: no one → refused; a site's coordinator → their site."""
+    from team_helpers import at_decision, new_team_store
+
+    from trialflow.exchange import export_fhir
+
+    team = new_team_store(str(tmp_path / "team.db"), cheap_hashing)
+    at_decision(team, "P-A01", "anna", "AMS")
+    at_decision(team, "P-L01", "bram", "LEI")
+    with pytest.raises(Refused, match="this store has users"):
+        export_odm(team.store)
+    assert export_odm(team.store, metadata_only=True).patients == 0  # the metadata is no patient data
+    mine = export_odm(team.store, actor=team["anna"])
+    assert mine.xml is not None and 'SubjectKey="P-A01"' in mine.xml and "P-L01" not in mine.xml
+    everyone = export_odm(team.store, actor=team["dina"])  # the data manager reads every site
+    assert everyone.patients == 2
+    fhir = export_fhir(team.store, tmp_path / "fhir", actor=team["anna"])
+    assert fhir.counts["ResearchSubject"] == 1
+    team.store.close()

@@ -99,8 +99,8 @@ def test_validate_mixed_files_reports_the_good_and_fails(tmp_path: Path, bundled
         (None, "no such file"),
         (b"", "the document is empty"),
         (b"study: \xff\n", "not UTF-8 text (byte 0xff"),
-        (b"!!python/object/apply:os.system ['true']\n", "could not determine a constructor"),
-        (b"a: &x [*x]\n", "nested too deeply"),
+        (b"!!python/object/apply:os.system ['true']\n", "is not accepted"),
+        (b"a: &x [*x]\n", "refers to the collection that contains it"),
     ],
 )
 def test_validate_unusable_files_fail_cleanly(tmp_path: Path, content: bytes | None, message: str) -> None:

@@ -105,7 +105,7 @@ def test_a_python_tag_is_refused_and_nothing_runs(tmp_path: Path) -> None:
     text, problems = broken("  enrolment_target: 30\n", f"  enrolment_target: {payload}\n")
     p = only(problems)
     assert (p.line, p.column) == where(text, "!!python/object/apply")
-    assert "could not determine a constructor for the tag" in p.message
+    assert "YAML tag" in p.message and "is not accepted" in p.message  # refused before any constructor runs
     assert "python/object/apply:os.system" in p.message
     assert not sentinel.exists()
 
@@ -115,7 +115,7 @@ def test_other_python_tags_are_refused(tag: str) -> None:
     text, problems = broken("  enrolment_target: 30\n", f"  enrolment_target: {tag}\n")
     p = only(problems)
     assert (p.line, p.column) == where(text, tag.split()[0])
-    assert "could not determine a constructor" in p.message
+    assert "YAML tag" in p.message and "is not accepted" in p.message
 
 
 def test_control_character_is_located_on_its_line() -> None:

@@ -104,5 +104,6 @@ def test_an_implausible_tg_needs_confirming_and_the_reason_is_stored(treated: st
 
 
 def test_an_implausible_lesion_diameter_is_refused(treated: str) -> None:
-    r = run("record", P, "ct", "--date", "2026-04-13", "--target", "T1:lung:2200", "--db", treated, code=1)
-    assert "ct target diameter_mm 2200 mm" in r.stderr and "(1-300 mm)" in r.stderr
+    # 450 mm is a finite, storable diameter (the hard limit is 1000 mm) but outside the protocol's plausible range
+    r = run("record", P, "ct", "--date", "2026-04-13", "--target", "T1:lung:450", "--db", treated, code=1)
+    assert "ct target diameter_mm 450 mm" in r.stderr and "(1-300 mm)" in r.stderr

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from workflow_helpers import BACKENDS, new_db_url
 
 from trialflow.cli import app
-from trialflow.engine import Store, StoreError, history, init_store
+from trialflow.engine import Store, StoreError, history, init_store, verify_chains
 from trialflow.engine._schema import MIGRATIONS, _revisions, head_revision
 
 LEGACY = Path(__file__).parent / "legacy"
@@ -111,6 +111,7 @@ def test_a_store_written_before_alembic_is_upgraded_by_init_and_keeps_everything
         entries = history(store, "P-001")
         assert [e.kind for e in entries].count("correction") == 1
         assert len(store.events("P-001")) == 7
+        assert verify_chains(store).intact  # revision 0003 chained the events already there
     finally:
         store.close()
     after = raw_rows(any_db, columns_of=before)  # the 0.1 columns; later revisions add (nullable) columns

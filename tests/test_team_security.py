@@ -318,3 +318,41 @@ def test_enrolment_needs_a_site_when_there_are_several(team: Team) -> None:
     with pytest.raises(Refused, match="unknown site 'UTR'"):
         enroll(s, "P-A09", ENROLLED, ELIGIBLE, team["dr.smit"], site="UTR")
     assert enroll(s, "P-A09", ENROLLED, ELIGIBLE, team["dr.smit"]).site == "AMS"  # the investigator's only site
+
+
+def test_the_report_shows_the_signature_and_its_invalidation(team: Team) -> None:
+    from trialflow.engine import report
+
+    s = team.store
+    decide(s, "P-A01", DECISION_DAY, team["dr.smit"], signature=PASSWORDS["dr.smit"])
+    row = report(s, actor=team["mona"]).patients[0]
+    assert row["signature"]["full_name"] == "Dr. Jan Smit" and row["signature"]["valid"]
+    tg_ev = next(e for e in s.events("P-A01") if e.kind == "observation" and e.payload["kind"] == "tg")
+    correct(s, "P-A01", tg_ev.id, {"value": 130}, "lab re-issued the week 0 result", team["anna"])
+    assert not report(s, actor=team["mona"]).patients[0]["signature"]["valid"]
+
+
+def test_a_cheaper_setting_never_weakens_a_stored_hash(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    from argon2 import extract_parameters
+
+    from trialflow.engine import auth_settings
+
+    def stored() -> str:
+        with team.store.engine.connect() as c:
+            return str(c.execute(select(UserRow.password_hash).where(UserRow.name == "anna")).scalar_one())
+
+    before = extract_parameters(stored())
+    monkeypatch.setattr(auth_settings(), "memory_kib", 512)  # below what anna's hash was made with
+    monkeypatch.setattr(auth_settings(), "_hasher", None)
+    authenticate(team.store, "anna", PASSWORDS["anna"])
+    assert extract_parameters(stored()) == before
+    monkeypatch.setattr(auth_settings(), "memory_kib", 2048)  # stronger: re-hashed at the next login
+    monkeypatch.setattr(auth_settings(), "_hasher", None)
+    authenticate(team.store, "anna", PASSWORDS["anna"])
+    assert extract_parameters(stored()).memory_cost == 2048
+    authenticate(team.store, "anna", PASSWORDS["anna"])
+
+
+def test_a_coordinator_is_told_the_decision_needs_an_investigator(team: Team) -> None:
+    with pytest.raises(PermissionDenied, match="may not take the decision: that needs the investigator role"):
+        decide(team.store, "P-A01", DECISION_DAY, team["anna"], signature=PASSWORDS["anna"])

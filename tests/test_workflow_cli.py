@@ -501,7 +501,7 @@ def test_demo_refuses_to_replace_a_real_store(tmp_path: Path, elig: Path) -> Non
     run("init", "--db", real)
     run("enroll", "P-001", "--date", ENROLLED, "--eligibility", elig, "--db", real)
     before = snapshot(str(real))
-    assert "holds a real store" in run("demo", "--db", real, code=1).stderr
+    assert "that the demo did not create" in run("demo", "--db", real, code=1).stderr
     assert snapshot(str(real)) == before
 
 

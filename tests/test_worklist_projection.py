@@ -73,6 +73,9 @@ def test_a_store_from_before_the_work_items_is_brought_up_to_date_by_init(tmp_pa
             c.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         c.execute(text("ALTER TABLE event DROP COLUMN context"))
         c.execute(text("DROP TABLE alembic_version"))
+        c.execute(text("DROP INDEX uq_protocol_version_study_version"))  # what revision 0002 added
+        c.execute(text("ALTER TABLE event DROP COLUMN hash"))
+        c.execute(text("ALTER TABLE event DROP COLUMN prev_hash"))
         c.execute(text("UPDATE store_info SET key = 'schema_version', value = '1' WHERE key = 'application'"))
     store.close()
     with pytest.raises(StoreError, match="older trialflow: run `trialflow init`"):

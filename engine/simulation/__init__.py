@@ -2,9 +2,11 @@
 
 ``simulate(patients, seed, protocol=..., scenario=..., runs=..., null_rate=...)`` answers a
 :class:`SimulationResult`; ``patient_pathway(result.sample, i)`` gives one simulated patient's
-records in the case-file form, to replay through the workflow engine.
+records in the case-file form, to replay through the workflow engine; ``write_cases(result.sample, DIR)``
+writes them as case files to import, with a JSON Lines summary (``trialflow simulate --cases DIR``).
 """
 
+from ._cases import CasesWritten, write_cases
 from ._pathways import Pathway, SimulationError, pathway_of
 from ._records import PatientPathway, patient_pathway
 from ._result import Endpoint, MonthWorkload, Replicates, SimulationResult
@@ -12,6 +14,7 @@ from ._scenario import Scenario, ScenarioError, default_scenario_path, load_scen
 from ._simulate import simulate
 
 __all__ = [
+    "CasesWritten",
     "Endpoint",
     "MonthWorkload",
     "Pathway",
@@ -27,4 +30,5 @@ __all__ = [
     "pathway_of",
     "patient_pathway",
     "simulate",
+    "write_cases",
 ]

@@ -117,6 +117,8 @@ class Cohort:
     phase_exit: dict[str, F] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
     _before: tuple[VisitPlan, ...] = ()
+    _entries: dict[str, F] = field(default_factory=dict)  # day each phase before the decision is entered
+    memo: dict[str, Any] = field(default_factory=dict)  # per-visit arrays computed once (see _records.py)
 
     @property
     def size(self) -> int:
@@ -322,24 +324,31 @@ def _static_range(pw: Pathway, v: VisitPlan) -> tuple[str, int, int] | None:
     return ref, max(v.day - v.before, 0), max(v.day + v.after, 0)
 
 
-def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F]) -> F:
-    """The day every criterion visit is done or its window has closed (the engine's readiness rule)."""
-    pw = c.pathway
-    by_id = {v.id: v for v in before}
-    ready = np.full(c.size, -np.inf)
-    inside_of = kernels().earliest_inside
-    wanted = {vid for vids in pw.criteria_visits.values() for vid in vids}
-    for vid in sorted(wanted):
+def criterion_windows(c: Cohort, visit_ids: tuple[str, ...], entries: dict[str, F]) -> list[tuple[F, F, VisitPlan]]:
+    """(first day, last day, visit) of each of a criterion's visits, per patient (engine/_readings.py)."""
+    by_id = {v.id: v for v in c._before}
+    out = []
+    for vid in visit_ids:
         v = by_id.get(vid)
         if v is None:
             raise SimulationError(f"criterion visit {vid!r} is not in a phase before the decision")
         target = _anchor(v, c.enrol, c.day0, entries[v.phase]) + v.day
-        lo, hi = target - v.before, target + v.after
+        out.append((target - v.before, target + v.after, v))
+    return out
+
+
+def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F], exits: dict[str, F]) -> F:
+    """The day every criterion visit is done or its window has closed: the engine's readiness and
+    completion readings (engine/_readings.py) over the cohort."""
+    from trialflow.engine._readings import completion_batch, ready_batch
+
+    pw = c.pathway
+    wanted = sorted({vid for vids in pw.criteria_visits.values() for vid in vids})
+    visits = []
+    for lo, hi, v in criterion_windows(c, tuple(wanted), entries):
         own = _static_range(pw, v)
-        when = np.full(c.size, -np.inf)
-        done = np.ones(c.size, bool)
+        days: dict[str, list[F]] = {}
         for kind in v.defining:
-            inside = np.full(c.size, np.inf)
             for w in before:
                 if not (kind in w.kinds or kind in w.defining):
                     continue
@@ -348,11 +357,10 @@ def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F]) 
                     other[2] < v.day - v.before or other[1] > v.day + v.after
                 ):
                     continue  # w cannot fall in v's window
-                inside_of(c.visit_day[w.id], lo, hi, inside)
-            done &= np.isfinite(inside)
-            np.maximum(when, inside, out=when)
-        ready = np.maximum(ready, np.where(done, when, hi + 1))
-    return ready
+                days.setdefault(kind, []).append(c.visit_day[w.id])
+        last = np.fmin(hi, exits[v.phase]) if v.phase in exits else hi  # done no later than leaving the phase
+        visits.append((completion_batch(v.defining, days, lo, last), hi))
+    return ready_batch(visits)
 
 
 def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) -> Cohort:
@@ -370,11 +378,15 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
     c.withdraw_day = np.where(ok, c.day0 + np.ceil(c.withdraw_day), np.inf)
     c.reduction_days = c.day0[:, None] + np.ceil(c.reduction_days)
     entry = c.day0
-    for phase in before[1:]:
+    left: dict[str, F] = {before[0].id: c.day0}  # the phases left before the decision, and when
+    for k, phase in enumerate(before[1:]):
         entries[phase.id] = entry
         _visits(c, phase, rng, entry, c.withdraw_day, ok)
         entry = entry + phase.length_days
-    ready = _ready_day(c, c._before, entries)
+        if k + 2 < len(before):
+            left[phase.id] = entry
+    c._entries = entries
+    ready = _ready_day(c, c._before, entries, left)
     c.decision_day = ready + sc.decision_delay_days
     c.decided = ok & (c.decision_day < c.withdraw_day)
     c.decision_day = np.where(c.decided, c.decision_day, np.nan)
@@ -460,6 +472,8 @@ def head(c: Cohort, k: int) -> Cohort:
         v = getattr(c, name)
         if isinstance(v, np.ndarray):
             v = v[:k]
+        elif name == "memo":
+            v = {}
         elif isinstance(v, dict):
             v = {key: a[:k] if isinstance(a, np.ndarray) else a for key, a in v.items()}
         elif isinstance(v, list):

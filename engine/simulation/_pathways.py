@@ -9,14 +9,16 @@ start-treatment trigger into day 0, the phases that lead to the decision, the de
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from trialflow.protocol import Condition, Phase, Protocol
+from trialflow.engine._readings import choose_branches as _choose_branches
+from trialflow.engine._schedule import defining_kinds
+from trialflow.protocol import Phase, Protocol
 
 __all__ = [
     "BranchPlan",
@@ -43,8 +45,8 @@ class VisitPlan:
     after: int
     assessments: tuple[str, ...]
     kinds: tuple[str, ...]  # every observation kind its assessments record
-    defining: tuple[str, ...]  # the kinds that mark it done (the engine's rule: first kind per assessment,
-    #                            and the treatment's record)
+    defining: tuple[str, ...]  # the kinds that mark it done (the engine's defining_kinds: every kind its
+    #                            assessments record, and the treatment's record)
     treatment: str | None  # a treatment given at the visit (e.g. 131I)
     activity_mbq: float | None
 
@@ -103,10 +105,8 @@ def _phase_plan(protocol: Protocol, phase: Phase) -> PhasePlan:
     visits = []
     for v in phase.visits:
         kinds = tuple(k for a in v.assessments for k in protocol.assessment(a).observation_kinds)
-        defining = tuple(protocol.assessment(a).observation_kinds[0] for a in v.assessments)
+        defining = defining_kinds(protocol, v)
         tr = v.treatment
-        if tr is not None:  # the engine's treatment records (engine/_schedule.py defining_kinds)
-            defining += ("rai_therapy" if tr.activity_mbq else "dispense",)
         visits.append(
             VisitPlan(
                 id=v.id,
@@ -210,55 +210,13 @@ def pathway_of(protocol: Protocol) -> Pathway:
     )
 
 
-# -- the decision, vectorised -----------------------------------------------------------------------
+# -- the decision, vectorised: the engine's reading (engine/_readings.py) --------------------------------
 Codes = Mapping[str, NDArray[np.integer[Any]]]
 Labels = Mapping[str, Sequence[str]]
-
-
-def _member(codes: Codes, labels: Labels, criterion: str, outcomes: Iterable[str], n: int) -> NDArray[np.bool_]:
-    """Whether each patient's outcome of ``criterion`` is among ``outcomes``: a lookup by outcome code."""
-    got = codes.get(criterion)
-    if got is None:
-        return np.zeros(n, bool)
-    names = labels[criterion]
-    wanted = set(outcomes)
-    lut = np.array([name in wanted for name in names], dtype=bool)
-    return lut[got]
-
-
-def _holds(cond: Condition, codes: Codes, labels: Labels, fav: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """:meth:`Condition.holds` over arrays of outcome codes (one entry per patient)."""
-    if cond.kind == "criterion":
-        return _member(codes, labels, cond.criterion or "", cond.outcomes, fav.shape[0])
-    if cond.kind == "favourable":
-        return fav.copy() if cond.favourable else ~fav
-    parts = [_holds(c, codes, labels, fav) for c in cond.children]
-    if cond.kind == "any":
-        return np.logical_or.reduce(parts) if parts else np.zeros(fav.shape, bool)
-    if cond.kind == "all":
-        return np.logical_and.reduce(parts) if parts else np.ones(fav.shape, bool)
-    return ~parts[0]
 
 
 def choose_branches(
     protocol: Protocol, codes: Codes, labels: Labels
 ) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-    """(favourable, branch index) per patient: :meth:`Decision.choose`, first match wins.
-
-    ``codes[criterion]`` holds each patient's outcome as an index into ``labels[criterion]``."""
-    dec = protocol.decision
-    n = len(next(iter(codes.values())))
-    count: NDArray[np.int64] = np.zeros(n, np.int64)
-    for c in dec.criteria:
-        count += _member(codes, labels, c.id, c.favourable, n)
-    fav = count >= dec.min_criteria
-    chosen = np.full(n, -1, np.int64)
-    for i, b in enumerate(dec.branches):
-        if b.default:
-            hit = np.ones(n, bool)
-        elif b.when is None:
-            hit = np.zeros(n, bool)
-        else:
-            hit = _holds(b.when, codes, labels, fav)
-        chosen[(chosen < 0) & hit] = i
-    return fav, chosen
+    """(favourable, branch index) per patient: the engine's branch choice over arrays of outcome codes."""
+    return _choose_branches(protocol.decision, codes, labels)

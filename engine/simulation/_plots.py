@@ -26,11 +26,44 @@ def _plt() -> Any:
     return plt
 
 
-def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: int = 40) -> list[Path]:
-    """Write the five PNG figures into ``directory`` (created if needed); answers their paths."""
+FIGURES = ("swimmer.png", "waterfall.png", "spider_tg.png", "pathway_flow.png", "workload.png")
+
+
+def plot_targets_problem(directory: str | Path, *, force: bool = False) -> str | None:
+    """Why the figures cannot be written into ``directory`` as asked (None: they can).
+
+    An existing figure is replaced only with ``force``; a symbolic link in its place is never followed
+    (with ``force`` the link itself is replaced, the file it points to is left alone).
+    """
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        return f"{out} is not a folder"
+    for name in FIGURES:
+        target = out / name
+        if target.is_symlink():
+            if not force:
+                return (f"{target} is a symbolic link; the figures are never written through one "
+                        "(--force replaces the link itself)")
+        elif target.exists() and not force:
+            return f"{target} already exists: choose another folder, or --force to replace the figures"
+        elif target.exists() and not target.is_file():
+            return f"{target} exists and is not a file"
+    return None
+
+
+def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: int = 40,
+                force: bool = False) -> list[Path]:
+    """Write the five PNG figures into ``directory`` (created if needed); answers their paths.
+
+    Each figure is written to a new temporary file in ``directory`` and renamed over its name, so a
+    symbolic link there is replaced, never followed; see :func:`plot_targets_problem`.
+    """
     c = result.sample
     if c is None:
         return []
+    problem = plot_targets_problem(directory, force=force)
+    if problem:
+        raise FileExistsError(problem)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     plt = _plt()
@@ -45,9 +78,20 @@ def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: in
 
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:
+    import os
+    import tempfile
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=110, format="png")
+        os.replace(tmp, path)  # renames over a link, never through it
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
     return path
 
 

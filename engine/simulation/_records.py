@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +64,7 @@ def patient_pathway(
         for kind in dict.fromkeys(v.kinds):
             rec: dict[str, Any] | None = None
             if kind == "tg":
-                value = float(c.tg_value(v.id)[i])
+                value = float(_per_visit(c, "tg", v.id, functools.partial(c.tg_value, v.id))[i])
                 rec = (
                     {"kind": "tg", "date": when, "value": f"<{sc.tg_loq:g}", "unit": "ug/L"}
                     if value < sc.tg_loq
@@ -145,11 +147,21 @@ def patient_pathway(
     )
 
 
+def _per_visit(c: Cohort, what: str, visit: str, make: Callable[[], Any]) -> Any:
+    """A visit's values for every patient, computed once per cohort (each patient's at their own visit
+    date): reading patients one by one must not cost a pass over the cohort per record."""
+    key = f"{what}/{visit}"
+    got = c.memo.get(key)
+    if got is None:
+        got = c.memo[key] = make()
+    return got
+
+
 def _ct(c: Cohort, i: int, visit: str, d: float, when: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"kind": "ct", "date": when, "slice_thickness_mm": 5}
     if c.ct_ne[visit][i]:
         return {**rec, "target": [], "non_target": [], "new_lesions": [], "not_evaluated": True}
-    tenths = c.lesion_tenths(np.full(c.size, d))[i]
+    tenths = _per_visit(c, "ct", visit, lambda: c.lesion_tenths(c.visit_day[visit]))[i]
     n = int((~np.isnan(c.diameter0[i])).sum())
     rec["target"] = [
         {"id": f"T{k + 1}", "organ": _ORGANS[k % len(_ORGANS)], "diameter_mm": int(tenths[k]) / 10}

@@ -3,6 +3,10 @@
 Uses the built-in ``tg_slope`` rule for the regression (same samples, LoQ policy and TgAb handling) and
 classifies its doubling time ``ln 2 / b``.
 
+``evaluate_cases`` is the rule's batch adapter: ``trialflow simulate`` hands it the simulated cohort's records
+as arrays (:class:`trialflow.rules.CaseArrays`) and it answers every patient's outcome at once, through the
+same ``tg_slope`` kernel; it gives ``evaluate``'s outcome for every patient (tested in the project's suite).
+
 References
 ----------
 - Miyauchi A et al. Thyroid 2011;21:707-716 (PMID 21649472): a Tg doubling time under 1 year predicts
@@ -16,9 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trialflow.rules import rule_defaults
+from trialflow.rules import CaseArrays, rule_defaults
 from trialflow.rules.observations import Case
 from trialflow.rules.tg_slope import RULE as TG_SLOPE
+
+_WEEKS_PER_YEAR = 365.25 / 7.0
 
 __all__ = ["RULE", "TgDoublingTimeResult", "TgDoublingTimeRule"]
 
@@ -97,6 +103,28 @@ class TgDoublingTimeRule:
             slope.p_value,
             slope.n,
         )
+
+
+    def evaluate_cases(self, cases: CaseArrays, params: Mapping[str, Any]) -> Any:
+        """Every patient's outcome (an index into ``outcomes``) from the cohort's Tg and TgAb arrays."""
+        import numpy as np
+
+        from trialflow.rules import tg_slope
+
+        p = {**rule_defaults(self), **params}
+        tg, tgab = cases.of_kind("tg"), cases.of_kind("tgab")
+        positive = np.asarray(tgab.fields["positive"] == True, dtype=bool).any(axis=1)  # noqa: E712 - nan is False
+        below = np.asarray(tg.fields["below_loq"] == True, dtype=bool)  # noqa: E712
+        res = tg_slope.evaluate_batch(
+            # a result below the LoQ enters as a number under it, as tg_slope's kernel reads '<LoQ'
+            tg.days / 7.0, np.where(below, 0.0, tg.fields["value"]), positive, {"min_values": p["min_values"]},
+            loq=tg.fields["loq"], pvalues=False,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            years = res.doubling_time_weeks / _WEEKS_PER_YEAR
+        rapid = (years > 0) & (years < float(p["max_doubling_time_years"]))
+        ne = np.asarray(res.outcome == "not_evaluable")
+        return np.where(ne, 2, np.where(rapid, 0, 1)).astype(np.int8)
 
 
 RULE = TgDoublingTimeRule()

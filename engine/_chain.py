@@ -1,0 +1,130 @@
+"""The per-patient hash chain of events: any edit, insertion or deletion made outside trialflow shows.
+
+Each event row carries ``prev_hash`` (the hash of the patient's previous event, or the empty string for
+the first) and ``hash`` = SHA-256 over its own stored columns and ``prev_hash``. :func:`verify_store`
+recomputes every chain; ``trialflow verify`` prints what it finds (the team issue's ``audit --verify``
+calls the same function).
+
+What the chain guarantees: a direct SQL change to a past event (a value, a date, a user, a reason), a
+deleted or inserted event, or a removed tail (checked against the patient row's ``last_seq``) is found
+and named. What it cannot: someone who rewrites a whole chain with this algorithm, or removes a patient
+entirely with its projection row. Against that, keep the ``head`` digest ``verify`` prints somewhere the
+store's users cannot write (it changes with every event).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._store import Store
+
+__all__ = ["ChainProblem", "ChainReport", "check_chains", "event_hash", "verify_store"]
+
+#: columns the hash does not cover: the row id (assigned by the database) and the chain itself
+_NOT_HASHED = frozenset({"id", "hash", "prev_hash"})
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:  # stored naive (UTC) on both backends; hash what is stored
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def event_hash(columns: Mapping[Any, Any], prev_hash: str) -> str:
+    """The hash of one event row from its stored columns (NULL columns are left out, so a column added
+    later as NULL keeps old hashes valid)."""
+    body = {k: _canonical(v) for k, v in columns.items() if k not in _NOT_HASHED and v is not None}
+    body["prev_hash"] = prev_hash
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """One place where the stored events are not what trialflow wrote."""
+
+    patient: str
+    seq: int | None
+    event_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"#{self.seq} (event {self.event_id})" if self.event_id is not None else "its events:"
+        return f"{self.patient} {where} {self.problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of checking every patient's chain."""
+
+    patients: int
+    events: int
+    problems: tuple[ChainProblem, ...]
+    head: str  # digest of every patient's last hash: write it down to detect a rewrite of whole chains
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def check_chains(rows: Iterable[Mapping[Any, Any]], last_seq: Mapping[str, int]) -> ChainReport:
+    """Check event rows (ordered by patient, seq) against each other and the patients' ``last_seq``."""
+    problems: list[ChainProblem] = []
+    heads: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        pid, seq = row["patient_id"], row["seq"]
+        expected_seq = seen.get(pid, 0) + 1
+        prev = heads.get(pid, "")
+        if seq > expected_seq:
+            gap = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq} to #{seq - 1}"
+            problems.append(ChainProblem(pid, seq, row["id"], f"comes after a gap: {gap} deleted"))
+        elif seq < expected_seq:
+            problems.append(ChainProblem(pid, seq, row["id"], f"repeats #{seq}"))
+        if row["prev_hash"] != prev:
+            problems.append(ChainProblem(pid, seq, row["id"], "does not follow the previous event (an event was "
+                                         "inserted, deleted or re-ordered before it)"))
+        if row["hash"] != event_hash(row, row["prev_hash"] or ""):
+            problems.append(ChainProblem(pid, seq, row["id"], "was changed after it was recorded (its content no "
+                                         "longer matches its hash)"))
+        heads[pid] = row["hash"] or ""
+        seen[pid] = seq
+    for pid, n in last_seq.items():
+        if seen.get(pid, 0) != n:
+            problems.append(ChainProblem(pid, None, None, f"the store says {n} events, {seen.get(pid, 0)} are there "
+                                         "(events were deleted or added outside trialflow)"))
+    for pid in seen.keys() - last_seq.keys():
+        problems.append(ChainProblem(pid, None, None, "has events but no patient record"))
+    head = hashlib.sha256("".join(f"{p}:{h}\n" for p, h in sorted(heads.items())).encode()).hexdigest()
+    return ChainReport(len(seen.keys() | last_seq.keys()), count, tuple(problems), head)
+
+
+def verify_store(store: Store) -> ChainReport:
+    """Check every patient's chain in ``store`` (read-only)."""
+    from sqlalchemy import select
+
+    from ._db import read_session
+    from ._tables import EventRow, PatientRow
+
+    events = EventRow.__table__  # type: ignore[attr-defined]
+    patients = PatientRow.__table__  # type: ignore[attr-defined]
+    with read_session(store.engine) as s:
+        last_seq = {pid: n for pid, n in s.execute(select(patients.c.id, patients.c.last_seq))}
+        rows = s.execute(select(events).order_by(events.c.patient_id, events.c.seq)).mappings()
+        return check_chains(rows, last_seq)
+
+
+#: the name the engine exports it under (``verify_store`` there is the team's audit check, which calls this)
+verify_chains = verify_store

@@ -1,0 +1,189 @@
+"""One reading of each protocol element that the engine, the amendment replay and the simulator all apply.
+
+Each reading has a scalar form (one patient, calendar dates: what the schedule, the worklist and the
+decision preview call) and a batch form (numpy arrays of day numbers with one entry per patient, nan for
+"none": what the simulator calls), side by side, and the tests hold the two equal
+(``tests/test_readings.py``). numpy is imported by the batch forms only, so the CLI's paths never load it.
+
+- a visit's **window**: target = anchor + day, open from ``before`` days earlier to ``after`` days later;
+- a visit's **completion**: done once every record kind it asks for (Tg with its TgAb, the treatment's
+  record) has a record inside the window, no later than the day the patient left the phase; done on the
+  latest of those first records;
+- the decision's **readiness**: the day every criterion visit is done, or its window has closed;
+- the criterion's **evidence**: the records it may judge are those its declared visits ask for, dated
+  inside those visits' windows (a scan outside them is part of the record, not of the decision);
+- the **branch**: the first branch whose condition holds, the default otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from trialflow.protocol import Branch, Condition, Decision, Visit
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    F = NDArray[Any]
+
+__all__ = [
+    "choose_branch",
+    "choose_branches",
+    "completion",
+    "completion_batch",
+    "judged",
+    "judged_batch",
+    "missing_kinds",
+    "ready_batch",
+    "ready_date",
+    "visit_window",
+    "visit_window_batch",
+]
+
+_DAY = dt.timedelta(days=1)
+
+
+# -- a visit's window -------------------------------------------------------------------------------
+def visit_window(anchor: dt.date, visit: Visit) -> tuple[dt.date, dt.date, dt.date]:
+    """(target, first day, last day) of ``visit`` for a patient whose phase anchor is ``anchor``."""
+    target = anchor + dt.timedelta(days=visit.day)
+    return target, target - dt.timedelta(days=visit.window.before), target + dt.timedelta(days=visit.window.after)
+
+
+def visit_window_batch(anchor: F, visit: Visit) -> tuple[F, F, F]:
+    """:func:`visit_window` over anchors given as day numbers."""
+    target = anchor + visit.day
+    return target, target - visit.window.before, target + visit.window.after
+
+
+# -- a visit's completion ---------------------------------------------------------------------------
+def completion(kinds: Sequence[str], dates: Mapping[str, Iterable[dt.date]], first: dt.date,
+               last: dt.date) -> dt.date | None:
+    """The day the visit is done (None: not done): every one of ``kinds`` has a record dated in
+    [``first``, ``last``]; the day is the latest of each kind's first such record."""
+    firsts = [min((d for d in dates.get(k, ()) if first <= d <= last), default=None) for k in kinds]
+    if not firsts or any(d is None for d in firsts):
+        return None
+    return max(d for d in firsts if d is not None)
+
+
+def missing_kinds(kinds: Sequence[str], dates: Mapping[str, Iterable[dt.date]], first: dt.date,
+                  last: dt.date) -> tuple[str, ...]:
+    """The ``kinds`` without a record dated in [``first``, ``last``] (what keeps :func:`completion` None):
+    a visit that has its Tg but not its TgAb is missing ``("tgab",)``."""
+    return tuple(k for k in kinds if not any(first <= d <= last for d in dates.get(k, ())))
+
+
+def completion_batch(kinds: Sequence[str], days: Mapping[str, Sequence[F]], first: F, last: F) -> F:
+    """:func:`completion` per patient: ``days[kind]`` are that kind's record days (one array per record
+    slot, nan: none); answers the day done, nan where not done."""
+    import numpy as np
+
+    done = np.full(first.shape, -np.inf if kinds else np.nan)
+    for k in kinds:
+        earliest = np.full(first.shape, np.inf)
+        for d in days.get(k, ()):
+            with np.errstate(invalid="ignore"):
+                inside = (d >= first) & (d <= last)
+            np.fmin(earliest, np.where(inside, d, np.inf), out=earliest)
+        np.maximum(done, earliest, out=done)
+    return np.where(np.isfinite(done), done, np.nan)
+
+
+# -- the decision's readiness -----------------------------------------------------------------------
+def ready_date(visits: Iterable[tuple[dt.date | None, dt.date]]) -> dt.date:
+    """The day the decision is ready, from each criterion visit's (day done or None, last day of window)."""
+    return max(done if done is not None else end + _DAY for done, end in visits)
+
+
+def ready_batch(visits: Iterable[tuple[F, F]]) -> F:
+    """:func:`ready_date` per patient, from each criterion visit's (day done or nan, last day of window)."""
+    import numpy as np
+
+    ready: F | None = None
+    for done, end in visits:
+        day = np.where(np.isnan(done), end + 1, done)
+        ready = day if ready is None else np.maximum(ready, day)
+    if ready is None:
+        raise ValueError("a decision needs at least one criterion visit")
+    return ready
+
+
+# -- the criterion's evidence -----------------------------------------------------------------------
+def judged(kind: str, date: dt.date, windows: Iterable[tuple[dt.date, dt.date, Iterable[str]]]) -> bool:
+    """Whether a record of ``kind`` on ``date`` is evidence for a criterion whose visits have these
+    (first day, last day, record kinds) windows."""
+    return any(first <= date <= last and kind in kinds for first, last, kinds in windows)
+
+
+def judged_batch(kind: str, days: F, windows: Iterable[tuple[F, F, Iterable[str]]]) -> NDArray[Any]:
+    """:func:`judged` per patient for records on ``days`` (nan: no record, never judged)."""
+    import numpy as np
+
+    out = np.zeros(days.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for first, last, kinds in windows:
+            if kind in kinds:
+                out |= (days >= first) & (days <= last)
+    return out
+
+
+# -- the branch -------------------------------------------------------------------------------------
+def choose_branch(decision: Decision, outcomes: Mapping[str, str]) -> Branch:
+    """The first branch whose condition holds; the default branch otherwise."""
+    return decision.choose(outcomes)
+
+
+Codes = Mapping[str, "NDArray[Any]"]
+Labels = Mapping[str, Sequence[str]]
+
+
+def _member(codes: Codes, labels: Labels, criterion: str, outcomes: Iterable[str], n: int) -> NDArray[Any]:
+    """Whether each patient's outcome of ``criterion`` is among ``outcomes``: a lookup by outcome code."""
+    import numpy as np
+
+    got = codes.get(criterion)
+    if got is None:
+        return np.zeros(n, bool)
+    wanted = set(outcomes)
+    return np.array([name in wanted for name in labels[criterion]], dtype=bool)[got]
+
+
+def _holds(cond: Condition, codes: Codes, labels: Labels, fav: NDArray[Any]) -> NDArray[Any]:
+    """:meth:`Condition.holds` over arrays of outcome codes (one entry per patient)."""
+    import numpy as np
+
+    if cond.kind == "criterion":
+        return _member(codes, labels, cond.criterion or "", cond.outcomes, fav.shape[0])
+    if cond.kind == "favourable":
+        return fav.copy() if cond.favourable else ~fav
+    parts = [_holds(c, codes, labels, fav) for c in cond.children]
+    if cond.kind == "any":
+        return np.logical_or.reduce(parts) if parts else np.zeros(fav.shape, bool)
+    if cond.kind == "all":
+        return np.logical_and.reduce(parts) if parts else np.ones(fav.shape, bool)
+    return ~parts[0]
+
+
+def choose_branches(decision: Decision, codes: Codes, labels: Labels) -> tuple[NDArray[Any], NDArray[Any]]:
+    """(favourable, branch index) per patient: :func:`choose_branch` over arrays of outcome codes
+    (``codes[criterion]`` holds each patient's outcome as an index into ``labels[criterion]``)."""
+    import numpy as np
+
+    n = len(next(iter(codes.values())))
+    count = np.zeros(n, np.int64)
+    for c in decision.criteria:
+        count += _member(codes, labels, c.id, c.favourable, n)
+    fav = count >= decision.min_criteria
+    chosen = np.full(n, -1, np.int64)
+    for i, b in enumerate(decision.branches):
+        if b.default:
+            hit = np.ones(n, bool)
+        elif b.when is None:
+            hit = np.zeros(n, bool)
+        else:
+            hit = _holds(b.when, codes, labels, fav)
+        chosen[(chosen < 0) & hit] = i
+    return fav, chosen

@@ -1,0 +1,74 @@
+"""Many cases at once, as arrays: the form in which a rule's batch adapter reads a cohort.
+
+The simulator hands a plug-in rule the records each criterion may judge (after the engine's evidence
+selection) as a :class:`CaseArrays`: per observation kind, a P x S array of the records' study days (days
+since day 0, nan where a patient has fewer records), in date order per patient, and the values of their
+fields beside it. A rule that wants to be simulated provides ``evaluate_cases(cases, params)``, answering
+each patient's outcome as an index into its ``outcomes``; :meth:`CaseArrays.case` gives the one-patient
+:class:`~trialflow.rules.observations.Case` of any row, so the batch form can be tested equal to ``evaluate``.
+
+Kinds and fields offered: ``tg`` (``value`` ug/L, nan when below the LoQ; ``below_loq``; ``loq``) and
+``tgab`` (``positive``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .observations import Case
+
+__all__ = ["BATCH_KINDS", "CaseArrays", "KindArrays"]
+
+BATCH_KINDS: Mapping[str, tuple[str, ...]] = {"tg": ("value", "below_loq", "loq"), "tgab": ("positive",)}
+
+
+@dataclass(frozen=True, slots=True)
+class KindArrays:
+    """The records of one kind: ``days`` P x S (nan: no record) and each field's values, P x S."""
+
+    days: NDArray[Any]
+    fields: Mapping[str, NDArray[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseArrays:
+    """P cases: for each kind, the records' study days and fields (see the module docstring)."""
+
+    size: int
+    kinds: Mapping[str, KindArrays]
+
+    def of_kind(self, kind: str) -> KindArrays:
+        """The records of ``kind`` (an empty P x 1 array when there are none)."""
+        got = self.kinds.get(kind)
+        if got is not None:
+            return got
+        import numpy as np
+
+        empty = np.full((self.size, 1), np.nan)
+        return KindArrays(empty, {f: empty for f in BATCH_KINDS.get(kind, ())})
+
+    def case(self, i: int, day0: dt.date, patient: str = "") -> Case:
+        """Row ``i`` as the one-patient case the rule's ``evaluate`` reads (records dated from ``day0``)."""
+        import math
+
+        from .observations import Case, TgAbResult, TgSample
+
+        obs: list[Any] = []
+        for kind, arrays in self.kinds.items():
+            for j, d in enumerate(arrays.days[i].tolist()):
+                if math.isnan(d):
+                    continue
+                when = day0 + dt.timedelta(days=int(d))
+                f = {k: v[i, j] for k, v in arrays.fields.items()}
+                if kind == "tg":
+                    below = bool(f["below_loq"])
+                    obs.append(TgSample(when, None if below else float(f["value"]), float(f["loq"]), below))
+                elif kind == "tgab":
+                    obs.append(TgAbResult(when, "positive" if f["positive"] else "negative"))
+        return Case(patient, day0, tuple(obs))

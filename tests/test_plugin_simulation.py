@@ -1,0 +1,65 @@
+"""Plug-in rules are simulated through the batch adapter the rule provides (``evaluate_cases``): the example
+plug-in's batch outcome equals its one-patient ``evaluate`` on every simulated patient, and a plug-in
+without an adapter is refused before anything runs, saying what to add."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from parity_helpers import AMENDMENTS, example_plugin
+
+from trialflow.engine.simulation import SimulationError, parse_scenario, simulate
+from trialflow.engine.simulation._evaluate import Judged, _case_arrays
+from trialflow.protocol import parse_protocol
+from trialflow.rules import get_rule
+
+PLUGIN = next(a for a in AMENDMENTS if a.plugin)
+
+
+def test_the_example_plugins_batch_adapter_equals_its_evaluate() -> None:
+    with example_plugin():
+        proto = parse_protocol(PLUGIN.text(), "plugin.yaml")
+        scenario = parse_scenario(PLUGIN.scenario + "tg: {loq_ug_per_l: 5.0}\n", "s.yaml")  # many '<LoQ' results
+        sample = simulate(600, seed=5, protocol=proto, scenario=scenario).sample
+        assert sample is not None
+        criterion = proto.decision.criterion("tg_doubling")
+        rule = get_rule("tg_doubling_time")
+        cases = _case_arrays(Judged(sample, criterion), tuple(rule.observation_kinds))
+        got = rule.evaluate_cases(cases, criterion.params)  # type: ignore[attr-defined]
+        assert got.shape == (600,)
+        below = 0
+        for i in range(600):
+            case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])), f"SIM-{i}")
+            below += sum(1 for o in case.observations if o.kind == "tg" and o.below_loq)
+            assert rule.outcomes[int(got[i])] == rule.evaluate(case, criterion.params).outcome, i
+        assert below > 0 and set(np.unique(got).tolist()) == {0, 1, 2}  # every outcome, '<LoQ' values among them
+
+
+def test_a_plugin_rule_without_a_batch_adapter_is_refused_with_what_to_add(monkeypatch: pytest.MonkeyPatch) -> None:
+    with example_plugin():
+        rule = get_rule("tg_doubling_time")
+        monkeypatch.delattr(type(rule), "evaluate_cases")
+        proto = parse_protocol(PLUGIN.text(), "plugin.yaml")
+        with pytest.raises(SimulationError, match=r"criterion 'tg_doubling': rule 'tg_doubling_time' has no batch "
+                                                  r"adapter.*evaluate_cases\(cases, params\)"):
+            simulate(10, seed=1, protocol=proto)
+
+
+def test_the_tg_slope_rules_batch_case_reader_equals_its_evaluate() -> None:
+    """The built-in Tg slope rule owns its case reader in both forms: the simulator calls evaluate_cases."""
+    from trialflow.protocol import load_bundled_protocol
+    from trialflow.rules import tg_slope
+
+    proto = load_bundled_protocol()
+    scenario = parse_scenario(PLUGIN.scenario + "tg: {loq_ug_per_l: 3.0}\ntgab_positive_probability: 0.3\n", "s.yaml")
+    sample = simulate(600, seed=8, protocol=proto, scenario=scenario).sample
+    assert sample is not None
+    criterion = proto.decision.criterion("tg_slope")
+    cases = _case_arrays(Judged(sample, criterion), ("tg", "tgab"))
+    got = tg_slope.evaluate_cases(cases, criterion.params)
+    for i in range(600):
+        case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])))
+        assert tg_slope.CODE_LABELS[int(got[i])] == tg_slope.RULE.evaluate(case, criterion.params).outcome, i
+    assert set(np.unique(got).tolist()) == {0, 1, 2, 3}

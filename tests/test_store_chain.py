@@ -1,0 +1,89 @@
+"""Per-patient hash chain of events and `trialflow verify` (issue 10, item 12), on SQLite and PostgreSQL.
+
+A coordinator's real sequence (enrol, baseline, start, a Tg series, a correction, a withdrawal) is
+chained; then direct SQL edits of the kind an insider could make are each found and named: a changed
+value, a changed user, a deleted event, an inserted event, a removed tail.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+from workflow_helpers import DAY0, TG_RESPONSE, USER, enrol_started, tg_series
+
+from trialflow.cli import app
+from trialflow.engine import Store, correct, database_url, record_many, withdraw
+from trialflow.engine import verify_chains as verify_store
+
+runner = CliRunner()
+
+
+def _cohort(store: Store) -> None:
+    for pid in ("P-001", "P-002"):
+        enrol_started(store, pid)
+    record_many(store, [("P-001", r) for r in tg_series(DAY0, TG_RESPONSE[:4])], USER)
+    tg_w4 = [e for e in store.events("P-001") if e.kind == "observation" and e.payload["kind"] == "tg"][1]
+    correct(store, "P-001", tg_w4.id, {"value": 96}, "transcription error", USER)
+    withdraw(store, "P-002", DAY0 + __import__("datetime").timedelta(days=30), "consent", USER, "moved abroad")
+
+
+def _sql(store: Store, statement: str, **params: Any) -> None:
+    engine = create_engine(database_url(str(store.engine.url.render_as_string(hide_password=False))))
+    with engine.begin() as conn:
+        conn.execute(text(statement), params)
+    engine.dispose()
+
+
+def test_an_untouched_store_verifies_and_the_cli_says_so(store: Store) -> None:
+    _cohort(store)
+    report = verify_store(store)
+    assert report.intact and report.patients == 2 and report.events == len(store.events("P-001")) + len(
+        store.events("P-002"))
+    db = store.engine.url.render_as_string(hide_password=False)
+    r = runner.invoke(app, ["verify", "--db", db])
+    assert r.exit_code == 0 and "every chain intact" in r.stdout
+    out = json.loads(runner.invoke(app, ["verify", "--db", db, "--json"]).stdout)
+    assert out["intact"] is True and out["problems"] == [] and out["head"] == report.head
+
+
+@pytest.mark.parametrize("edit, expected", [
+    ("UPDATE event SET payload = replace(payload, '120.0', '12.0') WHERE id = :id", "was changed after it"),
+    ('UPDATE event SET "user" = \'someone.else\' WHERE id = :id', "was changed after it was recorded"),
+    ("UPDATE event SET effective_date = effective_date + 1 WHERE id = :id", "was changed after it was recorded"),
+    ("DELETE FROM event WHERE id = :id", "comes after a gap: #N deleted"),
+])
+def test_a_direct_sql_edit_of_a_past_event_is_found(store: Store, edit: str, expected: str) -> None:
+    _cohort(store)
+    first_tg = next(e for e in store.events("P-001") if e.kind == "observation" and e.payload["kind"] == "tg")
+    tg_w0 = first_tg.id  # week 0, 120 ug/L
+    expected = expected.replace("#N", f"#{first_tg.seq}")
+    if "effective_date + 1" in edit and store.engine.dialect.name == "sqlite":
+        edit = "UPDATE event SET effective_date = date(effective_date, '+1 day') WHERE id = :id"
+    _sql(store, edit, id=tg_w0)
+    report = verify_store(store)
+    assert not report.intact
+    assert [p.patient for p in report.problems] == ["P-001"] * len(report.problems)
+    assert any(expected in p.problem for p in report.problems), report.problems
+    db = store.engine.url.render_as_string(hide_password=False)
+    r = runner.invoke(app, ["verify", "--db", db])
+    assert r.exit_code == 1 and "the store was changed outside trialflow" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_inserted_event_and_a_removed_tail_are_found(store: Store) -> None:
+    _cohort(store)
+    last = store.events("P-002")[-1]
+    _sql(store, "DELETE FROM event WHERE id = :id", id=last.id)
+    report = verify_store(store)
+    assert any("the store says" in p.problem and p.patient == "P-002" for p in report.problems)
+    # an insertion that copies a genuine row's hash fields still breaks the chain after it
+    row = store.events("P-001")[3]
+    _sql(store, "UPDATE event SET seq = seq + 100 WHERE patient_id = 'P-001' AND seq > 3")
+    _sql(store, "INSERT INTO event (patient_id, seq, kind, effective_date, recorded_at, \"user\", payload, prev_hash, "
+         "hash) SELECT patient_id, 4, kind, effective_date, recorded_at, 'intruder', payload, prev_hash, hash "
+         "FROM event WHERE id = :id", id=row.id)
+    problems = verify_store(store).problems
+    assert any(p.patient == "P-001" and "was changed" in p.problem for p in problems)

@@ -1,0 +1,88 @@
+"""A stored protocol is parsed once (issue 17): validated when it is registered, afterwards rebuilt from its
+stored text by content hash (no JSON Schema, no semantic checks) and cached per process; a stored text
+that no longer has its registered hash is refused with a clear error. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+from workflow_helpers import USER, enrol_started
+
+from trialflow.cli import app
+from trialflow.engine import Store, StoreError
+from trialflow.engine._store import _stored_model
+from trialflow.engine._tables import ProtocolVersionRow
+from trialflow.protocol import _loader, load_bundled_protocol
+
+runner = CliRunner()
+
+
+def _set_stored_text(store: Store, text: str) -> None:
+    table: Any = ProtocolVersionRow.__table__  # type: ignore[attr-defined]
+    with store.engine.begin() as c:
+        c.execute(update(table).values(yaml_text=text))
+    _stored_model.cache_clear()  # as a new process would see it
+
+
+def _no_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a stored, registered version was validated again")
+
+    monkeypatch.setattr(_loader, "schema_problems", refuse)
+    monkeypatch.setattr(_loader, "semantic_problems", refuse)
+
+
+def test_a_stored_version_is_rebuilt_without_validating_it_again(store: Store, monkeypatch: pytest.MonkeyPatch,
+                                                                  db_url: str) -> None:
+    _stored_model.cache_clear()
+    _no_validation(monkeypatch)
+    again = Store.open(db_url)
+    try:
+        protocol, version = again.protocol()
+        assert protocol == load_bundled_protocol()  # the same model the validating loader builds
+        assert protocol.content_hash == version.content_hash
+        assert again.protocol(version.content_hash)[0] is protocol  # cached in the process
+    finally:
+        again.close()
+
+
+def test_a_comment_changes_nothing_the_hash_covers(store: Store, bundled_protocol_text: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_stored_text(store, "# re-typed by the data manager\n" + bundled_protocol_text)
+    _no_validation(monkeypatch)
+    assert store.protocol()[0] == load_bundled_protocol()
+
+
+def test_a_tampered_stored_text_is_refused_by_its_hash(store: Store, bundled_protocol_text: str,
+                                                       db_url: str) -> None:
+    enrol_started(store, "DTC-001")
+    version = store.versions()[0]
+    assert "enrolment_target: 30" in bundled_protocol_text
+    _set_stored_text(store, bundled_protocol_text.replace("enrolment_target: 30", "enrolment_target: 280", 1))
+    with pytest.raises(StoreError, match=rf"protocol version {version.content_hash[:12]} in this store is damaged"
+                                         r".*does not match the content hash it was registered under"):
+        store.protocol()
+    result = runner.invoke(app, ["evaluate", "DTC-001", "--db", db_url])
+    out = result.stdout + result.stderr
+    assert result.exit_code == 1 and "Traceback" not in out, out
+    assert "damaged" in out and "content hash" in out
+
+
+def test_a_stored_text_that_is_no_longer_yaml_is_refused(store: Store) -> None:
+    _set_stored_text(store, "study: [unclosed\n")
+    with pytest.raises(StoreError, match="no longer readable YAML"):
+        store.protocol()
+
+
+def test_registration_refuses_a_text_that_is_not_the_validated_protocol(store: Store,
+                                                                        bundled_protocol_text: str) -> None:
+    other = load_bundled_protocol()
+    before = store.versions()
+    with pytest.raises(StoreError, match="not the text of the validated protocol"):
+        store.register_protocol(other, bundled_protocol_text.replace('version: "1.0"', 'version: "1.1"', 1),
+                                USER, "amendment")
+    assert store.versions() == before

@@ -1,0 +1,260 @@
+"""The forms a coordinator fills in at a visit, each one call of the library the CLI's ``record`` makes.
+
+A form's fields are turned into the CLI's options and then into a record by the CLI's own
+``build_record`` (parsing only), so the web and the terminal accept and refuse exactly the same input
+with the same words. The write is the library's ``record_many`` (Tg and its TgAb in one transaction);
+a refusal changes nothing and comes back beside the field it concerns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ._auth import Actor, NotFound, store_of
+from ._render import page
+from ._security import check_csrf
+
+__all__ = ["FORMS", "FieldSpec", "FormSpec", "router"]
+
+router = APIRouter()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    label: str
+    kind: str = "text"  # text, number, date, select, checkbox, textarea
+    choices: tuple[tuple[str, str], ...] = ()
+    help: str = ""
+    required: bool = False
+    step: str = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class FormSpec:
+    kind: str
+    title: str
+    fields: tuple[FieldSpec, ...]
+    button: str = ""  # the patient page's link to the form
+    targets: int = 0  # rows of target lesions (CT)
+    non_targets: int = 0
+
+
+DATE = FieldSpec("date", "Date", "date", required=True, help="the date the sample was drawn or the scan made")
+_TG = FormSpec("tg", "Thyroglobulin and TgAb", (
+    DATE,
+    FieldSpec("value", "Tg value", required=True, help="ug/L (= ng/mL), or below the LoQ as '<0.2'"),
+    FieldSpec("unit", "Unit", "select", (("ug/L", "ug/L"), ("ng/mL", "ng/mL"))),
+    FieldSpec("loq", "Limit of quantitation", "number", help="ug/L; optional"),
+    FieldSpec("stimulated", "Drawn after rhTSH or withdrawal (stimulated)", "checkbox"),
+    FieldSpec("tgab", "TgAb (anti-thyroglobulin antibodies)", "select",
+              (("", "not measured"), ("negative", "negative"), ("positive", "positive")),
+              help="a Tg visit is complete with its TgAb"),
+))
+_CT = FormSpec("ct", "CT (RECIST)", (
+    DATE,
+    FieldSpec("slice_thickness", "Slice thickness (mm)", "number"),
+    FieldSpec("new_lesion", "New lesions", help="sites, separated by commas; empty if none"),
+    FieldSpec("not_evaluated", "The scan could not be assessed (NE)", "checkbox"),
+), targets=5, non_targets=3)
+_SCAN = FormSpec("rai_scan", "131I scintigraphy", (
+    DATE,
+    FieldSpec("planar", "Planar images acquired", "checkbox"),
+    FieldSpec("spect", "SPECT acquired", "checkbox"),
+    FieldSpec("avid", "RaI-avid lesions", help="lesion ids or sites, separated by commas; empty if none"),
+))
+_AE = FormSpec("adverse_event", "Adverse event", (
+    DATE,
+    FieldSpec("term", "CTCAE term", required=True, help="e.g. Palmar-plantar erythrodysesthesia syndrome"),
+    FieldSpec("grade", "CTCAE grade", "select", tuple((str(g), str(g)) for g in range(1, 6)), required=True),
+))
+_DISPENSE = FormSpec("dispense", "Sorafenib dispensing", (
+    DATE,
+    FieldSpec("dose", "Daily dose (mg/day)", "number", required=True),
+    FieldSpec("days", "Days of supply", "number", help="default 28", step="1"),
+))
+_DOSE = FormSpec("dose_change", "Dose change", (
+    DATE,
+    FieldSpec("dose", "New daily dose (mg/day)", "number", required=True, help="0 = interrupted"),
+    FieldSpec("reason", "Reason", required=True),
+))
+_BUTTONS = {"tg": "Tg + TgAb", "ct": "CT (RECIST)", "rai_scan": "131I scan", "adverse_event": "Adverse event",
+            "dispense": "Dispensing", "dose_change": "Dose change"}
+FORMS: dict[str, FormSpec] = {f.kind: dataclasses.replace(f, button=_BUTTONS[f.kind])
+                              for f in (_TG, _CT, _SCAN, _AE, _DISPENSE, _DOSE)}
+_FLOATS = {"loq", "slice_thickness", "dose"}
+_INTS = {"grade", "days"}
+#: words in a library message → the form field it is about
+_ALIASES = {"dose_mg_per_day": "dose", "days_supply": "days", "slice_thickness_mm": "slice_thickness",
+            "diameter_mm": "target", "lesion": "target", "non_target": "non_target", "modalities": "planar",
+            "avid_lesions": "avid", "new_lesions": "new_lesion", "result": "tgab", "dated": "date",
+            "future": "date", "window": "date"}
+
+
+@dataclass
+class FormState:
+    """What the user typed and what was wrong with it, per field ('' = the form as a whole)."""
+
+    values: dict[str, str]
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+
+def _spec(kind: str) -> FormSpec:
+    spec = FORMS.get(kind)
+    if spec is None:
+        raise NotFound(f"there is no form for {kind!r} (forms: {', '.join(FORMS)})")
+    return spec
+
+
+def _visible(request: Request, actor: Any, patient: str) -> None:
+    from trialflow.engine import Refused, status
+
+    try:
+        status(store_of(request), patient, actor=actor)
+    except Refused:
+        raise NotFound(f"no patient {patient!r} you may see") from None
+
+
+def _options(spec: FormSpec, values: dict[str, str], state: FormState) -> dict[str, Any]:
+    """The CLI's option values from the form (the conversions typer makes, with click's words)."""
+    opts: dict[str, Any] = {}
+    for f in spec.fields:
+        raw = values.get(f.name, "").strip()
+        if f.name in ("date", "tgab", "planar", "spect"):
+            continue
+        if f.kind == "checkbox":
+            opts[f.name] = raw in ("on", "true", "1", "yes")
+        elif not raw:
+            opts[f.name] = None
+        elif f.name in _FLOATS:
+            try:
+                opts[f.name] = float(raw)
+            except ValueError:
+                state.error(f.name, f"{raw!r} is not a valid float.")
+        elif f.name in _INTS:
+            try:
+                opts[f.name] = int(raw)
+            except ValueError:
+                state.error(f.name, f"{raw!r} is not a valid integer.")
+        else:
+            opts[f.name] = raw
+    if spec.kind == "ct":
+        opts["new_lesion"] = [s.strip() for s in (opts.get("new_lesion") or "").split(",") if s.strip()]
+        targets = []
+        for i in range(1, spec.targets + 1):
+            lid, organ, mm = (values.get(f"t{i}_{k}", "").strip() for k in ("id", "organ", "mm"))
+            if lid or organ or mm:
+                nodal = ":nodal" if values.get(f"t{i}_nodal") in ("on", "true") else ""
+                targets.append(f"{lid}:{organ or 'unknown'}:{mm}{nodal}")
+        opts["target"] = targets
+        non_targets = []
+        for i in range(1, spec.non_targets + 1):
+            lid, organ, status = (values.get(f"n{i}_{k}", "").strip() for k in ("id", "organ", "status"))
+            if lid or organ:
+                non_targets.append(f"{lid}:{organ or 'unknown'}:{status or 'present'}")
+        opts["non_target"] = non_targets
+    if spec.kind == "rai_scan":
+        mods = [m for m in ("planar", "spect") if values.get(m) in ("on", "true")]
+        opts["modalities"] = ",".join(mods) if mods else None
+        opts["avid"] = [s.strip() for s in (opts.get("avid") or "").split(",") if s.strip()]
+    return opts
+
+
+def _field_of(message: str, names: set[str]) -> str:
+    """The form field a message is about: the first record field it names (else the form as a whole)."""
+    words = re.findall(r"[a-z_]+", message.split(": ", 2)[-1] if message.count(": ") >= 2 else message)
+    for w in words:
+        name = _ALIASES.get(w, w)
+        if name in names:
+            return name
+    return ""
+
+
+def _records(spec: FormSpec, values: dict[str, str], state: FormState) -> list[dict[str, Any]]:
+    import typer
+
+    from trialflow.cli._record_options import build_record
+
+    raw_date = values.get("date", "").strip()
+    try:
+        when = dt.date.fromisoformat(raw_date)
+    except ValueError:
+        state.error("date", f"expected a date as YYYY-MM-DD, got {raw_date!r}")
+        when = None
+    opts = _options(spec, values, state)
+    if state.errors:
+        return []
+    full = {k: None for k in ("value", "unit", "loq", "stimulated", "result", "target", "non_target", "new_lesion",
+                              "slice_thickness", "not_evaluated", "modalities", "avid", "term", "grade", "dose",
+                              "days", "activity", "reason")}
+    full.update(opts)
+    names = {f.name for f in spec.fields} | {"target", "non_target"}
+    out = []
+    try:
+        out.append(build_record(spec.kind, when, full))
+        tgab = values.get("tgab", "").strip()
+        if spec.kind == "tg" and tgab:
+            out.append(build_record("tgab", when, {**dict.fromkeys(full), "result": tgab}))
+    except typer.BadParameter as err:
+        hint = str(err.param_hint or "").lstrip("-").replace("-", "_")
+        state.error(hint if hint in names else _field_of(err.message, names), err.message)
+    return out
+
+
+def _render(request: Request, patient: str, spec: FormSpec, state: FormState, status_code: int = 200) -> HTMLResponse:
+    return page(request, "form.html", {"patient": patient, "spec": spec, "state": state}, status_code=status_code)
+
+
+@router.get("/patients/{patient}/record/{kind}", response_class=HTMLResponse, include_in_schema=False)
+def record_form(request: Request, patient: str, kind: str, actor: Actor) -> HTMLResponse:
+    spec = _spec(kind)
+    _visible(request, actor, patient)
+    defaults = {"date": dt.date.today().isoformat(), "unit": "ug/L", "planar": "on", "spect": "on"}
+    return _render(request, patient, spec, FormState(defaults))
+
+
+@router.post("/patients/{patient}/record/{kind}", include_in_schema=False, dependencies=[Depends(check_csrf)])
+async def record_submit(request: Request, patient: str, kind: str) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    from ._auth import current_actor
+
+    actor = await run_in_threadpool(current_actor, request)
+    spec = _spec(kind)
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    return await run_in_threadpool(_submit, request, actor, patient, spec, values)
+
+
+def _submit(request: Request, actor: Any, patient: str, spec: FormSpec, values: dict[str, str]) -> Response:
+    from trialflow.engine import PermissionDenied, Refused, record_many
+
+    _visible(request, actor, patient)
+    state = FormState(values)
+    records = _records(spec, values, state)
+    if state.errors:
+        return _render(request, patient, spec, state, 422)
+    names = {f.name for f in spec.fields} | {"target", "non_target"}
+    try:
+        written = record_many(store_of(request), [(patient, r) for r in records], actor)
+    except PermissionDenied as err:
+        for p in err.problems:
+            state.error("", p)
+        return _render(request, patient, spec, state, 403)
+    except Refused as err:
+        for p in err.problems:
+            state.error(_field_of(p, names), p)
+        return _render(request, patient, spec, state, 422)
+    request.session["flash"] = "; ".join(w.message for w in written)
+    return RedirectResponse(f"/patients/{quote(patient)}", status_code=303)
