@@ -126,15 +126,7 @@ def verify_store(store: Store, who: str | Actor | Login | None) -> VerifyReport:
 
 
 def _chain_problems(store: Store) -> list[str]:
-    """The per-patient hash chain's verdict, when this trialflow keeps one (issue 10's verification)."""
-    import importlib
+    """The per-patient hash chain's verdict (edits, insertions and deletions made outside trialflow)."""
+    from ._chain import verify_chains
 
-    try:
-        _chain = importlib.import_module("trialflow.engine._chain")
-    except ImportError:
-        return []
-    check = getattr(_chain, "verify_store", None)
-    if check is None:
-        return []
-    result = check(store)
-    return [str(p) for p in getattr(result, "problems", result or [])]
+    return [str(p) for p in verify_chains(store).problems]

@@ -7,7 +7,8 @@ decision, or the unscheduled records. A correction is the same FormData again wi
 stay in the file as ODM's transactional form intends. Every ItemData carries its AuditRecord: who
 recorded it, where, when (the event's ``recorded_at``), the reason given, and ``SourceID`` = the
 event's place in the patient's history and its id in this store (a decision's evidence names the
-records it used by that id); the decision's FormData carries the investigator's Signature.
+records it used by that id); the decision's FormData carries the investigator's Signature, built from
+the signature event bound to that decision (who signed, when), at the patient's site.
 """
 
 from __future__ import annotations
@@ -21,20 +22,17 @@ from trialflow.engine import Event, PatientState, fold
 from trialflow.protocol import Protocol
 
 from ._forms import GENERIC_EVENT, GENERIC_RECORD, FormSpec, encode, flatten, forms_for
+from ._odm_admin import SIGNATURE_DEF, location_oid, user_oid
 from ._odm_metadata import DECISION_EVENT, STUDY_EVENT, UNSCHEDULED_EVENT, mdv_oid, study_oid, visit_event_oid
 from ._odm_model import ODM
 
-__all__ = ["LOCATION_OID", "SIGNATURE_DEF", "build_admin", "build_clinical", "user_oid"]
+__all__ = ["build_clinical"]
 
-LOCATION_OID = "LOC.STORE"
-SIGNATURE_DEF = "SD.DECISION"
 _NOT_OID = re.compile(r"[^A-Za-z0-9._-]")
+SIGNATURE = "signature"  # issue 13's signature event (trialflow.engine._state.SIGNATURE)
+
 EVENT_FORMS = {"enrolled": "F.ENROLMENT", "phase_changed": "F.PHASE_CHANGE", "withdrawn": "F.WITHDRAWAL",
                "decision": "F.DECISION", "migrated": "F.MIGRATION"}
-
-
-def user_oid(user: str) -> str:
-    return "USR." + _NOT_OID.sub("_", user)
 
 
 def _stamp(when: dt.datetime) -> str:
@@ -42,31 +40,9 @@ def _stamp(when: dt.datetime) -> str:
     return aware.astimezone(dt.UTC).isoformat()
 
 
-def build_admin(protocols: Sequence[Protocol], users: Sequence[str]) -> ODM.AdminData:
-    """Users who recorded anything, the store's location, and the decision's SignatureDef."""
-    latest = protocols[-1]
-    admin = ODM.AdminData(StudyOID=study_oid(latest))
-    for user in sorted(set(users)):
-        admin.User.append(ODM.User(OID=user_oid(user), LoginName=ODM.LoginName(_content=user),
-                                   DisplayName=ODM.DisplayName(_content=user)))
-    location = ODM.Location(OID=LOCATION_OID, Name="trialflow store", LocationType="Site")
-    for p in protocols:
-        location.MetaDataVersionRef.append(ODM.MetaDataVersionRef(StudyOID=study_oid(p), MetaDataVersionOID=mdv_oid(p),
-                                                                  EffectiveDate=dt.date.today().isoformat()))
-    admin.Location.append(location)
-    admin.SignatureDef.append(ODM.SignatureDef(
-        OID=SIGNATURE_DEF, Methodology="Electronic",
-        Meaning=ODM.Meaning(_content=f"The investigator confirms decision {latest.decision.id} "
-                                     f"({latest.decision.name}) and the branch taken"),
-        LegalReason=ODM.LegalReason(_content="Electronic record of the investigator's decision "
-                                             "(21 CFR Part 11.50: name, date and time, meaning)"),
-    ))
-    return admin
-
-
-def _audit(e: Event) -> ODM.AuditRecord:
+def _audit(e: Event, location: str) -> ODM.AuditRecord:
     audit = ODM.AuditRecord(UserRef=ODM.UserRef(UserOID=user_oid(e.user)),
-                            LocationRef=ODM.LocationRef(LocationOID=LOCATION_OID),
+                            LocationRef=ODM.LocationRef(LocationOID=location),
                             DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(e.recorded_at)),
                             SourceID=ODM.SourceID(_content=f"seq {e.seq}; event {e.id}"))
     if e.reason:
@@ -75,10 +51,10 @@ def _audit(e: Event) -> ODM.AuditRecord:
 
 
 def _form_data(form: FormSpec, e: Event, key: int, payload: Mapping[str, Any] | None,
-               transaction: str) -> ODM.FormData:
+               transaction: str, location: str) -> ODM.FormData:
     fd = ODM.FormData(FormOID=form.oid, FormRepeatKey=str(key), TransactionType=transaction)
     if payload is None:  # a retraction: the FormData with its audit, no values
-        fd.AuditRecord = _audit(e)
+        fd.AuditRecord = _audit(e, location)
         return fd
     rows = flatten(form, payload)
     if form.role == "event":
@@ -93,7 +69,8 @@ def _form_data(form: FormSpec, e: Event, key: int, payload: Mapping[str, Any] | 
                 igd.ItemGroupRepeatKey = str(n)
             units = {i.oid: i.unit for i in group.items}
             for item_oid, value in row.items():
-                data = ODM.ItemData(ItemOID=item_oid, Value=value, TransactionType=transaction, AuditRecord=_audit(e))
+                data = ODM.ItemData(ItemOID=item_oid, Value=value, TransactionType=transaction,
+                                    AuditRecord=_audit(e, location))
                 if units.get(item_oid):
                     data.MeasurementUnitRef = ODM.MeasurementUnitRef(MeasurementUnitOID=units[item_oid])
                 igd.ItemData.append(data)
@@ -114,8 +91,25 @@ def _placement(protocol: Protocol, state: PatientState) -> dict[int, str]:
     return out
 
 
-def _subject(patient: str, events: Sequence[Event], protocol: Protocol) -> ODM.SubjectData:
+def _signature(patient: str, decision: Event, signed_by: Event | None, location: str) -> ODM.Signature:
+    """The decision's Signature: from the signature event bound to it (issue 13: the signer, the moment
+    of signing), or, for a decision taken in a store without users, the deciding event's user and time."""
+    if signed_by is None:
+        signer, when = decision.user, decision.recorded_at
+    else:
+        p = signed_by.payload
+        signer = str(p.get("signer") or signed_by.user)
+        when = dt.datetime.fromisoformat(p["signed_at"]) if p.get("signed_at") else signed_by.recorded_at
+    return ODM.Signature(
+        ID=f"SIG.{_NOT_OID.sub('_', patient)}.{decision.seq}", UserRef=ODM.UserRef(UserOID=user_oid(signer)),
+        LocationRef=ODM.LocationRef(LocationOID=location), SignatureRef=ODM.SignatureRef(SignatureOID=SIGNATURE_DEF),
+        DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(when)))
+
+
+def _subject(patient: str, events: Sequence[Event], protocol: Protocol, location: str) -> ODM.SubjectData:
     state = fold(events)
+    signatures = {int(e.payload["decision_seq"]): e for e in events
+                  if e.kind == SIGNATURE and "decision_seq" in e.payload}
     forms = {f.kind: f for f in forms_for(protocol)}
     by_oid = {f.oid: f for f in forms.values()}
     placement = _placement(protocol, state)
@@ -127,26 +121,23 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol) -> ODM.S
         if e.kind == "observation":
             root_of[e.id] = e
             where = placement.get(e.id, UNSCHEDULED_EVENT)
-            fd = _form_data(forms.get(e.payload["kind"], forms[GENERIC_RECORD]), e, e.seq, e.payload, "Insert")
+            fd = _form_data(forms.get(e.payload["kind"], forms[GENERIC_RECORD]), e, e.seq, e.payload, "Insert",
+                            location)
         elif e.kind == "correction":
             root = root_of[e.payload["root"]]
             where = placement.get(root.id, UNSCHEDULED_EVENT)
             form = forms.get(root.payload["kind"], forms[GENERIC_RECORD])
             retracted = bool(e.payload.get("retracted"))
             fd = _form_data(form, e, root.seq, None if retracted else e.payload["record"],
-                            "Remove" if retracted else "Update")
+                            "Remove" if retracted else "Update", location)
         elif e.kind in EVENT_FORMS:
             where = DECISION_EVENT if e.kind == "decision" else STUDY_EVENT
-            fd = _form_data(by_oid[EVENT_FORMS[e.kind]], e, e.seq, e.payload, "Insert")
+            fd = _form_data(by_oid[EVENT_FORMS[e.kind]], e, e.seq, e.payload, "Insert", location)
             if e.kind == "decision":
-                fd.Signature = ODM.Signature(
-                    ID=f"SIG.{_NOT_OID.sub('_', patient)}.{e.seq}", UserRef=ODM.UserRef(UserOID=user_oid(e.user)),
-                    LocationRef=ODM.LocationRef(LocationOID=LOCATION_OID),
-                    SignatureRef=ODM.SignatureRef(SignatureOID=SIGNATURE_DEF),
-                    DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(e.recorded_at)))
+                fd.Signature = _signature(patient, e, signatures.get(e.seq), location)
         else:
             where = STUDY_EVENT
-            fd = _form_data(forms[GENERIC_EVENT], e, e.seq, {"kind": e.kind, **e.payload}, "Insert")
+            fd = _form_data(forms[GENERIC_EVENT], e, e.seq, {"kind": e.kind, **e.payload}, "Insert", location)
         slots.setdefault(where, []).append(fd)
     subject = ODM.SubjectData(SubjectKey=patient, TransactionType="Insert")
     for oid in sorted(slots, key=lambda o: visit_order.index(o) if o in visit_order else len(visit_order)):
@@ -157,14 +148,17 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol) -> ODM.S
     return subject
 
 
-def build_clinical(events_by_patient: Mapping[str, Sequence[Event]],
-                   protocols: Mapping[str, Protocol]) -> list[ODM.ClinicalData]:
-    """One ClinicalData per protocol version that has patients (a patient sits under its current version)."""
+def build_clinical(events_by_patient: Mapping[str, Sequence[Event]], protocols: Mapping[str, Protocol],
+                   sites: Mapping[str, str | None] | None = None) -> list[ODM.ClinicalData]:
+    """One ClinicalData per protocol version that has patients (a patient sits under its current version);
+    every AuditRecord and Signature of a patient names the patient's site (``sites``) as its Location."""
+    sites = sites or {}
     by_version: dict[str, list[ODM.SubjectData]] = {}
     for patient in sorted(events_by_patient):
         events = sorted(events_by_patient[patient], key=lambda e: e.seq)
         protocol = protocols[fold(events).protocol_hash]
-        by_version.setdefault(protocol.content_hash, []).append(_subject(patient, events, protocol))
+        by_version.setdefault(protocol.content_hash, []).append(_subject(patient, events, protocol,
+                                                                           location_oid(sites.get(patient))))
     out = []
     for content_hash, subjects in by_version.items():
         p = protocols[content_hash]

@@ -13,7 +13,8 @@ from typing import Any
 from trialflow.engine import Refused, Store
 
 from ._access import readable_events
-from ._odm_clinical import build_admin, build_clinical
+from ._odm_admin import build_admin, read_team
+from ._odm_clinical import build_clinical
 from ._odm_metadata import build_study
 from ._odm_model import ODM, register_namespaces
 from ._odm_schema import validate_odm_file
@@ -61,6 +62,7 @@ def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bo
     file_oid = f"trialflow.{latest.study.id}.{now.strftime('%Y%m%dT%H%M%SZ')}"
     events = {} if metadata_only else readable_events(store, actor)
     users = sorted({e.user for evs in events.values() for e in evs})
+    listed = 0
     odm = ODM.ODM(
         FileOID=file_oid, FileType="Snapshot" if metadata_only else "Transactional",
         Granularity="Metadata" if metadata_only else "All", CreationDateTime=now.isoformat(), ODMVersion="1.3.2",
@@ -70,8 +72,10 @@ def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bo
     )
     if not metadata_only:
         odm.AsOfDateTime = now.isoformat()
-        odm.AdminData = [build_admin(protocols, users)]
-        odm.ClinicalData = build_clinical(events, by_hash)
+        team = read_team(store, events)
+        odm.AdminData = [build_admin(protocols, users, team)]
+        listed = len(odm.AdminData[0].User)
+        odm.ClinicalData = build_clinical(events, by_hash, team.patient_sites)
     text = odm.to_xml_string(xml_declaration=True)
     try:
         fd, tmp = tempfile.mkstemp(suffix=".xml", prefix=".trialflow-odm-",
@@ -93,6 +97,6 @@ def export_odm(store: Store, out: str | Path | None = None, *, metadata_only: bo
     return OdmExport(
         file=str(out) if out else None, file_oid=file_oid,
         metadata_versions=tuple(f"{p.study.id} v{p.version}" for p in protocols), patients=len(events),
-        events=sum(len(v) for v in events.values()), users=len(users),
+        events=sum(len(v) for v in events.values()), users=listed,
         schema="ODM 1.3.2 (odmlib's bundled XSD) with trialflow's extension", xml=None if out else text,
     )

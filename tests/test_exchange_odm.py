@@ -316,3 +316,58 @@ def test_exports_in_a_store_with_users_hold_only_what_the_actor_may_read(tmp_pat
     fhir = export_fhir(team.store, tmp_path / "fhir", actor=team["anna"])
     assert fhir.counts["ResearchSubject"] == 1
     team.store.close()
+
+
+def test_export_of_a_two_site_team_lists_sites_and_users_and_the_signer(tmp_path: Path,
+                                                                      cheap_hashing: list[float]) -> None:  # noqa: F811
+    """AdminData names every user and site; the decision's Signature is the investigator who signed it."""
+    import xml.etree.ElementTree as ET
+
+    from team_helpers import at_decision, new_team_store
+    from workflow_helpers import DECISION_DAY
+
+    from trialflow.engine import decide
+
+    team = new_team_store(str(tmp_path / "team.db"), cheap_hashing)
+    at_decision(team, "P-A01", "anna", "AMS")
+    at_decision(team, "P-L01", "bram", "LEI")
+    decide(team.store, "P-A01", DECISION_DAY, team["dr.smit"], signature="smit-pass-0001")
+    signed = next(e for e in history(team.store, "P-A01", actor=team["dina"]) if e.kind == "signature")
+    assert signed.payload["signer"] == "dr.smit"
+    out = tmp_path / "team.xml"
+    result = export_odm(team.store, out, actor=team["dina"])
+    team.store.close()
+    validate_odm_file(out)  # the XSD again, on the file as written
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
+    root = ET.parse(out).getroot()
+    admin = root.find("odm:AdminData", ns)
+    assert admin is not None
+    locations = {loc.get("OID"): loc.get("Name") for loc in admin.findall("odm:Location", ns)}
+    assert locations == {"LOC.AMS": "Amsterdam UMC", "LOC.LEI": "Leiden University Medical Center"}
+    users = {u.get("OID"): u for u in admin.findall("odm:User", ns)}
+    assert set(users) == {f"USR.{n}" for n in ("admin.jo", "anna", "dr.smit", "bram", "dr.visser", "dina", "mona")}
+    assert result.users == 7
+    smit = users["USR.dr.smit"]
+    assert smit.findtext("odm:LoginName", namespaces=ns) == "dr.smit"
+    assert smit.findtext("odm:FullName", namespaces=ns) == "Dr. Jan Smit"
+    assert [r.get("LocationOID") for r in smit.findall("odm:LocationRef", ns)] == ["LOC.AMS"]
+    assert smit.get("UserType") == "Investigator"
+    assert [r.get("LocationOID") for r in users["USR.bram"].findall("odm:LocationRef", ns)] == ["LOC.LEI"]
+    sig_def = admin.find("odm:SignatureDef", ns)
+    assert sig_def is not None and sig_def.findtext("odm:Meaning", namespaces=ns)
+    assert sig_def.findtext("odm:LegalReason", namespaces=ns)
+    subjects = {s.get("SubjectKey"): s for s in root.iter("{http://www.cdisc.org/ns/odm/v1.3}SubjectData")}
+    signatures = list(subjects["P-A01"].iter("{http://www.cdisc.org/ns/odm/v1.3}Signature"))
+    assert len(signatures) == 1  # the signed decision; P-L01 has no decision yet
+    sig = signatures[0]
+    assert sig.find("odm:UserRef", ns).get("UserOID") == "USR.dr.smit"  # type: ignore[union-attr]
+    assert sig.find("odm:LocationRef", ns).get("LocationOID") == "LOC.AMS"  # type: ignore[union-attr]
+    assert sig.find("odm:SignatureRef", ns).get("SignatureOID") == sig_def.get("OID")  # type: ignore[union-attr]
+    assert not list(subjects["P-L01"].iter("{http://www.cdisc.org/ns/odm/v1.3}Signature"))
+    audit_locations = {a.find("odm:LocationRef", ns).get("LocationOID")  # type: ignore[union-attr]
+                       for a in subjects["P-L01"].iter("{http://www.cdisc.org/ns/odm/v1.3}AuditRecord")}
+    assert audit_locations == {"LOC.LEI"}
+    # The Signature is the signature event's moment of signing (to the second), not the decision event's
+    stamp = sig.findtext("odm:DateTimeStamp", namespaces=ns)
+    assert stamp is not None
+    assert dt.datetime.fromisoformat(stamp) == dt.datetime.fromisoformat(signed.payload["signed_at"])

@@ -231,6 +231,20 @@ def test_altering_signed_evidence_is_detected_by_verify(team: Team) -> None:
     assert any(f"evidence event {tg_ev.id} was altered" in p for p in verify_store(s, team["dina"]).problems)
 
 
+def test_audit_verify_finds_an_edit_of_an_unsigned_record_through_the_hash_chain(team: Team) -> None:
+    """A direct SQL edit of a record no signature covers is still found: audit --verify runs the chain check."""
+    import json
+
+    s = team.store
+    assert verify_store(s, team["dina"]).ok
+    tg_ev = next(e for e in s.events("P-A01") if e.kind == "observation" and e.payload["kind"] == "tg")
+    with s.engine.begin() as c:
+        c.execute(text("UPDATE event SET payload = :p WHERE id = :i"),
+                  {"p": json.dumps({**tg_ev.payload, "value": 12.0}), "i": tg_ev.id})
+    problems = verify_store(s, team["dina"]).problems
+    assert any("P-A01" in p and "no longer matches its hash" in p for p in problems), problems
+
+
 def test_correcting_the_evidence_invalidates_the_signature_in_history(team: Team) -> None:
     s = team.store
     decide(s, "P-A01", DECISION_DAY, team["dr.smit"], signature=PASSWORDS["dr.smit"])
