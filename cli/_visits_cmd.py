@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
                                                    f"{', '.join(_STATUSES)}.")] = None,
         unresolved: Annotated[bool, typer.Option("--unresolved", help="Only visits still calling for action "
                                                  "(missed without a deviation).")] = False,
-        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+        as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """The visit ledger: every visit with its target date, window, state, records and what is missing."""
         from trialflow.engine import cohort_visits
@@ -88,7 +89,8 @@ def register(app: typer.Typer) -> None:
         store = open_store(db)
         day = parse_date(as_of, "--as-of") or dt.date.today()
         if patient is not None:
-            result = call(ledger, store, patient, as_of=day, known_at=parse_known_at(known_at))
+            result = call(ledger, store, patient, as_of=day, known_at=parse_known_at(known_at),
+                          actor=resolve_user(user, password_stdin))
             vs = [v for v in result.visits if (status is None or v.status == status)
                   and not (unresolved and v.resolved)]
             if as_json:
@@ -101,7 +103,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"{p}: visits get their dates at day 0 (trialflow start {patient})", markup=False)
             return
         vs = call(cohort_visits, store, status=status, unresolved=unresolved, as_of=day,
-                  known_at=parse_known_at(known_at))
+                  known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(vs)
             return
@@ -180,13 +182,15 @@ def register(app: typer.Typer) -> None:
         _written(call(do_reverse, open_store(db), patient, event, reason, resolve_user(user, password_stdin)), as_json)
 
     @app.command()
-    def safety(as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    def safety(as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
+               password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False) -> None:
         """Adverse events per patient and CTCAE grade, serious adverse events and dose reductions."""
         from trialflow.engine import safety as do_safety
 
         from ._common import parse_known_at
 
-        r = call(do_safety, open_store(db), as_of=parse_date(as_of, "--as-of"), known_at=parse_known_at(known_at))
+        r = call(do_safety, open_store(db), as_of=parse_date(as_of, "--as-of"), known_at=parse_known_at(known_at),
+                 actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(r)
             return

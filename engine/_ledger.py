@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
-from ._queries import _protocols, _state, _states
+from ._queries import Who, _protocols, _state, _states
 from ._schedule import ScheduledVisit, VisitStatus, schedule
 from ._store import Store
 
@@ -32,9 +33,12 @@ class PatientVisits:
 
 
 def visits(store: Store, patient: str, *, as_of: dt.date | None = None,
-           known_at: dt.datetime | None = None) -> PatientVisits:
+           known_at: dt.datetime | None = None, actor: Who = None) -> PatientVisits:
     """Every visit of the patient's protocol version that has a date, with its state on ``as_of``."""
     as_of = as_of or today()
+    who = reader(store, actor)
+    if store.exists(patient):
+        check_patient(store, who, patient)
     state = _state(store, patient, known_at)
     if state.enrolled_on > as_of:
         raise Refused(f"{patient} was enrolled on {state.enrolled_on}, after {as_of}")
@@ -51,15 +55,16 @@ def visits(store: Store, patient: str, *, as_of: dt.date | None = None,
 
 def cohort_visits(store: Store, *, status: VisitStatus | None = None, unresolved: bool = False,
                   as_of: dt.date | None = None, known_at: dt.datetime | None = None,
-                  patients: list[str] | None = None) -> list[ScheduledVisit]:
+                  patients: list[str] | None = None, actor: Who = None) -> list[ScheduledVisit]:
     """Visits of every patient (or ``patients``) with ``status`` on ``as_of``, by target date.
 
     ``unresolved`` keeps only those still calling for action (a missed visit without a deviation).
     """
     as_of = as_of or today()
+    visible = site_filter(store, reader(store, actor))
     protocols = _protocols(store)
     out: list[ScheduledVisit] = []
-    for st in _states(store, known_at, patients):
+    for st in _states(store, known_at, patients, visible):
         if st.enrolled_on > as_of:
             continue
         cut = st.until(as_of)

@@ -444,7 +444,10 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
     )
 
 
-def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None) -> SafetyReport:
-    """Every adverse event of the cohort by patient and grade, with SAEs and dose reductions."""
+def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
+           actor: Who = None) -> SafetyReport:
+    """Every adverse event of the patients the actor may see, by patient and grade, with SAEs and dose reductions."""
     as_of = as_of or today()
-    return safety_of([s.until(as_of) for s in _states(store, known_at) if s.enrolled_on <= as_of], as_of)
+    visible = site_filter(store, reader(store, actor))
+    return safety_of([s.until(as_of) for s in _states(store, known_at, visible=visible) if s.enrolled_on <= as_of],
+                     as_of)

@@ -327,6 +327,24 @@ def test_open_query_on_evidence_flags_evaluate_and_reaches_the_coordinators_work
     assert kinds[-2:] == ["query_opened", "query_answered"]
 
 
+def test_the_visit_ledger_and_safety_keep_to_the_readers_sites(team: Team) -> None:
+    """visits, visits --status and safety are reads like next and evaluate: site staff see their own sites only."""
+    from trialflow.engine import cohort_visits, safety, visits
+
+    s = team.store
+    at_decision(team, "P-B01", "bram", "LEI")
+    assert visits(s, "P-A01", actor=team["anna"]).patient == "P-A01"
+    with pytest.raises(PermissionDenied):
+        visits(s, "P-B01", actor=team["anna"])
+    with pytest.raises(Refused, match="say who you are"):
+        visits(s, "P-A01")
+    assert {v.patient for v in cohort_visits(s, actor=team["anna"])} == {"P-A01"}
+    assert {v.patient for v in cohort_visits(s, actor=team["bram"])} == {"P-B01"}
+    assert {v.patient for v in cohort_visits(s, actor=team["mona"])} == {"P-A01", "P-B01"}  # study-wide monitor
+    assert {p.patient for p in safety(s, actor=team["bram"]).patients} <= {"P-B01"}
+    assert safety(s, actor=team["bram"]).treated == 1
+
+
 def test_enrolment_needs_a_site_when_there_are_several(team: Team) -> None:
     s = team.store
     with pytest.raises(Refused, match="unknown site 'UTR'"):
