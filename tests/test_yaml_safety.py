@@ -76,9 +76,11 @@ def test_deep_nesting_is_refused_with_the_limit_stated() -> None:
     with pytest.raises(DocumentError) as derr:
         parse_document("a: " + "[" * 200 + "]" * 200, "deep-case.yaml")
     assert "deep-case.yaml:1:" in str(derr.value) and f"nested deeper than {MAX_DEPTH} levels" in str(derr.value)
-    with pytest.raises(DocumentError) as derr:  # deeper still: libyaml's own limit, as clearly located
+    with pytest.raises(DocumentError) as derr:  # deeper still: libyaml's own limit where PyYAML has libyaml, else ours
         parse_document("a: " + "[" * 5000 + "]" * 5000, "deeper.yaml")
-    assert "deeper.yaml:1:" in str(derr.value) and "nesting depth" in str(derr.value)
+    message = str(derr.value)
+    assert "deeper.yaml:1:" in message
+    assert "nesting depth" in message or f"nested deeper than {MAX_DEPTH} levels" in message, message
 
 
 def test_an_alias_bomb_is_refused_at_once() -> None:
