@@ -1,4 +1,17 @@
-"""Protocols declared in YAML: the schema, loading with located errors, and the frozen model."""
+"""Protocols declared in YAML: the schema, loading with located errors, and the frozen model.
+
+The located-document names (``Document``, ``DocumentError``, ``Problem``, ...) live in
+:mod:`trialflow.documents` and are re-exported here for the protocol's readers."""
+
+from trialflow.documents import (
+    Document,
+    DocumentError,
+    Problem,
+    load_document,
+    parse_document,
+    schema_problems,
+    suggest,
+)
 
 from ._diff import Change, diff_protocols
 from ._loader import (
@@ -31,8 +44,6 @@ from ._model import (
     Visit,
     Window,
 )
-from ._source import Document, DocumentError, Problem, load_document, parse_document, suggest
-from ._validate import schema_problems
 
 __all__ = [
     "BUNDLED_PROTOCOL",

@@ -8,11 +8,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from trialflow.documents import Document, DocumentError, Problem, load_document, parse_document, schema_problems
+
 from ._build import build_protocol, content_hash
 from ._model import Protocol
 from ._semantic import semantic_problems
-from ._source import Document, DocumentError, Problem, load_document, parse_document
-from ._validate import schema_problems
 
 __all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "StoredProtocolMismatch", "bundled_protocol_path",
            "load_bundled_protocol", "load_protocol", "parse_protocol", "protocol_schema", "rebuild_protocol"]

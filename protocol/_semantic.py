@@ -9,8 +9,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ._source import Document, PathItem, Problem, suggest
-from ._validate import schema_problems
+from trialflow.documents import Document, PathItem, Problem, schema_problems, suggest
 
 __all__ = ["semantic_problems"]
 

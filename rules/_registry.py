@@ -37,7 +37,7 @@ class UnknownRuleError(KeyError):
     """No rule of that name is registered."""
 
     def __init__(self, name: str, known: list[str]):
-        from trialflow.protocol import suggest
+        from trialflow.documents import suggest
 
         self.name = name
         self.known = known

@@ -15,7 +15,7 @@ observations:
 ```
 
 Every problem is reported at once as ``FILE:LINE:COL: $.path: message``
-(:class:`~trialflow.protocol.DocumentError`).
+(:class:`~trialflow.documents.DocumentError`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trialflow.protocol import (
+from trialflow.documents import (
     Document,
     DocumentError,
     Problem,

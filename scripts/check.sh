@@ -19,6 +19,6 @@ python3 -m ruff check .
 # so cross-package imports are checked too (the editable install's import hook is invisible to it).
 root=build/mypy/trialflow
 mkdir -p "$root"
-for pkg in protocol engine rules cli exchange web; do ln -sfn "$PWD/$pkg" "$root/$pkg"; done
+for pkg in documents protocol engine rules cli exchange web; do ln -sfn "$PWD/$pkg" "$root/$pkg"; done
 (cd build/mypy && python3 -m mypy --config-file ../../pyproject.toml --explicit-package-bases -p trialflow)
 python3 -m pytest -q "$@"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from trialflow.protocol._source import DocumentError
+from trialflow.documents import DocumentError
 from trialflow.rules.casefile import CASE_SCHEMA, load_case, parse_case_text
 from trialflow.rules.observations import Case, TgSample
 

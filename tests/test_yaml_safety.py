@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_helpers import bundled_text
 
+from trialflow.documents._source import ALIAS_EXPANSION, MAX_BYTES, MAX_DEPTH
 from trialflow.protocol import DocumentError, ProtocolError, parse_document, parse_protocol
-from trialflow.protocol._source import ALIAS_EXPANSION, MAX_BYTES, MAX_DEPTH
 from trialflow.rules.casefile import load_case, parse_case_text
 
 CASE = (Path(__file__).parent / "cases" / "P-001.yaml").read_text(encoding="utf-8")
