@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
 
+from ._allocator import keep_freed_arrays
 from ._evaluate import check_rules
 from ._generate import MONTH_DAYS, Cohort, Segment, Streams, head, simulate_chunk
 from ._pathways import Pathway, SimulationError, pathway_of
@@ -120,6 +121,7 @@ def _worker_context(plan: _Plan) -> _Context:
     """A worker's context for a plan, made on its first chunk of the plan."""
     ctx = _contexts.get(plan.key)
     if ctx is None:
+        keep_freed_arrays()  # a worker simulates many chunks (see _allocator.py)
         if len(_contexts) > 8:
             _contexts.clear()
         ctx = _contexts[plan.key] = _context(plan)
@@ -387,6 +389,8 @@ def simulate(
     pw, work = ctx.pw, ctx.work
     reasons = withdrawal_reasons(pw, sc)
     nchunks = plan.nchunks
+    if nchunks > 1:
+        keep_freed_arrays()  # chunk after chunk of the same arrays: reuse the memory (see _allocator.py)
     branches = [b.id for b in proto.decision.branches]
     states = list(pw.end_states)
     branch_n = np.zeros(len(branches) + 1, np.int64)
