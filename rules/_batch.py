@@ -7,8 +7,12 @@ fields beside it. A rule that wants to be simulated provides ``evaluate_cases(ca
 each patient's outcome as an index into its ``outcomes``; :meth:`CaseArrays.case` gives the one-patient
 :class:`~trialflow.rules.observations.Case` of any row, so the batch form can be tested equal to ``evaluate``.
 
-Kinds and fields offered: ``tg`` (``value`` ug/L, nan when below the LoQ; ``below_loq``; ``loq``) and
-``tgab`` (``positive``).
+Kinds and fields offered: ``tg`` (``value`` ug/L, nan when below the LoQ; ``below_loq``; ``loq``),
+``tgab`` (``positive``), ``ct`` (``not_evaluated``; ``target_mm`` P x S x L, the diameter of target lesion
+``T{l+1}``, nan where the record does not list it; ``nodal`` P x S x L; ``new_lesions``, whether the record
+lists any; ``non_target`` P x S x N, the index in ``NON_TARGET_STATUSES`` of lesion ``N{n+1}``, -1 where it
+is not listed) and ``rai_scan`` (``planar``, ``spect``: the modalities acquired; ``avid`` P x S x K, whether
+lesion ``A{k+1}`` is RaI-avid, with no modality of its own). Lesions are identified by their column.
 """
 
 from __future__ import annotations
@@ -25,7 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_KINDS", "CaseArrays", "KindArrays"]
 
-BATCH_KINDS: Mapping[str, tuple[str, ...]] = {"tg": ("value", "below_loq", "loq"), "tgab": ("positive",)}
+BATCH_KINDS: Mapping[str, tuple[str, ...]] = {
+    "tg": ("value", "below_loq", "loq"),
+    "tgab": ("positive",),
+    "ct": ("not_evaluated", "target_mm", "nodal", "new_lesions", "non_target"),
+    "rai_scan": ("planar", "spect", "avid"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +60,27 @@ class CaseArrays:
         import numpy as np
 
         empty = np.full((self.size, 1), np.nan)
-        return KindArrays(empty, {f: empty for f in BATCH_KINDS.get(kind, ())})
+        fields = {f: empty for f in BATCH_KINDS.get(kind, ())}
+        for f in ("target_mm", "nodal", "non_target", "avid"):  # per lesion: P x S x 1
+            if f in fields:
+                fields[f] = np.full((self.size, 1, 1), -1 if f == "non_target" else np.nan)
+        return KindArrays(empty, fields)
 
     def case(self, i: int, day0: dt.date, patient: str = "") -> Case:
         """Row ``i`` as the one-patient case the rule's ``evaluate`` reads (records dated from ``day0``)."""
         import math
 
-        from .observations import Case, TgAbResult, TgSample
+        from .observations import (
+            NON_TARGET_STATUSES,
+            AvidLesion,
+            Case,
+            CtAssessment,
+            Lesion,
+            NonTargetLesion,
+            RaiScan,
+            TgAbResult,
+            TgSample,
+        )
 
         obs: list[Any] = []
         for kind, arrays in self.kinds.items():
@@ -71,4 +94,16 @@ class CaseArrays:
                     obs.append(TgSample(when, None if below else float(f["value"]), float(f["loq"]), below))
                 elif kind == "tgab":
                     obs.append(TgAbResult(when, "positive" if f["positive"] else "negative"))
+                elif kind == "ct":
+                    nodal = f["nodal"].tolist()
+                    target = tuple(Lesion(f"T{k + 1}", "lymph_node" if nodal[k] else "lung", mm, bool(nodal[k]))
+                                   for k, mm in enumerate(f["target_mm"].tolist()) if not math.isnan(mm))
+                    non_target = tuple(NonTargetLesion(f"N{k + 1}", "bone", NON_TARGET_STATUSES[s])  # type: ignore[arg-type]
+                                       for k, s in enumerate(f["non_target"].tolist()) if s >= 0)
+                    new = ("new lesion",) if f["new_lesions"] else ()
+                    obs.append(CtAssessment(when, target, non_target, new, not_evaluated=bool(f["not_evaluated"])))
+                elif kind == "rai_scan":
+                    mods = tuple(m for m in ("planar", "spect") if f[m])
+                    avid = tuple(AvidLesion(f"A{k + 1}") for k, a in enumerate(f["avid"].tolist()) if a)
+                    obs.append(RaiScan(when, mods, avid))
         return Case(patient, day0, tuple(obs))

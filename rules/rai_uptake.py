@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._params import resolve_params
 from .observations import Case, RaiScan
 
-__all__ = ["RULE", "RaiUptakeResult", "RaiUptakeRule", "evaluate_batch"]
+__all__ = ["RULE", "RaiUptakeResult", "RaiUptakeRule", "evaluate_batch", "evaluate_cases", "read_scans"]
 
 NAME = "rai_uptake"
 OUTCOMES = ("reinduced", "not_reinduced", "not_evaluable")
@@ -135,17 +135,33 @@ def _key(lesion_id: str) -> str:
     return " ".join(lesion_id.split()).casefold()
 
 
+def read_scans(days: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Which scans the rule compares, per patient (rows of study days in date order, nan = no record,
+    last): the baseline is the latest scan on or before day 0, the follow-up the latest scan after it
+    (their columns; -1 where there is none). :meth:`RaiUptakeRule.evaluate` reads one case through it and
+    :func:`evaluate_cases` a cohort's, so the two cannot compare different scans."""
+    days = np.atleast_2d(days)
+    base = (days <= 0).sum(axis=1).astype(np.int64) - 1
+    latest = (~np.isnan(days)).sum(axis=1).astype(np.int64) - 1
+    bday = np.take_along_axis(days, np.maximum(base, 0)[:, None], axis=1)[:, 0]
+    lday = np.take_along_axis(days, np.maximum(latest, 0)[:, None], axis=1)[:, 0]
+    with np.errstate(invalid="ignore"):
+        follow = np.where((base >= 0) & (lday > bday), latest, -1)
+    return base, follow
+
+
 def _pick(scans: list[RaiScan], day0: dt.date | None) -> tuple[RaiScan | None, RaiScan | None]:
-    """Baseline: the latest scan on or before day 0 (the earliest if day 0 is unknown); follow-up: the
-    latest scan after it."""
+    """The baseline and follow-up scans :func:`read_scans` picks (day 0 unknown: the earliest scan is the
+    baseline, the latest after it the follow-up)."""
     if not scans:
         return None, None
-    before = [s for s in scans if day0 is None or s.date <= day0]
-    baseline = (scans[0] if day0 is None else before[-1]) if before else None
-    if baseline is None:
+    if day0 is None:
+        later = [s for s in scans if s.date > scans[0].date]
+        return scans[0], (later[-1] if later else None)
+    base, follow = read_scans(np.array([[(s.date - day0).days for s in scans]], dtype=np.float64))
+    if base[0] < 0:
         return None, None
-    later = [s for s in scans if s.date > baseline.date]
-    return baseline, (later[-1] if later else None)
+    return scans[int(base[0])], (scans[int(follow[0])] if follow[0] >= 0 else None)
 
 
 class RaiUptakeRule:
@@ -162,6 +178,12 @@ class RaiUptakeRule:
         "and/or SPECT)",
         "Ho AL et al. N Engl J Med 2013;368:623-632 (redifferentiation; dosimetry not used here)",
     )
+
+    case_labels = OUTCOMES  # what evaluate_cases' codes mean
+
+    def evaluate_cases(self, cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
+        """Many cases at once (:func:`evaluate_cases`): the simulator's call, reading as :meth:`evaluate`."""
+        return evaluate_cases(cases, params)
 
     def evaluate(
         self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
@@ -242,3 +264,36 @@ class RaiUptakeRule:
 
 
 RULE = RaiUptakeRule()
+
+
+def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
+    """The rule's batch case reader: every patient's outcome code (``OUTCOMES``) from a cohort's 131I scans
+    as arrays (:class:`trialflow.rules.CaseArrays`, study days), read as :meth:`RaiUptakeRule.evaluate` reads
+    one case: the scans :func:`read_scans` picks; not evaluable unless the follow-up has one of the
+    ``modalities`` and one was acquired at both scans; lesions avid on the follow-up and not on the
+    baseline are new, counted when every follow-up modality is comparable (the batch's lesions carry no
+    modality of their own, so otherwise none is comparable, as ``evaluate`` reads an untagged lesion)."""
+    p = resolve_params(NAME, PARAMS_SCHEMA, params)
+    scans = cases.of_kind("rai_scan")
+    rows = np.arange(scans.days.shape[0])
+    base, follow = read_scans(scans.days)
+    b, f = np.maximum(base, 0), np.maximum(follow, 0)
+
+    def has(field: str, at: NDArray[np.int64]) -> NDArray[np.bool_]:
+        return np.asarray(scans.fields[field] == True, dtype=bool)[rows, at]  # noqa: E712 - nan is False
+
+    wanted = set(p["modalities"])
+    at_follow = {m: has(m, f) for m in ("planar", "spect")}
+    both = {m: has(m, b) & at_follow[m] for m in ("planar", "spect")}
+    usable = np.zeros(rows.shape, bool)
+    comparable = np.zeros(rows.shape, bool)
+    for m in wanted:
+        usable |= at_follow[m]
+        comparable |= both[m]
+    whole_scan = np.ones(rows.shape, bool)
+    for m in ("planar", "spect"):
+        whole_scan &= ~at_follow[m] | (both[m] if m in wanted else False)
+    avid = np.asarray(scans.fields["avid"] == True, dtype=bool)  # noqa: E712
+    new = (avid[rows, f] & ~avid[rows, b]).sum(axis=1)
+    evaluable = (base >= 0) & (follow >= 0) & usable & comparable
+    return evaluate_batch(np.where(whole_scan, new, 0), evaluable, p, codes=True)

@@ -46,7 +46,17 @@ from numpy.typing import ArrayLike, NDArray
 from ._params import resolve_params
 from .observations import Case, CtAssessment, Lesion
 
-__all__ = ["CODE_LABELS", "NON_TARGET_LABELS", "RULE", "RecistBatch", "RecistResult", "RecistRule", "evaluate_batch"]
+__all__ = [
+    "CODE_LABELS",
+    "NON_TARGET_LABELS",
+    "RULE",
+    "RecistBatch",
+    "RecistResult",
+    "RecistRule",
+    "evaluate_batch",
+    "evaluate_cases",
+    "read_series",
+]
 
 NAME = "recist"
 OUTCOMES = ("CR", "PR", "SD", "PD", "NE")
@@ -550,16 +560,26 @@ class RecistRule:
         "RECIST Working Group, RECIST 1.1 FAQ, recist.eortc.org",
     )
 
+    case_labels = CODE_LABELS  # what evaluate_cases' codes mean
+
+    def evaluate_cases(self, cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
+        """Many cases at once (:func:`evaluate_cases`): the simulator's call, reading as :meth:`evaluate`."""
+        return evaluate_cases(cases, params)
+
     def evaluate(
         self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
     ) -> RecistResult:
         p = resolve_params(NAME, PARAMS_SCHEMA, params)
         ver = p["version"]
         cts: list[CtAssessment] = case.of_kind("ct", as_of=as_of)
-        before = [c for c in cts if case.day0 is None or c.date <= case.day0]
-        if not before:
+        if case.day0 is None:  # no anchor: the earliest CT is the baseline, every later one a follow-up
+            picked = (0, [k for k, c in enumerate(cts) if c.date > cts[0].date]) if cts else (-1, [])
+        else:
+            b, f = read_series(np.array([[(c.date - case.day0).days for c in cts]], dtype=np.float64))
+            picked = (int(b[0]), np.flatnonzero(f[0]).tolist())
+        if picked[0] < 0:
             return RecistResult(NAME, "NE", "no baseline CT on or before day 0: NE", ver)
-        baseline = before[-1] if case.day0 is not None else before[0]
+        baseline = cts[picked[0]]
         if baseline.not_evaluated:
             return RecistResult(
                 NAME,
@@ -569,7 +589,7 @@ class RecistRule:
                 baseline_date=baseline.date,
             )
         findings = _baseline_findings(baseline, p)
-        follow = [c for c in cts if c.date > baseline.date]
+        follow = [cts[k] for k in picked[1]]
         scale, too_fine = _scale([baseline, *follow], p["too_small_mm"])
         if too_fine:
             return RecistResult(NAME, "NE", f"{too_fine}: NE", ver, baseline_date=baseline.date,
@@ -682,3 +702,87 @@ def _reason(ver: str, a: Assessment, base: float, best: str, confirmed: bool) ->
 
 
 RULE = RecistRule()
+
+
+# ---------------------------------------------------------------- the case reader, shared by both forms
+
+
+def read_series(days: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Which CTs the rule reads, per patient (rows of study days in date order, nan = no record, last):
+    the baseline is the latest CT on or before day 0 (its column; -1 if there is none), the follow-ups are
+    every CT dated after it. :meth:`RecistRule.evaluate` reads one patient's case through it and
+    :func:`evaluate_cases` a cohort's, so the two cannot choose different scans."""
+    days = np.atleast_2d(days)
+    base = (days <= 0).sum(axis=1).astype(np.int64) - 1
+    bday = np.take_along_axis(days, np.maximum(base, 0)[:, None], axis=1)
+    with np.errstate(invalid="ignore"):
+        follow = (days > bday) & (base >= 0)[:, None]
+    return base, follow
+
+
+def _non_target_batch(status: NDArray[Any], base: NDArray[Any]) -> NDArray[np.int8]:
+    """The non-target response of records (P x N status indices, -1 = not listed) against the baseline's
+    lesions (P x N), as ``_non_target`` reads one CT."""
+    from .observations import NON_TARGET_STATUSES
+
+    progression, absent = (NON_TARGET_STATUSES.index(s) for s in ("unequivocal_progression", "absent"))
+    missing = NON_TARGET_STATUSES.index("not_evaluated")
+    listed = base >= 0
+    unseen = listed & ((status < 0) | (status == missing))
+    gone = (~listed | (status == absent)).all(axis=1)
+    code = np.where(unseen.any(axis=1), NT_NE, np.where(gone, NT_CR, NT_NON))
+    code = np.where(listed.any(axis=1), code, NT_NONE)
+    return np.where((status == progression).any(axis=1), NT_PD, code).astype(np.int8)
+
+
+def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
+    """The rule's batch case reader: every patient's outcome code (``CODE_LABELS``) from a cohort's CT records
+    as arrays (:class:`trialflow.rules.CaseArrays`, study days), read as :meth:`RecistRule.evaluate` reads one
+    case: the CTs :func:`read_series` picks, the baseline's targets summed at each follow-up (a target it
+    does not list is not measured: a partial sum), CR when every target is gone (1.1: nodes < 10 mm), the
+    non-target lesions against the baseline's, and the latest follow-up's response (PD once any was PD when
+    ``progression_ends_series``). Diameters in whole tenths of a mm (finer ones: ``evaluate``)."""
+    p = resolve_params(NAME, PARAMS_SCHEMA, params)
+    ct = cases.of_kind("ct")
+    days, f = ct.days, ct.fields
+    npat = days.shape[0]
+    rows = np.arange(npat)
+    base, follow = read_series(days)
+    nfollow = follow.sum(axis=1)
+    b = np.maximum(base, 0)
+    ne = np.asarray(f["not_evaluated"] == True, dtype=bool)  # noqa: E712 - nan (no record) is False
+    mm, nodal = f["target_mm"], np.asarray(f["nodal"] == True, dtype=bool)  # noqa: E712
+    status = np.nan_to_num(np.asarray(f["non_target"], dtype=np.float64), nan=-1.0).astype(np.int64)
+    new_any = np.asarray(f["new_lesions"] == True, dtype=bool)  # noqa: E712
+    targets = ~np.isnan(mm[rows, b])  # P x L: the baseline's target lesions
+    base_nodal = nodal[rows, b] & targets
+    base_nt = status[rows, b]
+
+    def tenths(k: NDArray[np.int64]) -> NDArray[np.int64]:
+        return np.rint(np.nan_to_num(mm[rows, k], nan=0.0) * 10).astype(np.int64)
+
+    width = max(int(nfollow.max(initial=0)), 1)
+    sums = np.full((npat, width + 1), np.nan)
+    sums[:, 0] = np.where((base >= 0) & ~ne[rows, b], np.where(targets, tenths(b), 0).sum(axis=1) / 10.0, np.nan)
+    shape = (npat, width)
+    fdays, new, cr, complete = np.zeros(shape), np.zeros(shape, bool), np.zeros(shape, bool), np.ones(shape, bool)
+    nt = np.full(shape, NT_NONE, dtype=np.int8)
+    last = days.shape[1] - 1
+    for j in range(width):
+        ok = j < nfollow
+        k = np.minimum(b + 1 + j, last)
+        measured = ~np.isnan(mm[rows, k]) & targets
+        units = np.where(measured, tenths(k), 0)
+        readable = ok & ~ne[rows, k]
+        sums[:, j + 1] = np.where(readable, units.sum(axis=1) / 10.0, np.nan)
+        complete[:, j] = (measured == targets).all(axis=1)
+        gone = np.where(base_nodal, units < 100, units == 0) if p["version"] == "1.1" else units == 0
+        cr[:, j] = ok & (~targets | (measured & gone)).all(axis=1)
+        fdays[:, j] = np.where(ok, days[rows, k], 0.0)
+        new[:, j] = ok & new_any[rows, k]
+        nt[:, j] = np.where(ok, _non_target_batch(status[rows, k], base_nt), NT_NONE)
+    res = evaluate_batch(sums, new, False, cr, p, days=fdays, nontarget=nt, complete=complete)
+    at_last = res.overall_code[rows, np.maximum(nfollow - 1, 0)]
+    if res.progression_ends_series:
+        at_last = np.where(res.progressed, PD, at_last)
+    return np.where(nfollow > 0, at_last, NE).astype(np.int8)

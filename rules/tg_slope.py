@@ -450,6 +450,12 @@ class TgSlopeRule:
         "Hoftijzer H et al. Eur J Endocrinol 2009;161:923-931 (synopsis: weeks 0-28, slope tested at 0.05)",
     )
 
+    case_labels = CODE_LABELS  # what evaluate_cases' codes mean
+
+    def evaluate_cases(self, cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
+        """Many cases at once (:func:`evaluate_cases`): the simulator's call, reading as :meth:`evaluate`."""
+        return evaluate_cases(cases, params)
+
     def evaluate(
         self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
     ) -> TgSlopeResult:

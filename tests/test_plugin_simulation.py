@@ -8,7 +8,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from parity_helpers import AMENDMENTS, example_plugin
+from parity_helpers import AMENDMENTS, MISSABLE_SCENARIO, example_plugin
 
 from trialflow.engine.simulation import SimulationError, parse_scenario, simulate
 from trialflow.engine.simulation._evaluate import Judged, _case_arrays
@@ -63,3 +63,26 @@ def test_the_tg_slope_rules_batch_case_reader_equals_its_evaluate() -> None:
         case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])))
         assert tg_slope.CODE_LABELS[int(got[i])] == tg_slope.RULE.evaluate(case, criterion.params).outcome, i
     assert set(np.unique(got).tolist()) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("criterion_id", ["recist", "rai_uptake"])
+def test_the_recist_and_rai_rules_batch_case_readers_equal_their_evaluate(criterion_id: str) -> None:
+    """RECIST and RaI uptake own their case readers too (``read_series`` / ``read_scans`` choose the
+    records in both forms): on simulated patients with missed and unreadable CTs, the batch outcome equals
+    the one-patient ``evaluate`` of the same records."""
+    from trialflow.protocol import load_bundled_protocol
+
+    proto = load_bundled_protocol()
+    scenario = parse_scenario(MISSABLE_SCENARIO.replace("0.15", "0.4") +
+                              "tumour: {non_target_probability: 0.5}\n", "s.yaml")
+    sample = simulate(600, seed=11, protocol=proto, scenario=scenario).sample
+    assert sample is not None
+    criterion = next(c for c in proto.decision.criteria if c.rule == criterion_id)
+    rule = get_rule(criterion.rule)
+    cases = _case_arrays(Judged(sample, criterion), tuple(rule.observation_kinds))
+    got = rule.evaluate_cases(cases, criterion.params)  # type: ignore[attr-defined]
+    labels = rule.case_labels  # type: ignore[attr-defined]
+    for i in range(600):
+        case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])))
+        assert labels[int(got[i])] == rule.evaluate(case, criterion.params).outcome, i
+    assert len(set(np.unique(got).tolist())) >= 3

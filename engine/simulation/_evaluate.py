@@ -4,11 +4,11 @@ A criterion judges the records its protocol ``evidence`` settings select: the en
 (engine/_evidence.py ``counts_batch``, on top of ``judged_batch`` of engine/_readings.py for "scheduled")
 masks every other record out first, and its final-visit check turns the outcome not evaluable as the
 engine's decision does.
-Each built-in rule has an adapter that turns the judged records of the kinds it reads into the arrays its
-``evaluate_batch`` takes, choosing samples exactly as the rule's single-patient ``evaluate`` does with
-``as_of`` = the decision date (Tg in date order; the latest CT and scan on or before day 0 as baseline;
-the CTs after it as follow-ups; the latest scan after it as follow-up). A plug-in rule is simulated
-through the batch adapter it provides itself, ``evaluate_cases`` (:class:`trialflow.rules.CaseArrays`).
+The judged records of the kinds a rule reads are handed to the rule's own batch case reader,
+``evaluate_cases`` (:class:`trialflow.rules.CaseArrays`, as of the decision date): built-in and plug-in
+rules alike, so which records a rule reads (which CT is the baseline, which scans are compared, which Tg
+samples count) is the rule's, written once (e.g. ``recist.read_series``) and called by its one-patient
+``evaluate`` too. This module only lays the simulated records out as arrays.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trialflow.protocol import Criterion
+from trialflow.rules import BATCH_KINDS
+from trialflow.rules.observations import NON_TARGET_STATUSES
 
 from ._pathways import SimulationError
 
 if TYPE_CHECKING:
     from ._generate import Cohort
 
-__all__ = ["ADAPTERS", "evaluate_criteria"]
+__all__ = ["adapter_for", "evaluate_criteria"]
 
 Outcomes = tuple[NDArray[np.int8], tuple[str, ...]]  # outcome code per patient, the label of each code
 F = NDArray[np.float64]
@@ -107,128 +109,91 @@ def _in_date_order(days: F) -> bool:
 
 
 def _sorted(days: F, *values: NDArray[Any]) -> tuple[NDArray[Any], ...]:
-    """Rows in date order per patient (column), missing last, stable: the order ``Case.of_kind`` gives;
-    as they are when already in that order."""
+    """Rows (V x P, values V x P x ...) in date order per patient (column), missing last, stable: the order
+    ``Case.of_kind`` gives; as they are when already in that order."""
     if _in_date_order(days):
         return (days, *values)
     order = np.argsort(np.where(np.isnan(days), np.inf, days), axis=0, kind="stable")
-    return tuple(np.take_along_axis(a, order, axis=0) for a in (days, *values))
+
+    def take(a: NDArray[Any]) -> NDArray[Any]:
+        return np.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), axis=0)
+
+    return (take(days), *(take(a) for a in values))
 
 
-def _baseline_index(days: F, day0: F) -> NDArray[np.int64]:
-    """Per patient, the row (of date-sorted ``days``) of the latest one on or before day 0; -1 if none."""
-    return (days <= day0).sum(axis=0).astype(np.int64) - 1
+def _kind_fields(c: Cohort, kind: str, vs: list[Any], raw: F) -> dict[str, NDArray[Any]]:
+    """V x P (x lesions) field values of the simulated records of ``kind`` at visits ``vs``: what
+    engine/simulation/_records.py writes in the case files, as arrays."""
+    if not vs:
+        return {f: np.full(raw.shape if f not in _PER_LESION else (*raw.shape, 1), np.nan) for f in BATCH_KINDS[kind]}
+    if kind == "tg":
+        value = np.stack([c.tg_value(v.id) for v in vs])
+        return {"value": value, "below_loq": value < c.scenario.tg_loq, "loq": np.full_like(raw, c.scenario.tg_loq)}
+    if kind == "tgab":
+        return {"positive": np.broadcast_to(c.tgab_positive[None, :], raw.shape)}
+    if kind == "ct":
+        ne = np.stack([c.ct_ne[v.id] for v in vs])
+        lesion = ~np.isnan(c.diameter0)
+        mm = np.stack([np.where(lesion & ~ne[k][:, None], c.lesion_tenths(c.visit_day[v.id]) / 10.0, np.nan)
+                       for k, v in enumerate(vs)])
+        rel = raw - c.day0[None, :]
+        present = np.where(c.has_non_target, NON_TARGET_STATUSES.index("present"), -1)
+        return {
+            "not_evaluated": ne,
+            "target_mm": mm,
+            "nodal": np.zeros(mm.shape, bool),
+            "new_lesions": ~ne & (c.new_lesion_day[None, :] <= rel),
+            "non_target": np.where(ne, -1, present[None, :])[:, :, None],
+        }
+    # rai_scan: both modalities; after day 0 a re-induced patient's new avid lesions
+    scans = np.ones(raw.shape, bool)
+    width = max(int(c.new_avid_lesions.max(initial=1)), 1)
+    shown = c.reinduced[:, None] & (np.arange(width)[None, :] < c.new_avid_lesions[:, None])
+    after = raw > c.day0[None, :]
+    return {"planar": scans, "spect": scans, "avid": after[:, :, None] & shown[None, :, :]}
 
 
-def _recist(judged: Judged, params: Mapping[str, Any]) -> Outcomes:
-    from trialflow.rules import recist
-
-    c = judged.c
-    raw, vs = _rows(judged, "ct")
-    ne_rows = np.stack([c.ct_ne[v.id] for v in vs]) if vs else np.zeros(raw.shape, bool)
-    days, ne = _sorted(raw, ne_rows)
-    npat = days.shape[1]
-    rows = np.arange(npat)
-    present = (~np.isnan(days)).sum(axis=0)
-    base = _baseline_index(days, c.day0)
-    has_base = base >= 0
-    nfollow = np.where(has_base, present - base - 1, 0)
-    width = max(int(nfollow.max(initial=0)), 1)
-    sums = np.full((npat, width + 1), np.nan)
-    fdays = np.zeros((npat, width))
-    new = np.zeros((npat, width), bool)
-    cr = np.zeros((npat, width), bool)
-    b = np.maximum(base, 0)
-    bday = days[b, rows]
-    bsum = c.lesion_tenths(bday).sum(axis=1) / 10.0
-    sums[:, 0] = np.where(has_base & ~ne[b, rows], bsum, np.nan)
-    last_row = days.shape[0] - 1
-    for j in range(width):
-        ok = j < nfollow
-        k = np.minimum(b + 1 + j, last_row)
-        d = np.where(ok, days[k, rows], c.day0)
-        total = c.lesion_tenths(d).sum(axis=1)
-        readable = ok & ~ne[k, rows]
-        sums[:, j + 1] = np.where(readable, total / 10.0, np.nan)
-        fdays[:, j] = np.where(ok, d - c.day0, 0.0)
-        new[:, j] = ok & (c.new_lesion_day <= d - c.day0)
-        cr[:, j] = ok & (total == 0)
-    nontarget = np.where(c.has_non_target, recist.NT_NON, recist.NT_NONE).astype(np.int8)[:, None]
-    res = recist.evaluate_batch(
-        sums, new, False, cr, params, days=fdays, nontarget=np.broadcast_to(nontarget, (npat, width))
-    )
-    last = np.maximum(nfollow - 1, 0)
-    # the rule's outcome: the latest follow-up, or PD once any was PD (progression_ends_series)
-    at_last = res.overall_code[rows, last]
-    if res.progression_ends_series:
-        at_last = np.where(res.progressed, recist.PD, at_last)
-    code = np.where(nfollow > 0, at_last, recist.NE).astype(np.int8)
-    return code, recist.CODE_LABELS
-
-
-def _rai_uptake(j: Judged, params: Mapping[str, Any]) -> Outcomes:
-    from trialflow.rules import rai_uptake
-
-    c = j.c
-    days = _sorted(_rows(j, "rai_scan")[0])[0]
-    rows = np.arange(days.shape[1])
-    present = (~np.isnan(days)).sum(axis=0)
-    base = _baseline_index(days, c.day0)
-    follow_day = days[np.maximum(present - 1, 0), rows]
-    evaluable = (base >= 0) & (present - 1 > base)
-    counts = np.where(evaluable & c.reinduced & (follow_day > c.day0), c.new_avid_lesions, 0)
-    return rai_uptake.evaluate_batch(counts, evaluable, params, codes=True), rai_uptake.OUTCOMES
+_PER_LESION = frozenset({"target_mm", "nodal", "non_target", "avid"})
 
 
 def _case_arrays(j: Judged, kinds: tuple[str, ...]) -> Any:
-    """The judged records of ``kinds`` as the arrays a plug-in's ``evaluate_cases`` reads (study days)."""
+    """The judged records of ``kinds`` as the arrays a rule's ``evaluate_cases`` reads (study days, P x S)."""
     from trialflow.rules import CaseArrays, KindArrays
 
     c = j.c
     out = {}
     for kind in kinds:
         raw, vs = _rows(j, kind)
-        rel = raw - c.day0[None, :]
+        names = list(BATCH_KINDS[kind])
+        rel, *values = _sorted(raw - c.day0[None, :], *(_kind_fields(c, kind, vs, raw)[n] for n in names))
+        missing = np.isnan(rel)
+        fields = {}
+        for n, v in zip(names, values, strict=True):
+            if v.dtype == bool:  # a missing record has no field set
+                v = v & ~missing.reshape(missing.shape + (1,) * (v.ndim - 2))
+            fields[n] = np.ascontiguousarray(np.swapaxes(v, 0, 1))
         if kind == "tg":
-            value = np.stack([c.tg_value(v.id) for v in vs]) if vs else np.full_like(raw, np.nan)
-            loq = np.full_like(raw, c.scenario.tg_loq)
-            rel, value, loq = _sorted(rel, value, loq)
-            below = ~np.isnan(rel) & (value < c.scenario.tg_loq)
-            fields = {"value": np.where(np.isnan(rel), np.nan, value), "below_loq": below, "loq": loq}
-        else:  # tgab
-            positive = np.broadcast_to(c.tgab_positive[None, :], raw.shape)
-            rel, positive = _sorted(rel, positive)
-            fields = {"positive": positive & ~np.isnan(rel)}
-        out[kind] = KindArrays(np.ascontiguousarray(rel.T), {k: np.ascontiguousarray(v.T) for k, v in fields.items()})
+            fields["value"] = np.where(missing.T, np.nan, fields["value"])
+        out[kind] = KindArrays(np.ascontiguousarray(rel.T), fields)
     return CaseArrays(c.size, out)
 
 
-def _plugin(rule: Any) -> Adapter:
-    """A plug-in rule through its own batch adapter ``evaluate_cases``."""
+def _rule_adapter(rule: Any) -> Adapter:
+    """A rule through its own batch case reader ``evaluate_cases``, answering indices into its
+    ``case_labels`` (the built-ins') or its ``outcomes`` (a plug-in's)."""
     kinds = tuple(rule.observation_kinds)
+    labels = tuple(getattr(rule, "case_labels", rule.outcomes))
 
     def adapter(j: Judged, params: Mapping[str, Any]) -> Outcomes:
         codes = np.asarray(rule.evaluate_cases(_case_arrays(j, kinds), params), dtype=np.int8)
-        return codes, tuple(rule.outcomes)
+        return codes, labels
 
     return adapter
 
 
-def _tg_slope_cases(j: Judged, params: Mapping[str, Any]) -> Outcomes:
-    """The Tg slope through the rule's own batch case reader (``tg_slope.evaluate_cases``)."""
-    from trialflow.rules import tg_slope
-
-    return tg_slope.evaluate_cases(_case_arrays(j, ("tg", "tgab")), params), tg_slope.CODE_LABELS
-
-
-ADAPTERS: dict[str, Adapter] = {"tg_slope": _tg_slope_cases, "recist": _recist, "rai_uptake": _rai_uptake}
-
-
 def adapter_for(rule_name: str) -> Adapter:
-    """The batch form of a rule: a built-in's adapter, or a plug-in's own ``evaluate_cases``."""
-    if rule_name in ADAPTERS:
-        return ADAPTERS[rule_name]
-    from trialflow.rules import BATCH_KINDS, get_rule
+    """The batch form of a rule: its own ``evaluate_cases`` (built-in and plug-in rules alike)."""
+    from trialflow.rules import get_rule
 
     rule = get_rule(rule_name)
     if not callable(getattr(rule, "evaluate_cases", None)):
@@ -242,7 +207,7 @@ def adapter_for(rule_name: str) -> Adapter:
             f"rule {rule_name!r} reads {', '.join(unknown)}, which the simulator does not hand to plug-in "
             f"rules (it offers: {', '.join(BATCH_KINDS)})"
         )
-    return _plugin(rule)
+    return _rule_adapter(rule)
 
 
 def check_rules(rules: list[tuple[str, str]]) -> None:
