@@ -3,7 +3,9 @@
 Dates are relative to today, because the web workspace answers for today as a coordinator's browser
 does: on the day the tests run, A-001 and B-001 are two days past their week-8 Tg target (window
 still open: overdue), and A-002 has finished six months of Sorafenib with a falling Tg and a partial
-response, so the 6-month decision is ready (continued Sorafenib recommended).
+response, so the 6-month decision is ready (continued Sorafenib recommended). A-003 (LEI) started 40
+days ago and has only a Tg at week 0: week 0 is missed with its TgAb missing, week 4 is missed with
+nothing recorded, and neither has a deviation yet.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Team:
     overdue_tg: str  # site LEI, Tg week 8 overdue today
     at_decision: str  # site LEI, 6-month decision ready today
     other_site: str  # site GRO, Tg week 8 overdue today
+    missed: str  # site LEI, Tg week 0 (TgAb missing) and week 4 missed, no deviation yet
 
 
 def cheap_hashing() -> None:
@@ -80,9 +83,12 @@ def build_team(db: str) -> Team:
         month6 = far + dt.timedelta(days=182)
         record_many(store, [("A-002", r) for r in (*tg_series(far, TG_RESPONSE), ct(month6, PR_MM), rai_scan(month6))],
                     anna)
+        late = today - dt.timedelta(days=40)
+        _started(store, "A-003", anna, "LEI", late)
+        record_many(store, [("A-003", tg_series(late, TG_RESPONSE[:1])[0])], anna)  # the Tg without its TgAb
     finally:
         store.close()
-    return Team(db, "A-001", "A-002", "B-001")
+    return Team(db, "A-001", "A-002", "B-001", "A-003")
 
 
 def _started(store: Store, pid: str, who: object, site: str, day0: dt.date) -> None:

@@ -43,7 +43,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
     server signs everyone out. ``secure_cookies`` marks them Secure (sent over HTTPS only): for a
     server reached through TLS.
     """
-    from . import _api, _auth, _corrections, _decision, _forms, _pages, _queries
+    from . import _api, _auth, _corrections, _decision, _forms, _pages, _queries, _visit_forms
 
     app = FastAPI(title="trialflow", summary="The coordinator's web workspace: worklist, patients, decisions.",
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
@@ -59,7 +59,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
     def healthz() -> str:
         return "ok"
 
-    for module in (_auth, _pages, _forms, _corrections, _decision, _queries, _api):
+    for module in (_auth, _pages, _forms, _visit_forms, _corrections, _decision, _queries, _api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

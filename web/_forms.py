@@ -18,6 +18,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from trialflow.rules.observations import AE_ACTIONS, AE_RELATEDNESS
+
 from ._auth import Actor, NotFound, store_of
 from ._render import page
 from ._security import check_csrf
@@ -72,9 +74,15 @@ _SCAN = FormSpec("rai_scan", "131I scintigraphy", (
     FieldSpec("avid", "RaI-avid lesions", help="lesion ids or sites, separated by commas; empty if none"),
 ))
 _AE = FormSpec("adverse_event", "Adverse event", (
-    DATE,
-    FieldSpec("term", "CTCAE term", required=True, help="e.g. Palmar-plantar erythrodysesthesia syndrome"),
+    FieldSpec("date", "Onset date", "date", required=True, help="the day the adverse event began"),
+    FieldSpec("term", "CTCAE term", required=True, help="CTCAE v5, e.g. Palmar-plantar erythrodysesthesia syndrome"),
     FieldSpec("grade", "CTCAE grade", "select", tuple((str(g), str(g)) for g in range(1, 6)), required=True),
+    FieldSpec("resolved", "Resolution date", "date", help="empty while it is ongoing"),
+    FieldSpec("serious", "Serious adverse event (SAE)", "checkbox"),
+    FieldSpec("relatedness", "Relatedness to Sorafenib (the study drug)", "select",
+              (("", "not assessed"), *((r, r.replace("_", " ")) for r in AE_RELATEDNESS))),
+    FieldSpec("action", "Action taken with Sorafenib", "select", tuple((a, a.replace("_", " ")) for a in AE_ACTIONS),
+              help="a dose reduction makes the next dispensing the next lower dose"),
 ))
 _DISPENSE = FormSpec("dispense", "Sorafenib dispensing", (
     DATE,
@@ -197,7 +205,7 @@ def _records(spec: FormSpec, values: dict[str, str], state: FormState) -> list[d
         return []
     full = {k: None for k in ("value", "unit", "loq", "stimulated", "result", "target", "non_target", "new_lesion",
                               "slice_thickness", "not_evaluated", "modalities", "avid", "term", "grade", "dose",
-                              "days", "activity", "reason")}
+                              "days", "activity", "reason", "resolved", "serious", "relatedness", "action")}
     full.update(opts)
     names = {f.name for f in spec.fields} | {"target", "non_target"}
     out = []

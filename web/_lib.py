@@ -94,7 +94,7 @@ class PatientView:
     patient: str
     site: str | None
     status: Any
-    visits: list[Any]
+    ledger: Any  # the engine's visit ledger (``trialflow visits ID``): PatientVisits
     actions: list[Any]
     history: list[Any]
     preview: Any
@@ -105,31 +105,23 @@ class PatientView:
 
 
 def patient_view(request: Request, actor: Any, patient: str) -> PatientView:
-    from trialflow.engine import evaluate, history, status
+    from trialflow.engine import evaluate, history, status, visits
 
     store = store_of(request)
     try:
         st = status(store, patient, actor=actor)[0]
         hist = history(store, patient, actor=actor)
-        ledger = _visits(store, patient)
+        ledger = visits(store, patient, as_of=dt.date.today(), actor=actor)
         acts = worklist(request, actor, patient)
         preview = evaluate(store, patient, actor=actor)
     except _refusal():
         raise NotFound(f"no patient {patient!r} you may see") from None
     queries = _queries_of(store, actor, patient)
     deviations = [h for h in hist if h.kind == "deviation"]
-    safety = [h for h in hist if h.kind == "observation" and h.payload.get("kind") == "adverse_event"]
+    safety = [o for o in observations_of(hist) if o.kind == "adverse_event"]
     site = store.sites_of([patient]).get(patient)
     return PatientView(patient, site, st, ledger, acts, hist, preview, queries, deviations, safety,
                        allowed(actor, site, patient))
-
-
-def _visits(store: Any, patient: str) -> list[Any]:
-    """The patient's visits as the engine schedules them (read after ``status`` allowed the actor)."""
-    from trialflow.engine import schedule
-
-    state = store.state(patient)
-    return schedule(store.protocol(state.protocol_hash)[0], state, dt.date.today())
 
 
 def _queries_of(store: Any, actor: Any, patient: str) -> list[Any]:
@@ -151,6 +143,14 @@ class ObservationView:
     retracted: bool
     corrections: tuple[Any, ...]
     original: Any
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as it stands: the latest correction's, else the original (a retraction keeps the last)."""
+        for c in reversed(self.corrections):
+            if "record" in c.payload:
+                return dict(c.payload["record"])
+        return dict(self.original.payload)
 
 
 def observations_of(history: list[Any]) -> list[ObservationView]:

@@ -62,10 +62,23 @@ def worklist_page(request: Request, actor: Actor, site: str = "", patient: str =
            "total": shown_total, "all_total": len(actions), "filters": f, "today": dt.date.today(),
            "site_choices": snap.view("sites", lambda: sorted({s for s in sites.values() if s})), "show": show,
            "more": urlencode({"site": f.site, "patient": f.patient, "action": f.action, "show": show + MORE_ROWS}),
-           "action_choices": snap.view("actions", lambda: sorted({a.action for a in actions})), "sites": sites}
+           "action_choices": snap.view("actions", lambda: sorted({a.action for a in actions})), "sites": sites,
+           "may_record": _may_record(actor)}
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "worklist":
         return page(request, "_worklist_table.html", ctx)
     return page(request, "worklist.html", ctx)
+
+
+def _may_record(actor: Any) -> bool:
+    """Whether the role records clinical data (to offer the missed rows' deviation link; the engine checks
+    the site on the write)."""
+    from trialflow.engine import PermissionDenied, authorize
+
+    try:
+        authorize(actor, "record")
+    except PermissionDenied:
+        return False
+    return True
 
 
 @router.get("/patients/{patient}", response_class=HTMLResponse, include_in_schema=False)
