@@ -1,13 +1,20 @@
 """Simulator benchmark: trialflow vs a plain SimPy model of the same pathways, as whole processes.
 
-Every figure is the median of ``--repeat`` runs, measured in the same run as its baseline:
+Every figure is the median of ``--repeat`` runs (``--big-repeat`` above 10^6 pathways), measured in the
+same run as its baseline:
 
 - **whole process** (what a statistician waits for): ``trialflow simulate --patients 30 --runs R --seed S
   --json`` as its own process, interpreter start, imports, simulation and the JSON printed (read by this
-  script); the SimPy model likewise as its own process (``python bench_simulate.py --child simpy N``);
+  script); wall-clock seconds and CPU seconds (user + system, from ``wait4``); the SimPy model likewise
+  as its own process (``python bench_simulate.py --child simpy N``);
 - **in process**: the same call timed inside one warm process (imports done, one small run first);
 - **baseline**: ``python -c "import numpy, scipy.special, typer"``, the least any numpy CLI pays;
 - **peak RSS** of the whole ``trialflow simulate`` process (``wait4``'s ``ru_maxrss``).
+
+On a machine other jobs load, wall-clock seconds stretch with the load; CPU seconds much less, so the
+table gives both, with the ratios of each, and the load average before and after. trialflow's modules
+are compiled to bytecode first (as pip does when it installs them): with ``PYTHONDONTWRITEBYTECODE``
+set, every process would otherwise compile them from source, which an installed trialflow never does.
 
 The SimPy model (written for this benchmark) walks the same pathway with the default scenario's figures:
 baseline visits, start delay, the Tg visits with their windows and missed visits, the 6-month scan and
@@ -21,7 +28,7 @@ compared with a chi-square test. SimPy sizes above ``--simpy-max`` are extrapola
 one run (its start-up plus its per-pathway time), marked ``*``.
 
     python benchmarks/bench_simulate.py [--sizes 10000 100000 1000000 10000000] [--repeat 3]
-        [--simpy-max 100000] [--extra ARG ...]
+        [--big-repeat 1] [--simpy-max 100000] [--extra ARG ...]
 
 ``--extra`` passes more options to ``trialflow simulate`` (e.g. ``--extra=--cluster --extra=local:2``).
 """
@@ -153,11 +160,20 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
 def child(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> None:
     """Time one model inside this process (median of ``repeat``) and print its figures as JSON."""
     if model == "simpy":
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         counts = simpy_model(n, seed)
-        print(json.dumps({"seconds": time.perf_counter() - t0, "counts": [counts[b] for b in BRANCHES]}))
+        print(
+            json.dumps(
+                {
+                    "seconds": time.perf_counter() - t0,
+                    "cpu": time.process_time() - c0,
+                    "counts": [counts[b] for b in BRANCHES],
+                }
+            )
+        )
         return
     from trialflow.engine.simulation import simulate
+    from trialflow.engine.simulation._simulate import THREADS
 
     options: dict[str, Any] = {}
     if "--cluster" in extra:
@@ -169,11 +185,11 @@ def child(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> N
         t0 = time.perf_counter()
         simulate(PER_RUN, seed, runs=runs, **options)  # no result kept alive between repeats
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"seconds": statistics.median(times)}))
+    print(json.dumps({"seconds": statistics.median(times), "threads": THREADS}))
 
 
-def _whole(cmd: list[str]) -> tuple[float, float, bytes]:
-    """(wall seconds, peak RSS in MB, stdout) of ``cmd`` run as its own process."""
+def _whole(cmd: list[str]) -> tuple[float, float, float, bytes]:
+    """(wall seconds, CPU seconds, peak RSS in MB, stdout) of ``cmd`` run as its own process."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.stdout is not None and p.stderr is not None
@@ -184,17 +200,51 @@ def _whole(cmd: list[str]) -> tuple[float, float, bytes]:
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode(errors='replace')}")
-    return secs, usage.ru_maxrss / 1024, out
+    return secs, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
 
 
-def _median_whole(cmd: list[str], repeat: int) -> tuple[float, float, bytes]:
+def _median_whole(cmd: list[str], repeat: int) -> tuple[float, float, float, bytes]:
+    """Medians of wall and CPU seconds, the largest peak RSS and the last stdout of ``repeat`` runs."""
     got = [_whole(cmd) for _ in range(repeat)]
-    return statistics.median(g[0] for g in got), max(g[1] for g in got), got[-1][2]
+    return (
+        statistics.median(g[0] for g in got),
+        statistics.median(g[1] for g in got),
+        max(g[2] for g in got),
+        got[-1][3],
+    )
+
+
+def _bytecode() -> None:
+    """Compile trialflow's modules to bytecode (what ``pip install`` does), so that no measured process
+    compiles them from source (see the module docstring)."""
+    import compileall
+    import importlib.util
+
+    for pkg in ("documents", "protocol", "rules", "engine", "cli", "exchange", "web"):
+        try:
+            spec = importlib.util.find_spec(f"trialflow.{pkg}")
+        except ModuleNotFoundError:
+            continue
+        for where in (spec.submodule_search_locations or []) if spec is not None else []:
+            compileall.compile_dir(where, quiet=1)
 
 
 def _child_cmd(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> list[str]:
     cmd = [sys.executable, __file__, "--child", model, str(n), "--seed", str(seed), "--repeat", str(repeat)]
     return cmd + [f"--extra={e}" for e in extra]
+
+
+def _chi_square_p(a: Sequence[int], b: Sequence[int]) -> float:
+    """p of the chi-square test that two sets of branch counts come from one distribution (in a child
+    process, so that this one never imports scipy: see ``main``)."""
+    code = (
+        "import sys, json, numpy as np; from scipy.stats import chi2_contingency; "
+        "t = np.array(json.loads(sys.argv[1])); print(chi2_contingency(t[:, t.sum(axis=0) > 0])[1])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([list(a), list(b)])], check=True, capture_output=True, text=True
+    )
+    return float(out.stdout)
 
 
 def main() -> None:
@@ -203,65 +253,85 @@ def main() -> None:
     ap.add_argument("--simpy-max", type=int, default=100_000, help="larger SimPy sizes are extrapolated")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--repeat", type=int, default=3, help="median of this many runs of each measurement")
+    ap.add_argument("--big-repeat", type=int, default=1, help="runs of each measurement above 10^6 pathways")
     ap.add_argument("--extra", action="append", default=[], help="an option passed to trialflow simulate")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]), args.seed, args.repeat, args.extra)
         return
-    import numpy as np
-    from scipy.stats import chi2_contingency
-
+    # nothing heavy is imported here before the children run: a child's peak RSS counts the pages of this
+    # process it was forked from (before it execs), so numpy here would add ~50 MB to every figure
     exe = shutil.which("trialflow", path=os.path.dirname(sys.executable)) or shutil.which("trialflow")
     if exe is None:
         raise SystemExit("the trialflow command is not installed (pip install -e .)")
-    base_s, base_rss, _ = _median_whole([sys.executable, "-c", "import numpy, scipy.special, typer"], args.repeat)
-    print(
-        f'baseline `python -c "import numpy, scipy.special, typer"`: {base_s:.2f} s, {base_rss:.0f} MB '
-        f"(median of {args.repeat}); trialflow simulate --patients {PER_RUN} --runs R --json " + " ".join(args.extra)
+    _bytecode()
+    load0 = os.getloadavg()
+    base_s, base_cpu, base_rss, _ = _median_whole(
+        [sys.executable, "-c", "import numpy, scipy.special, typer"], args.repeat
     )
     print(
-        f"{'pathways':>11} {'whole s':>8} {'x base':>7} {'in-proc s':>9} {'RSS MB':>7} {'JSON KB':>8} "
-        f"{'SimPy whole s':>13} {'SimPy in-proc s':>15} {'ratio':>7}  chi-square p (branch counts)"
+        f"{os.cpu_count()} CPUs, load average {load0[0]:.2f} at the start; trialflow simulate --patients {PER_RUN} "
+        f"--runs R --seed {args.seed} --json {' '.join(args.extra)}".rstrip()
     )
-    simpy_fit: tuple[float, float] | None = None  # (start-up s, s per pathway)
+    print(
+        f'baseline `python -c "import numpy, scipy.special, typer"`: {base_s:.2f} s wall, {base_cpu:.2f} s CPU, '
+        f"{base_rss:.0f} MB (median of {args.repeat})"
+    )
+    print(
+        f"{'pathways':>11} {'wall s':>7} {'CPU s':>6} {'x base':>6} {'CPU x':>6} {'in-proc s':>9} {'RSS MB':>6} "
+        f"{'JSON KB':>7} {'SimPy wall s':>12} {'SimPy CPU s':>11} {'SimPy in s':>10} {'ratio':>6} {'CPU ratio':>9}  "
+        "chi-square p"
+    )
+    # SimPy's start-up (wall, CPU) and its seconds per pathway (wall, CPU), from the largest size it ran
+    simpy_fit: tuple[float, float, float, float] | None = None
     for n in args.sizes:
+        repeat = args.repeat if n <= 1_000_000 else args.big_repeat
         runs = -(-n // PER_RUN)
         cmd = [exe, "simulate", "--patients", str(PER_RUN), "--runs", str(runs), "--seed", str(args.seed), "--json"]
-        secs, rss, out = _median_whole(cmd + list(args.extra), args.repeat)
+        secs, cpu, rss, out = _median_whole(cmd + list(args.extra), repeat)
         result = json.loads(out)
         tf = [result["per_branch"][b] for b in BRANCHES]
-        inproc = json.loads(
+        warm = json.loads(
             subprocess.run(
-                _child_cmd("trialflow", n, args.seed, args.repeat, args.extra),
+                _child_cmd("trialflow", n, args.seed, repeat, args.extra),
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout.splitlines()[-1]
-        )["seconds"]
+        )
+        inproc, threads = warm["seconds"], warm["threads"]
         pathways = runs * PER_RUN
         if n <= args.simpy_max:
-            sp_whole, _, sp_out = _median_whole(_child_cmd("simpy", pathways, args.seed, 1, ()), args.repeat)
+            sp_whole, sp_cpu, _, sp_out = _median_whole(_child_cmd("simpy", pathways, args.seed, 1, ()), repeat)
             sp = json.loads(sp_out.decode().splitlines()[-1])
-            sp_in = float(sp["seconds"])
-            simpy_fit = (max(sp_whole - sp_in, 0.0), sp_in / pathways)
-            table = np.array([tf, sp["counts"]])
-            p = chi2_contingency(table[:, table.sum(axis=0) > 0])[1]
-            sp_note = f"{sp_whole:>13.2f} {sp_in:>15.2f}"
-            p_note = f"{p:.2f}"
+            sp_in, sp_in_cpu = float(sp["seconds"]), float(sp["cpu"])
+            simpy_fit = (
+                max(sp_whole - sp_in, 0.0),
+                max(sp_cpu - sp_in_cpu, 0.0),
+                sp_in / pathways,
+                sp_in_cpu / pathways,
+            )
+            sp_note = f"{sp_whole:>12.2f} {sp_cpu:>11.2f} {sp_in:>10.2f}"
+            p_note = f"{_chi_square_p(tf, sp['counts']):.2f}"
         else:
             if simpy_fit is None:
                 raise SystemExit("run a size <= --simpy-max first")
-            sp_in = simpy_fit[1] * pathways
-            sp_whole = simpy_fit[0] + sp_in
-            sp_note = f"{sp_whole:>12.0f}* {sp_in:>14.0f}*"
+            sp_in = simpy_fit[2] * pathways
+            sp_whole, sp_cpu = simpy_fit[0] + sp_in, simpy_fit[1] + simpy_fit[3] * pathways
+            sp_note = f"{sp_whole:>11.0f}* {sp_cpu:>10.0f}* {sp_in:>9.0f}*"
             p_note = "-"
         print(
-            f"{pathways:>11,} {secs:>8.2f} {secs / base_s:>7.2f} {inproc:>9.2f} {rss:>7.0f} {len(out) / 1024:>8.1f} "
-            f"{sp_note} {sp_whole / secs:>6.0f}x  {p_note}"
+            f"{pathways:>11,} {secs:>7.2f} {cpu:>6.2f} {secs / base_s:>6.2f} {cpu / base_cpu:>6.2f} {inproc:>9.2f} "
+            f"{rss:>6.0f} {len(out) / 1024:>7.1f} {sp_note} {sp_whole / secs:>5.0f}x {sp_cpu / cpu:>8.0f}x  {p_note}",
+            flush=True,
         )
+    load1 = os.getloadavg()
     print(
-        "ratio: SimPy whole process / trialflow whole process; * extrapolated from the largest SimPy size run "
+        f"load average {load1[0]:.2f} at the end; trialflow ran {threads} thread(s) in process. x base: whole-process "
+        "wall (CPU x: CPU) over the baseline's; ratio: SimPy whole process over trialflow whole process (wall; "
+        "CPU ratio: CPU seconds); medians of "
+        f"{args.repeat} runs ({args.big_repeat} above 10^6); * extrapolated from the largest SimPy size run "
         "(its start-up + per-pathway time)."
     )
 
