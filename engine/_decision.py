@@ -56,9 +56,10 @@ class DecisionPreview:
 
 
 def decision_applies(protocol: Protocol, phase: str) -> bool:
-    """The patient is in the decision phase or in a phase that leads into it."""
-    dec = protocol.decision.phase
-    return phase == dec or any(t.source == phase and t.dest == dec for t in protocol.transitions)
+    """The patient is in the decision phase or in a phase that leads into it (engine/_readings.py)."""
+    from ._readings import leads_to_decision
+
+    return leads_to_decision(protocol, phase)
 
 
 def pending_criterion_visits(protocol: Protocol, visits: list[ScheduledVisit]) -> dict[str, list[ScheduledVisit]]:

@@ -12,7 +12,11 @@ decision preview call) and a batch form (numpy arrays of day numbers with one en
 - the decision's **readiness**: the day every criterion visit is done, or its window has closed;
 - the criterion's **evidence**: the records it may judge are those its declared visits ask for, dated
   inside those visits' windows (a scan outside them is part of the record, not of the decision);
-- the **branch**: the first branch whose condition holds, the default otherwise.
+- the **branch**: the first branch whose condition holds, the default otherwise;
+- the **phase graph**: where a trigger moves a patient (the protocol's transitions, from which the engine's
+  machine is built), whether a phase ends with the decision, and the **route** a patient runs from a phase
+  when each phase runs its course: into the decision phase from a phase that leads into it, otherwise by
+  the protocol's ``complete`` move, until the decision phase or a terminal phase.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trialflow.protocol import Branch, Condition, Decision, Visit
+from trialflow.protocol import Branch, Condition, Decision, Protocol, Visit
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -29,15 +33,22 @@ if TYPE_CHECKING:
     F = NDArray[Any]
 
 __all__ = [
+    "Route",
     "choose_branch",
     "choose_branches",
     "completion",
     "completion_batch",
     "judged",
     "judged_batch",
+    "leads_to_decision",
+    "leads_to_decision_batch",
     "missing_kinds",
+    "phase_after",
+    "phase_after_batch",
     "ready_batch",
     "ready_date",
+    "route",
+    "route_batch",
     "visit_window",
     "visit_window_batch",
 ]
@@ -187,3 +198,71 @@ def choose_branches(decision: Decision, codes: Codes, labels: Labels) -> tuple[N
             hit = _holds(b.when, codes, labels, fav)
         chosen[(chosen < 0) & hit] = i
     return fav, chosen
+
+
+# -- the phase graph --------------------------------------------------------------------------------
+# Phases are named by id in the scalar forms and by their index in ``protocol.phases`` in the batch forms
+# (-1: none), one entry per patient.
+def phase_after(protocol: Protocol, phase: str, trigger: str) -> str | None:
+    """Where ``trigger`` moves a patient in ``phase`` (None: the protocol has no such move)."""
+    t = protocol.transition(phase, trigger)
+    return t.dest if t is not None else None
+
+
+def _index(protocol: Protocol) -> dict[str, int]:
+    return {p.id: i for i, p in enumerate(protocol.phases)}
+
+
+def _by_phase(protocol: Protocol, phases: NDArray[Any], answer: Sequence[Any], fill: Any) -> NDArray[Any]:
+    """A per-phase answer looked up per patient (``fill`` where the patient has no phase)."""
+    import numpy as np
+
+    table = np.array([*answer, fill])  # index -1 reads the fill
+    return table[np.asarray(phases, dtype=np.int64)]
+
+
+def phase_after_batch(protocol: Protocol, phases: NDArray[Any], trigger: str) -> NDArray[Any]:
+    """:func:`phase_after` per patient."""
+    at = _index(protocol)
+    dests = [phase_after(protocol, p.id, trigger) for p in protocol.phases]
+    return _by_phase(protocol, phases, [at[d] if d is not None else -1 for d in dests], -1)
+
+
+def leads_to_decision(protocol: Protocol, phase: str) -> bool:
+    """Whether a patient in ``phase`` waits for the decision: the decision phase itself, or a phase with a
+    move into it (the investigator's decision ends it, not a coordinator's ``complete``)."""
+    dec = protocol.decision.phase
+    return phase == dec or any(t.source == phase and t.dest == dec for t in protocol.transitions)
+
+
+def leads_to_decision_batch(protocol: Protocol, phases: NDArray[Any]) -> NDArray[Any]:
+    """:func:`leads_to_decision` per patient."""
+    return _by_phase(protocol, phases, [leads_to_decision(protocol, p.id) for p in protocol.phases], False)
+
+
+Route = tuple[tuple[str, ...], str]
+
+
+def route(protocol: Protocol, phase: str) -> Route:
+    """(the phases run through, the phase the route ends in) from ``phase`` when each runs its course: a
+    phase that leads to the decision ends the route in the decision phase; otherwise the ``complete``
+    move is taken, until a terminal phase. A phase with no ``complete`` move (or one that comes round again)
+    ends the route in itself: a patient stays there until withdrawn."""
+    passed: list[str] = []
+    here = phase
+    dec = protocol.decision.phase
+    while here != dec and not protocol.phase(here).terminal and here not in passed:
+        passed.append(here)
+        if leads_to_decision(protocol, here):
+            return tuple(passed), dec
+        nxt = phase_after(protocol, here, protocol.triggers.complete)
+        if nxt is None:
+            return tuple(passed[:-1]), here
+        here = nxt
+    return tuple(passed), here
+
+
+def route_batch(protocol: Protocol, phases: NDArray[Any]) -> NDArray[Any]:
+    """The phase each patient's :func:`route` ends in, per patient."""
+    at = _index(protocol)
+    return _by_phase(protocol, phases, [at[route(protocol, p.id)[1]] for p in protocol.phases], -1)

@@ -24,6 +24,7 @@ from ._identity import Actor, Login, authorize, identify, resolve_site, verify_s
 from ._machine import WITHDRAW, Move, TransitionRefused, branch_trigger, machine_for
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
+from ._readings import leads_to_decision
 from ._records import Record, SorafenibDispense, record_from_dict
 from ._signature import SIGNATURE, decision_digest, decision_hash, meaning, signature_payload, signed_records
 from ._state import (
@@ -522,8 +523,7 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
         dec = protocol.decision
-        if state.phase != dec.phase and not any(t.source == state.phase and t.dest == dec.phase
-                                                for t in protocol.transitions):
+        if not leads_to_decision(protocol, state.phase):
             done = state.decisions
             extra = f" (decided on {done[-1].effective_date} by {done[-1].user})" if done else ""
             raise Refused(f"{patient} is in phase {state.phase!r}: no decision is pending{extra}")

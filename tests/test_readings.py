@@ -137,3 +137,82 @@ def test_final_problem_batch_is_the_final_visit_check() -> None:
     latest = _arr([None, 170, 182, 196, 197])
     got = final_problem_batch(latest, np.full(5, 175.0), np.full(5, 196.0))
     assert got.tolist() == [True, True, False, False, True]
+
+
+# -- the phase graph: the engine's reading, which the simulator walks -----------------------------------
+def _graph_protocols() -> list:  # type: ignore[type-arg]
+    from parity_helpers import AMENDMENTS
+
+    from trialflow.protocol import parse_protocol
+
+    renamed = next(a for a in AMENDMENTS if a.name == "renamed_triggers")
+    return [PROTOCOL, parse_protocol(renamed.text(), "renamed.yaml")]
+
+
+def test_the_phase_graph_batch_forms_equal_the_scalar_forms_and_the_machine() -> None:
+    from trialflow.engine._machine import TransitionRefused, machine_for
+    from trialflow.engine._readings import (
+        leads_to_decision,
+        leads_to_decision_batch,
+        phase_after,
+        phase_after_batch,
+        route,
+        route_batch,
+    )
+
+    for proto in _graph_protocols():
+        ids = [p.id for p in proto.phases]
+        every = np.array([*range(len(ids)), -1])  # each phase, and a patient with none
+        machine = machine_for(proto)
+        for trigger in {t.trigger for t in proto.transitions}:
+            got = phase_after_batch(proto, every, trigger)
+            for i, pid in enumerate(ids):
+                want = phase_after(proto, pid, trigger)
+                assert got[i] == (ids.index(want) if want else -1), (pid, trigger)
+                try:
+                    fired: str | None = machine.fire("P-001", pid, trigger)
+                except TransitionRefused:
+                    fired = None
+                assert fired == want, (pid, trigger)  # the machine is built from the same moves
+            assert got[-1] == -1
+        leads = leads_to_decision_batch(proto, every)
+        ends = route_batch(proto, every)
+        for i, pid in enumerate(ids):
+            assert bool(leads[i]) == leads_to_decision(proto, pid)
+            assert ends[i] == ids.index(route(proto, pid)[1]), pid
+        assert not leads[-1] and ends[-1] == -1
+
+
+def test_the_route_is_the_one_the_engine_moves_a_patient_along_and_the_simulator_walks() -> None:
+    from trialflow.engine._readings import phase_after, route
+    from trialflow.engine.simulation import pathway_of
+
+    for proto in _graph_protocols():
+        day0 = phase_after(proto, "screening", proto.triggers.start_treatment)
+        assert day0 == "sorafenib_6m"
+        assert route(proto, day0) == (("sorafenib_6m",), "decision_6m")
+        assert route(proto, "rai_plus_sorafenib") == (("rai_plus_sorafenib",), "end_of_study")
+        pw = pathway_of(proto)
+        assert [p.id for p in pw.before_decision] == ["screening", *route(proto, day0)[0]]
+        for plan, branch in zip(pw.branches, proto.decision.branches, strict=True):
+            passed, end = route(proto, branch.to)
+            assert ([p.id for p in plan.phases], plan.end_state) == (list(passed), end)
+
+
+def test_a_phase_without_a_complete_move_is_where_the_route_stops_and_the_simulator_says_so() -> None:
+    """The engine moves a patient on from a phase by its ``complete`` trigger only, so a branch phase whose
+    one way out is another trigger keeps the patient; the simulator no longer takes that other way."""
+    import pytest
+    from protocol_helpers import bundled_text
+
+    from trialflow.engine._readings import route
+    from trialflow.engine.simulation import SimulationError, pathway_of
+    from trialflow.protocol import parse_protocol
+
+    text = bundled_text().replace("  - {trigger: complete, source: continued_sorafenib,",
+                                  "  - {trigger: stop_early, source: continued_sorafenib,")
+    proto = parse_protocol(text, "stuck.yaml")
+    assert route(proto, "continued_sorafenib") == ((), "continued_sorafenib")
+    with pytest.raises(SimulationError, match="from 'continued_sorafenib' the route stops in "
+                                              "'continued_sorafenib', which is not terminal"):
+        pathway_of(proto)

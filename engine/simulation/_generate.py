@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from trialflow.engine._readings import route_batch
+
 from ._kernels import kernels
 from ._pathways import Pathway, PhasePlan, SimulationError, VisitPlan, choose_branches
 from ._scenario import Scenario
@@ -414,6 +416,11 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
         c.screen_failed, states.get(pw.screen_fail_dest or "", 0), states[pw.withdraw_dest]
     )
     c.end_day = np.where(c.screen_failed, enrol, c.withdraw_day)
+    # where each branch's route ends, per patient: the engine's reading of the phase graph (route_batch)
+    phases = pw.protocol.phases
+    entered = np.array([[p.id for p in phases].index(b.to) for b in pw.protocol.decision.branches])
+    route_end = route_batch(pw.protocol, np.where(c.branch >= 0, entered[np.maximum(c.branch, 0)], -1))
+    state_of_phase = np.array([states.get(p.id, -1) for p in phases] + [-1])
     for bi, b in enumerate(pw.branches):
         among = c.branch == bi
         entry = c.decision_day
@@ -430,7 +437,7 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
             c.end_day = np.where(quits, stop, c.end_day)
             alive &= ~quits
             entry = ex
-        c.end_state = np.where(alive, states[b.end_state], c.end_state)
+        c.end_state = np.where(alive, state_of_phase[route_end], c.end_state)
         c.end_day = np.where(alive, entry, c.end_day)
     return c
 

@@ -1,14 +1,14 @@
 """The protocol graph as the simulator walks it: phases in order, visits with windows, criteria, branches.
 
 Everything here is read from the :class:`~trialflow.protocol.Protocol` model, so an amended protocol is
-simulated as it stands. The walk is the one the engine makes: the initial phase, the protocol's
-start-treatment trigger into day 0, the phases that lead to the decision, the decision's branches
-(first match wins), and from each branch the protocol's complete trigger to a terminal phase.
+simulated as it stands. The walk is the engine's own reading of the phase graph (engine/_readings.py
+``phase_after`` and ``route``): the initial phase, the protocol's start-treatment trigger into day 0, the
+route from there into the decision phase, the decision's branches (first match wins), and from each
+branch the route its ``complete`` moves take to a terminal phase.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trialflow.engine._readings import choose_branches as _choose_branches
+from trialflow.engine._readings import phase_after, route
 from trialflow.engine._schedule import defining_kinds
 from trialflow.protocol import Phase, Protocol
 
@@ -133,66 +134,53 @@ def _phase_plan(protocol: Protocol, phase: Phase) -> PhasePlan:
     )
 
 
-def _path_to_decision(protocol: Protocol) -> list[str]:
-    """Shortest chain of non-terminal phases from the initial phase to the decision phase."""
-    start, goal = protocol.initial_phase.id, protocol.decision.phase
-    prev: dict[str, str | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        here = queue.popleft()
-        if here == goal:
-            break
-        for t in protocol.transitions:
-            if t.source == here and t.dest not in prev and not protocol.phase(t.dest).terminal:
-                prev[t.dest] = here
-                queue.append(t.dest)
-    if goal not in prev:
-        raise SimulationError(f"no chain of transitions leads from {start!r} to the decision phase {goal!r}")
-    chain: list[str] = []
-    node: str | None = goal
-    while node is not None:
-        chain.append(node)
-        node = prev[node]
-    return chain[::-1][:-1]  # without the decision phase itself
+def _route_to_decision(protocol: Protocol) -> list[str]:
+    """The phases before the decision: the initial phase, then the engine's route (engine/_readings.py
+    ``route``) from the phase day 0 enters into the decision phase."""
+    start, tr = protocol.initial_phase.id, protocol.triggers
+    begin = phase_after(protocol, start, tr.start_treatment)
+    if begin is None:
+        raise SimulationError(
+            "the decision must follow a treatment phase entered on day 0 "
+            f"(trigger {tr.start_treatment!r} from {start!r})"
+        )
+    passed, end = route(protocol, begin)
+    if not passed:
+        raise SimulationError(
+            f"the decision must follow a treatment phase entered on day 0 ({tr.start_treatment!r} from {start!r} "
+            f"goes straight to {begin!r})"
+        )
+    if end != protocol.decision.phase:
+        raise SimulationError(
+            f"no chain of {tr.complete!r} transitions leads from {begin!r} to the decision phase "
+            f"{protocol.decision.phase!r} (it stops in {end!r})"
+        )
+    return [start, *passed]
 
 
-def _follow(protocol: Protocol, first: str) -> tuple[list[str], str]:
-    """From a branch's phase, the ``complete`` chain to a terminal phase: (non-terminal phases, terminal)."""
-    chain: list[str] = []
-    here = first
-    while not protocol.phase(here).terminal:
-        if here in chain:
-            raise SimulationError(f"the phases after {first!r} complete in a loop through {here!r}")
-        chain.append(here)
-        nxt = [t.dest for t in protocol.transitions if t.source == here and t.trigger == protocol.triggers.complete]
-        nxt = nxt or [t.dest for t in protocol.transitions if t.source == here]
-        if not nxt:
-            raise SimulationError(
-                f"phase {here!r} has no transition out of it, so a simulated patient would "
-                f"stay there forever; give it a {protocol.triggers.complete!r} transition"
-            )
-        here = nxt[0]
-    return chain, here
+def _branch_route(protocol: Protocol, first: str) -> tuple[list[str], str]:
+    """From a branch's phase, the engine's route to a terminal phase: (non-terminal phases, terminal)."""
+    passed, end = route(protocol, first)
+    if not protocol.phase(end).terminal:
+        raise SimulationError(
+            f"from {first!r} the route stops in {end!r}, which is not terminal, so a simulated patient would "
+            f"stay there or decide again; give {end!r} a {protocol.triggers.complete!r} transition towards a "
+            "terminal phase"
+        )
+    return list(passed), end
 
 
 def pathway_of(protocol: Protocol) -> Pathway:
     """Interpret ``protocol`` for simulation."""
-    chain = _path_to_decision(protocol)
-    begin = protocol.transition(protocol.initial_phase.id, protocol.triggers.start_treatment)
-    if len(chain) < 2 or begin is None or chain[1] != begin.dest:
-        raise SimulationError(
-            "the decision must follow a treatment phase entered on day 0 "
-            f"(trigger {protocol.triggers.start_treatment!r} from {protocol.initial_phase.id!r})"
-        )
+    chain = _route_to_decision(protocol)
     branches = []
     for b in protocol.decision.branches:
-        phases, end = _follow(protocol, b.to)
+        phases, end = _branch_route(protocol, b.to)
         branches.append(
             BranchPlan(b.id, tuple(_phase_plan(protocol, protocol.phase(p)) for p in phases), end)
         )
     initial = protocol.initial_phase.id
-    failing = protocol.transition(initial, protocol.triggers.screen_fail)
-    fail = [failing.dest] if failing is not None else []
+    failing = phase_after(protocol, initial, protocol.triggers.screen_fail)
     et = protocol.early_termination
     return Pathway(
         protocol=protocol,
@@ -201,7 +189,7 @@ def pathway_of(protocol: Protocol) -> Pathway:
         branches=tuple(branches),
         withdraw_dest=et.dest,
         withdraw_from=frozenset(et.from_phases),
-        screen_fail_dest=fail[0] if fail else None,
+        screen_fail_dest=failing,
         dose_levels={
             t.id: t.dose_levels_mg_per_day or ((t.dose_mg_per_day,) if t.dose_mg_per_day else ())
             for t in protocol.treatments
