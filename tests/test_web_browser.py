@@ -147,7 +147,9 @@ def test_pages_pass_the_axe_core_accessibility_check(browser: Any, server: str, 
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/login" not in url)
     for path in ("/", f"/patients/{team.overdue_tg}", f"/patients/{team.overdue_tg}/record/tg",
-                 f"/patients/{team.overdue_tg}/record/ct", f"/patients/{team.at_decision}/decision", "/report",
+                 f"/patients/{team.overdue_tg}/record/ct", f"/patients/{team.overdue_tg}/record/adverse_event",
+                 f"/patients/{team.missed}", f"/patients/{team.missed}/visits/tg_w4/deviation",
+                 f"/patients/{team.missed}/visits/tg_w4/skip", f"/patients/{team.at_decision}/decision", "/report",
                  "/protocol"):
         check(path)
     context.close()
@@ -173,6 +175,61 @@ def test_coordinator_records_the_overdue_tg_and_it_leaves_the_worklist(sessions:
     anna.shot("patient", readme=True)
     page.goto("/")
     assert page.locator(f'#worklist tr[data-patient="{team.overdue_tg}"][data-visit="tg_w8"]').count() == 0
+
+
+def test_coordinator_records_a_deviation_for_a_missed_visit_and_it_leaves_the_missed_group(sessions: Any,
+                                                                                          team: Team) -> None:
+    anna = sessions("anna")
+    page = anna.page
+    row = page.locator(f'#worklist tr[data-patient="{team.missed}"][data-visit="tg_w4"]')
+    assert row.count() == 1 and row.get_attribute("class") == "s-missed"
+    missed = int(page.locator(".count.s-missed .n").inner_text())
+    page.goto(f"/patients/{team.missed}")
+    visit = page.locator("ol.timeline li#visit-tg_w4")
+    assert "missed, no deviation yet" in visit.inner_text() and "Tg, TgAb missing" in visit.inner_text()
+    assert "TgAb missing" in page.locator("ol.timeline li#visit-tg_w0").inner_text()
+    visit.get_by_role("link", name="Record a deviation for Tg week 4").click()
+    page.get_by_label("Kind of deviation").select_option("missed")
+    page.get_by_role("button", name="Record the deviation").click()  # no reason yet: refused beside the field
+    assert "a deviation needs a reason (--reason)" in page.locator("#field-reason .field-error").inner_text()
+    assert page.get_by_label("Reason").get_attribute("aria-invalid") == "true"
+    page.get_by_label("Reason").fill("Patient in hospital elsewhere during the window; sample not drawn")
+    anna.shot("deviation-form")
+    page.get_by_role("button", name="Record the deviation").click()
+    page.wait_for_url(f"**/patients/{team.missed}")
+    assert "deviation (missed) recorded for tg_w4" in page.locator(".flash").inner_text()
+    text = page.locator("ol.timeline li#visit-tg_w4").inner_text()
+    assert "deviation recorded" in text and "sample not drawn" in text
+    anna.shot("visit-ledger", readme=True)
+    page.goto("/")
+    assert page.locator(f'#worklist tr[data-patient="{team.missed}"][data-visit="tg_w4"]').count() == 0
+    assert page.locator(f'#worklist tr[data-patient="{team.missed}"][data-visit="tg_w0"]').count() == 1
+    assert int(page.locator(".count.s-missed .n").inner_text()) == missed - 1
+
+
+def test_coordinator_records_a_serious_adverse_event_with_a_dose_reduction(sessions: Any, team: Team) -> None:
+    anna = sessions("anna")
+    page = anna.page
+    page.goto(f"/patients/{team.missed}")
+    assert "800 mg/day" in page.locator("ul.todo").inner_text()
+    page.get_by_role("link", name="Adverse event").click()
+    onset = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    page.get_by_label("Onset date").fill(onset)
+    page.get_by_label("CTCAE term").fill("Palmar-plantar erythrodysesthesia syndrome")
+    page.get_by_label("CTCAE grade").select_option("3")
+    page.get_by_label("Serious adverse event (SAE)").check()
+    page.get_by_label("Relatedness to Sorafenib (the study drug)").select_option("definite")
+    page.get_by_label("Action taken with Sorafenib").select_option("dose_reduced")
+    anna.shot("adverse-event-form")
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_url(f"**/patients/{team.missed}")
+    row = page.locator("table.safety tbody tr").first
+    cells = [c.strip() for c in row.locator("td").all_inner_texts()]
+    assert cells[:7] == [onset, "Palmar-plantar erythrodysesthesia syndrome", "3", "ongoing", "yes", "definite",
+                         "dose reduced"]
+    # the engine's dose-reduction rule: the next dispensing asks for the next lower dose level
+    assert "dispense Sorafenib 600 mg/day" in page.locator("ul.todo").inner_text()
+    anna.shot("adverse-event")
 
 
 def test_worklist_filters_by_patient_with_htmx(sessions: Any, team: Team) -> None:
