@@ -165,7 +165,8 @@ def _case_arrays(j: Judged, kinds: tuple[str, ...]) -> Any:
     for kind in kinds:
         raw, vs = _rows(j, kind)
         names = list(BATCH_KINDS[kind])
-        rel, *values = _sorted(raw - c.day0[None, :], *(_kind_fields(c, kind, vs, raw)[n] for n in names))
+        made = _kind_fields(c, kind, vs, raw)  # once per kind: every field comes from the same pass
+        rel, *values = _sorted(raw - c.day0[None, :], *(made[n] for n in names))
         missing = np.isnan(rel)
         fields = {}
         for n, v in zip(names, values, strict=True):
