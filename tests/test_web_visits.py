@@ -107,6 +107,7 @@ def test_the_patient_timeline_is_the_engine_ledger(team) -> None:  # type: ignor
             assert f"window {v['window_start']} – {v['window_end']}" in text
             for r in v["records"]:
                 assert f"{r['kind']} {r['date']} (event {r['event']})" in text
+        assert client.get(f"/api/patients/{patient}/visits").json() == json.loads(out.stdout)  # the same shape
     a003 = timeline(client.get("/patients/A-003").text)
     assert a003["tg_w0"][0] == "missed" and "TgAb missing" in a003["tg_w0"][1] and "Tg, TgAb" not in a003["tg_w0"][1]
     assert "no deviation yet" in a003["tg_w0"][1] and "Record a deviation" in a003["tg_w0"][1]
@@ -116,6 +117,26 @@ def test_the_patient_timeline_is_the_engine_ledger(team) -> None:  # type: ignor
     assert a003["baseline_ct"][0] == "done" and "Skip" not in a003["baseline_ct"][1]
     monitor = timeline(signed_in(app_for(team.db), "mona").get("/patients/A-003").text)
     assert "Record a deviation" not in monitor["tg_w4"][1]  # not offered to a role that may not record
+
+
+def test_a_patient_in_screening_shows_the_baseline_and_says_when_the_rest_gets_dates(fresh) -> None:  # type: ignore[no-untyped-def]
+    from web_helpers import cheap_hashing
+    from workflow_helpers import ELIGIBLE
+
+    from trialflow.engine import authenticate, enroll
+
+    cheap_hashing()
+    store = Store.open(fresh.db)
+    enroll(store, "A-010", TODAY - dt.timedelta(days=3), ELIGIBLE, authenticate(store, "anna", PASSWORDS["anna"]),
+           site="LEI")
+    store.close()
+    client = signed_in(app_for(fresh.db), "anna")
+    page = client.get("/patients/A-010").text
+    shown = timeline(page)
+    assert set(shown) == {"baseline_ct", "baseline_rai_scan"} and {s for s, _ in shown.values()} == {"due"}
+    ledger = client.get("/api/patients/A-010/visits").json()
+    assert ledger["unscheduled"] and f"{ledger['unscheduled'][0]}: its visits get their dates at day 0" in page
+    assert "/api/patients/{patient}/visits" in client.get("/api/openapi.json").json()["paths"]
 
 
 @pytest.mark.parametrize("user", ["anna", "bert", "dr.smit", "mona", "dave"])
@@ -142,6 +163,8 @@ FORMS = {
     "/patients/A-003/visits/tg_w4/teleport": {u: 404 for u in USERS},
     "/patients/NOPE-999/visits/tg_w4/deviation": {u: 404 for u in USERS},
     "/patients/A-003/record/adverse_event": {"bert": 404, ADMIN: 404},
+    "/api/patients/A-003/visits": {"bert": 404, ADMIN: 404},
+    "/api/patients/B-001/visits": {"anna": 404, "dr.smit": 404, ADMIN: 404},
 }
 
 

@@ -7,6 +7,7 @@
 | ``GET /api/patients/{id}`` | ``trialflow status ID --json`` (one object) |
 | ``GET /api/patients/{id}/history`` | ``trialflow history ID --json`` |
 | ``GET /api/patients/{id}/evaluate`` | ``trialflow evaluate ID --json`` |
+| ``GET /api/patients/{id}/visits`` | ``trialflow visits ID --json`` |
 | ``GET /api/report`` | ``trialflow report --json`` |
 
 The OpenAPI document is at ``/api/openapi.json``.
@@ -87,6 +88,14 @@ def api_evaluate(request: Request, patient: str, actor: Actor, as_of: AsOf = Non
     from trialflow.engine import evaluate
 
     return json_response(_call(evaluate, store_of(request), patient, as_of=as_of, actor=actor))
+
+
+@router.get("/patients/{patient}/visits", summary="The visit ledger (trialflow visits ID --json)",
+            responses=NotFoundDoc)
+def api_visits(request: Request, patient: str, actor: Actor, as_of: AsOf = None) -> JSONResponse:
+    from trialflow.engine import visits
+
+    return json_response(_call(visits, store_of(request), patient, as_of=as_of or dt.date.today(), actor=actor))
 
 
 @router.get("/report", summary="The primary endpoint (trialflow report --json)", responses=NotFoundDoc)
