@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-__all__ = ["build_record"]
+__all__ = ["build_record", "record_fields"]
 
 _OPTIONS_BY_KIND = {
     "tg": {"value", "unit", "loq", "stimulated", "tgab"},
@@ -67,15 +67,20 @@ def build_record(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[
     if needed:
         names = " and ".join(f"--{n.replace('_', '-')}" for n in needed)
         raise typer.BadParameter(f"{kind} needs {names}", param_hint="KIND")
+    return record_fields(kind, date, opts)
+
+
+def record_fields(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[str, Any]:
+    """The record dict from the options of ``kind`` (a known kind, none stray), without :func:`build_record`'s
+    usage check: an option not given is left out, for the engine to name what is missing in its own words
+    (the web's forms, whose users see fields, not flags)."""
     rec: dict[str, Any] = {"kind": kind, "date": date.isoformat() if date else None}
     o = opts
     if kind == "tg":
-        if o["value"] is None:
-            raise _bad("value", "tg needs --value (a number in ug/L, or '<LoQ' such as '<0.2')")
-        raw = o["value"].strip()
+        raw = (o["value"] or "").strip()
         if raw.startswith("<"):
             rec["value"] = raw
-        else:
+        elif o["value"] is not None:  # not given: the engine says the value is missing
             try:
                 rec["value"] = float(raw)
             except ValueError:

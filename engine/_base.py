@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["EARLIEST_DATE", "Refused", "date_problem", "latest_date", "today"]
+__all__ = ["EARLIEST_DATE", "Problem", "Refused", "date_problem", "latest_date", "today"]
+
+
+class Problem(str):
+    """One reason for a refusal, where the terminal's sentence carries advice a web form cannot use.
+
+    As a ``str`` it is what the CLI prints (``plain`` + ``advice``, e.g. "a deviation needs a reason" +
+    " (--reason)"); ``plain`` is the finding alone, the words a form shows beside its field. ``unusual``
+    marks a value outside a plausible range the protocol declares: recorded once confirmed with a reason.
+    """
+
+    plain: str
+    unusual: bool
+
+    def __new__(cls, plain: str, advice: str = "", *, unusual: bool = False) -> Problem:
+        self = super().__new__(cls, plain + advice)
+        self.plain, self.unusual = plain, unusual
+        return self
 
 
 class Refused(Exception):
@@ -13,6 +30,16 @@ class Refused(Exception):
     def __init__(self, *problems: str):
         self.problems = problems
         super().__init__("; ".join(problems))
+
+    @property
+    def plain(self) -> tuple[str, ...]:
+        """The problems without the command-line advice (a flag, a command): what a web form shows."""
+        return tuple(p.plain if isinstance(p, Problem) else p for p in self.problems)
+
+    @property
+    def unusual(self) -> tuple[str, ...]:
+        """The problems that are values outside a plausible range (recordable with a confirming reason)."""
+        return tuple(p.plain for p in self.problems if isinstance(p, Problem) and p.unusual)
 
 
 def today() -> dt.date:

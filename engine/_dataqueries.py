@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import col
 
-from ._base import Refused, today
+from ._base import Problem, Refused, today
 from ._db import read_session
 from ._identity import SITE_ROLES, Actor, Login, authorize
 from ._state import QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED, Event
@@ -53,7 +53,7 @@ def _of(row: DataQueryRow, site: str | None) -> DataQuery:
 def _text(text: str, what: str) -> str:
     clean = text.strip()
     if not clean:
-        raise Refused(f"{what} needs a text (--text)")
+        raise Refused(Problem(f"{what} needs a text", " (--text)"))
     if len(clean) > 2000:
         raise Refused(f"{what}: the text is longer than 2000 characters")
     return clean

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ._base import Refused
+from ._base import Problem, Refused
 from ._machine import WITHDRAW
 from ._projection import projection
 from ._schedule import OPEN_STATUSES, schedule
@@ -27,7 +27,7 @@ DEVIATION_KINDS = ("missed", "out_of_window", "not_done", "other")
 def _reason(reason: str, what: str) -> str:
     text = (reason or "").strip()
     if not text:
-        raise Refused(f"{what} needs a reason (--reason)")
+        raise Refused(Problem(f"{what} needs a reason", " (--reason)"))
     return text
 
 
@@ -55,9 +55,9 @@ def deviation(store: Store, patient: str, visit: str, kind: str, reason: str, wh
     def work(tx: Transaction) -> Written:
         state, protocol, sv = _visit(tx, store, patient, visit, when)
         if sv.status in OPEN_STATUSES:
-            raise Refused(f"{patient}: visit {visit} is {sv.status} on {when} (window {sv.window_start} to "
-                          f"{sv.window_end}): a deviation is recorded once it is missed; to not do it, use "
-                          f"trialflow skip {patient} {visit} --reason ...")
+            raise Refused(Problem(f"{patient}: visit {visit} is {sv.status} on {when} (window {sv.window_start} to "
+                                  f"{sv.window_end}): a deviation is recorded once it is missed",
+                                  f"; to not do it, use trialflow skip {patient} {visit} --reason ..."))
         if sv.status in ("not_required", "skipped"):
             raise Refused(f"{patient}: visit {visit} is {sv.status.replace('_', ' ')}: there is nothing to deviate "
                           "from")

@@ -16,7 +16,7 @@ from typing import Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 
-from ._base import EARLIEST_DATE, Refused, date_problem, today
+from ._base import EARLIEST_DATE, Problem, Refused, date_problem, today
 from ._checks import admissible, conflict, eligibility_answers, implausible
 from ._db import StoreError
 from ._decision import evaluate_decision
@@ -358,8 +358,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
                 continue
             unusual = implausible(protocol, rec)
             if unusual and confirm_unusual is None:
-                problems += [f"{patient}: {u}; if it is right, record it with --confirm-unusual REASON"
-                             for u in unusual]
+                problems += [Problem(f"{patient}: {u}", "; if it is right, record it with --confirm-unusual REASON",
+                                     unusual=True) for u in unusual]
                 continue
             seen.add(keys[i])
             batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
@@ -510,7 +510,7 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
     """
     _check_date(when, "decision date")
     if override is not None and not (reason and reason.strip()):
-        raise Refused("an override needs a reason (--reason)")
+        raise Refused(Problem("an override needs a reason", " (--reason)"))
     actor = identify(store, user)
     if actor.authenticated:
         authorize(actor, "decide")

@@ -67,6 +67,14 @@ def cli_refusal(db: str, user: str, *args: str) -> str:
     return found.group(1).strip()
 
 
+def without_advice(words: str) -> str:
+    """The CLI's sentence less its command-line advice (" (--reason)", "; to not do it, use trialflow ..."):
+    the engine's words a web form shows."""
+    plain = re.sub(r" \(--[a-z-]+\)$|; [^;]*\btrialflow [^;]*$", "", words)
+    assert "--" not in plain, words
+    return plain
+
+
 def timeline(page: str) -> dict[str, tuple[str, str]]:
     """Each visit on the patient page: its status and the text of its row."""
     rows = re.findall(r'<li class="v-[a-z_]+" id="visit-([a-z0-9_]+)" data-visit="[^"]*" data-status="([a-z_]+)">'
@@ -238,16 +246,17 @@ def test_a_bad_deviation_shows_the_cli_message_beside_its_field_and_stores_nothi
     for field, values, args in cases:
         r = post(client, path, {"date": TODAY.isoformat(), **values}, path)
         assert r.status_code == 422, field
-        words = cli_refusal(db, "anna", "deviation", "A-003", "tg_w4", *args)
-        assert words in beside(r.text, field), (field, words)
+        words = without_advice(cli_refusal(db, "anna", "deviation", "A-003", "tg_w4", *args))
+        assert words in beside(r.text, field) and "--" not in beside(r.text, field), (field, words)
     r = post(client, path, {"kind": "missed", "reason": "x", "date": "yesterday"}, path)
     assert r.status_code == 422 and "expected a date as YYYY-MM-DD, got 'yesterday'" in beside(r.text, "date")
     # a visit still open: the engine's message for the visit as a whole
     open_path = "/patients/A-003/visits/tg_w8/deviation"
     r = post(client, open_path, {"kind": "missed", "reason": "x", "date": TODAY.isoformat()}, open_path)
     assert r.status_code == 422
-    assert cli_refusal(db, "anna", "deviation", "A-003", "tg_w8", "--kind", "missed", "--reason", "x") in \
-        form_error(r.text)
+    words = cli_refusal(db, "anna", "deviation", "A-003", "tg_w8", "--kind", "missed", "--reason", "x")
+    assert without_advice(words) in form_error(r.text) and "trialflow skip" in words
+    assert "--" not in form_error(r.text) and "skip this visit" in r.text  # the page links to the skip form
     assert ">x</textarea>" in beside(r.text, "reason")  # what was typed is kept
     assert events(db, "A-003") == before
 
@@ -262,7 +271,8 @@ def test_a_skip_takes_the_visit_off_the_worklist_with_its_reason(fresh) -> None:
     anna = signed_in(app, "anna")
     r = post(anna, path, {"reason": " ", "date": TODAY.isoformat()}, path)
     assert r.status_code == 422
-    assert cli_refusal(db, "anna", "skip", "A-003", "tg_w8", "--reason", " ") in beside(r.text, "reason")
+    assert without_advice(cli_refusal(db, "anna", "skip", "A-003", "tg_w8", "--reason", " ")) in \
+        beside(r.text, "reason")
     done = "/patients/A-003/visits/baseline_ct/skip"
     r = post(anna, done, {"reason": "x", "date": TODAY.isoformat()}, done)
     assert r.status_code == 422 and "visit baseline_ct is done: it cannot be skipped" in form_error(r.text)
@@ -329,8 +339,9 @@ def test_a_bad_adverse_event_shows_the_cli_message_beside_its_field_and_stores_n
         args = [f"--{k}={v}" for k, v in {**base, **values}.items()]
         words = cli_refusal(db, "anna", "record", "A-001", "adverse_event", *args)
         assert words.split(": ", 2)[-1] in beside(r.text, field), (field, words)
-    r = post(client, path, {**base, "term": " "}, path)  # a blank field is a missing option, as in the CLI
-    assert r.status_code == 422 and "adverse_event needs --term" in beside(r.text, "term")
+    r = post(client, path, {**base, "term": " "}, path)  # a blank field: the engine's words, not the CLI's flag
+    assert r.status_code == 422 and "A-001: adverse_event: term is missing" in beside(r.text, "term")
+    assert "--" not in beside(r.text, "term")
     r = post(client, path, {**base, "resolved": "2026-13-01"}, path)
     assert r.status_code == 422 and "expected a date as YYYY-MM-DD, got '2026-13-01'" in beside(r.text, "resolved")
     assert events(db, "A-001") == before

@@ -74,7 +74,7 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
 
     @app.exception_handler(PermissionDenied)
     def _forbidden(request: Request, exc: PermissionDenied) -> Response:
-        return _error(request, 403, "; ".join(exc.problems))
+        return _error(request, 403, "; ".join(exc.plain))
 
     @app.exception_handler(HTTPException)
     def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -80,7 +80,7 @@ def login(request: Request, name: Annotated[str, Form(max_length=200)] = "",
     try:
         actor = authenticate(store_of(request), name, password, context=_context(request))
     except Refused as err:
-        return page(request, "login.html", {"next": safe_next(next), "error": "; ".join(err.problems),
+        return page(request, "login.html", {"next": safe_next(next), "error": "; ".join(err.plain),
                                             "name": name}, status_code=401)
     request.session.clear()  # a fresh session (and CSRF token) at every sign-in: no session fixation
     request.session["uid"] = actor.user_id

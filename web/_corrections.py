@@ -89,10 +89,10 @@ def correct_submit(request: Request, patient: str, event: int, actor: Actor,
         try:
             written = correct(store_of(request), patient, event, None if wants_retract else changes, reason, actor)
         except PermissionDenied as err:
-            return _render(request, patient, target, values, {"": list(err.problems)}, 403)
+            return _render(request, patient, target, values, {"": list(err.plain)}, 403)
         except Refused as err:
-            key = "reason" if any("reason" in p for p in err.problems) else ""
-            return _render(request, patient, target, values, {key: list(err.problems)}, 422)
+            key = "reason" if any("reason" in p for p in err.plain) else ""
+            return _render(request, patient, target, values, {key: list(err.plain)}, 422)
         request.session["flash"] = written.message
         return RedirectResponse(f"/patients/{quote(patient)}#obs-{event}", status_code=303)
     return _render(request, patient, target, values, errors, 422)

@@ -86,11 +86,11 @@ def sign_decision(request: Request, patient: str, actor: Actor,
             decide(store_of(request), patient, when, actor, override or None, reason.strip() or None,
                    signature=password, reviewed=reviewed or None)
         except PermissionDenied as err:
-            errors[""] = list(err.problems)
+            errors[""] = list(err.plain)
             status = 403
         except Refused as err:
-            key = "password" if any("password" in p for p in err.problems) else ""
-            errors[key] = list(err.problems)
+            key = "password" if any("password" in p for p in err.plain) else ""
+            errors[key] = list(err.plain)
         else:
             return RedirectResponse(f"/patients/{quote(patient)}/decision", status_code=303)
     ctx.update(errors=errors, values=values)

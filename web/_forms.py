@@ -1,9 +1,12 @@
 """The forms a coordinator fills in at a visit, each one call of the library the CLI's ``record`` makes.
 
-A form's fields are turned into the CLI's options and then into a record by the CLI's own
-``build_record`` (parsing only), so the web and the terminal accept and refuse exactly the same input
-with the same words. The write is the library's ``record_many`` (Tg and its TgAb in one transaction);
-a refusal changes nothing and comes back beside the field it concerns.
+A form's fields are turned into the CLI's options and then into a record by the CLI's own parsing
+(``record_fields``), so the web and the terminal accept and refuse the same input. A field left blank is
+not a missing flag: the record goes without it and the engine says what is missing. The write is the
+library's ``record_many`` (Tg and its TgAb in one transaction); a refusal changes nothing and comes back
+beside the field it concerns in the engine's words, without the CLI's advice. A value outside a plausible
+range the protocol declares is refused until the form's "confirm the unusual value" reason is given, which
+``record_many`` stores with the record exactly as ``trialflow record --confirm-unusual REASON`` does.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ._auth import Actor, NotFound, store_of
 from ._render import page
 from ._security import check_csrf
 
-__all__ = ["FORMS", "FieldSpec", "FormSpec", "router"]
+__all__ = ["CONFIRM", "FORMS", "FieldSpec", "FormSpec", "router"]
 
 router = APIRouter()
 
@@ -69,8 +72,9 @@ _CT = FormSpec("ct", "CT (RECIST)", (
 ), targets=5, non_targets=3)
 _SCAN = FormSpec("rai_scan", "131I scintigraphy", (
     DATE,
-    FieldSpec("planar", "Planar images acquired", "checkbox"),
-    FieldSpec("spect", "SPECT acquired", "checkbox"),
+    FieldSpec("modalities", "Images acquired", "select",
+              (("planar,spect", "planar and SPECT"), ("planar", "planar only"), ("spect", "SPECT only")),
+              required=True),
     FieldSpec("avid", "RaI-avid lesions", help="lesion ids or sites, separated by commas; empty if none"),
 ))
 _AE = FormSpec("adverse_event", "Adverse event", (
@@ -98,11 +102,16 @@ _BUTTONS = {"tg": "Tg + TgAb", "ct": "CT (RECIST)", "rai_scan": "131I scan", "ad
             "dispense": "Dispensing", "dose_change": "Dose change"}
 FORMS: dict[str, FormSpec] = {f.kind: dataclasses.replace(f, button=_BUTTONS[f.kind])
                               for f in (_TG, _CT, _SCAN, _AE, _DISPENSE, _DOSE)}
+#: offered when the engine refuses a value outside a plausible range the protocol declares; the reason is
+#: the CLI's --confirm-unusual REASON, stored with the record ("unusual value confirmed: REASON")
+CONFIRM = FieldSpec("confirm_unusual", "Confirm the unusual value: why it is right", "textarea",
+                    help="if the value is right (re-measured, checked with the lab), say why and record it again; "
+                         "the reason is stored with it")
 _FLOATS = {"loq", "slice_thickness", "dose"}
 _INTS = {"grade", "days"}
 #: words in a library message → the form field it is about
 _ALIASES = {"dose_mg_per_day": "dose", "days_supply": "days", "slice_thickness_mm": "slice_thickness",
-            "diameter_mm": "target", "lesion": "target", "non_target": "non_target", "modalities": "planar",
+            "diameter_mm": "target", "lesion": "target", "non_target": "non_target", "modality": "modalities",
             "avid_lesions": "avid", "new_lesions": "new_lesion", "result": "tgab", "dated": "date",
             "future": "date", "window": "date"}
 
@@ -113,6 +122,7 @@ class FormState:
 
     values: dict[str, str]
     errors: dict[str, list[str]] = field(default_factory=dict)
+    unusual: bool = False  # the engine refused a value as implausible: the form offers to confirm it
 
     def error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
@@ -139,7 +149,7 @@ def _options(spec: FormSpec, values: dict[str, str], state: FormState) -> dict[s
     opts: dict[str, Any] = {}
     for f in spec.fields:
         raw = values.get(f.name, "").strip()
-        if f.name in ("date", "tgab", "planar", "spect"):
+        if f.name in ("date", "tgab"):
             continue
         if f.kind == "checkbox":
             opts[f.name] = raw in ("on", "true", "1", "yes")
@@ -173,8 +183,6 @@ def _options(spec: FormSpec, values: dict[str, str], state: FormState) -> dict[s
                 non_targets.append(f"{lid}:{organ or 'unknown'}:{status or 'present'}")
         opts["non_target"] = non_targets
     if spec.kind == "rai_scan":
-        mods = [m for m in ("planar", "spect") if values.get(m) in ("on", "true")]
-        opts["modalities"] = ",".join(mods) if mods else None
         opts["avid"] = [s.strip() for s in (opts.get("avid") or "").split(",") if s.strip()]
     return opts
 
@@ -192,7 +200,7 @@ def _field_of(message: str, names: set[str]) -> str:
 def _records(spec: FormSpec, values: dict[str, str], state: FormState) -> list[dict[str, Any]]:
     import typer
 
-    from trialflow.cli._record_options import build_record
+    from trialflow.cli._record_options import record_fields
 
     raw_date = values.get("date", "").strip()
     try:
@@ -210,10 +218,10 @@ def _records(spec: FormSpec, values: dict[str, str], state: FormState) -> list[d
     names = {f.name for f in spec.fields} | {"target", "non_target"}
     out = []
     try:
-        out.append(build_record(spec.kind, when, full))
+        out.append(record_fields(spec.kind, when, full))
         tgab = values.get("tgab", "").strip()
         if spec.kind == "tg" and tgab:
-            out.append(build_record("tgab", when, {**dict.fromkeys(full), "result": tgab}))
+            out.append(record_fields("tgab", when, {**dict.fromkeys(full), "result": tgab}))
     except typer.BadParameter as err:
         hint = str(err.param_hint or "").lstrip("-").replace("-", "_")
         state.error(hint if hint in names else _field_of(err.message, names), err.message)
@@ -221,14 +229,15 @@ def _records(spec: FormSpec, values: dict[str, str], state: FormState) -> list[d
 
 
 def _render(request: Request, patient: str, spec: FormSpec, state: FormState, status_code: int = 200) -> HTMLResponse:
-    return page(request, "form.html", {"patient": patient, "spec": spec, "state": state}, status_code=status_code)
+    return page(request, "form.html", {"patient": patient, "spec": spec, "state": state, "confirm": CONFIRM},
+                status_code=status_code)
 
 
 @router.get("/patients/{patient}/record/{kind}", response_class=HTMLResponse, include_in_schema=False)
 def record_form(request: Request, patient: str, kind: str, actor: Actor) -> HTMLResponse:
     spec = _spec(kind)
     _visible(request, actor, patient)
-    defaults = {"date": dt.date.today().isoformat(), "unit": "ug/L", "planar": "on", "spect": "on"}
+    defaults = {"date": dt.date.today().isoformat(), "unit": "ug/L", "modalities": "planar,spect"}
     return _render(request, patient, spec, FormState(defaults))
 
 
@@ -254,15 +263,17 @@ def _submit(request: Request, actor: Any, patient: str, spec: FormSpec, values: 
     if state.errors:
         return _render(request, patient, spec, state, 422)
     names = {f.name for f in spec.fields} | {"target", "non_target"}
+    confirm = values.get(CONFIRM.name, "").strip() or None
     try:
-        written = record_many(store_of(request), [(patient, r) for r in records], actor)
+        written = record_many(store_of(request), [(patient, r) for r in records], actor, confirm_unusual=confirm)
     except PermissionDenied as err:
-        for p in err.problems:
+        for p in err.plain:
             state.error("", p)
         return _render(request, patient, spec, state, 403)
     except Refused as err:
-        for p in err.problems:
+        for p in err.plain:  # the engine's words, without the CLI's advice (--confirm-unusual REASON)
             state.error(_field_of(p, names), p)
+        state.unusual = bool(err.unusual)
         return _render(request, patient, spec, state, 422)
     request.session["flash"] = "; ".join(w.message for w in written)
     return RedirectResponse(f"/patients/{quote(patient)}", status_code=303)

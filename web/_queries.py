@@ -49,7 +49,7 @@ def query_open(request: Request, patient: str, actor: Actor, event: Annotated[in
     try:
         q = open_query(store_of(request), patient, event, text, actor)
     except Refused as err:
-        return page(request, "query_new.html", {"patient": patient, "target": target, "errors": err.problems,
+        return page(request, "query_new.html", {"patient": patient, "target": target, "errors": err.plain,
                                                 "text": text},
                     status_code=403 if isinstance(err, PermissionDenied) else 422)
     request.session["flash"] = f"query {q.id} opened on event {event}"
@@ -75,7 +75,7 @@ def _update(request: Request, actor: Any, patient: str, query: int, verb: str, t
         from ._lib import patient_view
         from ._pages import patient_context
 
-        ctx = {**patient_context(patient_view(request, actor, patient)), "query_errors": {query: list(err.problems)}}
+        ctx = {**patient_context(patient_view(request, actor, patient)), "query_errors": {query: list(err.plain)}}
         return page(request, "patient.html", ctx,
                     status_code=403 if isinstance(err, PermissionDenied) else 422)
     request.session["flash"] = f"query {query} {'answered' if verb == 'answer' else 'closed'}"

@@ -4,7 +4,8 @@
 The visit is read from the engine's ledger (``visits``, as ``trialflow visits ID`` shows it) with the
 signed-in actor, so another site's patient is a 404. The write, its checks (a reason, a known kind, a
 visit in a state that allows it) and the role check are the engine's; their messages are shown beside
-the field they concern, in the CLI's words, and a refused write changes nothing.
+the field they concern, in the engine's words without the CLI's advice ("(--reason)"), and a refused
+write changes nothing.
 """
 
 from __future__ import annotations
@@ -144,11 +145,11 @@ def _submit(request: Request, actor: Any, patient: str, visit: str, spec: VisitF
         else:
             written = skip_visit(store, patient, visit, reason, when, actor)
     except PermissionDenied as err:
-        for p in err.problems:
+        for p in err.plain:
             state.error("", p)
         return _render(request, patient, v, spec, state, 403)
     except Refused as err:
-        for p in err.problems:
+        for p in err.plain:
             state.error(_field_of(p), p)
         return _render(request, patient, v, spec, state, 422)
     request.session["flash"] = written.message
