@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
     from ._audit import AuditEntry, VerifyReport, audit_trail, verify_store
-    from ._base import Refused
+    from ._base import Refused, plain_text
     from ._casebook import lock, unlock
     from ._chain import ChainProblem, ChainReport, verify_chains
     from ._dataqueries import DataQuery, answer_query, close_query, list_queries, open_query
@@ -179,6 +179,7 @@ _WHERE: dict[str, str] = {
     "patient_actions": "._worklist",
     "patient_impact": "._amend",
     "phase_diagram": "._machine",
+    "plain_text": "._base",
     "rebuild_projections": "._projection",
     "record": "._workflow",
     "record_from_dict": "._records",
@@ -297,6 +298,7 @@ __all__ = [
     "patient_impact",
     "patient_status",
     "phase_diagram",
+    "plain_text",
     "rebuild_projections",
     "record",
     "record_from_dict",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["EARLIEST_DATE", "Problem", "Refused", "date_problem", "latest_date", "today"]
+__all__ = ["EARLIEST_DATE", "Problem", "Refused", "date_problem", "latest_date", "plain_text", "today"]
 
 
 class Problem(str):
-    """One reason for a refusal, where the terminal's sentence carries advice a web form cannot use.
+    """A refusal's reason (or a preview's flag) whose terminal sentence carries advice a web page cannot use.
 
     As a ``str`` it is what the CLI prints (``plain`` + ``advice``, e.g. "a deviation needs a reason" +
     " (--reason)"); ``plain`` is the finding alone, the words a form shows beside its field. ``unusual``
@@ -24,6 +24,11 @@ class Problem(str):
         return self
 
 
+def plain_text(sentence: str) -> str:
+    """An engine sentence without its command-line advice (itself, when it carries none)."""
+    return sentence.plain if isinstance(sentence, Problem) else sentence
+
+
 class Refused(Exception):
     """The action is not allowed; nothing was written. ``problems`` lists every reason."""
 
@@ -34,7 +39,7 @@ class Refused(Exception):
     @property
     def plain(self) -> tuple[str, ...]:
         """The problems without the command-line advice (a flag, a command): what a web form shows."""
-        return tuple(p.plain if isinstance(p, Problem) else p for p in self.problems)
+        return tuple(plain_text(p) for p in self.problems)
 
     @property
     def unusual(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from trialflow.protocol import Criterion, Protocol
 from trialflow.rules import get_rule
 from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
+from ._base import Problem
 from ._evidence import CriterionEvidence, select_evidence
 from ._readings import choose_branch
 from ._schedule import ScheduledVisit, schedule
@@ -180,8 +181,9 @@ def evaluate_decision(protocol: Protocol, state: PatientState, as_of: dt.date) -
         flags = [f"not at the decision: the patient is in phase {state.phase!r}"]
         if state.decisions:
             d = state.decisions[-1]
-            flags.append(f"decided on {d.effective_date} by {d.user} → {d.payload['to']}; the recorded evidence "
-                         f"is in trialflow history {state.patient} (or evaluate --as-of the day before)")
+            flags.append(Problem(f"decided on {d.effective_date} by {d.user} → {d.payload['to']}",
+                                 f"; the recorded evidence is in trialflow history {state.patient} (or evaluate "
+                                 "--as-of the day before)"))
     else:
         flags = _flags(protocol, outcomes, results) if ready else []
     return DecisionPreview(

@@ -183,3 +183,19 @@ def test_the_cli_keeps_its_flags_in_the_same_refusals(fresh) -> None:  # type: i
     for args, words in cases:
         out = cli(fresh.db, "anna", *args)
         assert out.exit_code != 0 and words in " ".join(out.output.split()), (args, out.output)
+
+
+def test_a_decided_patient_s_decision_page_flags_it_without_the_cli_advice(fresh) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(fresh.db)
+    smit = signed_in(app, "dr.smit")
+    page = "/patients/A-002/decision"
+    reviewed = re.search(r'name="reviewed" value="([^"]+)"', smit.get(page).text).group(1)  # type: ignore[union-attr]
+    r = post(smit, page, {"date": TODAY, "password": PASSWORDS["dr.smit"], "reviewed": reviewed}, page)
+    assert r.status_code == 303, r.text[-400:]
+    flags = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", f)).split())
+             for f in re.findall(r'<ul class="flags">(.*?)</ul>', smit.get(page).text, re.S)]
+    assert flags and "decided on" in flags[0] and "→ continued_sorafenib" in flags[0] and "--" not in flags[0]
+    out = cli(fresh.db, "dr.smit", "evaluate", "A-002", "--json")  # the CLI's JSON keeps its advice
+    assert out.exit_code == 0 and "evaluate --as-of the day before" in out.stdout
+    api = smit.get("/api/patients/A-002/evaluate").json()
+    assert any("evaluate --as-of the day before" in f for f in api["flags"])  # the same shape as --json

@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
+from trialflow.engine import plain_text
+
 from ._security import csrf_token
 
 __all__ = ["json_response", "page", "templates"]
@@ -21,6 +23,7 @@ templates.env.lstrip_blocks = True
 
 STATUS_LABEL = {"overdue": "Overdue", "due": "Due", "missed": "Missed: record a deviation", "upcoming": "Upcoming"}
 templates.env.globals["STATUS_LABEL"] = STATUS_LABEL
+templates.env.filters["plain"] = plain_text  # an engine sentence without its command-line advice
 
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
