@@ -93,7 +93,8 @@ def _rows(j: Judged, kind: str) -> tuple[F, list[Any]]:
 
 def _in_date_order(days: F) -> bool:
     """Whether every patient's dates (rows; nan = none) already come in date order with the missing ones
-    last, so the ordering ``Case.of_kind`` gives needs no sort."""
+    last, so the ordering ``Case.of_kind`` gives needs no sort (row by row: cheaper than accumulating
+    down the columns)."""
     seen = days[0].copy()
     gap = np.isnan(seen)
     with np.errstate(invalid="ignore"):
@@ -110,13 +111,16 @@ def _in_date_order(days: F) -> bool:
 
 def _sorted(days: F, *values: NDArray[Any]) -> tuple[NDArray[Any], ...]:
     """Rows (V x P, values V x P x ...) in date order per patient (column), missing last, stable: the order
-    ``Case.of_kind`` gives; as they are when already in that order."""
+    ``Case.of_kind`` gives; as they are when already in that order. The rows are gathered through one flat
+    index into the rows x patients plane (``np.take``: several times faster than ``take_along_axis``)."""
     if _in_date_order(days):
         return (days, *values)
     order = np.argsort(np.where(np.isnan(days), np.inf, days), axis=0, kind="stable")
+    nrows, npat = days.shape
+    flat = (order * npat + np.arange(npat)).ravel()
 
     def take(a: NDArray[Any]) -> NDArray[Any]:
-        return np.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), axis=0)
+        return np.take(a.reshape(nrows * npat, *a.shape[2:]), flat, axis=0).reshape(a.shape)
 
     return (take(days), *(take(a) for a in values))
 
