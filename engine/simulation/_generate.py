@@ -199,9 +199,12 @@ def _jitter_table(sd: float, before: int, after: int) -> tuple[NDArray[np.int16]
     else:
         cdf = [1.0 if k + 0.5 > 0 else 0.0 for k in ks]
     cuts = np.array([min(round(f * 2.0**32), 1 << 32) for f in cdf], dtype=np.uint64)
-    starts = np.arange(1 << _BUCKET_BITS, dtype=np.uint64) << np.uint64(32 - _BUCKET_BITS)
-    below_start = np.searchsorted(cuts, starts, side="right")
-    below_end = np.searchsorted(cuts, starts + np.uint64((1 << (32 - _BUCKET_BITS)) - 1), side="right")
+    # cuts at or below block b's first word: those with ceil(cut / 2^16) <= b; at or below its last word:
+    # those with floor(cut / 2^16) <= b (running counts over the 2^16 blocks, no search per block)
+    shift, blocks = np.uint64(32 - _BUCKET_BITS), 1 << _BUCKET_BITS
+    last = np.uint64((1 << (32 - _BUCKET_BITS)) - 1)
+    below_start = np.cumsum(np.bincount(((cuts + last) >> shift).astype(np.intp), minlength=blocks + 1))[:blocks]
+    below_end = np.cumsum(np.bincount((cuts >> shift).astype(np.intp), minlength=blocks + 1))[:blocks]
     table = np.where(below_start == below_end, below_start - before, _HARD).astype(np.int16)
     return table, cuts, before
 
