@@ -1,4 +1,5 @@
-"""Turning ``trialflow record`` options into a record in the case-file form (parsing only)."""
+"""Turning ``trialflow record`` options into a record in the case-file form (parsing only); which options
+apply to a kind, and which it needs, is the kind's declaration (:mod:`trialflow.rules.kinds`)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,9 @@ from typing import Any
 
 import typer
 
+from trialflow.rules.kinds import KINDS
+
 __all__ = ["build_record", "record_fields"]
-
-_OPTIONS_BY_KIND = {
-    "tg": {"value", "unit", "loq", "stimulated", "tgab"},
-    "tgab": {"result"},
-    "ct": {"target", "non_target", "new_lesion", "slice_thickness", "not_evaluated"},
-    "rai_scan": {"modalities", "avid"},
-    "adverse_event": {"term", "grade", "resolved", "serious", "relatedness", "action"},
-    "dose_change": {"dose", "reason"},
-    "dispense": {"dose", "days"},
-    "rai_therapy": {"activity"},
-}
-
-
-_REQUIRED_BY_KIND = {
-    "tg": ("value",),
-    "tgab": ("result",),
-    "rai_scan": ("modalities",),
-    "adverse_event": ("term", "grade"),
-    "dose_change": ("dose",),
-    "dispense": ("dose",),
-    "rai_therapy": ("activity",),
-}
-
 
 def _bad(option: str, message: str) -> typer.BadParameter:
     return typer.BadParameter(message, param_hint=f"--{option.replace('_', '-')}")
@@ -56,14 +36,15 @@ def _non_target(spec: str) -> dict[str, Any]:
 
 def build_record(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[str, Any]:
     """The record dict for ``kind``; options that do not belong to it are a usage error."""
-    if kind not in _OPTIONS_BY_KIND:
-        raise typer.BadParameter(f"unknown kind {kind!r} (one of: {', '.join(_OPTIONS_BY_KIND)})", param_hint="KIND")
+    declared = KINDS.get(kind)
+    if declared is None:
+        raise typer.BadParameter(f"unknown kind {kind!r} (one of: {', '.join(KINDS)})", param_hint="KIND")
     given = {k for k, v in opts.items() if v not in (None, False, [])}
-    stray = given - _OPTIONS_BY_KIND[kind]
+    stray = given - declared.options
     if stray:
         names = ", ".join(f"--{s.replace('_', '-')}" for s in sorted(stray))
         raise typer.BadParameter(f"{names} does not apply to {kind}", param_hint="KIND")
-    needed = [o for o in _REQUIRED_BY_KIND.get(kind, ()) if opts.get(o) in (None, [])]
+    needed = [o for o in declared.required_options if opts.get(o) in (None, [])]
     if needed:
         names = " and ".join(f"--{n.replace('_', '-')}" for n in needed)
         raise typer.BadParameter(f"{kind} needs {names}", param_hint="KIND")

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from trialflow.protocol import DocumentError, Problem
+from trialflow.rules.kinds import KINDS, csv_columns
 
 __all__ = ["CSV_COLUMNS", "ImportBatch", "read_import"]
 
-CSV_COLUMNS = ("patient", "kind", "date", "value", "unit", "loq", "below_loq", "stimulated", "result")
+CSV_COLUMNS = csv_columns()  # patient, kind, date and the CSV kinds' own (trialflow.rules.kinds)
 _REQUIRED = ("patient", "date")
 _BOOL = {"": False, "0": False, "false": False, "no": False, "n": False,
          "1": True, "true": True, "yes": True, "y": True}
@@ -126,8 +127,9 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         elif kind == "tgab":
             rec["result"] = cells.get("result", "")
         else:
+            lab = " and ".join(k.name for k in KINDS.values() if k.csv_columns)
             problems.append(Problem(file, lineno, col.get("kind", 1), "$.kind",
-                                    f"a laboratory CSV holds tg and tgab results, got {kind!r}"))
+                                    f"a laboratory CSV holds {lab} results, got {kind!r}"))
             continue
         if len(problems) > row_problems:
             continue  # the row's own problems are reported; do not repeat them as a record error

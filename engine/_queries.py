@@ -266,32 +266,10 @@ def _summary(e: Event) -> str:
 
 
 def _record_summary(p: Mapping[str, Any]) -> str:
-    kind = p["kind"]
-    if kind == "tg":
-        v = f"<{p.get('loq')}" if p.get("below_loq") else p.get("value")
-        return f"tg {v} ug/L" + (" (stimulated)" if p.get("stimulated") else "")
-    if kind == "tgab":
-        return f"tgab {p['result']}"
-    if kind == "ct":
-        if p.get("not_evaluated"):
-            return "ct not evaluated"
-        total = sum((t.get("diameter_mm") or 0) for t in p.get("target", []))
-        return f"ct {len(p.get('target', []))} targets, {total:g} mm; new lesions {len(p.get('new_lesions', []))}"
-    if kind == "rai_scan":
-        return f"rai_scan {'/'.join(p.get('modalities', []))}: {len(p.get('avid_lesions', []))} avid lesions"
-    if kind == "adverse_event":
-        extra = [f"resolved {p['resolved']}" if p.get("resolved") else "", "SAE" if p.get("serious") else "",
-                 str(p.get("relatedness", "")).replace("_", " "),
-                 f"action {str(p['action']).replace('_', ' ')}" if p.get("action") else ""]
-        more = "; ".join(x for x in extra if x)
-        return f"adverse event {p['term']} grade {p['grade']}" + (f" ({more})" if more else "")
-    if kind == "dose_change":
-        return f"dose {p['dose_mg_per_day']:g} mg/day" + (f" ({p['reason']})" if p.get("reason") else "")
-    if kind == "rai_therapy":
-        return f"131I {p['activity_mbq']:g} MBq administered"
-    if kind == "dispense":
-        return f"dispensed {p['dose_mg_per_day']:g} mg/day for {p['days_supply']} days"
-    return kind
+    """A record's one line: its kind's declared summary (trialflow.rules.kinds)."""
+    from trialflow.rules.kinds import record_summary
+
+    return record_summary(p)
 
 
 def history(store: Store, patient: str, *, known_at: dt.datetime | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
+from trialflow.rules.kinds import KINDS
 
 from ._base import EARLIEST_DATE, Problem, Refused, date_problem, today
 from ._checks import admissible, conflict, eligibility_answers, implausible
@@ -426,17 +427,9 @@ def record(store: Store, patient: str, data: Mapping[str, Any], user: Who,
     return record_many(store, [(patient, data)], user, confirm_unusual=confirm_unusual)[0]
 
 
-#: what a correction may change, per kind (the date always; lists of lesions only through the library)
-CORRECTABLE: dict[str, frozenset[str]] = {
-    "tg": frozenset({"value", "unit", "loq", "below_loq", "stimulated"}),
-    "tgab": frozenset({"result"}),
-    "ct": frozenset({"target", "non_target", "new_lesions", "slice_thickness_mm", "not_evaluated"}),
-    "rai_scan": frozenset({"modalities", "avid_lesions"}),
-    "adverse_event": frozenset({"term", "grade"}),
-    "dose_change": frozenset({"dose_mg_per_day", "reason"}),
-    "dispense": frozenset({"dose_mg_per_day", "days_supply"}),
-    "rai_therapy": frozenset({"activity_mbq"}),
-}
+#: what a correction may change, per kind (the date always; lists of lesions only through the library):
+#: each kind's declaration (trialflow.rules.kinds)
+CORRECTABLE: dict[str, frozenset[str]] = {k.name: k.correctable for k in KINDS.values()}
 
 
 def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any] | None, reason: str,

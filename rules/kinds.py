@@ -1,0 +1,306 @@
+"""Record kinds, each declared once: what a coordinator can record, and everything that depends on the kind.
+
+A :class:`RecordKind` names its record class (``from_dict`` / ``to_dict``), the JSON Schema of one record in
+the case-file form, the ``trialflow record`` options that apply to it (and those it needs), the columns of the
+laboratory CSV it is read from, which of its fields a correction may change, the one-line summary the history
+shows, whether case files carry it and whether the simulator synthesises it. The case-file schema
+(:mod:`trialflow.rules.casefile`), the record classes' lookup (``engine/_records.py``), the CLI's record
+options (``cli/_record_options.py``), the CSV import's columns (``engine/_imports.py``), the correction
+policy (``engine/_workflow.py`` ``CORRECTABLE``) and the history (``engine/_queries.py``) read it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._treatments import RaiTherapy, SorafenibDispense
+from .observations import AdverseEvent, CtAssessment, DoseChange, RaiScan, TgAbResult, TgSample
+
+__all__ = ["KINDS", "RecordKind", "case_file_kinds", "csv_columns", "kind", "record_summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKind:
+    """One kind of record and everything that depends on it (see the module docstring)."""
+
+    name: str
+    record: type[Any]
+    schema: Mapping[str, Any]
+    options: frozenset[str]  # the `trialflow record` options that apply
+    required_options: tuple[str, ...]  # ... and those it cannot do without
+    correctable: frozenset[str]  # the fields a correction may change (the date always may)
+    summary: Callable[[Mapping[str, Any]], str]  # the history's one line, from the stored dict
+    csv_columns: tuple[str, ...] = ()  # the laboratory CSV's columns it is read from (none: not in the CSV)
+    case_file: bool = True  # case files (and so the simulator's --cases) carry it
+    simulated: bool = False  # the simulator synthesises it (engine/simulation/_records.py)
+
+
+_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "description": "ISO date, YYYY-MM-DD."}
+_ID = {"type": "string", "minLength": 1}
+_MM = {"type": "number", "minimum": 0}
+
+
+def _record(kind: str, description: str, required: list[str], props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["kind", "date", *required],
+        "additionalProperties": False,
+        "properties": {"kind": {"const": kind}, "date": _DATE, **props},
+    }
+
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "tg": _record(
+        "tg",
+        "Serum thyroglobulin.",
+        [],
+        {
+            "value": {
+                "description": "Tg in `unit`; a string '<0.2' is a result below the LoQ 0.2.",
+                "anyOf": [
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "string", "pattern": r"^\s*<\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"},
+                    {"type": "null"},
+                ],
+            },
+            "unit": {
+                "type": "string",
+                "default": "ug/L",
+                "description": "ug/L, µg/L or ng/mL (the same); convert any other unit before importing.",
+            },
+            "loq": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Limit of quantitation of the assay.",
+            },
+            "below_loq": {"type": "boolean", "default": False, "description": "The result is below the LoQ."},
+            "stimulated": {
+                "type": "boolean",
+                "default": False,
+                "description": "Drawn after rhTSH or thyroid-hormone withdrawal (excluded from the slope).",
+            },
+        },
+    ),
+    "tgab": _record(
+        "tgab",
+        "Anti-thyroglobulin antibodies.",
+        ["result"],
+        {
+            "result": {"enum": ["positive", "negative"], "description": "Qualitative TgAb result."},
+        },
+    ),
+    "ct": _record(
+        "ct",
+        "One CT assessment read for RECIST.",
+        [],
+        {
+            "target": {
+                "type": "array",
+                "default": [],
+                "description": "Target lesions.",
+                "items": {
+                    "type": "object",
+                    "required": ["id"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": _ID,
+                        "organ": {"type": "string", "description": "Organ (all nodes are one organ in 1.1)."},
+                        "diameter_mm": {
+                            "anyOf": [_MM, {"type": "null"}],
+                            "description": "Longest diameter (nodes: short axis); 0 = gone; null = not "
+                            "measured.",
+                        },
+                        "nodal": {"type": "boolean", "default": False, "description": "A lymph node."},
+                        "too_small": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Present but too small to measure (counted as too_small_mm).",
+                        },
+                        "fragments_mm": {
+                            "type": "array",
+                            "items": _MM,
+                            "minItems": 1,
+                            "description": "Diameters of the fragments of a split lesion (summed).",
+                        },
+                    },
+                },
+            },
+            "non_target": {
+                "type": "array",
+                "default": [],
+                "description": "Non-target lesions.",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": _ID,
+                        "organ": {"type": "string"},
+                        "status": {"enum": ["present", "absent", "unequivocal_progression", "not_evaluated"]},
+                        "nodal": {"type": "boolean", "default": False},
+                    },
+                },
+            },
+            "new_lesions": {
+                "type": "array",
+                "items": _ID,
+                "default": [],
+                "description": "New lesions (ids or sites).",
+            },
+            "slice_thickness_mm": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "CT slice thickness.",
+            },
+            "not_evaluated": {
+                "type": "boolean",
+                "default": False,
+                "description": "The assessment was due but could not be read (NE).",
+            },
+        },
+    ),
+    "rai_scan": _record(
+        "rai_scan",
+        "Diagnostic 131I scintigraphy.",
+        [],
+        {
+            "modalities": {
+                "type": "array",
+                "items": {"enum": ["planar", "spect"]},
+                "minItems": 1,
+                "uniqueItems": True,
+                "default": ["planar", "spect"],
+                "description": "Modalities acquired.",
+            },
+            "avid_lesions": {
+                "type": "array",
+                "default": [],
+                "description": "RaI-accumulating lesions (ids or sites).",
+                "items": {
+                    "anyOf": [
+                        _ID,
+                        {
+                            "type": "object",
+                            "required": ["id"],
+                            "additionalProperties": False,
+                            "properties": {"id": _ID, "modality": {"enum": ["planar", "spect"]}},
+                        },
+                    ]
+                },
+            },
+        },
+    ),
+    "adverse_event": _record(
+        "adverse_event",
+        "Adverse event (CTCAE v5); its date is the onset.",
+        ["term", "grade"],
+        {
+            "term": _ID,
+            "grade": {"type": "integer", "minimum": 1, "maximum": 5},
+            "resolved": {**_DATE, "description": "Date of resolution."},
+            "serious": {"type": "boolean", "default": False, "description": "A serious adverse event (SAE)."},
+            "relatedness": {"enum": ["not_related", "unlikely", "possible", "probable", "definite"],
+                            "description": "Relatedness to the study drug."},
+            "action": {"enum": ["none", "dose_reduced", "interrupted", "stopped"], "default": "none",
+                       "description": "Action taken with the study drug."},
+        },
+    ),
+    "dose_change": _record(
+        "dose_change",
+        "Change of the daily Sorafenib dose.",
+        ["dose_mg_per_day"],
+        {
+            "dose_mg_per_day": {"type": "number", "minimum": 0},
+            "reason": {"type": "string"},
+        },
+    ),
+    "rai_therapy": _record(
+        "rai_therapy",
+        "A therapeutic 131I administration.",
+        ["activity_mbq"],
+        {"activity_mbq": {"type": "number", "exclusiveMinimum": 0, "description": "Activity administered (MBq)."}},
+    ),
+    "dispense": _record(
+        "dispense",
+        "Sorafenib tablets handed out: a daily dose for a number of days.",
+        ["dose_mg_per_day"],
+        {
+            "dose_mg_per_day": {"type": "number", "exclusiveMinimum": 0},
+            "days_supply": {"type": "integer", "minimum": 1, "maximum": 365, "default": 28},
+        },
+    ),
+}
+
+
+def _tg(p: Mapping[str, Any]) -> str:
+    v = f"<{p.get('loq')}" if p.get("below_loq") else p.get("value")
+    return f"tg {v} ug/L" + (" (stimulated)" if p.get("stimulated") else "")
+
+
+def _ct(p: Mapping[str, Any]) -> str:
+    if p.get("not_evaluated"):
+        return "ct not evaluated"
+    total = sum((t.get("diameter_mm") or 0) for t in p.get("target", []))
+    return f"ct {len(p.get('target', []))} targets, {total:g} mm; new lesions {len(p.get('new_lesions', []))}"
+
+
+def _adverse_event(p: Mapping[str, Any]) -> str:
+    extra = [f"resolved {p['resolved']}" if p.get("resolved") else "", "SAE" if p.get("serious") else "",
+             str(p.get("relatedness", "")).replace("_", " "),
+             f"action {str(p['action']).replace('_', ' ')}" if p.get("action") else ""]
+    more = "; ".join(x for x in extra if x)
+    return f"adverse event {p['term']} grade {p['grade']}" + (f" ({more})" if more else "")
+
+
+def _kind(name: str, record: type[Any], options: str, required: str, correctable: str,
+          summary: Callable[[Mapping[str, Any]], str], **more: Any) -> RecordKind:
+    return RecordKind(name, record, _SCHEMAS[name], frozenset(options.split()), tuple(required.split()),
+                      frozenset(correctable.split()), summary, **more)
+
+
+#: every record kind, in the order messages list them
+KINDS: Mapping[str, RecordKind] = {k.name: k for k in (
+    _kind("tg", TgSample, "value unit loq stimulated tgab", "value", "value unit loq below_loq stimulated", _tg,
+          csv_columns=("value", "unit", "loq", "below_loq", "stimulated"), simulated=True),
+    _kind("tgab", TgAbResult, "result", "result", "result", lambda p: f"tgab {p['result']}",
+          csv_columns=("result",), simulated=True),
+    _kind("ct", CtAssessment, "target non_target new_lesion slice_thickness not_evaluated", "",
+          "target non_target new_lesions slice_thickness_mm not_evaluated", _ct, simulated=True),
+    _kind("rai_scan", RaiScan, "modalities avid", "modalities", "modalities avid_lesions",
+          lambda p: f"rai_scan {'/'.join(p.get('modalities', []))}: {len(p.get('avid_lesions', []))} avid lesions",
+          simulated=True),
+    _kind("adverse_event", AdverseEvent, "term grade resolved serious relatedness action", "term grade",
+          "term grade", _adverse_event),
+    _kind("dose_change", DoseChange, "dose reason", "dose", "dose_mg_per_day reason",
+          lambda p: f"dose {p['dose_mg_per_day']:g} mg/day" + (f" ({p['reason']})" if p.get("reason") else ""),
+          simulated=True),
+    _kind("rai_therapy", RaiTherapy, "activity", "activity", "activity_mbq",
+          lambda p: f"131I {p['activity_mbq']:g} MBq administered", case_file=False, simulated=True),
+    _kind("dispense", SorafenibDispense, "dose days", "dose", "dose_mg_per_day days_supply",
+          lambda p: f"dispensed {p['dose_mg_per_day']:g} mg/day for {p['days_supply']} days", case_file=False),
+)}
+
+
+def kind(name: str) -> RecordKind | None:
+    """The kind called ``name`` (None: no such kind)."""
+    return KINDS.get(name)
+
+
+def case_file_kinds() -> dict[str, Mapping[str, Any]]:
+    """The schema of each kind a case file may hold, by kind."""
+    return {k.name: k.schema for k in KINDS.values() if k.case_file}
+
+
+def csv_columns() -> tuple[str, ...]:
+    """The laboratory CSV's columns: patient, kind and date, then every CSV kind's own."""
+    own = dict.fromkeys(c for k in KINDS.values() for c in k.csv_columns)
+    return ("patient", "kind", "date", *own)
+
+
+def record_summary(p: Mapping[str, Any]) -> str:
+    """The history's one line for a stored record (its kind's ``summary``; the kind alone if unknown)."""
+    k = KINDS.get(p["kind"])
+    return k.summary(p) if k is not None else str(p["kind"])
