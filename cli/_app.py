@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
+from typer.main import get_command_name
+from typer.models import CommandInfo, TyperInfo
 
 from . import (
     _demo_cmd,
@@ -56,6 +59,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # patient data must never land in a traceback
     add_completion=False,
 )
+
+
+@app.callback()
+def _group() -> None:
+    # a no-op: it keeps the application a command group when :func:`_only` leaves one command in it
+    pass
+
+
 app.add_typer(_protocol_cmd.app, name="protocol")
 app.add_typer(_rules_cmd.app, name="rules")
 app.add_typer(_exchange_cmd.app, name="export")
@@ -73,10 +84,43 @@ app.add_typer(_serve_cmd.app)  # `trialflow serve` (one command: merged at the t
 _verify_cmd.register(app)
 
 
+def _command_name(info: CommandInfo) -> str:
+    return info.name or get_command_name(info.callback.__name__ if info.callback else "")
+
+
+def _group_name(info: TyperInfo) -> str | None:
+    return info.name if isinstance(info.name, str) else None  # None: merged into the top level
+
+
+def _only(name: str) -> typer.Typer | None:
+    """The application with only the command or command group ``name``, or None if there is none such.
+
+    Typer turns every registered command into a click command (its parameters, their types) before it
+    parses the arguments: some 50 commands, a noticeable part of a command's start-up, for the one that
+    runs. The top-level help, and a name that is no command (typer's "No such command"), use the whole app.
+    """
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if _group_name(g) == name]
+    for g in app.registered_groups:
+        if _group_name(g) is None and g.typer_instance is not None:
+            mine = [c for c in g.typer_instance.registered_commands if _command_name(c) == name]
+            if mine:
+                merged = copy.copy(g.typer_instance)
+                merged.registered_commands, merged.registered_groups = mine, []
+                groups.append(copy.copy(g))
+                groups[-1].typer_instance = merged
+    if not commands and not groups:
+        return None
+    lean = copy.copy(app)
+    lean.registered_commands, lean.registered_groups = commands, groups
+    return lean
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: builds only the command the arguments name (see :func:`_only`)."""
+    first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
     try:
-        app()
+        ((_only(first) if first else None) or app)()
     except BrokenPipeError:  # a closed pipe while typer itself printed (help, usage errors)
         _quiet_stdout()
         sys.exit(0)

@@ -1,7 +1,14 @@
 """Protocols declared in YAML: the schema, loading with located errors, and the frozen model.
 
 The located-document names (``Document``, ``DocumentError``, ``Problem``, ...) live in
-:mod:`trialflow.documents` and are re-exported here for the protocol's readers."""
+:mod:`trialflow.documents` and are re-exported here for the protocol's readers. The JSON-Schema check
+(which imports jsonschema) and the diff of two versions are imported when first used (PEP 562):
+rebuilding a registered version from the store needs neither."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from trialflow.documents import (
     Document,
@@ -9,11 +16,9 @@ from trialflow.documents import (
     Problem,
     load_document,
     parse_document,
-    schema_problems,
     suggest,
 )
 
-from ._diff import Change, diff_protocols
 from ._loader import (
     BUNDLED_PROTOCOL,
     ProtocolError,
@@ -44,6 +49,26 @@ from ._model import (
     Visit,
     Window,
 )
+
+if TYPE_CHECKING:
+    from trialflow.documents import schema_problems
+
+    from ._diff import Change, diff_protocols
+
+_WHERE = {"Change": "._diff", "diff_protocols": "._diff", "schema_problems": "trialflow.documents"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
 
 __all__ = [
     "BUNDLED_PROTOCOL",

@@ -30,6 +30,7 @@ from ._model import (
     WithdrawalReason,
     frozen_mapping,
 )
+from ._rule_refs import RuleKinds, RuleParams
 
 __all__ = ["build_protocol", "content_hash"]
 
@@ -74,14 +75,13 @@ def _phase(d: dict[str, Any]) -> Phase:
 
 
 def _criterion(d: dict[str, Any]) -> Criterion:
-    from trialflow.rules import get_rule, rule_defaults
-
-    rule = get_rule(d["rule"])
-    params = {**rule_defaults(rule), **d.get("params", {})}
+    # the rule's defaults and kinds are read from the registry when first used (see _rule_refs): a command
+    # that only reads the schedule never loads a rule plug-in
     ev = d.get("evidence", {})
     days = ev.get("study_days", {})
     evidence = EvidenceSelection(
-        kinds=tuple(ev.get("kinds") or rule.observation_kinds), from_day=days.get("from"), to_day=days.get("to"),
+        kinds=tuple(ev["kinds"]) if ev.get("kinds") else RuleKinds(d["rule"]),
+        from_day=days.get("from"), to_day=days.get("to"),
         # without an evidence block: the criterion's visit windows only, the reading stored protocol
         # versions were decided under (docs/DOMAIN.md, "What each criterion judges")
         final_visit=ev.get("final_visit"), unscheduled=ev.get("unscheduled", "include" if ev else "exclude"),
@@ -89,7 +89,8 @@ def _criterion(d: dict[str, Any]) -> Criterion:
         note=ev.get("note"),
     )
     return Criterion(
-        id=d["id"], name=d["name"], rule=d["rule"], visits=tuple(d["visits"]), params=frozen_mapping(params),
+        id=d["id"], name=d["name"], rule=d["rule"], visits=tuple(d["visits"]),
+        params=RuleParams(d["rule"], d.get("params", {})),
         favourable=tuple(d["favourable"]), source=d["source"], note=d.get("note"), evidence=evidence,
     )
 

@@ -8,11 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from trialflow.documents import Document, DocumentError, Problem, load_document, parse_document, schema_problems
+from trialflow.documents import Document, DocumentError, Problem, load_document, parse_document
 
 from ._build import build_protocol, content_hash
 from ._model import Protocol
-from ._semantic import semantic_problems
 
 __all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "StoredProtocolMismatch", "bundled_protocol_path",
            "load_bundled_protocol", "load_protocol", "parse_protocol", "protocol_schema", "rebuild_protocol"]
@@ -49,6 +48,12 @@ def _follows_from(problem: Problem, schema: list[Problem]) -> bool:
 
 
 def _from_document(doc: Document) -> Protocol:
+    # the validators (jsonschema, the rule plug-ins) load only when a protocol is validated, not when a
+    # registered version is rebuilt from the store
+    from trialflow.documents import schema_problems
+
+    from ._semantic import semantic_problems
+
     problems = schema_problems(doc, protocol_schema())
     if not problems:
         problems = semantic_problems(doc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -255,7 +255,9 @@ class EvidenceSelection:
     without ``evidence:`` judges the records inside its visit windows only (``unscheduled`` exclude), the
     reading protocol versions written before the block existed were decided under."""
 
-    kinds: tuple[str, ...] = ()
+    # a tuple, or the rule's own kinds read when first used (a RuleKinds: not hashed, so hashing the model
+    # loads no rule)
+    kinds: Sequence[str] = field(default=(), hash=False)
     from_day: int | None = None
     to_day: int | None = None
     final_visit: str | None = None
@@ -279,7 +281,9 @@ class Criterion:
     name: str
     rule: str
     visits: tuple[str, ...]
-    params: Mapping[str, Any] = field(hash=False)  # a read-only dict is unhashable; machine_for hashes
+    # the rule's defaults overlaid with the protocol's (a RuleParams, read-only); a mapping is unhashable and
+    # machine_for hashes
+    params: Mapping[str, Any] = field(hash=False)
     favourable: tuple[str, ...]
     source: Source
     note: str | None = None

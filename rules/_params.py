@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = ["ParamsError", "fmt_p", "resolve_params"]
 
@@ -54,6 +55,8 @@ _BY_ID: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
 def _validator_for(schema: Mapping[str, Any]) -> Draft202012Validator:
     hit = _BY_ID.get(id(schema))
     if hit is None or hit[0] is not schema:
+        from jsonschema import Draft202012Validator  # lazily: only a rule that computes checks its params
+
         hit = (schema, Draft202012Validator(schema))
         _BY_ID[id(schema)] = hit
     return hit[1]

@@ -13,9 +13,6 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from ._base import Rule
 
 __all__ = ["ENTRY_POINT_GROUP", "RuleLoadError", "UnknownRuleError", "available_rules", "get_rule", "rule_defaults"]
@@ -68,6 +65,9 @@ def check_rule(obj: Any, expected_name: str, plugin: str) -> Rule:
         sig.bind(object(), {}, as_of=None)
     except (TypeError, ValueError) as err:
         raise RuleLoadError(plugin, f"evaluate must accept (case, params, *, as_of=None): {err}") from None
+    from jsonschema import Draft202012Validator  # lazily: a rule is checked when loaded, not on import
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(obj.params_schema)
     except SchemaError as err:
@@ -81,19 +81,23 @@ def check_rule(obj: Any, expected_name: str, plugin: str) -> Rule:
 def available_rules() -> Mapping[str, Rule]:
     """Every registered rule by name, loaded and checked once per process."""
     found: dict[str, Rule] = {}
-    origin: dict[str, str] = {}
+    origin: dict[str, EntryPoint] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        plugin = _describe(ep)
+        # a plug-in is described (its distribution's metadata read) only when something is to be said of it
         if ep.name in found:
-            if origin[ep.name] == plugin:  # the same distribution seen twice on sys.path
+            plugin, first = _describe(ep), _describe(origin[ep.name])
+            if first == plugin:  # the same distribution seen twice on sys.path
                 continue
-            raise RuleLoadError(plugin, f"the name {ep.name!r} is already registered by {origin[ep.name]}")
+            raise RuleLoadError(plugin, f"the name {ep.name!r} is already registered by {first}")
         try:
             obj = ep.load()
         except Exception as err:  # a plug-in may fail in any way while importing; name it and stop
-            raise RuleLoadError(plugin, f"cannot be imported: {type(err).__name__}: {err}") from err
-        found[ep.name] = check_rule(obj, ep.name, plugin)
-        origin[ep.name] = plugin
+            raise RuleLoadError(_describe(ep), f"cannot be imported: {type(err).__name__}: {err}") from err
+        try:
+            found[ep.name] = check_rule(obj, ep.name, ep.name)
+        except RuleLoadError as err:
+            raise RuleLoadError(_describe(ep), err.reason) from None
+        origin[ep.name] = ep
     return found
 
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, overload
-
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._params import resolve_params
 from .observations import Case, RaiScan
+
+if TYPE_CHECKING:  # numpy is imported where a rule computes, not when the rule is registered
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["RULE", "RaiUptakeResult", "RaiUptakeRule", "evaluate_batch", "evaluate_cases", "read_scans"]
 
@@ -61,16 +62,24 @@ PARAMS_SCHEMA: dict[str, Any] = {
 
 
 _NE = OUTCOMES.index("not_evaluable")
-_LABEL = np.array(OUTCOMES)
+
+
+def _label(codes: Any) -> Any:
+    """Outcome codes (indices into ``OUTCOMES``) as their labels."""
+    import numpy as np
+
+    return np.array(OUTCOMES)[codes]
 
 
 def _codes(new_counts: NDArray[np.int64], evaluable: NDArray[np.bool_], min_new: int) -> NDArray[np.int8]:
     """The one decision both paths share, as indices into ``OUTCOMES``."""
+    import numpy as np
+
     return np.where(~evaluable, _NE, np.where(new_counts >= min_new, 0, 1)).astype(np.int8)
 
 
 def _classify(new_counts: NDArray[np.int64], evaluable: NDArray[np.bool_], min_new: int) -> NDArray[np.str_]:
-    return _LABEL[_codes(new_counts, evaluable, min_new)]
+    return _label(_codes(new_counts, evaluable, min_new))
 
 
 @overload
@@ -94,11 +103,13 @@ def evaluate_batch(
 ) -> NDArray[np.str_] | NDArray[np.int8]:
     """Outcome per patient from the count of newly avid lesions and whether both scans exist
     (``codes``: as indices into ``OUTCOMES`` instead of labels)."""
+    import numpy as np
+
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     counts = np.asarray(new_avid_counts, dtype=np.int64)
     ok = np.broadcast_to(np.asarray(evaluable, dtype=bool), counts.shape)
     got = _codes(counts, ok, p["min_new_avid_lesions"])
-    return got if codes else _LABEL[got]
+    return got if codes else _label(got)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +151,8 @@ def read_scans(days: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np
     last): the baseline is the latest scan on or before day 0, the follow-up the latest scan after it
     (their columns; -1 where there is none). :meth:`RaiUptakeRule.evaluate` reads one case through it and
     :func:`evaluate_cases` a cohort's, so the two cannot compare different scans."""
+    import numpy as np
+
     days = np.atleast_2d(days)
     base = (days <= 0).sum(axis=1).astype(np.int64) - 1
     latest = (~np.isnan(days)).sum(axis=1).astype(np.int64) - 1
@@ -153,6 +166,8 @@ def read_scans(days: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np
 def _pick(scans: list[RaiScan], day0: dt.date | None) -> tuple[RaiScan | None, RaiScan | None]:
     """The baseline and follow-up scans :func:`read_scans` picks (day 0 unknown: the earliest scan is the
     baseline, the latest after it the follow-up)."""
+    import numpy as np
+
     if not scans:
         return None, None
     if day0 is None:
@@ -188,6 +203,8 @@ class RaiUptakeRule:
     def evaluate(
         self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
     ) -> RaiUptakeResult:
+        import numpy as np
+
         p = resolve_params(NAME, PARAMS_SCHEMA, params)
         mods = tuple(p["modalities"])
         baseline, follow = _pick(case.of_kind("rai_scan", as_of=as_of), case.day0)
@@ -273,6 +290,8 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     ``modalities`` and one was acquired at both scans; lesions avid on the follow-up and not on the
     baseline are new, counted when every follow-up modality is comparable (the batch's lesions carry no
     modality of their own, so otherwise none is comparable, as ``evaluate`` reads an untagged lesion)."""
+    import numpy as np
+
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     scans = cases.of_kind("rai_scan")
     rows = np.arange(scans.days.shape[0])

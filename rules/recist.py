@@ -38,13 +38,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
-
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from typing import TYPE_CHECKING, Any
 
 from ._params import resolve_params
 from .observations import Case, CtAssessment, Lesion
+
+if TYPE_CHECKING:  # numpy is imported where a rule computes, not when the rule is registered
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "CODE_LABELS",
@@ -62,9 +63,16 @@ NAME = "recist"
 OUTCOMES = ("CR", "PR", "SD", "PD", "NE")
 NE, CR, PR, SD, PD, NONE = 0, 1, 2, 3, 4, 5
 CODE_LABELS = ("NE", "CR", "PR", "SD", "PD", "none")  # response code → label
-_LABEL = np.array(CODE_LABELS)
 NT_NONE, NT_CR, NT_NON, NT_NE, NT_PD = 0, 1, 2, 3, 4
 NON_TARGET_LABELS = ("none", "CR", "non-CR/non-PD", "NE", "PD")
+
+
+def _label(codes: Any) -> Any:
+    """Response codes as their labels (``CODE_LABELS[code]``)."""
+    import numpy as np
+
+    return np.array(CODE_LABELS)[codes]
+
 _VERSION_LIMITS = {"1.0": (10, 5), "1.1": (5, 2)}
 
 PARAMS_SCHEMA: dict[str, Any] = {
@@ -196,6 +204,8 @@ def _kernel(
 ) -> _Out:
     """Target, overall and best overall response for P patients x A follow-up assessments; sums in units
     of 1/``scale`` mm."""
+    import numpy as np
+
     npat, na = s.shape
     pr, pd, inc_mm = (
         _frac(p["pr_threshold_pct"]),
@@ -249,6 +259,8 @@ def _best(
     overall: NDArray[np.int8], days: NDArray[np.float64], p: Mapping[str, Any]
 ) -> tuple[NDArray[np.int8], NDArray[np.bool_]]:
     """Best overall response up to the first PD, with confirmation and the SD minimum (RECIST 1.1 Table 3)."""
+    import numpy as np
+
     npat, na = overall.shape
     is_pd = overall == PD
     first_pd = np.where(is_pd.any(axis=1), is_pd.argmax(axis=1), na) if na else np.zeros(npat, dtype=np.int64)
@@ -299,36 +311,40 @@ class RecistBatch:
     def outcome_code(self) -> NDArray[np.int8]:
         """The rule's outcome: the last column's overall response, or PD once any follow-up was PD
         (``progression_ends_series``), as :meth:`RecistRule.evaluate` answers."""
+        import numpy as np
+
         if not self.progression_ends_series:
             return self.final_code
         return np.where(self.progressed, PD, self.final_code).astype(np.int8)
 
     @property
     def outcome(self) -> NDArray[np.str_]:
-        return _LABEL[self.outcome_code]
+        return _label(self.outcome_code)
 
     @property
     def final_code(self) -> NDArray[np.int8]:
         """The overall response at the last follow-up column (NE without follow-ups)."""
+        import numpy as np
+
         if self.overall_code.shape[1]:
             return self.overall_code[:, -1]
         return np.full(self.overall_code.shape[0], NE, dtype=np.int8)
 
     @property
     def target(self) -> NDArray[np.str_]:
-        return _LABEL[self.target_code]
+        return _label(self.target_code)
 
     @property
     def overall(self) -> NDArray[np.str_]:
-        return _LABEL[self.overall_code]
+        return _label(self.overall_code)
 
     @property
     def final(self) -> NDArray[np.str_]:
-        return _LABEL[self.final_code]
+        return _label(self.final_code)
 
     @property
     def best_overall_response(self) -> NDArray[np.str_]:
-        return _LABEL[self.best_code]
+        return _label(self.best_code)
 
 
 def evaluate_batch(
@@ -353,6 +369,8 @@ def evaluate_batch(
     ``complete`` False marks a partial sum (some target not measured: NE unless that partial sum is
     already PD).
     """
+    import numpy as np
+
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     sums = np.atleast_2d(np.asarray(sums_mm, dtype=np.float64))
     npat, na = sums.shape[0], sums.shape[1] - 1
@@ -569,6 +587,8 @@ class RecistRule:
     def evaluate(
         self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
     ) -> RecistResult:
+        import numpy as np
+
         p = resolve_params(NAME, PARAMS_SCHEMA, params)
         ver = p["version"]
         cts: list[CtAssessment] = case.of_kind("ct", as_of=as_of)
@@ -649,13 +669,13 @@ class RecistRule:
                     pct_from_baseline=_pct(S, base) if here else None,
                     nadir_mm=N / scale,
                     pct_from_nadir=_pct(S, N) if here else None,
-                    target=str(_LABEL[o.target[0, k]]),
+                    target=str(_label(o.target[0, k])),
                     non_target=NON_TARGET_LABELS[int(nt[0, k])] if here else "NE",
                     new_lesions=ct.new_lesions,
-                    overall=str(_LABEL[o.overall[0, k]]),
+                    overall=str(_label(o.overall[0, k])),
                 )
             )
-        best = str(_LABEL[o.best[0]])
+        best = str(_label(o.best[0]))
         common: dict[str, Any] = {
             "best_overall_response": best,
             "confirmed": bool(o.confirmed[0]),
@@ -712,6 +732,8 @@ def read_series(days: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[n
     the baseline is the latest CT on or before day 0 (its column; -1 if there is none), the follow-ups are
     every CT dated after it. :meth:`RecistRule.evaluate` reads one patient's case through it and
     :func:`evaluate_cases` a cohort's, so the two cannot choose different scans."""
+    import numpy as np
+
     days = np.atleast_2d(days)
     base = (days <= 0).sum(axis=1).astype(np.int64) - 1
     bday = np.take_along_axis(days, np.maximum(base, 0)[:, None], axis=1)
@@ -723,6 +745,8 @@ def read_series(days: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[n
 def _non_target_batch(status: NDArray[Any], base: NDArray[Any]) -> NDArray[np.int8]:
     """The non-target response of records (P x N status indices, -1 = not listed) against the baseline's
     lesions (P x N), as ``_non_target`` reads one CT."""
+    import numpy as np
+
     from .observations import NON_TARGET_STATUSES
 
     progression, absent = (NON_TARGET_STATUSES.index(s) for s in ("unequivocal_progression", "absent"))
@@ -742,6 +766,8 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     does not list is not measured: a partial sum), CR when every target is gone (1.1: nodes < 10 mm), the
     non-target lesions against the baseline's, and the latest follow-up's response (PD once any was PD when
     ``progression_ends_series``). Diameters in whole tenths of a mm (finer ones: ``evaluate``)."""
+    import numpy as np
+
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     ct = cases.of_kind("ct")
     days, f = ct.days, ct.fields

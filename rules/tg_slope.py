@@ -31,13 +31,14 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from typing import TYPE_CHECKING, Any
 
 from ._params import fmt_p, resolve_params
 from .observations import Case, TgAbResult, TgSample
+
+if TYPE_CHECKING:  # numpy is imported where a rule computes, not when the rule is registered
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["CODE_LABELS", "RULE", "TgSlopeBatch", "TgSlopeResult", "TgSlopeRule", "evaluate_batch", "evaluate_cases"]
 
@@ -45,10 +46,23 @@ NAME = "tg_slope"
 OUTCOMES = ("response", "stable", "progression", "not_evaluable")
 _NE, _RESPONSE, _STABLE, _PROGRESSION = 0, 1, 2, 3
 CODE_LABELS = ("not_evaluable", "response", "stable", "progression")  # outcome code → label
-_CODE_OUTCOME = np.array(CODE_LABELS)
 # why not evaluable (0 = evaluable)
 _WHY_OK, _WHY_TGAB, _WHY_FEW, _WHY_ONE_DATE = 0, 1, 2, 3
-_WHY_TEXT = np.array(["", "tgab_positive", "too_few_values", "single_date"])
+_WHY_TEXT = ("", "tgab_positive", "too_few_values", "single_date")
+
+
+def _outcome_label(codes: Any) -> Any:
+    """Outcome codes as their labels (``CODE_LABELS[code]``)."""
+    import numpy as np
+
+    return np.array(CODE_LABELS)[codes]
+
+
+def _why_label(codes: Any) -> Any:
+    import numpy as np
+
+    return np.array(_WHY_TEXT)[codes]
+
 _LN2 = math.log(2.0)
 _WEEKS_PER_YEAR = 365.25 / 7.0
 
@@ -138,6 +152,8 @@ class _Out:
 def _colsum(a: NDArray[np.float64]) -> NDArray[np.float64]:
     """Per patient, the sum over samples of ``a`` (S x P, one row per sample slot), accumulated sample by
     sample: the same bits whatever the number of samples or patients."""
+    import numpy as np
+
     out = np.zeros(a.shape[1])
     for j in range(a.shape[0]):
         out += a[j]
@@ -162,6 +178,7 @@ def _kernel(
     Works on S x P (one contiguous row per sample slot, so the sums over samples run along rows); the
     per-sample answers are handed back as P x S views. A slot without a sample adds exact zeros, so
     where the missing slots are does not change a patient's bits."""
+    import numpy as np
     from scipy.special import stdtr, stdtrit  # lazily: scipy costs ~0.25 s to import
 
     weeks, tg = np.ascontiguousarray(weeks.T), np.ascontiguousarray(tg.T)
@@ -285,11 +302,11 @@ class TgSlopeBatch:
 
     @property
     def outcome(self) -> NDArray[np.str_]:
-        return _CODE_OUTCOME[self.code]
+        return _outcome_label(self.code)
 
     @property
     def not_evaluable_reason(self) -> NDArray[np.str_]:
-        return _WHY_TEXT[self.why]
+        return _why_label(self.why)
 
 
 def evaluate_batch(
@@ -309,6 +326,8 @@ def evaluate_batch(
     :meth:`TgSlopeRule.evaluate` for the same samples. ``pvalues`` False leaves ``p_value`` and the
     confidence interval nan (the outcomes are the same; a simulation needs only those).
     """
+    import numpy as np
+
     p = resolve_params(NAME, PARAMS_SCHEMA, params)
     w = np.atleast_2d(np.asarray(weeks, dtype=np.float64))
     v = np.atleast_2d(np.asarray(tg, dtype=np.float64))
@@ -459,6 +478,8 @@ class TgSlopeRule:
     def evaluate(
         self, case: Case, params: Mapping[str, Any], *, as_of: dt.date | None = None
     ) -> TgSlopeResult:
+        import numpy as np
+
         p = resolve_params(NAME, PARAMS_SCHEMA, params)
         base = {"alpha": p["alpha"], "test": p["test"]}
         tgab: list[TgAbResult] = case.of_kind("tgab", as_of=as_of)
@@ -535,7 +556,7 @@ class TgSlopeRule:
             )
         slope = float(o.slope[0])
         dtw = _LN2 / slope if slope != 0 else None
-        outcome = str(_CODE_OUTCOME[int(o.code[0])])
+        outcome = str(_outcome_label(int(o.code[0])))
         pv = float(o.p[0])
         timing = "" if dtw is None else f"; {'doubling' if dtw > 0 else 'halving'} time {abs(dtw):.1f} weeks"
         reason = f"ln Tg slope {slope:.3f}/week (p = {fmt_p(pv)}, n = {n}{timing}): {outcome}"
@@ -564,6 +585,8 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     TgAb records as arrays (:class:`trialflow.rules.CaseArrays`, study days), read as :meth:`TgSlopeRule.evaluate`
     reads one patient's case: samples in date order, '<LoQ' results below their LoQ, TgAb positive if any
     result is. The simulator calls it; ``CaseArrays.case(i)`` gives the one-patient case it equals."""
+    import numpy as np
+
     tg, tgab = cases.of_kind("tg"), cases.of_kind("tgab")
     positive = np.asarray(tgab.fields["positive"] == True, dtype=bool).any(axis=1)  # noqa: E712 - nan is False
     below = np.asarray(tg.fields["below_loq"] == True, dtype=bool)  # noqa: E712

@@ -1,0 +1,101 @@
+"""Start-up cost (issue 12, finding 12): a command imports only what its path needs.
+
+Whole processes, as a user runs them (``trialflow.cli:main``), on the demo store; what each process had
+imported when it exited is read from ``sys.modules``. The figures themselves are a benchmark
+(``benchmarks/bench_cli.py``), not a timed test; this checks the causes: the schedule reads
+(``next``, ``status``, ``visits``, ``history``, ``safety``) load no numpy, no scipy, no jsonschema and no
+rule plug-in, and only the command that runs is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from trialflow.cli import _app, app
+from trialflow.engine._demo import build_demo
+
+HEAVY = ("numpy", "scipy", "jsonschema")
+RULE_PLUGINS = ("trialflow.rules.tg_slope", "trialflow.rules.recist", "trialflow.rules.rai_uptake")
+_RUN = ("import atexit, json, sys\n"
+        "out = sys.argv[1]\n"
+        "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(sys.modules))))\n"
+        "from trialflow.cli import main\n"
+        "sys.argv = ['trialflow', *sys.argv[2:]]\n"
+        "main()\n")
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    db = str(tmp_path_factory.mktemp("startup") / "demo.db")
+    build_demo(db).close()
+    return db
+
+
+def _imported(tmp_path: Path, *args: str) -> tuple[set[str], str]:
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-c", _RUN, str(out), *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(out.read_text())), done.stdout
+
+
+def _heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in HEAVY or m in RULE_PLUGINS}
+
+
+@pytest.mark.parametrize("args", [
+    ["next"], ["status"], ["visits", "DEMO-020"], ["visits", "--status", "missed"], ["history", "DEMO-020"],
+    ["safety"],
+], ids=" ".join)
+def test_schedule_reads_load_no_numpy_scipy_jsonschema_or_rules(tmp_path: Path, demo_db: str,
+                                                                args: list[str]) -> None:
+    modules, stdout = _imported(tmp_path, *args, "--db", demo_db)
+    assert "trialflow.engine._store" in modules and stdout.strip()  # the command did read the store
+    assert not _heavy(modules)
+
+
+def test_evaluate_loads_the_rules_it_computes_with(tmp_path: Path, demo_db: str) -> None:
+    """The other side of the test above: a command that evaluates does load them (the check sees imports)."""
+    modules, stdout = _imported(tmp_path, "evaluate", "DEMO-020", "--db", demo_db)
+    assert "DEMO-020" in stdout
+    assert {"numpy", "scipy.special", "jsonschema", *RULE_PLUGINS} <= modules
+
+
+def test_help_and_validate_load_no_store_and_no_numpy(tmp_path: Path) -> None:
+    modules, _ = _imported(tmp_path, "--help")
+    assert not _heavy(modules) and "sqlalchemy" not in modules
+    from trialflow.protocol import bundled_protocol_path
+
+    modules, stdout = _imported(tmp_path, "protocol", "validate", str(bundled_protocol_path()))
+    assert "valid" in stdout.lower()
+    assert "sqlalchemy" not in modules and "numpy" not in modules
+
+
+@pytest.mark.parametrize("args", [
+    ["status", "--help"], ["protocol", "--help"], ["lock", "--help"], ["serve", "--help"], ["stauts"], [],
+    ["--help"], ["user", "add", "--help"],
+], ids=lambda a: " ".join(a) or "no-args")
+def test_building_only_the_named_command_changes_nothing_a_user_sees(args: list[str]) -> None:
+    lean = _app._only(args[0]) if args and not args[0].startswith("-") else None
+    full = CliRunner().invoke(app, args, terminal_width=80)
+    mine = CliRunner().invoke(lean or app, args, terminal_width=80)
+    assert (mine.exit_code, mine.output) == (full.exit_code, full.output)
+
+
+def test_only_the_named_command_is_built() -> None:
+    lean = _app._only("status")
+    assert lean is not None
+    assert [_app._command_name(c) for c in lean.registered_commands] == ["status"] and not lean.registered_groups
+    merged = _app._only("lock")  # a command of a sub-app merged into the top level
+    assert merged is not None and not merged.registered_commands
+    assert [_app._command_name(c) for g in merged.registered_groups
+            for c in (g.typer_instance.registered_commands if g.typer_instance else [])] == ["lock"]
+    assert _app._only("no-such-command") is None
