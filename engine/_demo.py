@@ -8,6 +8,8 @@ in responders and +0.02 to +0.03 in progressors, residual SD 0.07, RECIST PR/SD/
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import math
 import random
@@ -18,6 +20,7 @@ from typing import Any
 from ._base import Refused
 from ._db import StoreError, database_url
 from ._store import Store
+from ._visit_events import deviation
 from ._workflow import (
     complete_phase,
     decide,
@@ -104,7 +107,8 @@ def _ct(date: dt.date, sizes: list[float], new: bool, organs: list[str]) -> dict
             "new_lesions": ["liver segment 6"] if new else []}
 
 
-def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.Random) -> None:
+def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.Random, scale: bool = False) -> None:
+    """One patient's course; ``scale``: a patient of a larger cohort, whose missed visits get deviations."""
     now = today()
     user = USERS[rng.randrange(2)]
     enrolled = now - dt.timedelta(days=days_ago)
@@ -166,6 +170,12 @@ def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.
              "avid_lesions": [{"id": "lung-left-lower", "modality": "spect"}] if prof.reinduced else []})
     if items:
         record_many(store, items, user)
+    if scale and prof.late_tg_from is not None and prof.late_tg_from % 8 == 4:  # a not-attended Tg visit
+        missed_on = day0 + dt.timedelta(days=7 * prof.late_tg_from + 4)  # the day after its window closed
+        if missed_on <= min(horizon, now - dt.timedelta(days=1)):
+            with contextlib.suppress(Refused):  # refused: the visit was done after all (a later Tg counts)
+                deviation(store, pid, f"tg_w{prof.late_tg_from}", "missed", "patient did not attend", missed_on,
+                          user)
     if stop is not None and stop <= now:
         withdraw(store, pid, stop, prof.withdraw_reason, user,
                  "grade 3 hand-foot skin reaction despite dose reduction" if prof.withdraw_reason == "toxicity"
@@ -218,7 +228,7 @@ def is_demo_store(store: Store) -> bool:
     return store.info(DEMO_MARKER[0]) == DEMO_MARKER[1]
 
 
-def build_demo(db: str | None = None, *, seed: int = 2009) -> Store:
+def build_demo(db: str | None = None, *, seed: int = 2009, patients: int | None = None) -> Store:
     """Create a fresh demo store (replacing an earlier demo file) and fill it; answers the open store.
 
     Only a file the demo created itself (marked in ``store_info``) is ever replaced: a real store, even
@@ -247,14 +257,37 @@ def build_demo(db: str | None = None, *, seed: int = 2009) -> Store:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     store, _ = init_store(str(path), None, USERS[2])
-    populate_demo(store, seed=seed)
+    populate_demo(store, seed=seed, patients=patients)
     return store
 
 
-def populate_demo(store: Store, *, seed: int = 2009) -> None:
+def _cohort(patients: int, rng: random.Random) -> list[tuple[int, _Profile]]:
+    """The 30 patients above, then (for a larger cohort) patients enrolled over two years whose courses are
+    drawn from theirs, with their own disease slope and target-sum change."""
+    cohort = _COHORT[:patients]
+    for _ in range(patients - len(cohort)):
+        prof = rng.choice(_COHORT)[1]
+        cohort.append((rng.randrange(0, 730), dataclasses.replace(
+            prof, slope=prof.slope + rng.gauss(0, 0.005), ct_change=prof.ct_change + rng.gauss(0, 0.03))))
+    return cohort
+
+
+#: patients per bulk transaction (memory stays bounded; each chunk commits whole)
+BATCH = 1000
+
+
+def populate_demo(store: Store, *, seed: int = 2009, patients: int | None = None) -> None:
     """Mark ``store`` as a demo store and enrol and follow the demo cohort in it (any backend) through the
-    workflow functions."""
+    workflow functions, in bulk transactions of :data:`BATCH` patients (``patients``: the cohort's size,
+    30 by default)."""
     store.set_info(*DEMO_MARKER)
     rng = random.Random(seed)
-    for i, (days_ago, prof) in enumerate(_COHORT, start=1):
-        _patient(store, f"{DEMO_PREFIX}{i:03d}", days_ago, prof, rng)
+    n = len(_COHORT) if patients is None else patients
+    width = max(3, len(str(n)))
+    cohort = _cohort(n, rng)
+    for first in range(0, n, BATCH):
+        ids = [f"{DEMO_PREFIX}{i:0{width}d}" for i in range(first + 1, min(n, first + BATCH) + 1)]
+        with store.batch(USERS[2]) as tx:
+            tx.preload(ids)  # one query for the chunk, not one per enrolment
+            for k, (pid, (days_ago, prof)) in enumerate(zip(ids, cohort[first:first + BATCH], strict=True), first):
+                _patient(store, pid, days_ago, prof, rng, scale=k >= len(_COHORT))

@@ -348,6 +348,9 @@ def identify(store: Store, who: str | Actor | Login) -> Actor:
 
     if isinstance(who, Actor):
         return who
+    batch = getattr(store, "_batch", None)  # inside Store.batch: the store's users were looked up once
+    if isinstance(who, str) and batch is not None and not batch.actor.authenticated:
+        return Actor(who)
     name = who.name if isinstance(who, Login) else who
     context = who.context if isinstance(who, Login) else {}
     with read_session(store.engine) as s:

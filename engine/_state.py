@@ -7,9 +7,10 @@ it stood), ``as_of`` drops observations *effective* after a clinical date.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +198,17 @@ class PatientState:
             tuple(d for d in self.skips if d.effective_date <= as_of),
             self.screen_failure if self.screen_failure and self.screen_failure.effective_date <= as_of else None,
         )
+
+
+def extend(state: PatientState, events: Sequence[Event]) -> PatientState:
+    """``fold([*state.events, *events])`` without reading the earlier events again when ``events`` are new
+    observations only (what an import appends); any other event kind folds the whole history."""
+    if any(e.kind != OBSERVATION for e in events) or any(e.seq <= state.last_seq for e in events):
+        return fold([*state.events, *events])
+    added = [RecordedValue(e.id, record_from_dict(e.payload), e.recorded_at, e.user) for e in events]
+    return dataclasses.replace(
+        state, records=tuple(sorted((*state.records, *added), key=lambda v: (v.record.date, v.event_id))),
+        last_seq=events[-1].seq if events else state.last_seq, events=(*state.events, *events))
 
 
 def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> PatientState:

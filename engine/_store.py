@@ -13,10 +13,11 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -32,6 +33,9 @@ from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identif
 from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
 from ._workitems import WorkItem
+
+if TYPE_CHECKING:
+    from ._bulk import BulkTransaction
 
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 
@@ -126,6 +130,7 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.retries = 0  # attempts of :meth:`write` run again after a concurrent change (for tests and tuning)
+        self._batch: Any = None  # the BulkTransaction of an open :meth:`batch`, which every write joins
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -195,7 +200,15 @@ class Store:
             return dataclasses.replace(self._version(row), newly_registered=True)
 
     def info(self, key: str) -> str | None:
-        """A fact about the store itself (``store_info``), e.g. ``demo``."""
+        """A fact about the store itself (``store_info``), e.g. ``demo`` (read once in a batch)."""
+        if self._batch is not None:
+            memo = self._batch.protocols
+            if ("info", key) not in memo:
+                memo[("info", key)] = self._info(key)
+            return memo[("info", key)]
+        return self._info(key)
+
+    def _info(self, key: str) -> str | None:
         with read_session(self.engine) as s:
             row = s.get(StoreInfoRow, key)
             return row.value if row is not None else None
@@ -219,7 +232,15 @@ class Store:
             return [self._version(r, counts.get(r.id, 0)) for r in rows]
 
     def protocol(self, content_hash: str | None = None) -> tuple[Protocol, RegisteredVersion]:
-        """A registered version (default: the latest) as a validated model."""
+        """A registered version (default: the latest) as a validated model (once per hash in a batch)."""
+        if self._batch is not None:
+            memo = self._batch.protocols
+            if content_hash not in memo:
+                memo[content_hash] = self._protocol(content_hash)
+            return memo[content_hash]
+        return self._protocol(content_hash)
+
+    def _protocol(self, content_hash: str | None) -> tuple[Protocol, RegisteredVersion]:
         with read_session(self.engine) as s:
             q = select(ProtocolVersionRow)
             q = q.where(col(ProtocolVersionRow.content_hash) == content_hash) if content_hash else \
@@ -264,6 +285,15 @@ class Store:
         q = select(col(EventRow.id), col(EventRow.user_id)).where(col(EventRow.patient_id) == patient)
         with read_session(self.engine) as s:
             return dict(s.execute(q).all())
+
+    def existing(self, patients: Sequence[str]) -> set[str]:
+        """Those of ``patients`` the store holds (one query per 5,000 ids)."""
+        ids, found = list(dict.fromkeys(patients)), set[str]()
+        with read_session(self.engine) as s:
+            for i in range(0, len(ids), 5000):
+                found.update(s.execute(select(col(PatientRow.id)).where(col(PatientRow.id).in_(ids[i:i + 5000])))
+                             .scalars())
+        return found
 
     def exists(self, patient: str) -> bool:
         with read_session(self.engine) as s:
@@ -323,19 +353,55 @@ class Store:
         the same patients first makes the attempt fail its guard; ``work`` then runs again on fresh
         state, so it must only read and append through the :class:`Transaction` it is given.
         """
+        if self._batch is not None:
+            return self._batch.isolated(work, identify(self, user))
+        return self._attempts(user, work, Transaction, attempts)
+
+    def write_bulk(self, user: str | Actor | Login, work: Callable[[BulkTransaction], T], *,
+                   attempts: int = 20) -> T:
+        """:meth:`write` for many patients at once: ``work`` gets a :class:`BulkTransaction`, which reads
+        each patient once and writes all appends set-wise at the end, in the same one transaction."""
+        from ._bulk import BulkTransaction
+
+        return self._attempts(user, work, BulkTransaction, attempts)
+
+    def _attempts(self, user: str | Actor | Login, work: Callable[[Any], T], kind: type[Transaction],
+                  attempts: int) -> T:
         actor = identify(self, user)
         for attempt in range(attempts):
             try:
                 with write_session(self.engine) as s:
-                    return work(Transaction(s, refresh(s, actor)))
+                    tx = kind(s, refresh(s, actor))
+                    out = work(tx)
+                    if hasattr(tx, "flush"):
+                        tx.flush()
+                    return out
             except (ConcurrentUpdate, IntegrityError):
                 pass
-            except OperationalError as err:  # SQLite: lock wait expired; PostgreSQL: serialization
-                if "locked" not in str(err) and "could not serialize" not in str(err):
+            except OperationalError as err:  # SQLite: lock wait expired; PostgreSQL: serialization, deadlock
+                if not any(s in str(err) for s in ("locked", "could not serialize", "deadlock detected")):
                     raise
             self.retries += 1
             time.sleep(min(0.005 * 2**attempt, 0.2))
         raise StoreError("too many concurrent changes to the same patients; nothing was written, try again")
+
+    @contextmanager
+    def batch(self, user: str | Actor | Login) -> Iterator[BulkTransaction]:
+        """Every :meth:`write` in the block joins ONE bulk transaction, written set-wise when the block ends
+        (all or nothing). A write that refuses leaves no trace and the others stay; nothing is retried, so
+        this is for a store nobody else writes to meanwhile (the demo cohort)."""
+        from ._bulk import BulkTransaction
+
+        actor = identify(self, user)
+        with write_session(self.engine) as s:
+            tx = BulkTransaction(s, refresh(s, actor))
+            self._batch = tx
+            try:
+                yield tx
+            finally:
+                self._batch = None
+            tx.flush()
+
 
 
 class Transaction:

@@ -323,6 +323,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     patients = list(dict.fromkeys(p for p, _ in parsed))
     problems: list[str] = []
     plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int, int]] = []
+    protocols: dict[str, Protocol] = {}  # resolved once per content hash, not once per patient
     keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
     by_patient: dict[str, list[int]] = {}
     for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
@@ -332,7 +333,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         if state is None:
             problems.append(f"unknown patient {patient!r}: enrol them first")
             continue
-        protocol = protocol_of(store, state)
+        protocol = protocols.get(state.protocol_hash) or protocols.setdefault(state.protocol_hash,
+                                                                               protocol_of(store, state))
         if day0 and patient in day0 and state.day0 != day0[patient]:
             problems.append(f"{patient}: the file says day 0 is {day0[patient]}, the store says "
                             f"{state.day0 or 'not started'}")
@@ -372,8 +374,9 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     if problems:
         raise Refused(*problems)
     out = []
+    projections = {h: projection(p) for h, p in protocols.items()}
     for patient, state, protocol, new, dup, superseded in plan:
-        events = tx.append(patient, state, new, projection(protocol)) if new else []
+        events = tx.append(patient, state, new, projections[protocol.content_hash]) if new else []
         msg = (f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
                + (f", {superseded} superseded by a correction (skipped)" if superseded else ""))
         out.append(Written(patient, tuple(events), state.phase, msg,
@@ -410,14 +413,19 @@ class _Recorded:
 
 
 def _recorded(patient: str, state: PatientState) -> _Recorded:
+    # each value in force keyed once; an uncorrected original is its own value in force (same record, same key)
+    keys = {v.event_id: (v.corrected, dedup_key(patient, v.record.to_dict())) for v in state.records}
     originals: dict[str, list[int]] = {}
     retracted: set[int] = set()
     for e in state.events:
         if e.kind == OBSERVATION:
-            originals.setdefault(dedup_key(patient, record_from_dict(e.payload).to_dict()), []).append(e.id)
+            corrected, key = keys.get(e.id, (True, ""))
+            if corrected:
+                key = dedup_key(patient, record_from_dict(e.payload).to_dict())
+            originals.setdefault(key, []).append(e.id)
         elif e.kind == CORRECTION and e.payload.get("retracted"):
             retracted.add(e.payload["root"])
-    in_force = frozenset(dedup_key(patient, v.record.to_dict()) for v in state.records)
+    in_force = frozenset(key for _, key in keys.values())
     return _Recorded(in_force, originals, frozenset(retracted))
 
 
@@ -570,19 +578,31 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
 
 
 def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
-    """Import a case file or a laboratory CSV in one transaction; re-importing records nothing new."""
+    """Import a case file or a laboratory CSV in ONE bulk transaction; re-importing records nothing new.
+
+    The rows are parsed and validated first (every problem named with its line and column); then the
+    patients' events are read with one chunked query, each protocol version resolved once, and every new
+    event written with one executemany, the projections set-wise (:class:`BulkTransaction`)."""
     from trialflow.protocol import DocumentError, Problem
 
+    from ._bulk import BulkTransaction
     from ._imports import read_import
 
     batch = read_import(path, collect=True)
     problems = list(batch.problems)
+    patients = list(dict.fromkeys(p for p, _ in batch.items))
     if batch.where:  # a CSV: a patient the store does not know is a problem at its place in the file
-        known = {p for p in dict.fromkeys(p for p, _ in batch.items) if store.exists(p)}
+        known = store.existing(patients)
         problems += [Problem(batch.file, line, col, "$.patient", f"unknown patient {p!r}: enrol them first")
                      for (p, _), (line, col) in zip(batch.items, batch.where, strict=True) if p not in known]
     if problems:
         raise DocumentError(sorted(problems, key=lambda q: (q.line, q.column)))
     if not batch.items:
         raise Refused(f"{path}: no observations to import")
-    return record_many(store, list(batch.items), user, day0=batch.day0, enrolled=batch.enrolled)
+    parsed = [(p, _parse(p, d)) for p, d in batch.items]
+
+    def work(tx: BulkTransaction) -> list[Written]:
+        tx.preload(patients)
+        return record_in(store, tx, parsed, batch.day0, batch.enrolled)
+
+    return store.write_bulk(user, work)

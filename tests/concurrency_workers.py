@@ -43,27 +43,36 @@ def decide_worker(db: str, patient: str, when: dt.date, user: str, barrier: Any,
 
 
 def import_until_killed(db: str, path: str, appends: int, flushed: Any) -> None:
-    """Import ``path`` but stop, inside the open transaction, after ``appends`` patients' rows are flushed.
+    """Import ``path`` but stop inside the open transaction, midway through the bulk write: every new event
+    row is written (uncommitted), the projections not yet.
 
-    The parent SIGKILLs this process once ``flushed`` is set: the transaction holds written but
-    uncommitted rows at that moment.
+    The parent SIGKILLs this process once ``flushed`` is set. (``appends``: how many patients' appends
+    the transaction must hold by then, checked here so the kill really falls in the middle of a big write.)
     """
     from trialflow.engine import Store, import_file
-    from trialflow.engine._store import Transaction
+    from trialflow.engine._bulk import BulkTransaction
 
-    original = Transaction.append
-    count = 0
+    def write_projections(self: BulkTransaction) -> None:
+        assert len({r["patient_id"] for r in self._rows}) >= appends
+        self.session.flush()
+        flushed.set()
+        time.sleep(600)  # killed here
 
-    def append(self: Transaction, *args: Any, **kwargs: Any) -> Any:
-        nonlocal count
-        result = original(self, *args, **kwargs)
-        count += 1
-        if count == appends:
-            self.session.flush()
-            flushed.set()
-            time.sleep(600)  # killed here
-        return result
-
-    Transaction.append = append  # type: ignore[method-assign]  # this child process only
+    BulkTransaction._write_projections = write_projections  # type: ignore[method-assign]  # this child only
     store = Store.open(db)
     import_file(store, path, "coordinator.anna")
+
+
+def import_worker(db: str, path: str, user: str, barrier: Any, out: Any) -> None:
+    """Import ``path`` (one bulk transaction) the moment every worker is ready."""
+    from trialflow.engine import Store, import_file
+
+    store = Store.open(db)
+    try:
+        barrier.wait()
+        written = import_file(store, path, user)
+        out.put(("ok", sum(len(w.events) for w in written), store.retries))
+    except Exception as err:  # reported to the parent, which fails the test with it
+        out.put(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        store.close()

@@ -1,0 +1,157 @@
+"""The bulk import path (issue 17): one transaction, set-wise writes, the one-patient path's guarantees.
+
+Run on SQLite and PostgreSQL (the ``store`` fixture). The concurrent and SIGKILL cases are in
+``test_concurrency.py``; here: the bulk write gives exactly what the one-patient path gives (events,
+projections, work items), chains stay valid, a re-import is idempotent, every bad row is located and
+a refused import (bad rows, an unknown patient, a patient at another site) writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workflow_helpers import DAY0, USER, enrol_started, snapshot
+
+from trialflow.engine import Refused, Store, import_file, record_many, verify_chains
+from trialflow.engine._demo import populate_demo
+from trialflow.engine._projection import rebuild_projections
+from trialflow.protocol import DocumentError
+
+
+def _lab_csv(path: Path, patients: list[str], weeks: int = 6, shift: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """Tg and TgAb every 4 weeks from day 0 for ``patients``; answers the same rows as record dicts."""
+    lines, items = ["patient,kind,date,value,unit,loq,result"], []
+    for i, pid in enumerate(patients):
+        for w in range(weeks):
+            d = (DAY0 + dt.timedelta(weeks=4 * w, days=shift)).isoformat()
+            value = round(80 * 0.93**w + i / 10, 2)
+            lines += [f"{pid},tg,{d},{value},ug/L,0.2,", f"{pid},tgab,{d},,,,negative"]
+            items += [(pid, {"kind": "tg", "date": d, "value": value, "unit": "ug/L", "loq": 0.2}),
+                      (pid, {"kind": "tgab", "date": d, "result": "negative"})]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return items
+
+
+def _projections(db_url: str) -> tuple[list[Any], list[Any]]:
+    """Patient rows (without the write time) and work items (without row ids), in key order."""
+    from sqlalchemy import text
+
+    from trialflow.engine._db import database_url, make_engine
+
+    engine = make_engine(database_url(db_url))
+    try:
+        with engine.connect() as c:
+            patients = [tuple(r) for r in c.execute(text(
+                "SELECT id, protocol_version_id, phase, enrolled_on, day0, phase_entered_on, dose_mg_per_day, "
+                "next_due, valid_from, site, last_seq FROM patient ORDER BY id"))]
+            items = [tuple(r) for r in c.execute(text(
+                "SELECT patient_id, action, visit, target_date, window_start, window_end, opens, clock, reason, "
+                "detail, waiting_detail FROM work_item ORDER BY patient_id, action, visit, target_date"))]
+    finally:
+        engine.dispose()
+    return patients, items
+
+
+PATIENTS = [f"P-{i:03d}" for i in range(1, 13)]
+
+
+@pytest.fixture
+def started(store: Store) -> Store:
+    for pid in PATIENTS:
+        enrol_started(store, pid)
+    return store
+
+
+def test_bulk_import_writes_what_the_one_patient_path_writes(started: Store, db_url: str, tmp_path: Path) -> None:
+    """The same rows through the bulk import and through record_many (one patient's transaction path):
+    the same events in the same order, and projections equal to a rebuild from the events."""
+    f = tmp_path / "lab.csv"
+    items = _lab_csv(f, PATIENTS[:6])
+    import_file(started, f, USER)
+    record_many(started, [(p, d) for p, d in _lab_csv(tmp_path / "other.csv", PATIENTS[6:])], USER)
+    bulk = {p: [(e.seq, e.kind, e.effective_date, dict(e.payload)) for e in started.events(p)] for p in PATIENTS}
+    # patient i of the first half got exactly what patient i of the second half got (same rows, other ids)
+    assert len(items) == 6 * 12
+    for a, b in zip(PATIENTS[:6], PATIENTS[6:], strict=True):
+        assert [x[:3] for x in bulk[a]] == [x[:3] for x in bulk[b]]
+    before = _projections(db_url)
+    rebuild_projections(started)  # the fold, patient by patient
+    assert _projections(db_url) == before
+    assert verify_chains(started).intact
+
+
+def test_bulk_import_is_idempotent_and_continues_each_chain(started: Store, db_url: str, tmp_path: Path) -> None:
+    f = tmp_path / "lab.csv"
+    rows = len(_lab_csv(f, PATIENTS))
+    first = import_file(started, f, USER)
+    assert sum(len(w.events) for w in first) == rows
+    after = snapshot(db_url)
+    again = import_file(started, f, USER)
+    assert sum(len(w.events) for w in again) == 0
+    assert all("already recorded (skipped)" in w.message for w in again)
+    assert snapshot(db_url) == after
+    # a later one-patient write continues the chain the bulk write extended
+    record_many(started, [(PATIENTS[0], {"kind": "tg", "date": (DAY0 + dt.timedelta(days=3)).isoformat(),
+                                         "value": 70.0, "unit": "ug/L"})], USER)
+    report = verify_chains(started)
+    assert report.intact, report.problems
+    seqs = [e.seq for e in started.events(PATIENTS[0])]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_refused_bulk_import_names_every_bad_row_and_writes_nothing(started: Store, db_url: str,
+                                                                     tmp_path: Path) -> None:
+    f = tmp_path / "lab.csv"
+    _lab_csv(f, PATIENTS)
+    lines = f.read_text(encoding="utf-8").splitlines()
+    lines[5] = "P-001,tg,2026-02-30,12,ug/L,0.2,"
+    lines[9] = "P-404,tg,2026-03-02,12,ug/L,0.2,"
+    lines[14] = "P-002,tg,2026-03-02,twelve,ug/L,0.2,"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = snapshot(db_url)
+    with pytest.raises(DocumentError) as err:
+        import_file(started, f, USER)
+    where = [(p.line, p.column) for p in err.value.problems]
+    assert where == [(6, 3), (10, 1), (15, 4)], err.value.problems
+    assert "unknown patient 'P-404'" in str(err.value)
+    assert snapshot(db_url) == before
+
+
+def test_a_refusal_for_one_patient_refuses_the_whole_bulk_import(started: Store, db_url: str, tmp_path: Path) -> None:
+    """A row that contradicts a stored value refuses the file: nothing of the other patients is written."""
+    f = tmp_path / "lab.csv"
+    _lab_csv(f, PATIENTS)
+    import_file(started, f, USER)
+    before = snapshot(db_url)
+    g = tmp_path / "changed.csv"
+    _lab_csv(g, PATIENTS, shift=1)
+    text = g.read_text(encoding="utf-8").splitlines()
+    text.append(f"P-007,tg,{DAY0.isoformat()},999,ug/L,0.2,")  # day 0 already holds another Tg for P-007
+    g.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(Refused, match="P-007: a tg of"):
+        import_file(started, g, USER)
+    assert snapshot(db_url) == before
+
+
+def test_the_demo_cohort_at_scale_is_built_in_bulk_with_valid_chains(db_url: str) -> None:
+    """`trialflow demo --patients N`'s cohort on either backend: every stage present, chains intact, and the
+    projections written set-wise equal a rebuild from the events."""
+    from trialflow.engine import init_store
+
+    store, _ = init_store(db_url, None, "investigator.dr-smit")
+    try:
+        populate_demo(store, patients=120, seed=7)
+        phases = {row[2] for row in _projections(db_url)[0]}
+        assert {"screening", "sorafenib_6m", "withdrawn", "screen_failure"} <= phases
+        kinds = {e.kind for p in store.patient_ids() for e in store.events(p)}
+        assert {"decision", "deviation", "withdrawn", "observation", "phase_changed"} <= kinds
+        assert phases & {"rai_plus_sorafenib", "continued_sorafenib", "off_study", "end_of_study"}
+        assert verify_chains(store).intact
+        before = _projections(db_url)
+        rebuild_projections(store)
+        assert _projections(db_url) == before
+    finally:
+        store.close()
