@@ -40,20 +40,20 @@ def place_visit(
 
     day = max(anchor + day + jitter, entry); done = among & not missed & day < stop. The jitter is the
     table's (by the top bits of ``u``) or, where the table says ``hard``, the search of the cuts."""
+    day = np.add(anchor, vday, out=out)  # never -0.0: vday is a whole number (-0.0 + 0 is 0.0)
     if jittered:
         j = table[u >> shift]
         tough = np.flatnonzero(j == hard)
         if tough.size:
             j[tough] = np.searchsorted(cuts, u[tough].astype(np.uint64), side="right") - before
-        day = anchor + vday + j
-    else:
-        day = anchor + vday + 0  # numpy adds the whole-day jitter 0 too (-0.0 + 0 is 0.0)
+        day += j
     np.maximum(day, entry, out=day)
-    done = among & (day < stop)
+    done = np.less(day, stop)
+    done &= among
     if can_miss:
         done &= miss >= p_miss
-    out[:] = np.where(done, day, np.nan)
-    np.fmax(latest, out, out=latest)
+    np.copyto(day, np.nan, where=~done)
+    np.fmax(latest, day, out=latest)
 
 
 def earliest_inside(d: Any, lo: Any, hi: Any, inside: Any) -> None:
