@@ -133,7 +133,7 @@ _WHERE: dict[str, str] = {
     "SiteInfo": "._identity",
     "SorafenibDispense": "._records",
     "Store": "._store",
-    "StoreError": "._demo",
+    "StoreError": "._db",
     "TransitionRefused": "._machine",
     "UserInfo": "._identity",
     "VerifyReport": "._audit",

@@ -60,6 +60,7 @@ def test_schedule_reads_load_no_numpy_scipy_jsonschema_or_rules(tmp_path: Path, 
     modules, stdout = _imported(tmp_path, *args, "--db", demo_db)
     assert "trialflow.engine._store" in modules and stdout.strip()  # the command did read the store
     assert not _heavy(modules)
+    assert "trialflow.engine._demo" not in modules  # (StoreError once came through it, with the workflow)
 
 
 def test_evaluate_loads_the_rules_it_computes_with(tmp_path: Path, demo_db: str) -> None:
