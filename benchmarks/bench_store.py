@@ -1,112 +1,246 @@
-"""Store read paths at registry scale (issue 17), as whole processes, each beside its baseline in the same run.
+"""The store at registry scale (issue 17), as whole processes, each beside its baseline in the same run.
 
-- **stored protocol**: a process that opens the store and loads its registered protocol version
-  (``Store.protocol()``: safe YAML read, content-hash check, model build; no JSON Schema, no semantic
-  checks) against a process that validates the same stored text from scratch (``parse_protocol``, what
-  every store command did before); beside them, the same two calls in one warm process;
-- **long lists**: ``trialflow next`` (a screenful of rows and the "… N more" line), ``next --limit 50`` and
-  ``next --all`` (every row as one rich table, what ``next`` printed before) against ``next --json`` over
-  the same store; ``status`` likewise.
+The store is built by ``trialflow demo --patients N`` (SQLite; on PostgreSQL the same ``populate_demo``
+through the library): the demo's 30 patients at every stage, then patients whose courses are drawn
+from theirs, every one enrolled, started, recorded and decided through the workflow functions in bulk.
+The lab file holds ``--rows`` Tg results of treated patients on days that hold no record yet.
 
-Every figure is the median of ``--repeat`` runs (≥ 5), the commands interleaved so a load swing hits them
-alike. The cohort is bench_worklist's: the demo's 30 patients at every stage, replicated under new ids
-with Core bulk inserts (SQLite).
+- **import**: ``trialflow import lab.csv`` (one bulk transaction: rows parsed and validated, each
+  patient's events read by one chunked query, events written by one executemany, projections set-wise)
+  against a plain driver ``executemany`` (sqlite3 / psycopg) of the same rows into the same event table,
+  and SQLAlchemy Core ``insert`` of them; every run on a fresh copy of the store (copy not timed);
+- **reads**: ``report``, ``status``, ``next`` (a screenful), ``visits --status missed``, each against
+  ``next --json`` over the same store; ``next ID`` for one patient against the bare import of the CLI;
+- **stored protocol**: a process loading the registered version (hash-checked, not validated again)
+  against one validating the same stored text from scratch;
+- the build itself (``demo --patients N``), once.
 
-    python benchmarks/bench_store.py [--patients 10000] [--repeat 5]
+Every figure is the median of ``--repeat`` runs (≥ 5), the commands interleaved so a load swing hits
+them alike; wall and CPU (user + sys) time and peak RSS from ``/usr/bin/time``.
+
+    python benchmarks/bench_store.py [--patients 10000] [--rows 100000] [--repeat 5] [--pg URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
+import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+USER = "coordinator.anna"
 
-from bench_worklist import fill, seed_rows
+#: the same rows as the import writes, straight into the event table with the bare driver
+DRIVER = r"""
+import csv, datetime as dt, hashlib, json, sys
+url, path = sys.argv[1], sys.argv[2]
+now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+with open(path, encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+params = []
+for i, r in enumerate(rows):
+    payload = json.dumps({"kind": "tg", "date": r["date"], "value": float(r["value"]), "unit": r["unit"],
+                          "loq": float(r["loq"]), "_v": 1}, sort_keys=True)
+    key = hashlib.sha256((r["patient"] + payload).encode()).hexdigest()
+    params.append((r["patient"], 100000 + i, "observation", r["date"], now, "anna", payload, key))
+sql = ("INSERT INTO event (patient_id, seq, kind, effective_date, recorded_at, user, payload, dedup_key) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+if url.startswith("sqlite"):
+    import sqlite3
+    con = sqlite3.connect(url.split("///", 1)[1])
+    con.executemany(sql, [(*p[:4], p[4].isoformat(" "), *p[5:]) for p in params])
+    con.commit()
+else:
+    import psycopg
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as con:
+        con.cursor().executemany(sql.replace("?", "%s").replace(" user,", ' "user",'), params)
+"""
 
+CORE = r"""
+import csv, datetime as dt, hashlib, json, sys
+from sqlalchemy import create_engine, insert
+from trialflow.engine._tables import EventRow
+url, path = sys.argv[1], sys.argv[2]
+now = dt.datetime.now(dt.UTC)
+with open(path, encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+params = []
+for i, r in enumerate(rows):
+    payload = json.dumps({"kind": "tg", "date": r["date"], "value": float(r["value"]), "unit": r["unit"],
+                          "loq": float(r["loq"]), "_v": 1}, sort_keys=True)
+    params.append({"patient_id": r["patient"], "seq": 100000 + i, "kind": "observation",
+                   "effective_date": dt.date.fromisoformat(r["date"]), "recorded_at": now, "user": "anna",
+                   "payload": payload, "dedup_key": hashlib.sha256((r["patient"] + payload).encode()).hexdigest()})
+with create_engine(url).begin() as c:
+    c.execute(insert(EventRow.__table__), params)
+"""
+
+BUILD_PG = ("import sys; from trialflow.engine import init_store; from trialflow.engine._demo import populate_demo; "
+            "s, _ = init_store(sys.argv[1], None, 'investigator.dr-smit'); populate_demo(s, patients=int(sys.argv[2]))")
 LOAD_STORED = "import sys; from trialflow.engine import Store; Store.open(sys.argv[1]).protocol()"
 VALIDATE_STORED = ("import sys; from trialflow.engine import Store; from trialflow.protocol import parse_protocol; "
                    "s = Store.open(sys.argv[1]); v = s.versions()[-1]; "
                    "from trialflow.engine._tables import ProtocolVersionRow; from sqlalchemy import select; "
                    "t = s.engine.connect().execute(select(ProtocolVersionRow.yaml_text)).scalar_one(); "
                    "parse_protocol(t, v.source_file)")
+BARE = ("import typer, rich, sqlalchemy, sqlmodel, trialflow.cli, trialflow.engine._store, "
+        "trialflow.engine._queries")
 
 
-def run(cmd: list[str]) -> float:
-    env = {**os.environ, "COLUMNS": "100", "LINES": "40"}
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - t
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall s, CPU s, peak RSS KB) of one whole process."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        t = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", out.name, *cmd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "COLUMNS": "100", "LINES": "40", **(env or {})})
+        wall = time.perf_counter() - t
+        if done.returncode != 0:
+            tail = "\n".join(x[:300] for x in done.stderr.splitlines()[-5:])
+            sys.exit(f"{' '.join(c[:60] for c in cmd)} failed:\n{tail}")
+        user, sys_, rss = out.read().split()[-3:]
+    return wall, float(user) + float(sys_), int(rss)
 
 
-def in_process(db: str, repeat: int) -> tuple[float, float]:
-    from sqlalchemy import select
+def lab_csv(url: str, path: Path, rows: int) -> int:
+    """``rows`` Tg results of patients on treatment, round-robin, on days after day 0 that hold no record."""
+    from sqlalchemy import text
 
     from trialflow.engine import Store
-    from trialflow.engine._tables import ProtocolVersionRow
-    from trialflow.protocol import parse_protocol, rebuild_protocol
 
-    s = Store.open(db)
-    with s.engine.connect() as c:
-        text, h, f = c.execute(select(ProtocolVersionRow.yaml_text, ProtocolVersionRow.content_hash,
-                                      ProtocolVersionRow.source_file)).one()
-    parse_protocol(text, f)  # rules and schema loaded once, as in any warm process
+    store = Store.open(url)
+    with store.engine.connect() as c:
+        started = c.execute(text("SELECT id, day0 FROM patient WHERE day0 IS NOT NULL AND phase IN "
+                                 "('sorafenib_6m', 'decision_6m', 'rai_plus_sorafenib', 'continued_sorafenib') "
+                                 "ORDER BY id")).all()
+        taken = {(p, json.loads(pl)["date"]) for p, pl in
+                 c.execute(text("SELECT patient_id, payload FROM event WHERE kind = 'observation'"))}
+    store.close()
+    today, rng = dt.date.today(), random.Random(17)
+    free = [[d for k in range(1, (today - dt.date.fromisoformat(str(d0))).days)
+             if (pid, (d := (dt.date.fromisoformat(str(d0)) + dt.timedelta(days=k)).isoformat())) not in taken]
+            for pid, d0 in started]
+    lines, i = ["patient,kind,date,value,unit,loq"], 0
+    while len(lines) <= rows and any(free):
+        days = free[i % len(free)]
+        if days:
+            lines.append(f"{started[i % len(free)][0]},tg,{days.pop()},{round(rng.uniform(0.5, 80), 2)},ug/L,0.2")
+        i += 1
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines) - 1
 
-    def med(fn: object) -> float:
-        out = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()  # type: ignore[operator]
-            out.append(time.perf_counter() - t)
-        return statistics.median(out)
 
-    s.close()
-    return med(lambda: rebuild_protocol(text, f, h)), med(lambda: parse_protocol(text, f))
+class Copies:
+    """A fresh copy of the built store for each write run: a file copy (SQLite), a template database (PG)."""
+
+    def __init__(self, base: str, tmp: Path):
+        self.base, self.tmp, self.n = base, tmp, 0
+
+    def fresh(self) -> str:
+        self.n += 1
+        if self.base.startswith("sqlite"):
+            src = Path(self.base.split("///", 1)[1])
+            dst = self.tmp / f"run-{self.n % 2}.db"
+            for suffix in ("-wal", "-shm"):
+                Path(str(dst) + suffix).unlink(missing_ok=True)
+            shutil.copyfile(src, dst)
+            return f"sqlite:///{dst}"
+        return _pg_clone(self.base, f"{_pg_name(self.base)}_run")
+
+
+def _pg_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?")[0]
+
+
+def _pg_admin(url: str, *sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql").rsplit("/", 1)[0] + "/postgres",
+                         autocommit=True) as con:
+        for q in sql:
+            con.execute(q)  # type: ignore[arg-type]  # our own fixed statements
+
+
+def _pg_clone(base: str, name: str) -> str:
+    _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE "{_pg_name(base)}"')
+    return base.rsplit("/", 1)[0] + "/" + name
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patients", type=int, default=10_000)
+    ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--pg", help="a PostgreSQL URL whose server may create databases named after it "
+                                 "(<name>_bench, <name>_bench_run); default: SQLite")
     args = ap.parse_args()
     tf = str(Path(sys.executable).with_name("trialflow"))
-    with tempfile.TemporaryDirectory() as tmp:
-        db = str(Path(tmp) / "bench-store.db")
-        t = time.perf_counter()
-        fill(db, args.patients, seed_rows(Path(tmp))).close()
-        print(f"store of {args.patients:,} patients built in {time.perf_counter() - t:.1f} s (SQLite)")
-        cases = {
-            "load the stored protocol (no re-validation)": [sys.executable, "-c", LOAD_STORED, db],
-            "baseline: validate the stored text again": [sys.executable, "-c", VALIDATE_STORED, db],
-            "next --json (baseline)": [tf, "next", "--db", db, "--json"],
-            "next (a screenful)": [tf, "next", "--db", db],
-            "next --limit 50": [tf, "next", "--db", db, "--limit", "50"],
-            "next --all (every row, as before)": [tf, "next", "--db", db, "--all"],
-            "status --json (baseline)": [tf, "status", "--db", db, "--json"],
-            "status (a screenful)": [tf, "status", "--db", db],
-            "status --all (every row, as before)": [tf, "status", "--db", db, "--all"],
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if args.pg:
+            base = args.pg.rsplit("/", 1)[0] + f"/{_pg_name(args.pg)}_bench"
+            _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{_pg_name(base)}"', f'CREATE DATABASE "{_pg_name(base)}"')
+            build = timed([py, "-c", BUILD_PG, base, str(args.patients)])
+            backend = "PostgreSQL"
+        else:
+            db = tmp / "store.db"
+            build = timed([tf, "demo", "--patients", str(args.patients), "--db", str(db)])
+            base, backend = f"sqlite:///{db}", "SQLite"
+        rows = lab_csv(base, tmp / "lab.csv", args.rows)
+        print(f"{backend}: `demo --patients {args.patients:,}` built the store in {build[0]:.1f} s wall, "
+              f"{build[1]:.1f} s CPU, {build[2] / 1024:.0f} MB peak; lab file of {rows:,} rows")
+        copies = Copies(base, tmp)
+        lab = str(tmp / "lab.csv")
+        writes = {
+            "import lab.csv": lambda u: [tf, "import", lab, "--db", u, "--user", USER],
+            "baseline: driver executemany": lambda u: [py, "-c", DRIVER, u, lab],
+            "baseline: SQLAlchemy Core insert": lambda u: [py, "-c", CORE, u, lab],
         }
-        times: dict[str, list[float]] = {k: [] for k in cases}
+        reads = {
+            "next --json (baseline)": [tf, "next", "--db", base, "--json"],
+            "report": [tf, "report", "--db", base],
+            "status": [tf, "status", "--db", base],
+            "next (a screenful)": [tf, "next", "--db", base],
+            "next --all (every row as one table, as before)": [tf, "next", "--db", base, "--all"],
+            "visits --status missed": [tf, "visits", "--status", "missed", "--db", base],
+            "bare imports (baseline)": [py, "-c", BARE],
+            "baseline: validate the stored protocol text again": [py, "-c", VALIDATE_STORED, base],
+            "load the stored protocol (no re-validation)": [py, "-c", LOAD_STORED, base],
+            "next ID (one patient)": [tf, "next", "DEMO-" + "1".zfill(max(3, len(str(args.patients)))), "--db", base],
+        }
+        results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in [*writes, *reads]}
         for _ in range(args.repeat):
-            for name, cmd in cases.items():
-                times[name].append(run(cmd))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        base = {"load": med["baseline: validate the stored text again"], "next": med["next --json (baseline)"],
-                "status": med["status --json (baseline)"]}
-        print(f"\nwhole processes, median of {args.repeat}, load average {os.getloadavg()[0]:.1f}")
-        print("| command | median | × its baseline |\n| --- | ---: | ---: |")
-        for name, m in med.items():
-            b = base["load" if "protocol" in name or "stored text" in name else name.split()[0]]
-            print(f"| `{name}` | {m:.2f} s | {m / b:.2f} |")
-        rebuilt, validated = in_process(db, max(args.repeat, 20))
-        print(f"\nin process (warm): rebuild a stored version {rebuilt * 1000:.1f} ms, "
-              f"validate it again {validated * 1000:.1f} ms")
+            for name, cmd in writes.items():
+                results[name].append(timed(cmd(copies.fresh())))
+            for name, rcmd in reads.items():
+                results[name].append(timed(rcmd))
+        med: dict[str, Any] = {k: tuple(statistics.median(x[i] for x in v) for i in range(3))
+                               for k, v in results.items()}
+        baseline = {"import lab.csv": "baseline: driver executemany", "baseline: SQLAlchemy Core insert":
+                    "baseline: driver executemany", "next ID (one patient)": "bare imports (baseline)",
+                    "load the stored protocol (no re-validation)": "baseline: validate the stored protocol text again"}
+        print(f"\n{backend}, {args.patients:,} patients, median of {args.repeat}, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print("| command | wall | CPU | peak RSS | × its baseline (wall) |\n| --- | ---: | ---: | ---: | ---: |")
+        for name, (wall, cpu, rss) in med.items():
+            b = baseline.get(name, "next --json (baseline)" if name in reads else name)
+            print(f"| `{name}` | {wall:.2f} s | {cpu:.2f} s | {rss / 1024:.0f} MB | {wall / med[b][0]:.2f} |")
+        imp = med["import lab.csv"][0]
+        print(f"\nimport: {rows / imp:,.0f} rows/s as a whole process (driver executemany "
+              f"{rows / med['baseline: driver executemany'][0]:,.0f} rows/s)")
+        if args.pg:
+            _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{_pg_name(base)}_run"',
+                      f'DROP DATABASE IF EXISTS "{_pg_name(base)}"')
 
 
 if __name__ == "__main__":
