@@ -21,7 +21,7 @@ from ._store import NewEvent, Store, Transaction
 from ._tables import DataQueryRow, PatientRow
 from ._worklist import Action
 
-__all__ = ["DataQuery", "answer_query", "close_query", "list_queries", "open_queries_on", "open_query",
+__all__ = ["DataQuery", "answer_query", "cache_query", "close_query", "list_queries", "open_queries_on", "open_query",
            "query_actions"]
 
 QUERYABLE_NOT = frozenset({QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED})
@@ -69,6 +69,27 @@ def _append(tx: Transaction, store: Store, patient: str, ev: NewEvent) -> Event:
     return tx.append(patient, state, [ev], projection(protocol_of(store, state)))[0]
 
 
+def cache_query(tx: Transaction, e: Event) -> DataQueryRow:
+    """The ``data_query`` row as query event ``e`` (opened, answered, closed) leaves it, written in ``tx``:
+    the one reading of a query's events into its cached state (the commands here, the ODM import)."""
+    p = e.payload
+    if e.kind == QUERY_OPENED:
+        row = DataQueryRow(id=e.id, patient_id=e.patient, event_id=int(p["event"]), status="open", text=p["text"],
+                           opened_by=e.user, opened_at=e.recorded_at, assigned_to=p.get("assigned_to"),
+                           updated_at=e.recorded_at)
+    else:
+        found = tx.session.get(DataQueryRow, int(p["query"]))
+        if found is None:
+            raise Refused(f"{e.patient}: event {e.id} ({e.kind}) is about query {p['query']}, which was never opened")
+        row = found
+        row.status = "answered" if e.kind == QUERY_ANSWERED else "closed"
+        if e.kind == QUERY_ANSWERED:
+            row.answer = p.get("text")
+        row.updated_at = e.recorded_at
+    tx.session.add(row)
+    return row
+
+
 def open_query(store: Store, patient: str, event_id: int, text: str, user: str | Actor | Login,
                assigned_to: str | None = None) -> DataQuery:
     """Question recorded event ``event_id`` of ``patient`` (monitor, data manager)."""
@@ -84,10 +105,7 @@ def open_query(store: Store, patient: str, event_id: int, text: str, user: str |
             raise Refused(f"{patient} has no recorded event {event_id} to query (see trialflow history {patient})")
         ev = _append(tx, store, patient, NewEvent(QUERY_OPENED, today(), {"event": event_id, "text": body,
                                                                           "assigned_to": assigned_to}))
-        row = DataQueryRow(id=ev.id, patient_id=patient, event_id=event_id, status="open", text=body,
-                           opened_by=tx.user, opened_at=tx.now, assigned_to=assigned_to, updated_at=tx.now)
-        tx.session.add(row)
-        return _of(row, tx.site_of(patient))
+        return _of(cache_query(tx, ev), tx.site_of(patient))
 
     return store.write(user, work)
 
@@ -103,13 +121,8 @@ def _update(store: Store, query_id: int, user: str | Actor | Login, kind: str, t
         if kind == QUERY_ANSWERED and row.status != "open":
             raise Refused(f"query {query_id} is already answered: a data manager closes it or opens a new one")
         payload = {"query": query_id, "text": text}
-        _append(tx, store, row.patient_id, NewEvent(kind, today(), payload))
-        row.status = "answered" if kind == QUERY_ANSWERED else "closed"
-        if kind == QUERY_ANSWERED:
-            row.answer = text
-        row.updated_at = tx.now
-        tx.session.add(row)
-        return _of(row, tx.site_of(row.patient_id))
+        ev = _append(tx, store, row.patient_id, NewEvent(kind, today(), payload))
+        return _of(cache_query(tx, ev), tx.site_of(row.patient_id))
 
     return store.write(user, work)
 

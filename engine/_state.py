@@ -16,7 +16,8 @@ from typing import Any
 
 from ._records import Record, record_from_dict
 
-__all__ = ["PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold", "stamp", "upcast"]
+__all__ = ["EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold", "stamp",
+           "upcast"]
 
 # Event kinds
 ENROLLED = "enrolled"
@@ -37,6 +38,16 @@ CASEBOOK_LOCKED, CASEBOOK_UNLOCKED = "casebook_locked", "casebook_unlocked"
 EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED, SIGNATURE,
                QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED, DEVIATION,
                VISIT_SKIPPED, SCREEN_FAILED, REVERSAL)
+#: the payload keys, per event kind, whose values (an int or a list of ints, at any depth) are ids of other events
+#: of the same patient: a copy of a history into another store (the ODM import) maps them to the ids there. A
+#: signature's ``records`` also name event ids, but its hashes bind them, so a signature is copied as signed.
+EVENT_ID_KEYS: dict[str, frozenset[str]] = {
+    DECISION: frozenset({"event_id", "event_ids"}),  # the evidence names the records it used
+    REVERSAL: frozenset({"reverses"}),
+    QUERY_OPENED: frozenset({"event"}),  # the recorded event questioned
+    QUERY_ANSWERED: frozenset({"query"}), QUERY_CLOSED: frozenset({"query"}),  # the query_opened event
+    CASEBOOK_LOCKED: frozenset({"previous"}), CASEBOOK_UNLOCKED: frozenset({"previous"}),
+}
 
 # -- payload versions -----------------------------------------------------------------------------
 # Every stored payload carries its version under VERSION_KEY (absent: version 1, as written before

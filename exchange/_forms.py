@@ -20,6 +20,8 @@ from typing import Any, Literal
 from trialflow.protocol import Protocol
 
 __all__ = [
+    "EVENT_KIND",
+    "EVENT_PAYLOAD",
     "EXTRA_ITEM",
     "GENERIC_EVENT",
     "GENERIC_RECORD",
@@ -41,6 +43,8 @@ EXTRA_ITEM = "extra_json"
 #: the kind of the forms that hold what the table has no form for
 GENERIC_RECORD = "*record"
 GENERIC_EVENT = "*"
+#: the generic event form's items for the event kind and its whole payload
+EVENT_KIND, EVENT_PAYLOAD = "event_kind", "event_payload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +266,15 @@ def _event_forms(protocol: Protocol) -> list[FormSpec]:
             _extra("migration"),
         )),
     ))
-    other = FormSpec("F.EVENT", "Other recorded event", "*", "event", (
+    # every other event kind (deviation, skipped visit, screen failure, reversal, signature, data query, case-book
+    # lock, ...): its kind, its payload whole (a payload may have a field of its own named "kind": a deviation's
+    # missed / out_of_window / ...) and the event it points at, by its id in the exporting store (as in SourceID)
+    other = FormSpec("F.EVENT", "Other recorded event", GENERIC_EVENT, "event", (
         GroupSpec("IG.EVENT", "Event", (
             _i("event_date", "", "Effective date", "date"),
-            _i("event_kind", "kind", "Event kind"),
+            _i(EVENT_KIND, "kind", "Event kind"),
+            _i(EVENT_PAYLOAD, "payload", "The event's fields (JSON)", codec="json"),
+            _i("event_corrects", "corrects", "The event it points at (its id in the exporting store)", "integer"),
             _extra("event"),
         )),
     ))

@@ -137,7 +137,8 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol, location
                 fd.Signature = _signature(patient, e, signatures.get(e.seq), location)
         else:
             where = STUDY_EVENT
-            fd = _form_data(forms[GENERIC_EVENT], e, e.seq, {"kind": e.kind, **e.payload}, "Insert", location)
+            generic = {"kind": e.kind, "payload": dict(e.payload)} | ({"corrects": e.corrects} if e.corrects else {})
+            fd = _form_data(forms[GENERIC_EVENT], e, e.seq, generic, "Insert", location)
         slots.setdefault(where, []).append(fd)
     subject = ODM.SubjectData(SubjectKey=patient, TransactionType="Insert")
     for oid in sorted(slots, key=lambda o: visit_order.index(o) if o in visit_order else len(visit_order)):

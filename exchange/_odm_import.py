@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from trialflow.engine import Event, PatientState, Refused, Store, Written, fold
+from trialflow.engine._dataqueries import cache_query
+from trialflow.engine._state import EVENT_ID_KEYS, QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED
 from trialflow.protocol import DocumentError, Problem, Protocol
 
-from ._forms import EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
+from ._forms import EVENT_PAYLOAD, EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
 from ._odm_model import ODM_NS
 from ._xml import Node, parse_xml
 
@@ -38,7 +40,6 @@ __all__ = ["OdmImport", "import_odm"]
 REDCAP_NS = "https://projectredcap.org"
 _SEQ = re.compile(r"seq\s+(\d+)")
 _EVENT = re.compile(r"event\s+(\d+)")
-_ID_KEYS = ("event_id", "event_ids")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,15 +259,31 @@ def _record_payload(entry: _Entry) -> dict[str, Any]:
         raise Refused(f"{entry.where}: {err}") from None
 
 
-def _map_ids(value: Any, ids: dict[int, Any], key: str = "") -> Any:
-    """``value`` with every event id (under an ``event_id`` key) replaced through ``ids``."""
+def _map_ids(value: Any, ids: dict[int, Any], kind: str, key: str = "") -> Any:
+    """A ``kind`` event's payload ``value`` with every event id in it (under a key of ``EVENT_ID_KEYS[kind]``)
+    replaced through ``ids``."""
+    keys = EVENT_ID_KEYS.get(kind)
+    if not keys:
+        return value
     if isinstance(value, dict):
-        return {k: _map_ids(v, ids, k) for k, v in value.items()}
+        return {k: _map_ids(v, ids, kind, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_map_ids(v, ids, key) for v in value]
-    if key in _ID_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return [_map_ids(v, ids, kind, key) for v in value]
+    if key in keys and isinstance(value, int) and not isinstance(value, bool):
         return ids.get(value, value)
     return value
+
+
+def _generic(entry: _Entry) -> tuple[str, dict[str, Any], int | None]:
+    """(kind, payload, the file's id of the event it points at) of an entry of the generic event form."""
+    fields = dict(entry.payload)
+    kind = str(fields.pop("kind", "")) or "event"
+    if "payload" not in fields:  # a file written before the form carried the payload whole: its fields beside
+        return kind, fields, None
+    payload, corrects = fields["payload"], fields.get("corrects")
+    if not isinstance(payload, dict):
+        raise Refused(f"{entry.where}: {EVENT_PAYLOAD} must hold a JSON object")
+    return kind, payload, corrects if isinstance(corrects, int) and not isinstance(corrects, bool) else None
 
 
 def _signature(kind: str, effective: dt.date, payload: Any, recorded_at: dt.datetime | None,
@@ -278,7 +295,7 @@ def _signature(kind: str, effective: dt.date, payload: Any, recorded_at: dt.date
 
 
 def _stored_signature(e: Event, seq_of: dict[int, Any]) -> str:
-    payload: Any = _map_ids(dict(e.payload), seq_of)
+    payload: Any = _map_ids(dict(e.payload), seq_of, e.kind)
     if e.kind == "correction":
         payload = {k: v for k, v in payload.items() if k != "root"}
     return _signature(e.kind, e.effective_date, payload, e.recorded_at, e.user)
@@ -340,18 +357,25 @@ class _Restorer:
                              recorded_at=entry.recorded_at, user=entry.user),
                     _signature("observation", effective, record, entry.recorded_at, entry.user))
         assert entry.effective is not None
-        if kind == "decision" and check:
-            self.flush()  # the evidence names the records it used by id: those ids must exist here
-            payload = _map_ids(payload, self.new_id)
-        sig_payload = _map_ids(dict(entry.payload), self.seq_of)
+        source_corrects = None
         if kind == GENERIC_EVENT:
-            kind = str(payload.pop("kind", "")) or "event"
+            kind, payload, source_corrects = _generic(entry)
+        sig_payload = _map_ids(payload, self.seq_of, kind)
+        corrects = None
+        if (kind in EVENT_ID_KEYS or source_corrects is not None) and check:
+            # the payload names events by id (a decision's evidence, what a reversal reverses, the event a
+            # query is about): those events must have their ids here, and the payload gets them
+            self.flush()
+            payload = _map_ids(payload, self.new_id, kind)
+            if source_corrects is not None:
+                corrects = self.new_id.get(source_corrects)
+                if corrects is None:
+                    raise Refused(f"{entry.where}: it points at event {source_corrects} of the exporting store, "
+                                  "which the file does not hold before it")
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
-        if kind != entry.form.kind:
-            sig_payload.pop("kind", None)
-        return (NewEvent(kind, entry.effective, payload, entry.reason, recorded_at=entry.recorded_at,
-                         user=entry.user),
+        return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
+                         recorded_at=entry.recorded_at, user=entry.user),
                 _signature(kind, entry.effective, sig_payload, entry.recorded_at, entry.user))
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
@@ -386,6 +410,7 @@ class _Restorer:
             events = self.tx.create(self.patient, version.id, new.effective_date, [new],
                                     projection(protocol, version.id))
             self.written.extend(events)
+            self.track(events[0], entry)
             self.state = fold(events)
             self.phase = self.state.phase
             return
@@ -474,6 +499,9 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
             except Refused as err:
                 problems.extend(err.problems)
                 continue
+            for e in events:  # a restored data query is listed and on the worklist as it was
+                if e.kind in (QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED):
+                    cache_query(tx, e)
             if events:
                 count += len(events)
                 state = tx.state(patient)
