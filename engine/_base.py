@@ -11,16 +11,18 @@ class Problem(str):
     """A refusal's reason (or a preview's flag) whose terminal sentence carries advice a web page cannot use.
 
     As a ``str`` it is what the CLI prints (``plain`` + ``advice``, e.g. "a deviation needs a reason" +
-    " (--reason)"); ``plain`` is the finding alone, the words a form shows beside its field. ``unusual``
-    marks a value outside a plausible range the protocol declares: recorded once confirmed with a reason.
+    " (--reason)"); ``plain`` is the finding alone, the words a form shows beside its field, followed by
+    ``form_advice`` when a form has its own way to act on it ("correct the recorded value" where the terminal
+    is told ``trialflow correct P N``). ``unusual`` marks a value outside a plausible range the protocol
+    declares: recorded once confirmed with a reason.
     """
 
     plain: str
     unusual: bool
 
-    def __new__(cls, plain: str, advice: str = "", *, unusual: bool = False) -> Problem:
+    def __new__(cls, plain: str, advice: str = "", *, unusual: bool = False, form_advice: str = "") -> Problem:
         self = super().__new__(cls, plain + advice)
-        self.plain, self.unusual = plain, unusual
+        self.plain, self.unusual = plain + form_advice, unusual
         return self
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from trialflow.protocol import Protocol, suggest
 from trialflow.rules.observations import DoseChange
 
-from ._base import today
+from ._base import Problem, today
 from ._records import Record, SorafenibDispense
 from ._schedule import defining_kinds, schedule
 from ._state import PatientState, RecordedValue
@@ -97,17 +97,19 @@ def admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | No
     return f"{rec.kind} dated {rec.date} is {when} and outside every baseline window of the protocol"
 
 
-def conflict(existing: Iterable[RecordedValue], rec: Record) -> str | None:
-    """A different value for something already recorded on that day: a correction, not a second fact."""
+def conflict(existing: Iterable[RecordedValue], rec: Record, patient: str) -> str | None:
+    """A different value for something already recorded on that day: a correction, not a second fact.
+    The terminal is told the command that corrects it; a form (``plain``) to correct the recorded value."""
     if rec.kind in MANY_PER_DAY:
         return None
     for value in existing:
         old = value.record
         if old.kind == rec.kind and old.date == rec.date and old.to_dict() != rec.to_dict():
             if value.event_id < 0:
-                return f"two different {rec.kind} records of {rec.date} in this input: keep one"
-            return (f"a {rec.kind} of {rec.date} is already recorded (event {value.event_id}) with other values; "
-                    f"to change it use trialflow correct {{patient}} {value.event_id}")
+                return f"{patient}: two different {rec.kind} records of {rec.date} in this input: keep one"
+            return Problem(f"{patient}: a {rec.kind} of {rec.date} is already recorded (event {value.event_id}) "
+                           "with other values", f"; to change it use trialflow correct {patient} {value.event_id}",
+                           form_advice="; to change it, correct the recorded value")
     return None
 
 

@@ -355,9 +355,10 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             if any(root not in history.retracted for root in earlier):
                 superseded += 1  # recorded, then corrected to another value: the correction stands
                 continue
-            why = admissible(protocol, state, rec) or conflict([*state.records, *batch], rec)
+            bad = admissible(protocol, state, rec)
+            why = f"{patient}: {bad}" if bad else conflict([*state.records, *batch], rec, patient)
             if why:
-                problems.append(f"{patient}: {why.replace('{patient}', patient)}")
+                problems.append(why)
                 continue
             unusual = implausible(protocol, rec)
             if unusual and confirm_unusual is None:
@@ -483,9 +484,10 @@ def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any
                 raise Refused(f"the correction changes nothing in event {event_id}")
             chain = {root} | {e.id for e in state.events if e.kind == CORRECTION and e.payload["root"] == root}
             others = [r for r in state.records if r.event_id not in chain]
-            why = admissible(protocol, state, new_rec) or conflict(others, new_rec)
+            bad = admissible(protocol, state, new_rec)
+            why = f"{patient}: {bad}" if bad else conflict(others, new_rec, patient)
             if why:
-                raise Refused(f"{patient}: {why.replace('{patient}', patient)}")
+                raise Refused(why)
             payload["record"] = new_rec.to_dict()
             when = new_rec.date
         events = tx.append(patient, state, [NewEvent(CORRECTION, when, payload, reason, corrects=event_id)],

@@ -170,6 +170,27 @@ def test_no_form_error_shown_in_the_web_names_a_cli_flag(fresh) -> None:  # type
     assert {p: observations(fresh.db, p) for p in before} == before  # every refusal stored nothing
 
 
+def test_a_second_value_on_the_same_day_is_told_to_correct_the_recorded_one(fresh) -> None:  # type: ignore[no-untyped-def]
+    """The form says to correct the recorded value (the web's correct form); the CLI still names its command."""
+    client = signed_in(app_for(fresh.db), "anna")
+    tg = [e for e in client.get("/api/patients/A-001/history").json()
+          if e["kind"] == "observation" and e["payload"]["kind"] == "tg"][-1]
+    day, other = tg["effective_date"], str(tg["payload"]["value"] + 1)
+    path = "/patients/A-001/record/tg"
+    before = observations(fresh.db, "A-001")
+    r = post(client, path, {"date": day, "value": other, "unit": "ug/L", "tgab": "negative"}, path)
+    shown = alerts(r.text)
+    assert r.status_code == 422
+    assert any(f"a tg of {day} is already recorded (event {tg['event']}) with other values; to change it, correct "
+               "the recorded value" in a for a in shown), shown
+    assert not [a for a in shown if "trialflow" in a or "--" in a], shown
+    assert observations(fresh.db, "A-001") == before
+    out = cli(fresh.db, "anna", "record", "A-001", "tg", "--date", day, "--value", other, "--tgab", "negative")
+    assert out.exit_code != 0
+    assert (f"A-001: a tg of {day} is already recorded (event {tg['event']}) with other values; to change it use "
+            f"trialflow correct A-001 {tg['event']}") in " ".join(out.output.split())
+
+
 def test_the_cli_keeps_its_flags_in_the_same_refusals(fresh) -> None:  # type: ignore[no-untyped-def]
     """The terminal's sentences are unchanged: the advice the web leaves out is still there."""
     cases = [
