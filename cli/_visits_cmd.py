@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
                                                    f"{', '.join(_STATUSES)}.")] = None,
         unresolved: Annotated[bool, typer.Option("--unresolved", help="Only visits still calling for action "
                                                  "(missed without a deviation).")] = False,
+        site: Annotated[str | None, typer.Option("--site", metavar="CODE", help="Only the patients of this site "
+                                                 "(across the cohort; not with ID).")] = None,
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -88,6 +90,9 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"expected one of {', '.join(_STATUSES)}, got {status!r}", param_hint="--status")
         store = open_store(db)
         day = parse_date(as_of, "--as-of") or dt.date.today()
+        if patient is not None and site is not None:
+            raise typer.BadParameter("a patient's ledger is one patient's; --site filters the cohort (leave out ID)",
+                                     param_hint="--site")
         if patient is not None:
             result = call(ledger, store, patient, as_of=day, known_at=parse_known_at(known_at),
                           actor=resolve_user(user, password_stdin))
@@ -102,17 +107,18 @@ def register(app: typer.Typer) -> None:
             for p in result.unscheduled:
                 console.print(f"{p}: visits get their dates at day 0 (trialflow start {patient})", markup=False)
             return
-        vs = call(cohort_visits, store, status=status, unresolved=unresolved, as_of=day,
+        vs = call(cohort_visits, store, status=status, unresolved=unresolved, as_of=day, site=site,
                   known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
         if as_json:
             print_json(vs)
             return
-        what = f"{status} visits" if status else "visits"
+        what = (f"{status} visits" if status else "visits") + (f" at site {site}" if site else "")
         if not vs:
             console.print(f"no {what} as of {day}", markup=False)
             return
         cols, rows = _ledger_rows(vs, with_patient=True)
-        print_table(cols, rows, title=f"{what.capitalize()} as of {day} ({len(vs)})", hint="trialflow visits --json")
+        print_table(cols, rows, title=f"{what[0].upper()}{what[1:]} as of {day} ({len(vs)})",
+                    hint="trialflow visits --json")
 
     @app.command()
     def deviation(
