@@ -60,9 +60,9 @@ Who = str | Actor | Login | None
 
 
 def _states(store: Store, known_at: dt.datetime | None, patients: list[str] | None = None,
-            visible: Callable[[str], bool] | None = None) -> list[PatientState]:
+            visible: Callable[[str], bool] | None = None, records: tuple[str, ...] | None = None) -> list[PatientState]:
     out = []
-    for pid, evs in store.events_of(patients).items():
+    for pid, evs in store.events_of(patients, records=records).items():
         if visible is not None and not visible(pid):
             continue
         try:
@@ -358,12 +358,21 @@ def _signed(store: Store, st: PatientState) -> dict[str, Any] | None:
             "valid": s.valid, "invalidated_by": list(s.invalidated_by)}
 
 
+#: the record kinds the endpoint report reads (its safety part: adverse events, and the doses taken)
+REPORT_RECORDS = ("adverse_event", "dose_change", "dispense")
+
+
 def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> EndpointReport:
     """The primary endpoint over the patients the actor may see (every patient for study-wide roles)."""
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
-    states = [s.until(as_of) for s in _states(store, known_at, visible=visible) if s.enrolled_on <= as_of]
+    # Every event but the observations the report does not read (Tg, TgAb, CT, scans: most of the table);
+    # a patient whose last decision is signed is read whole, since its signature's validity rests on them.
+    states = [s.until(as_of) for s in _states(store, known_at, visible=visible, records=REPORT_RECORDS)
+              if s.enrolled_on <= as_of]
+    signed = [s.patient for s in states if s.decisions and any(e.kind == SIGNATURE for e in s.events)]
+    whole = {s.patient: s.until(as_of) for s in _states(store, known_at, signed)} if signed else {}
     per_phase: dict[str, int] = {}
     per_arm: dict[str, int] = {}
     withdrawn: dict[str, int] = {}
@@ -407,7 +416,7 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
             c["favourable"] += cid in d["favourable_criteria"]
         rows.append({"patient": st.patient, "decided_on": st.decisions[-1].effective_date.isoformat(),
                      "outcomes": d["outcomes"], "favourable": d["favourable"], "arm": d["to"],
-                     "override": d.get("override", False), "signature": _signed(store, st)})
+                     "override": d.get("override", False), "signature": _signed(store, whole.get(st.patient, st))})
     ci = clopper_pearson(favourable, evaluable) if evaluable else None
     treated = evaluable + withdrawn_treated
     return EndpointReport(
@@ -427,5 +436,5 @@ def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
     """Every adverse event of the patients the actor may see, by patient and grade, with SAEs and dose reductions."""
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
-    return safety_of([s.until(as_of) for s in _states(store, known_at, visible=visible) if s.enrolled_on <= as_of],
-                     as_of)
+    return safety_of([s.until(as_of) for s in _states(store, known_at, visible=visible, records=REPORT_RECORDS)
+                      if s.enrolled_on <= as_of], as_of)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
@@ -314,12 +314,21 @@ class Store:
                          .order_by(EventRow.seq)).scalars()  # type: ignore[arg-type]
         return [Event.from_row(r) for r in rows]
 
-    def events_of(self, patients: Sequence[str] | None = None) -> dict[str, list[Event]]:
-        """Events of many patients at once (one query), grouped by patient."""
+    def events_of(self, patients: Sequence[str] | None = None, *,
+                  records: Sequence[str] | None = None) -> dict[str, list[Event]]:
+        """Events of many patients at once (one query), grouped by patient.
+
+        ``records``: of the observation events, only those of these record kinds (every other event kind
+        is read whole), so a reader that needs the phases and decisions but not the lab values leaves most
+        of the table in the database."""
         out: dict[str, list[Event]] = {}
         # Plain Core rows, not ORM objects: building 48,000 SQLModel instances cost more than the query.
         table = EventRow.__table__  # type: ignore[attr-defined]
         q = select(table).order_by(table.c.patient_id, table.c.seq)
+        if records is not None:
+            # a payload is stored as json.dumps(..., sort_keys=True): its kind reads '"kind": "<kind>"'
+            q = q.where(or_(table.c.kind != "observation",
+                            *(table.c.payload.contains(f'"kind": "{k}"', autoescape=True) for k in records)))
         with read_session(self.engine) as s:
             if patients is None:
                 batches: list[Any] = [q]
