@@ -1,4 +1,4 @@
-"""``trialflow export odm|fhir|sdtm-design`` and the ODM branch of ``trialflow import``.
+"""``trialflow export odm|fhir|sdtm-design|sdtm-dv`` and the ODM branch of ``trialflow import``.
 
 odmlib and fhir.resources are imported only inside these commands, so ``trialflow --help`` and every
 other command start without them; without the ``exchange`` extra the commands say how to install it.
@@ -15,7 +15,7 @@ from ._common import DbOpt, JsonOpt, PasswordStdinOpt, UserOpt, call, open_store
 from ._output import console, err_console, fail, print_json
 
 app = typer.Typer(
-    help="Export the store for the systems trial teams use: CDISC ODM 1.3.2, HL7 FHIR R5, SDTM trial design.",
+    help="Export the store for the systems trial teams use: CDISC ODM 1.3.2, HL7 FHIR R5, SDTM trial design and DV.",
     no_args_is_help=True,
 )
 
@@ -104,6 +104,26 @@ def export_sdtm_cmd(
         return
     console.print(f"{out}: SDTM trial design for {result.study} v{result.version}: "
                   + ", ".join(f"{d} {n} rows" for d, n in result.rows.items()), markup=False)
+
+
+@app.command("sdtm-dv")
+def export_sdtm_dv_cmd(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the dataset.")] = Path("sdtm"),
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="json (Dataset-JSON 1.1) or csv.")] = "json",
+    db: DbOpt = None, user: UserOpt = None, password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """SDTM DV (protocol deviations): one row per recorded deviation, as Dataset-JSON or CSV."""
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter(f"expected json or csv, got {fmt!r}", param_hint="--format")
+    _require_exchange()
+    from trialflow.exchange import export_sdtm_dv
+
+    result = call(export_sdtm_dv, open_store(db), out, fmt, actor=resolve_user(user, password_stdin))
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{result.file}: SDTM DV for {result.study}: {result.rows} deviation(s) of {result.subjects} "
+                  "subject(s)", markup=False)
 
 
 def import_odm_command(file: Path, db: str | None, user: str, as_json: bool) -> None:

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialflow.protocol import Phase, Protocol, Visit
+from trialflow.protocol import Phase, Protocol
 
 from ._output import output_folder
 
-__all__ = ["DOMAINS", "SdtmDesign", "design_domains", "export_sdtm_design"]
+__all__ = ["DOMAINS", "SdtmDesign", "design_domains", "export_sdtm_design", "visit_numbers", "write_dataset"]
 
 #: domain → (label, [(variable, label, Dataset-JSON data type)])
 DOMAINS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
@@ -161,8 +162,9 @@ def design_domains(protocol: Protocol) -> dict[str, list[dict[str, Any]]]:
                        "EPOCH": _epoch(protocol, p, p not in common)})
 
     tv = []
-    visits: list[tuple[Phase, Visit]] = [(p, v) for p in protocol.phases for v in p.visits]
-    for n, (p, v) in enumerate(visits, start=1):
+    numbers = visit_numbers(protocol)
+    for p, v in [(phase, v) for phase in protocol.phases for v in phase.visits]:
+        n = numbers[v.id][0]
         arms_of = [arms[b.id] for b in dec.branches if b.to == p.id]
         anchor = _anchor_text(protocol, p)
         tv.append({"STUDYID": study, "DOMAIN": "TV", "VISITNUM": n, "VISIT": v.name,
@@ -202,10 +204,36 @@ def design_domains(protocol: Protocol) -> dict[str, list[dict[str, Any]]]:
     return {"TA": ta, "TE": te, "TV": tv, "TI": ti, "TS": ts}
 
 
-def _write_json(path: Path, domain: str, rows: Sequence[dict[str, Any]], protocol: Protocol) -> None:
+def visit_numbers(protocol: Protocol) -> dict[str, tuple[int, str]]:
+    """Visit id → (VISITNUM, VISIT): the planned visits numbered in protocol order, as TV numbers them."""
+    visits = [v for p in protocol.phases for v in p.visits]
+    return {v.id: (n, v.name) for n, v in enumerate(visits, start=1)}
+
+
+def write_dataset(folder: Path, domain: str, rows: Sequence[dict[str, Any]], protocol: Protocol, fmt: str,
+                  spec: tuple[str, list[tuple[str, str, str]]] | None = None, *, private: bool = False) -> Path:
+    """One domain's rows as ``<domain>.json`` (Dataset-JSON 1.1) or ``.csv`` in ``folder``; ``spec`` is the
+    domain's label and variables (default: the trial design's ``DOMAINS``). ``private``: the file holds
+    patient data, so only its owner may read it (mode 0600)."""
+    label, variables = spec or DOMAINS[domain]
+    path = folder / f"{domain.lower()}.{fmt}"
+    if private:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
+    if fmt == "json":
+        _write_json(path, domain, label, variables, rows, protocol)
+    else:
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=[v for v, _, _ in variables])
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+def _write_json(path: Path, domain: str, label: str, variables: list[tuple[str, str, str]],
+                rows: Sequence[dict[str, Any]], protocol: Protocol) -> None:
     from odmlib.dataset_json_1_1 import Column, DatasetJSON
 
-    label, variables = DOMAINS[domain]
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     ds = DatasetJSON(datasetJSONVersion="1.1.0", datasetJSONCreationDateTime=now, fileOID=f"trialflow.{domain}",
                      originator="trialflow", studyOID=f"ST.{protocol.study.id}",
@@ -223,14 +251,5 @@ def export_sdtm_design(protocol: Protocol, out: str | Path, fmt: str = "json") -
     domains = design_domains(protocol)
     files = {}
     for domain, rows in domains.items():
-        path = folder / f"{domain.lower()}.{fmt}"
-        if fmt == "json":
-            _write_json(path, domain, rows, protocol)
-        else:
-            variables = [v for v, _, _ in DOMAINS[domain][1]]
-            with path.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=variables)
-                writer.writeheader()
-                writer.writerows(rows)
-        files[domain] = str(path)
+        files[domain] = str(write_dataset(folder, domain, rows, protocol, fmt))
     return SdtmDesign(protocol.study.id, protocol.version, fmt, files, {d: len(r) for d, r in domains.items()})

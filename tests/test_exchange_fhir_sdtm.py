@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from team_helpers import cheap_hashing  # noqa: F401  # fixture
 from typer.testing import CliRunner
 from workflow_helpers import USER, new_store, patient_at_decision
 
@@ -150,4 +151,92 @@ def test_cli_export_fhir_and_sdtm(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "TV 21 rows" in r.output and (tmp_path / "sdtm" / "tv.csv").exists()
     r = runner.invoke(app, ["export", "sdtm-design", "--format", "xlsx", "--db", db])
+    assert r.exit_code == 2
+
+
+# -- SDTM DV: protocol deviations ---------------------------------------------------------------------
+DV_NAMES = ["STUDYID", "DOMAIN", "USUBJID", "DVSEQ", "DVTERM", "DVDECOD", "VISITNUM", "VISIT", "DVSTDTC"]
+
+
+@pytest.fixture
+def deviations_db(tmp_path: Path) -> str:
+    """P-002: Tg week 4 missed, Tg week 8 out of window; P-001: no deviation; P-003: week 4 not done."""
+    import datetime as dt
+
+    from workflow_helpers import DAY0, enrol_started
+
+    from trialflow.engine import deviation
+
+    db = str(tmp_path / "dv.db")
+    store = new_store(db)
+    for pid in ("P-001", "P-002", "P-003"):
+        enrol_started(store, pid)
+    deviation(store, "P-002", "tg_w4", "missed", "patient on holiday", DAY0 + dt.timedelta(days=40), USER)
+    deviation(store, "P-002", "tg_w8", "out_of_window", "sample drawn on day 70", DAY0 + dt.timedelta(days=70), USER)
+    deviation(store, "P-003", "tg_w4", "not_done", "laboratory strike", DAY0 + dt.timedelta(days=35), USER)
+    store.close()
+    return db
+
+
+def test_sdtm_dv_has_a_row_per_deviation_with_the_sdtmig_variables(deviations_db: str, tmp_path: Path) -> None:
+    from trialflow.engine import Store
+    from trialflow.exchange import export_sdtm_dv
+
+    store = Store.open(deviations_db)
+    result = export_sdtm_dv(store, tmp_path / "json")
+    csv_result = export_sdtm_dv(store, tmp_path / "csv", "csv")
+    store.close()
+    assert (result.rows, result.subjects) == (3, 2)
+    ds = json.loads(Path(result.file).read_text(encoding="utf-8"))
+    assert ds["datasetJSONVersion"] == "1.1.0" and ds["name"] == "DV" and ds["records"] == 3
+    assert [c["name"] for c in ds["columns"]] == DV_NAMES
+    rows = [dict(zip(DV_NAMES, r, strict=True)) for r in ds["rows"]]
+    tv = {r["VISIT"]: r["VISITNUM"] for r in design_domains(load_bundled_protocol())["TV"]}
+    assert rows == [
+        {"STUDYID": "sorafenib-dtc", "DOMAIN": "DV", "USUBJID": "sorafenib-dtc-P-002", "DVSEQ": 1,
+         "DVTERM": "Tg week 4 missed: patient on holiday", "DVDECOD": "MISSED VISIT",
+         "VISITNUM": tv["Tg week 4"], "VISIT": "Tg week 4", "DVSTDTC": "2026-02-21"},
+        {"STUDYID": "sorafenib-dtc", "DOMAIN": "DV", "USUBJID": "sorafenib-dtc-P-002", "DVSEQ": 2,
+         "DVTERM": "Tg week 8 out of window: sample drawn on day 70", "DVDECOD": "VISIT OUT OF WINDOW",
+         "VISITNUM": tv["Tg week 8"], "VISIT": "Tg week 8", "DVSTDTC": "2026-03-23"},
+        {"STUDYID": "sorafenib-dtc", "DOMAIN": "DV", "USUBJID": "sorafenib-dtc-P-003", "DVSEQ": 1,
+         "DVTERM": "Tg week 4 not done: laboratory strike", "DVDECOD": "VISIT ASSESSMENT NOT DONE",
+         "VISITNUM": tv["Tg week 4"], "VISIT": "Tg week 4", "DVSTDTC": "2026-02-16"},
+    ]
+    with open(csv_result.file, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == DV_NAMES
+        assert [r["DVDECOD"] for r in reader] == ["MISSED VISIT", "VISIT OUT OF WINDOW", "VISIT ASSESSMENT NOT DONE"]
+    assert Path(result.file).stat().st_mode & 0o777 == 0o600  # patient data
+
+
+def test_sdtm_dv_holds_only_the_patients_the_actor_may_read(tmp_path: Path,
+                                                           cheap_hashing: list[float]) -> None:  # noqa: F811
+    import datetime as dt
+
+    from team_helpers import new_team_store
+    from workflow_helpers import DAY0, ELIGIBLE, ENROLLED
+
+    from trialflow.engine import Refused, deviation, enroll, start
+    from trialflow.exchange import deviation_rows
+
+    team = new_team_store(str(tmp_path / "team.db"), cheap_hashing)
+    for pid, who, site in (("P-A01", "anna", "AMS"), ("P-L01", "bram", "LEI")):
+        enroll(team.store, pid, ENROLLED, ELIGIBLE, team[who], site=site)
+        start(team.store, pid, DAY0, team[who])
+        deviation(team.store, pid, "tg_w4", "missed", "no show", DAY0 + dt.timedelta(days=40), team[who])
+    with pytest.raises(Refused, match="this store has users"):
+        deviation_rows(team.store)
+    assert [r["USUBJID"] for r in deviation_rows(team.store, team["anna"])] == ["sorafenib-dtc-P-A01"]
+    assert len(deviation_rows(team.store, team["dina"])) == 2
+    team.store.close()
+
+
+def test_cli_export_sdtm_dv(deviations_db: str, tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["export", "sdtm-dv", "--out", str(tmp_path / "sdtm"), "--format", "csv",
+                                 "--db", deviations_db])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == f"{tmp_path / 'sdtm' / 'dv.csv'}: SDTM DV for sorafenib-dtc: 3 deviation(s) of 2 " \
+                               "subject(s)"
+    r = CliRunner().invoke(app, ["export", "sdtm-dv", "--format", "xpt", "--db", deviations_db])
     assert r.exit_code == 2
