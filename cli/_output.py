@@ -15,6 +15,7 @@ import enum
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -87,8 +88,19 @@ def jsonable(obj: Any) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    """Print ``obj`` as indented JSON on stdout (plain print: rich would re-wrap long strings)."""
-    print(json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False))
+    """Print ``obj`` as indented JSON on stdout (plain print: rich would re-wrap long strings).
+
+    A list is streamed item by item (the same text as one ``json.dumps``), so a 17,000-row worklist is
+    never held as one JSON document in memory."""
+    if not isinstance(obj, list | tuple) or not obj:
+        print(json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False))
+        return
+    out = sys.stdout
+    out.write("[\n")
+    for i, item in enumerate(obj):
+        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
+        out.write(("" if i == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+    out.write("\n]\n")
 
 
 def fail(lines: str | Iterable[str], code: int = 1) -> NoReturn:

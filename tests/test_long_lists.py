@@ -11,6 +11,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 from workflow_helpers import ELIGIBLE, ENROLLED, USER, enrol_started, new_db_url, new_store
 
@@ -99,3 +101,24 @@ def test_a_short_list_has_no_footer_and_a_bad_limit_is_bad_usage(cohort_db: str)
     assert len(table_rows(out)) == 1 and "more (--all" not in out
     result = runner.invoke(app, ["next", "--db", cohort_db, "--limit", "0"])
     assert result.exit_code == 2 and "Traceback" not in result.stdout + result.stderr
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+_JSON = st.recursive(_SCALARS, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
+                     max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(_JSON, max_size=6))
+def test_json_lists_are_streamed_as_the_same_text_as_one_dump(items: list[object]) -> None:
+    """`--json` prints a list item by item; the text is exactly json.dumps of the whole list (indent 2)."""
+    import contextlib
+    import io
+
+    from trialflow.cli._output import print_json
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_json(items)
+    assert out.getvalue() == json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+    assert json.loads(out.getvalue()) == items
