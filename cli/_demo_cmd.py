@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         from trialflow.engine import DEMO_DB, build_demo, next_actions, report
         from trialflow.engine._base import today as store_today
 
+        from ._long_lists import page
         from ._query_cmd import print_worklist, render_report
 
         with console.status("building the demo cohort through the workflow commands..."):
@@ -32,8 +33,11 @@ def register(app: typer.Typer) -> None:
         actions = [a for a in call(next_actions, store) if a.status != "upcoming"]
         console.print(f"Demo store written to {db or DEMO_DB}: {len(store.patient_ids())} patients.\n"
                       f"Try: trialflow status --db {db or DEMO_DB}\n", markup=False)
-        print_worklist(actions, f"Worklist today ({store_today()}): {len(actions)} items due, overdue or missed "
-                                "(trialflow next --db ... for upcoming too)")
+        shown = page(actions, lambda a: str(a.status), limit=None, show_all=len(actions) <= 60)
+        print_worklist(list(shown.rows), f"Worklist today ({store_today()}): {len(actions)} items due, overdue or "
+                                         "missed (trialflow next --db ... for upcoming too)")
+        if (more := shown.footer()) is not None:
+            console.print(more, markup=False)
         if patients is not None and patients > 30:  # a scale cohort: the report is one command away
             console.print(f"Report: trialflow report --db {db or DEMO_DB}", markup=False)
             return
