@@ -404,6 +404,7 @@ class Store:
         actor = identify(self, user)
         with write_session(self.engine) as s:
             tx = BulkTransaction(s, refresh(s, actor))
+            tx.quiet = True
             self._batch = tx
             try:
                 yield tx
@@ -415,6 +416,10 @@ class Store:
 
 class Transaction:
     """Reads and appends inside one database transaction (see :meth:`Store.write`)."""
+
+    #: leave out the advice a person reads beside a write (a visit still lacking a record kind): set by
+    #: :meth:`Store.batch`, whose writes nobody reads one by one
+    quiet = False
 
     def __init__(self, session: Session, actor: str | Actor):
         self.session = session

@@ -381,7 +381,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         msg = (f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
                + (f", {superseded} superseded by a correction (skipped)" if superseded else ""))
         out.append(Written(patient, tuple(events), state.phase, msg,
-                           _incomplete_visits(protocol, state, events) if len(parsed) <= 20 else ()))
+                           _incomplete_visits(protocol, state, events) if len(parsed) <= 20 and not tx.quiet else ()))
     return out
 
 
