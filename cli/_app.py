@@ -1,7 +1,5 @@
 """The typer application: one sub-app per command group, each in its own module."""
 
-from __future__ import annotations
-
 import copy
 import os
 import sys

@@ -1,7 +1,5 @@
 """``trialflow demo``: a fresh demo store with a realistic cohort, its worklist and its report."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

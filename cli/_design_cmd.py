@@ -1,8 +1,6 @@
 """``trialflow design``: single- and two-stage designs for the primary endpoint, their exact operating
 characteristics, and (``--simulate``) the same simulated through the protocol beside the exact answer."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,13 +27,13 @@ def _rates(value: str | None) -> list[float]:
     return out
 
 
-def _name(d: SingleStageDesign | TwoStageDesign) -> str:
+def _name(d: "SingleStageDesign | TwoStageDesign") -> str:
     return {"single_stage": "A'Hern 1-stage", "simon_optimal": "Simon optimal", "simon_minimax": "Simon minimax"}[
         d.kind
     ]
 
 
-def _stage1(d: SingleStageDesign | TwoStageDesign) -> str:
+def _stage1(d: "SingleStageDesign | TwoStageDesign") -> str:
     from trialflow.engine.design import TwoStageDesign
 
     return f"stop <={d.r1}/{d.n1}" if isinstance(d, TwoStageDesign) else "-"

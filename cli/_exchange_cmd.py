@@ -4,8 +4,6 @@ odmlib and fhir.resources are imported only inside these commands, so ``trialflo
 other command start without them; without the ``exchange`` extra the commands say how to install it.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

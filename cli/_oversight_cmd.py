@@ -1,7 +1,5 @@
 """Oversight: data queries (`query open/answer/close/list`), the case-book lock, and the audit trail."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

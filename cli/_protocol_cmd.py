@@ -1,7 +1,5 @@
 """``trialflow protocol``: validate, show, schema, diagram."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +19,7 @@ FileArg = Annotated[Path | None, typer.Argument(help="Protocol YAML file (defaul
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def _load(file: Path | None) -> Protocol:
+def _load(file: Path | None) -> "Protocol":
     from trialflow.protocol import ProtocolError, load_bundled_protocol, load_protocol
     from trialflow.rules import RuleLoadError
 

@@ -1,7 +1,5 @@
 """Commands that only read: next, evaluate, status, history, report."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """``trialflow rules``: list the registered response criteria, evaluate one on a case file."""
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path

@@ -1,7 +1,5 @@
 """``trialflow serve``: the coordinator's web workspace (FastAPI + uvicorn), on loopback unless told otherwise."""
 
-from __future__ import annotations
-
 import os
 from typing import Annotated
 

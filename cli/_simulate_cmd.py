@@ -1,7 +1,5 @@
 """``trialflow simulate``: virtual patients through the protocol and its rules; counts, power, workload."""
 
-from __future__ import annotations
-
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -258,7 +256,7 @@ def _grid(
         console.print(f"figure: {path}", markup=False)
 
 
-def _render(r: SimulationResult) -> None:
+def _render(r: "SimulationResult") -> None:
     from rich.table import Table
 
     ep, rep = r.endpoint, r.replicates

@@ -1,7 +1,5 @@
 """The study team: `site add/list` and `user add/list/disable/passwd`. Permissions are the engine's."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`trialflow verify`: check the per-patient hash chains of the store's events (read-only)."""
 
-from __future__ import annotations
-
 import typer
 
 from ._common import DbOpt, JsonOpt, call, open_store

@@ -1,7 +1,5 @@
 """The coordinator's visit and safety commands: visits, deviation, skip, screen-fail, stop-drug, reverse, safety."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Annotated, Any
 

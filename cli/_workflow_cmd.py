@@ -1,7 +1,5 @@
 """Commands that change the store: init, enroll, start, record, import, correct, decide, withdraw, complete."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

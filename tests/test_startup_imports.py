@@ -100,3 +100,15 @@ def test_only_the_named_command_is_built() -> None:
     assert [_app._command_name(c) for g in merged.registered_groups
             for c in (g.typer_instance.registered_commands if g.typer_instance else [])] == ["lock"]
     assert _app._only("no-such-command") is None
+
+
+def test_command_modules_keep_their_annotations_as_objects() -> None:
+    """typer reads every command's signature before it parses (``--help`` reads all of them): with
+    ``from __future__ import annotations`` it evaluates each ``Annotated[..., typer.Option(...)]`` string
+    again, which made building the 50 commands some four times slower. Command modules leave it out."""
+    import trialflow.cli
+
+    folder = Path(trialflow.cli.__file__).parent
+    commands = [p for p in folder.glob("*.py") if ".command(" in p.read_text(encoding="utf-8")]
+    assert len(commands) >= 10
+    assert not [p.name for p in commands if "from __future__ import annotations" in p.read_text(encoding="utf-8")]
