@@ -119,5 +119,18 @@ def load_protocol(path: str | Path) -> Protocol:
 
 @cache
 def load_bundled_protocol() -> Protocol:
-    """The bundled protocol (``protocol/sorafenib_dtc.yaml``), loaded once per process."""
-    return load_protocol(bundled_protocol_path())
+    """The bundled protocol (``protocol/sorafenib_dtc.yaml``), loaded once per process.
+
+    Validated like any file, unless the same data passed before with the same checking code
+    (``trialflow.documents._trusted``): then the model is built without importing the validators."""
+    from trialflow.documents._trusted import remember, trusted
+
+    try:
+        doc = load_document(bundled_protocol_path())
+    except DocumentError as err:
+        raise ProtocolError(err.problems) from None
+    if trusted("protocol", doc.data):
+        return build_protocol(doc.data, doc.file)
+    protocol = _from_document(doc)
+    remember("protocol", doc.data)
+    return protocol

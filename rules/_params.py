@@ -29,6 +29,12 @@ def resolve_params(rule: str, schema: Mapping[str, Any], params: Mapping[str, An
     key = (id(schema), json.dumps(merged, sort_keys=True, default=str))
     if key in _VALID:  # the same parameters are checked once: a cohort evaluates them per patient
         return merged
+    from trialflow.documents._trusted import remember, trusted  # passed in an earlier process?
+
+    checked = {"schema": schema, "params": merged}
+    if trusted(f"params of {rule}", checked):
+        _VALID.add(key)
+        return merged
     v = _validator_for(schema)
     errors = sorted(v.iter_errors(merged), key=lambda e: list(e.absolute_path))
     if errors:
@@ -43,6 +49,7 @@ def resolve_params(rule: str, schema: Mapping[str, Any], params: Mapping[str, An
         raise ParamsError(rule, msgs)
     if len(_VALID) < 1024:
         _VALID.add(key)
+    remember(f"params of {rule}", checked)
     return merged
 
 

@@ -16,14 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from trialflow.protocol import (
-    Document,
-    DocumentError,
-    Problem,
-    load_document,
-    parse_document,
-    schema_problems,
-)
+from trialflow.protocol import Document, DocumentError, Problem, load_document, parse_document
 
 __all__ = [
     "BUNDLED_SCENARIOS",
@@ -280,6 +273,8 @@ def _build(merged: Mapping[str, Any], file: str) -> Scenario:
 def _check(doc: Document, base: Mapping[str, Any] | None) -> Scenario:
     if not isinstance(doc.data, Mapping):
         raise ScenarioError([doc.problem([], "a scenario is a mapping of keys (see the bundled default)")])
+    from trialflow.documents import schema_problems  # jsonschema: only when a scenario is validated
+
     problems = schema_problems(doc, SCENARIO_SCHEMA)
     if problems:
         raise ScenarioError(problems)
@@ -292,8 +287,15 @@ def _check(doc: Document, base: Mapping[str, Any] | None) -> Scenario:
 
 @cache
 def _default_data() -> dict[str, Any]:
+    """The default scenario's data, validated (unless the same data passed before with the same code,
+    ``trialflow.documents._trusted``)."""
+    from trialflow.documents._trusted import remember, trusted
+
     doc = load_document(default_scenario_path())
+    if isinstance(doc.data, Mapping) and trusted("scenario", doc.data):
+        return dict(doc.data)
     scenario = _check(doc, None)
+    remember("scenario", doc.data)
     return dict(scenario.data)
 
 
