@@ -23,9 +23,9 @@ from ._source import (
 )
 
 if TYPE_CHECKING:
-    from ._validate import schema_problems, validator_for
+    from ._validate import first_problem, schema_problems, validator_for
 
-_WHERE = {"schema_problems": "._validate", "validator_for": "._validate"}
+_WHERE = {"first_problem": "._validate", "schema_problems": "._validate", "validator_for": "._validate"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,6 +46,7 @@ __all__ = [
     "DocumentError",
     "PathItem",
     "Problem",
+    "first_problem",
     "json_path",
     "load_document",
     "parse_document",

@@ -10,7 +10,7 @@ from jsonschema.exceptions import ValidationError
 
 from ._source import Document, PathItem, Problem, suggest
 
-__all__ = ["schema_problems", "validator_for"]
+__all__ = ["first_problem", "schema_problems", "validator_for"]
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 _TYPE_NAMES = {
@@ -38,7 +38,12 @@ def _leaves(err: ValidationError) -> Iterator[ValidationError]:
             if len(sub.absolute_path) == depth and depth > len(err.absolute_path):
                 yield from _leaves(sub)
         if depth <= len(err.absolute_path):
-            yield err
+            # every branch failed at this value: the ones whose type it has say what is wrong with it
+            typed = [sub for sub in err.context if sub.validator != "type" and len(sub.absolute_path) == depth]
+            if typed and err.validator in ("anyOf", "oneOf"):
+                yield from typed[:1]
+            else:
+                yield err
     else:
         yield err
 
@@ -88,6 +93,22 @@ def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
     if v in ("minProperties", "maxProperties"):
         return path, err.message, False
     return path, err.message, False
+
+
+def first_problem(schema: Mapping[str, Any], instance: Any) -> tuple[list[PathItem], str, str] | None:
+    """The first schema violation of a plain value (no document to locate it in): (path, message in the
+    words of the located errors, the JSON-Schema keyword that failed); None when it is valid."""
+    from ._source import json_path
+
+    found = []
+    for top in validator_for(schema).iter_errors(instance):
+        for leaf in _leaves(top):
+            path, message, _ = _describe(leaf)
+            found.append((json_path(path), list(path), message, str(leaf.validator)))
+    if not found:
+        return None
+    _, path, message, keyword = min(found)
+    return path, message, keyword
 
 
 def schema_problems(

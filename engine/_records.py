@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from trialflow.rules._treatments import RaiTherapy, SorafenibDispense
-from trialflow.rules.kinds import KINDS
+from trialflow.rules.kinds import KINDS, load_record, read_record
 from trialflow.rules.observations import Observation
 
-__all__ = ["RECORD_TYPES", "RaiTherapy", "Record", "SorafenibDispense", "record_from_dict"]
+__all__ = ["RECORD_TYPES", "RaiTherapy", "Record", "SorafenibDispense", "record_from_dict", "stored_record"]
 
 
 Record: TypeAlias = Observation | RaiTherapy | SorafenibDispense
@@ -23,15 +23,16 @@ RECORD_TYPES: dict[str, type[Any]] = {k.name: k.record for k in KINDS.values()} 
 
 
 def record_from_dict(d: Mapping[str, Any]) -> Record:
-    """The record a stored or imported dict stands for; ``ValueError`` with one line if unusable."""
-    kind = d.get("kind")
-    cls = RECORD_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        raise ValueError(f"unknown kind {kind!r} (known: {', '.join(RECORD_TYPES)})")
-    if "date" not in d:
-        raise ValueError("date is missing")
+    """The record a dict from outside stands for, checked against its kind's schema; ``ValueError`` with one
+    line if unusable (:func:`trialflow.rules.kinds.read_record`)."""
     try:
-        rec: Record = cls.from_dict(d)
+        rec: Record = read_record(d)
     except KeyError as err:
         raise ValueError(f"{err.args[0]} is missing") from None
+    return rec
+
+
+def stored_record(d: Mapping[str, Any]) -> Record:
+    """A record as the store holds it (checked when it was written): built, not checked again."""
+    rec: Record = load_record(d)
     return rec

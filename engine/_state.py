@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._records import Record, record_from_dict
+from ._records import Record, stored_record
 
 __all__ = ["EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold", "stamp",
            "upcast"]
@@ -247,13 +247,13 @@ def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> Pat
             stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger"),
                                      day0=bool(e.payload.get("day0"))))
         elif e.kind == OBSERVATION:
-            values[e.id] = RecordedValue(e.id, record_from_dict(e.payload), e.recorded_at, e.user)
+            values[e.id] = RecordedValue(e.id, stored_record(e.payload), e.recorded_at, e.user)
         elif e.kind == CORRECTION:
             root = e.payload["root"]  # the original observation event this correction chain replaces
             if e.payload.get("retracted"):
                 values.pop(root, None)
             else:
-                values[root] = RecordedValue(e.id, record_from_dict(e.payload["record"]), e.recorded_at, e.user,
+                values[root] = RecordedValue(e.id, stored_record(e.payload["record"]), e.recorded_at, e.user,
                                              corrected=True)
         elif e.kind == DECISION:
             decisions.append(e)

@@ -26,7 +26,7 @@ from ._machine import WITHDRAW, Move, TransitionRefused, branch_trigger, machine
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._readings import leads_to_decision
-from ._records import Record, SorafenibDispense, record_from_dict
+from ._records import Record, SorafenibDispense, record_from_dict, stored_record
 from ._signature import SIGNATURE, decision_digest, decision_hash, meaning, signature_payload, signed_records
 from ._state import (
     CORRECTION,
@@ -422,7 +422,7 @@ def _recorded(patient: str, state: PatientState) -> _Recorded:
         if e.kind == OBSERVATION:
             corrected, key = keys.get(e.id, (True, ""))
             if corrected:
-                key = dedup_key(patient, record_from_dict(e.payload).to_dict())
+                key = dedup_key(patient, stored_record(e.payload).to_dict())
             originals.setdefault(key, []).append(e.id)
         elif e.kind == CORRECTION and e.payload.get("retracted"):
             retracted.add(e.payload["root"])
@@ -480,7 +480,7 @@ def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any
             if "value" in changes and old["kind"] == "tg":
                 merged.pop("below_loq", None)  # a new value replaces a '<LoQ' result
             new_rec = _parse(patient, merged)
-            if new_rec.to_dict() == record_from_dict(old).to_dict():
+            if new_rec.to_dict() == stored_record(old).to_dict():
                 raise Refused(f"the correction changes nothing in event {event_id}")
             chain = {root} | {e.id for e in state.events if e.kind == CORRECTION and e.payload["root"] == root}
             others = [r for r in state.records if r.event_id not in chain]

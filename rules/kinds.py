@@ -11,14 +11,24 @@ policy (``engine/_workflow.py`` ``CORRECTABLE``) and the history (``engine/_quer
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._treatments import RaiTherapy, SorafenibDispense
 from .observations import AdverseEvent, CtAssessment, DoseChange, RaiScan, TgAbResult, TgSample
 
-__all__ = ["KINDS", "RecordKind", "case_file_kinds", "csv_columns", "kind", "record_summary"]
+__all__ = [
+    "KINDS",
+    "RecordKind",
+    "case_file_kinds",
+    "csv_columns",
+    "kind",
+    "load_record",
+    "read_record",
+    "record_summary",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,21 @@ class RecordKind:
     csv_columns: tuple[str, ...] = ()  # the laboratory CSV's columns it is read from (none: not in the CSV)
     case_file: bool = True  # case files (and so the simulator's --cases) carry it
     simulated: bool = False  # the simulator synthesises it (engine/simulation/_records.py)
+    _check: list[Callable[[Any], Any]] = field(default_factory=list, repr=False, compare=False)
+
+    def problem(self, record: Mapping[str, Any]) -> str | None:
+        """What is wrong with ``record`` by this kind's schema, as one line (None: nothing). The schema is
+        compiled once (fastjsonschema: a few microseconds a record, so a bulk import can afford it); a
+        record it refuses is described by jsonschema, in the words the case-file errors use."""
+        import fastjsonschema
+
+        if not self._check:
+            self._check.append(fastjsonschema.compile(dict(self.schema), use_default=False))
+        try:
+            self._check[0](record)
+        except fastjsonschema.JsonSchemaValueException:
+            return _in_words(self.schema, record)
+        return None
 
 
 _DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "description": "ISO date, YYYY-MM-DD."}
@@ -235,6 +260,29 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+def _in_words(schema: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    """A record's first schema violation as the field's sentence: ``grade must be <= 5, got 6``,
+    ``term is missing``, ``target[0].diameter_mm must be >= 0, got -3``."""
+    import re
+
+    from trialflow.documents import first_problem, json_path
+
+    found = first_problem(schema, record)
+    if found is None:
+        return "does not match its schema"
+    path, message, keyword = found
+    if keyword == "required" and "'" in message:
+        path = [*path, message.split("'")[1]]
+    where = re.sub(r"\[\d+\]$", "", json_path(path).removeprefix("$").removeprefix("."))
+    if keyword == "required":
+        return f"{where} is missing"
+    if message.startswith("expected "):
+        wanted = message.removeprefix("expected ").removeprefix("a value ")
+        wanted = re.sub(r"^one of ('[^']*'), ('[^']*'), got", r"\1 or \2, got", wanted)  # of two: 'a' or 'b'
+        return f"{where} must be {wanted}"
+    return f"{where}: {message}" if where and keyword != "additionalProperties" else message
+
+
 def _tg(p: Mapping[str, Any]) -> str:
     v = f"<{p.get('loq')}" if p.get("below_loq") else p.get("value")
     return f"tg {v} ug/L" + (" (stimulated)" if p.get("stimulated") else "")
@@ -298,6 +346,39 @@ def csv_columns() -> tuple[str, ...]:
     """The laboratory CSV's columns: patient, kind and date, then every CSV kind's own."""
     own = dict.fromkeys(c for k in KINDS.values() for c in k.csv_columns)
     return ("patient", "kind", "date", *own)
+
+
+def _as_text(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def read_record(d: Mapping[str, Any]) -> Any:
+    """The record a dict from outside stands for (a command, a form, an import): checked against its kind's
+    schema, then built by its class, which checks only what the schema cannot say (a '<LoQ' that disagrees
+    with the LoQ, a resolution before the onset, a non-finite number, a date that does not exist).
+    ``ValueError`` with one line otherwise. Dates may be given as ``datetime.date``, and an optional field
+    as None."""
+    name = d.get("kind")
+    declared = KINDS.get(name) if isinstance(name, str) else None
+    if declared is None:
+        raise ValueError(f"unknown kind {name!r} (known: {', '.join(KINDS)})")
+    if "date" not in d:
+        raise ValueError("date is missing")
+    # an optional field given as None is a field not given (as the record classes always read it)
+    required = declared.schema.get("required", ())
+    record = {k: _as_text(v) for k, v in d.items() if v is not None or k in required or k == "value"}
+    problem = declared.problem(record)
+    if problem is not None:
+        raise ValueError(problem)
+    return declared.record.from_dict(record)
+
+
+def load_record(d: Mapping[str, Any]) -> Any:
+    """A stored record, built by its class without the schema check (it was checked when it was written)."""
+    declared = KINDS.get(d["kind"])
+    if declared is None:
+        raise ValueError(f"unknown kind {d['kind']!r} (known: {', '.join(KINDS)})")
+    return declared.record.from_dict(d)
 
 
 def record_summary(p: Mapping[str, Any]) -> str:

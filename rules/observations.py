@@ -2,9 +2,11 @@
 
 These classes are shared with the engine, which stores them as JSON through ``to_dict`` /
 ``from_dict``. The dict form is the case-file record form (``{"kind": "tg", "date": "2026-01-12",
-...}``), so a stored observation and a case-file line look alike. ``from_dict`` converts and raises
-``ValueError`` with a one-line message for a value it cannot use; :mod:`trialflow.rules.casefile`
-checks the document against its JSON Schema first and turns those messages into located problems.
+...}``), so a stored observation and a case-file line look alike. ``from_dict`` builds a record that
+its kind's JSON Schema (:mod:`trialflow.rules.kinds`) has already accepted, and checks only what a
+schema cannot say (a '<LoQ' that disagrees with the LoQ, a resolution before the onset, a non-finite
+number, a diameter finer than 0.001 mm), raising ``ValueError`` with a one-line message;
+:mod:`trialflow.rules.casefile` turns those into located problems, beside the schema's.
 """
 
 from __future__ import annotations
@@ -93,14 +95,6 @@ def _diameter(value: Any, field: str) -> float | None:
     return mm
 
 
-def _flag(d: Mapping[str, Any], key: str) -> bool:
-    """A yes/no field: only true or false (a string such as "false" is not silently true)."""
-    value = d.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     """Drop keys whose value is the default, so stored records stay short."""
     return {k: v for k, v in d.items() if v is not None and v is not False}
@@ -138,15 +132,13 @@ class TgSample:
                 f"unit {unit!r} is not accepted for Tg: give the value in ug/L (ng/mL is the same); "
                 "convert other units before importing"
             )
-        loq = _opt_float(d.get("loq"), "loq", positive=True)
-        below = _flag(d, "below_loq")
+        loq = _opt_float(d.get("loq"), "loq")
+        below = bool(d.get("below_loq", False))
         raw = d.get("value")
         value: float | None
         if isinstance(raw, str):
             m = _BELOW.match(raw)
-            if not m:
-                raise ValueError(f"value {raw!r} is neither a number nor '<LoQ' (e.g. '<0.2')")
-            stated = float(m.group(1))
+            stated = float(m.group(1)) if m else math.nan  # the schema admits only '<LoQ' text
             if loq is not None and loq != stated:
                 raise ValueError(f"value {raw!r} disagrees with loq {loq}")
             loq, below, value = stated, True, None
@@ -154,13 +146,11 @@ class TgSample:
             value = _opt_float(raw, "value")
             if below and value is not None:
                 raise ValueError("below_loq is true but a measured value is given; keep one of them")
-        if value is not None and value <= 0:
-            raise ValueError(f"value must be > 0 (write a result below the LoQ as '<0.2'), got {value}")
         if value is None and not below:
             raise ValueError("value is missing: give a number, '<LoQ', or below_loq: true")
         if below and (loq is None or loq <= 0):
             raise ValueError("a result below the LoQ needs the LoQ: write value '<0.2' or give loq")
-        return cls(_date(d["date"]), value, loq, below, _flag(d, "stimulated"))
+        return cls(_date(d["date"]), value, loq, below, bool(d.get("stimulated", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +166,7 @@ class TgAbResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TgAbResult:
-        result = d.get("result")
-        if result not in ("positive", "negative"):
-            raise ValueError(f"result must be 'positive' or 'negative', got {result!r}")
-        return cls(_date(d["date"]), result)
+        return cls(_date(d["date"]), d["result"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +197,13 @@ class Lesion:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Lesion:
         frags = d.get("fragments_mm")
-        if frags is not None and not isinstance(frags, list | tuple):
-            raise ValueError(f"fragments_mm must be a list of diameters, got {frags!r}")
         lesion = str(d["id"])
         return cls(
             lesion,
             str(d.get("organ", "unknown")),
             _diameter(d.get("diameter_mm"), f"lesion {lesion} diameter_mm"),
-            _flag(d, "nodal"),
-            _flag(d, "too_small"),
+            bool(d.get("nodal", False)),
+            bool(d.get("too_small", False)),
             tuple(_diameter(f, f"lesion {lesion} fragments_mm") or 0.0 for f in frags)
             if frags is not None else None,
         )
@@ -238,10 +223,7 @@ class NonTargetLesion:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NonTargetLesion:
-        status = d.get("status")
-        if status not in NON_TARGET_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(NON_TARGET_STATUSES)}, got {status!r}")
-        return cls(str(d["id"]), str(d.get("organ", "unknown")), status, _flag(d, "nodal"))
+        return cls(str(d["id"]), str(d.get("organ", "unknown")), d["status"], bool(d.get("nodal", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +268,8 @@ class CtAssessment:
             target,
             non_target,
             tuple(str(x) for x in d.get("new_lesions") or ()),
-            _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm", positive=True),
-            _flag(d, "not_evaluated"),
+            _opt_float(d.get("slice_thickness_mm"), "slice_thickness_mm"),
+            bool(d.get("not_evaluated", False)),
         )
 
 
@@ -305,10 +287,7 @@ class AvidLesion:
     def from_dict(cls, d: Mapping[str, Any] | str) -> AvidLesion:
         if isinstance(d, str):
             return cls(d)
-        modality = d.get("modality")
-        if modality not in (None, "planar", "spect"):
-            raise ValueError(f"modality must be 'planar' or 'spect', got {modality!r}")
-        return cls(str(d["id"]), modality)
+        return cls(str(d["id"]), d.get("modality"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,9 +310,6 @@ class RaiScan:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RaiScan:
         mods = tuple(d.get("modalities") or ("planar", "spect"))
-        bad = [m for m in mods if m not in ("planar", "spect")]
-        if bad:
-            raise ValueError(f"modalities must be 'planar' and/or 'spect', got {bad[0]!r}")
         return cls(
             _date(d["date"]), mods, tuple(AvidLesion.from_dict(a) for a in d.get("avid_lesions") or ())
         )
@@ -341,13 +317,6 @@ class RaiScan:
 
 AE_RELATEDNESS = ("not_related", "unlikely", "possible", "probable", "definite")
 AE_ACTIONS = ("none", "dose_reduced", "interrupted", "stopped")
-
-
-def _choice(d: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str | None) -> str | None:
-    value = d.get(key, default)
-    if value is None or value in choices:
-        return value
-    raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,9 +358,7 @@ class AdverseEvent:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AdverseEvent:
-        grade = d.get("grade")
-        if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 5:
-            raise ValueError(f"grade must be a whole number 1-5, got {grade!r}")
+        grade = int(d["grade"])
         term = str(d["term"]).strip()
         if not term:
             raise ValueError("term must be a CTCAE v5 term, got an empty text")
@@ -399,12 +366,10 @@ class AdverseEvent:
         resolved = _date(d["resolved"], "resolved") if d.get("resolved") is not None else None
         if resolved is not None and resolved < onset:
             raise ValueError(f"resolved ({resolved}) is before the onset ({onset})")
-        serious = _flag(d, "serious")
+        serious = bool(d.get("serious", False))
         if grade >= 4 and not serious and "serious" in d:
             raise ValueError(f"a grade {grade} adverse event is life-threatening or fatal: serious cannot be false")
-        return cls(onset, term, grade, resolved, serious,
-                   _choice(d, "relatedness", AE_RELATEDNESS, None),
-                   _choice(d, "action", AE_ACTIONS, "none") or "none")
+        return cls(onset, term, grade, resolved, serious, d.get("relatedness"), d.get("action") or "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,10 +391,8 @@ class DoseChange:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DoseChange:
-        dose = _opt_float(d.get("dose_mg_per_day"), "dose_mg_per_day")
-        if dose is None or dose < 0:
-            raise ValueError(f"dose_mg_per_day must be a number >= 0, got {d.get('dose_mg_per_day')!r}")
-        return cls(_date(d["date"]), dose, str(d.get("reason", "")))
+        dose = _opt_float(d["dose_mg_per_day"], "dose_mg_per_day")
+        return cls(_date(d["date"]), dose or 0.0, str(d.get("reason", "")))
 
 
 Observation: TypeAlias = TgSample | TgAbResult | CtAssessment | RaiScan | AdverseEvent | DoseChange

@@ -5,7 +5,10 @@ simulator's synthesis all read that one declaration, and each declaration is tru
 from __future__ import annotations
 
 import inspect
+import re
+from typing import Any
 
+import pytest
 from jsonschema import Draft202012Validator
 from test_exchange_forms import SAMPLES
 
@@ -66,3 +69,39 @@ def test_the_simulator_synthesises_exactly_the_kinds_declared_simulated() -> Non
     assert sample is not None
     made = {r["kind"] for i in range(sample.size) for r in patient_pathway(sample, i).records}
     assert made == {k for k, d in KINDS.items() if d.simulated}
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": 6}, "grade must be <= 5, got 6"),
+    ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": True},
+     "grade must be a whole number, got True"),
+    ({"kind": "tgab", "date": "2026-04-02", "result": "maybe"}, "result must be 'positive' or 'negative', got 'maybe'"),
+    ({"kind": "tg", "date": "2026-04-02", "value": -1}, "value must be > 0, got -1"),
+    ({"kind": "tg", "date": "2026-04-02", "value": 5, "stimulated": "no"}, "stimulated must be true or false"),
+    ({"kind": "ct", "date": "2026-04-02", "target": [{"id": "T1", "diameter_mm": -3}]},
+     "target[0].diameter_mm must be >= 0, got -3"),
+    ({"kind": "rai_scan", "date": "2026-04-02", "modalities": ["pet"]},
+     "modalities must be 'planar' or 'spect', got 'pet'"),
+    ({"kind": "dispense", "date": "2026-04-02", "dose_mg_per_day": 800, "days_supply": 400},
+     "days_supply must be <= 365, got 400"),
+    ({"kind": "tg", "date": "2026-04-02", "value": 5, "colour": "red"}, "unknown key 'colour'"),
+    ({"kind": "adverse_event", "date": "2026-04-02", "grade": 2}, "term is missing"),
+])
+def test_a_record_from_outside_is_refused_by_its_kinds_schema_in_the_case_files_words(
+        record: dict[str, Any], message: str) -> None:
+    """The schema is the one statement of a field's type, range and choices: the record classes no longer
+    repeat it by hand, so a record command, a form, the CSV and the ODM import refuse what a case file does."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        record_from_dict(record)
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"kind": "tg", "date": "2026-04-02", "value": float("nan")}, "value must be a finite number"),
+    ({"kind": "tg", "date": "2026-04-02", "value": "<0.2", "loq": 0.5}, "disagrees with loq"),
+    ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": 2, "resolved": "2026-03-01"},
+     "is before the onset"),
+    ({"kind": "tg", "date": "2026-02-30", "value": 5}, "date must be an ISO date"),
+])
+def test_what_a_schema_cannot_say_is_the_record_classes_own_check(record: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        record_from_dict(record)

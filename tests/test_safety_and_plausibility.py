@@ -81,7 +81,7 @@ def test_safety_lists_events_per_patient_and_grade_and_the_report_counts_them(tr
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--grade", "6"), "grade must be a whole number 1-5"),
+    (("--grade", "6"), "grade must be <= 5, got 6"),
     (("--grade", "2", "--relatedness", "maybe"), "relatedness must be one of"),
     (("--grade", "2", "--action", "halved"), "action must be one of"),
     (("--grade", "2", "--resolved", "2026-03-30"), "resolved (2026-03-30) is before the onset"),

@@ -138,7 +138,7 @@ def test_no_form_error_shown_in_the_web_names_a_cli_flag(fresh) -> None:  # type
         (anna, rec + "rai_scan", {"date": future, "modalities": "planar"}, "in the future"),
         (anna, rec + "rai_scan", {"date": TODAY, "modalities": "x-ray"}, "modalities must be"),
         (anna, rec + "adverse_event", {"date": TODAY, "term": " ", "grade": "2"}, "term is missing"),
-        (anna, rec + "adverse_event", {"date": TODAY, "term": "Fatigue", "grade": ""}, "grade must be"),
+        (anna, rec + "adverse_event", {"date": TODAY, "term": "Fatigue", "grade": ""}, "grade is missing"),
         (anna, rec + "dispense", {"date": TODAY, "dose": ""}, "dose_mg_per_day"),
         (anna, rec + "dose_change", {"date": TODAY, "dose": "", "reason": "hand-foot"}, "dose_mg_per_day"),
         (mona, rec + "tg", {"date": TODAY, "value": "12"}, "may not record"),
