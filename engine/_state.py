@@ -216,7 +216,7 @@ def extend(state: PatientState, events: Sequence[Event]) -> PatientState:
     observations only (what an import appends); any other event kind folds the whole history."""
     if any(e.kind != OBSERVATION for e in events) or any(e.seq <= state.last_seq for e in events):
         return fold([*state.events, *events])
-    added = [RecordedValue(e.id, record_from_dict(e.payload), e.recorded_at, e.user) for e in events]
+    added = [RecordedValue(e.id, stored_record(e.payload), e.recorded_at, e.user) for e in events]
     return dataclasses.replace(
         state, records=tuple(sorted((*state.records, *added), key=lambda v: (v.record.date, v.event_id))),
         last_seq=events[-1].seq if events else state.last_seq, events=(*state.events, *events))
