@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,17 @@ def _number(text: str, field: str, where: tuple[int, int], file: str, problems: 
         return None
 
 
+def _cell_type(prop: Mapping[str, Any]) -> str:
+    """How a CSV cell of a field is read, from the field's schema: a flag (yes/no), a number, a number or a
+    text (Tg's '<0.2'), or a text."""
+    types = {prop.get("type"), *(branch.get("type") for branch in prop.get("anyOf", ()))}
+    if "boolean" in types:
+        return "flag"
+    if types & {"number", "integer"}:
+        return "number or text" if "string" in types else "number"
+    return "text"
+
+
 def _delimiter(first_line: str) -> str:
     """',' as the columns say; ';' for a file saved by Excel with European settings (decimal commas)."""
     return ";" if first_line.count(";") > first_line.count(",") else ","
@@ -106,31 +118,29 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         except ValueError:
             problems.append(Problem(file, lineno, col["date"], "$.date",
                                     f"expected a date as YYYY-MM-DD, got {cells['date']!r}"))
-        if kind == "tg":
-            raw = cells.get("value", "")
-            if raw.startswith("<"):
-                rec["value"] = raw
-            elif raw:
-                rec["value"] = _number(raw, "value", (lineno, col["value"]), file, problems, comma)
-            if cells.get("unit"):
-                rec["unit"] = cells["unit"]
-            if cells.get("loq"):
-                rec["loq"] = _number(cells["loq"], "loq", (lineno, col["loq"]), file, problems, comma)
-            for flag in ("below_loq", "stimulated"):
-                if flag in cells:
-                    value = _BOOL.get(cells[flag].lower())
-                    if value is None:
-                        problems.append(Problem(file, lineno, col[flag], f"$.{flag}",
-                                                f"expected yes/no, got {cells[flag]!r}"))
-                    elif value:
-                        rec[flag] = True
-        elif kind == "tgab":
-            rec["result"] = cells.get("result", "")
-        else:
+        declared = KINDS.get(kind)
+        if declared is None or not declared.csv_columns:
             lab = " and ".join(k.name for k in KINDS.values() if k.csv_columns)
             problems.append(Problem(file, lineno, col.get("kind", 1), "$.kind",
                                     f"a laboratory CSV holds {lab} results, got {kind!r}"))
             continue
+        for field in declared.csv_columns:  # the kind's own columns, read as its schema types them
+            cell = cells.get(field, "")
+            how = _cell_type(declared.schema["properties"][field])
+            if how == "flag":
+                value = _BOOL.get(cell.lower())
+                if value is None:
+                    problems.append(Problem(file, lineno, col[field], f"$.{field}", f"expected yes/no, got {cell!r}"))
+                elif value:
+                    rec[field] = True
+            elif not cell:
+                continue
+            elif how == "text":
+                rec[field] = cell
+            elif how == "number or text" and cell.startswith("<"):  # '<0,2' has a decimal comma too
+                rec[field] = cell.replace(",", ".") if comma else cell
+            else:
+                rec[field] = _number(cell, field, (lineno, col[field]), file, problems, comma)
         if len(problems) > row_problems:
             continue  # the row's own problems are reported; do not repeat them as a record error
         from ._records import record_from_dict

@@ -105,3 +105,22 @@ def test_a_record_from_outside_is_refused_by_its_kinds_schema_in_the_case_files_
 def test_what_a_schema_cannot_say_is_the_record_classes_own_check(record: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         record_from_dict(record)
+
+
+def test_the_laboratory_csv_reads_each_kinds_declared_columns_as_their_schema_types_them(tmp_path: Any) -> None:
+    from trialflow.engine._imports import _cell_type, read_import
+
+    tg = KINDS["tg"].schema["properties"]
+    assert [_cell_type(tg[c]) for c in KINDS["tg"].csv_columns] == [
+        "number or text", "text", "number", "flag", "flag"]
+    f = tmp_path / "lab.csv"
+    f.write_text("patient;kind;date;value;unit;loq;below_loq;stimulated;result\n"
+                 "P-001;tg;2026-02-09;12,5;ug/L;0,2;;yes;\n"
+                 "P-001;tg;2026-02-09;<0,2;;;;;\n"
+                 "P-001;tgab;2026-02-09;;;;;;negative\n", encoding="utf-8")
+    got = [rec for _, rec in read_import(f).items]
+    assert got == [
+        {"kind": "tg", "date": "2026-02-09", "value": 12.5, "unit": "ug/L", "loq": 0.2, "stimulated": True},
+        {"kind": "tg", "date": "2026-02-09", "value": "<0.2"},
+        {"kind": "tgab", "date": "2026-02-09", "result": "negative"},
+    ]
