@@ -52,7 +52,7 @@ def place_visit(
     done &= among
     if can_miss:
         done &= miss >= p_miss
-    np.copyto(day, np.nan, where=~done)
+    np.copyto(day, np.nan, where=np.logical_not(done, out=done))
     np.fmax(latest, day, out=latest)
 
 
@@ -67,13 +67,13 @@ def visit_counts(
 ) -> None:
     """Visits done (rows band0..band1 of ``days``) per (run, month) added into ``got`` (runs x months)."""
     nr = got.shape[0]
-    size = nr * span
+    stride = span + 1  # each run's months, then its bin of what is not counted (dropped below)
     t = days[band0:band1] - day0
     np.fmin(t, ndays, out=t)  # nan (not done) → the last entry of the lookup table: not counted
-    m = lut[t.astype(np.intp)]
+    m = lut.take(t.astype(np.intp))
     if multi:
-        m = np.where(m == span, size, m + (rl * span)[None, :])
-    got += np.bincount(m.ravel(), minlength=size + 1)[:size].reshape(nr, span)
+        m = m + (rl * stride)[None, :]
+    got += np.bincount(m.ravel(), minlength=nr * stride).reshape(nr, stride)[:, :span]
 
 
 def stay_days(
