@@ -1,6 +1,7 @@
 """The typer application: one sub-app per command group, each in its own module."""
 
 import copy
+import importlib
 import os
 import sys
 from typing import Any
@@ -10,24 +11,10 @@ from typer.core import TyperGroup
 from typer.main import get_command_name
 from typer.models import CommandInfo, TyperInfo
 
-from . import (
-    _demo_cmd,
-    _design_cmd,
-    _exchange_cmd,
-    _help,
-    _oversight_cmd,
-    _protocol_cmd,
-    _query_cmd,
-    _rules_cmd,
-    _serve_cmd,
-    _simulate_cmd,
-    _team_cmd,
-    _verify_cmd,
-    _visits_cmd,
-    _workflow_cmd,
-)
+from . import _help
 
 _help.install()
+
 
 class _Commands(TyperGroup):
     """The command group; a reader that closed the pipe (``| head``) ends the command quietly, exit 0."""
@@ -49,37 +36,67 @@ def _quiet_stdout() -> None:
         pass
 
 
-app = typer.Typer(
-    name="trialflow",
-    cls=_Commands,
-    help="Run a clinical-trial protocol declared in YAML: enrol, record, see what is due, decide, report.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # patient data must never land in a traceback
-    add_completion=False,
+# Each command module, the top-level commands and command groups it adds, and how it adds them, in the
+# order of the help listing. ``main()`` imports only the module of the command it runs: importing all
+# fourteen (and what they import) is a noticeable part of a command's start-up. A test checks this table
+# against the commands the whole application has.
+_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("_protocol_cmd", ("protocol",)),
+    ("_rules_cmd", ("rules",)),
+    ("_exchange_cmd", ("export",)),
+    ("_team_cmd", ("site", "user")),
+    ("_oversight_cmd", ("query", "lock", "unlock", "audit")),
+    ("_workflow_cmd", ("init", "enroll", "start", "record", "import", "correct", "decide", "withdraw", "complete")),
+    ("_query_cmd", ("next", "evaluate", "status", "history", "report")),
+    ("_visits_cmd", ("visits", "deviation", "skip", "screen-fail", "stop-drug", "reverse", "safety")),
+    ("_demo_cmd", ("demo",)),
+    ("_simulate_cmd", ("simulate",)),
+    ("_design_cmd", ("design",)),
+    ("_serve_cmd", ("serve",)),
+    ("_verify_cmd", ("verify",)),
 )
 
 
-@app.callback()
-def _group() -> None:
-    # a no-op: it keeps the application a command group when :func:`_only` leaves one command in it
-    pass
+def _add(app: typer.Typer, module: str) -> None:
+    """Add the commands of the command module ``module`` (a name in :data:`_MODULES`) to ``app``."""
+    m = importlib.import_module(f"{__package__}.{module}")
+    if module == "_protocol_cmd":
+        app.add_typer(m.app, name="protocol")
+    elif module == "_rules_cmd":
+        app.add_typer(m.app, name="rules")
+    elif module == "_exchange_cmd":
+        app.add_typer(m.app, name="export")
+    elif module == "_team_cmd":
+        app.add_typer(m.site_app, name="site")
+        app.add_typer(m.user_app, name="user")
+    elif module == "_oversight_cmd":
+        app.add_typer(m.query_app, name="query")
+        app.add_typer(m.app)  # lock, unlock, audit: merged at the top level
+    elif module == "_serve_cmd":
+        app.add_typer(m.app)  # `trialflow serve` (one command: merged at the top level)
+    else:
+        m.register(app)
 
 
-app.add_typer(_protocol_cmd.app, name="protocol")
-app.add_typer(_rules_cmd.app, name="rules")
-app.add_typer(_exchange_cmd.app, name="export")
-app.add_typer(_team_cmd.site_app, name="site")
-app.add_typer(_team_cmd.user_app, name="user")
-app.add_typer(_oversight_cmd.query_app, name="query")
-app.add_typer(_oversight_cmd.app)
-_workflow_cmd.register(app)
-_query_cmd.register(app)
-_visits_cmd.register(app)
-_demo_cmd.register(app)
-_simulate_cmd.register(app)
-_design_cmd.register(app)
-app.add_typer(_serve_cmd.app)  # `trialflow serve` (one command: merged at the top level)
-_verify_cmd.register(app)
+def _build(modules: tuple[str, ...]) -> typer.Typer:
+    """The application with the commands of ``modules`` (names in :data:`_MODULES`, in its order)."""
+    app = typer.Typer(
+        name="trialflow",
+        cls=_Commands,
+        help="Run a clinical-trial protocol declared in YAML: enrol, record, see what is due, decide, report.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,  # patient data must never land in a traceback
+        add_completion=False,
+    )
+
+    @app.callback()
+    def _group() -> None:
+        # a no-op: it keeps the application a command group when :func:`_only` leaves one command in it
+        pass
+
+    for module in modules:
+        _add(app, module)
+    return app
 
 
 def _command_name(info: CommandInfo) -> str:
@@ -90,12 +107,11 @@ def _group_name(info: TyperInfo) -> str | None:
     return info.name if isinstance(info.name, str) else None  # None: merged into the top level
 
 
-def _only(name: str) -> typer.Typer | None:
-    """The application with only the command or command group ``name``, or None if there is none such.
+def _only(app: typer.Typer, name: str) -> typer.Typer | None:
+    """``app`` with only the command or command group ``name``, or None if it has none such.
 
     Typer turns every registered command into a click command (its parameters, their types) before it
-    parses the arguments: some 50 commands, a noticeable part of a command's start-up, for the one that
-    runs. The top-level help, and a name that is no command (typer's "No such command"), use the whole app.
+    parses the arguments: a module's several commands, for the one that runs.
     """
     commands = [c for c in app.registered_commands if _command_name(c) == name]
     groups = [g for g in app.registered_groups if _group_name(g) == name]
@@ -114,11 +130,31 @@ def _only(name: str) -> typer.Typer | None:
     return lean
 
 
+def _for(name: str | None) -> typer.Typer:
+    """The application to run for the command or group ``name``: that one alone, from its own module.
+
+    The top-level help (no name) and a name that is no command (typer's "No such command") need the
+    whole application.
+    """
+    module = next((m for m, names in _MODULES if name in names), None)
+    lean = _only(_build((module,)), name) if module and name else None
+    return lean or _build(tuple(m for m, _ in _MODULES))
+
+
+def __getattr__(name: str) -> Any:
+    # ``app``, the whole application (every command), is built when first asked for (PEP 562)
+    if name == "app":
+        whole = _build(tuple(m for m, _ in _MODULES))
+        globals()["app"] = whole
+        return whole
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main() -> None:
-    """Console-script entry point: builds only the command the arguments name (see :func:`_only`)."""
+    """Console-script entry point: imports and builds only the command the arguments name (see :func:`_for`)."""
     first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
     try:
-        ((_only(first) if first else None) or app)()
+        _for(first)()
     except BrokenPipeError:  # a closed pipe while typer itself printed (help, usage errors)
         _quiet_stdout()
         sys.exit(0)

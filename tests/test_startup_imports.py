@@ -83,24 +83,45 @@ def test_help_and_validate_load_no_store_and_no_numpy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [
     ["status", "--help"], ["protocol", "--help"], ["lock", "--help"], ["serve", "--help"], ["stauts"], [],
-    ["--help"], ["user", "add", "--help"],
+    ["--help"], ["user", "add", "--help"], ["next", "--help"],
 ], ids=lambda a: " ".join(a) or "no-args")
 def test_building_only_the_named_command_changes_nothing_a_user_sees(args: list[str]) -> None:
-    lean = _app._only(args[0]) if args and not args[0].startswith("-") else None
+    lean = _app._for(args[0] if args and not args[0].startswith("-") else None)
     full = CliRunner().invoke(app, args, terminal_width=80)
-    mine = CliRunner().invoke(lean or app, args, terminal_width=80)
+    mine = CliRunner().invoke(lean, args, terminal_width=80)
     assert (mine.exit_code, mine.output) == (full.exit_code, full.output)
 
 
 def test_only_the_named_command_is_built() -> None:
-    lean = _app._only("status")
-    assert lean is not None
+    lean = _app._for("status")
     assert [_app._command_name(c) for c in lean.registered_commands] == ["status"] and not lean.registered_groups
-    merged = _app._only("lock")  # a command of a sub-app merged into the top level
-    assert merged is not None and not merged.registered_commands
+    merged = _app._for("lock")  # a command of a sub-app merged into the top level
+    assert not merged.registered_commands
     assert [_app._command_name(c) for g in merged.registered_groups
             for c in (g.typer_instance.registered_commands if g.typer_instance else [])] == ["lock"]
-    assert _app._only("no-such-command") is None
+    assert len(_app._for("no-such-command").registered_commands) == len(app.registered_commands)
+
+
+def test_the_module_table_names_every_command_of_the_application() -> None:
+    """``main()`` finds a command's module in ``_app._MODULES``: it must name exactly the commands (and
+    command groups) each module adds to the whole application, or a command would be missing or slow."""
+    added: dict[str, set[str]] = {}
+    for module, _ in _app._MODULES:
+        alone = _app._build((module,))
+        names = {_app._command_name(c) for c in alone.registered_commands}
+        names |= {n for g in alone.registered_groups if (n := _app._group_name(g))}
+        names |= {_app._command_name(c) for g in alone.registered_groups if _app._group_name(g) is None
+                  for c in (g.typer_instance.registered_commands if g.typer_instance else [])}
+        added[module] = names
+    assert {m: set(names) for m, names in _app._MODULES} == added
+    every = [n for _, names in _app._MODULES for n in names]
+    assert len(every) == len(set(every))
+
+
+def test_a_command_imports_only_its_own_command_module(tmp_path: Path, demo_db: str) -> None:
+    modules, _ = _imported(tmp_path, "next", "--db", demo_db)
+    commands = {m for m in modules if m.startswith("trialflow.cli.") and m.endswith("_cmd")}
+    assert commands == {"trialflow.cli._query_cmd"}
 
 
 def test_command_modules_keep_their_annotations_as_objects() -> None:
