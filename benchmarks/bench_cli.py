@@ -99,12 +99,12 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def _in_process(args: list[str]) -> float:
     """The command as ``main()`` runs it (only the named command built), in this warm process."""
-    from trialflow.cli import app
-    from trialflow.cli._app import _only
+    from trialflow.cli._app import _for
 
+    lean = _for(None if args[0].startswith("-") else args[0])
     t = time.perf_counter()
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()), suppress(SystemExit):
-            (_only(args[0]) or app)(args, standalone_mode=False)
+        lean(args, standalone_mode=False)
     return time.perf_counter() - t
 
 
