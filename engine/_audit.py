@@ -119,7 +119,9 @@ def verify_store(store: Store, who: str | Actor | Login | None) -> VerifyReport:
         for e, uid in items:
             if e.kind == DECISION and uid is not None and e.seq not in signed:
                 problems.append(f"{e.patient}: decision event {e.id} by authenticated user {e.user} has no signature")
-            if e.kind == SIGNATURE and int(e.payload.get("signer_id", -1)) not in signers:
+            # a signature signed here names one of this store's users; one copied from another store (the ODM
+            # import: no user id here) names its signer as the signing store knew them, by login and full name
+            if e.kind == SIGNATURE and uid is not None and int(e.payload.get("signer_id", -1)) not in signers:
                 problems.append(f"{e.patient}: signature event {e.id} names no known user")
     problems += _chain_problems(store)
     return VerifyReport(len(by_patient), len(rows), n_sig, tuple(problems))

@@ -16,8 +16,8 @@ from typing import Any
 
 from ._records import Record, stored_record
 
-__all__ = ["EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold", "stamp",
-           "upcast"]
+__all__ = ["EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold",
+           "map_event_ids", "stamp", "upcast"]
 
 # Event kinds
 ENROLLED = "enrolled"
@@ -39,15 +39,32 @@ EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHD
                QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED, DEVIATION,
                VISIT_SKIPPED, SCREEN_FAILED, REVERSAL)
 #: the payload keys, per event kind, whose values (an int or a list of ints, at any depth) are ids of other events
-#: of the same patient: a copy of a history into another store (the ODM import) maps them to the ids there. A
-#: signature's ``records`` also name event ids, but its hashes bind them, so a signature is copied as signed.
+#: of the same patient: a copy of a history into another store (the ODM import) maps them to the ids there, and a
+#: signature binds them by the events' places in the history (:func:`map_event_ids` reads them).
 EVENT_ID_KEYS: dict[str, frozenset[str]] = {
     DECISION: frozenset({"event_id", "event_ids"}),  # the evidence names the records it used
+    CORRECTION: frozenset({"root"}),  # the observation the correction chain starts from
     REVERSAL: frozenset({"reverses"}),
     QUERY_OPENED: frozenset({"event"}),  # the recorded event questioned
     QUERY_ANSWERED: frozenset({"query"}), QUERY_CLOSED: frozenset({"query"}),  # the query_opened event
     CASEBOOK_LOCKED: frozenset({"previous"}), CASEBOOK_UNLOCKED: frozenset({"previous"}),
 }
+
+
+def map_event_ids(kind: str, value: Any, ids: Mapping[int, Any], key: str = "") -> Any:
+    """A ``kind`` event's payload ``value`` with every event id in it (under a key of ``EVENT_ID_KEYS[kind]``)
+    replaced through ``ids`` (an id ``ids`` does not hold stays as it is)."""
+    keys = EVENT_ID_KEYS.get(kind)
+    if not keys:
+        return value
+    if isinstance(value, Mapping):
+        return {k: map_event_ids(kind, v, ids, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [map_event_ids(kind, v, ids, key) for v in value]
+    if key in keys and isinstance(value, int) and not isinstance(value, bool):
+        return ids.get(value, value)
+    return value
+
 
 # -- payload versions -----------------------------------------------------------------------------
 # Every stored payload carries its version under VERSION_KEY (absent: version 1, as written before
@@ -55,7 +72,7 @@ EVENT_ID_KEYS: dict[str, frozenset[str]] = {
 # so code only ever sees current payloads and an old store opens under new code. Writing stamps the
 # current version. A payload change is a new version here plus its upcaster, never an edit in place.
 VERSION_KEY = "_v"
-PAYLOAD_VERSIONS: dict[str, int] = {kind: 1 for kind in EVENT_KINDS} | {PHASE_CHANGED: 2}
+PAYLOAD_VERSIONS: dict[str, int] = {kind: 1 for kind in EVENT_KINDS} | {PHASE_CHANGED: 2, SIGNATURE: 2}
 
 
 def _phase_changed_v1_to_v2(p: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +80,15 @@ def _phase_changed_v1_to_v2(p: dict[str, Any]) -> dict[str, Any]:
     return {**p, "day0": p.get("trigger") == "start_treatment"}
 
 
+def _signature_v1_to_v2(p: dict[str, Any]) -> dict[str, Any]:
+    """v2 says what the signature binds its evidence by: v1 bound the store's event ids ("event_id"), v2 binds the
+    events' places in the patient's history ("seq"), which a copy into another store keeps (engine/_signature)."""
+    return {"binds": "event_id", **p}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     (PHASE_CHANGED, 1): _phase_changed_v1_to_v2,
+    (SIGNATURE, 1): _signature_v1_to_v2,
 }
 
 

@@ -27,7 +27,15 @@ from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._readings import leads_to_decision
 from ._records import Record, SorafenibDispense, record_from_dict, stored_record
-from ._signature import SIGNATURE, decision_digest, decision_hash, meaning, signature_payload, signed_records
+from ._signature import (
+    SIGNATURE,
+    decision_digest,
+    decision_hash,
+    meaning,
+    places,
+    signature_payload,
+    signed_records,
+)
 from ._state import (
     CORRECTION,
     DECISION,
@@ -567,7 +575,7 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
             seq = state.last_seq + at + 1
             signer = tx.actor
             new.insert(at + 1, NewEvent(SIGNATURE, when, signature_payload(
-                decision_seq=seq, decision_sha=decision_hash(patient, seq, when, payload, reason),
+                decision_seq=seq, decision_sha=decision_hash(patient, seq, when, payload, reason, places(state.events)),
                 records=signed_records(protocol, state, when), signer_id=signer.user_id or 0, signer=signer.name,
                 full_name=signer.full_name or signer.name, signed_at=tx.now,
                 meaning_text=meaning(branch.to, bool(payload["override"]), preview.recommended_phase))))

@@ -28,7 +28,15 @@ from typing import Any
 
 from trialflow.engine import Event, PatientState, Refused, Store, Written, fold
 from trialflow.engine._dataqueries import cache_query
-from trialflow.engine._state import EVENT_ID_KEYS, QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED
+from trialflow.engine._signature import BY_ID, IMPORTED_IDS
+from trialflow.engine._state import (
+    EVENT_ID_KEYS,
+    QUERY_ANSWERED,
+    QUERY_CLOSED,
+    QUERY_OPENED,
+    SIGNATURE,
+    map_event_ids,
+)
 from trialflow.protocol import DocumentError, Problem, Protocol
 
 from ._forms import EVENT_PAYLOAD, EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
@@ -259,21 +267,6 @@ def _record_payload(entry: _Entry) -> dict[str, Any]:
         raise Refused(f"{entry.where}: {err}") from None
 
 
-def _map_ids(value: Any, ids: dict[int, Any], kind: str, key: str = "") -> Any:
-    """A ``kind`` event's payload ``value`` with every event id in it (under a key of ``EVENT_ID_KEYS[kind]``)
-    replaced through ``ids``."""
-    keys = EVENT_ID_KEYS.get(kind)
-    if not keys:
-        return value
-    if isinstance(value, dict):
-        return {k: _map_ids(v, ids, kind, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_map_ids(v, ids, kind, key) for v in value]
-    if key in keys and isinstance(value, int) and not isinstance(value, bool):
-        return ids.get(value, value)
-    return value
-
-
 def _generic(entry: _Entry) -> tuple[str, dict[str, Any], int | None]:
     """(kind, payload, the file's id of the event it points at) of an entry of the generic event form."""
     fields = dict(entry.payload)
@@ -290,12 +283,14 @@ def _signature(kind: str, effective: dt.date, payload: Any, recorded_at: dt.date
                user: str | None) -> str:
     stamp = (recorded_at if recorded_at.tzinfo else recorded_at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC) \
         if recorded_at else None
+    if kind == SIGNATURE and isinstance(payload, dict):  # the import's own note beside what was signed
+        payload = {k: v for k, v in payload.items() if k != IMPORTED_IDS}
     return json.dumps([kind, effective.isoformat(), payload, stamp.isoformat() if stamp else None, user],
                       sort_keys=True, default=str)
 
 
 def _stored_signature(e: Event, seq_of: dict[int, Any]) -> str:
-    payload: Any = _map_ids(dict(e.payload), seq_of, e.kind)
+    payload: Any = map_event_ids(e.kind, dict(e.payload), seq_of)
     if e.kind == "correction":
         payload = {k: v for k, v in payload.items() if k != "root"}
     return _signature(e.kind, e.effective_date, payload, e.recorded_at, e.user)
@@ -360,23 +355,35 @@ class _Restorer:
         source_corrects = None
         if kind == GENERIC_EVENT:
             kind, payload, source_corrects = _generic(entry)
-        sig_payload = _map_ids(payload, self.seq_of, kind)
+        sig_payload = map_event_ids(kind, payload, self.seq_of)
         corrects = None
         if (kind in EVENT_ID_KEYS or source_corrects is not None) and check:
             # the payload names events by id (a decision's evidence, what a reversal reverses, the event a
             # query is about): those events must have their ids here, and the payload gets them
             self.flush()
-            payload = _map_ids(payload, self.new_id, kind)
+            payload = map_event_ids(kind, payload, self.new_id)
             if source_corrects is not None:
                 corrects = self.new_id.get(source_corrects)
                 if corrects is None:
                     raise Refused(f"{entry.where}: it points at event {source_corrects} of the exporting store, "
                                   "which the file does not hold before it")
+        if kind == SIGNATURE and check and isinstance(payload, dict):
+            payload = self.id_bound_signature(payload)
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
         return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
                          recorded_at=entry.recorded_at, user=entry.user),
                 _signature(kind, entry.effective, sig_payload, entry.recorded_at, entry.user))
+
+    def id_bound_signature(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A version-1 signature (it binds the signing store's event ids, engine/_signature) with
+        ``imported_ids`` beside it: each earlier event's id in the file → its place in the history, through
+        which its hashes find the events here. A signature that binds places, or already carries the
+        note (a copy of a copy), is taken as it is."""
+        if payload.get("binds", BY_ID) != BY_ID or IMPORTED_IDS in payload:
+            return payload
+        self.flush()  # the earlier events must have their places
+        return {**payload, IMPORTED_IDS: {str(i): seq for i, (_, seq) in sorted(self.seq_of.items())}}
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for
