@@ -99,7 +99,7 @@ def _every_kind(team: Team) -> None:
     record(s, "P-A02", {"kind": "dose_change", "date": _days(61), "dose_mg_per_day": 400, "reason": "HFSR grade 3"},
            anna)
     record(s, "P-A02", {"kind": "dispense", "date": _days(62), "dose_mg_per_day": 400, "days_supply": 28}, anna)
-    unusual = record(s, "P-A02", {"kind": "tg", "date": _days(84), "value": 250000, "tgab": "negative"}, anna,
+    unusual = record(s, "P-A02", {"kind": "tg", "date": _days(84), "value": 250000}, anna,
                      confirm_unusual="lab confirmed on repeat, bulky lung disease")
     tg = next(e for e in unusual.events if e.payload.get("kind") == "tg")
     corrected = correct(s, "P-A02", tg.id, {"value": 251000}, "lab re-issued the result", anna)
