@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from trialflow.protocol import bundled_protocol_path
+
+# Validations remembered across processes (documents/_trusted.py) go to a folder of this test run, never
+# the user's ~/.cache: the suite starts cold and leaves nothing behind (subprocesses inherit the setting).
+os.environ["TRIALFLOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="trialflow-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -40,18 +40,28 @@ def test_a_pass_is_remembered_for_the_same_data_and_code_only(cache_dir: Path,
     assert not _trusted.trusted("scenario", data)  # changed checker: validated again
 
 
-def test_a_changed_checker_file_changes_the_fingerprint(tmp_path: Path) -> None:
+def test_a_changed_checker_file_changes_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
     before = _trusted._code()
-    checker = Path(_trusted.__file__)
-    st = checker.stat()
+    checker = str(Path(_trusted.__file__))
+    real = _trusted._stat_line
+    monkeypatch.setattr(_trusted, "_stat_line", lambda path: real(path) + ("x" if path == checker else ""))
+    _trusted._code.cache_clear()
     try:
-        os.utime(checker, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-        _trusted._code.cache_clear()
-        assert _trusted._code() != before
+        assert _trusted._code() != before  # the checking code's own files are in the fingerprint
     finally:
-        os.utime(checker, ns=(st.st_atime_ns, st.st_mtime_ns))
+        monkeypatch.undo()
         _trusted._code.cache_clear()
     assert _trusted._code() == before
+
+
+def test_an_edit_that_keeps_size_and_time_stamp_still_changes_the_fingerprint(tmp_path: Path) -> None:
+    checker = tmp_path / "check.py"
+    checker.write_text("LIMIT = 1\n")
+    st = checker.stat()
+    before = _trusted._stat_line(str(checker))
+    checker.write_text("LIMIT = 2\n")  # same size
+    os.utime(checker, ns=(st.st_atime_ns, st.st_mtime_ns))  # same time stamp
+    assert _trusted._stat_line(str(checker)) != before
 
 
 def test_cache_off_or_unwritable_means_validating_every_time(tmp_path: Path,
