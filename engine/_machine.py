@@ -28,6 +28,7 @@ from transitions import EventData, Machine, MachineError
 
 from trialflow.protocol import Protocol, suggest
 
+from ._readings import leads_to_decision
 from ._state import DECISION, PHASE_CHANGED, WITHDRAWN, PatientState
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ def _eligible(m: Move, ev: EventData) -> tuple[str, ...]:
 
 
 def _not_the_decision(m: Move, ev: EventData) -> tuple[str, ...]:
-    """Completing a phase that ends with the decision is the investigator's decision, not a coordinator's."""
+    """A phase that ends with the decision (engine/_readings.leads_to_decision) is left by the investigator's
+    decision, not by a coordinator's move (withdrawal aside)."""
     if m.details.get("deciding"):
         return ()
     return (f"{m.patient}: {m.phase} ends with the decision: use trialflow decide {m.patient}",)
@@ -196,7 +198,7 @@ def _moves(protocol: Protocol) -> list[dict[str, Any]]:
         extra = _nothing
         if t.trigger == tr.start_treatment and t.source == protocol.initial_phase.id:
             guards, extra = (_eligible, _in_order), _day0
-        elif t.dest == decision_phase:
+        elif leads_to_decision(protocol, t.source):  # such a phase ends with the decision (or a withdrawal)
             guards = (_not_the_decision, _in_order)
         moves.append({"trigger": t.trigger, "source": t.source, "dest": t.dest,
                       "conditions": [_guarded(guards)], "after": [_record_phase_change(extra)]})
