@@ -27,8 +27,8 @@ from sqlmodel import Session
 from ._chain import event_hash
 from ._identity import Actor
 from ._state import Event, PatientState, extend, fold, stamp, upcast
-from ._store import ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row
-from ._tables import EventRow, PatientRow, WorkItemRow
+from ._store import ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row, _visit_rows
+from ._tables import EventRow, PatientRow, VisitRow, WorkItemRow
 
 __all__ = ["BulkTransaction"]
 
@@ -36,6 +36,7 @@ T = TypeVar("T")
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
 _ITEMS = WorkItemRow.__table__  # type: ignore[attr-defined]
+_VISITS = VisitRow.__table__  # type: ignore[attr-defined]
 _EVENT_COLUMNS = tuple(c.name for c in _EVENTS.columns)
 #: ids per IN (...) list: SQLite and PostgreSQL cap the bound parameters of one statement (32,766 / 65,535)
 CHUNK = 5000
@@ -241,7 +242,8 @@ class BulkTransaction(Transaction):
             updates[pid] = u if isinstance(u, ProjectionUpdate) else u(state)
         stmt = (update(_PATIENTS).where(_PATIENTS.c.id == bindparam("b_id"), _PATIENTS.c.last_seq == bindparam("b_old"))
                 .values({c: bindparam(f"v_{c}") for c in ("phase", "phase_entered_on", "day0", "dose_mg_per_day",
-                                                           "next_due", "valid_from", "last_seq", "updated_at")}))
+                                                           "next_due", "valid_from", "decision", "last_seq",
+                                                           "updated_at")}))
         params, versions = [], []
         for pid, p in todo:
             assert p.projection is not None  # filtered above
@@ -249,7 +251,8 @@ class BulkTransaction(Transaction):
             params.append({"b_id": pid, "b_old": p.base_seq, "v_phase": u.phase,
                            "v_phase_entered_on": u.phase_entered_on, "v_day0": u.day0,
                            "v_dose_mg_per_day": u.dose_mg_per_day, "v_next_due": u.next_due,
-                           "v_valid_from": u.valid_from, "v_last_seq": seq, "v_updated_at": self.now})
+                           "v_valid_from": u.valid_from, "v_decision": u.decision, "v_last_seq": seq,
+                           "v_updated_at": self.now})
             if u.protocol_version_id is not None:
                 versions.append({"b_id": pid, "v_version": u.protocol_version_id})
         self.session.connection().execute(stmt, params)
@@ -268,6 +271,10 @@ class BulkTransaction(Transaction):
                 raise ConcurrentUpdate(wrong[0])
         for chunk in _chunks(ids):
             self.session.execute(delete(_ITEMS).where(_ITEMS.c.patient_id.in_(chunk)))
+            self.session.execute(delete(_VISITS).where(_VISITS.c.patient_id.in_(chunk)))
         items = [_item_row(i) for u in updates.values() for i in u.items]
         if items:
             self.session.connection().execute(insert(_ITEMS), items)
+        visits = [r for pid, u in updates.items() for r in _visit_rows(pid, u)]
+        if visits:
+            self.session.connection().execute(insert(_VISITS), visits)

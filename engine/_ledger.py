@@ -13,8 +13,10 @@ from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
 from ._db import read_session
 from ._identity import Actor, PermissionDenied
+from ._projection import stored_visit
 from ._queries import Who, _protocols, _state, _states
 from ._schedule import ScheduledVisit, VisitStatus, schedule
+from ._state import PatientState
 from ._store import Store
 
 __all__ = ["VISIT_STATUSES", "PatientVisits", "cohort_visits", "visits"]
@@ -93,11 +95,26 @@ def cohort_visits(store: Store, *, status: VisitStatus | None = None, unresolved
         visible = (lambda p: p in at_site and allowed(p)) if allowed is not None else at_site.__contains__
     protocols = _protocols(store)
     out: list[ScheduledVisit] = []
-    for st in _states(store, known_at, patients, visible):
-        if st.enrolled_on > as_of:
-            continue
-        cut = st.until(as_of)
-        for v in schedule(protocols(cut.protocol_hash), cut, as_of):
-            if (status is None or v.status == status) and not (unresolved and v.resolved):
-                out.append(v)
+
+    def keep(v: ScheduledVisit) -> None:
+        if (status is None or v.status == status) and not (unresolved and v.resolved):
+            out.append(v)
+
+    def replay(states: list[PatientState]) -> None:
+        for st in states:
+            if st.enrolled_on <= as_of:
+                cut = st.until(as_of)
+                for v in schedule(protocols(cut.protocol_hash), cut, as_of):
+                    keep(v)
+
+    if known_at is not None:
+        replay(_states(store, known_at, patients, visible))
+    else:  # the stored visits, for every patient whose latest record is on or before as_of; the rest replayed
+        _, stored, stale = store.projected(as_of, patients, status)
+        for pid, rows in stored.items():
+            if visible is None or visible(pid):
+                for r in rows:
+                    keep(stored_visit(pid, r, as_of))
+        if stale:
+            replay(_states(store, None, stale, visible))
     return sorted(out, key=lambda v: (v.target_date, v.patient, v.visit))

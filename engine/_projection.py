@@ -5,31 +5,63 @@ The projection is a cache: :func:`rebuild_projections` recomputes it from the ev
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable
+from typing import Any
 
 from sqlmodel import col, select
 
 from trialflow.protocol import Protocol
 
 from ._identity import SYSTEM
+from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, placed
 from ._state import PatientState, fold
 from ._store import ProjectionUpdate, Store, Transaction
 from ._tables import PatientRow
 from ._worklist import open_items
 
-__all__ = ["projection", "projection_of", "rebuild_projections"]
+__all__ = ["projection", "projection_of", "rebuild_projections", "stored_visit", "visit_row"]
+
+
+def visit_row(v: ScheduledVisit, by_clock: bool) -> dict[str, Any]:
+    """A placed visit as its ``visit_state`` row (without the patient)."""
+    body = {"kinds": list(v.kinds), "records": [[r.kind, r.date.isoformat(), r.event] for r in v.records],
+            "missing": list(v.missing), "skip_reason": v.skip_reason,
+            "deviations": [[d.event, d.kind, d.date.isoformat(), d.reason] for d in v.deviations]}
+    return {"visit": v.visit, "name": v.name, "phase": v.phase, "target_date": v.target_date,
+            "window_start": v.window_start, "window_end": v.window_end, "status": v.status, "by_clock": by_clock,
+            "done_on": v.done_on, "reason": v.reason, "body": json.dumps(body, separators=(",", ":"))}
+
+
+def stored_visit(patient: str, row: Any, as_of: dt.date) -> ScheduledVisit:
+    """A ``visit_state`` row read back as the visit's state on ``as_of`` (on or after the patient's ``valid_from``)."""
+    body = json.loads(row.body)
+    v = ScheduledVisit(
+        patient=patient, visit=row.visit, name=row.name, phase=row.phase, target_date=row.target_date,
+        window_start=row.window_start, window_end=row.window_end, status=row.status, done_on=row.done_on,
+        kinds=tuple(body["kinds"]), reason=row.reason,
+        records=tuple(VisitRecord(k, dt.date.fromisoformat(d), e) for k, d, e in body["records"]),
+        missing=tuple(body["missing"]),
+        deviations=tuple(VisitDeviation(e, k, dt.date.fromisoformat(d), r) for e, k, d, r in body["deviations"]),
+        skip_reason=body["skip_reason"])
+    return at_date(v, bool(row.by_clock), as_of)
 
 
 def projection_of(protocol: Protocol, after: PatientState, version_id: int | None = None) -> ProjectionUpdate:
-    """The patient row and work items that the events of ``after`` call for."""
+    """The patient row, work items and visit states that the events of ``after`` call for."""
     phase = protocol.phase(after.phase)
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
+    # every record is dated on or before valid_from, so the visits placed now hold on any later date
+    visits = placed(protocol, after, dt.date.max)
     return ProjectionUpdate(
         phase=after.phase, phase_entered_on=after.phase_entered, day0=after.day0,
         dose_mg_per_day=after.dose_mg_per_day(start_dose) if phase.kind != "terminal" else None,
-        items=tuple(open_items(protocol, after)),
+        items=tuple(open_items(protocol, after, [v for v, _ in visits])),
         valid_from=max(e.effective_date for e in after.events),
         protocol_version_id=version_id,
+        decision=after.decisions[-1].payload["to"] if after.decisions else None,
+        visits=tuple(visit_row(v, by_clock) for v, by_clock in visits),
     )
 
 

@@ -18,6 +18,7 @@ from ._base import Refused, today
 from ._decision import DecisionPreview, evaluate_decision
 from ._identity import Actor, Login
 from ._safety import SafetyReport, safety_of
+from ._schedule import ScheduledVisit
 from ._signature import SignatureStatus, signature_status
 from ._state import (
     CORRECTION,
@@ -32,7 +33,7 @@ from ._state import (
     fold,
 )
 from ._store import Store
-from ._worklist import Action, patient_actions, sort_actions
+from ._worklist import HORIZON, Action, patient_actions, sort_actions
 
 __all__ = [
     "EndpointReport",
@@ -173,15 +174,25 @@ def patient_status(protocol: Protocol, state: PatientState, as_of: dt.date) -> P
     from ._schedule import schedule
 
     phase = protocol.phase(state.phase)
-    visits = schedule(protocol, state, as_of)
-    acts = patient_actions(protocol, state, as_of)
-    decision = state.decisions[-1].payload["to"] if state.decisions else None
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
+    return _status_line(
+        protocol, state.patient, state.phase, state.phase_entered, state.enrolled_on, state.day0,
+        state.dose_mg_per_day(start_dose) if not phase.terminal else None,
+        state.decisions[-1].payload["to"] if state.decisions else None,
+        schedule(protocol, state, as_of), patient_actions(protocol, state, as_of), as_of)
+
+
+def _status_line(protocol: Protocol, patient: str, phase_id: str, entered: dt.date, enrolled_on: dt.date,
+                 day0: dt.date | None, dose: float | None, decision: str | None, visits: list[ScheduledVisit],
+                 acts: list[Action], as_of: dt.date) -> PatientStatus:
+    """A line of ``status`` from the patient's facts, its visits and its worklist on ``as_of`` (the fold's
+    or the stored projection's: the same counting either way)."""
+    phase = protocol.phase(phase_id)
     return PatientStatus(
-        patient=state.patient, phase=state.phase, phase_name=phase.name, phase_entered=state.phase_entered,
-        protocol_version=protocol.version, enrolled_on=state.enrolled_on, day0=state.day0,
-        study_day=(as_of - state.day0).days if state.day0 and not phase.terminal else None,
-        dose_mg_per_day=state.dose_mg_per_day(start_dose) if not phase.terminal else None, decision=decision,
+        patient=patient, phase=phase_id, phase_name=phase.name, phase_entered=entered,
+        protocol_version=protocol.version, enrolled_on=enrolled_on, day0=day0,
+        study_day=(as_of - day0).days if day0 and not phase.terminal else None,
+        dose_mg_per_day=dose, decision=decision,
         visits_done=sum(v.status == "done" for v in visits),
         visits_missed=sum(v.status == "missed" for v in visits),
         next_action=acts[0].detail if acts else None, next_action_date=acts[0].target_date if acts else None,
@@ -197,11 +208,33 @@ def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = 
     who = reader(store, actor)
     if patient is not None and store.exists(patient):
         check_patient(store, who, patient)
-    states = [_state(store, patient, known_at)] if patient else _states(store, known_at,
-                                                                           visible=site_filter(store, who))
+    visible = site_filter(store, who) if patient is None else None
     protocols = _protocols(store)
-    return [patient_status(protocols(st.protocol_hash), st.until(as_of), as_of)
-            for st in sorted(states, key=lambda s: s.patient) if st.enrolled_on <= as_of]
+
+    def replay(states: list[PatientState]) -> list[PatientStatus]:
+        return [patient_status(protocols(st.protocol_hash), st.until(as_of), as_of)
+                for st in states if st.enrolled_on <= as_of]
+
+    if known_at is not None or (patient is not None and not store.exists(patient)):
+        states = [_state(store, patient, known_at)] if patient else _states(store, known_at, visible=visible)
+        return sorted(replay(states), key=lambda s: s.patient)
+    # the stored projection, for every patient whose latest record is on or before as_of; the rest replayed
+    from ._projection import stored_visit
+
+    rows, visits, stale = store.projected(as_of, [patient] if patient else None)
+    items: dict[str, list[Action]] = {}
+    for i in store.work_items(as_of, HORIZON, patient)[0]:
+        if i.visible(as_of, HORIZON):
+            items.setdefault(i.patient, []).append(i.at(as_of))
+    out = replay(_states(store, None, stale, visible)) if stale else []
+    for pid, r in rows.items():
+        if visible is not None and not visible(pid):
+            continue
+        ledger = sorted((stored_visit(pid, v, as_of) for v in visits.get(pid, ())),
+                        key=lambda v: (v.target_date, v.visit))
+        out.append(_status_line(protocols(r.content_hash), pid, r.phase, r.phase_entered_on, r.enrolled_on, r.day0,
+                                r.dose_mg_per_day, r.decision, ledger, sort_actions(items.get(pid, [])), as_of))
+    return sorted(out, key=lambda s: s.patient)
 
 
 # -- history --------------------------------------------------------------------------------------

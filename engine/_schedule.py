@@ -20,7 +20,7 @@ The worklist, ``status``, the decision preview and ``trialflow visits`` all read
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from trialflow.protocol import Phase, Protocol, Visit
@@ -34,9 +34,11 @@ __all__ = [
     "VisitDeviation",
     "VisitRecord",
     "VisitStatus",
+    "at_date",
     "defining_kinds",
     "kind_label",
     "phase_anchor",
+    "placed",
     "schedule",
 ]
 
@@ -134,9 +136,27 @@ def _first_inside(records: list[VisitRecord], first: dt.date, last: dt.date) -> 
     return min((r for r in records if first <= r.date <= last), key=lambda r: (r.date, r.event), default=None)
 
 
+def at_date(v: ScheduledVisit, by_clock: bool, as_of: dt.date) -> ScheduledVisit:
+    """A placed visit on ``as_of``: a settled state stays, a state ``by_clock`` follows the date alone.
+
+    Holds for any ``as_of`` on or after every date of the records it was placed from (the store keeps
+    :func:`placed` visits beside each patient's events and reads them back through this).
+    """
+    if not by_clock:
+        return v
+    status = _status(as_of, v.window_start, v.target_date, v.window_end)
+    return v if status == v.status else replace(v, status=status)
+
+
 def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[ScheduledVisit]:
     """Every visit of every phase the patient has entered, with its state on ``as_of``, in target-date order."""
-    out: list[ScheduledVisit] = []
+    return [v for v, _ in placed(protocol, state, as_of)]
+
+
+def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tuple[ScheduledVisit, bool]]:
+    """:func:`schedule`, each visit with whether its state follows the clock alone (``by_clock``: not done,
+    skipped, or ended by leaving its phase), so that it can be read on a later date with :func:`at_date`."""
+    out: list[tuple[ScheduledVisit, bool]] = []
     by_kind: dict[str, list[VisitRecord]] = {}
     for r in state.records:
         if r.record.date <= as_of:
@@ -174,6 +194,7 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             missing = missing_kinds(kinds, dates, start, last)
             records = tuple(f for k in kinds if (f := _first_inside(by_kind.get(k, []), start, last)) is not None)
             status: VisitStatus
+            by_clock = False
             if done_on is not None:
                 status = "done"
             elif v.id in skips:
@@ -181,11 +202,11 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
             elif left is not None:
                 status = "not_required" if left_study and left <= end else "missed"
             else:
-                status = _status(as_of, start, target, end)
+                status, by_clock = _status(as_of, start, target, end), True
             what = ", ".join(v.assessments) if v.assessments else ""
             if v.treatment is not None:
                 what = (what + ", " if what else "") + v.treatment.id
-            out.append(ScheduledVisit(
+            out.append((ScheduledVisit(
                 patient=state.patient, visit=v.id, name=v.name, phase=phase.id, target_date=target,
                 window_start=start, window_end=end, status=status,
                 done_on=done_on, kinds=kinds,
@@ -194,5 +215,5 @@ def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[Sc
                        f"-{v.window.before}/+{v.window.after}",
                 records=records, missing=missing if status != "done" else (),
                 deviations=tuple(deviations.get(v.id, ())), skip_reason=skips.get(v.id),
-            ))
-    return sorted(out, key=lambda s: (s.target_date, s.visit))
+            ), by_clock))
+    return sorted(out, key=lambda s: (s[0].target_date, s[0].visit))

@@ -31,7 +31,7 @@ from ._chain import event_hash
 from ._db import StoreError, database_url, make_engine, read_session, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh
 from ._state import Event, PatientState, fold, stamp
-from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, WorkItemRow
+from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, VisitRow, WorkItemRow
 from ._workitems import WorkItem
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ class ProjectionUpdate:
     items: tuple[WorkItem, ...]
     valid_from: dt.date
     protocol_version_id: int | None = None
+    decision: str | None = None
+    visits: tuple[dict[str, Any], ...] = ()  # visit_state rows (without patient_id)
 
     @property
     def next_due(self) -> dt.date | None:
@@ -99,6 +101,10 @@ def _item_row(i: WorkItem) -> dict[str, Any]:
     return {"patient_id": i.patient, "action": i.action, "visit": i.visit, "target_date": i.target_date,
             "window_start": i.window_start, "window_end": i.window_end, "opens": i.opens, "clock": i.clock,
             "reason": i.reason, "detail": i.detail, "waiting_detail": i.waiting_detail}
+
+
+def _visit_rows(patient: str, p: ProjectionUpdate) -> list[dict[str, Any]]:
+    return [{"patient_id": patient, **v} for v in p.visits]
 
 
 def dedup_key(patient: str, payload: dict[str, Any]) -> str:
@@ -271,6 +277,44 @@ class Store:
             items = [WorkItem(*row) for row in s.execute(q)]
             stale = list(s.execute(stale_q).scalars())
         return items, stale
+
+    def projected(self, as_of: dt.date, patients: Sequence[str] | None = None,
+                  status: str | None = None) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
+        """The patient rows and stored visits that hold on ``as_of``, and the patients whose do not (a clinical
+        date before their latest record, or a store whose projection was not rebuilt yet: the caller replays
+        those). Rows by patient: id, phase, phase_entered_on, enrolled_on, day0, dose_mg_per_day, decision,
+        content_hash; visits (in stored order) with ``status`` settled to it or following the clock only,
+        when given."""
+        p, v, pv = (PatientRow.__table__.c, VisitRow.__table__.c,  # type: ignore[attr-defined]
+                    ProtocolVersionRow.__table__.c)  # type: ignore[attr-defined]
+        pq = (select(p.id, p.phase, p.phase_entered_on, p.enrolled_on, p.day0, p.dose_mg_per_day, p.decision,
+                     pv.content_hash)
+              .join_from(PatientRow.__table__, ProtocolVersionRow.__table__,  # type: ignore[attr-defined]
+                         p.protocol_version_id == pv.id)
+              .where(p.valid_from <= as_of))
+        vq = (select(v.patient_id, v.visit, v.name, v.phase, v.target_date, v.window_start, v.window_end, v.status,
+                     v.by_clock, v.done_on, v.reason, v.body)
+              .join_from(VisitRow.__table__, PatientRow.__table__, v.patient_id == p.id)  # type: ignore[attr-defined]
+              .where(p.valid_from <= as_of).order_by(v.id))
+        if status is not None:
+            vq = vq.where(v.by_clock | (v.status == status))
+        stale_q = select(p.id).where((p.valid_from > as_of) | (p.valid_from.is_(None)))
+        chunks: list[list[str] | None] = [None]
+        if patients is not None:
+            ids = list(dict.fromkeys(patients))
+            chunks = [ids[i:i + 5000] for i in range(0, len(ids), 5000)]
+        rows: dict[str, Any] = {}
+        visits: dict[str, list[Any]] = {}
+        stale: list[str] = []
+        with read_session(self.engine) as s:
+            for chunk in chunks:
+                q1, q2, q3 = (pq, vq, stale_q) if chunk is None else (
+                    pq.where(p.id.in_(chunk)), vq.where(v.patient_id.in_(chunk)), stale_q.where(p.id.in_(chunk)))
+                rows.update((r.id, r) for r in s.execute(q1))
+                for r in s.execute(q2):
+                    visits.setdefault(r.patient_id, []).append(r)
+                stale += s.execute(q3).scalars()
+        return rows, visits, stale
 
     def sites_of(self, patients: Sequence[str] | None = None) -> dict[str, str | None]:
         """The site of each patient (None in a store without sites)."""
@@ -513,7 +557,8 @@ class Transaction:
         """Write the patient row and its work items; :class:`ConcurrentUpdate` if someone wrote first."""
         values: dict[str, Any] = dict(phase=p.phase, phase_entered_on=p.phase_entered_on, day0=p.day0,
                                       dose_mg_per_day=p.dose_mg_per_day, next_due=p.next_due,
-                                      valid_from=p.valid_from, last_seq=new_seq, updated_at=self.now)
+                                      valid_from=p.valid_from, decision=p.decision, last_seq=new_seq,
+                                      updated_at=self.now)
         if p.protocol_version_id is not None:
             values["protocol_version_id"] = p.protocol_version_id
         res = self.session.execute(update(PatientRow).where(col(PatientRow.id) == patient)
@@ -523,3 +568,6 @@ class Transaction:
         self.session.execute(delete(WorkItemRow).where(col(WorkItemRow.patient_id) == patient))
         if p.items:
             self.session.execute(insert(WorkItemRow), [_item_row(i) for i in p.items])
+        self.session.execute(delete(VisitRow).where(col(VisitRow.patient_id) == patient))
+        if p.visits:
+            self.session.execute(insert(VisitRow), _visit_rows(patient, p))

@@ -24,6 +24,7 @@ __all__ = [
     "StoreInfoRow",
     "UserRow",
     "UserSiteRow",
+    "VisitRow",
     "WorkItemRow",
 ]
 
@@ -67,6 +68,7 @@ class PatientRow(SQLModel, table=True):
     next_due: dt.date | None = Field(default=None, index=True)
     valid_from: dt.date | None = None  # the stored work items hold for clinical dates from this one on
     site: str | None = Field(default=None, index=True)  # a site.code (checked by the engine); None: no sites yet
+    decision: str | None = None  # the phase the latest standing decision chose (revision 0004)
     last_seq: int = 0
     updated_at: dt.datetime
 
@@ -116,6 +118,30 @@ class WorkItemRow(SQLModel, table=True):
     reason: str
     detail: str
     waiting_detail: str | None = None
+
+
+class VisitRow(SQLModel, table=True):
+    """One visit of a patient's ledger as its records place it, rewritten with the patient's projection (a cache).
+
+    ``status`` is settled (done, skipped, not required, missed on leaving the phase) unless ``by_clock``:
+    then the state on a date follows from the window dates alone (``engine._schedule.at_date``).
+    ``body`` (JSON) holds the kinds, records, missing kinds, deviations and skip reason.
+    """
+
+    __tablename__ = "visit_state"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: str = Field(foreign_key="patient.id", index=True)
+    visit: str
+    name: str
+    phase: str
+    target_date: dt.date
+    window_start: dt.date
+    window_end: dt.date
+    status: str
+    by_clock: bool
+    done_on: dt.date | None = None
+    reason: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class SiteRow(SQLModel, table=True):

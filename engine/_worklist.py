@@ -162,9 +162,12 @@ def _decision_items(protocol: Protocol, state: PatientState, visits: list[Schedu
                      f"{dec.name}: ready (trialflow evaluate {state.patient})", f"{dec.name}: waiting")]
 
 
-def open_items(protocol: Protocol, state: PatientState) -> list[WorkItem]:
-    """Every worklist item the patient's records call for, independent of the date of looking."""
-    visits = schedule(protocol, state, dt.date.max)
+def open_items(protocol: Protocol, state: PatientState,
+               visits: list[ScheduledVisit] | None = None) -> list[WorkItem]:
+    """Every worklist item the patient's records call for, independent of the date of looking
+    (``visits``: the patient's ``schedule`` on ``dt.date.max``, when the caller has it already)."""
+    if visits is None:
+        visits = schedule(protocol, state, dt.date.max)
     return [
         *_visit_items(protocol, state, visits),
         *_treatment_items(protocol, state, visits),
@@ -172,10 +175,13 @@ def open_items(protocol: Protocol, state: PatientState) -> list[WorkItem]:
     ]
 
 
+HORIZON = 28  #: the worklist's default look-ahead, in days
+
+
 def sort_actions(actions: list[Action]) -> list[Action]:
     return sorted(actions, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action, a.visit or ""))
 
 
-def patient_actions(protocol: Protocol, state: PatientState, as_of: dt.date, horizon: int = 28) -> list[Action]:
+def patient_actions(protocol: Protocol, state: PatientState, as_of: dt.date, horizon: int = HORIZON) -> list[Action]:
     """Everything on this patient's worklist on ``as_of`` (``state`` already cut at ``as_of``)."""
     return sort_actions([i.at(as_of) for i in open_items(protocol, state) if i.visible(as_of, horizon)])

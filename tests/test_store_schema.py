@@ -116,7 +116,11 @@ def test_a_store_written_before_alembic_is_upgraded_by_init_and_keeps_everything
         store.close()
     after = raw_rows(any_db, columns_of=before)  # the 0.1 columns; later revisions add (nullable) columns
     assert after["event"] == before["event"] and after["protocol_version"] == before["protocol_version"]
-    assert after["patient"] == before["patient"]
+    # the patient row is a cache of the events: revision 0004 has init recompute it (next_due as the
+    # worklist reads it now, updated_at), and every other column stays as it was
+    cached = [before["patient:columns"].index(c) for c in ("next_due", "updated_at")]
+    assert [tuple(v for i, v in enumerate(r) if i not in cached) for r in after["patient"]] == \
+        [tuple(v for i, v in enumerate(r) if i not in cached) for r in before["patient"]]
     cli("init", "--db", any_db, code=0)  # a second init finds it current
 
 

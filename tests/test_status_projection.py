@@ -1,0 +1,116 @@
+"""``status`` and ``visits --status`` read the visit states the store keeps beside the events (issue 17).
+
+A property test holds them equal to the fold over every event, for random cohorts (the demo generator
+with a random seed, written in bulk), random one-patient writes on top (corrections, skipped visits:
+the one-patient transaction) and random clinical dates, before and after each patient's latest record
+(before it, the patient is replayed from its events). One fixed case on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trialflow.engine import Refused, Store, cohort_visits, correct, init_store, skip_visit, status
+from trialflow.engine._base import today
+from trialflow.engine._demo import populate_demo
+from trialflow.engine._ledger import VISIT_STATUSES
+from trialflow.engine._queries import patient_status
+from trialflow.engine._schedule import ScheduledVisit, schedule
+from trialflow.engine._state import fold
+
+_STORES: dict[int, Store] = {}
+
+
+def _cohort(url: str, seed: int, patients: int = 40) -> Store:
+    """A demo cohort (seed ``seed``), then some records corrected and some visits skipped one by one."""
+    store, _ = init_store(url, None, "investigator.dr-smit")
+    populate_demo(store, patients=patients, seed=seed)
+    rng = random.Random(seed)
+    observations = [(p, e) for p in store.patient_ids() for e in store.events(p) if e.kind == "observation"
+                    and e.payload["kind"] in ("tg", "dispense")]
+    for pid, e in rng.sample(observations, k=min(8, len(observations))):
+        changes = None if rng.random() < 0.4 else ({"value": 7.5} if e.payload["kind"] == "tg"
+                                                    else {"dose_mg_per_day": 400})
+        with contextlib.suppress(Refused):
+            correct(store, pid, e.id, changes, "transcription error", "coordinator.anna")
+    protocol = store.protocol()[0]
+    for pid in rng.sample(store.patient_ids(), k=6):
+        state = store.state(pid)
+        assert state is not None
+        open_visits = [v for v in schedule(protocol, state, today()) if v.status in ("due", "overdue", "missed")]
+        if open_visits:
+            v = rng.choice(open_visits)
+            with contextlib.suppress(Refused):
+                skip_visit(store, pid, v.visit, "patient on holiday", min(today(), v.window_end), "coordinator.anna")
+    return store
+
+
+def _folded(store: Store, as_of: dt.date) -> tuple[list[object], list[ScheduledVisit]]:
+    """The reference: every patient's events folded, cut at ``as_of``, read through the one schedule."""
+    lines, visits = [], []
+    for events in store.events_of().values():
+        st_ = fold(events)
+        if st_.enrolled_on > as_of:
+            continue
+        cut = st_.until(as_of)
+        protocol = store.protocol(cut.protocol_hash)[0]
+        lines.append(patient_status(protocol, cut, as_of))
+        visits += schedule(protocol, cut, as_of)
+    return sorted(lines, key=lambda s: s.patient), visits  # type: ignore[attr-defined]
+
+
+def _check(store: Store, as_of: dt.date) -> None:
+    lines, visits = _folded(store, as_of)
+    assert status(store, as_of=as_of) == lines
+    for s in VISIT_STATUSES:
+        expected = sorted((v for v in visits if v.status == s), key=lambda v: (v.target_date, v.patient, v.visit))
+        assert cohort_visits(store, status=s, as_of=as_of) == expected, s
+    unresolved = sorted((v for v in visits if not v.resolved), key=lambda v: (v.target_date, v.patient, v.visit))
+    assert cohort_visits(store, unresolved=True, as_of=as_of) == unresolved
+    one = lines[len(lines) // 2] if lines else None
+    if one is not None:
+        assert status(store, one.patient, as_of=as_of) == [one]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cohorts")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.sampled_from([5, 17, 2009]), back=st.integers(min_value=-120, max_value=500))
+def test_status_and_visits_from_the_projection_equal_the_fold(folder: Path, seed: int, back: int) -> None:
+    if seed not in _STORES:
+        _STORES[seed] = _cohort(str(folder / f"cohort-{seed}.db"), seed)
+    store = _STORES[seed]
+    as_of = today() - dt.timedelta(days=back)
+    _check(store, as_of)
+
+
+def test_the_projection_serves_patients_whose_latest_record_is_not_after_the_date(folder: Path) -> None:
+    """Not a replay in disguise: on today, every patient's line comes from the stored rows."""
+    if 2009 not in _STORES:
+        _STORES[2009] = _cohort(str(folder / "cohort-2009.db"), 2009)
+    store = _STORES[2009]
+    rows, visits, stale = store.projected(today())
+    assert not stale and len(rows) == len(store.patient_ids()) and sum(map(len, visits.values())) > 100
+
+
+@pytest.mark.postgres
+def test_status_and_visits_from_the_projection_equal_the_fold_on_postgresql(tmp_path: Path) -> None:
+    from workflow_helpers import new_db_url
+
+    for url in new_db_url("postgres", tmp_path):
+        store = _cohort(url, 17, patients=35)
+        try:
+            for back in (-60, 0, 45, 300):
+                _check(store, today() - dt.timedelta(days=back))
+        finally:
+            store.close()
