@@ -27,6 +27,7 @@ from trialflow.engine import (
     correct,
     decide,
     history,
+    init_store,
     verify_signatures,
     verify_store,
 )
@@ -144,7 +145,7 @@ def _old_store(tmp_path: Path) -> Store:
     con = sqlite3.connect(db)
     con.executescript(gzip.decompress(OLD.read_bytes()).decode())
     con.close()
-    return Store.open(str(db))
+    return init_store(str(db), None, "admin")[0]  # written at revision 0003: `trialflow init` upgrades it once
 
 
 def test_signatures_written_before_bind_event_ids_and_verify_as_before(tmp_path: Path,
