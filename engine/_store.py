@@ -508,10 +508,15 @@ class Transaction:
         prev = self._head_hash(patient, last_seq)
         rows = []
         context = self.actor.context_json()
+        # an event restored from another system keeps its author's name there (``user``, free text here) and
+        # names who wrote it into this store, authenticated, in its context
+        imported = json.dumps({**self.actor.context, "imported_by": self.user, "imported_by_id": self.actor.user_id},
+                              sort_keys=True, ensure_ascii=False)
         for i, e in enumerate(new, start=1):
             row = EventRow(patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
                            recorded_at=e.recorded_at or self.now, user=e.user or self.user,
-                           user_id=None if e.user else self.actor.user_id, context=context, reason=e.reason,
+                           user_id=None if e.user else self.actor.user_id,
+                           context=imported if e.user else context, reason=e.reason,
                            payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
                            corrects_id=e.corrects, dedup_key=e.dedup)
             row.prev_hash, row.hash = prev, event_hash({c: getattr(row, c) for c in _EVENT_COLUMNS}, prev)

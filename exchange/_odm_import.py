@@ -13,7 +13,10 @@ Two things can come in:
 * records for subjects already enrolled (the REDCap case): recorded as the CSV import records them,
   with the same admissibility checks; what is already stored is skipped, so re-importing adds nothing.
 
-A subject already in the store whose file history repeats the stored one gets only what follows.
+A subject already in the store whose file history repeats the stored one gets only the new records that
+follow, recorded as the CSV import records them. Any other event after the stored history (a phase change,
+a decision, a reversal, a deviation...) is refused: it has its own engine command, whose guards the importer
+does not repeat. A whole history is restored only for a subject the store does not have.
 """
 
 from __future__ import annotations
@@ -454,6 +457,22 @@ class _Restorer:
             self.chains[entry.key].append(event)
 
 
+def _appended_record(patient: str, entry: _Entry) -> Any:
+    """What the file adds after a stored history: only new records, which ``record_in`` checks as ``trialflow
+    record`` does. Any other event (a phase change, a decision, a withdrawal, a reversal, a deviation...) has its
+    engine command with that command's guards (``trialflow reverse`` refuses to reverse a decision's phase
+    change, say); the importer would only check its permission, so it is refused here."""
+    from trialflow.engine import record_from_dict
+
+    if entry.form.role == "record" and entry.transaction in ("Insert", "Upsert", "Context"):
+        return record_from_dict(_record_payload(entry))
+    kind = _generic(entry)[0] if entry.form.kind == GENERIC_EVENT else entry.form.kind
+    what = f"a {entry.transaction.lower()} of a record" if entry.form.role == "record" else f"a {kind} event"
+    raise Refused(f"{entry.where}: {patient}'s history is already in this store, and an import adds only new "
+                  f"records to it, not {what}: record that with trialflow's own command, which checks it "
+                  "(nothing imported)")
+
+
 def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
                   records: list[tuple[str, Any]]) -> tuple[list[Event], bool]:
     """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
@@ -472,6 +491,9 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
     stored = list(state.events) if state is not None else []
     stored_seq: dict[int, Any] = {e.id: ("seq", e.seq) for e in stored}
     for i, entry in enumerate(entries):
+        if state is not None and i >= len(stored):
+            records.append((patient, _appended_record(patient, entry)))
+            continue
         new, signature = restorer.new_event(entry, check=i >= len(stored))
         if i < len(stored):
             if _stored_signature(stored[i], stored_seq) != signature:

@@ -371,3 +371,83 @@ def test_export_of_a_two_site_team_lists_sites_and_users_and_the_signer(tmp_path
     stamp = sig.findtext("odm:DateTimeStamp", namespaces=ns)
     assert stamp is not None
     assert dt.datetime.fromisoformat(stamp) == dt.datetime.fromisoformat(signed.payload["signed_at"])
+
+
+# -- a file that extends a stored history ----------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_file_extending_a_stored_history_adds_only_records_checked_as_record_checks_them(
+        backend: str, tmp_path: Path) -> None:
+    """Beyond the stored history a file may add new records (checked as ``trialflow record`` checks them), not
+    events the engine has its own guarded command for: a reversal of the start's phase change, which
+    ``trialflow reverse`` refuses, is refused, and so is a deviation; nothing is written."""
+    from trialflow.engine import deviation, reverse
+
+    urls = new_db_url(backend, tmp_path)
+    try:
+        source = new_store(str(tmp_path / "source.db"))
+        enrol_started(source, "P-201")
+        first = tmp_path / "first.xml"
+        export_odm(source, first)
+        target = new_store(next(urls))
+        assert import_odm(target, first, "data.manager").restored == ("P-201",)
+        start_event = next(e for e in history(source, "P-201") if e.kind == "phase_changed"
+                           and e.payload["trigger"] == "start_treatment")
+        with pytest.raises(Refused, match="only a completion, a withdrawal or a screen failure"):
+            reverse(source, "P-201", start_event.event, "typo", USER)  # what the engine's own command says
+
+        deviation(source, "P-201", "tg_w4", "missed", "patient on holiday", dt.date(2026, 2, 20), USER)
+        with_deviation = tmp_path / "deviation.xml"
+        export_odm(source, with_deviation)
+        text = with_deviation.read_text()
+        assert 'Value="deviation"' in text
+        target_start = next(e for e in history(target, "P-201") if e.kind == "phase_changed"
+                            and e.payload["trigger"] == "start_treatment")
+        payload = f'{{"reverses": [{start_event.event}]}}'
+        reversal = tmp_path / "reversal.xml"
+        reversal.write_text(re.sub(r'ItemOID="event_payload" Value="[^"]*"',
+                                   f'ItemOID="event_payload" Value="{payload.replace(chr(34), "&quot;")}"',
+                                   text.replace('Value="deviation"', 'Value="reversal"')))
+        before = [(e.event, e.kind) for e in history(target, "P-201")]
+        for file, kind in ((with_deviation, "deviation"), (reversal, "reversal")):
+            with pytest.raises(Refused, match=f"P-201's history is already in this store.*not a {kind} event"):
+                import_odm(target, file, "data.manager")
+            assert [(e.event, e.kind) for e in history(target, "P-201")] == before
+        assert visits_phase(target) == "sorafenib_6m" and target_start.event in {e for e, _ in before}
+
+        record(source, "P-201", {"kind": "adverse_event", "date": "2026-01-20", "term": "Fatigue", "grade": 2}, USER)
+        records_only = tmp_path / "records.xml"  # the deviation taken out: a new record is what remains
+        export_odm(source, records_only)
+        kept = re.sub(r"<FormData FormOID=\"F\.EVENT\".*?</FormData>", "", records_only.read_text(), flags=re.S)
+        records_only.write_text(kept)
+        result = import_odm(target, records_only, "data.manager")
+        assert result.events == 1 and result.restored == ()
+        added = history(target, "P-201")[-1]
+        assert (added.kind, added.payload["term"], added.user) == ("observation", "Fatigue", "data.manager")
+        source.close()
+        target.close()
+    finally:
+        for _ in urls:
+            pass
+
+
+def visits_phase(store: Store) -> str:
+    from trialflow.engine import fold
+
+    return fold(store.events("P-201")).phase
+
+
+def test_a_restored_event_names_who_imported_it_beside_its_author(tmp_path: Path) -> None:
+    """A restored event keeps its author as the file names them and records, in its context (the audit trail
+    shows it), the user who wrote it into this store."""
+    from trialflow.engine import audit_trail
+
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    target = new_store(str(tmp_path / "target.db"))
+    import_odm(target, out, "data.manager")
+    entries = [e for e in audit_trail(target, None) if e.patient == "P-201"]
+    assert entries and all(e.user == USER and e.context.get("imported_by") == "data.manager" for e in entries)
+    source.close()
+    target.close()
