@@ -128,14 +128,22 @@ class BulkTransaction(Transaction):
 
     # -- appending (in memory) ------------------------------------------------------------------
     def isolated(self, work: Callable[[BulkTransaction], T], actor: Actor | None = None) -> T:
-        """Run one command's ``work``; if it raises, forget what it appended (the others' appends stay)."""
+        """Run one command's ``work``; if it raises, forget what it appended (the others' appends stay).
+
+        Its appends are buffered here; rows it adds on the session directly (a site an enrolment names for
+        the first time, a data query's row) are inside a savepoint that a refusal rolls back."""
         saved_actor = self.actor
         if actor is not None:
             self.actor, self.user = actor, actor.name
         self._journal, mark = {}, len(self._rows)
+        savepoint = self.session.begin_nested()
         try:
-            return work(self)
+            done = work(self)
+            savepoint.commit()
+            return done
         except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
             for pid, before in self._journal.items():
                 if before is _MISSING:
                     self._patients.pop(pid, None)

@@ -203,6 +203,8 @@ class Store:
             s.flush()
             audit(s, actor, "protocol_registered", f"{protocol.study.id} v{protocol.version}",
                   {"content_hash": protocol.content_hash, "reason": reason})
+            if self._batch is not None:  # the latest version is no longer the one a batch read
+                self._batch.protocols.pop(None, None)
             return dataclasses.replace(self._version(row), newly_registered=True)
 
     def info(self, key: str) -> str | None:

@@ -165,3 +165,31 @@ def test_the_demo_cohort_at_scale_is_built_in_bulk_with_valid_chains(db_url: str
             queries.REPORT_RECORDS = kinds
     finally:
         store.close()
+
+
+def test_a_refused_write_in_a_batch_leaves_no_row_it_added_on_the_session(db_url: str) -> None:
+    """Store.batch: a write that refuses leaves no trace, also of rows it added on the session directly (as a
+    data query's row is), while the batch's other writes stay."""
+    from trialflow.engine import init_store
+    from trialflow.engine._tables import StoreInfoRow
+
+    store, _ = init_store(db_url, None, "investigator.dr-smit")
+
+    def adds(key: str, refuse: bool) -> Any:
+        def work(tx: Any) -> None:
+            tx.session.add(StoreInfoRow(key=key, value="x"))
+            tx.session.flush()
+            if refuse:
+                raise Refused("refused after adding a row")
+        return work
+
+    try:
+        with store.batch(USER):
+            store.write(USER, adds("kept-before", False))
+            with pytest.raises(Refused):
+                store.write(USER, adds("refused", True))
+            store.write(USER, adds("kept-after", False))
+        assert store.info("kept-before") == "x" and store.info("kept-after") == "x"
+        assert store.info("refused") is None
+    finally:
+        store.close()
