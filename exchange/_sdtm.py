@@ -226,8 +226,19 @@ def write_dataset(folder: Path, domain: str, rows: Sequence[dict[str, Any]], pro
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=[v for v, _, _ in variables])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return path
+
+
+#: what a spreadsheet reads as the start of a formula (OWASP, CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (a free-text reason '=HYPERLINK(...)') gets a
+    leading single quote, as OWASP's CSV-injection guidance says, so it opens as the text it is; numbers are
+    left alone (-3 is a number, not a formula)."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
 def _write_json(path: Path, domain: str, label: str, variables: list[tuple[str, str, str]],

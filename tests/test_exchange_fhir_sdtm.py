@@ -240,3 +240,19 @@ def test_cli_export_sdtm_dv(deviations_db: str, tmp_path: Path) -> None:
                                "subject(s)"
     r = CliRunner().invoke(app, ["export", "sdtm-dv", "--format", "xpt", "--db", deviations_db])
     assert r.exit_code == 2
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_open_as_text(tmp_path: Path) -> None:
+    """CSV injection (OWASP): a text cell starting with = + - @ tab or CR gets a leading single quote; other
+    text and numbers are written as they are."""
+    from trialflow.exchange._sdtm import write_dataset
+    from trialflow.exchange._sdtm_dv import DV_VARIABLES
+
+    texts = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "a = b", "Tg week 4 missed"]
+    rows = [{"STUDYID": "s", "DOMAIN": "DV", "USUBJID": "s-P", "DVSEQ": n, "DVTERM": t, "DVDECOD": "OTHER",
+             "VISITNUM": -1, "VISIT": "v", "DVSTDTC": "2026-01-01"} for n, t in enumerate(texts, start=1)]
+    path = write_dataset(tmp_path, "DV", rows, load_bundled_protocol(), "csv", DV_VARIABLES)
+    with open(path, newline="", encoding="utf-8") as f:
+        read = list(csv.DictReader(f))
+    assert [r["DVTERM"] for r in read] == ["'" + t for t in texts[:6]] + texts[6:]
+    assert {r["VISITNUM"] for r in read} == {"-1"}  # a number is not a formula
