@@ -48,6 +48,22 @@ def _follows_from(problem: Problem, schema: list[Problem]) -> bool:
 
 
 def _from_document(doc: Document) -> Protocol:
+    """The validated model of ``doc``; :class:`ProtocolError` lists every problem.
+
+    Data that passed the same checks before, with the same checking code, is not checked again
+    (``trialflow.documents._trusted``): ``protocol validate`` of an unchanged file, or ``init`` with it,
+    then imports no validator. Only a pass is remembered, so a file with errors is checked every time.
+    """
+    from trialflow.documents._trusted import remember, trusted
+
+    if trusted("protocol", doc.data):
+        return build_protocol(doc.data, doc.file)
+    protocol = _validated(doc)
+    remember("protocol", doc.data)
+    return protocol
+
+
+def _validated(doc: Document) -> Protocol:
     # the validators (jsonschema, the rule plug-ins) load only when a protocol is validated, not when a
     # registered version is rebuilt from the store
     from trialflow.documents import schema_problems
@@ -121,16 +137,10 @@ def load_protocol(path: str | Path) -> Protocol:
 def load_bundled_protocol() -> Protocol:
     """The bundled protocol (``protocol/sorafenib_dtc.yaml``), loaded once per process.
 
-    Validated like any file, unless the same data passed before with the same checking code
-    (``trialflow.documents._trusted``): then the model is built without importing the validators."""
-    from trialflow.documents._trusted import remember, trusted
-
+    Validated like any file (:func:`_from_document`: not again when the same data passed before with
+    the same checking code)."""
     try:
         doc = load_document(bundled_protocol_path())
     except DocumentError as err:
         raise ProtocolError(err.problems) from None
-    if trusted("protocol", doc.data):
-        return build_protocol(doc.data, doc.file)
-    protocol = _from_document(doc)
-    remember("protocol", doc.data)
-    return protocol
+    return _from_document(doc)
