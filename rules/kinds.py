@@ -3,10 +3,11 @@
 A :class:`RecordKind` names its record class (``from_dict`` / ``to_dict``), the JSON Schema of one record in
 the case-file form, the ``trialflow record`` options that apply to it (and those it needs), the columns of the
 laboratory CSV it is read from, which of its fields a correction may change, the one-line summary the history
-shows, whether case files carry it and whether the simulator synthesises it. The case-file schema
+shows, whether case files carry it and how the simulator synthesises it. The case-file schema
 (:mod:`trialflow.rules.casefile`), the record classes' lookup (``engine/_records.py``), the CLI's record
 options (``cli/_record_options.py``), the CSV import's columns (``engine/_imports.py``), the correction
-policy (``engine/_workflow.py`` ``CORRECTABLE``) and the history (``engine/_queries.py``) read it here.
+policy (``engine/_workflow.py`` ``CORRECTABLE``), the history (``engine/_queries.py``) and the simulator's
+case files (``engine/simulation/_records.py``) read it here.
 """
 
 from __future__ import annotations
@@ -44,8 +45,15 @@ class RecordKind:
     summary: Callable[[Mapping[str, Any]], str]  # the history's one line, from the stored dict
     csv_columns: tuple[str, ...] = ()  # the laboratory CSV's columns it is read from (none: not in the CSV)
     case_file: bool = True  # case files (and so the simulator's --cases) carry it
-    simulated: bool = False  # the simulator synthesises it (engine/simulation/_records.py)
+    #: how the simulator synthesises it ('module:function', resolved by the simulator when it first needs
+    #: it: the rules never import the simulator); None: the simulator makes none
+    synthesis: str | None = None
     _check: list[Callable[[Any], Any]] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the simulator synthesises records of this kind."""
+        return self.synthesis is not None
 
     def problem(self, record: Mapping[str, Any]) -> str | None:
         """What is wrong with ``record`` by this kind's schema, as one line (None: nothing). The schema is
@@ -309,24 +317,27 @@ def _kind(name: str, record: type[Any], options: str, required: str, correctable
                       frozenset(correctable.split()), summary, **more)
 
 
+_SIM = "trialflow.engine.simulation._records:synthesise_"  # the simulator's synthesisers
+
 #: every record kind, in the order messages list them
 KINDS: Mapping[str, RecordKind] = {k.name: k for k in (
     _kind("tg", TgSample, "value unit loq stimulated tgab", "value", "value unit loq below_loq stimulated", _tg,
-          csv_columns=("value", "unit", "loq", "below_loq", "stimulated"), simulated=True),
+          csv_columns=("value", "unit", "loq", "below_loq", "stimulated"), synthesis=_SIM + "tg"),
     _kind("tgab", TgAbResult, "result", "result", "result", lambda p: f"tgab {p['result']}",
-          csv_columns=("result",), simulated=True),
+          csv_columns=("result",), synthesis=_SIM + "tgab"),
     _kind("ct", CtAssessment, "target non_target new_lesion slice_thickness not_evaluated", "",
-          "target non_target new_lesions slice_thickness_mm not_evaluated", _ct, simulated=True),
+          "target non_target new_lesions slice_thickness_mm not_evaluated", _ct, synthesis=_SIM + "ct"),
     _kind("rai_scan", RaiScan, "modalities avid", "modalities", "modalities avid_lesions",
           lambda p: f"rai_scan {'/'.join(p.get('modalities', []))}: {len(p.get('avid_lesions', []))} avid lesions",
-          simulated=True),
+          synthesis=_SIM + "rai_scan"),
     _kind("adverse_event", AdverseEvent, "term grade resolved serious relatedness action", "term grade",
           "term grade", _adverse_event),
     _kind("dose_change", DoseChange, "dose reason", "dose", "dose_mg_per_day reason",
           lambda p: f"dose {p['dose_mg_per_day']:g} mg/day" + (f" ({p['reason']})" if p.get("reason") else ""),
-          simulated=True),
+          synthesis=_SIM + "dose_change"),
     _kind("rai_therapy", RaiTherapy, "activity", "activity", "activity_mbq",
-          lambda p: f"131I {p['activity_mbq']:g} MBq administered", case_file=False, simulated=True),
+          lambda p: f"131I {p['activity_mbq']:g} MBq administered", case_file=False,
+          synthesis=_SIM + "rai_therapy"),
     _kind("dispense", SorafenibDispense, "dose days", "dose", "dose_mg_per_day days_supply",
           lambda p: f"dispensed {p['dose_mg_per_day']:g} mg/day for {p['days_supply']} days", case_file=False),
 )}

@@ -71,6 +71,20 @@ def test_the_simulator_synthesises_exactly_the_kinds_declared_simulated() -> Non
     assert made == {k for k, d in KINDS.items() if d.simulated}
 
 
+def test_each_simulated_kind_names_its_synthesiser_and_the_simulator_calls_that() -> None:
+    import importlib
+
+    from trialflow.engine.simulation import _records
+
+    for name, declared in KINDS.items():
+        if declared.synthesis is None:
+            continue
+        module, _, function = declared.synthesis.partition(":")
+        made = getattr(importlib.import_module(module), function)
+        assert callable(made), name
+        assert _records._synthesiser(declared.synthesis) is made, name
+
+
 @pytest.mark.parametrize(("record", "message"), [
     ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": 6}, "grade must be <= 5, got 6"),
     ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": True},

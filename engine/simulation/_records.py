@@ -1,18 +1,34 @@
-"""One simulated patient as dated case-file records, to replay through the workflow engine."""
+"""One simulated patient as dated case-file records, to replay through the workflow engine.
+
+Each record kind's declaration (rules/kinds.py) names the synthesiser here that makes its records;
+:func:`patient_pathway` calls the synthesiser of every kind that has one."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ._generate import Cohort, dose_on
+from trialflow.rules.kinds import KINDS
 
-__all__ = ["PatientPathway", "patient_pathway"]
+from ._generate import Cohort, dose_on
+from ._pathways import VisitPlan as Visit
+
+__all__ = [
+    "PatientPathway",
+    "patient_pathway",
+    "synthesise_ct",
+    "synthesise_dose_change",
+    "synthesise_rai_scan",
+    "synthesise_rai_therapy",
+    "synthesise_tg",
+    "synthesise_tgab",
+]
 
 _ORGANS = ("lung", "liver", "bone", "pleura", "soft tissue", "kidney", "adrenal", "brain", "skin", "muscle")
 
@@ -53,76 +69,11 @@ def patient_pathway(
         return origin + dt.timedelta(days=int(x))
 
     day0 = float(c.day0[i])
-    recs: list[tuple[float, int, dict[str, Any]]] = []
-    order = 0
     visits = [v for p in (*pw.before_decision, *(q for b in pw.branches for q in b.phases)) for v in p.visits]
-    for v in visits:
-        d = float(c.visit_day[v.id][i])
-        if np.isnan(d):
-            continue
-        when = date(d).isoformat()
-        for kind in dict.fromkeys(v.kinds):
-            rec: dict[str, Any] | None = None
-            if kind == "tg":
-                value = float(_per_visit(c, "tg", v.id, functools.partial(c.tg_value, v.id))[i])
-                rec = (
-                    {"kind": "tg", "date": when, "value": f"<{sc.tg_loq:g}", "unit": "ug/L"}
-                    if value < sc.tg_loq
-                    else {"kind": "tg", "date": when, "value": value, "unit": "ug/L", "loq": sc.tg_loq}
-                )
-            elif kind == "tgab":
-                rec = {
-                    "kind": "tgab",
-                    "date": when,
-                    "result": "positive" if c.tgab_positive[i] else "negative",
-                }
-            elif kind == "ct":
-                rec = _ct(c, i, v.id, d, when)
-            elif kind == "rai_scan":
-                avid = (
-                    [f"new avid lesion {k + 1}" for k in range(int(c.new_avid_lesions[i]))]
-                    if c.reinduced[i] and d > day0
-                    else []
-                )
-                rec = {
-                    "kind": "rai_scan",
-                    "date": when,
-                    "modalities": ["planar", "spect"],
-                    "avid_lesions": avid,
-                }
-            if rec is not None:
-                recs.append((d, order, rec))
-                order += 1
-        if v.treatment is not None and v.activity_mbq:
-            recs.append((d, order, {"kind": "rai_therapy", "date": when, "activity_mbq": v.activity_mbq}))
-            order += 1
-    for seg in c.segments[:1]:  # the dose reductions, while on the first treatment that has doses
-        start_dose = next(
-            (p.dose_mg_per_day for p in pw.before_decision if p.treatment == seg.treatment), None
-        )
-        if start_dose is None:
-            continue
-        on_until = (
-            max(float(s.stop[i]) for s in c.segments if s.stop[i] > s.start[i])
-            if any(s.stop[i] > s.start[i] for s in c.segments)
-            else day0
-        )
-        for r in c.reduction_days[i]:
-            if day0 <= r < on_until:
-                dose = float(dose_on(c, seg.treatment, start_dose, np.full(c.size, r))[i])
-                recs.append(
-                    (
-                        r,
-                        order,
-                        {
-                            "kind": "dose_change",
-                            "date": date(r).isoformat(),
-                            "dose_mg_per_day": dose,
-                            "reason": "toxicity (simulated)",
-                        },
-                    )
-                )
-                order += 1
+    at = _Patient(c, i, visits, date, day0)
+    # each kind's records by the synthesiser its declaration names (rules/kinds.py), in date order; on one
+    # day a visit's records in the order the visit asks for their kinds, its treatment, then dose changes
+    recs = [r for k in KINDS.values() if k.synthesis is not None for r in _synthesiser(k.synthesis)(at)]
     recs.sort(key=lambda t: (t[0], t[1]))
     decided = bool(c.decided[i])
     quit_early = (
@@ -145,6 +96,105 @@ def patient_pathway(
         end_date=date(float(c.end_day[i])),
         withdrawal=(date(float(c.withdraw_day[i])), reason) if quit_early else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Patient:
+    """What a kind's synthesiser reads: patient ``i`` of cohort ``c``, the visits of its pathway (in order),
+    how a day number becomes a date, and its day 0."""
+
+    c: Cohort
+    i: int
+    visits: list[Visit]
+    date: Callable[[float], dt.date]
+    day0: float
+
+
+#: one synthesised record: (day, (visit index, place in the visit), the record)
+Synthesised = tuple[float, tuple[int, int], dict[str, Any]]
+
+
+@functools.cache
+def _synthesiser(ref: str) -> Callable[[_Patient], Iterator[Synthesised]]:
+    """The function a kind's ``synthesis`` names ('module:function')."""
+    module, _, name = ref.partition(":")
+    return cast(Callable[[_Patient], Iterator[Synthesised]], getattr(importlib.import_module(module), name))
+
+
+def _at_visits(
+    at: _Patient, kind: str, make: Callable[[Visit, float, str], dict[str, Any]]
+) -> Iterator[Synthesised]:
+    """A record of ``kind`` at each visit the patient had that asks for it."""
+    for n, v in enumerate(at.visits):
+        kinds = list(dict.fromkeys(v.kinds))
+        if kind not in kinds:
+            continue
+        d = float(at.c.visit_day[v.id][at.i])
+        if not np.isnan(d):
+            yield d, (n, kinds.index(kind)), make(v, d, at.date(d).isoformat())
+
+
+def synthesise_tg(at: _Patient) -> Iterator[Synthesised]:
+    c, i, sc = at.c, at.i, at.c.scenario
+
+    def make(v: Visit, d: float, when: str) -> dict[str, Any]:
+        value = float(_per_visit(c, "tg", v.id, functools.partial(c.tg_value, v.id))[i])
+        if value < sc.tg_loq:
+            return {"kind": "tg", "date": when, "value": f"<{sc.tg_loq:g}", "unit": "ug/L"}
+        return {"kind": "tg", "date": when, "value": value, "unit": "ug/L", "loq": sc.tg_loq}
+
+    return _at_visits(at, "tg", make)
+
+
+def synthesise_tgab(at: _Patient) -> Iterator[Synthesised]:
+    result = "positive" if at.c.tgab_positive[at.i] else "negative"
+    return _at_visits(at, "tgab", lambda v, d, when: {"kind": "tgab", "date": when, "result": result})
+
+
+def synthesise_ct(at: _Patient) -> Iterator[Synthesised]:
+    return _at_visits(at, "ct", lambda v, d, when: _ct(at.c, at.i, v.id, d, when))
+
+
+def synthesise_rai_scan(at: _Patient) -> Iterator[Synthesised]:
+    c, i = at.c, at.i
+
+    def make(v: Visit, d: float, when: str) -> dict[str, Any]:
+        avid = (
+            [f"new avid lesion {k + 1}" for k in range(int(c.new_avid_lesions[i]))]
+            if c.reinduced[i] and d > at.day0
+            else []
+        )
+        return {"kind": "rai_scan", "date": when, "modalities": ["planar", "spect"], "avid_lesions": avid}
+
+    return _at_visits(at, "rai_scan", make)
+
+
+def synthesise_rai_therapy(at: _Patient) -> Iterator[Synthesised]:
+    """The visits' treatment: after the records the visit asks for."""
+    for n, v in enumerate(at.visits):
+        d = float(at.c.visit_day[v.id][at.i])
+        if not np.isnan(d) and v.treatment is not None and v.activity_mbq:
+            rec = {"kind": "rai_therapy", "date": at.date(d).isoformat(), "activity_mbq": v.activity_mbq}
+            yield d, (n, len(dict.fromkeys(v.kinds))), rec
+
+
+def synthesise_dose_change(at: _Patient) -> Iterator[Synthesised]:
+    """The dose reductions, while on the first treatment that has doses (after every visit's records)."""
+    c, i, pw, day0 = at.c, at.i, at.c.pathway, at.day0
+    n = 0
+    for seg in c.segments[:1]:
+        start_dose = next((p.dose_mg_per_day for p in pw.before_decision if p.treatment == seg.treatment), None)
+        if start_dose is None:
+            continue
+        on = [float(s.stop[i]) for s in c.segments if s.stop[i] > s.start[i]]
+        on_until = max(on) if on else day0
+        for r in c.reduction_days[i]:
+            if day0 <= r < on_until:
+                dose = float(dose_on(c, seg.treatment, start_dose, np.full(c.size, r))[i])
+                rec = {"kind": "dose_change", "date": at.date(r).isoformat(), "dose_mg_per_day": dose,
+                       "reason": "toxicity (simulated)"}
+                yield r, (len(at.visits), n), rec
+                n += 1
 
 
 def _per_visit(c: Cohort, what: str, visit: str, make: Callable[[], Any]) -> Any:
