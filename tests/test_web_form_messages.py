@@ -116,6 +116,33 @@ def test_a_confirmed_form_with_another_mistake_keeps_the_reason_and_stores_nothi
     assert observations(fresh.db, "A-001") == before
 
 
+def test_a_reason_left_in_the_form_does_not_confirm_a_value_changed_since(fresh) -> None:  # type: ignore[no-untyped-def]
+    """The reason confirms the value it was given for: after a refusal that kept it (another mistake), a
+    different implausible value is refused again, with the field empty, and nothing is stored; the same
+    value with its reason is recorded."""
+    client = signed_in(app_for(fresh.db), "anna")
+    path = "/patients/A-001/record/tg"
+    before = observations(fresh.db, "A-001")
+    future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    first = {"date": future, "value": "250000", "unit": "ug/L", "tgab": "negative", "confirm_unusual": REASON}
+    r = post(client, path, first, path)  # refused for the date: the reason is kept, bound to these values
+    assert r.status_code == 422 and "in the future" in beside(r.text, "date") and f">{REASON}</textarea>" in r.text
+    bound = re.search(r'name="confirm_for" value="([0-9a-f]+)"', r.text)
+    assert bound, r.text[-400:]
+    # the date fixed and the value changed to another implausible one, the old reason still in the field
+    other = {**first, "date": TODAY, "value": "900000", "confirm_for": bound.group(1)}
+    r = post(client, path, other, path)
+    assert r.status_code == 422 and "plausible range" in beside(r.text, "value")
+    assert REASON not in r.text and 'name="confirm_unusual"' in r.text  # asked again, the field empty
+    assert observations(fresh.db, "A-001") == before
+    again = re.search(r'name="confirm_for" value="([0-9a-f]+)"', r.text)
+    assert again and again.group(1) != bound.group(1)
+    r = post(client, path, {**other, "confirm_for": again.group(1)}, path)  # confirmed for this value now
+    assert r.status_code == 303, r.text[-400:]
+    added = observations(fresh.db, "A-001")[len(before):]
+    assert added and added[0][3] == f"unusual value confirmed: {REASON}"
+
+
 # -- no form error names a CLI flag ----------------------------------------------------------------------
 def test_no_form_error_shown_in_the_web_names_a_cli_flag(fresh) -> None:  # type: ignore[no-untyped-def]
     """Every form, refused in the ways a user can get wrong: each answer shows an error, and none has '--'."""

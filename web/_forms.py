@@ -107,6 +107,20 @@ FORMS: dict[str, FormSpec] = {f.kind: dataclasses.replace(f, button=_BUTTONS[f.k
 CONFIRM = FieldSpec("confirm_unusual", "Confirm the unusual value: why it is right", "textarea",
                     help="if the value is right (re-measured, checked with the lab), say why and record it again; "
                          "the reason is stored with it")
+#: the hidden field beside it: which values the reason was given for (confirm_digest), so a reason left in the
+#: field after a refusal does not confirm a value changed since
+CONFIRM_FOR = "confirm_for"
+
+
+def confirm_digest(values: dict[str, str]) -> str:
+    """The form's values other than the confirmation itself (and the CSRF token), as one short digest."""
+    import hashlib
+    import json
+
+    kept = {k: v for k, v in values.items() if k not in (CONFIRM.name, CONFIRM_FOR, "csrf_token")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:32]
+
+
 _FLOATS = {"loq", "slice_thickness", "dose"}
 _INTS = {"grade", "days"}
 #: words in a library message → the form field it is about
@@ -229,7 +243,8 @@ def _records(spec: FormSpec, values: dict[str, str], state: FormState) -> list[d
 
 
 def _render(request: Request, patient: str, spec: FormSpec, state: FormState, status_code: int = 200) -> HTMLResponse:
-    return page(request, "form.html", {"patient": patient, "spec": spec, "state": state, "confirm": CONFIRM},
+    return page(request, "form.html", {"patient": patient, "spec": spec, "state": state, "confirm": CONFIRM,
+                                       "confirm_for": (CONFIRM_FOR, confirm_digest(state.values))},
                 status_code=status_code)
 
 
@@ -264,6 +279,12 @@ def _submit(request: Request, actor: Any, patient: str, spec: FormSpec, values: 
         return _render(request, patient, spec, state, 422)
     names = {f.name for f in spec.fields} | {"target", "non_target"}
     confirm = values.get(CONFIRM.name, "").strip() or None
+    bound = values.get(CONFIRM_FOR)
+    if confirm is not None and bound is not None and bound != confirm_digest(values):
+        # the reason was given for other values (the user changed one after a refusal): it confirms nothing
+        # here, and the field comes back empty if the engine asks again
+        confirm = None
+        state.values.pop(CONFIRM.name, None)
     try:
         written = record_many(store_of(request), [(patient, r) for r in records], actor, confirm_unusual=confirm)
     except PermissionDenied as err:
