@@ -346,9 +346,17 @@ class Store:
             return s.get(PatientRow, patient) is not None
 
     def last_event_id(self) -> int:
-        """The id of the newest event (0 for none): it changes with every write, so readers can cache on it."""
+        """The id of the newest event (0 for none). Not a cache key: on PostgreSQL ids are taken before the
+        commit, so a long transaction can commit ids below those of a shorter one that committed first."""
         with read_session(self.engine) as s:
             return int(s.execute(select(func.max(col(EventRow.id)))).scalar_one() or 0)
+
+    def write_mark(self) -> int:
+        """A number every committed write raises, so readers can cache on it: the sum of the patients'
+        ``last_seq``, which each append raises in its own transaction (events are never deleted). Unlike the
+        newest id it moves when a transaction commits events numbered below those already committed."""
+        with read_session(self.engine) as s:
+            return int(s.execute(select(func.sum(col(PatientRow.last_seq)))).scalar_one() or 0)
 
     def events(self, patient: str) -> list[Event]:
         with read_session(self.engine) as s:

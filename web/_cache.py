@@ -1,7 +1,8 @@
 """The worklist of a user, kept while the store does not change: a page view should not replay a cohort.
 
-A snapshot is keyed on who asks (name, role, sites), the clinical date, and the store's newest event
-id, so any write through any face (web, CLI, import) is seen on the next request. What changes without
+A snapshot is keyed on who asks (name, role, sites), the clinical date, and the store's write mark
+(``Store.write_mark``, raised by every commit), so any write through any face (web, CLI, import) is seen on
+the next request. What changes without
 an event (a site adopting patients, a rebuilt projection) is seen within ``TTL`` seconds. Concurrent
 requests for the same key wait for one computation instead of each running it.
 """
@@ -78,5 +79,5 @@ class WorklistCache:
             return snap
 
 
-def key_for(actor: Any, as_of: dt.date, horizon: int, last_event: int) -> tuple[Any, ...]:
-    return (actor.name, actor.role, tuple(sorted(actor.sites)), as_of, horizon, last_event)
+def key_for(actor: Any, as_of: dt.date, horizon: int, write_mark: int) -> tuple[Any, ...]:
+    return (actor.name, actor.role, tuple(sorted(actor.sites)), as_of, horizon, write_mark)

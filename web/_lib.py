@@ -60,7 +60,7 @@ def worklist_snapshot(request: Request, actor: Any, horizon: int = 28) -> Any:
         actions = next_actions(store, as_of=today, horizon=horizon, actor=actor)
         return WorklistSnapshot(actions, sites_for(request, actor, [a.patient for a in actions]), time.monotonic())
 
-    return request.app.state.worklist_cache.get(key_for(actor, today, horizon, store.last_event_id()), make)
+    return request.app.state.worklist_cache.get(key_for(actor, today, horizon, store.write_mark()), make)
 
 
 def sites_for(request: Request, actor: Any, patients: list[str]) -> dict[str, str | None]:
