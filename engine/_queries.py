@@ -192,7 +192,7 @@ def _status_line(protocol: Protocol, patient: str, phase_id: str, entered: dt.da
         patient=patient, phase=phase_id, phase_name=phase.name, phase_entered=entered,
         protocol_version=protocol.version, enrolled_on=enrolled_on, day0=day0,
         study_day=(as_of - day0).days if day0 and not phase.terminal else None,
-        dose_mg_per_day=dose, decision=decision,
+        dose_mg_per_day=float(dose) if dose is not None else None, decision=decision,  # a float either way
         visits_done=sum(v.status == "done" for v in visits),
         visits_missed=sum(v.status == "missed" for v in visits),
         next_action=acts[0].detail if acts else None, next_action_date=acts[0].target_date if acts else None,
