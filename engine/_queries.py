@@ -294,7 +294,11 @@ def _summary(e: Event) -> str:
     if e.kind == SCREEN_FAILED:
         return f"screen failure: {p.get('reason', '')}"
     if e.kind == REVERSAL:
-        return f"reverses event {e.corrects} ({p.get('trigger')}: back from {p.get('from')} to {p.get('to')})"
+        # a reversal restored from a file may lack what the engine's own reversal states (corrects, from, to)
+        target = e.corrects if e.corrects is not None else ", ".join(str(i) for i in p.get("reverses", ())) or "?"
+        back = f"back from {p['from']} to {p['to']}" if p.get("from") and p.get("to") else ""
+        why = ": ".join(str(x) for x in (p.get("trigger"), back) if x)
+        return f"reverses event {target}" + (f" ({why})" if why else "")
     return e.kind
 
 

@@ -381,6 +381,10 @@ def read_record(d: Mapping[str, Any]) -> Any:
     problem = declared.problem(record)
     if problem is not None:
         raise ValueError(problem)
+    for key, spec in declared.schema.get("properties", {}).items():
+        # JSON Schema counts 3.0 as an integer; a CTCAE grade (or a number of days) is written as a whole number
+        if spec.get("type") == "integer" and isinstance(record.get(key), float):
+            raise ValueError(f"{key} must be a whole number, got {record[key]!r}")
     return declared.record.from_dict(record)
 
 

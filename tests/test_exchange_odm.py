@@ -451,3 +451,17 @@ def test_a_restored_event_names_who_imported_it_beside_its_author(tmp_path: Path
     assert entries and all(e.user == USER and e.context.get("imported_by") == "data.manager" for e in entries)
     source.close()
     target.close()
+
+
+def test_the_history_line_of_a_reversal_restored_without_the_engines_fields_names_what_it_reverses() -> None:
+    """A reversal from a file may lack corrects, from, to and trigger (an older export): its line names the
+    events it reverses from its payload and prints no 'None'."""
+    from trialflow.engine._queries import _summary
+    from trialflow.engine._state import Event
+
+    when = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    bare = Event(7, "P-1", 7, "reversal", dt.date(2026, 3, 1), when, USER, "typo", {"reverses": [5, 6]}, None)
+    assert _summary(bare) == "reverses event 5, 6"
+    full = Event(7, "P-1", 7, "reversal", dt.date(2026, 3, 1), when, USER, "typo",
+                 {"reverses": [5, 6], "from": "off_study", "to": "sorafenib_6m", "trigger": "withdraw"}, 5)
+    assert _summary(full) == "reverses event 5 (withdraw: back from off_study to sorafenib_6m)"

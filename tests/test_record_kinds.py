@@ -89,6 +89,10 @@ def test_each_simulated_kind_names_its_synthesiser_and_the_simulator_calls_that(
     ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": 6}, "grade must be <= 5, got 6"),
     ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": True},
      "grade must be a whole number, got True"),
+    ({"kind": "adverse_event", "date": "2026-04-02", "term": "Fatigue", "grade": 3.0},
+     "grade must be a whole number, got 3.0"),  # JSON Schema counts 3.0 as an integer
+    ({"kind": "dispense", "date": "2026-04-02", "dose_mg_per_day": 800, "days_supply": 28.0},
+     "days_supply must be a whole number, got 28.0"),
     ({"kind": "tgab", "date": "2026-04-02", "result": "maybe"}, "result must be 'positive' or 'negative', got 'maybe'"),
     ({"kind": "tg", "date": "2026-04-02", "value": -1}, "value must be > 0, got -1"),
     ({"kind": "tg", "date": "2026-04-02", "value": 5, "stimulated": "no"}, "stimulated must be true or false"),
