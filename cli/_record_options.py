@@ -10,6 +10,8 @@ import typer
 
 from trialflow.rules.kinds import KINDS
 
+_DATE_PATTERN = KINDS["adverse_event"].schema["properties"]["resolved"]["pattern"]
+
 __all__ = ["build_record", "record_fields"]
 
 def _bad(option: str, message: str) -> typer.BadParameter:
@@ -54,57 +56,64 @@ def build_record(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[
 def record_fields(kind: str, date: dt.date | None, opts: dict[str, Any]) -> dict[str, Any]:
     """The record dict from the options of ``kind`` (a known kind, none stray), without :func:`build_record`'s
     usage check: an option not given is left out, for the engine to name what is missing in its own words
-    (the web's forms, whose users see fields, not flags)."""
+    (the web's forms, whose users see fields, not flags).
+
+    Each option fills the field its kind declares (``option_fields``) and is read as that field's schema
+    types it: a flag is true or left out, a date is checked, a list is the repeated option (or a comma list),
+    written empty when its default is; the two lesion lists have the syntax of their own below."""
+    declared = KINDS[kind]
+    props = declared.schema["properties"]
     rec: dict[str, Any] = {"kind": kind, "date": date.isoformat() if date else None}
-    o = opts
-    if kind == "tg":
-        raw = (o["value"] or "").strip()
-        if raw.startswith("<"):
-            rec["value"] = raw
-        elif o["value"] is not None:  # not given: the engine says the value is missing
-            try:
-                rec["value"] = float(raw)
-            except ValueError:
-                raise _bad("value", f"expected a number or '<LoQ', got {raw!r}") from None
-        for k in ("unit", "loq"):
-            if o[k] is not None:
-                rec[k] = o[k]
-        if o["stimulated"]:
-            rec["stimulated"] = True
-        if o.get("tgab") is not None and o["tgab"] not in ("negative", "positive"):
-            raise _bad("tgab", f"expected negative or positive, got {o['tgab']!r}")
-    elif kind == "tgab":
-        rec["result"] = o["result"]
-    elif kind == "ct":
-        rec["target"] = [_target(t) for t in o["target"] or []]
-        rec["non_target"] = [_non_target(t) for t in o["non_target"] or []]
-        rec["new_lesions"] = list(o["new_lesion"] or [])
-        if o["slice_thickness"] is not None:
-            rec["slice_thickness_mm"] = o["slice_thickness"]
-        if o["not_evaluated"]:
-            rec["not_evaluated"] = True
-    elif kind == "rai_scan":
-        if o["modalities"]:
-            rec["modalities"] = [m.strip() for m in o["modalities"].split(",") if m.strip()]
-        rec["avid_lesions"] = list(o["avid"] or [])
-    elif kind == "adverse_event":
-        rec.update(term=o["term"], grade=o["grade"])
-        if o.get("resolved"):
-            try:
-                rec["resolved"] = dt.date.fromisoformat(o["resolved"].strip()).isoformat()
-            except ValueError:
-                raise _bad("resolved", f"expected a date as YYYY-MM-DD, got {o['resolved']!r}") from None
-        if o.get("serious"):
-            rec["serious"] = True
-        for k in ("relatedness", "action"):
-            if o.get(k):
-                rec[k] = o[k]
-    elif kind == "dose_change":
-        rec.update(dose_mg_per_day=o["dose"], reason=o["reason"] or "")
-    elif kind == "dispense":
-        rec["dose_mg_per_day"] = o["dose"]
-        if o["days"] is not None:
-            rec["days_supply"] = o["days"]
-    elif kind == "rai_therapy":
-        rec["activity_mbq"] = o["activity"]
+    for option, name in declared.option_fields.items():
+        given = opts.get(option)
+        schema = props.get(name)
+        if schema is None:  # another kind's record beside this one (tg's --tgab): checked here, made by the caller
+            allowed = _COMPANIONS[option]
+            if given is not None and given not in allowed:
+                raise _bad(option, f"expected {' or '.join(allowed)}, got {given!r}")
+            continue
+        value = _read(option, schema, given, required=name in declared.schema["required"])
+        if value is None and "default" in schema and schema["default"] in ([], ""):
+            value = [] if schema["default"] == [] else ""
+        rec[name] = value
     return {k: v for k, v in rec.items() if v is not None or k in ("date",)}
+
+
+#: the records an option makes beside its kind's, and the values it takes
+_COMPANIONS = {"tgab": ("negative", "positive")}
+#: options with a syntax of their own: one item of the list they fill
+_ITEMS = {"target": _target, "non_target": _non_target}
+
+
+def _read(option: str, schema: dict[str, Any], given: Any, *, required: bool) -> Any:
+    """One option's value as its field (None: leave the field out)."""
+    types = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", ())}
+    if schema.get("type") == "boolean":
+        return True if given else None
+    if schema.get("type") == "array":
+        if isinstance(given, str):  # a comma list (--modalities planar,spect)
+            return [m.strip() for m in given.split(",") if m.strip()] if given else None
+        if not given:
+            return None
+        item = _ITEMS.get(option)
+        return [item(t) for t in given] if item is not None else list(given)
+    if given is None:
+        return None
+    if types >= {"number", "string"}:  # a number, or a '<LoQ' text
+        raw = str(given).strip()
+        if raw.startswith("<"):
+            return raw
+        try:
+            return float(raw)
+        except ValueError:
+            raise _bad(option, f"expected a number or '<LoQ', got {raw!r}") from None
+    if schema.get("pattern") == _DATE_PATTERN:
+        if not given:
+            return None
+        try:
+            return dt.date.fromisoformat(given.strip()).isoformat()
+        except ValueError:
+            raise _bad(option, f"expected a date as YYYY-MM-DD, got {given!r}") from None
+    if "enum" in schema and not given and not required:  # an optional choice left empty is not given
+        return None
+    return given

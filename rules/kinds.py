@@ -45,6 +45,9 @@ class RecordKind:
     summary: Callable[[Mapping[str, Any]], str]  # the history's one line, from the stored dict
     csv_columns: tuple[str, ...] = ()  # the laboratory CSV's columns it is read from (none: not in the CSV)
     case_file: bool = True  # case files (and so the simulator's --cases) carry it
+    #: the field each option fills (an option named as its field is not listed; one that is no field of
+    #: this kind, like tg's --tgab, makes a record of its own beside it)
+    option_fields: Mapping[str, str] = field(default_factory=dict)
     #: how the simulator synthesises it ('module:function', resolved by the simulator when it first needs
     #: it: the rules never import the simulator); None: the simulator makes none
     synthesis: str | None = None
@@ -247,7 +250,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         ["dose_mg_per_day"],
         {
             "dose_mg_per_day": {"type": "number", "minimum": 0},
-            "reason": {"type": "string"},
+            "reason": {"type": "string", "default": ""},
         },
     ),
     "rai_therapy": _record(
@@ -313,8 +316,10 @@ def _adverse_event(p: Mapping[str, Any]) -> str:
 
 def _kind(name: str, record: type[Any], options: str, required: str, correctable: str,
           summary: Callable[[Mapping[str, Any]], str], **more: Any) -> RecordKind:
-    return RecordKind(name, record, _SCHEMAS[name], frozenset(options.split()), tuple(required.split()),
-                      frozenset(correctable.split()), summary, **more)
+    """A kind; ``options`` are the option names, ``OPTION:FIELD`` for one that fills a field of another name."""
+    fields = dict([*o.split(":"), o][:2] for o in options.split())
+    return RecordKind(name, record, _SCHEMAS[name], frozenset(fields), tuple(required.split()),
+                      frozenset(correctable.split()), summary, option_fields=fields, **more)
 
 
 _SIM = "trialflow.engine.simulation._records:synthesise_"  # the simulator's synthesisers
@@ -325,20 +330,22 @@ KINDS: Mapping[str, RecordKind] = {k.name: k for k in (
           csv_columns=("value", "unit", "loq", "below_loq", "stimulated"), synthesis=_SIM + "tg"),
     _kind("tgab", TgAbResult, "result", "result", "result", lambda p: f"tgab {p['result']}",
           csv_columns=("result",), synthesis=_SIM + "tgab"),
-    _kind("ct", CtAssessment, "target non_target new_lesion slice_thickness not_evaluated", "",
+    _kind("ct", CtAssessment,
+          "target non_target new_lesion:new_lesions slice_thickness:slice_thickness_mm not_evaluated", "",
           "target non_target new_lesions slice_thickness_mm not_evaluated", _ct, synthesis=_SIM + "ct"),
-    _kind("rai_scan", RaiScan, "modalities avid", "modalities", "modalities avid_lesions",
+    _kind("rai_scan", RaiScan, "modalities avid:avid_lesions", "modalities", "modalities avid_lesions",
           lambda p: f"rai_scan {'/'.join(p.get('modalities', []))}: {len(p.get('avid_lesions', []))} avid lesions",
           synthesis=_SIM + "rai_scan"),
     _kind("adverse_event", AdverseEvent, "term grade resolved serious relatedness action", "term grade",
           "term grade", _adverse_event),
-    _kind("dose_change", DoseChange, "dose reason", "dose", "dose_mg_per_day reason",
+    _kind("dose_change", DoseChange, "dose:dose_mg_per_day reason", "dose", "dose_mg_per_day reason",
           lambda p: f"dose {p['dose_mg_per_day']:g} mg/day" + (f" ({p['reason']})" if p.get("reason") else ""),
           synthesis=_SIM + "dose_change"),
-    _kind("rai_therapy", RaiTherapy, "activity", "activity", "activity_mbq",
+    _kind("rai_therapy", RaiTherapy, "activity:activity_mbq", "activity", "activity_mbq",
           lambda p: f"131I {p['activity_mbq']:g} MBq administered", case_file=False,
           synthesis=_SIM + "rai_therapy"),
-    _kind("dispense", SorafenibDispense, "dose days", "dose", "dose_mg_per_day days_supply",
+    _kind("dispense", SorafenibDispense, "dose:dose_mg_per_day days:days_supply", "dose",
+          "dose_mg_per_day days_supply",
           lambda p: f"dispensed {p['dose_mg_per_day']:g} mg/day for {p['days_supply']} days", case_file=False),
 )}
 
