@@ -110,15 +110,18 @@ PAGE, API, PATIENT = "/", "/api/worklist", "/patients/ID"
 TARGET_P95_MS = 300.0  # the worklist page's p95 server time for 10,000 patients
 
 
+MIXES = {"worklist": (PAGE, API),  # the benchmark: the worklist page and /api/worklist
+         "all": (PAGE, API, PATIENT)}  # with a patient page (ledger, history, preview) in every third request
+
+
 def client_loop(base: str, seconds: float, out: dict[str, list[tuple[float, float]]], codes: dict[int, int],
-                lock: threading.Lock, n: int, k: int) -> None:
+                lock: threading.Lock, n: int, k: int, routes: tuple[str, ...]) -> None:
     with httpx.Client(base_url=base, timeout=60) as c:
         tok = TOKEN.search(c.get("/login").text)
         assert tok
         r = c.post("/login", data={"name": USER, "password": USER_PW, "csrf_token": tok.group(1)})
         assert r.status_code == 303, r.text
         end = time.monotonic() + seconds
-        routes = (PAGE, API, PATIENT)
         i = 0
         while time.monotonic() < end:
             route = routes[i % len(routes)]
@@ -135,7 +138,8 @@ def client_loop(base: str, seconds: float, out: dict[str, list[tuple[float, floa
                 out[route].append((server, rtt))
 
 
-def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any, tmp: Path) -> None:
+def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any, tmp: Path,
+        routes: tuple[str, ...]) -> None:
     t = time.perf_counter()
     team(url, n, seed)
     print(f"{kind}: {n:,} patients (filled in {time.perf_counter() - t:.1f} s)", flush=True)
@@ -148,7 +152,7 @@ def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any, tm
         codes: dict[int, int] = {}
         lock = threading.Lock()
         threads = [threading.Thread(target=client_loop, args=(f"http://127.0.0.1:{p}", seconds, out, codes, lock,
-                                                              n, k)) for k in range(clients)]
+                                                              n, k, routes)) for k in range(clients)]
         for th in threads:
             th.start()
         for th in threads:
@@ -159,6 +163,8 @@ def run(kind: str, url: str, n: int, seconds: float, clients: int, seed: Any, tm
     print(f"  baseline trialflow next --json: in process {in_proc:8.1f} ms (median of 7, {items:,} items); "
           f"whole process {whole:8.1f} ms", flush=True)
     for route, xs in out.items():
+        if route not in routes:
+            continue
         if not xs:
             print(f"  {route:14s} no request completed in {seconds:g} s", flush=True)
             continue
@@ -188,8 +194,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--pg", default=os.environ.get("TRIALFLOW_TEST_PG_URL"))
     ap.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    ap.add_argument("--mix", choices=sorted(MIXES), default="all",
+                    help="worklist: the worklist page and /api/worklist only (the target's mix); "
+                         "all: a patient page in every third request too")
     args = ap.parse_args()
-    print(f"{args.clients} clients for {args.seconds:g} s on loopback; load average "
+    print(f"{args.clients} clients for {args.seconds:g} s on loopback, mix {args.mix} ({', '.join(MIXES[args.mix])}); "
+          f"load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -199,7 +209,7 @@ def main() -> None:
                 print("postgres: skipped (no --pg / TRIALFLOW_TEST_PG_URL)")
                 continue
             with backend(kind, args.pg, tmp) as url:
-                run(kind, url, args.patients, args.seconds, args.clients, seed, tmp)
+                run(kind, url, args.patients, args.seconds, args.clients, seed, tmp, MIXES[args.mix])
 
 
 if __name__ == "__main__":
