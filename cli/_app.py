@@ -11,9 +11,10 @@ from typer.core import TyperGroup
 from typer.main import get_command_name
 from typer.models import CommandInfo, TyperInfo
 
-from . import _help
+from . import _help, _params
 
 _help.install()
+_params.install()
 
 
 class _Commands(TyperGroup):

@@ -1,0 +1,78 @@
+"""typer's parameter coercion, built only for a value that needs it; plain text and paths without pydantic.
+
+typer (0.2x) coerces every parameter it parses through a pydantic ``TypeAdapter`` it builds first, even a
+parameter no one gave (its value is ``None``, which typer returns untouched) and a text or a path, which
+need no pydantic: ``trialflow protocol validate FILE`` imported pydantic for the group's unused ``--help``
+and for ``FILE``, some 45 ms of a 100 ms budget (issue 12, Speed). typer offers no per-parameter way
+around it (a ``parser=`` is wrapped in a ``TypeAdapter`` too). Here each parameter's coercion is built
+when a value arrives: an ``str`` value of a ``str`` parameter is itself, a path parameter's ``str`` value
+goes through typer's own path checks (existence, file or folder, resolution, the same messages) and
+becomes the ``Path`` typer would return, and a list of either takes each item so. Every other value and
+type (numbers, ranges, choices, files, a ``parser=``, a default that is no ``str``) is coerced by typer's
+own coercion, built then, as before. A test compares both on each kind of parameter trialflow declares.
+With a typer that has no such layer (before 0.2x, coercion was click's) :func:`install` does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+__all__ = ["install"]
+
+
+def install() -> None:
+    """Make typer build a parameter's coercion only when a value needs it (idempotent)."""
+    try:
+        from typer import _coercion, _param_types, core
+    except ImportError:  # a typer whose coercion is click's: nothing to defer
+        return
+    if not hasattr(core, "_TyperParameter") or not hasattr(_coercion, "RuntimeParam"):
+        return
+
+    @dataclass(frozen=True)
+    class _Deferred(_coercion.RuntimeParam):
+        """Plain text and paths coerced here; anything else by typer's coercion, built on first use."""
+
+        descriptor: Any = None
+        _typers: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+        def _typer(self) -> Any:
+            if not self._typers:
+                self._typers.append(_coercion.build_runtime_param(self.descriptor))
+            return self._typers[0]
+
+        def _plain(self, annotation: Any, value: Any, param: Any, ctx: Any) -> tuple[bool, Any]:
+            info = self.parameter_info
+            if type(value) is not str or info.parser is not None:
+                return False, None
+            if annotation is str:
+                return True, value  # typer: str(value), which pydantic's str check keeps as it is
+            if annotation is Path and info.path_type in (None, Path) and not info.allow_dash and value:
+                # typer: coerce_cli_path with pydantic's Path(value) (the same as Path(value)); "" and
+                # a dash are left to typer (os.stat("") and "-" differ between a str and a Path)
+                checked = _param_types.coerce_cli_path(value, info, path_type=None, param=param, ctx=ctx)
+                return True, Path(checked)  # type: ignore[arg-type]  # (path_type=None: the str given)
+            return False, None
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            annotation = self.annotation
+            if get_origin(annotation) is list and len(get_args(annotation)) == 1:
+                items = value if isinstance(value, list | tuple) else [value]
+                done = [self._plain(get_args(annotation)[0], item, param, ctx) for item in items]
+                if done and all(ok for ok, _ in done):
+                    return [v for _, v in done]
+            else:
+                ok, coerced = self._plain(annotation, value, param, ctx)
+                if ok:
+                    return coerced
+            return self._typer()._coerce_value(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self: Any) -> Any:
+        if self._runtime_param is None:
+            d = self.type_descriptor
+            self._runtime_param = _Deferred(parameter_info=d.parameter_info, annotation=d.annotation, descriptor=d)
+        return self._runtime_param
+
+    core._TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
