@@ -71,6 +71,24 @@ def test_evaluate_loads_the_rules_it_computes_with(tmp_path: Path, demo_db: str)
     # known valid already, documents/_trusted.py)
 
 
+# what typer's own help renderer (typer.rich_utils) and its argument coercion bring: Markdown (markdown-it),
+# Syntax (pygments), Traceback (rich.pretty, attrs), and pydantic
+HELP_RENDERERS = ("typer.rich_utils", "rich.markdown", "rich.syntax", "rich.traceback", "rich.pretty")
+HELP_RENDERER_PACKAGES = ("markdown_it", "pygments", "attr", "pydantic")
+
+
+def _help_renderers(modules: set[str]) -> set[str]:
+    return {m for m in modules if m in HELP_RENDERERS or m.split(".")[0] in HELP_RENDERER_PACKAGES}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["record", "--help"], ["protocol", "--help"]], ids=" ".join)
+def test_help_loads_none_of_typers_markdown_syntax_traceback_or_pydantic(tmp_path: Path, args: list[str]) -> None:
+    modules, stdout = _imported(tmp_path, *args)
+    assert "Usage: trialflow" in stdout and "Options" in stdout
+    assert not _help_renderers(modules)
+    assert "rich.panel" in modules  # (the check sees imports: the panels are drawn with rich)
+
+
 def test_help_and_validate_load_no_store_and_no_numpy(tmp_path: Path) -> None:
     modules, _ = _imported(tmp_path, "--help")
     assert not _heavy(modules) and "sqlalchemy" not in modules
