@@ -17,13 +17,17 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-__all__ = ["console", "err_console", "escape_controls", "fail", "jsonable", "print_json", "styled", "user_text"]
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from ._consoles import console, err_console
+
+__all__ = ["console", "err_console", "escape_controls", "fail", "jsonable", "print_json", "print_line", "styled",
+           "user_text"]
 
 # C0 and C1 controls, DEL, and the bidirectional overrides/isolates that can reorder what a line shows
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -44,26 +48,33 @@ def escape_controls(value: str, *, keep_newlines: bool = False) -> str:
 
 def user_text(value: object, style: str = "") -> Text:
     """What a user typed (or a file said), as terminal-safe text: no markup, controls escaped, one line."""
+    from rich.text import Text
+
     return Text(escape_controls(str(value)), style=style)
 
 
 def styled(markup: str) -> Text:
     """Our own styled literal (``"[bold]Primary endpoint[/bold]"``); never pass user text in ``markup``."""
+    from rich.text import Text
+
     return Text.from_markup(markup, emoji=False)
 
 
-class _TextConsole(Console):
-    """A console for which every string is text: markup off, control characters escaped (lines kept)."""
+def __getattr__(name: str) -> Any:
+    # ``console`` and ``err_console`` (rich's, ``_consoles.py``) are built when a command first asks for them
+    # (PEP 562): a command whose output is plain lines (``protocol validate``, a refusal) never loads rich
+    if name in ("console", "err_console"):
+        from . import _consoles
 
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        kwargs["markup"] = False
-        kwargs["emoji"] = False
-        return super().render_str(escape_controls(text, keep_newlines=True), **kwargs)
+        globals().update(console=_consoles.console, err_console=_consoles.err_console)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# emoji=False: rich would turn ":smile:" in a key, path or file name into 😄; output must be verbatim
-console = _TextConsole(highlight=False, soft_wrap=True, emoji=False, markup=False)
-err_console = _TextConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
+def print_line(text: str, *, err: bool = False) -> None:
+    """Print one line of text as the consoles print a string (controls escaped, no markup, no wrapping),
+    on stdout or (``err``) stderr, without loading rich."""
+    print(escape_controls(text, keep_newlines=True), file=sys.stderr if err else sys.stdout)
 
 
 def jsonable(obj: Any) -> Any:
@@ -106,5 +117,5 @@ def print_json(obj: Any) -> None:
 def fail(lines: str | Iterable[str], code: int = 1) -> NoReturn:
     """Print the error line(s) to stderr and exit with ``code`` (1 refused, 2 bad usage)."""
     for line in [lines] if isinstance(lines, str) else lines:
-        err_console.print(line, markup=False)
+        print_line(line, err=True)
     raise typer.Exit(code=code)

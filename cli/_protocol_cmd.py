@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from trialflow.protocol import Protocol
 
 from ._common import AsOfOpt, DbOpt, PasswordStdinOpt, UserOpt, call, open_store, parse_date, resolve_user
-from ._output import console, err_console, fail, print_json
+from ._output import fail, print_json, print_line
 
 app = typer.Typer(help="Validate, show, draw, diff and amend protocol versions.", no_args_is_help=True)
 
@@ -45,11 +45,11 @@ def validate(
         except ProtocolError as err:
             bad += 1
             for prob in err.problems:
-                err_console.print(str(prob), markup=False)
+                print_line(str(prob), err=True)
             continue
-        console.print(f"{f}: valid — {p.study.id} v{p.version}, {len(p.phases)} phases, {len(p.visits)} visits, "
-                      f"{len(p.decision.criteria)} criteria, {len(p.decision.branches)} branches "
-                      f"(sha256 {p.content_hash[:12]})", markup=False)
+        print_line(f"{f}: valid — {p.study.id} v{p.version}, {len(p.phases)} phases, {len(p.visits)} visits, "
+                   f"{len(p.decision.criteria)} criteria, {len(p.decision.branches)} branches "
+                   f"(sha256 {p.content_hash[:12]})")
     if bad:
         raise typer.Exit(code=1)
 
@@ -61,6 +61,7 @@ def show(file: FileArg = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(proto.to_dict())
         return
+    from ._output import console
     from ._protocol_view import render_protocol
 
     console.print(render_protocol(proto))
@@ -96,6 +97,7 @@ def diff(
         print_json(changes)
         return
     from ._amend_view import render_changes
+    from ._output import console
 
     console.print(render_changes(changes))
 
@@ -117,6 +119,7 @@ def amend(
         print_json(report)
         return
     from ._amend_view import render_amendment
+    from ._output import console
 
     for part in render_amendment(report):
         console.print(part)
@@ -146,7 +149,7 @@ def migrate(
         print_json(result)
         return
     for w in result:
-        console.print(w.message, markup=False)
+        print_line(w.message)
 
 
 @app.command()
@@ -158,6 +161,8 @@ def versions(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         print_json(rows)
         return
     from rich.table import Table
+
+    from ._output import console
 
     t = Table(header_style="bold")
     for col in ("version", "registered (UTC)", "by", "reason", "sha256", "patients"):

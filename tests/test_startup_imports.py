@@ -99,6 +99,19 @@ def test_help_and_validate_load_no_store_and_no_numpy(tmp_path: Path) -> None:
     assert "sqlalchemy" not in modules and "numpy" not in modules
 
 
+def test_validating_a_file_validated_before_loads_no_rich_pydantic_or_jsonschema(tmp_path: Path) -> None:
+    """``protocol validate`` of an unchanged file prints one line: no rich to print it, no pydantic to read
+    its FILE argument (``cli/_params.py``), no jsonschema (the file passed before: documents/_trusted.py)."""
+    from trialflow.protocol import bundled_protocol_path
+
+    bundled = str(bundled_protocol_path())
+    _imported(tmp_path, "protocol", "validate", bundled)  # (remembered as valid, if it was not already)
+    modules, stdout = _imported(tmp_path, "protocol", "validate", bundled)
+    assert stdout.startswith(f"{bundled}: valid — sorafenib-dtc")
+    assert "trialflow.protocol._loader" in modules  # (the check sees imports: the file was loaded)
+    assert not {m for m in modules if m.split(".")[0] in ("rich", "pydantic", "jsonschema", "sqlalchemy")}
+
+
 @pytest.mark.parametrize("args", [
     ["status", "--help"], ["protocol", "--help"], ["lock", "--help"], ["serve", "--help"], ["stauts"], [],
     ["--help"], ["user", "add", "--help"], ["next", "--help"],
