@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ class ProtocolError(DocumentError):
 @cache
 def protocol_schema() -> dict[str, Any]:
     """The protocol JSON Schema (draft 2020-12) shipped with trialflow."""
+    from importlib import resources  # (here: reading a protocol file that passed before needs neither)
+
     text = resources.files("trialflow.protocol").joinpath("protocol.schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -33,6 +34,8 @@ def protocol_schema() -> dict[str, Any]:
 
 def bundled_protocol_path() -> Path:
     """Path of the bundled Sorafenib protocol."""
+    from importlib import resources
+
     return Path(str(resources.files("trialflow.protocol").joinpath(BUNDLED_PROTOCOL)))
 
 
