@@ -2,6 +2,7 @@
 
 import copy
 import importlib
+import inspect
 import os
 import sys
 from typing import Any
@@ -108,14 +109,20 @@ def _group_name(info: TyperInfo) -> str | None:
     return info.name if isinstance(info.name, str) else None  # None: merged into the top level
 
 
-def _only(app: typer.Typer, name: str) -> typer.Typer | None:
-    """``app`` with only the command or command group ``name``, or None if it has none such.
+def _only(app: typer.Typer, name: str, sub: str | None = None) -> typer.Typer | None:
+    """``app`` with only the command or command group ``name``, or None if it has none such; of a group,
+    only its command ``sub`` if it has one so named (``protocol validate``: not the group's seven others).
 
     Typer turns every registered command into a click command (its parameters, their types) before it
     parses the arguments: a module's several commands, for the one that runs.
     """
     commands = [c for c in app.registered_commands if _command_name(c) == name]
     groups = [g for g in app.registered_groups if _group_name(g) == name]
+    for i, g in enumerate(groups):
+        alone = _only(g.typer_instance, sub) if sub and g.typer_instance is not None else None
+        if alone is not None and alone.registered_commands:
+            groups[i] = copy.copy(g)
+            groups[i].typer_instance = alone
     for g in app.registered_groups:
         if _group_name(g) is None and g.typer_instance is not None:
             mine = [c for c in g.typer_instance.registered_commands if _command_name(c) == name]
@@ -131,15 +138,51 @@ def _only(app: typer.Typer, name: str) -> typer.Typer | None:
     return lean
 
 
-def _for(name: str | None) -> typer.Typer:
-    """The application to run for the command or group ``name``: that one alone, from its own module.
+def _for(name: str | None, sub: str | None = None) -> typer.Typer:
+    """The application to run for the command or group ``name`` (and of a group, its command ``sub``):
+    that one alone, from its own module.
 
     The top-level help (no name) and a name that is no command (typer's "No such command") need the
-    whole application.
+    whole application; a group's name that is none of its commands (its "No such command", with the
+    names it suggests), the whole group.
     """
     module = next((m for m, names in _MODULES if name in names), None)
-    lean = _only(_build((module,)), name) if module and name else None
+    lean = _only(_build((module,)), name, sub) if module and name else None
     return lean or _build(tuple(m for m, _ in _MODULES))
+
+
+def _listed(info: CommandInfo) -> CommandInfo:
+    """The command ``info`` as the help of its group lists it: its name, help and panel, no parameters."""
+
+    def listed() -> None:  # never run: the listing is used for the top-level help alone
+        raise typer.Exit(0)
+
+    shown = copy.copy(info)
+    shown.name = _command_name(info)
+    shown.help = info.help if info.help is not None else inspect.getdoc(info.callback)  # typer's choice
+    shown.callback = listed
+    return shown
+
+
+def _listed_group(info: TyperInfo) -> TyperInfo:
+    shown = copy.copy(info)
+    if info.typer_instance is not None:
+        shown.typer_instance = copy.copy(info.typer_instance)
+        shown.typer_instance.registered_commands = [_listed(c) for c in info.typer_instance.registered_commands]
+        shown.typer_instance.registered_groups = [_listed_group(g) for g in info.typer_instance.registered_groups]
+    return shown
+
+
+def _listing() -> typer.Typer:
+    """The whole application for its top-level help (``trialflow``, ``trialflow --help``): every command and
+    group as the listing shows it, none of them with its parameters. Typer turns every command's signature
+    into click parameters before it prints a help; the listing needs the 52 commands' names and help texts
+    only. A test checks it prints what the whole application prints."""
+    whole = _build(tuple(m for m, _ in _MODULES))
+    lean = copy.copy(whole)
+    lean.registered_commands = [_listed(c) for c in whole.registered_commands]
+    lean.registered_groups = [_listed_group(g) for g in whole.registered_groups]
+    return lean
 
 
 def __getattr__(name: str) -> Any:
@@ -154,8 +197,9 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     """Console-script entry point: imports and builds only the command the arguments name (see :func:`_for`)."""
     first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
+    second = next((a for a in sys.argv[2:3] if first and not a.startswith("-")), None)
     try:
-        _for(first)()
+        (_listing() if sys.argv[1:] in ([], ["--help"]) else _for(first, second))()
     except BrokenPipeError:  # a closed pipe while typer itself printed (help, usage errors)
         _quiet_stdout()
         sys.exit(0)

@@ -114,13 +114,27 @@ def test_validating_a_file_validated_before_loads_no_rich_pydantic_or_jsonschema
 
 @pytest.mark.parametrize("args", [
     ["status", "--help"], ["protocol", "--help"], ["lock", "--help"], ["serve", "--help"], ["stauts"], [],
-    ["--help"], ["user", "add", "--help"], ["next", "--help"],
+    ["--help"], ["user", "add", "--help"], ["next", "--help"], ["protocol", "validate", "--help"],
+    ["protocol", "validate"], ["protocol", "validte", "x.yaml"], ["user", "--help"], ["query", "list", "--help"],
+    ["protocol", "--json"],
 ], ids=lambda a: " ".join(a) or "no-args")
 def test_building_only_the_named_command_changes_nothing_a_user_sees(args: list[str]) -> None:
-    lean = _app._for(args[0] if args and not args[0].startswith("-") else None)
+    names = [a for a in args[:2] if not a.startswith("-")]
+    lean = _app._for(names[0] if args and names and args[0] == names[0] else None,
+                     names[1] if len(names) > 1 and args[1] == names[1] else None)
     full = CliRunner().invoke(app, args, terminal_width=80)
     mine = CliRunner().invoke(lean, args, terminal_width=80)
     assert (mine.exit_code, mine.output) == (full.exit_code, full.output)
+
+
+@pytest.mark.parametrize("args", [["--help"], []], ids=lambda a: " ".join(a) or "no-args")
+@pytest.mark.parametrize("columns", [80, 132])
+def test_the_top_level_help_built_without_parameters_is_the_whole_applications(args: list[str],
+                                                                               columns: int) -> None:
+    full = CliRunner().invoke(app, args, terminal_width=columns, env={"COLUMNS": str(columns)})
+    listing = CliRunner().invoke(_app._listing(), args, terminal_width=columns, env={"COLUMNS": str(columns)})
+    assert "protocol" in full.output and "screen-fail" in full.output
+    assert (listing.exit_code, listing.output) == (full.exit_code, full.output)
 
 
 def test_only_the_named_command_is_built() -> None:
@@ -131,6 +145,10 @@ def test_only_the_named_command_is_built() -> None:
     assert [_app._command_name(c) for g in merged.registered_groups
             for c in (g.typer_instance.registered_commands if g.typer_instance else [])] == ["lock"]
     assert len(_app._for("no-such-command").registered_commands) == len(app.registered_commands)
+    validate = _app._for("protocol", "validate")  # a group's command: the group with that one alone
+    assert [_app._command_name(c) for g in validate.registered_groups
+            for c in (g.typer_instance.registered_commands if g.typer_instance else [])] == ["validate"]
+    assert len(_app._for("protocol", "no-such").registered_groups[0].typer_instance.registered_commands) > 1
 
 
 def test_the_module_table_names_every_command_of_the_application() -> None:
