@@ -60,9 +60,15 @@ def install() -> None:
             annotation = self.annotation
             if get_origin(annotation) is list and len(get_args(annotation)) == 1:
                 items = value if isinstance(value, list | tuple) else [value]
-                done = [self._plain(get_args(annotation)[0], item, param, ctx) for item in items]
-                if done and all(ok for ok, _ in done):
-                    return [v for _, v in done]
+                done = []
+                for item in items:  # in order, as typer: the first bad item is the one reported
+                    ok, coerced = self._plain(get_args(annotation)[0], item, param, ctx)
+                    if not ok:
+                        break  # typer coerces the whole list (the items before again: the same checks)
+                    done.append(coerced)
+                else:
+                    if done:
+                        return done
             else:
                 ok, coerced = self._plain(annotation, value, param, ctx)
                 if ok:

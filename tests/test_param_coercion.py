@@ -58,6 +58,7 @@ CASES = [
     ["show", "a", "--count", "x"],
     ["show", "a", "--rate", "fast"],
     ["show", "a", "--flag"],
+    ["show", "a", "", "b"],
     ["show"],
 ]
 
