@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import os
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -85,6 +84,8 @@ def user_problem(user: str) -> str | None:
 def _user_name(user: str | None) -> str:
     """``--user`` / ``TRIALFLOW_USER`` / the login name, validated (a usage error, exit 2, if unusable)."""
     if user is None:
+        import getpass  # (here: with termios, a noticeable part of a short command's start-up)
+
         try:
             user = os.environ.get("TRIALFLOW_USER") or getpass.getuser()
         except (KeyError, OSError):
@@ -121,6 +122,8 @@ class _Password:
         if env:
             return env
         if sys.stdin.isatty():
+            import getpass
+
             return getpass.getpass(f"Password for {self.name}{self.purpose}: ")
         raise Refused(f"this store has users: {self.name} must authenticate: give the password on a terminal, "
                       "with --password-stdin, or in TRIALFLOW_PASSWORD")
@@ -149,6 +152,8 @@ def read_new_password(name: str, from_stdin: bool, env_var: str = "TRIALFLOW_NEW
     if not sys.stdin.isatty():
         fail(f"a password for {name} is needed: type it on a terminal, or give it with --password-stdin or "
              f"{env_var}", code=2)
+    import getpass
+
     first = getpass.getpass(f"New password for {name}: ")
     if getpass.getpass("Again: ") != first:
         fail("the two passwords differ; nothing was changed")
