@@ -4,7 +4,9 @@ Whole processes, as a user runs them (``trialflow.cli:main``), on the demo store
 imported when it exited is read from ``sys.modules``. The figures themselves are a benchmark
 (``benchmarks/bench_cli.py``), not a timed test; this checks the causes: the schedule reads
 (``next``, ``status``, ``visits``, ``history``, ``safety``) load no numpy, no scipy, no jsonschema and no
-rule plug-in, and only the command that runs is built.
+rule plug-in; ``--help`` loads none of typer's Markdown, Syntax and Traceback renderers nor pydantic;
+validating an unchanged protocol loads no rich, pydantic or jsonschema; and only the command that runs
+is built.
 """
 
 from __future__ import annotations
