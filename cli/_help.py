@@ -49,5 +49,9 @@ def install() -> None:
     (idempotent)."""
     core.TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
     core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
-    core.TyperCommand.format_help = _format_help  # type: ignore[method-assign]
-    core.TyperGroup.format_help = _format_help  # type: ignore[method-assign]
+    # the parts of typer's parameters :mod:`._help_panels` reads (typer 0.2x); another typer draws its own help
+    needs = ("display_name_raw", "_extract_default_help_str", "_get_default_string", "_get_number_range_help_str")
+    if all(hasattr(core.TyperArgument, n) and hasattr(core.TyperOption, n) for n in needs[1:]) and \
+            hasattr(core.TyperArgument, needs[0]):
+        core.TyperCommand.format_help = _format_help  # type: ignore[method-assign]
+        core.TyperGroup.format_help = _format_help  # type: ignore[method-assign]
