@@ -99,9 +99,9 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def _in_process(args: list[str]) -> float:
     """The command as ``main()`` runs it (only the named command built), in this warm process."""
-    from trialflow.cli._app import _for
+    from trialflow.cli._app import for_arguments
 
-    lean = _for(None if args[0].startswith("-") else args[0])
+    lean = for_arguments(args)
     t = time.perf_counter()
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()), suppress(SystemExit):
         lean(args, standalone_mode=False)

@@ -194,12 +194,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def for_arguments(args: list[str]) -> typer.Typer:
+    """The application ``main()`` runs for the command-line arguments ``args`` (without the program name):
+    the top-level listing (:func:`_listing`), or the command or group command they name (:func:`_for`)."""
+    if args in ([], ["--help"]):
+        return _listing()
+    first = next((a for a in args[:1] if not a.startswith("-")), None)
+    second = next((a for a in args[1:2] if first and not a.startswith("-")), None)
+    return _for(first, second)
+
+
 def main() -> None:
     """Console-script entry point: imports and builds only the command the arguments name (see :func:`_for`)."""
-    first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
-    second = next((a for a in sys.argv[2:3] if first and not a.startswith("-")), None)
     try:
-        (_listing() if sys.argv[1:] in ([], ["--help"]) else _for(first, second))()
+        for_arguments(sys.argv[1:])()
     except BrokenPipeError:  # a closed pipe while typer itself printed (help, usage errors)
         _quiet_stdout()
         sys.exit(0)

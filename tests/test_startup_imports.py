@@ -121,9 +121,7 @@ def test_validating_a_file_validated_before_loads_no_rich_pydantic_or_jsonschema
     ["protocol", "--json"],
 ], ids=lambda a: " ".join(a) or "no-args")
 def test_building_only_the_named_command_changes_nothing_a_user_sees(args: list[str]) -> None:
-    names = [a for a in args[:2] if not a.startswith("-")]
-    lean = _app._for(names[0] if args and names and args[0] == names[0] else None,
-                     names[1] if len(names) > 1 and args[1] == names[1] else None)
+    lean = _app.for_arguments(args)  # what main() runs
     full = CliRunner().invoke(app, args, terminal_width=80)
     mine = CliRunner().invoke(lean, args, terminal_width=80)
     assert (mine.exit_code, mine.output) == (full.exit_code, full.output)
