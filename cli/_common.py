@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -160,26 +161,35 @@ def read_new_password(name: str, from_stdin: bool, env_var: str = "TRIALFLOW_NEW
     return first
 
 
+def _raised(err: Exception, module: str, name: str) -> bool:
+    """Is ``err`` a ``module.name``? Asked without importing ``module``: had it not been imported, nothing
+    could have raised its exception (the documents' module imports PyYAML, which a worklist never needs)."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(err, getattr(loaded, name))
+
+
 @contextmanager
 def refusals() -> Iterator[None]:
     """Turn the library's refusals into an error message and exit code 1 (never a traceback)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from trialflow.engine import Refused, StoreError
-    from trialflow.protocol import DocumentError
-    from trialflow.rules import RuleLoadError
 
     try:
         yield
     except Refused as err:
         fail([f"refused: {p}" for p in err.problems])
-    except DocumentError as err:
-        fail([str(p) for p in err.problems])
-    except (StoreError, RuleLoadError) as err:
+    except StoreError as err:
         fail(str(err))
     except SQLAlchemyError as err:  # the database refused or failed: nothing was committed
         detail = str(getattr(err, "orig", err)).strip().splitlines()[0]
         fail(f"database error, nothing was written: {detail}")
+    except Exception as err:
+        if _raised(err, "trialflow.documents._source", "DocumentError"):
+            fail([str(p) for p in err.problems])  # type: ignore[attr-defined]  # a DocumentError's
+        if _raised(err, "trialflow.rules._registry", "RuleLoadError"):
+            fail(str(err))
+        raise
 
 
 def open_store(db: str | None) -> Store:

@@ -19,7 +19,7 @@ from ._identity import SITE_ROLES, Actor, Login, authorize
 from ._state import QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED, Event
 from ._store import NewEvent, Store, Transaction
 from ._tables import DataQueryRow, PatientRow
-from ._worklist import Action
+from ._workitems import Action
 
 __all__ = ["DataQuery", "answer_query", "cache_query", "close_query", "list_queries", "open_queries_on", "open_query",
            "query_actions"]

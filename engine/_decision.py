@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trialflow.protocol import Criterion, Protocol
 from trialflow.rules import get_rule
 from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
@@ -25,6 +24,9 @@ from ._evidence import CriterionEvidence, select_evidence
 from ._readings import choose_branch
 from ._schedule import ScheduledVisit, schedule
 from ._state import PatientState
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Criterion, Protocol
 
 __all__ = ["DecisionPreview", "criterion_evidence", "decision_applies", "evaluate_decision",
            "pending_criterion_visits"]

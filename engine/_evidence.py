@@ -23,12 +23,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from trialflow.protocol import Criterion, EvidenceSelection
 from trialflow.rules.observations import Observation
 
 from ._schedule import ScheduledVisit
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Criterion, EvidenceSelection
 
 __all__ = [
     "CriterionEvidence",

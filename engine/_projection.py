@@ -8,11 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
-
-from trialflow.protocol import Protocol
 
 from ._identity import SYSTEM
 from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, placed
@@ -20,6 +18,9 @@ from ._state import PatientState, fold
 from ._store import ProjectionUpdate, Store, Transaction
 from ._tables import PatientRow
 from ._worklist import open_items
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Protocol
 
 __all__ = ["projection", "projection_of", "rebuild_projections", "stored_visit", "visit_row"]
 

@@ -9,17 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from trialflow.protocol import Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
-from ._decision import DecisionPreview, evaluate_decision
 from ._identity import Actor, Login
-from ._safety import SafetyReport, safety_of
-from ._schedule import ScheduledVisit
-from ._signature import SignatureStatus, signature_status
 from ._state import (
     CORRECTION,
     DECISION,
@@ -33,7 +27,15 @@ from ._state import (
     fold,
 )
 from ._store import Store
-from ._worklist import HORIZON, Action, patient_actions, sort_actions
+from ._workitems import HORIZON, Action, sort_actions
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Protocol
+
+    from ._decision import DecisionPreview
+    from ._safety import SafetyReport
+    from ._schedule import ScheduledVisit
+    from ._signature import SignatureStatus
 
 __all__ = [
     "EndpointReport",
@@ -104,6 +106,8 @@ def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | N
     queries = query_actions(store, who, as_of, patient) if known_at is None else []
 
     def replay(states: list[PatientState]) -> list[Action]:
+        from ._worklist import patient_actions
+
         return [a for st in states if st.enrolled_on <= as_of
                 for a in patient_actions(protocols(st.protocol_hash), st.until(as_of), as_of, horizon)]
 
@@ -126,6 +130,7 @@ def evaluate(store: Store, patient: str, *, as_of: dt.date | None = None,
     import dataclasses
 
     from ._dataqueries import open_queries_on
+    from ._decision import evaluate_decision
     from ._signature import evidence_kinds
 
     as_of = as_of or today()
@@ -172,6 +177,7 @@ class PatientStatus:
 def patient_status(protocol: Protocol, state: PatientState, as_of: dt.date) -> PatientStatus:
     """One patient's line of ``status`` (``state`` already cut at ``as_of``), from the visit ledger."""
     from ._schedule import schedule
+    from ._worklist import patient_actions
 
     phase = protocol.phase(state.phase)
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
@@ -316,6 +322,8 @@ def history(store: Store, patient: str, *, known_at: dt.datetime | None = None,
     A signature shows whether it still stands: a later change to the evidence it signed marks it
     invalidated (nothing is deleted).
     """
+    from ._signature import signature_status
+
     who = reader(store, actor)
     if store.exists(patient):
         check_patient(store, who, patient)
@@ -386,6 +394,8 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 def _signed(store: Store, st: PatientState) -> dict[str, Any] | None:
     """The signature on the patient's last decision (who, when, meaning, still valid), or None if unsigned."""
+    from ._signature import signature_status
+
     seq = st.decisions[-1].seq
     sig = next((e for e in st.events if e.kind == SIGNATURE and e.payload.get("decision_seq") == seq), None)
     if sig is None:
@@ -402,6 +412,8 @@ REPORT_RECORDS = ("adverse_event", "dose_change", "dispense")
 def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> EndpointReport:
     """The primary endpoint over the patients the actor may see (every patient for study-wide roles)."""
+    from ._safety import safety_of
+
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
     # Every event but the observations the report does not read (Tg, TgAb, CT, scans: most of the table);
@@ -471,6 +483,8 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
 def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> SafetyReport:
     """Every adverse event of the patients the actor may see, by patient and grade, with SAEs and dose reductions."""
+    from ._safety import safety_of
+
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
     return safety_of([s.until(as_of) for s in _states(store, known_at, visible=visible, records=REPORT_RECORDS)

@@ -25,10 +25,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trialflow.protocol import Branch, Condition, Decision, Protocol, Visit
-
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from trialflow.protocol import Branch, Condition, Decision, Protocol, Visit
 
     F = NDArray[Any]
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Literal
-
-from trialflow.protocol import Phase, Protocol, Visit
+from typing import TYPE_CHECKING, Literal
 
 from ._readings import completion, missing_kinds, visit_window
 from ._state import PatientState
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Phase, Protocol, Visit
 
 __all__ = [
     "OPEN_STATUSES",

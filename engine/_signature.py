@@ -28,11 +28,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from trialflow.protocol import Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._state import CORRECTION, DECISION, OBSERVATION, SIGNATURE, Event, PatientState, map_event_ids
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Protocol
 
 __all__ = [
     "BY_ID",

@@ -12,9 +12,10 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._records import Record, stored_record
+if TYPE_CHECKING:
+    from ._records import Record
 
 __all__ = ["EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold",
            "map_event_ids", "stamp", "upcast"]
@@ -238,6 +239,8 @@ class PatientState:
 def extend(state: PatientState, events: Sequence[Event]) -> PatientState:
     """``fold([*state.events, *events])`` without reading the earlier events again when ``events`` are new
     observations only (what an import appends); any other event kind folds the whole history."""
+    from ._records import stored_record
+
     if any(e.kind != OBSERVATION for e in events) or any(e.seq <= state.last_seq for e in events):
         return fold([*state.events, *events])
     added = [RecordedValue(e.id, stored_record(e.payload), e.recorded_at, e.user) for e in events]
@@ -248,6 +251,8 @@ def extend(state: PatientState, events: Sequence[Event]) -> PatientState:
 
 def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> PatientState:
     """The state the events describe; events recorded after ``known_at`` are ignored."""
+    from ._records import stored_record  # the record kinds (trialflow.rules): once a patient is folded
+
     evs = sorted((e for e in events if known_at is None or e.recorded_at <= known_at), key=lambda e: e.seq)
     if not evs or evs[0].kind != ENROLLED:
         raise LookupError("no enrolment event" + (" known at that time" if known_at else ""))

@@ -24,8 +24,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from trialflow.protocol import Protocol, ProtocolError, StoredProtocolMismatch, rebuild_protocol
-
 from ._base import Refused
 from ._chain import event_hash
 from ._db import StoreError, database_url, make_engine, read_session, write_session
@@ -35,6 +33,8 @@ from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, Vis
 from ._workitems import WorkItem
 
 if TYPE_CHECKING:
+    from trialflow.protocol import Protocol
+
     from ._bulk import BulkTransaction
 
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
@@ -116,7 +116,10 @@ def dedup_key(patient: str, payload: dict[str, Any]) -> str:
 @lru_cache(maxsize=64)
 def _stored_model(content_hash: str, text: str, file: str) -> Protocol:
     """A registered version's model, once per process per (hash, text): validated at registration, so only
-    its YAML is read again and its hash checked (no JSON Schema, no semantic checks)."""
+    its YAML is read again and its hash checked (no JSON Schema, no semantic checks). The protocol package
+    (PyYAML, the model) is imported here, by the commands that rebuild a version, not by every command."""
+    from trialflow.protocol import ProtocolError, StoredProtocolMismatch, rebuild_protocol
+
     try:
         return rebuild_protocol(text, file, content_hash)
     except StoredProtocolMismatch as err:

@@ -11,10 +11,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["URGENCY", "Action", "ActionStatus", "Clock", "WorkItem"]
+__all__ = ["HORIZON", "URGENCY", "Action", "ActionStatus", "Clock", "WorkItem", "sort_actions"]
 
 ActionStatus = Literal["overdue", "due", "missed", "upcoming"]
 URGENCY: dict[str, int] = {"overdue": 0, "due": 1, "missed": 2, "upcoming": 3}
+HORIZON = 28  #: the worklist's default look-ahead, in days
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +87,8 @@ class WorkItem:
         detail = self.waiting_detail if status == "upcoming" and self.waiting_detail else self.detail
         return Action(self.patient, self.action, self.visit, self.target_date, self.window_start, self.window_end,
                       status, self.reason, detail)
+
+
+def sort_actions(actions: list[Action]) -> list[Action]:
+    """Most urgent first (overdue, due, missed, upcoming), then by date, patient, action and visit."""
+    return sorted(actions, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action, a.visit or ""))

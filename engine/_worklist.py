@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
-
-from trialflow.protocol import Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._decision import decision_applies
 from ._readings import ready_date
 from ._schedule import ScheduledVisit, kind_label, phase_anchor, schedule
 from ._state import PatientState
-from ._workitems import URGENCY, Action, ActionStatus, Clock, WorkItem
+from ._workitems import HORIZON, URGENCY, Action, ActionStatus, Clock, WorkItem, sort_actions
+
+if TYPE_CHECKING:
+    from trialflow.protocol import Protocol
 
 __all__ = ["URGENCY", "Action", "ActionStatus", "WorkItem", "open_items", "patient_actions", "sort_actions"]
 
@@ -173,13 +174,6 @@ def open_items(protocol: Protocol, state: PatientState,
         *_treatment_items(protocol, state, visits),
         *_decision_items(protocol, state, visits),
     ]
-
-
-HORIZON = 28  #: the worklist's default look-ahead, in days
-
-
-def sort_actions(actions: list[Action]) -> list[Action]:
-    return sorted(actions, key=lambda a: (URGENCY[a.status], a.target_date, a.patient, a.action, a.visit or ""))
 
 
 def patient_actions(protocol: Protocol, state: PatientState, as_of: dt.date, horizon: int = HORIZON) -> list[Action]:
