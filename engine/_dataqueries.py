@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlmodel import col
 
 from ._base import Problem, Refused, today
 from ._db import read_session
@@ -20,6 +20,9 @@ from ._state import QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED, Event
 from ._store import NewEvent, Store, Transaction
 from ._tables import DataQueryRow, PatientRow
 from ._workitems import Action
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
 
 __all__ = ["DataQuery", "answer_query", "cache_query", "close_query", "list_queries", "open_queries_on", "open_query",
            "query_actions"]
@@ -45,7 +48,7 @@ class DataQuery:
     updated_at: dt.datetime
 
 
-def _of(row: DataQueryRow, site: str | None) -> DataQuery:
+def _of(row: DataQueryRow | Row[Any], site: str | None) -> DataQuery:
     return DataQuery(row.id, row.patient_id, site, row.event_id, row.status, row.text, row.opened_by, row.opened_at,
                      row.assigned_to, row.answer, row.updated_at)
 
@@ -152,16 +155,18 @@ def list_queries(store: Store, user: str | Actor | Login | None, *, open_only: b
 
     actor = reader(store, user)
     authorize(actor, "read")
-    q = select(DataQueryRow, col(PatientRow.site)).join(PatientRow, col(PatientRow.id) == col(DataQueryRow.patient_id))
+    # Core rows (the worklist asks on every call): the first ORM query of a process costs some 10 ms more
+    d, p = DataQueryRow.__table__, PatientRow.__table__  # type: ignore[attr-defined]
+    q = select(d, p.c.site).join_from(d, p, p.c.id == d.c.patient_id)
     if open_only:
-        q = q.where(col(DataQueryRow.status) != "closed")
+        q = q.where(d.c.status != "closed")
     if site is not None:
-        q = q.where(col(PatientRow.site) == site)
+        q = q.where(p.c.site == site)
     if patient is not None:
-        q = q.where(col(DataQueryRow.patient_id) == patient)
+        q = q.where(d.c.patient_id == patient)
     with read_session(store.engine) as s:
-        rows = s.execute(q.order_by(col(DataQueryRow.id).desc())).all()
-    out = [_of(r, st) for r, st in rows if _visible(actor, st)]
+        rows = s.execute(q.order_by(d.c.id.desc())).all()
+    out = [_of(r, r.site) for r in rows if _visible(actor, r.site)]
     if assigned_to_me:
         if actor.role in SITE_ROLES or actor.role is None:
             out = [d for d in out if d.status == "open" and d.assigned_to in (None, actor.name)]
@@ -173,8 +178,8 @@ def list_queries(store: Store, user: str | Actor | Login | None, *, open_only: b
 def open_queries_on(store: Store, patient: str) -> list[DataQuery]:
     """The open (unanswered) queries of one patient."""
     with read_session(store.engine) as s:
-        rows = s.execute(select(DataQueryRow).where(col(DataQueryRow.patient_id) == patient,
-                                                    col(DataQueryRow.status) == "open")).scalars().all()
+        d = DataQueryRow.__table__  # type: ignore[attr-defined]  # Core: no ORM query on a reading command's path
+        rows = s.execute(select(d).where(d.c.patient_id == patient, d.c.status == "open")).all()
         return [_of(r, None) for r in rows]
 
 

@@ -17,7 +17,6 @@ from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, pla
 from ._state import PatientState, fold
 from ._store import ProjectionUpdate, Store, Transaction
 from ._tables import PatientRow
-from ._worklist import open_items
 
 if TYPE_CHECKING:
     from trialflow.protocol import Protocol
@@ -51,6 +50,8 @@ def stored_visit(patient: str, row: Any, as_of: dt.date) -> ScheduledVisit:
 
 def projection_of(protocol: Protocol, after: PatientState, version_id: int | None = None) -> ProjectionUpdate:
     """The patient row, work items and visit states that the events of ``after`` call for."""
+    from ._worklist import open_items  # the worklist's rules (decisions, evidence): only where a patient is written
+
     phase = protocol.phase(after.phase)
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
     # every record is dated on or before valid_from, so the visits placed now hold on any later date

@@ -33,6 +33,8 @@ from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, Vis
 from ._workitems import WorkItem
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
     from trialflow.protocol import Protocol
 
     from ._bulk import BulkTransaction
@@ -229,7 +231,7 @@ class Store:
             s.merge(StoreInfoRow(key=key, value=value))
 
     @staticmethod
-    def _version(row: ProtocolVersionRow, patients: int = 0) -> RegisteredVersion:
+    def _version(row: ProtocolVersionRow | Row[Any], patients: int = 0) -> RegisteredVersion:
         assert row.id is not None  # rows read back from the database always have an id
         return RegisteredVersion(row.id, row.study_id, row.version, row.content_hash, row.registered_at,
                                  row.registered_by, row.reason, row.source_file, patients)
@@ -252,11 +254,12 @@ class Store:
         return self._protocol(content_hash)
 
     def _protocol(self, content_hash: str | None) -> tuple[Protocol, RegisteredVersion]:
+        # a Core row: the first ORM query of a process costs some 10 ms more (compiling, configuring the mappers)
+        t = ProtocolVersionRow.__table__  # type: ignore[attr-defined]
         with read_session(self.engine) as s:
-            q = select(ProtocolVersionRow)
-            q = q.where(col(ProtocolVersionRow.content_hash) == content_hash) if content_hash else \
-                q.order_by(ProtocolVersionRow.id.desc())  # type: ignore[union-attr]
-            row = s.execute(q.limit(1)).scalars().first()
+            q = select(t)
+            q = q.where(t.c.content_hash == content_hash) if content_hash else q.order_by(t.c.id.desc())
+            row = s.execute(q.limit(1)).first()
             if row is None:
                 raise StoreError("the store has no protocol registered: run `trialflow init`")
             return _stored_model(row.content_hash, row.yaml_text, row.source_file), self._version(row)
@@ -331,7 +334,8 @@ class Store:
 
     def event_users(self, patient: str) -> dict[int, int | None]:
         """The authenticated user id of each of ``patient``'s events (None: a free-text name)."""
-        q = select(col(EventRow.id), col(EventRow.user_id)).where(col(EventRow.patient_id) == patient)
+        e = EventRow.__table__  # type: ignore[attr-defined]  # Core: no ORM query on a reading command's path
+        q = select(e.c.id, e.c.user_id).where(e.c.patient_id == patient)
         with read_session(self.engine) as s:
             return dict(s.execute(q).all())
 
@@ -345,8 +349,9 @@ class Store:
         return found
 
     def exists(self, patient: str) -> bool:
+        p = PatientRow.__table__  # type: ignore[attr-defined]  # Core: no ORM query on a reading command's path
         with read_session(self.engine) as s:
-            return s.get(PatientRow, patient) is not None
+            return s.execute(select(p.c.id).where(p.c.id == patient)).first() is not None
 
     def last_event_id(self) -> int:
         """The id of the newest event (0 for none). Not a cache key: on PostgreSQL ids are taken before the
@@ -367,8 +372,11 @@ class Store:
 
     @staticmethod
     def _events(s: Session, patient: str) -> list[Event]:
-        rows = s.execute(select(EventRow).where(col(EventRow.patient_id) == patient)
-                         .order_by(EventRow.seq)).scalars()  # type: ignore[arg-type]
+        # Core rows, flushed first as an ORM query would autoflush: a reading command's first ORM query
+        # costs some 10 ms more (compiling it, configuring the mappers)
+        s.flush()
+        table = EventRow.__table__  # type: ignore[attr-defined]
+        rows = s.execute(select(table).where(table.c.patient_id == patient).order_by(table.c.seq))
         return [Event.from_row(r) for r in rows]
 
     def events_of(self, patients: Sequence[str] | None = None, *,
