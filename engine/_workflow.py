@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 from trialflow.rules.kinds import KINDS
@@ -22,7 +22,6 @@ from ._checks import admissible, conflict, eligibility_answers, implausible
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._identity import Actor, Login, authorize, identify, resolve_site, verify_signer
-from ._machine import WITHDRAW, Move, TransitionRefused, branch_trigger, machine_for
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._readings import leads_to_decision
@@ -48,6 +47,9 @@ from ._state import (
     fold,
 )
 from ._store import NewEvent, RegisteredVersion, Store, Transaction, dedup_key
+
+if TYPE_CHECKING:
+    from ._machine import Move
 
 #: who acts: a free-text name (a store without users), credentials to check, or an authenticated actor
 Who = str | Actor | Login
@@ -113,7 +115,10 @@ def _state(tx: Transaction, patient: str) -> PatientState:
 def _move(state: PatientState, protocol: Protocol, trigger: str, when: dt.date, reason: str | None = None,
           move: Move | None = None, **details: Any) -> Move:
     """Fire ``trigger`` on the protocol's machine: its guards refuse (every reason kept) or its effects
-    produce the events to append (``move`` continues a chain of moves, e.g. into the decision then a branch)."""
+    produce the events to append (``move`` continues a chain of moves, e.g. into the decision then a branch).
+    The machine (the transitions library) is imported here: recording an observation moves no phase."""
+    from ._machine import Move, TransitionRefused, machine_for
+
     if move is None:
         move = Move(state, protocol, when, reason, details)
     else:
@@ -289,6 +294,8 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, 
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
         text = reason + (f": {note}" if note else "")
+        from ._machine import WITHDRAW
+
         move = _move(state, protocol, WITHDRAW, when, text, withdrawal_reason=reason, note=note)
         events = tx.append(patient, state, move.events, projection(protocol))
         return Written(patient, tuple(events), move.phase, f"{patient}: withdrawn ({reason}) on {when}")
@@ -561,6 +568,8 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
             "branch": branch.id, "to": branch.to, "override": override is not None and branch.id !=
             preview.recommended_branch, "flags": list(preview.flags),
         }
+        from ._machine import branch_trigger, machine_for
+
         move = None
         if state.phase != dec.phase:  # into the decision phase on the way (the treatment phase completes)
             into = machine_for(protocol).path_to(state.phase, dec.phase)
