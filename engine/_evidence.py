@@ -72,9 +72,15 @@ def exclusion(sel: EvidenceSelection, kind: str, study_day: int | None, schedule
     return None
 
 
+def reads_schedule(sel: EvidenceSelection) -> bool:
+    """Whether :func:`exclusion` depends on ``scheduled`` (only when unscheduled records are excluded): a
+    batch caller can then skip working it out."""
+    return sel.unscheduled == "exclude"
+
+
 def counts_batch(sel: EvidenceSelection, kind: str, study_day: Any, scheduled: Any) -> Any:
     """:func:`exclusion` is None, per patient: records of ``kind`` on ``study_day`` (nan: no record, never
-    counted), ``scheduled`` as there."""
+    counted), ``scheduled`` as there (not read, and may be None, unless :func:`reads_schedule`)."""
     import numpy as np
 
     days = np.asarray(study_day, dtype=np.float64)
@@ -86,7 +92,7 @@ def counts_batch(sel: EvidenceSelection, kind: str, study_day: Any, scheduled: A
             out &= days >= sel.from_day
         if sel.to_day is not None:
             out &= days <= sel.to_day
-    if sel.unscheduled == "exclude":
+    if reads_schedule(sel):
         out &= np.asarray(scheduled, dtype=bool)
     return out
 

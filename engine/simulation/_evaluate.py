@@ -46,18 +46,26 @@ class Judged:
         self._windows = [(lo, hi, v.defining) for lo, hi, v in self._own.values()]
         self._cache: dict[str, F] = {}
 
-    def day(self, visit: str, kind: str) -> F:
-        """The day of the visit's ``kind`` record where the criterion may judge it (nan: not judged)."""
-        from trialflow.engine._evidence import counts_batch
+    def study_days(self, kind: str) -> F:
+        """V x P: the study days (since day 0) of the ``kind`` records of the visits before the decision
+        where the criterion may judge them (nan: not judged), one row per visit (``c._visits_with(kind)``;
+        one row of nan when there is none): the engine's readings over every visit at once."""
+        from trialflow.engine._evidence import counts_batch, reads_schedule
         from trialflow.engine._readings import judged_batch
 
-        key = f"{visit}/{kind}"
-        got = self._cache.get(key)
+        got = self._cache.get(kind)
         if got is None:
-            d = self.c.visit_day[visit]
-            scheduled = judged_batch(kind, d, self._windows)
-            counts = counts_batch(self.criterion.evidence, kind, d - self.c.day0, scheduled)
-            got = self._cache[key] = np.where(counts, d, np.nan)
+            c = self.c
+            vs = c._visits_with(kind)
+            if not vs:
+                got = np.full((1, c.size), np.nan)
+            else:
+                d = np.stack([c.visit_day[v.id] for v in vs])
+                sel = self.criterion.evidence
+                scheduled = judged_batch(kind, d, self._windows) if reads_schedule(sel) else None
+                rel = d - c.day0
+                got = np.where(counts_batch(sel, kind, rel, scheduled), rel, np.nan)
+            self._cache[kind] = got
         return got
 
     def final_problem(self) -> NDArray[np.bool_] | None:
@@ -74,112 +82,117 @@ class Judged:
         lo, hi, kinds = (own[0], own[1], own[2].defining) if own is not None else (nan, nan, ())
         latest = np.full(c.size, np.nan)
         for kind in kinds:
-            for v in c._visits_with(kind):
-                latest = np.fmax(latest, self.day(v.id, kind))
-        return np.asarray(final_problem_batch(latest, lo, hi), dtype=bool)
+            latest = np.fmax(latest, np.fmax.reduce(self.study_days(kind), axis=0))
+        return np.asarray(final_problem_batch(latest + c.day0, lo, hi), dtype=bool)
 
 
 Adapter = Callable[[Judged, Mapping[str, Any]], Outcomes]
 
 
-def _rows(j: Judged, kind: str) -> tuple[F, list[Any]]:
-    """V x P: the dates of the judged ``kind`` records of the visits before the decision (nan: none), one
-    row per visit (contiguous), and those visits."""
-    vs = j.c._visits_with(kind)
-    if not vs:
-        return np.full((1, j.c.size), np.nan), []
-    return np.stack([j.day(v.id, kind) for v in vs]), vs
-
-
-def _in_date_order(days: F) -> bool:
-    """Whether every patient's dates (rows; nan = none) already come in date order with the missing ones
-    last, so the ordering ``Case.of_kind`` gives needs no sort (row by row: cheaper than accumulating
-    down the columns)."""
-    seen = days[0].copy()
-    gap = np.isnan(seen)
-    with np.errstate(invalid="ignore"):
-        for row in days[1:]:
-            if (row < seen).any():  # nan compares False: a missing date is never out of order
-                return False
-            here = np.isnan(row)
-            if (gap & ~here).any():  # a record after a missing one: the readers take records by position
-                return False
-            gap |= here
+def _date_order(rel: F) -> NDArray[np.intp] | None:
+    """The flat gather index (into the rows x patients plane) that puts every patient's records (rows;
+    nan = none) in date order with the missing ones last, stably: the order ``Case.of_kind`` gives, and
+    a stable argsort with nan as +inf would. None when they already come in it. Records already in date
+    order but with gaps are only moved up past the gaps (no sort). Row by row throughout: numpy runs
+    down the columns of a C-ordered array several times slower."""
+    nrows, npat = rel.shape
+    present = ~np.isnan(rel)
+    gaps = any((present[r] & ~present[r - 1]).any() for r in range(1, nrows))  # a record after a missing one
+    seen = rel[0].copy()
+    ordered = True
+    with np.errstate(invalid="ignore"):  # nan compares False: a missing date is never out of order
+        for row in rel[1:]:
+            if (row < seen).any():
+                ordered = False
+                break
             np.fmax(seen, row, out=seen)
-    return True
+    if ordered and not gaps:
+        return None
+    cols = np.arange(npat)
+    if not ordered:
+        order = np.argsort(np.where(present, rel, np.inf), axis=0, kind="stable")
+        return (order * npat + cols).ravel()
+    # the k-th record of a patient goes to row k, its m-th missing one to row (its records + m)
+    records = present.sum(axis=0)
+    before = np.zeros(npat, np.intp)  # records in the rows above
+    flat = np.empty(nrows * npat, np.intp)
+    for r in range(nrows):
+        dest = np.where(present[r], before, records + (r - before))
+        dest *= npat
+        dest += cols
+        flat[dest] = cols + r * npat
+        before += present[r]
+    return flat
 
 
-def _sorted(days: F, *values: NDArray[Any]) -> tuple[NDArray[Any], ...]:
-    """Rows (V x P, values V x P x ...) in date order per patient (column), missing last, stable: the order
-    ``Case.of_kind`` gives; as they are when already in that order. The rows are gathered through one flat
-    index into the rows x patients plane (``np.take``: several times faster than ``take_along_axis``)."""
-    if _in_date_order(days):
-        return (days, *values)
-    order = np.argsort(np.where(np.isnan(days), np.inf, days), axis=0, kind="stable")
-    nrows, npat = days.shape
-    flat = (order * npat + np.arange(npat)).ravel()
-
-    def take(a: NDArray[Any]) -> NDArray[Any]:
-        return np.take(a.reshape(nrows * npat, *a.shape[2:]), flat, axis=0).reshape(a.shape)
-
-    return (take(days), *(take(a) for a in values))
+def _gather(a: NDArray[Any], flat: NDArray[np.intp] | None) -> NDArray[Any]:
+    """``a`` (rows x patients x ...) with its rows re-ordered per patient by :func:`_date_order`'s index."""
+    if flat is None:
+        return a
+    nrows, npat = a.shape[:2]
+    return np.take(a.reshape(nrows * npat, *a.shape[2:]), flat, axis=0).reshape(a.shape)
 
 
-def _kind_fields(c: Cohort, kind: str, vs: list[Any], raw: F) -> dict[str, NDArray[Any]]:
-    """V x P (x lesions) field values of the simulated records of ``kind`` at visits ``vs``: what
-    engine/simulation/_records.py writes in the case files, as arrays."""
+def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArray[Any]]:
+    """V x P (x lesions) field values of the simulated records of ``kind`` at visits ``vs`` whose
+    judged study days are ``rel`` (nan: no record): what engine/simulation/_records.py writes in the case
+    files, as arrays; a record that is not there has no field set (False) and no Tg value (nan)."""
+    present = ~np.isnan(rel)
     if not vs:
-        return {f: np.full(raw.shape if f not in _PER_LESION else (*raw.shape, 1), np.nan) for f in BATCH_KINDS[kind]}
+        return {f: np.full(rel.shape if f not in _PER_LESION else (*rel.shape, 1), np.nan) for f in BATCH_KINDS[kind]}
     if kind == "tg":
-        value = np.stack([c.tg_value(v.id) for v in vs])
-        return {"value": value, "below_loq": value < c.scenario.tg_loq, "loq": np.full_like(raw, c.scenario.tg_loq)}
+        noise = np.stack([c.tg_noise[v.id] for v in vs])
+        with np.errstate(invalid="ignore", over="ignore"):  # as Cohort.tg_value; nan where no record
+            value = c.tg0 * np.exp(c.tg_slope * rel / 7.0 + noise)
+        value = np.maximum(np.round(value, 2), 0.01)
+        loq = c.scenario.tg_loq
+        with np.errstate(invalid="ignore"):
+            below = value < loq
+        return {"value": value, "below_loq": below, "loq": np.broadcast_to(np.float64(loq), rel.shape)}
     if kind == "tgab":
-        return {"positive": np.broadcast_to(c.tgab_positive[None, :], raw.shape)}
+        return {"positive": c.tgab_positive & present}
     if kind == "ct":
         ne = np.stack([c.ct_ne[v.id] for v in vs])
         lesion = ~np.isnan(c.diameter0)
         mm = np.stack([np.where(lesion & ~ne[k][:, None], c.lesion_tenths(c.visit_day[v.id]) / 10.0, np.nan)
                        for k, v in enumerate(vs)])
-        rel = raw - c.day0[None, :]
-        present = np.where(c.has_non_target, NON_TARGET_STATUSES.index("present"), -1)
+        nt = np.where(c.has_non_target, NON_TARGET_STATUSES.index("present"), -1)
+        with np.errstate(invalid="ignore"):
+            new = ~ne & (c.new_lesion_day <= rel)  # nan (no record) compares False
         return {
-            "not_evaluated": ne,
+            "not_evaluated": ne & present,
             "target_mm": mm,
-            "nodal": np.zeros(mm.shape, bool),
-            "new_lesions": ~ne & (c.new_lesion_day[None, :] <= rel),
-            "non_target": np.where(ne, -1, present[None, :])[:, :, None],
+            "nodal": np.broadcast_to(np.False_, mm.shape),
+            "new_lesions": new,
+            "non_target": np.where(ne, -1, nt)[:, :, None],
         }
     # rai_scan: both modalities; after day 0 a re-induced patient's new avid lesions
-    scans = np.ones(raw.shape, bool)
     width = max(int(c.new_avid_lesions.max(initial=1)), 1)
     shown = c.reinduced[:, None] & (np.arange(width)[None, :] < c.new_avid_lesions[:, None])
-    after = raw > c.day0[None, :]
-    return {"planar": scans, "spect": scans, "avid": after[:, :, None] & shown[None, :, :]}
+    with np.errstate(invalid="ignore"):
+        after = rel > 0
+    return {"planar": present, "spect": present, "avid": after[:, :, None] & shown[None, :, :]}
 
 
 _PER_LESION = frozenset({"target_mm", "nodal", "non_target", "avid"})
 
 
 def _case_arrays(j: Judged, kinds: tuple[str, ...]) -> Any:
-    """The judged records of ``kinds`` as the arrays a rule's ``evaluate_cases`` reads (study days, P x S)."""
+    """The judged records of ``kinds`` as the arrays a rule's ``evaluate_cases`` reads (study days, P x S:
+    views of the records laid out visit by visit, no copies)."""
     from trialflow.rules import CaseArrays, KindArrays
 
     c = j.c
     out = {}
     for kind in kinds:
-        raw, vs = _rows(j, kind)
-        names = list(BATCH_KINDS[kind])
-        made = _kind_fields(c, kind, vs, raw)  # once per kind: every field comes from the same pass
-        rel, *values = _sorted(raw - c.day0[None, :], *(made[n] for n in names))
-        missing = np.isnan(rel)
+        rel = j.study_days(kind)
+        made = _kind_fields(c, kind, c._visits_with(kind), rel)  # once per kind: every field from one pass
+        flat = _date_order(rel)
         fields = {}
-        for n, v in zip(names, values, strict=True):
-            if v.dtype == bool:  # a missing record has no field set
-                v = v & ~missing.reshape(missing.shape + (1,) * (v.ndim - 2))
-            fields[n] = np.ascontiguousarray(np.swapaxes(v, 0, 1))
-        if kind == "tg":
-            fields["value"] = np.where(missing.T, np.nan, fields["value"])
-        out[kind] = KindArrays(np.ascontiguousarray(rel.T), fields)
+        for n in BATCH_KINDS[kind]:
+            v = made[n]
+            fields[n] = np.swapaxes(v if v.strides[0] == 0 and v.strides[1] == 0 else _gather(v, flat), 0, 1)
+        out[kind] = KindArrays(np.swapaxes(_gather(rel, flat), 0, 1), fields)
     return CaseArrays(c.size, out)
 
 
