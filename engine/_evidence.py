@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from trialflow.rules.observations import Observation
 
-from ._schedule import ScheduledVisit
+if TYPE_CHECKING:  # the simulator's batch forms read no schedule
+    from ._schedule import ScheduledVisit
 
 if TYPE_CHECKING:
     from trialflow.protocol import Criterion, EvidenceSelection

@@ -6,9 +6,9 @@ decision preview call) and a batch form (numpy arrays of day numbers with one en
 (``tests/test_readings.py``). numpy is imported by the batch forms only, so the CLI's paths never load it.
 
 - a visit's **window**: target = anchor + day, open from ``before`` days earlier to ``after`` days later;
-- a visit's **completion**: done once every record kind it asks for (Tg with its TgAb, the treatment's
-  record) has a record inside the window, no later than the day the patient left the phase; done on the
-  latest of those first records;
+- a visit's **completion**: done once every record kind it asks for (:func:`defining_kinds`: Tg with its
+  TgAb, the treatment's record) has a record inside the window, no later than the day the patient left
+  the phase; done on the latest of those first records;
 - the decision's **readiness**: the day every criterion visit is done, or its window has closed;
 - the criterion's **evidence**: the records it may judge are those its declared visits ask for, dated
   inside those visits' windows (a scan outside them is part of the record, not of the decision);
@@ -38,6 +38,7 @@ __all__ = [
     "choose_branches",
     "completion",
     "completion_batch",
+    "defining_kinds",
     "judged",
     "judged_batch",
     "leads_to_decision",
@@ -70,6 +71,15 @@ def visit_window_batch(anchor: F, visit: Visit) -> tuple[F, F, F]:
 
 
 # -- a visit's completion ---------------------------------------------------------------------------
+def defining_kinds(protocol: Protocol, visit: Visit) -> tuple[str, ...]:
+    """The record kinds that mark the visit done: every kind of its assessments (Tg with its TgAb), and
+    the record of its treatment action."""
+    kinds = [k for a in visit.assessments for k in protocol.assessment(a).observation_kinds]
+    if visit.treatment is not None:
+        kinds.append("rai_therapy" if visit.treatment.activity_mbq else "dispense")
+    return tuple(dict.fromkeys(kinds))
+
+
 def completion(kinds: Sequence[str], dates: Mapping[str, Iterable[dt.date]], first: dt.date,
                last: dt.date) -> dt.date | None:
     """The day the visit is done (None: not done): every one of ``kinds`` has a record dated in

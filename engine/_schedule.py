@@ -23,11 +23,11 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from ._readings import completion, missing_kinds, visit_window
+from ._readings import completion, defining_kinds, missing_kinds, visit_window
 from ._state import PatientState
 
 if TYPE_CHECKING:
-    from trialflow.protocol import Phase, Protocol, Visit
+    from trialflow.protocol import Phase, Protocol
 
 __all__ = [
     "OPEN_STATUSES",
@@ -102,15 +102,6 @@ class ScheduledVisit:
     @property
     def missing_text(self) -> str:
         return ", ".join(kind_label(k) for k in self.missing) + " missing" if self.missing else ""
-
-
-def defining_kinds(protocol: Protocol, visit: Visit) -> tuple[str, ...]:
-    """The record kinds that mark the visit done: every kind of its assessments (Tg with its TgAb), and
-    the record of its treatment action."""
-    kinds = [k for a in visit.assessments for k in protocol.assessment(a).observation_kinds]
-    if visit.treatment is not None:
-        kinds.append("rai_therapy" if visit.treatment.activity_mbq else "dispense")
-    return tuple(dict.fromkeys(kinds))
 
 
 def phase_anchor(phase: Phase, state: PatientState, entered: dt.date) -> dt.date | None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from .observations import Case
 
-__all__ = ["BATCH_KINDS", "CaseArrays", "KindArrays"]
+__all__ = ["BATCH_KINDS", "CaseArrays", "KindArrays", "at_column"]
 
 BATCH_KINDS: Mapping[str, tuple[str, ...]] = {
     "tg": ("value", "below_loq", "loq"),
@@ -107,3 +107,14 @@ class CaseArrays:
                     avid = tuple(AvidLesion(f"A{k + 1}") for k, a in enumerate(f["avid"].tolist()) if a)
                     obs.append(RaiScan(when, mods, avid))
         return Case(patient, day0, tuple(obs))
+
+
+def at_column(a: NDArray[Any], k: NDArray[Any]) -> NDArray[Any]:
+    """``a[i, k[i]]`` for every case i (``a`` P x S x ...): the record each case reads, e.g. its baseline.
+    A view of column ``k`` when every case reads the same one (most do), a gather otherwise."""
+    import numpy as np
+
+    k0 = int(k[0]) if k.size else 0
+    if (k == k0).all():
+        return a[:, k0]
+    return a[np.arange(a.shape[0]), k]

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from ._batch import at_column
 from ._params import resolve_params
 from .observations import Case, RaiScan
 
@@ -299,7 +300,7 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     b, f = np.maximum(base, 0), np.maximum(follow, 0)
 
     def has(field: str, at: NDArray[np.int64]) -> NDArray[np.bool_]:
-        return np.asarray(scans.fields[field] == True, dtype=bool)[rows, at]  # noqa: E712 - nan is False
+        return np.asarray(at_column(scans.fields[field], at) == True, dtype=bool)  # noqa: E712 - nan is False
 
     wanted = set(p["modalities"])
     at_follow = {m: has(m, f) for m in ("planar", "spect")}
@@ -312,7 +313,6 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     whole_scan = np.ones(rows.shape, bool)
     for m in ("planar", "spect"):
         whole_scan &= ~at_follow[m] | (both[m] if m in wanted else False)
-    avid = np.asarray(scans.fields["avid"] == True, dtype=bool)  # noqa: E712
-    new = (avid[rows, f] & ~avid[rows, b]).sum(axis=1)
+    new = (has("avid", f) & ~has("avid", b)).sum(axis=1)
     evaluable = (base >= 0) & (follow >= 0) & usable & comparable
     return evaluate_batch(np.where(whole_scan, new, 0), evaluable, p, codes=True)

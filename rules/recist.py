@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from ._batch import at_column
 from ._params import resolve_params
 from .observations import Case, CtAssessment, Lesion
 
@@ -759,6 +760,13 @@ def _non_target_batch(status: NDArray[Any], base: NDArray[Any]) -> NDArray[np.in
     return np.where((status == progression).any(axis=1), NT_PD, code).astype(np.int8)
 
 
+def _tenths(mm: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Diameters (mm; nan: not listed, counted 0) in whole tenths of a mm."""
+    import numpy as np
+
+    return np.rint(np.where(np.isnan(mm), 0.0, mm) * 10).astype(np.int64)
+
+
 def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArray[np.int8]:
     """The rule's batch case reader: every patient's outcome code (``CODE_LABELS``) from a cohort's CT records
     as arrays (:class:`trialflow.rules.CaseArrays`, study days), read as :meth:`RecistRule.evaluate` reads one
@@ -777,19 +785,21 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     nfollow = follow.sum(axis=1)
     b = np.maximum(base, 0)
     ne = np.asarray(f["not_evaluated"] == True, dtype=bool)  # noqa: E712 - nan (no record) is False
-    mm, nodal = f["target_mm"], np.asarray(f["nodal"] == True, dtype=bool)  # noqa: E712
-    status = np.nan_to_num(np.asarray(f["non_target"], dtype=np.float64), nan=-1.0).astype(np.int64)
+    mm = f["target_mm"]
+    given = np.asarray(f["non_target"])
+    if given.dtype.kind in "iub":  # status indices, -1 where not listed
+        status = given.astype(np.int64)
+    else:  # nan: not listed
+        status = np.nan_to_num(given.astype(np.float64), nan=-1.0).astype(np.int64)
     new_any = np.asarray(f["new_lesions"] == True, dtype=bool)  # noqa: E712
-    targets = ~np.isnan(mm[rows, b])  # P x L: the baseline's target lesions
-    base_nodal = nodal[rows, b] & targets
-    base_nt = status[rows, b]
-
-    def tenths(k: NDArray[np.int64]) -> NDArray[np.int64]:
-        return np.rint(np.nan_to_num(mm[rows, k], nan=0.0) * 10).astype(np.int64)
-
+    at_base = at_column(mm, b)
+    targets = ~np.isnan(at_base)  # P x L: the baseline's target lesions
+    base_nodal = np.asarray(at_column(f["nodal"], b) == True, dtype=bool) & targets  # noqa: E712
+    base_nt = at_column(status, b)
     width = max(int(nfollow.max(initial=0)), 1)
     sums = np.full((npat, width + 1), np.nan)
-    sums[:, 0] = np.where((base >= 0) & ~ne[rows, b], np.where(targets, tenths(b), 0).sum(axis=1) / 10.0, np.nan)
+    base_units = np.where(targets, _tenths(at_base), 0).sum(axis=1)
+    sums[:, 0] = np.where((base >= 0) & ~at_column(ne, b), base_units / 10.0, np.nan)
     shape = (npat, width)
     fdays, new, cr, complete = np.zeros(shape), np.zeros(shape, bool), np.zeros(shape, bool), np.ones(shape, bool)
     nt = np.full(shape, NT_NONE, dtype=np.int8)
@@ -797,16 +807,17 @@ def evaluate_cases(cases: Any, params: Mapping[str, Any] | None = None) -> NDArr
     for j in range(width):
         ok = j < nfollow
         k = np.minimum(b + 1 + j, last)
-        measured = ~np.isnan(mm[rows, k]) & targets
-        units = np.where(measured, tenths(k), 0)
-        readable = ok & ~ne[rows, k]
+        at_k = at_column(mm, k)
+        measured = ~np.isnan(at_k) & targets
+        units = np.where(measured, _tenths(at_k), 0)
+        readable = ok & ~at_column(ne, k)
         sums[:, j + 1] = np.where(readable, units.sum(axis=1) / 10.0, np.nan)
         complete[:, j] = (measured == targets).all(axis=1)
         gone = np.where(base_nodal, units < 100, units == 0) if p["version"] == "1.1" else units == 0
         cr[:, j] = ok & (~targets | (measured & gone)).all(axis=1)
-        fdays[:, j] = np.where(ok, days[rows, k], 0.0)
-        new[:, j] = ok & new_any[rows, k]
-        nt[:, j] = np.where(ok, _non_target_batch(status[rows, k], base_nt), NT_NONE)
+        fdays[:, j] = np.where(ok, at_column(days, k), 0.0)
+        new[:, j] = ok & at_column(new_any, k)
+        nt[:, j] = np.where(ok, _non_target_batch(at_column(status, k), base_nt), NT_NONE)
     res = evaluate_batch(sums, new, False, cr, p, days=fdays, nontarget=nt, complete=complete)
     at_last = res.overall_code[rows, np.maximum(nfollow - 1, 0)]
     if res.progression_ends_series:

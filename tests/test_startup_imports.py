@@ -183,3 +183,16 @@ def test_command_modules_keep_their_annotations_as_objects() -> None:
     commands = [p for p in folder.glob("*.py") if ".command(" in p.read_text(encoding="utf-8")]
     assert len(commands) >= 10
     assert not [p.name for p in commands if "from __future__ import annotations" in p.read_text(encoding="utf-8")]
+
+
+def test_simulate_loads_no_store_schedule_or_case_writers(tmp_path: Path) -> None:
+    """``trialflow simulate --json`` (issue 15: its start-up is most of a small run) reads the protocol
+    through the engine's readings, not its patient state or schedule, and writes no case files."""
+    modules, stdout = _imported(tmp_path, "simulate", "--patients", "3", "--runs", "2", "--seed", "1", "--json")
+    assert json.loads(stdout)["pathways"] == 6
+    assert {"numpy", "scipy.special", *RULE_PLUGINS} <= modules
+    assert "trialflow.engine._readings" in modules and "trialflow.engine._evidence" in modules
+    unwanted = {"trialflow.engine._state", "trialflow.engine._schedule", "trialflow.engine._store",
+                "trialflow.engine.simulation._records", "trialflow.engine.simulation._cases",
+                "trialflow.engine.simulation._plots", "sqlalchemy", "sqlmodel", "matplotlib"}
+    assert not modules & unwanted

@@ -17,8 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trialflow.engine._readings import choose_branches as _choose_branches
-from trialflow.engine._readings import phase_after, route
-from trialflow.engine._schedule import defining_kinds
+from trialflow.engine._readings import defining_kinds, phase_after, route
 from trialflow.protocol import Phase, Protocol
 
 __all__ = [
