@@ -22,7 +22,7 @@ from ._kernels import kernels
 from ._pathways import Pathway, PhasePlan, SimulationError, VisitPlan, choose_branches
 from ._scenario import Scenario
 
-__all__ = ["MONTH_DAYS", "Cohort", "Segment", "Streams", "dose_on", "head", "simulate_chunk"]
+__all__ = ["MONTH_DAYS", "Cohort", "Segment", "Streams", "dose_on", "head", "simulate_chunk", "subset"]
 
 MONTH_DAYS = 365.25 / 12
 F = NDArray[np.float64]
@@ -408,8 +408,18 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
 
     from ._evaluate import evaluate_criteria
 
-    got = evaluate_criteria(c)
-    c.codes = {k: v[0] for k, v in got.items()}
+    # the criteria are read at the decision: a patient who never reaches it has no outcome (every use of
+    # the codes masks them by ``decided``), so only the decided patients are evaluated, and the others
+    # get code 0, never read
+    idx = np.flatnonzero(c.decided)
+    got = evaluate_criteria(c if idx.size == n else subset(c, idx))
+    if idx.size == n:
+        c.codes = {k: v[0] for k, v in got.items()}
+    else:
+        c.codes = {}
+        for k, (codes, _) in got.items():
+            c.codes[k] = np.zeros(n, np.int8)
+            c.codes[k][idx] = codes
     c.labels = {k: v[1] for k, v in got.items()}
     fav, branch = choose_branches(pw.protocol, c.codes, c.labels)
     c.favourable = fav & c.decided
@@ -473,6 +483,22 @@ def dose_on(c: Cohort, treatment: str, start_dose: float, day: F) -> F:
     k = (c.reduction_days <= day[:, None]).sum(axis=1)
     idx = np.minimum(levels.index(start_dose) + k, len(levels) - 1)
     return np.asarray(levels, dtype=np.float64)[idx]
+
+
+def subset(c: Cohort, idx: I) -> Cohort:
+    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx``."""
+    out: dict[str, Any] = {}
+    n = c.size
+    for name in Cohort.__dataclass_fields__:
+        v = getattr(c, name)
+        if isinstance(v, np.ndarray):
+            v = v[idx] if v.shape[:1] == (n,) else v  # (one not made yet is empty)
+        elif isinstance(v, dict):
+            v = {key: a[idx] if isinstance(a, np.ndarray) else a for key, a in v.items()}
+        elif isinstance(v, list):
+            v = [Segment(s.treatment, s.start[idx], s.stop[idx], s.dose_mg_per_day[idx], s.level) for s in v]
+        out[name] = v
+    return Cohort(**out)
 
 
 def head(c: Cohort, k: int) -> Cohort:

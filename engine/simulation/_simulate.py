@@ -26,7 +26,7 @@ from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol
 
 from ._allocator import keep_freed_arrays
 from ._evaluate import check_rules
-from ._generate import MONTH_DAYS, Cohort, Segment, Streams, head, simulate_chunk
+from ._generate import MONTH_DAYS, Cohort, Streams, head, simulate_chunk, subset
 from ._pathways import Pathway, SimulationError, pathway_of
 from ._result import DesignRun, Endpoint, MonthTable, Replicates, SimulationResult
 from ._scenario import Scenario, load_scenario
@@ -156,21 +156,6 @@ def _carries(plan: _Plan) -> Iterator[float]:
     for i in range(plan.nchunks):
         yield carry
         carry = _chunk_inputs(plan, i, carry)[-1]
-
-
-def subset(c: Cohort, idx: I) -> Cohort:
-    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx``."""
-    out: dict[str, Any] = {}
-    for name in Cohort.__dataclass_fields__:
-        v = getattr(c, name)
-        if isinstance(v, np.ndarray):
-            v = v[idx]
-        elif isinstance(v, dict):
-            v = {key: a[idx] if isinstance(a, np.ndarray) else a for key, a in v.items()}
-        elif isinstance(v, list):
-            v = [Segment(s.treatment, s.start[idx], s.stop[idx], s.dose_mg_per_day[idx], s.level) for s in v]
-        out[name] = v
-    return Cohort(**out)
 
 
 def _apply_design(plan: _Plan, c: Cohort, first: int) -> tuple[Cohort, I, I, I]:
