@@ -489,14 +489,18 @@ def subset(c: Cohort, idx: I) -> Cohort:
     """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx``."""
     out: dict[str, Any] = {}
     n = c.size
+
+    def take(a: NDArray[Any]) -> NDArray[Any]:
+        return np.take(a, idx, axis=0)  # (np.take: some twice as fast as a[idx])
+
     for name in Cohort.__dataclass_fields__:
         v = getattr(c, name)
         if isinstance(v, np.ndarray):
-            v = v[idx] if v.shape[:1] == (n,) else v  # (one not made yet is empty)
+            v = take(v) if v.shape[:1] == (n,) else v  # (one not made yet is empty)
         elif isinstance(v, dict):
-            v = {key: a[idx] if isinstance(a, np.ndarray) else a for key, a in v.items()}
+            v = {key: take(a) if isinstance(a, np.ndarray) else a for key, a in v.items()}
         elif isinstance(v, list):
-            v = [Segment(s.treatment, s.start[idx], s.stop[idx], s.dose_mg_per_day[idx], s.level) for s in v]
+            v = [Segment(s.treatment, take(s.start), take(s.stop), take(s.dose_mg_per_day), s.level) for s in v]
         out[name] = v
     return Cohort(**out)
 
