@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._output import console, err_console, fail, print_json
+from . import _output
+from ._output import fail, print_json
 
 if TYPE_CHECKING:
     from trialflow.engine.simulation import SimulationResult
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
             else:
                 from rich.progress import Progress
 
-                with Progress(console=err_console, transient=True) as bar:
+                with Progress(console=_output.err_console, transient=True) as bar:
                     task = bar.add_task("simulating pathways", total=total)
                     result = run(
                         patients,
@@ -166,9 +167,9 @@ def register(app: typer.Typer) -> None:
         else:
             _render(result)
             for p in written:
-                console.print(f"figure: {p}", markup=False)
+                _output.console.print(f"figure: {p}", markup=False)
             if case_files is not None:
-                console.print(f"case files: {case_files.patients:,} patients in {case_files.directory} "
+                _output.console.print(f"case files: {case_files.patients:,} patients in {case_files.directory} "
                               f"(summary {case_files.summary})", markup=False)
         if missing_extra is not None:
             fail(missing_extra)
@@ -228,7 +229,7 @@ def _grid(
     from rich.table import Table
 
     first = result.points[0].result
-    console.print(
+    _output.console.print(
         f"{key} across the grid: {runs:,} run(s) of {patients:,} per point, seed {seed} (the same random "
         "numbers at every point)",
         markup=False,
@@ -251,16 +252,16 @@ def _grid(
             f"P(CI low > {null_rate:g})",
             *("-" if p.result.replicates.power is None else f"{p.result.replicates.power:.3f}" for p in result.points),
         )
-    console.print(t)
+    _output.console.print(t)
     for path in written:
-        console.print(f"figure: {path}", markup=False)
+        _output.console.print(f"figure: {path}", markup=False)
 
 
 def _render(r: "SimulationResult") -> None:
     from rich.table import Table
 
     ep, rep = r.endpoint, r.replicates
-    console.print(
+    _output.console.print(
         f"{r.pathways:,} simulated patients ({r.runs:,} run(s) of {r.patients:,}), seed {r.seed}; protocol "
         f"{r.protocol['id']} v{r.protocol['version']}; scenario {r.scenario}",
         markup=False,
@@ -271,15 +272,15 @@ def _render(r: "SimulationResult") -> None:
     t.add_column("%", justify="right")
     for name, n in (*r.per_branch.items(), *(("→ " + k, v) for k, v in r.per_end_state.items())):
         t.add_row(name, f"{n:,}", f"{100 * n / r.pathways:.1f}")
-    console.print(t)
+    _output.console.print(t)
     c = Table(title="Criterion outcomes at the decision", title_justify="left")
     c.add_column("criterion")
     c.add_column("outcomes")
     for cid, counts in r.criteria.items():
         c.add_row(cid, ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
-    console.print(c)
+    _output.console.print(c)
     if ep.proportion is not None and ep.ci95 is not None:
-        console.print(
+        _output.console.print(
             f"Primary endpoint: {ep.favourable:,}/{ep.evaluable:,} favourable = {ep.proportion:.3f} "
             f"(exact 95 % CI {ep.ci95[0]:.3f}-{ep.ci95[1]:.3f}); {ep.proportion_of_started:.3f} of "
             f"{ep.started:,} started",
@@ -294,7 +295,7 @@ def _render(r: "SimulationResult") -> None:
         )
         if rep.power is not None:
             line += f"; P(CI lower bound > {rep.null_rate:g}) = {rep.power:.3f}"
-        console.print(line, markup=False)
+        _output.console.print(line, markup=False)
     w = Table(
         title="Workload per calendar month: mean over runs (busiest run)",
         title_justify="left",
@@ -315,6 +316,7 @@ def _render(r: "SimulationResult") -> None:
                 for k in r.workload_columns
             ),
         )
-    console.print(w)
+    _output.console.print(w)
     if len(rows) > 36:
-        console.print(f"... {len(rows) - 36} more months (--json: by month for 10 years, then by period)", markup=False)
+        more = len(rows) - 36
+        _output.console.print(f"... {more} more months (--json: by month for 10 years, then by period)", markup=False)
