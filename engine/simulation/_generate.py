@@ -421,9 +421,9 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
         c.codes = {k: v[0] for k, v in got.items()}
     else:
         c.codes = {}
-        for k, (codes, _) in got.items():
-            c.codes[k] = np.zeros(n, np.int8)
-            c.codes[k][idx] = codes
+        for cid, (codes, _) in got.items():
+            c.codes[cid] = np.zeros(n, np.int8)
+            c.codes[cid][idx] = codes
     c.labels = {k: v[1] for k, v in got.items()}
     fav, branch = choose_branches(pw.protocol, c.codes, c.labels)
     c.favourable = fav & c.decided
