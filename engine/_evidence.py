@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from trialflow.rules.observations import Observation
 
-if TYPE_CHECKING:  # the simulator's batch forms read no schedule
-    from ._schedule import ScheduledVisit
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the simulator's batch forms read no schedule)
     from trialflow.protocol import Criterion, EvidenceSelection
+
+    from ._schedule import ScheduledVisit
 
 __all__ = [
     "CriterionEvidence",
