@@ -7,19 +7,28 @@ and for ``FILE``, some 45 ms of a 100 ms budget (issue 12, Speed). typer offers 
 around it (a ``parser=`` is wrapped in a ``TypeAdapter`` too). Here each parameter's coercion is built
 when a value arrives: an ``str`` value of a ``str`` parameter is itself, a path parameter's ``str`` value
 goes through typer's own path checks (existence, file or folder, resolution, the same messages) and
-becomes the ``Path`` typer would return, and a list of either takes each item so. Every other value and
-type (numbers, ranges, choices, files, a ``parser=``, a default that is no ``str``) is coerced by typer's
-own coercion, built then, as before. A test compares both on each kind of parameter trialflow declares.
-With a typer that has no such layer (before 0.2x, coercion was click's) :func:`install` does nothing.
+becomes the ``Path`` typer would return, a whole number or decimal spelt plainly and inside its ``min`` /
+``max`` becomes the ``int`` or ``float`` pydantic would make of it (``trialflow simulate --patients 30
+--runs 334`` then loads no pydantic), and a list of any of these takes each item so. Every other value and
+type (other spellings of numbers, values out of range, clamps, choices, files, a ``parser=``, a default that
+is no ``str``) is coerced by typer's own coercion, built then, as before. A test compares both on each
+kind of parameter trialflow declares. With a typer that has no such layer (before 0.2x, coercion was
+click's) :func:`install` does nothing.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 __all__ = ["install"]
+
+#: the spellings of a whole number and of a decimal that mean the same to Python and to pydantic; any other
+#: spelling (signs, blanks, underscores, exponents, "nan") is left to typer's coercion and its messages
+_WHOLE = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,14})\.[0-9]{1,15}|" + _WHOLE.pattern)
 
 
 def install() -> None:
@@ -49,6 +58,16 @@ def install() -> None:
                 return False, None
             if annotation is str:
                 return True, value  # typer: str(value), which pydantic's str check keeps as it is
+            if annotation is int or annotation is float:
+                # a number inside its range, spelt plainly: what pydantic's lax int/float gives it;
+                # out of range, clamped, or spelt otherwise, typer's coercion (and its message)
+                spelling = _WHOLE if annotation is int else _DECIMAL
+                if info.clamp or spelling.fullmatch(value) is None:
+                    return False, None
+                number = annotation(value)
+                if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
+                    return False, None
+                return True, number
             if annotation is Path and info.path_type in (None, Path) and not info.allow_dash and value:
                 # typer: coerce_cli_path with pydantic's Path(value) (the same as Path(value)); "" and
                 # a dash are left to typer (os.stat("") and "-" differ between a str and a Path)

@@ -27,10 +27,12 @@ def show(
     tags: Annotated[list[str] | None, typer.Option("--tag")] = None,
     count: Annotated[int, typer.Option("--count", min=0, max=9)] = 1,
     rate: Annotated[float | None, typer.Option("--rate")] = None,
+    share: Annotated[float, typer.Option("--share", min=0.0, max=0.999)] = 0.5,
+    level: Annotated[int, typer.Option("--level", min=1, max=3, clamp=True)] = 1,
     flag: Annotated[bool, typer.Option("--flag", envvar="DEMO_FLAG")] = False,
     name: Annotated[str | None, typer.Option("--name", envvar="DEMO_NAME")] = None,
 ) -> None:
-    for value in (files, text, where, must, folder, tags, count, rate, flag, name):
+    for value in (files, text, where, must, folder, tags, count, rate, share, level, flag, name):
         print(type(value).__name__, repr(value))
 
 
@@ -57,6 +59,11 @@ CASES = [
     ["show", "a", "--count", "12"],
     ["show", "a", "--count", "x"],
     ["show", "a", "--rate", "fast"],
+    *(["show", "a", "--count", v] for v in ("0", "9", "-1", "09", "+3", "3_0", " 3", "3 ", "3.0", "")),
+    *(["show", "a", "--rate", v] for v in ("-0.5", ".5", "5.", "1e3", "nan", "inf", "0.1000000000000000055511",
+                                           "123456789012345678901234567890")),
+    *(["show", "a", "--share", v] for v in ("0", "0.999", "0.9991", "1", "-0.0", "0.25")),
+    *(["show", "a", "--level", v] for v in ("2", "0", "7")),
     ["show", "a", "--flag"],
     ["show", "a", "", "b"],
     ["show"],
