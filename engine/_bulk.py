@@ -250,8 +250,8 @@ class BulkTransaction(Transaction):
             updates[pid] = u if isinstance(u, ProjectionUpdate) else u(state)
         stmt = (update(_PATIENTS).where(_PATIENTS.c.id == bindparam("b_id"), _PATIENTS.c.last_seq == bindparam("b_old"))
                 .values({c: bindparam(f"v_{c}") for c in ("phase", "phase_entered_on", "day0", "dose_mg_per_day",
-                                                           "next_due", "valid_from", "decision", "last_seq",
-                                                           "updated_at")}))
+                                                           "next_due", "valid_from", "decision", "report",
+                                                           "last_seq", "updated_at")}))
         params, versions = [], []
         for pid, p in todo:
             assert p.projection is not None  # filtered above
@@ -259,8 +259,8 @@ class BulkTransaction(Transaction):
             params.append({"b_id": pid, "b_old": p.base_seq, "v_phase": u.phase,
                            "v_phase_entered_on": u.phase_entered_on, "v_day0": u.day0,
                            "v_dose_mg_per_day": u.dose_mg_per_day, "v_next_due": u.next_due,
-                           "v_valid_from": u.valid_from, "v_decision": u.decision, "v_last_seq": seq,
-                           "v_updated_at": self.now})
+                           "v_valid_from": u.valid_from, "v_decision": u.decision, "v_report": u.report,
+                           "v_last_seq": seq, "v_updated_at": self.now})
             if u.protocol_version_id is not None:
                 versions.append({"b_id": pid, "v_version": u.protocol_version_id})
         self.session.connection().execute(stmt, params)

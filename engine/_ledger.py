@@ -107,14 +107,16 @@ def cohort_visits(store: Store, *, status: VisitStatus | None = None, unresolved
                 for v in schedule(protocols(cut.protocol_hash), cut, as_of):
                     keep(v)
 
-    if known_at is not None:
-        replay(_states(store, known_at, patients, visible))
-    else:  # the stored visits, for every patient whose latest record is on or before as_of; the rest replayed
-        _, stored, stale = store.projected(as_of, patients, status)
-        for pid, rows in stored.items():
-            if visible is None or visible(pid):
-                for r in rows:
-                    keep(stored_visit(pid, r, as_of))
-        if stale:
-            replay(_states(store, None, stale, visible))
+    # the stored visits, for every patient whose latest record is on or before as_of and, for known_at, with
+    # nothing recorded since; the rest replayed
+    held, stored, stale = store.projected(as_of, patients, status)
+    changed = store.recorded_after(known_at) if known_at is not None else set()
+    if changed:
+        stale = sorted({*stale, *(pid for pid in held if pid in changed)})
+    for pid, rows in stored.items():
+        if (visible is None or visible(pid)) and pid not in changed:
+            for r in rows:
+                keep(stored_visit(pid, r, as_of))
+    if stale:
+        replay(_states(store, known_at, stale, visible))
     return sorted(out, key=lambda v: (v.target_date, v.patient, v.visit))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from ._endpoint import line_json, report_line
 from ._identity import SYSTEM
 from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, placed
 from ._state import PatientState, fold
@@ -64,6 +65,7 @@ def projection_of(protocol: Protocol, after: PatientState, version_id: int | Non
         protocol_version_id=version_id,
         decision=after.decisions[-1].payload["to"] if after.decisions else None,
         visits=tuple(visit_row(v, by_clock) for v, by_clock in visits),
+        report=line_json(report_line(protocol, after)),
     )
 
 
@@ -77,12 +79,12 @@ def projection(protocol: Protocol, version_id: int | None = None) -> Callable[[P
 def rebuild_projections(store: Store, *, only_missing: bool = False) -> int:
     """Recompute every patient's row and work items from its events; answers how many.
 
-    ``only_missing`` limits it to patients written by a trialflow that kept no work items.
+    ``only_missing`` limits it to patients written by a trialflow that kept no work items, or no report line.
     """
     with store.engine.connect() as conn:
         q = select(col(PatientRow.id), col(PatientRow.last_seq))
         if only_missing:
-            q = q.where(col(PatientRow.valid_from).is_(None))
+            q = q.where(col(PatientRow.valid_from).is_(None) | col(PatientRow.report).is_(None))
         todo = list(conn.execute(q))
 
     def work(tx: Transaction) -> int:

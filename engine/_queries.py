@@ -7,12 +7,14 @@ store as it stood at a moment (events recorded after it are ignored, corrections
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
+from ._endpoint import EndpointReport, ReportLine, endpoint_report, line_from_json, report_line, safety_report
 from ._identity import Actor, Login
 from ._state import (
     CORRECTION,
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 
     from ._decision import DecisionPreview
     from ._safety import SafetyReport
-    from ._schedule import ScheduledVisit
     from ._signature import SignatureStatus
 
 __all__ = [
@@ -92,8 +93,8 @@ def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | N
     """The worklist, most urgent first (the actor's sites only; open data queries included).
 
     Read from the work items the store keeps beside each patient's events; a patient is replayed from
-    its events only when the stored items do not hold: for ``known_at``, or a clinical date before the
-    patient's latest record.
+    its events only when the stored items do not hold: a clinical date before the patient's latest record,
+    or a ``known_at`` after which something was recorded for the patient.
     """
     from ._dataqueries import query_actions
 
@@ -111,15 +112,18 @@ def next_actions(store: Store, patient: str | None = None, *, as_of: dt.date | N
         return [a for st in states if st.enrolled_on <= as_of
                 for a in patient_actions(protocols(st.protocol_hash), st.until(as_of), as_of, horizon)]
 
-    if known_at is not None:
-        return sort_actions(replay([_state(store, patient, known_at)] if patient else
-                                   _states(store, known_at, visible=visible)))
+    if known_at is not None and patient is not None:
+        return sort_actions(replay([_state(store, patient, known_at)]))
     if patient is not None and not store.exists(patient):
         _state(store, patient, None)  # raises the "unknown patient" refusal
     items, stale = store.work_items(as_of, horizon, patient)
+    if known_at is not None:  # a patient with nothing recorded since stood then as the store holds it now
+        changed = store.recorded_after(known_at)
+        items = [i for i in items if i.patient not in changed]
+        stale = sorted({*stale, *changed})
     actions = [i.at(as_of) for i in items if i.visible(as_of, horizon) and (visible is None or visible(i.patient))]
     if stale:
-        actions += replay(_states(store, None, stale, visible))
+        actions += replay(_states(store, known_at, stale, visible))
     return sort_actions(actions + queries)
 
 
@@ -181,30 +185,31 @@ def patient_status(protocol: Protocol, state: PatientState, as_of: dt.date) -> P
 
     phase = protocol.phase(state.phase)
     start_dose = phase.treatment.dose_mg_per_day if phase.treatment else None
+    visits = schedule(protocol, state, as_of)
+    counts = (sum(v.status == "done" for v in visits), sum(v.status == "missed" for v in visits),
+              sum(v.status == "skipped" for v in visits), sum(v.status == "missed" and not v.resolved for v in visits))
     return _status_line(
         protocol, state.patient, state.phase, state.phase_entered, state.enrolled_on, state.day0,
         state.dose_mg_per_day(start_dose) if not phase.terminal else None,
         state.decisions[-1].payload["to"] if state.decisions else None,
-        schedule(protocol, state, as_of), patient_actions(protocol, state, as_of), as_of)
+        counts, patient_actions(protocol, state, as_of), as_of)
 
 
 def _status_line(protocol: Protocol, patient: str, phase_id: str, entered: dt.date, enrolled_on: dt.date,
-                 day0: dt.date | None, dose: float | None, decision: str | None, visits: list[ScheduledVisit],
+                 day0: dt.date | None, dose: float | None, decision: str | None, visits: tuple[int, ...],
                  acts: list[Action], as_of: dt.date) -> PatientStatus:
-    """A line of ``status`` from the patient's facts, its visits and its worklist on ``as_of`` (the fold's
-    or the stored projection's: the same counting either way)."""
+    """A line of ``status`` from the patient's facts, its visits (done, missed, skipped, missed without a
+    deviation) and its worklist on ``as_of`` (the fold's or the stored projection's: counted alike)."""
     phase = protocol.phase(phase_id)
+    done, missed, skipped, unresolved = visits
     return PatientStatus(
         patient=patient, phase=phase_id, phase_name=phase.name, phase_entered=entered,
         protocol_version=protocol.version, enrolled_on=enrolled_on, day0=day0,
         study_day=(as_of - day0).days if day0 and not phase.terminal else None,
         dose_mg_per_day=float(dose) if dose is not None else None, decision=decision,  # a float either way
-        visits_done=sum(v.status == "done" for v in visits),
-        visits_missed=sum(v.status == "missed" for v in visits),
+        visits_done=done, visits_missed=missed,
         next_action=acts[0].detail if acts else None, next_action_date=acts[0].target_date if acts else None,
-        visits_skipped=sum(v.status == "skipped" for v in visits),
-        visits_unresolved=sum(v.status == "missed" and not v.resolved for v in visits),
-        as_of=as_of,
+        visits_skipped=skipped, visits_unresolved=unresolved, as_of=as_of,
     )
 
 
@@ -221,25 +226,28 @@ def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = 
         return [patient_status(protocols(st.protocol_hash), st.until(as_of), as_of)
                 for st in states if st.enrolled_on <= as_of]
 
-    if known_at is not None or (patient is not None and not store.exists(patient)):
-        states = [_state(store, patient, known_at)] if patient else _states(store, known_at, visible=visible)
-        return sorted(replay(states), key=lambda s: s.patient)
-    # the stored projection, for every patient whose latest record is on or before as_of; the rest replayed
-    from ._projection import stored_visit
-
-    rows, visits, stale = store.projected(as_of, [patient] if patient else None)
+    if patient is not None and (known_at is not None or not store.exists(patient)):
+        return replay([_state(store, patient, known_at)])
+    # the stored projection, for every patient whose latest record is on or before as_of and, for known_at, with
+    # nothing recorded since; the rest replayed
+    only = [patient] if patient else None
+    rows, _, stale = store.projected(as_of, only, visits=False)
+    if known_at is not None:
+        changed = store.recorded_after(known_at)
+        stale = sorted({*stale, *(pid for pid in rows if pid in changed)})
+        rows = {pid: r for pid, r in rows.items() if pid not in changed}
+    counts = store.visit_counts(as_of, only)
     items: dict[str, list[Action]] = {}
     for i in store.work_items(as_of, HORIZON, patient)[0]:
         if i.visible(as_of, HORIZON):
             items.setdefault(i.patient, []).append(i.at(as_of))
-    out = replay(_states(store, None, stale, visible)) if stale else []
+    out = replay(_states(store, known_at, stale, visible)) if stale else []
     for pid, r in rows.items():
         if visible is not None and not visible(pid):
             continue
-        ledger = sorted((stored_visit(pid, v, as_of) for v in visits.get(pid, ())),
-                        key=lambda v: (v.target_date, v.visit))
         out.append(_status_line(protocols(r.content_hash), pid, r.phase, r.phase_entered_on, r.enrolled_on, r.day0,
-                                r.dose_mg_per_day, r.decision, ledger, sort_actions(items.get(pid, [])), as_of))
+                                r.dose_mg_per_day, r.decision, counts.get(pid, (0, 0, 0, 0)),
+                                sort_actions(items.get(pid, [])), as_of))
     return sorted(out, key=lambda s: s.patient)
 
 
@@ -346,146 +354,50 @@ def history(store: Store, patient: str, *, known_at: dt.datetime | None = None,
 
 
 # -- the primary endpoint -------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class EndpointReport:
-    """The primary endpoint: proportion of patients with a favourable response, exact 95 % CI.
-
-    Two denominators, as a single-arm trial reports them: patients evaluated at the decision
-    (``evaluable``), and every treated patient whose 6-month course is over (``treated``: evaluated,
-    or withdrawn before the decision, counted as not favourable). Patients still before the decision
-    are in neither.
-    """
-
-    as_of: dt.date
-    enrolled: int
-    screen_failures: int
-    started: int
-    evaluable: int
-    favourable: int
-    proportion: float | None
-    ci95: tuple[float, float] | None
-    ci_method: str
-    criteria: dict[str, dict[str, int]]
-    per_phase: dict[str, int]
-    per_arm: dict[str, int]
-    withdrawn_before_decision: dict[str, int]
-    patients: list[dict[str, Any]]
-    treated: int = 0
-    proportion_treated: float | None = None
-    ci95_treated: tuple[float, float] | None = None
-    before_decision: int = 0
-    #: screen failures by reason (the unmet criteria at enrolment, or the recorded reason later)
-    screen_failure_reasons: dict[str, int] = field(default_factory=dict)
-    #: protocol deviations per kind, and per patient (kind → count)
-    deviations: dict[str, int] = field(default_factory=dict)
-    deviations_per_patient: dict[str, dict[str, int]] = field(default_factory=dict)
-    safety: SafetyReport | None = None
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact binomial confidence interval (Clopper & Pearson, Biometrika 1934)."""
-    from scipy.special import betaincinv
-
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, a))
-    hi = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - a))
-    return lo, hi
-
-
-def _signed(store: Store, st: PatientState) -> dict[str, Any] | None:
-    """The signature on the patient's last decision (who, when, meaning, still valid), or None if unsigned."""
-    from ._signature import signature_status
-
-    seq = st.decisions[-1].seq
-    sig = next((e for e in st.events if e.kind == SIGNATURE and e.payload.get("decision_seq") == seq), None)
-    if sig is None:
-        return None
-    s = signature_status(store.protocol(st.protocol_hash)[0], st, sig)
-    return {"signer": s.signer, "full_name": s.full_name, "signed_at": s.signed_at, "meaning": s.meaning,
-            "valid": s.valid, "invalidated_by": list(s.invalidated_by)}
-
-
 #: the record kinds the endpoint report reads (its safety part: adverse events, and the doses taken)
 REPORT_RECORDS = ("adverse_event", "dose_change", "dispense")
+
+
+def _report_lines(store: Store, as_of: dt.date, known_at: dt.datetime | None,
+                  visible: Callable[[str], bool] | None) -> Iterator[ReportLine]:
+    """Every visible patient's report line on ``as_of``, in study-id order: the stored line where it holds
+    (the patient's latest record is on or before ``as_of`` and, for ``known_at``, nothing was recorded for it
+    since), the fold of the patient's events otherwise."""
+    stored, stale = store.report_rows(as_of)
+    if known_at is not None:
+        changed = store.recorded_after(known_at)
+        stale += [pid for pid, _, _ in stored if pid in changed]
+        stored = [r for r in stored if r[0] not in changed]
+    folded = _folded_lines(store, stale, as_of, known_at, visible) if stale else []
+    lines = (line_from_json(pid, phase, text) for pid, phase, text in stored if visible is None or visible(pid))
+    return heapq.merge(lines, folded, key=lambda x: x.patient)
+
+
+def _folded_lines(store: Store, patients: list[str], as_of: dt.date, known_at: dt.datetime | None,
+                  visible: Callable[[str], bool] | None) -> list[ReportLine]:
+    """The report lines of ``patients`` from their events, in study-id order."""
+    protocols = _protocols(store)
+    # Every event but the observations the report does not read (Tg, TgAb, CT, scans: most of the table);
+    # a patient whose last decision is signed is read whole, since its signature's validity rests on them.
+    states = [s.until(as_of) for s in _states(store, known_at, patients, visible=visible, records=REPORT_RECORDS)
+              if s.enrolled_on <= as_of]
+    signed = [s.patient for s in states if s.decisions and any(e.kind == SIGNATURE for e in s.events)]
+    whole = {s.patient: s.until(as_of) for s in _states(store, known_at, signed)} if signed else {}
+    return sorted((report_line(protocols(s.protocol_hash), whole.get(s.patient, s)) for s in states),
+                  key=lambda x: x.patient)
 
 
 def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> EndpointReport:
     """The primary endpoint over the patients the actor may see (every patient for study-wide roles)."""
-    from ._safety import safety_of
-
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
-    # Every event but the observations the report does not read (Tg, TgAb, CT, scans: most of the table);
-    # a patient whose last decision is signed is read whole, since its signature's validity rests on them.
-    states = [s.until(as_of) for s in _states(store, known_at, visible=visible, records=REPORT_RECORDS)
-              if s.enrolled_on <= as_of]
-    signed = [s.patient for s in states if s.decisions and any(e.kind == SIGNATURE for e in s.events)]
-    whole = {s.patient: s.until(as_of) for s in _states(store, known_at, signed)} if signed else {}
-    per_phase: dict[str, int] = {}
-    per_arm: dict[str, int] = {}
-    withdrawn: dict[str, int] = {}
-    criteria: dict[str, dict[str, int]] = {}
-    rows: list[dict[str, Any]] = []
-    evaluable = favourable = started = screen_failures = before_decision = withdrawn_treated = 0
-    sf_reasons: dict[str, int] = {}
-    deviations: dict[str, int] = {}
-    dev_patient: dict[str, dict[str, int]] = {}
-    for st in sorted(states, key=lambda s: s.patient):
-        per_phase[st.phase] = per_phase.get(st.phase, 0) + 1
-        for dev in st.deviations:
-            k = dev.payload["kind"]
-            deviations[k] = deviations.get(k, 0) + 1
-            mine = dev_patient.setdefault(st.patient, {})
-            mine[k] = mine.get(k, 0) + 1
-        if st.screen_failed:
-            screen_failures += 1
-            why = [f"not met at enrolment: {u}" for u in st.enrolled_unmet] if not st.eligible else \
-                [f"after enrolment: {st.screen_failure.payload.get('reason', '') if st.screen_failure else ''}"]
-            for w in why:
-                sf_reasons[w] = sf_reasons.get(w, 0) + 1
-            continue
-        if st.day0 is not None:
-            started += 1
-        if not st.decisions:
-            if st.withdrawal is not None:
-                r = st.withdrawal.payload["reason"]
-                withdrawn[r] = withdrawn.get(r, 0) + 1
-                withdrawn_treated += st.day0 is not None
-            elif st.day0 is not None:
-                before_decision += 1
-            continue
-        d = st.decisions[-1].payload
-        evaluable += 1
-        favourable += bool(d["favourable"])
-        per_arm[d["to"]] = per_arm.get(d["to"], 0) + 1
-        for cid, outcome in d["outcomes"].items():
-            c = criteria.setdefault(cid, {"favourable": 0})
-            c[outcome] = c.get(outcome, 0) + 1
-            c["favourable"] += cid in d["favourable_criteria"]
-        rows.append({"patient": st.patient, "decided_on": st.decisions[-1].effective_date.isoformat(),
-                     "outcomes": d["outcomes"], "favourable": d["favourable"], "arm": d["to"],
-                     "override": d.get("override", False), "signature": _signed(store, whole.get(st.patient, st))})
-    ci = clopper_pearson(favourable, evaluable) if evaluable else None
-    treated = evaluable + withdrawn_treated
-    return EndpointReport(
-        as_of=as_of, enrolled=len(states), screen_failures=screen_failures, started=started, evaluable=evaluable,
-        favourable=favourable, proportion=favourable / evaluable if evaluable else None, ci95=ci,
-        ci_method="Clopper-Pearson exact", criteria=criteria, per_phase=per_phase, per_arm=per_arm,
-        withdrawn_before_decision=withdrawn, patients=rows, treated=treated,
-        proportion_treated=favourable / treated if treated else None,
-        ci95_treated=clopper_pearson(favourable, treated) if treated else None, before_decision=before_decision,
-        screen_failure_reasons=sf_reasons, deviations=deviations, deviations_per_patient=dev_patient,
-        safety=safety_of(states, as_of),
-    )
+    return endpoint_report(_report_lines(store, as_of, known_at, visible), as_of)
 
 
 def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> SafetyReport:
     """Every adverse event of the patients the actor may see, by patient and grade, with SAEs and dose reductions."""
-    from ._safety import safety_of
-
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
-    return safety_of([s.until(as_of) for s in _states(store, known_at, visible=visible, records=REPORT_RECORDS)
-                      if s.enrolled_on <= as_of], as_of)
+    return safety_report(_report_lines(store, as_of, known_at, visible), as_of)

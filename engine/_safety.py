@@ -15,7 +15,7 @@ from typing import Any
 
 from ._state import PatientState
 
-__all__ = ["PatientSafety", "SafetyEvent", "SafetyReport", "safety_of"]
+__all__ = ["PatientSafety", "SafetyEvent", "SafetyReport", "patient_safety", "safety_of", "summarise"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,29 +73,32 @@ def _dose_reduced(state: PatientState) -> bool:
     return False
 
 
-def safety_of(states: Iterable[PatientState], as_of: dt.date) -> SafetyReport:
-    """The safety summary of ``states`` (each already cut at ``as_of``)."""
+def patient_safety(state: PatientState) -> PatientSafety:
+    """One patient's adverse events (each as it now stands) and whether the dose was reduced (``state`` cut at
+    the date asked)."""
+    aes: list[tuple[int, Any]] = [(r.event_id, r.record) for r in state.records if r.record.kind == "adverse_event"]
+    events = tuple(SafetyEvent(state.patient, eid, ae.term, ae.grade, ae.date, ae.resolved, ae.serious,
+                               ae.relatedness, ae.action) for eid, ae in aes)
+    return PatientSafety(state.patient, events, max((e.grade for e in events), default=None),
+                         sum(e.serious for e in events), _dose_reduced(state))
+
+
+def summarise(as_of: dt.date, treated: int, patients: Iterable[PatientSafety]) -> SafetyReport:
+    """The safety summary of the cohort's patients (by study id), ``treated`` of whom started treatment."""
     rows: list[PatientSafety] = []
     by_grade: dict[int, int] = {}
     by_worst: dict[int, int] = {}
     terms: dict[str, dict[int, int]] = {}
-    treated = 0
-    for st in sorted(states, key=lambda s: s.patient):
-        treated += st.day0 is not None
-        aes: list[tuple[int, Any]] = [(r.event_id, r.record) for r in st.records if r.record.kind == "adverse_event"]
-        events = tuple(SafetyEvent(st.patient, eid, ae.term, ae.grade, ae.date, ae.resolved, ae.serious,
-                                   ae.relatedness, ae.action) for eid, ae in aes)
-        reduced = _dose_reduced(st)
-        if not events and not reduced:
+    for p in sorted(patients, key=lambda p: p.patient):
+        if not p.events and not p.dose_reduced:
             continue
-        for e in events:
+        for e in p.events:
             by_grade[e.grade] = by_grade.get(e.grade, 0) + 1
             per = terms.setdefault(e.term, {})
             per[e.grade] = per.get(e.grade, 0) + 1
-        worst = max((e.grade for e in events), default=None)
-        if worst is not None:
-            by_worst[worst] = by_worst.get(worst, 0) + 1
-        rows.append(PatientSafety(st.patient, events, worst, sum(e.serious for e in events), reduced))
+        if p.worst_grade is not None:
+            by_worst[p.worst_grade] = by_worst.get(p.worst_grade, 0) + 1
+        rows.append(p)
     return SafetyReport(
         as_of=as_of, treated=treated, patients=tuple(rows), events_by_grade=dict(sorted(by_grade.items())),
         patients_by_worst_grade=dict(sorted(by_worst.items())),
@@ -104,3 +107,9 @@ def safety_of(states: Iterable[PatientState], as_of: dt.date) -> SafetyReport:
         patients_with_sae=sum(1 for p in rows if p.serious), serious_events=sum(p.serious for p in rows),
         patients_dose_reduced=sum(p.dose_reduced for p in rows),
     )
+
+
+def safety_of(states: Iterable[PatientState], as_of: dt.date) -> SafetyReport:
+    """The safety summary of ``states`` (each already cut at ``as_of``)."""
+    states = list(states)
+    return summarise(as_of, sum(st.day0 is not None for st in states), map(patient_safety, states))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
@@ -77,6 +77,7 @@ class ProjectionUpdate:
     protocol_version_id: int | None = None
     decision: str | None = None
     visits: tuple[dict[str, Any], ...] = ()  # visit_state rows (without patient_id)
+    report: str | None = None  # the patient's line of the endpoint report (JSON, engine._endpoint.line_json)
 
     @property
     def next_due(self) -> dt.date | None:
@@ -129,6 +130,21 @@ def _stored_model(content_hash: str, text: str, file: str) -> Protocol:
     except ProtocolError as err:
         raise StoreError(f"protocol version {content_hash[:12]} in this store is damaged: its stored text is no "
                          f"longer readable YAML ({err.problems[0]})") from None
+
+
+def _visit_status(as_of: dt.date) -> Any:
+    """A ``visit_state`` row's status on ``as_of`` in SQL: the settled one, or the clock's (``_schedule.at_date``)."""
+    v = VisitRow.__table__.c  # type: ignore[attr-defined]
+    return case((~v.by_clock, v.status), (v.window_start > as_of, "upcoming"), (v.target_date >= as_of, "due"),
+                (v.window_end >= as_of, "overdue"), else_="missed")
+
+
+def _chunks(ids: Sequence[str] | None, size: int = 5000) -> list[list[str] | None]:
+    """``ids`` in chunks a statement's bound parameters hold (SQLite and PostgreSQL cap them), or [None]: all."""
+    if ids is None:
+        return [None]
+    unique = list(dict.fromkeys(ids))
+    return [unique[i:i + size] for i in range(0, len(unique), size)]
 
 
 def _now() -> dt.datetime:
@@ -286,13 +302,13 @@ class Store:
             stale = list(s.execute(stale_q).scalars())
         return items, stale
 
-    def projected(self, as_of: dt.date, patients: Sequence[str] | None = None,
-                  status: str | None = None) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
+    def projected(self, as_of: dt.date, patients: Sequence[str] | None = None, status: str | None = None, *,
+                  visits: bool = True) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
         """The patient rows and stored visits that hold on ``as_of``, and the patients whose do not (a clinical
         date before their latest record, or a store whose projection was not rebuilt yet: the caller replays
         those). Rows by patient: id, phase, phase_entered_on, enrolled_on, day0, dose_mg_per_day, decision,
-        content_hash; visits (in stored order) with ``status`` settled to it or following the clock only,
-        when given."""
+        content_hash; visits (in stored order; none read without ``visits``) only those in ``status`` on
+        ``as_of``, when given."""
         p, v, pv = (PatientRow.__table__.c, VisitRow.__table__.c,  # type: ignore[attr-defined]
                     ProtocolVersionRow.__table__.c)  # type: ignore[attr-defined]
         pq = (select(p.id, p.phase, p.phase_entered_on, p.enrolled_on, p.day0, p.dose_mg_per_day, p.decision,
@@ -305,24 +321,57 @@ class Store:
               .join_from(VisitRow.__table__, PatientRow.__table__, v.patient_id == p.id)  # type: ignore[attr-defined]
               .where(p.valid_from <= as_of).order_by(v.id))
         if status is not None:
-            vq = vq.where(v.by_clock | (v.status == status))
+            vq = vq.where(_visit_status(as_of) == status)
         stale_q = select(p.id).where((p.valid_from > as_of) | (p.valid_from.is_(None)))
-        chunks: list[list[str] | None] = [None]
-        if patients is not None:
-            ids = list(dict.fromkeys(patients))
-            chunks = [ids[i:i + 5000] for i in range(0, len(ids), 5000)]
         rows: dict[str, Any] = {}
-        visits: dict[str, list[Any]] = {}
+        found: dict[str, list[Any]] = {}
         stale: list[str] = []
         with read_session(self.engine) as s:
-            for chunk in chunks:
+            for chunk in _chunks(patients):
                 q1, q2, q3 = (pq, vq, stale_q) if chunk is None else (
                     pq.where(p.id.in_(chunk)), vq.where(v.patient_id.in_(chunk)), stale_q.where(p.id.in_(chunk)))
                 rows.update((r.id, r) for r in s.execute(q1))
-                for r in s.execute(q2):
-                    visits.setdefault(r.patient_id, []).append(r)
+                for r in s.execute(q2) if visits else ():
+                    found.setdefault(r.patient_id, []).append(r)
                 stale += s.execute(q3).scalars()
-        return rows, visits, stale
+        return rows, found, stale
+
+    def visit_counts(self, as_of: dt.date, patients: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
+        """For each patient whose stored visits hold on ``as_of``: how many are done, missed, skipped on that
+        date, and missed with no deviation recorded (counted by the database, no visit read)."""
+        p, v = PatientRow.__table__.c, VisitRow.__table__.c  # type: ignore[attr-defined]
+        state = _visit_status(as_of)
+        # a visit's body is JSON written with separators (",", ":"): no deviation reads '"deviations":[]'
+        undeviated = v.body.contains('"deviations":[]', autoescape=True)
+        counts = [func.sum(case((cond, 1), else_=0)) for cond in (
+            state == "done", state == "missed", state == "skipped", (state == "missed") & undeviated)]
+        q = (select(v.patient_id, *counts)
+             .join_from(VisitRow.__table__, PatientRow.__table__, v.patient_id == p.id)  # type: ignore[attr-defined]
+             .where(p.valid_from <= as_of).group_by(v.patient_id))
+        out: dict[str, tuple[int, ...]] = {}
+        with read_session(self.engine) as s:
+            for chunk in _chunks(patients):
+                for pid, *n in s.execute(q if chunk is None else q.where(v.patient_id.in_(chunk))):
+                    out[pid] = tuple(int(x) for x in n)
+        return out
+
+    def report_rows(self, as_of: dt.date) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """(id, phase, stored report line) of every patient whose line holds on ``as_of``, in study-id order,
+        and the patients whose line does not (a clinical date before their latest record, or no line stored
+        yet: the caller folds those)."""
+        p = PatientRow.__table__.c  # type: ignore[attr-defined]
+        holds = (p.valid_from <= as_of) & p.report.is_not(None)
+        with read_session(self.engine) as s:
+            rows = [(r[0], r[1], r[2]) for r in s.execute(select(p.id, p.phase, p.report).where(holds))]
+            stale = list(s.execute(select(p.id).where(~holds | p.valid_from.is_(None))).scalars())
+        rows.sort()  # by id in Python's order (a PostgreSQL collation may order ids otherwise)
+        return rows, stale
+
+    def recorded_after(self, known_at: dt.datetime) -> set[str]:
+        """The patients with an event recorded after ``known_at``: their state then may differ from the stored one."""
+        e = EventRow.__table__.c  # type: ignore[attr-defined]
+        with read_session(self.engine) as s:
+            return set(s.execute(select(e.patient_id).where(e.recorded_at > known_at).distinct()).scalars())
 
     def sites_of(self, patients: Sequence[str] | None = None) -> dict[str, str | None]:
         """The site of each patient (None in a store without sites)."""
@@ -583,8 +632,8 @@ class Transaction:
         """Write the patient row and its work items; :class:`ConcurrentUpdate` if someone wrote first."""
         values: dict[str, Any] = dict(phase=p.phase, phase_entered_on=p.phase_entered_on, day0=p.day0,
                                       dose_mg_per_day=p.dose_mg_per_day, next_due=p.next_due,
-                                      valid_from=p.valid_from, decision=p.decision, last_seq=new_seq,
-                                      updated_at=self.now)
+                                      valid_from=p.valid_from, decision=p.decision, report=p.report,
+                                      last_seq=new_seq, updated_at=self.now)
         if p.protocol_version_id is not None:
             values["protocol_version_id"] = p.protocol_version_id
         res = self.session.execute(update(PatientRow).where(col(PatientRow.id) == patient)

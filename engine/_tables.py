@@ -72,6 +72,8 @@ class PatientRow(Row):
     valid_from: dt.date | None = None  # the stored work items hold for clinical dates from this one on
     site: str | None = field(default=None, index=True)  # a site.code (checked by the engine); None: no sites yet
     decision: str | None = None  # the phase the latest standing decision chose (revision 0004)
+    # what the endpoint report counts of the patient (JSON, engine._endpoint.line_json; revision 0005)
+    report: str | None = field(default=None, text=True)
     last_seq: int = 0
     updated_at: dt.datetime
 

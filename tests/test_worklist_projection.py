@@ -67,6 +67,7 @@ def test_a_store_from_before_the_work_items_is_brought_up_to_date_by_init(tmp_pa
         c.execute(text("DROP TABLE work_item"))
         c.execute(text("DROP TABLE visit_state"))  # what revision 0004 added
         c.execute(text("ALTER TABLE patient DROP COLUMN decision"))
+        c.execute(text("ALTER TABLE patient DROP COLUMN report"))  # what revision 0005 added
         c.execute(text("ALTER TABLE patient DROP COLUMN valid_from"))
         for table in ("data_query", "user_site", "audit_log", "login_failure", "app_user", "site"):  # revision 0002
             c.execute(text(f"DROP TABLE {table}"))
