@@ -17,6 +17,7 @@ from ._common import (
     parse_date,
     resolve_user,
 )
+from ._long_lists import AllOpt, LimitOpt, page
 from ._output import console, print_json
 from ._tables import Column, print_table, say
 from ._workflow_cmd import PatientArg, _written
@@ -77,6 +78,7 @@ def register(app: typer.Typer) -> None:
                                                  "(across the cohort; not with ID).")] = None,
         as_of: AsOfOpt = None, known_at: KnownAtOpt = None, db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+        limit: LimitOpt = None, show_all: AllOpt = False,
     ) -> None:
         """The visit ledger: every visit with its target date, window, state, records and what is missing."""
         from trialflow.engine import cohort_visits
@@ -114,9 +116,14 @@ def register(app: typer.Typer) -> None:
         if not vs:
             console.print(f"no {what} as of {day}", markup=False)
             return
-        cols, rows = _ledger_rows(vs, with_patient=True)
+        # the cohort's list is cut to a screenful; the rows left out are counted by state (by phase with --status)
+        shown = page(vs, (lambda v: str(v.phase)) if status else (lambda v: str(v.status)), limit=limit,
+                     show_all=show_all)
+        cols, rows = _ledger_rows(list(shown.rows), with_patient=True)
         print_table(cols, rows, title=f"{what[0].upper()}{what[1:]} as of {day} ({len(vs)})",
                     hint="trialflow visits --json")
+        if (more := shown.footer()) is not None:
+            console.print(more, markup=False)
 
     @app.command()
     def deviation(

@@ -122,3 +122,14 @@ def test_json_lists_are_streamed_as_the_same_text_as_one_dump(items: list[object
         print_json(items)
     assert out.getvalue() == json.dumps(items, indent=2, ensure_ascii=False) + "\n"
     assert json.loads(out.getvalue()) == items
+
+
+def test_cohort_visits_print_limit_rows_then_the_counts_by_state_or_by_phase(cohort_db: str) -> None:
+    visits = json.loads(cli("visits", "--db", cohort_db, "--as-of", AS_OF, "--json"))
+    out = cli("visits", "--db", cohort_db, "--as-of", AS_OF, "--limit", "4")
+    assert [r.split()[:2] for r in table_rows(out)] == [[v["patient"], v["visit"]] for v in visits[:4]]
+    assert footer(out) == (len(visits) - 4, dict(Counter(v["status"] for v in visits)))
+    upcoming = [v for v in visits if v["status"] == "upcoming"]
+    out = cli("visits", "--status", "upcoming", "--db", cohort_db, "--as-of", AS_OF, "--limit", "2")
+    assert footer(out) == (len(upcoming) - 2, dict(Counter(v["phase"] for v in upcoming)))
+    assert len(table_rows(cli("visits", "--db", cohort_db, "--as-of", AS_OF, "--all"))) == len(visits)
