@@ -18,7 +18,11 @@ The lab file holds ``--rows`` Tg results of treated patients on days that hold n
 Every figure is the median of ``--repeat`` runs (≥ 5), the commands interleaved so a load swing hits
 them alike; wall and CPU (user + sys) time and peak RSS from ``/usr/bin/time``.
 
-    python benchmarks/bench_store.py [--patients 10000] [--rows 100000] [--repeat 5] [--pg URL]
+    python benchmarks/bench_store.py [--patients 10000] [--rows 100000] [--repeat 5] [--pg URL] [--only import|reads]
+                                     [--store PATH | --pg URL --store NAME]
+
+``--store`` keeps the built store for later runs (a build of 10^5 patients takes minutes); each import run
+still writes to a fresh copy of it, and the reads change nothing.
 """
 
 from __future__ import annotations
@@ -96,13 +100,53 @@ BARE = ("import typer, rich, sqlalchemy, sqlmodel, trialflow.cli, trialflow.engi
         "trialflow.engine._queries")
 
 
+def _bytecode() -> None:
+    """Compile trialflow's modules to bytecode, as ``pip install`` does: with ``PYTHONDONTWRITEBYTECODE`` set (this
+    machine's environment), every process would otherwise compile them from source, which no user pays."""
+    import compileall
+    import importlib.util
+
+    for pkg in ("documents", "protocol", "rules", "engine", "cli", "exchange", "web"):
+        spec = importlib.util.find_spec(f"trialflow.{pkg}")
+        for where in (spec.submodule_search_locations or []) if spec is not None else []:
+            compileall.compile_dir(where, quiet=1)
+
+
+def _patients(url: str) -> tuple[int, str]:
+    """How many patients the store holds, and the first demo patient's id (for ``next ID``)."""
+    from sqlalchemy import text
+
+    from trialflow.engine import Store
+
+    store = Store.open(url)
+    with store.engine.connect() as c:
+        n = c.execute(text("SELECT count(*) FROM patient")).scalar_one()
+        first = c.execute(text("SELECT min(id) FROM patient WHERE id LIKE 'DEMO-%'")).scalar_one()
+    store.close()
+    return int(n), str(first)
+
+
+def _pg_has_store(url: str, name: str) -> bool:
+    """Whether the server holds database ``name`` with patients in it (a store built by an earlier run)."""
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg", "postgresql").rsplit("/", 1)[0]
+    with psycopg.connect(admin + "/postgres", autocommit=True) as con:
+        if con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            return False
+    with psycopg.connect(f"{admin}/{name}") as con:
+        found = con.execute("SELECT to_regclass('patient') IS NOT NULL").fetchone()
+        return bool(found and found[0] and con.execute("SELECT count(*) FROM patient").fetchone()[0])  # type: ignore[index]
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """(wall s, CPU s, peak RSS KB) of one whole process."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         t = time.perf_counter()
         done = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", out.name, *cmd], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "COLUMNS": "100", "LINES": "40", **(env or {})})
+                              env={**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+                                   "COLUMNS": "100", "LINES": "40", **(env or {})})
         wall = time.perf_counter() - t
         if done.returncode != 0:
             tail = "\n".join(x[:300] for x in done.stderr.splitlines()[-5:])
@@ -182,23 +226,37 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--pg", help="a PostgreSQL URL whose server may create databases named after it "
                                  "(<name>_bench, <name>_bench_run); default: SQLite")
+    ap.add_argument("--only", choices=("import", "reads"), help="run only the import (against its baselines) or "
+                                                                 "only the reads; default: both")
+    ap.add_argument("--store", help="reuse a built store: SQLite, a path (built there once if missing); with --pg, "
+                                    "the name of a database on that server (built there once if missing, kept "
+                                    "afterwards); the build figure is then not measured")
+    ap.add_argument("--with-all", action="store_true", help="time `next --all` above 20,000 patients too")
     args = ap.parse_args()
     tf = str(Path(sys.executable).with_name("trialflow"))
     py = sys.executable
+    _bytecode()
+    print(f"load average at the start {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        build: tuple[float, float, int] | None = None
         if args.pg:
-            base = args.pg.rsplit("/", 1)[0] + f"/{_pg_name(args.pg)}_bench"
-            _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{_pg_name(base)}"', f'CREATE DATABASE "{_pg_name(base)}"')
-            build = timed([py, "-c", BUILD_PG, base, str(args.patients)])
+            name = args.store or f"{_pg_name(args.pg)}_bench"
+            base = args.pg.rsplit("/", 1)[0] + f"/{name}"
+            if not (args.store and _pg_has_store(args.pg, name)):
+                _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+                build = timed([py, "-c", BUILD_PG, base, str(args.patients)])
             backend = "PostgreSQL"
         else:
-            db = tmp / "store.db"
-            build = timed([tf, "demo", "--patients", str(args.patients), "--db", str(db)])
+            db = Path(args.store) if args.store else tmp / "store.db"
+            if not db.exists():
+                build = timed([tf, "demo", "--patients", str(args.patients), "--db", str(db)])
             base, backend = f"sqlite:///{db}", "SQLite"
-        rows = lab_csv(base, tmp / "lab.csv", args.rows)
-        print(f"{backend}: `demo --patients {args.patients:,}` built the store in {build[0]:.1f} s wall, "
-              f"{build[1]:.1f} s CPU, {build[2] / 1024:.0f} MB peak; lab file of {rows:,} rows")
+        patients, first = _patients(base)
+        rows = lab_csv(base, tmp / "lab.csv", args.rows) if args.only != "reads" else 0
+        built = (f"`demo --patients {args.patients:,}` built the store in {build[0]:.1f} s wall, {build[1]:.1f} s "
+                 f"CPU, {build[2] / 1024:.0f} MB peak" if build else f"the store {args.store} reused")
+        print(f"{backend}: {patients:,} patients; {built}; lab file of {rows:,} rows")
         copies = Copies(base, tmp)
         lab = str(tmp / "lab.csv")
         writes = {
@@ -216,8 +274,15 @@ def main() -> None:
             "bare imports (baseline)": [py, "-c", BARE],
             "baseline: validate the stored protocol text again": [py, "-c", VALIDATE_STORED, base],
             "load the stored protocol (no re-validation)": [py, "-c", LOAD_STORED, base],
-            "next ID (one patient)": [tf, "next", "DEMO-" + "1".zfill(max(3, len(str(args.patients)))), "--db", base],
+            "next ID (one patient)": [tf, "next", first, "--db", base],
         }
+        if patients > 20_000 and not args.with_all:  # one table of ~10 rows per patient: minutes per run
+            del reads["next --all (every row as one table, as before)"]
+            print("`next --all` left out above 20,000 patients (--with-all times it)")
+        if args.only == "import":
+            reads = {}
+        elif args.only == "reads":
+            writes = {}
         results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in [*writes, *reads]}
         for _ in range(args.repeat):
             for name, cmd in writes.items():
@@ -229,18 +294,23 @@ def main() -> None:
         baseline = {"import lab.csv": "baseline: driver executemany", "baseline: SQLAlchemy Core insert":
                     "baseline: driver executemany", "next ID (one patient)": "bare imports (baseline)",
                     "load the stored protocol (no re-validation)": "baseline: validate the stored protocol text again"}
-        print(f"\n{backend}, {args.patients:,} patients, median of {args.repeat}, "
+        print(f"\n{backend}, {patients:,} patients, median of {args.repeat}, "
               f"load average {os.getloadavg()[0]:.1f}")
-        print("| command | wall | CPU | peak RSS | × its baseline (wall) |\n| --- | ---: | ---: | ---: | ---: |")
+        print("| command | wall | CPU | peak RSS | × its baseline (wall) | × (CPU) |\n"
+              "| --- | ---: | ---: | ---: | ---: | ---: |")
         for name, (wall, cpu, rss) in med.items():
             b = baseline.get(name, "next --json (baseline)" if name in reads else name)
-            print(f"| `{name}` | {wall:.2f} s | {cpu:.2f} s | {rss / 1024:.0f} MB | {wall / med[b][0]:.2f} |")
-        imp = med["import lab.csv"][0]
-        print(f"\nimport: {rows / imp:,.0f} rows/s as a whole process (driver executemany "
-              f"{rows / med['baseline: driver executemany'][0]:,.0f} rows/s)")
+            print(f"| `{name}` | {wall:.2f} s | {cpu:.2f} s | {rss / 1024:.0f} MB | {wall / med[b][0]:.2f} "
+                  f"| {cpu / med[b][1]:.2f} |")
+        if writes:
+            imp = med["import lab.csv"][0]
+            print(f"\nimport: {rows / imp:,.0f} rows/s as a whole process (driver executemany "
+                  f"{rows / med['baseline: driver executemany'][0]:,.0f} rows/s); CPU "
+                  f"{med['import lab.csv'][1] / med['baseline: driver executemany'][1]:.2f}× the driver's")
         if args.pg:
-            _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{_pg_name(base)}_run"',
-                      f'DROP DATABASE IF EXISTS "{_pg_name(base)}"')
+            _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{_pg_name(base)}_run"')
+            if not args.store:
+                _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{_pg_name(base)}"')
 
 
 if __name__ == "__main__":
