@@ -107,8 +107,9 @@ def completion_batch(kinds: Sequence[str], days: Mapping[str, Sequence[F]], firs
         earliest = np.full(first.shape, np.inf)
         for d in days.get(k, ()):
             with np.errstate(invalid="ignore"):
-                inside = (d >= first) & (d <= last)
-            np.fmin(earliest, np.where(inside, d, np.inf), out=earliest)
+                inside = d >= first
+                inside &= d <= last
+            np.fmin(earliest, d, out=earliest, where=inside)  # left as it is outside the window
         np.maximum(done, earliest, out=done)
     return np.where(np.isfinite(done), done, np.nan)
 

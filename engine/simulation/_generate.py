@@ -402,19 +402,13 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
     for v in c._before[len(before[0].visits) :]:  # nothing of a phase the patient has left is done
         d = c.visit_day[v.id]
         c.visit_day[v.id] = np.where(c.decided & (d > c.decision_day), np.nan, d)
-    for p in before:
-        c.phase_entry[p.id] = np.where(ok, entries[p.id], np.nan)
-    exits = [*(entries[p.id] for p in before[2:]), np.where(c.decided, c.decision_day, c.withdraw_day)]
-    for p, ex in zip(before[1:], exits, strict=True):
-        c.phase_exit[p.id] = np.where(ok, np.minimum(ex, c.withdraw_day), np.nan)
-        _dose(c, p, c.phase_entry[p.id], c.phase_exit[p.id])
-    c.phase_exit[before[0].id] = np.where(ok, c.day0, np.nan)
 
     from ._evaluate import evaluate_criteria
 
     # the criteria are read at the decision: a patient who never reaches it has no outcome (every use of
     # the codes masks them by ``decided``), so only the decided patients are evaluated, and the others
-    # get code 0, never read
+    # get code 0, never read. (Before the phases' entries, exits and doses are laid out, so that the
+    # decided patients' copy holds little more than what the criteria read.)
     idx = np.flatnonzero(c.decided)
     got = evaluate_criteria(c if idx.size == n else subset(c, idx))
     if idx.size == n:
@@ -425,6 +419,15 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
             c.codes[cid] = np.zeros(n, np.int8)
             c.codes[cid][idx] = codes
     c.labels = {k: v[1] for k, v in got.items()}
+
+    for p in before:
+        c.phase_entry[p.id] = np.where(ok, entries[p.id], np.nan)
+    exits = [*(entries[p.id] for p in before[2:]), np.where(c.decided, c.decision_day, c.withdraw_day)]
+    for p, ex in zip(before[1:], exits, strict=True):
+        c.phase_exit[p.id] = np.where(ok, np.minimum(ex, c.withdraw_day), np.nan)
+        _dose(c, p, c.phase_entry[p.id], c.phase_exit[p.id])
+    c.phase_exit[before[0].id] = np.where(ok, c.day0, np.nan)
+
     fav, branch = choose_branches(pw.protocol, c.codes, c.labels)
     c.favourable = fav & c.decided
     c.branch = np.where(c.decided, branch, -1)
@@ -465,18 +468,17 @@ def _dose(c: Cohort, phase: PhasePlan, start: F, stop: F) -> None:
         return
     levels = c.pathway.dose_levels.get(phase.treatment) or (phase.dose_mg_per_day,)
     first = levels.index(phase.dose_mg_per_day) if phase.dose_mg_per_day in levels else len(levels) - 1
-    cuts = np.concatenate(
-        [np.full((c.size, 1), -np.inf), c.reduction_days, np.full((c.size, 1), np.inf)], axis=1
-    )
-    for j in range(cuts.shape[1] - 1):
+    cuts = c.reduction_days  # P x R: segment j runs from cut j - 1 (none: the start) to cut j (none: the stop)
+    for j in range(cuts.shape[1] + 1):
         level = (
             levels[min(first + j, len(levels) - 1)]
             if phase.dose_mg_per_day in levels
             else phase.dose_mg_per_day
         )
-        a = np.maximum(start, cuts[:, j])  # nan (not in the phase) stays nan: an empty segment
-        b = np.minimum(stop, cuts[:, j + 1])
-        c.segments.append(Segment(phase.treatment, a, b, np.full(c.size, float(level)), float(level)))
+        a = start if j == 0 else np.maximum(start, cuts[:, j - 1])  # nan (not in the phase) stays nan: empty
+        b = stop if j == cuts.shape[1] else np.minimum(stop, cuts[:, j])
+        every = np.broadcast_to(np.float64(level), (c.size,))  # one dose for all: a read-only view
+        c.segments.append(Segment(phase.treatment, a, b, every, float(level)))
 
 
 def dose_on(c: Cohort, treatment: str, start_dose: float, day: F) -> F:

@@ -42,9 +42,9 @@ def place_visit(
     table's (by the top bits of ``u``) or, where the table says ``hard``, the search of the cuts."""
     day = np.add(anchor, vday, out=out)  # never -0.0: vday is a whole number (-0.0 + 0 is 0.0)
     if jittered:
-        j = table[u >> shift]
-        tough = np.flatnonzero(j == hard)
-        if tough.size:
+        j = table.take(u >> shift)
+        if j.size and j.min() == hard:  # (one pass, where finding none would take two)
+            tough = np.flatnonzero(j == hard)
             j[tough] = np.searchsorted(cuts, u[tough].astype(np.uint64), side="right") - before
         day += j
     np.maximum(day, entry, out=day)

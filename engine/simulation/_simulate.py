@@ -149,13 +149,18 @@ def _chunk_inputs(plan: _Plan, i: int, carry: float) -> tuple[int, int, Streams,
     return first, n, rng, run, enrol, carry
 
 
-def _carries(plan: _Plan) -> Iterator[float]:
-    """The enrolment day each chunk starts from (the previous chunk's last), in chunk order (cheap: the
-    enrolment draws only)."""
+Inputs = tuple[int, int, Streams, I, F, float]  # what _chunk_inputs answers
+
+
+def _carries(plan: _Plan) -> Iterator[tuple[float, Inputs]]:
+    """The enrolment day each chunk starts from (the previous chunk's last), in chunk order, with the
+    chunk's inputs drawn from it (cheap: the enrolment draws only); a chunk simulated in this process
+    goes on from these, so its enrolment is drawn once."""
     carry = 0.0
     for i in range(plan.nchunks):
-        yield carry
-        carry = _chunk_inputs(plan, i, carry)[-1]
+        inputs = _chunk_inputs(plan, i, carry)
+        yield carry, inputs
+        carry = inputs[-1]
 
 
 def _apply_design(plan: _Plan, c: Cohort, first: int) -> tuple[Cohort, I, I, I]:
@@ -179,8 +184,12 @@ def _apply_design(plan: _Plan, c: Cohort, first: int) -> tuple[Cohort, I, I, I]:
     return kept, fav1, stopped.astype(np.int64), success.astype(np.int64)
 
 
-def _simulate_one(plan: _Plan, ctx: _Context, i: int, carry: float, keep_sample: bool) -> _Chunk:
-    first, n, rng, run, enrol, _ = _chunk_inputs(plan, i, carry)
+def _simulate_one(
+    plan: _Plan, ctx: _Context, i: int, carry: float, keep_sample: bool, inputs: Inputs | None = None
+) -> _Chunk:
+    """Chunk ``i`` from the enrolment day ``carry`` (``inputs``: its inputs already drawn from it, with
+    the streams where the enrolment left them)."""
+    first, n, rng, run, enrol, _ = _chunk_inputs(plan, i, carry) if inputs is None else inputs
     c = simulate_chunk(ctx.pw, plan.scenario, rng, run, enrol)
     fav1 = stopped = success = None
     if plan.design is not None:
@@ -420,17 +429,17 @@ def simulate(
             width = max(1, len(client.scheduler_info().get("workers", {})))
             remote_plan = client.scatter(plan, broadcast=True)
             pending: deque[Any] = deque()
-            next(starts)  # chunk 0 is simulated here
+            first_inputs = next(starts)[1]  # chunk 0 is simulated here
             nxt = 1
 
             def top_up() -> None:
                 nonlocal nxt
                 while len(pending) < 2 * width and nxt < nchunks:
-                    pending.append(client.submit(_remote_chunk, remote_plan, nxt, next(starts), pure=False))
+                    pending.append(client.submit(_remote_chunk, remote_plan, nxt, next(starts)[0], pure=False))
                     nxt += 1
 
             top_up()
-            fold(_simulate_one(plan, ctx, 0, 0.0, keep_sample=True))
+            fold(_simulate_one(plan, ctx, 0, 0.0, keep_sample=True, inputs=first_inputs))
             while pending:
                 done = pending.popleft().result()
                 top_up()
@@ -440,15 +449,15 @@ def simulate(
     else:
         workers = max(1, min(threads if threads is not None else THREADS, nchunks))
         if workers == 1:
-            for i, carry in enumerate(starts):
-                fold(_simulate_one(plan, ctx, i, carry, keep_sample=True))
+            for i, (carry, inputs) in enumerate(starts):
+                fold(_simulate_one(plan, ctx, i, carry, True, inputs))
         else:
             # numpy and the random generators release the GIL on whole arrays: chunks run side by side,
             # and are folded in chunk order, at most ``workers + 1`` of them in memory
             with ThreadPoolExecutor(workers) as tpool:
                 tpending: deque[Future[_Chunk]] = deque()
-                for i, carry in enumerate(starts):
-                    tpending.append(tpool.submit(_simulate_one, plan, ctx, i, carry, True))
+                for i, (carry, inputs) in enumerate(starts):
+                    tpending.append(tpool.submit(_simulate_one, plan, ctx, i, carry, True, inputs))
                     if len(tpending) > workers:
                         fold(tpending.popleft().result())
                 while tpending:
