@@ -102,13 +102,25 @@ def _closing_gaps(nrows: int) -> NDArray[np.intp]:
     return np.ascontiguousarray(np.array(table, dtype=np.intp).T)
 
 
-def _date_order(rel: F) -> NDArray[np.intp] | None:
-    """The flat gather index (into the rows x patients plane) that puts every patient's records (rows;
-    nan = none) in date order with the missing ones last, stably: the order ``Case.of_kind`` gives, and
-    a stable argsort with nan as +inf would. None when they already come in it. Records already in date
-    order but with gaps (up to 8 rows) are only moved up past the gaps: each patient's rows with a record,
-    as the bits of a byte, pick the order from a table (no sort). Row by row throughout: numpy runs down
-    the columns of a C-ordered array several times slower."""
+class _Order:
+    """How :func:`_date_order` re-orders the rows of every patient's records: ``flat``, a gather index
+    into the whole rows x patients plane; or, when only some patients (``cols``) have rows to move,
+    their rows in the new order (``rows``, rows x those patients), everyone else's staying as they are."""
+
+    __slots__ = ("cols", "flat", "rows")
+
+    def __init__(self, flat: NDArray[np.intp] | None, cols: NDArray[np.intp] | None = None,
+                 rows: NDArray[np.intp] | None = None):
+        self.flat, self.cols, self.rows = flat, cols, rows
+
+
+def _date_order(rel: F) -> _Order | None:
+    """How to put every patient's records (rows; nan = none) in date order with the missing ones last,
+    stably: the order ``Case.of_kind`` gives, and a stable argsort with nan as +inf would. None when they
+    already come in it. Records already in date order but with gaps (up to 8 rows) are only moved up
+    past the gaps: each patient's rows with a record, as the bits of a byte, pick the order from a table
+    (no sort), for the patients with a gap only. Row by row throughout: numpy runs down the columns of a
+    C-ordered array several times slower."""
     nrows, npat = rel.shape
     present = ~np.isnan(rel)
     gaps = any((present[r] & ~present[r - 1]).any() for r in range(1, nrows))  # a record after a missing one
@@ -125,23 +137,27 @@ def _date_order(rel: F) -> NDArray[np.intp] | None:
     cols = np.arange(npat)
     if not ordered or nrows > 8:
         order = np.argsort(np.where(present, rel, np.inf), axis=0, kind="stable")
-        return (order * npat + cols).ravel()
+        return _Order((order * npat + cols).ravel())
     held = np.zeros(npat, np.uint8)
     bits = present.view(np.uint8)
     for r in range(nrows):
         held |= bits[r] << np.uint8(r)
-    flat = np.take(_closing_gaps(nrows), held, axis=1)
-    flat *= npat
-    flat += cols
-    return flat.ravel()
+    # rows 0..k-1 held and no other (bits 2^k - 1: held & (held + 1) == 0, 255 + 1 wrapping to 0): no gap
+    moved = np.flatnonzero(held & (held + np.uint8(1)))
+    return _Order(None, moved, np.take(_closing_gaps(nrows), held.take(moved), axis=1))
 
 
-def _gather(a: NDArray[Any], flat: NDArray[np.intp] | None) -> NDArray[Any]:
-    """``a`` (rows x patients x ...) with its rows re-ordered per patient by :func:`_date_order`'s index."""
-    if flat is None:
+def _gather(a: NDArray[Any], order: _Order | None) -> NDArray[Any]:
+    """``a`` (rows x patients x ...) with its rows re-ordered per patient by :func:`_date_order`'s order."""
+    if order is None:
         return a
-    nrows, npat = a.shape[:2]
-    return np.take(a.reshape(nrows * npat, *a.shape[2:]), flat, axis=0).reshape(a.shape)
+    if order.flat is not None:
+        nrows, npat = a.shape[:2]
+        return np.take(a.reshape(nrows * npat, *a.shape[2:]), order.flat, axis=0).reshape(a.shape)
+    out = a.copy()
+    if order.cols is not None and order.rows is not None and order.cols.size:
+        out[:, order.cols] = a[order.rows, order.cols]
+    return out
 
 
 def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArray[Any]]:
@@ -198,12 +214,12 @@ def _case_arrays(j: Judged, kinds: tuple[str, ...]) -> Any:
     for kind in kinds:
         rel = j.study_days(kind)
         made = _kind_fields(c, kind, c._visits_with(kind), rel)  # once per kind: every field from one pass
-        flat = _date_order(rel)
+        order = _date_order(rel)
         fields = {}
         for n in BATCH_KINDS[kind]:
             v = made[n]
-            fields[n] = np.swapaxes(v if v.strides[0] == 0 and v.strides[1] == 0 else _gather(v, flat), 0, 1)
-        out[kind] = KindArrays(np.swapaxes(_gather(rel, flat), 0, 1), fields)
+            fields[n] = np.swapaxes(v if v.strides[0] == 0 and v.strides[1] == 0 else _gather(v, order), 0, 1)
+        out[kind] = KindArrays(np.swapaxes(_gather(rel, order), 0, 1), fields)
     return CaseArrays(c.size, out)
 
 

@@ -178,6 +178,13 @@ class Cohort:
 def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
     """Exponential waiting times in days from uniforms ``u`` (inf when the rate is 0)."""
     rate = np.asarray(per_month, dtype=np.float64) / MONTH_DAYS
+    if rate.ndim == 0:  # one rate for all: the same numbers without the masks
+        if rate > 0:
+            days = np.log1p(-u)
+            np.negative(days, out=days)
+            days /= rate
+            return days
+        return np.full(u.shape, np.inf)
     with np.errstate(divide="ignore"):
         return np.where(rate > 0, -np.log1p(-u) / np.where(rate > 0, rate, 1.0), np.inf)
 
@@ -410,7 +417,7 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
     # get code 0, never read. (Before the phases' entries, exits and doses are laid out, so that the
     # decided patients' copy holds little more than what the criteria read.)
     idx = np.flatnonzero(c.decided)
-    got = evaluate_criteria(c if idx.size == n else subset(c, idx))
+    got = evaluate_criteria(c if idx.size == n else criteria_subset(c, idx))
     if idx.size == n:
         c.codes = {k: v[0] for k, v in got.items()}
     else:
@@ -491,8 +498,29 @@ def dose_on(c: Cohort, treatment: str, start_dose: float, day: F) -> F:
     return np.asarray(levels, dtype=np.float64)[idx]
 
 
-def subset(c: Cohort, idx: I) -> Cohort:
-    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx``."""
+# what the criteria read of a cohort (engine/simulation/_evaluate.py and the Cohort methods it calls)
+_CRITERIA_FIELDS = frozenset(
+    {
+        "pathway", "scenario", "enrol", "day0", "tg0", "tg_slope", "tgab_positive", "reinduced",
+        "new_avid_lesions", "diameter0", "growth_per_day", "new_lesion_day", "has_non_target",
+        "visit_day", "tg_noise", "ct_ne", "_before", "_entries",
+    }
+)
+
+
+def criteria_subset(c: Cohort, idx: I) -> Cohort:
+    """The patients ``idx`` of ``c`` with only what the criteria read taken (the visits' Tg noise and CT
+    readability only at the visits with Tg or CT records): every other per-patient array is left with no
+    rows, so that reading one fails rather than reads other patients."""
+    keep = {"tg_noise": {v.id for v in c._visits_with("tg")}, "ct_ne": {v.id for v in c._visits_with("ct")}}
+    return subset(c, idx, _CRITERIA_FIELDS, keep)
+
+
+def subset(
+    c: Cohort, idx: I, fields: frozenset[str] | None = None, keys: dict[str, set[str]] | None = None
+) -> Cohort:
+    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx`` (only
+    those of ``fields`` when given, the others emptied; of a dict field only its ``keys`` when given)."""
     out: dict[str, Any] = {}
     n = c.size
 
@@ -501,7 +529,14 @@ def subset(c: Cohort, idx: I) -> Cohort:
 
     for name in Cohort.__dataclass_fields__:
         v = getattr(c, name)
-        if isinstance(v, np.ndarray):
+        if fields is not None and name not in fields:
+            if isinstance(v, np.ndarray):
+                v = v[:0]
+            elif isinstance(v, dict | list):
+                v = type(v)()
+        elif isinstance(v, dict) and keys is not None and name in keys:
+            v = {key: take(a) for key, a in v.items() if key in keys[name]}
+        elif isinstance(v, np.ndarray):
             v = take(v) if v.shape[:1] == (n,) else v  # (one not made yet is empty)
         elif isinstance(v, dict):
             v = {key: take(a) if isinstance(a, np.ndarray) else a for key, a in v.items()}
