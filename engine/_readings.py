@@ -102,7 +102,7 @@ def completion_batch(kinds: Sequence[str], days: Mapping[str, Sequence[F]], firs
     slot, nan: none); answers the day done, nan where not done."""
     import numpy as np
 
-    done = np.full(first.shape, -np.inf if kinds else np.nan)
+    done = None  # the latest of the kinds' earliest days so far (inf: a kind without one)
     for k in kinds:
         earliest = np.full(first.shape, np.inf)
         for d in days.get(k, ()):
@@ -110,7 +110,9 @@ def completion_batch(kinds: Sequence[str], days: Mapping[str, Sequence[F]], firs
                 inside = d >= first
                 inside &= d <= last
             np.fmin(earliest, d, out=earliest, where=inside)  # left as it is outside the window
-        np.maximum(done, earliest, out=done)
+        done = earliest if done is None else np.maximum(done, earliest, out=done)
+    if done is None:
+        return np.full(first.shape, np.nan)
     return np.where(np.isfinite(done), done, np.nan)
 
 

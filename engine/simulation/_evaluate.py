@@ -181,8 +181,11 @@ def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArr
     if kind == "ct":
         ne = np.stack([c.ct_ne[v.id] for v in vs])
         lesion = ~np.isnan(c.diameter0)
-        mm = np.stack([np.where(lesion & ~ne[k][:, None], c.lesion_tenths(c.visit_day[v.id]) / 10.0, np.nan)
-                       for k, v in enumerate(vs)])
+        mm = np.empty((len(vs), *c.diameter0.shape))
+        for k, v in enumerate(vs):
+            tenths = c.lesion_tenths_float(c.visit_day[v.id])
+            tenths /= 10.0
+            mm[k] = np.where(lesion & ~ne[k][:, None], tenths, np.nan)
         nt = np.where(c.has_non_target, NON_TARGET_STATUSES.index("present"), -1)
         with np.errstate(invalid="ignore"):
             new = ~ne & (c.new_lesion_day <= rel)  # nan (no record) compares False

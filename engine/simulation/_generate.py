@@ -165,6 +165,10 @@ class Cohort:
 
     def lesion_tenths(self, day: F) -> I:
         """P x L target-lesion diameters in tenths of a mm on ``day`` (0: gone or no such lesion)."""
+        return self.lesion_tenths_float(day).astype(np.int64)
+
+    def lesion_tenths_float(self, day: F) -> F:
+        """:meth:`lesion_tenths` as whole numbers in floats (exactly the same values, no conversion)."""
         t = np.maximum(np.nan_to_num(day - self.day0, nan=0.0), 0.0)
         with np.errstate(over="ignore"):
             d = self.diameter0 * np.exp(np.minimum(self.growth_per_day * t, 50.0))[:, None]
@@ -172,7 +176,7 @@ class Cohort:
         np.minimum(d, 1000.0, out=d)
         np.copyto(d, 0.0, where=gone)
         d *= 10
-        return np.rint(d, out=d).astype(np.int64)
+        return np.rint(d, out=d)
 
 
 def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
