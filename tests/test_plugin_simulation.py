@@ -86,3 +86,28 @@ def test_the_recist_and_rai_rules_batch_case_readers_equal_their_evaluate(criter
         case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])))
         assert labels[int(got[i])] == rule.evaluate(case, criterion.params).outcome, i
     assert len(set(np.unique(got).tolist())) >= 3
+
+
+def test_a_rule_reads_each_patients_records_in_date_order_missing_ones_last() -> None:
+    """What a rule's batch reader gets (``CaseArrays``): per patient its judged records in date order, the
+    slots without one last, every field moved with its record's date; patients with missed visits (gaps)
+    and without them side by side in one cohort."""
+    from trialflow.engine.simulation._evaluate import _kind_fields
+    from trialflow.protocol import load_bundled_protocol
+
+    proto = load_bundled_protocol()
+    sample = simulate(600, seed=3, protocol=proto, scenario=parse_scenario(MISSABLE_SCENARIO, "s.yaml")).sample
+    assert sample is not None
+    criterion = proto.decision.criterion("tg_slope")
+    judged = Judged(sample, criterion)
+    rel = judged.study_days("tg")  # visits x patients, in visit order: nan where no judged record
+    value = _kind_fields(sample, "tg", sample._visits_with("tg"), rel)["value"]
+    got = _case_arrays(judged, ("tg", "tgab")).of_kind("tg")
+    present = ~np.isnan(rel)
+    gap = (present[1:] & ~present[:-1]).any(axis=0)
+    assert 0 < gap.sum() < 600  # both kinds of patient
+    for i in range(600):
+        # a stable sort with the missing records last is the order wanted
+        order = np.argsort(np.where(present[:, i], rel[:, i], np.inf), kind="stable")
+        np.testing.assert_array_equal(got.days[i], rel[order, i])
+        np.testing.assert_array_equal(got.fields["value"][i], value[order, i])
