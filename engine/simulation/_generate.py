@@ -285,6 +285,17 @@ def _visits(
     sc, n = c.scenario, c.size
     place = kernels().place_visit
     latest = np.full(n, np.nan)
+    # a phase few patients enter (a rare branch): its visits are placed for those patients only (the
+    # same arithmetic per patient; everyone else's visit is not done, nan, as ``among`` would make it)
+    rows = np.flatnonzero(among) if 4 * np.count_nonzero(among) < n else None
+
+    def only(a: Any) -> Any:
+        """A per-patient array for the patients placed."""
+        return a if rows is None or np.ndim(a) == 0 or a.shape[0] != n else a.take(rows)
+
+    placed = n if rows is None else rows.size
+    placed_latest = latest if rows is None else np.full(placed, np.nan)
+    placed_among, placed_entry, placed_stop = only(among), only(entry), only(stop)
     for v in phase.visits:
         # only the draws the visit can use (which depends on the protocol, never on the scenario's values,
         # so two scenarios still share their random numbers)
@@ -306,27 +317,33 @@ def _visits(
             if "ct" in v.kinds and not first
             else np.zeros(n, bool)
         )
-        day = np.empty(n)
+        day = np.empty(placed)
         place(
-            _anchor(v, c.enrol, c.day0, entry),
+            only(_anchor(v, c.enrol, c.day0, entry)),
             v.day,
-            entry,
-            stop,
-            among,
-            u,
+            placed_entry,
+            placed_stop,
+            placed_among,
+            only(u),
             32 - _BUCKET_BITS,
             table,
             cuts,
             before,
             _HARD,
             jittered,
-            miss,
+            only(miss),
             float(sc.missed_probability),
             can_miss,
             day,
-            latest,
+            placed_latest,
         )
+        if rows is not None:
+            everyone = np.full(n, np.nan)
+            everyone[rows] = day
+            day = everyone
         c.visit_day[v.id] = day
+    if rows is not None:
+        latest[rows] = placed_latest
     return latest
 
 
