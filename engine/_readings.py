@@ -104,12 +104,15 @@ def completion_batch(kinds: Sequence[str], days: Mapping[str, Sequence[F]], firs
 
     done = None  # the latest of the kinds' earliest days so far (inf: a kind without one)
     for k in kinds:
-        earliest = np.full(first.shape, np.inf)
+        earliest = None
         for d in days.get(k, ()):
             with np.errstate(invalid="ignore"):
                 inside = d >= first
                 inside &= d <= last
-            np.fmin(earliest, d, out=earliest, where=inside)  # left as it is outside the window
+            day = np.where(inside, d, np.inf)  # (a masked fmin is several times slower than this)
+            earliest = day if earliest is None else np.fmin(earliest, day, out=earliest)
+        if earliest is None:
+            earliest = np.full(first.shape, np.inf)
         done = earliest if done is None else np.maximum(done, earliest, out=done)
     if done is None:
         return np.full(first.shape, np.nan)

@@ -174,7 +174,7 @@ class Cohort:
             d = self.diameter0 * np.exp(np.minimum(self.growth_per_day * t, 50.0))[:, None]
         gone = ~(d >= 3.0)  # < 3 mm: gone from the CT (nan: no such lesion)
         np.minimum(d, 1000.0, out=d)
-        np.copyto(d, 0.0, where=gone)
+        np.putmask(d, gone, 0.0)  # (faster than copyto with where=)
         d *= 10
         return np.rint(d, out=d)
 

@@ -52,7 +52,7 @@ def place_visit(
     done &= among
     if can_miss:
         done &= miss >= p_miss
-    np.copyto(day, np.nan, where=np.logical_not(done, out=done))
+    np.putmask(day, np.logical_not(done, out=done), np.nan)  # (faster than copyto with where=)
     np.fmax(latest, day, out=latest)
 
 
