@@ -64,8 +64,8 @@ class Judged:
                 d = np.stack([c.visit_day[v.id] for v in vs])
                 sel = self.criterion.evidence
                 scheduled = judged_batch(kind, d, self._windows) if reads_schedule(sel) else None
-                rel = d - c.day0
-                got = np.where(counts_batch(sel, kind, rel, scheduled), rel, np.nan)
+                d -= c.day0  # (d is the stack's own copy) the study days
+                got = np.where(counts_batch(sel, kind, d, scheduled), d, np.nan)
             self._cache[kind] = got
         return got
 
@@ -164,18 +164,24 @@ def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArr
     """V x P (x lesions) field values of the simulated records of ``kind`` at visits ``vs`` whose
     judged study days are ``rel`` (nan: no record): what engine/simulation/_records.py writes in the case
     files, as arrays; a record that is not there has no field set (False) and no Tg value (nan)."""
-    present = ~np.isnan(rel)
     if not vs:
         return {f: np.full(rel.shape if f not in _PER_LESION else (*rel.shape, 1), np.nan) for f in BATCH_KINDS[kind]}
     if kind == "tg":
-        noise = np.stack([c.tg_noise[v.id] for v in vs])
-        with np.errstate(invalid="ignore", over="ignore"):  # as Cohort.tg_value; nan where no record
-            value = c.tg0 * np.exp(c.tg_slope * rel / 7.0 + noise)
-        value = np.maximum(np.round(value, 2), 0.01)
+        # as Cohort.tg_value, in place (the same operations in the same order); nan where no record
+        value = c.tg_slope * rel
+        value /= 7.0
+        for k, v in enumerate(vs):
+            value[k] += c.tg_noise[v.id]
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.exp(value, out=value)
+            np.multiply(c.tg0, value, out=value)
+        np.round(value, 2, out=value)
+        np.maximum(value, 0.01, out=value)
         loq = c.scenario.tg_loq
         with np.errstate(invalid="ignore"):
             below = value < loq
         return {"value": value, "below_loq": below, "loq": np.broadcast_to(np.float64(loq), rel.shape)}
+    present = ~np.isnan(rel)
     if kind == "tgab":
         return {"positive": c.tgab_positive & present}
     if kind == "ct":

@@ -238,7 +238,7 @@ def _latent(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) -> Cohort
     n = enrol.shape[0]
     probs = np.array([c.probability for c in sc.courses])
     course = np.minimum(np.searchsorted(np.cumsum(probs), rng.random(n), side="right"), len(probs) - 1)
-    pick = lambda attr: np.array([getattr(c, attr) for c in sc.courses])[course]  # noqa: E731
+    pick = lambda attr: np.take(np.array([getattr(c, attr) for c in sc.courses]), course)  # noqa: E731
     z = rng.standard_normal((n, 4))
     lmin, lmax = sc.target_lesions
     nles: I = np.asarray(rng.integers(lmin, lmax + 1, n), dtype=np.int64)
