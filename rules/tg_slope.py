@@ -192,6 +192,8 @@ def _kernel(
         in_window = present & (weeks >= lo)
         in_window &= weeks <= hi
         factor = {"half_loq": 0.5, "loq": 1.0, "exclude": np.nan}[p["loq_policy"]]
+        if loq.ndim and loq.size and not any(loq.strides):  # one LoQ for all (a broadcast scalar): multiplied once
+            loq = loq[(0,) * loq.ndim]
         value = np.where(below, loq * factor, tg)
         usable = in_window & (value > 0)  # nan compares False
         n_window = in_window.sum(axis=0)
