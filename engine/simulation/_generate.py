@@ -374,17 +374,21 @@ def criterion_windows(c: Cohort, visit_ids: tuple[str, ...], entries: dict[str, 
     return out
 
 
-def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F], exits: dict[str, F]) -> F:
-    """The day every criterion visit is done or its window has closed: the engine's readiness and
-    completion readings (engine/_readings.py) over the cohort."""
-    from trialflow.engine._readings import completion_batch, ready_batch
-
-    pw = c.pathway
+def _completion_sources(pw: Pathway, before: tuple[VisitPlan, ...]) -> dict[str, dict[str, list[str]]]:
+    """For each criterion visit, the visits whose records of each of its kinds can fall in its window
+    (those its window and theirs cannot share statically are left out): the protocol's, made once."""
+    got = _SOURCES.get(id(pw))
+    if got is not None and got[0] is pw and got[1] == before:  # (the same visit objects: compared by identity)
+        return got[2]
     wanted = sorted({vid for vids in pw.criteria_visits.values() for vid in vids})
-    visits = []
-    for lo, hi, v in criterion_windows(c, tuple(wanted), entries):
+    by_id = {v.id: v for v in before}
+    out: dict[str, dict[str, list[str]]] = {}
+    for vid in wanted:
+        v = by_id.get(vid)
+        if v is None:
+            continue  # criterion_windows says so
         own = _static_range(pw, v)
-        days: dict[str, list[F]] = {}
+        days: dict[str, list[str]] = {}
         for kind in v.defining:
             for w in before:
                 if not (kind in w.kinds or kind in w.defining):
@@ -394,7 +398,28 @@ def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F], 
                     other[2] < v.day - v.before or other[1] > v.day + v.after
                 ):
                     continue  # w cannot fall in v's window
-                days.setdefault(kind, []).append(c.visit_day[w.id])
+                days.setdefault(kind, []).append(w.id)
+        out[vid] = days
+    if len(_SOURCES) > 16:
+        _SOURCES.clear()
+    _SOURCES[id(pw)] = (pw, before, out)
+    return out
+
+
+_SOURCES: dict[int, tuple[Pathway, tuple[VisitPlan, ...], dict[str, dict[str, list[str]]]]] = {}
+
+
+def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F], exits: dict[str, F]) -> F:
+    """The day every criterion visit is done or its window has closed: the engine's readiness and
+    completion readings (engine/_readings.py) over the cohort."""
+    from trialflow.engine._readings import completion_batch, ready_batch
+
+    pw = c.pathway
+    wanted = sorted({vid for vids in pw.criteria_visits.values() for vid in vids})
+    sources = _completion_sources(pw, before)
+    visits = []
+    for lo, hi, v in criterion_windows(c, tuple(wanted), entries):
+        days = {kind: [c.visit_day[w] for w in ws] for kind, ws in sources[v.id].items()}
         last = np.fmin(hi, exits[v.phase]) if v.phase in exits else hi  # done no later than leaving the phase
         visits.append((completion_batch(v.defining, days, lo, last), hi))
     return ready_batch(visits)
