@@ -32,7 +32,7 @@ from ._workflow import (
     withdraw,
 )
 
-__all__ = ["DEMO_DB", "DEMO_PREFIX", "build_demo", "is_demo_store", "populate_demo"]
+__all__ = ["DEMO_DB", "DEMO_PREFIX", "build_demo", "demo_ids", "is_demo_store", "populate_demo"]
 
 DEMO_DB = "trialflow-demo.db"
 USERS = ("coordinator.anna", "coordinator.ben", "investigator.dr-smit")
@@ -272,6 +272,25 @@ def _cohort(patients: int, rng: random.Random) -> list[tuple[int, _Profile]]:
     return cohort
 
 
+def demo_ids(n: int, first: int = 1, last: int | None = None) -> list[str]:
+    """The study ids of patients ``first``..``last`` (1-based, inclusive; all by default) of an ``n``-patient demo.
+
+    Below 10^5 patients: ``DEMO-001`` … ``DEMO-99999`` (zero-padded to the cohort's width). From 10^5 on, the
+    number is written in groups of three (``DEMO-000-101``, ``DEMO-100-000``): a run of six digits such as 000101
+    would read as a date of birth (1 January 2000) and be refused as a study id (``engine/_pseudonym.py``)."""
+    last = n if last is None else last
+    width = max(3, len(str(n)))
+    if n < 100_000:
+        return [f"{DEMO_PREFIX}{i:0{width}d}" for i in range(first, last + 1)]
+    ids = []
+    for i in range(first, last + 1):
+        digits = f"{i:0{width}d}"
+        head = len(digits) % 3 or 3
+        groups = [digits[:head], *(digits[k:k + 3] for k in range(head, len(digits), 3))]
+        ids.append(DEMO_PREFIX + "-".join(groups))
+    return ids
+
+
 #: patients per bulk transaction (memory stays bounded; each chunk commits whole)
 BATCH = 1000
 
@@ -283,10 +302,9 @@ def populate_demo(store: Store, *, seed: int = 2009, patients: int | None = None
     store.set_info(*DEMO_MARKER)
     rng = random.Random(seed)
     n = len(_COHORT) if patients is None else patients
-    width = max(3, len(str(n)))
     cohort = _cohort(n, rng)
     for first in range(0, n, BATCH):
-        ids = [f"{DEMO_PREFIX}{i:0{width}d}" for i in range(first + 1, min(n, first + BATCH) + 1)]
+        ids = demo_ids(n, first + 1, min(n, first + BATCH))
         with store.batch(USERS[2]) as tx:
             tx.preload(ids)  # one query for the chunk, not one per enrolment
             for k, (pid, (days_ago, prof)) in enumerate(zip(ids, cohort[first:first + BATCH], strict=True), first):

@@ -171,3 +171,21 @@ def test_a_new_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     assert "file mode 0600" in r.stdout
     for f in tmp_path.iterdir():  # the store and SQLite's -wal / -shm beside it
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+# -- the demo's ids at registry scale --------------------------------------------------------------
+def test_every_demo_id_is_an_acceptable_pseudonym_at_any_cohort_size() -> None:
+    """From 10^5 patients on a zero-padded number holds a 6-digit run (DEMO-000101 would read as 1 January 2000,
+    a date of birth): the demo writes such numbers in groups of three, and keeps DEMO-001… below 10^5."""
+    from trialflow.engine._demo import demo_ids
+    from trialflow.engine._pseudonym import pseudonym_problem
+
+    assert demo_ids(30)[:2] == ["DEMO-001", "DEMO-002"] and demo_ids(10_000)[-1] == "DEMO-10000"
+    assert demo_ids(99_999, 101, 101) == ["DEMO-00101"]
+    for n in (100_000, 1_000_000):
+        ids = demo_ids(n)
+        assert len(set(ids)) == n and ids == sorted(ids)  # one per patient, in enrolment order
+        refused = [(pid, why) for pid in ids[:: 1 if n == 100_000 else 97] + ids[-1000:]
+                   if (why := pseudonym_problem(pid)) is not None]
+        assert refused == []
+    assert pseudonym_problem("DEMO-000101") is not None  # the id the old scheme gave patient 101 of 10^5
