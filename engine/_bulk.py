@@ -3,8 +3,8 @@
 A :class:`BulkTransaction` is a :class:`Transaction` (the same ``state`` / ``append`` / ``create`` the
 workflow functions call) that reads each patient's events once (one chunked query for all the patients
 an import names, or on first use), keeps what the work appends in memory, and at the end writes every
-new event with one Core ``executemany``, the patient projections with one guarded ``executemany`` and
-the work items set-wise, all in the caller's one transaction.
+new event with one driver ``executemany`` (COPY on PostgreSQL, ``engine/_driver_rows.py``), the patient
+projections with one guarded ``executemany`` and the work items set-wise, all in the caller's one transaction.
 
 The one-patient path's guarantees hold: every event is authorised as in :meth:`Transaction.append`
 (the same ``authorize_events``); each patient's events are chained to its previous one
@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlmodel import Session
 
 from ._chain import event_hash
+from ._driver_rows import insert_rows
 from ._identity import Actor
 from ._state import Event, PatientState, extend, fold, stamp, upcast
 from ._store import ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row, _visit_rows
@@ -235,7 +236,7 @@ class BulkTransaction(Transaction):
     def _write_events(self) -> None:
         # in (patient, seq) order, so two bulk writers meeting on the same patients queue instead of deadlocking
         if self._rows:
-            self.session.execute(insert(_EVENTS), sorted(self._rows, key=lambda r: (r["patient_id"], r["seq"])))
+            insert_rows(self.session, _EVENTS, sorted(self._rows, key=lambda r: (r["patient_id"], r["seq"])))
 
     def _write_projections(self) -> None:
         todo = sorted((pid, p) for pid, p in self._patients.items() if p is not None and p.projection is not None)
@@ -281,8 +282,5 @@ class BulkTransaction(Transaction):
             self.session.execute(delete(_ITEMS).where(_ITEMS.c.patient_id.in_(chunk)))
             self.session.execute(delete(_VISITS).where(_VISITS.c.patient_id.in_(chunk)))
         items = [_item_row(i) for u in updates.values() for i in u.items]
-        if items:
-            self.session.connection().execute(insert(_ITEMS), items)
-        visits = [r for pid, u in updates.items() for r in _visit_rows(pid, u)]
-        if visits:
-            self.session.connection().execute(insert(_VISITS), visits)
+        insert_rows(self.session, _ITEMS, items)
+        insert_rows(self.session, _VISITS, [r for pid, u in updates.items() for r in _visit_rows(pid, u)])
