@@ -28,7 +28,7 @@ from ._chain import event_hash
 from ._driver_rows import insert_rows
 from ._identity import Actor
 from ._state import Event, PatientState, extend, fold, stamp, upcast
-from ._store import ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row, _visit_rows
+from ._store import PAYLOAD_JSON, ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row, _visit_rows
 from ._tables import EventRow, PatientRow, VisitRow, WorkItemRow
 
 __all__ = ["BulkTransaction"]
@@ -183,7 +183,7 @@ class BulkTransaction(Transaction):
         ids = self._take_ids(len(new))
         appended = []
         for i, e in enumerate(new, start=1):
-            payload = json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False)
+            payload = PAYLOAD_JSON(stamp(e.kind, e.payload))
             seq, at, by = last_seq + i, e.recorded_at or self.now, e.user or self.user
             row: dict[str, Any] = dict(id=ids[i - 1], patient_id=patient, seq=seq, kind=e.kind,
                        effective_date=e.effective_date, recorded_at=at, user=by,
@@ -192,10 +192,13 @@ class BulkTransaction(Transaction):
             row["prev_hash"], row["hash"] = prev, event_hash({c: row.get(c) for c in _EVENT_COLUMNS}, prev)
             prev = row["hash"]
             self._rows.append(row)
+            # a record's to_dict() holds JSON values only: the stored payload reads back as that dict
+            decoded = dict(e.payload) if e.record is not None else upcast(e.kind, json.loads(payload))
             appended.append(Event(ids[i - 1], patient, seq, e.kind, e.effective_date, at, by, e.reason,
-                                  upcast(e.kind, json.loads(payload)), e.corrects))
+                                  decoded, e.corrects))
         events = (*p.events, *appended)
-        after = extend(state, appended) if state is not None else fold(appended)
+        records = [e.record for e in new] if all(e.record is not None for e in new) else None
+        after = extend(state, appended, records) if state is not None else fold(appended)
         self._patients[patient] = dataclasses.replace(p, events=events, head=prev, state=after,
                                                       projection=(after.last_seq, project))
         return appended

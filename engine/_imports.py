@@ -30,7 +30,8 @@ class ImportBatch:
 
     ``where`` holds, per item, the line and column naming its patient (so a store-side problem such as
     an unknown patient is reported at its place in the file, beside the file's own problems);
-    ``problems`` the file's own problems when read with ``collect=True``.
+    ``problems`` the file's own problems when read with ``collect=True``; ``records``, for a CSV, each item's
+    record as reading it built and checked it (so the import need not build it again).
     """
 
     file: str
@@ -39,6 +40,7 @@ class ImportBatch:
     enrolled: dict[str, dt.date] = dataclasses.field(default_factory=dict)
     where: tuple[tuple[int, int], ...] = ()
     problems: tuple[Problem, ...] = ()
+    records: tuple[Any, ...] = ()
 
 
 def _read_case(path: Path) -> ImportBatch:
@@ -101,6 +103,7 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         raise DocumentError(problems)
     items: list[tuple[str, dict[str, Any]]] = []
     where: list[tuple[int, int]] = []
+    records: list[Any] = []
     for lineno, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -146,7 +149,7 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         from ._records import record_from_dict
 
         try:
-            record_from_dict(rec)
+            record = record_from_dict(rec)
         except ValueError as err:
             problems.append(Problem(file, lineno, 1, f"$.row[{lineno}]", str(err)))
             continue
@@ -154,10 +157,11 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
             problems.append(Problem(file, lineno, col["patient"], "$.patient", "patient is empty"))
             continue
         items.append((cells["patient"], rec))
+        records.append(record)
         where.append((lineno, col["patient"]))
     if problems and not collect:
         raise DocumentError(problems)
-    return ImportBatch(file, tuple(items), {}, where=tuple(where), problems=tuple(problems))
+    return ImportBatch(file, tuple(items), {}, where=tuple(where), problems=tuple(problems), records=tuple(records))
 
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["projection", "projection_of", "rebuild_projections", "stored_visit", "visit_row"]
 
 
+#: ``json.dumps(…, separators=(",", ":"))``, built once (a projection writes a row per visit)
+_BODY_JSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def visit_row(v: ScheduledVisit, by_clock: bool) -> dict[str, Any]:
     """A placed visit as its ``visit_state`` row (without the patient)."""
     body = {"kinds": list(v.kinds), "records": [[r.kind, r.date.isoformat(), r.event] for r in v.records],
@@ -32,7 +36,7 @@ def visit_row(v: ScheduledVisit, by_clock: bool) -> dict[str, Any]:
             "deviations": [[d.event, d.kind, d.date.isoformat(), d.reason] for d in v.deviations]}
     return {"visit": v.visit, "name": v.name, "phase": v.phase, "target_date": v.target_date,
             "window_start": v.window_start, "window_end": v.window_end, "status": v.status, "by_clock": by_clock,
-            "done_on": v.done_on, "reason": v.reason, "body": json.dumps(body, separators=(",", ":"))}
+            "done_on": v.done_on, "reason": v.reason, "body": _BODY_JSON(body)}
 
 
 def stored_visit(patient: str, row: Any, as_of: dt.date) -> ScheduledVisit:

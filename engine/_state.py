@@ -236,14 +236,16 @@ class PatientState:
         )
 
 
-def extend(state: PatientState, events: Sequence[Event]) -> PatientState:
+def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] | None = None) -> PatientState:
     """``fold([*state.events, *events])`` without reading the earlier events again when ``events`` are new
-    observations only (what an import appends); any other event kind folds the whole history."""
+    observations only (what an import appends); any other event kind folds the whole history. ``records``:
+    the events' records as already built (what their payloads hold), so they are not built again."""
     from ._records import stored_record
 
     if any(e.kind != OBSERVATION for e in events) or any(e.seq <= state.last_seq for e in events):
         return fold([*state.events, *events])
-    added = [RecordedValue(e.id, stored_record(e.payload), e.recorded_at, e.user) for e in events]
+    built = records if records is not None else [stored_record(e.payload) for e in events]
+    added = [RecordedValue(e.id, r, e.recorded_at, e.user) for e, r in zip(events, built, strict=True)]
     return dataclasses.replace(
         state, records=tuple(sorted((*state.records, *added), key=lambda v: (v.record.date, v.event_id))),
         last_seq=events[-1].seq if events else state.last_seq, events=(*state.events, *events))

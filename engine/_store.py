@@ -62,6 +62,9 @@ class NewEvent:
     # an event restored from another system's audit trail (ODM import) keeps who recorded it and when
     recorded_at: dt.datetime | None = None
     user: str | None = None
+    # an observation's record as parsed (its ``to_dict()`` is ``payload``): the bulk path folds it as it is
+    # instead of building it again from the payload
+    record: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +113,15 @@ def _visit_rows(patient: str, p: ProjectionUpdate) -> list[dict[str, Any]]:
     return [{"patient_id": patient, **v} for v in p.visits]
 
 
+#: ``json.dumps(…, sort_keys=True, separators=(",", ":"))``, built once (an import keys every record it reads)
+_DEDUP_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+#: ``json.dumps(…, sort_keys=True, ensure_ascii=False)``: an event's stored payload
+PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def dedup_key(patient: str, payload: dict[str, Any]) -> str:
     """Identity of an observation: the same patient, kind, date and values is the same fact."""
-    canonical = json.dumps({"patient": patient, **payload}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_DEDUP_JSON({"patient": patient, **payload}).encode()).hexdigest()
 
 
 @lru_cache(maxsize=64)

@@ -309,6 +309,11 @@ def _parse(patient: str, data: Mapping[str, Any]) -> Record:
         rec = record_from_dict(data)
     except (ValueError, TypeError, OverflowError) as err:
         raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
+    return _dated(patient, rec)
+
+
+def _dated(patient: str, rec: Record) -> Record:
+    """``rec`` if its date can be one of this study's (:func:`date_problem`), else :class:`Refused`."""
     problem = date_problem(rec.date, f"{rec.kind} date")
     if problem:
         raise Refused(f"{patient}: {problem}")
@@ -338,7 +343,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     problems: list[str] = []
     plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int, int]] = []
     protocols: dict[str, Protocol] = {}  # resolved once per content hash, not once per patient
-    keys = {i: dedup_key(p, r.to_dict()) for i, (p, r) in enumerate(parsed)}
+    payloads = [r.to_dict() for _, r in parsed]
+    keys = {i: dedup_key(p, payloads[i]) for i, (p, _) in enumerate(parsed)}
     by_patient: dict[str, list[int]] = {}
     for i, (p, _) in enumerate(parsed):  # grouped once: scanning every item per patient was quadratic
         by_patient.setdefault(p, []).append(i)
@@ -383,8 +389,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
             note = f"unusual value confirmed: {confirm_unusual.strip()}" if unusual and confirm_unusual else None
             # recorded again after a retraction: a new fact, with its own identity
-            key = keys[i] if not earlier else dedup_key(patient, {**rec.to_dict(), "recorded_again": len(earlier)})
-            new.append(NewEvent(OBSERVATION, rec.date, rec.to_dict(), note, dedup=key))
+            key = keys[i] if not earlier else dedup_key(patient, {**payloads[i], "recorded_again": len(earlier)})
+            new.append(NewEvent(OBSERVATION, rec.date, payloads[i], note, dedup=key, record=rec))
         plan.append((patient, state, protocol, new, dup, superseded))
     if problems:
         raise Refused(*problems)
@@ -617,7 +623,8 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
         raise DocumentError(sorted(problems, key=lambda q: (q.line, q.column)))
     if not batch.items:
         raise Refused(f"{path}: no observations to import")
-    parsed = [(p, _parse(p, d)) for p, d in batch.items]
+    parsed = ([(p, _dated(p, r)) for (p, _), r in zip(batch.items, batch.records, strict=True)] if batch.records
+              else [(p, _parse(p, d)) for p, d in batch.items])
 
     def work(tx: BulkTransaction) -> list[Written]:
         tx.preload(patients)
