@@ -226,10 +226,22 @@ class BulkTransaction(Transaction):
 
     # -- writing (set-wise) ---------------------------------------------------------------------
     def flush(self) -> None:
-        """Write everything appended: new patients, events, projections and work items."""
+        """Write everything appended so far: new patients, events, projections and work items. The patients
+        written are then forgotten (read again, from this transaction, if they are named again), so a
+        caller writing in chunks holds one chunk at a time."""
         self._write_patients()
         self._write_events()
         self._write_projections()
+        written = {pid for pid, p in self._patients.items()
+                   if p is not None and (p.created is not None or p.projection is not None)}
+        self.forget(written)
+
+    def forget(self, patients: Iterable[str]) -> None:
+        """Drop what this transaction holds of ``patients``: their histories and any append not yet written."""
+        gone = set(patients)
+        for pid in gone:
+            self._patients.pop(pid, None)
+        self._rows = [r for r in self._rows if r["patient_id"] not in gone]
 
     def _write_patients(self) -> None:
         created = [p.created for p in self._patients.values() if p is not None and p.created is not None]

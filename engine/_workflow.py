@@ -337,9 +337,12 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], us
 
 def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]],
               day0: Mapping[str, dt.date] | None = None,
-              enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
-    """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores)."""
+              enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None, *,
+              advise: bool | None = None) -> list[Written]:
+    """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores).
+    ``advise``: name the visits the new records leave incomplete (default: for at most 20 records)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
+    advise = len(parsed) <= 20 if advise is None else advise
     problems: list[str] = []
     plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int, int]] = []
     protocols: dict[str, Protocol] = {}  # resolved once per content hash, not once per patient
@@ -401,7 +404,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         msg = (f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
                + (f", {superseded} superseded by a correction (skipped)" if superseded else ""))
         out.append(Written(patient, tuple(events), state.phase, msg,
-                           _incomplete_visits(protocol, state, events) if len(parsed) <= 20 and not tx.quiet else ()))
+                           _incomplete_visits(protocol, state, events) if advise and not tx.quiet else ()))
     return out
 
 
@@ -626,8 +629,34 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
     parsed = ([(p, _dated(p, r)) for (p, _), r in zip(batch.items, batch.records, strict=True)] if batch.records
               else [(p, _parse(p, d)) for p, d in batch.items])
 
+    by_patient: dict[str, list[tuple[str, Record]]] = {}
+    for item in parsed:
+        by_patient.setdefault(item[0], []).append(item)
+
     def work(tx: BulkTransaction) -> list[Written]:
-        tx.preload(patients)
-        return record_in(store, tx, parsed, batch.day0, batch.enrolled)
+        # IMPORT_CHUNK patients at a time (read, checked, appended, written), in the one transaction: memory
+        # holds one chunk's histories, not every patient's; after a refusal the rest is checked, not written
+        out: list[Written] = []
+        problems: list[str] = []
+        for first in range(0, len(patients), IMPORT_CHUNK):
+            chunk = patients[first:first + IMPORT_CHUNK]
+            tx.preload(chunk)
+            try:
+                written = record_in(store, tx, [it for p in chunk for it in by_patient[p]], batch.day0,
+                                    batch.enrolled, advise=len(parsed) <= 20)
+            except Refused as err:
+                problems += err.problems
+            else:
+                if not problems:
+                    out += written
+                    tx.flush()
+            tx.forget(chunk)
+        if problems:
+            raise Refused(*problems)
+        return out
 
     return store.write_bulk(user, work)
+
+
+#: patients an import reads, checks and writes at a time (all in its one transaction)
+IMPORT_CHUNK = 1000
