@@ -101,6 +101,11 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
             problems.append(Problem(file, 1, 1, "$.header", f"missing column {h!r}"))
     if problems:
         raise DocumentError(problems)
+    from ._records import record_from_dict
+
+    col = {h: i + 1 for i, h in enumerate(header)}
+    # how each kind's own cells are read, worked out once per kind (not once per row)
+    cell_types = {k.name: [(f, _cell_type(k.schema["properties"][f])) for f in k.csv_columns] for k in KINDS.values()}
     items: list[tuple[str, dict[str, Any]]] = []
     where: list[tuple[int, int]] = []
     records: list[Any] = []
@@ -113,7 +118,6 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
             continue
         row_problems = len(problems)
         cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
-        col = {h: i + 1 for i, h in enumerate(header)}
         kind = cells.get("kind") or "tg"
         rec: dict[str, Any] = {"kind": kind, "date": cells["date"]}
         try:
@@ -127,9 +131,8 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
             problems.append(Problem(file, lineno, col.get("kind", 1), "$.kind",
                                     f"a laboratory CSV holds {lab} results, got {kind!r}"))
             continue
-        for field in declared.csv_columns:  # the kind's own columns, read as its schema types them
+        for field, how in cell_types[kind]:  # the kind's own columns, read as its schema types them
             cell = cells.get(field, "")
-            how = _cell_type(declared.schema["properties"][field])
             if how == "flag":
                 value = _BOOL.get(cell.lower())
                 if value is None:
@@ -146,8 +149,6 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
                 rec[field] = _number(cell, field, (lineno, col[field]), file, problems, comma)
         if len(problems) > row_problems:
             continue  # the row's own problems are reported; do not repeat them as a record error
-        from ._records import record_from_dict
-
         try:
             record = record_from_dict(rec)
         except ValueError as err:
