@@ -38,7 +38,6 @@ _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _PATIENTS = PatientRow.__table__  # type: ignore[attr-defined]
 _ITEMS = WorkItemRow.__table__  # type: ignore[attr-defined]
 _VISITS = VisitRow.__table__  # type: ignore[attr-defined]
-_EVENT_COLUMNS = tuple(c.name for c in _EVENTS.columns)
 #: ids per IN (...) list: SQLite and PostgreSQL cap the bound parameters of one statement (32,766 / 65,535)
 CHUNK = 5000
 _MISSING = object()
@@ -189,7 +188,7 @@ class BulkTransaction(Transaction):
                        effective_date=e.effective_date, recorded_at=at, user=by,
                        user_id=None if e.user else self.actor.user_id, context=context,
                        reason=e.reason, payload=payload, corrects_id=e.corrects, dedup_key=e.dedup)
-            row["prev_hash"], row["hash"] = prev, event_hash({c: row.get(c) for c in _EVENT_COLUMNS}, prev)
+            row["prev_hash"], row["hash"] = prev, event_hash(row, prev)  # row: every hashed column
             prev = row["hash"]
             self._rows.append(row)
             # a record's to_dict() holds JSON values only: the stored payload reads back as that dict

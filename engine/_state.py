@@ -95,7 +95,11 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def upcast(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """A stored payload of any version as the current version's payload (without the version key)."""
-    p = dict(payload)
+    return _upcast_own(kind, dict(payload))
+
+
+def _upcast_own(kind: str, p: dict[str, Any]) -> dict[str, Any]:
+    """:func:`upcast` of a payload dict nobody else holds (one just decoded): changed in place."""
     version = p.pop(VERSION_KEY, 1)
     current = PAYLOAD_VERSIONS.get(kind, 1)
     if not isinstance(version, int) or version > current:
@@ -130,7 +134,7 @@ class Event:
     @classmethod
     def from_row(cls, row: Any) -> Event:
         return cls(row.id, row.patient_id, row.seq, row.kind, row.effective_date, row.recorded_at, row.user,
-                   row.reason, upcast(row.kind, json.loads(row.payload)), row.corrects_id)
+                   row.reason, _upcast_own(row.kind, json.loads(row.payload)), row.corrects_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -367,7 +367,11 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         new: list[NewEvent] = []
         dup = superseded = 0
         seen: set[str] = set()
-        batch: list[RecordedValue] = []  # what this batch adds, so a file cannot contradict itself
+        # the values of each (kind, day), stored then added by this batch (so a file cannot contradict itself):
+        # a record is compared with its own day's, not with the patient's whole history
+        same_day: dict[tuple[str, dt.date], list[RecordedValue]] = {}
+        for v in state.records:
+            same_day.setdefault((v.record.kind, v.record.date), []).append(v)
         history = _recorded(patient, state)
         for i in by_patient[patient]:
             rec = parsed[i][1]
@@ -379,7 +383,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
                 superseded += 1  # recorded, then corrected to another value: the correction stands
                 continue
             bad = admissible(protocol, state, rec)
-            why = f"{patient}: {bad}" if bad else conflict([*state.records, *batch], rec, patient)
+            why = f"{patient}: {bad}" if bad else conflict(same_day.get((rec.kind, rec.date), ()), rec, patient)
             if why:
                 problems.append(why)
                 continue
@@ -389,7 +393,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
                                      unusual=True) for u in unusual]
                 continue
             seen.add(keys[i])
-            batch.append(RecordedValue(-1 - i, rec, tx.now, tx.user))
+            same_day.setdefault((rec.kind, rec.date), []).append(RecordedValue(-1 - i, rec, tx.now, tx.user))
             note = f"unusual value confirmed: {confirm_unusual.strip()}" if unusual and confirm_unusual else None
             # recorded again after a retraction: a new fact, with its own identity
             key = keys[i] if not earlier else dedup_key(patient, {**payloads[i], "recorded_again": len(earlier)})
