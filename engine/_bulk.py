@@ -73,6 +73,7 @@ class BulkTransaction(Transaction):
         self._ids: list[int] = []
         self._next_id: int | None = None
         self._journal: dict[str, Any] | None = None
+        self._sites: list[str] | None = None
         self.protocols: dict[Any, Any] = {}  # Store.protocol / Store.info answers, read once per transaction
 
     # -- reading --------------------------------------------------------------------------------
@@ -116,6 +117,12 @@ class BulkTransaction(Transaction):
         if p.state is None:
             p = self._patients[patient] = dataclasses.replace(p, state=fold(p.events))
         return p.state
+
+    def site_codes(self) -> list[str]:
+        """The store's site codes, read once per transaction (sites are added by their own transaction)."""
+        if self._sites is None:
+            self._sites = super().site_codes()
+        return list(self._sites)
 
     def site_of(self, patient: str) -> str | None:
         p = self._patient(patient)

@@ -22,7 +22,7 @@ import re
 import socket
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -513,9 +513,10 @@ def site_codes(session: Session) -> list[str]:
     return list(session.execute(select(col(SiteRow.code)).order_by(col(SiteRow.code))).scalars())
 
 
-def resolve_site(session: Session, actor: Actor, site: str | None) -> str | None:
-    """The site a new patient joins: the one named, the store's only site, or the actor's only site."""
-    codes = site_codes(session)
+def resolve_site(session: Session, actor: Actor, site: str | None, codes: Sequence[str] | None = None) -> str | None:
+    """The site a new patient joins: the one named, the store's only site, or the actor's only site.
+    ``codes``: the store's site codes, where the caller has read them already."""
+    codes = site_codes(session) if codes is None else list(codes)
     if site is not None:
         by_lower = {c.lower(): c for c in codes}
         if site.strip().lower() not in by_lower:

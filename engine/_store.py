@@ -27,7 +27,7 @@ from sqlmodel import Session, col
 from ._base import Refused
 from ._chain import event_hash
 from ._db import StoreError, database_url, make_engine, read_session, write_session
-from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh
+from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh, site_codes
 from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, VisitRow, WorkItemRow
 from ._workitems import WorkItem
@@ -606,6 +606,10 @@ class Transaction:
         after = fold([*(state.events if state is not None else ()), *appended])
         self.project(patient, last_seq, after.last_seq, project(after))
         return appended
+
+    def site_codes(self) -> list[str]:
+        """The store's site codes."""
+        return site_codes(self.session)
 
     def site_of(self, patient: str) -> str | None:
         row = self.session.get(PatientRow, patient)

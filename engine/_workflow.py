@@ -189,7 +189,7 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
                                       "unmet": unmet})
 
     def work(tx: Transaction) -> tuple[list[Event], str | None]:
-        where = resolve_site(tx.session, tx.actor, site)
+        where = resolve_site(tx.session, tx.actor, site, tx.site_codes())
         authorize(tx.actor, "enroll", where, patient=patient)
         if tx.state(patient) is not None:
             raise Refused(f"patient {patient} is already enrolled (see trialflow history {patient})")
