@@ -136,6 +136,37 @@ def test_a_refusal_for_one_patient_refuses_the_whole_bulk_import(started: Store,
     assert snapshot(db_url) == before
 
 
+def test_an_import_written_in_chunks_is_one_transaction(started: Store, db_url: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patients are read, checked and written a chunk at a time (memory holds one chunk's histories): a
+    refusal after a chunk was written still names the problems of every later chunk and leaves nothing written;
+    the file then imports to exactly what one chunk of every patient writes."""
+    import trialflow.engine._workflow as workflow
+
+    f = tmp_path / "lab.csv"
+    _lab_csv(f, PATIENTS)
+    lines = f.read_text(encoding="utf-8").splitlines()
+    lines.insert(3, f"P-005,tg,{DAY0.isoformat()},999,ug/L,0.2,")  # contradicts P-005's own day-0 Tg (chunk 2)
+    lines.append(f"P-011,tg,{DAY0.isoformat()},999,ug/L,0.2,")  # the same in the last chunk
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = snapshot(db_url)
+    monkeypatch.setattr(workflow, "IMPORT_CHUNK", 3)
+    with pytest.raises(Refused) as err:
+        import_file(started, f, USER)
+    assert [p.split(":")[0] for p in err.value.problems] == ["P-005", "P-011"], err.value.problems
+    assert snapshot(db_url) == before
+    _lab_csv(f, PATIENTS)
+    chunked = [(w.patient, len(w.events), w.message) for w in import_file(started, f, USER)]
+    assert [p for p, _, _ in chunked] == PATIENTS and all(n == 12 for _, n, _ in chunked)
+    projections = _projections(db_url)
+    rebuild_projections(started)
+    assert _projections(db_url) == projections and verify_chains(started).intact
+    chunked_rows = snapshot(db_url)
+    monkeypatch.setattr(workflow, "IMPORT_CHUNK", 1000)
+    assert sum(len(w.events) for w in import_file(started, f, USER)) == 0  # idempotent across chunk sizes
+    assert snapshot(db_url) == chunked_rows
+
+
 def test_the_demo_cohort_at_scale_is_built_in_bulk_with_valid_chains(db_url: str) -> None:
     """`trialflow demo --patients N`'s cohort on either backend: every stage present, chains intact, and the
     projections written set-wise equal a rebuild from the events."""
