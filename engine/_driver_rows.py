@@ -26,7 +26,7 @@ def _processed(column: Sequence[Any], process: Callable[[Any], Any]) -> tuple[An
     """``process`` applied to each value but None, once per distinct value: a column's values repeat (one
     ``recorded_at`` for a whole import, a few hundred dates). Keyed by type too: 1 and 1.0 and True are equal."""
     done: dict[tuple[type, Any], Any] = {}
-    out = []
+    out: list[Any] = []
     for v in column:
         if v is None:
             out.append(None)
@@ -62,7 +62,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         driver = conn.connection.driver_connection
         assert driver is not None  # a live connection of the session's transaction
         try:
-            with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[attr-defined]
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:
                 for v in values:
                     copy.write_row(v)
         except dialect.loaded_dbapi.Error as err:  # as SQLAlchemy raises it for an INSERT
