@@ -633,20 +633,26 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
     parsed = ([(p, _dated(p, r)) for (p, _), r in zip(batch.items, batch.records, strict=True)] if batch.records
               else [(p, _parse(p, d)) for p, d in batch.items])
 
-    by_patient: dict[str, list[tuple[str, Record]]] = {}
-    for item in parsed:
-        by_patient.setdefault(item[0], []).append(item)
+    by_patient: dict[str, list[tuple[int, tuple[str, Record]]]] = {}
+    for at, item in enumerate(parsed):
+        by_patient.setdefault(item[0], []).append((at, item))
+    first_seen = {p: i for i, p in enumerate(patients)}
+    # Chunks are cut from the patients in id order, so two importers whose files name the same patients in
+    # different orders take the patients' rows in the same order and queue instead of deadlocking; within a
+    # chunk the rows keep their order in the file, and the answer lists the patients as the file names them.
+    in_id_order = sorted(patients)
 
     def work(tx: BulkTransaction) -> list[Written]:
         # IMPORT_CHUNK patients at a time (read, checked, appended, written), in the one transaction: memory
         # holds one chunk's histories, not every patient's; after a refusal the rest is checked, not written
         out: list[Written] = []
         problems: list[str] = []
-        for first in range(0, len(patients), IMPORT_CHUNK):
-            chunk = patients[first:first + IMPORT_CHUNK]
+        for first in range(0, len(in_id_order), IMPORT_CHUNK):
+            chunk = in_id_order[first:first + IMPORT_CHUNK]
             tx.preload(chunk)
+            rows = sorted((x for p in chunk for x in by_patient[p]), key=lambda x: x[0])
             try:
-                written = record_in(store, tx, [it for p in chunk for it in by_patient[p]], batch.day0,
+                written = record_in(store, tx, [item for _, item in rows], batch.day0,
                                     batch.enrolled, advise=len(parsed) <= 20)
             except Refused as err:
                 problems += err.problems
@@ -657,7 +663,7 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
             tx.forget(chunk)
         if problems:
             raise Refused(*problems)
-        return out
+        return sorted(out, key=lambda w: first_seen[w.patient])
 
     return store.write_bulk(user, work)
 
