@@ -185,7 +185,7 @@ def refusals() -> Iterator[None]:
         detail = str(getattr(err, "orig", err)).strip().splitlines()[0]
         fail(f"database error, nothing was written: {detail}")
     except Exception as err:
-        if _raised(err, "trialflow.documents._source", "DocumentError"):
+        if _raised(err, "trialflow.documents._problems", "DocumentError"):
             fail([str(p) for p in err.problems])  # type: ignore[attr-defined]  # a DocumentError's
         if _raised(err, "trialflow.rules._registry", "RuleLoadError"):
             fail(str(err))

@@ -9,11 +9,12 @@ when a value arrives: an ``str`` value of a ``str`` parameter is itself, a path 
 goes through typer's own path checks (existence, file or folder, resolution, the same messages) and
 becomes the ``Path`` typer would return, a whole number or decimal spelt plainly and inside its ``min`` /
 ``max`` becomes the ``int`` or ``float`` pydantic would make of it (``trialflow simulate --patients 30
---runs 334`` then loads no pydantic), and a list of any of these takes each item so. Every other value and
-type (other spellings of numbers, values out of range, clamps, choices, files, a ``parser=``, a default that
-is no ``str``) is coerced by typer's own coercion, built then, as before. A test compares both on each
-kind of parameter trialflow declares. With a typer that has no such layer (before 0.2x, coercion was
-click's) :func:`install` does nothing.
+--runs 334`` then loads no pydantic), a default that is such a number, inside its range, is itself
+(``next --horizon``'s 28 loaded pydantic for a value no one gave: ~20 ms of the worklist's start-up), and
+a list of any of these takes each item so. Every other value and type (other spellings of numbers, values
+out of range, clamps, choices, files, a ``parser=``, any other default) is coerced by typer's own
+coercion, built then, as before. A test compares both on each kind of parameter trialflow declares. With
+a typer that has no such layer (before 0.2x, coercion was click's) :func:`install` does nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ __all__ = ["install"]
 #: spelling (signs, blanks, underscores, exponents, "nan") is left to typer's coercion and its messages
 _WHOLE = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,14})\.[0-9]{1,15}|" + _WHOLE.pattern)
+
+
+def _inside(number: float, info: Any) -> bool:
+    """Whether ``number`` lies within the parameter's ``min`` and ``max`` (those it has)."""
+    return (info.min is None or number >= info.min) and (info.max is None or number <= info.max)
 
 
 def install() -> None:
@@ -54,7 +60,14 @@ def install() -> None:
 
         def _plain(self, annotation: Any, value: Any, param: Any, ctx: Any) -> tuple[bool, Any]:
             info = self.parameter_info
-            if type(value) is not str or info.parser is not None:
+            if info.parser is not None:
+                return False, None
+            if type(value) is not str:
+                # a whole number or decimal default (``next --horizon``'s 28), inside its range: pydantic
+                # gives it back as it is; anything else (another type, out of range, clamped) goes to typer
+                if (annotation is int or annotation is float) and type(value) is annotation and not info.clamp \
+                        and _inside(value, info):
+                    return True, value
                 return False, None
             if annotation is str:
                 return True, value  # typer: str(value), which pydantic's str check keeps as it is
@@ -65,9 +78,7 @@ def install() -> None:
                 if info.clamp or spelling.fullmatch(value) is None:
                     return False, None
                 number = annotation(value)
-                if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
-                    return False, None
-                return True, number
+                return (True, number) if _inside(number, info) else (False, None)
             if annotation is Path and info.path_type in (None, Path) and not info.allow_dash and value:
                 # typer: coerce_cli_path with pydantic's Path(value) (the same as Path(value)); "" and
                 # a dash are left to typer (os.stat("") and "-" differ between a str and a Path)

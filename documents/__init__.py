@@ -3,7 +3,8 @@
 The toolkit both the protocol loader and the rules' case files read through. It depends on neither
 (only PyYAML and jsonschema), so ``trialflow.protocol`` (which checks rule params through the rules
 registry) and ``trialflow.rules`` (whose case files are located documents) import it without a cycle.
-The JSON-Schema check imports jsonschema when first used (PEP 562): reading a document needs none.
+The JSON-Schema check imports jsonschema when first used (PEP 562): reading a document needs none, and
+raising or catching a :class:`DocumentError` needs no YAML.
 """
 
 from __future__ import annotations
@@ -11,21 +12,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._source import (
-    Document,
-    DocumentError,
-    PathItem,
-    Problem,
-    json_path,
-    load_document,
-    parse_document,
-    suggest,
-)
-
 if TYPE_CHECKING:
+    from ._problems import DocumentError, Problem
+    from ._source import Document, PathItem, json_path, load_document, parse_document, suggest
     from ._validate import first_problem, schema_problems, validator_for
 
-_WHERE = {"first_problem": "._validate", "schema_problems": "._validate", "validator_for": "._validate"}
+# Every name is loaded on first use (PEP 562): the YAML reader (``_source``) and jsonschema (``_validate``)
+# only by what reads or checks a document; the problem and the error (``_problems``) need neither.
+_WHERE = {"DocumentError": "._problems", "Problem": "._problems",
+          **{name: "._source" for name in ("Document", "PathItem", "json_path", "load_document", "parse_document",
+                                           "suggest")},
+          "first_problem": "._validate", "schema_problems": "._validate", "validator_for": "._validate"}
 
 
 def __getattr__(name: str) -> Any:

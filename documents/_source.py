@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from ._problems import DocumentError, Problem
+
 __all__ = [
     "Document",
     "DocumentError",
@@ -67,28 +69,6 @@ ALIAS_EXPANSION = 4
 ALIAS_MARGIN = 10_000
 
 PathItem = str | int
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Problem:
-    """One thing wrong with an input document, at a position a person can go to."""
-
-    file: str
-    line: int
-    column: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}"
-
-
-class DocumentError(Exception):
-    """An input document (protocol, case file, scenario) is not usable; ``problems`` says why, all of them."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems: tuple[Problem, ...] = tuple(sorted(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

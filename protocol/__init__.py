@@ -2,22 +2,14 @@
 
 The located-document names (``Document``, ``DocumentError``, ``Problem``, ...) live in
 :mod:`trialflow.documents` and are re-exported here for the protocol's readers. The JSON-Schema check
-(which imports jsonschema) and the diff of two versions are imported when first used (PEP 562):
-rebuilding a registered version from the store needs neither."""
+(which imports jsonschema), the located documents (which import PyYAML) and the diff of two versions are
+imported when first used (PEP 562): rebuilding a registered version from its cached data needs none of
+them."""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
-
-from trialflow.documents import (
-    Document,
-    DocumentError,
-    Problem,
-    load_document,
-    parse_document,
-    suggest,
-)
 
 from ._loader import (
     BUNDLED_PROTOCOL,
@@ -51,11 +43,21 @@ from ._model import (
 )
 
 if TYPE_CHECKING:
-    from trialflow.documents import schema_problems
+    from trialflow.documents import (
+        Document,
+        DocumentError,
+        Problem,
+        load_document,
+        parse_document,
+        schema_problems,
+        suggest,
+    )
 
     from ._diff import Change, diff_protocols
 
-_WHERE = {"Change": "._diff", "diff_protocols": "._diff", "schema_problems": "trialflow.documents"}
+_WHERE = {"Change": "._diff", "diff_protocols": "._diff",
+          **{name: "trialflow.documents" for name in ("Document", "DocumentError", "Problem", "load_document",
+                                                      "parse_document", "schema_problems", "suggest")}}
 
 
 def __getattr__(name: str) -> Any:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trialflow.documents import Document, DocumentError, Problem, load_document, parse_document
+from trialflow.documents._problems import DocumentError, Problem
 
 from ._build import build_protocol, content_hash
 from ._model import Protocol
+
+if TYPE_CHECKING:
+    from trialflow.documents import Document
 
 __all__ = ["BUNDLED_PROTOCOL", "ProtocolError", "StoredProtocolMismatch", "bundled_protocol_path",
            "load_bundled_protocol", "load_protocol", "parse_protocol", "protocol_schema", "rebuild_protocol"]
@@ -92,6 +95,8 @@ def _validated(doc: Document) -> Protocol:
 
 def parse_protocol(text: str, file: str = "<protocol>") -> Protocol:
     """Validate protocol YAML text; :class:`ProtocolError` lists every problem."""
+    from trialflow.documents._source import parse_document
+
     try:
         doc = parse_document(text, file)
     except DocumentError as err:
@@ -112,23 +117,35 @@ class StoredProtocolMismatch(ValueError):
 def rebuild_protocol(text: str, file: str, expected_hash: str) -> Protocol:
     """The model of a version validated when it was registered, rebuilt from its stored text.
 
-    The YAML is read with the same safe loader, and its content hash must be the one it was registered
-    under; the JSON Schema and the semantic checks are not run again (they passed at registration, and
-    the hash says the data is the data they passed). :class:`StoredProtocolMismatch` if the text was
-    changed, :class:`ProtocolError` if it is no longer even readable YAML.
+    Its data is read from the cache of stored texts when that holds it (``_stored``: JSON, used only if it
+    hashes to ``expected_hash``), else from the YAML with the same safe loader, and then cached; either way
+    the content hash must be the one it was registered under. The JSON Schema and the semantic checks are
+    not run again (they passed at registration, and the hash says the data is the data they passed).
+    :class:`StoredProtocolMismatch` if the text was changed, :class:`ProtocolError` if it is no longer
+    even readable YAML.
     """
-    try:
-        doc = parse_document(text, file)
-    except DocumentError as err:
-        raise ProtocolError(err.problems) from None
-    found = content_hash(doc.data)
-    if found != expected_hash:
-        raise StoredProtocolMismatch(file, expected_hash, found)
-    return build_protocol(doc.data, doc.file)
+    from ._stored import cached_data, remember_data
+
+    data = cached_data(text, expected_hash)
+    if data is None:
+        from trialflow.documents._source import parse_document
+
+        try:
+            doc = parse_document(text, file)
+        except DocumentError as err:
+            raise ProtocolError(err.problems) from None
+        found = content_hash(doc.data)
+        if found != expected_hash:
+            raise StoredProtocolMismatch(file, expected_hash, found)
+        data = doc.data
+        remember_data(text, data)
+    return build_protocol(data, file)
 
 
 def load_protocol(path: str | Path) -> Protocol:
     """Load and validate a protocol file; :class:`ProtocolError` lists every problem."""
+    from trialflow.documents._source import load_document
+
     try:
         doc = load_document(path)
     except DocumentError as err:
@@ -142,6 +159,8 @@ def load_bundled_protocol() -> Protocol:
 
     Validated like any file (:func:`_from_document`: not again when the same data passed before with
     the same checking code)."""
+    from trialflow.documents._source import load_document
+
     try:
         doc = load_document(bundled_protocol_path())
     except DocumentError as err:

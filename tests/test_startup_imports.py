@@ -63,6 +63,9 @@ def test_schedule_reads_load_no_numpy_scipy_jsonschema_or_rules(tmp_path: Path, 
     assert "trialflow.engine._store" in modules and stdout.strip()  # the command did read the store
     assert not _heavy(modules)
     assert "trialflow.engine._demo" not in modules  # (StoreError once came through it, with the workflow)
+    # the stored protocol is rebuilt from its cached data (protocol/_stored.py), not from its YAML
+    assert not {m for m in modules if m.split(".")[0] == "yaml" or m == "trialflow.documents._source"}
+    assert "typer._adapters" not in modules  # (typer's pydantic coercion: cli/_params.py)
 
 
 def test_evaluate_loads_the_rules_it_computes_with(tmp_path: Path, demo_db: str) -> None:

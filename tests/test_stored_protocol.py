@@ -5,6 +5,8 @@ that no longer has its registered hash is refused with a clear error. On SQLite 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -87,3 +89,50 @@ def test_registration_refuses_a_text_that_is_not_the_validated_protocol(store: S
         store.register_protocol(other, bundled_protocol_text.replace('version: "1.0"', 'version: "1.1"', 1),
                                 USER, "amendment")
     assert store.versions() == before
+
+
+def _cached_files() -> list[Any]:
+    from trialflow.documents._trusted import cache_file
+
+    where = cache_file()
+    assert where is not None  # (the tests' cache: conftest.py)
+    return sorted((where.parent / "protocols").glob("*.json"))
+
+
+def test_a_stored_text_read_once_is_rebuilt_from_its_cached_data_without_yaml(
+        store: Store, bundled_protocol_text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_stored_text(store, "# read from the YAML once\n" + bundled_protocol_text)
+    first = store.protocol()[0]  # read from its YAML, its data cached
+    _stored_model.cache_clear()
+
+    from trialflow.documents import _source
+
+    def no_yaml(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the stored text was read from its YAML again")
+
+    monkeypatch.setattr(_source, "parse_document", no_yaml)
+    again = store.protocol()[0]
+    assert again == first == load_bundled_protocol() and list(again.data) == list(first.data)
+
+
+def test_cached_data_that_is_not_the_registered_data_is_not_used(store: Store, bundled_protocol_text: str) -> None:
+
+    text = "# cached, then damaged\n" + bundled_protocol_text
+    _set_stored_text(store, text)
+    store.protocol()
+    (cached,) = [p for p in _cached_files() if p.name == f"{hashlib.sha256(text.encode()).hexdigest()}.json"]
+    data = json.loads(cached.read_text(encoding="utf-8"))
+    data["study"]["enrolment_target"] = 280
+    cached.write_text(json.dumps(data), encoding="utf-8")
+    _stored_model.cache_clear()
+    assert store.protocol()[0].study.enrolment_target == 30  # read from the YAML, which has the registered hash
+    assert json.loads(cached.read_text(encoding="utf-8"))["study"]["enrolment_target"] == 30  # and cached again
+    cached.write_text("not json {", encoding="utf-8")
+    _stored_model.cache_clear()
+    assert store.protocol()[0] == load_bundled_protocol()
+
+
+def test_without_the_cache_a_stored_text_is_read_from_its_yaml(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIALFLOW_CACHE_DIR", "off")
+    _stored_model.cache_clear()
+    assert store.protocol()[0] == load_bundled_protocol()
