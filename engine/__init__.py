@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._db import DEFAULT_DB
     from ._decision import DecisionPreview, evaluate_decision
     from ._demo import DEMO_DB, StoreError, build_demo, database_url
+    from ._endpoint import EndpointReport
     from ._identity import (
         PERMISSIONS,
         ROLES,
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from ._machine import PhaseMachine, TransitionRefused, machine_for, phase_diagram
     from ._projection import rebuild_projections
     from ._queries import (
-        EndpointReport,
         HistoryEntry,
         PatientStatus,
         evaluate,
@@ -112,7 +112,7 @@ _WHERE: dict[str, str] = {
     "DEMO_DB": "._demo",
     "DataQuery": "._dataqueries",
     "DecisionPreview": "._decision",
-    "EndpointReport": "._queries",
+    "EndpointReport": "._endpoint",
     "Enrolment": "._workflow",
     "Event": "._state",
     "HistoryEntry": "._queries",

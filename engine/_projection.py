@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from ._endpoint import line_json, report_line
 from ._identity import SYSTEM
 from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, placed
 from ._state import PatientState, fold
@@ -55,6 +54,7 @@ def stored_visit(patient: str, row: Any, as_of: dt.date) -> ScheduledVisit:
 
 def projection_of(protocol: Protocol, after: PatientState, version_id: int | None = None) -> ProjectionUpdate:
     """The patient row, work items and visit states that the events of ``after`` call for."""
+    from ._endpoint import line_json, report_line  # (with the report's and safety's models)
     from ._worklist import open_items  # the worklist's rules (decisions, evidence): only where a patient is written
 
     phase = protocol.phase(after.phase)

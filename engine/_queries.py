@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
-from ._endpoint import EndpointReport, ReportLine, endpoint_report, line_from_json, report_line, safety_report
 from ._identity import Actor, Login
 from ._state import (
     CORRECTION,
@@ -35,11 +34,11 @@ if TYPE_CHECKING:
     from trialflow.protocol import Protocol
 
     from ._decision import DecisionPreview
+    from ._endpoint import EndpointReport, ReportLine
     from ._safety import SafetyReport
     from ._signature import SignatureStatus
 
 __all__ = [
-    "EndpointReport",
     "HistoryEntry",
     "PatientStatus",
     "evaluate",
@@ -363,6 +362,8 @@ def _report_lines(store: Store, as_of: dt.date, known_at: dt.datetime | None,
     """Every visible patient's report line on ``as_of``, in study-id order: the stored line where it holds
     (the patient's latest record is on or before ``as_of`` and, for ``known_at``, nothing was recorded for it
     since), the fold of the patient's events otherwise."""
+    from ._endpoint import line_from_json  # (the report's modules: only the commands that report)
+
     stored, stale = store.report_rows(as_of)
     if known_at is not None:
         changed = store.recorded_after(known_at)
@@ -376,6 +377,8 @@ def _report_lines(store: Store, as_of: dt.date, known_at: dt.datetime | None,
 def _folded_lines(store: Store, patients: list[str], as_of: dt.date, known_at: dt.datetime | None,
                   visible: Callable[[str], bool] | None) -> list[ReportLine]:
     """The report lines of ``patients`` from their events, in study-id order."""
+    from ._endpoint import report_line
+
     protocols = _protocols(store)
     # Every event but the observations the report does not read (Tg, TgAb, CT, scans: most of the table);
     # a patient whose last decision is signed is read whole, since its signature's validity rests on them.
@@ -390,6 +393,8 @@ def _folded_lines(store: Store, patients: list[str], as_of: dt.date, known_at: d
 def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> EndpointReport:
     """The primary endpoint over the patients the actor may see (every patient for study-wide roles)."""
+    from ._endpoint import endpoint_report
+
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
     return endpoint_report(_report_lines(store, as_of, known_at, visible), as_of)
@@ -398,6 +403,8 @@ def report(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime 
 def safety(store: Store, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None,
            actor: Who = None) -> SafetyReport:
     """Every adverse event of the patients the actor may see, by patient and grade, with SAEs and dose reductions."""
+    from ._endpoint import safety_report
+
     as_of = as_of or today()
     visible = site_filter(store, reader(store, actor))
     return safety_report(_report_lines(store, as_of, known_at, visible), as_of)

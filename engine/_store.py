@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from ._base import Refused
-from ._chain import event_hash
 from ._db import StoreError, database_url, make_engine, read_session, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh, site_codes
 from ._state import Event, PatientState, fold, stamp
@@ -581,6 +580,8 @@ class Transaction:
         Each event is authorised for the actor at the patient's site; a locked case book takes only
         its unlocking and data queries; a decision by an authenticated user must come signed.
         """
+        from ._chain import event_hash  # (the hash chain's module: only where events are written)
+
         self.authorize_events(patient, state, [e.kind for e in new])
         last_seq = state.last_seq if state is not None else 0
         prev = self._head_hash(patient, last_seq)
