@@ -2,9 +2,18 @@
 
 from typing import Any
 
-from ._app import main
-
 __all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point (``trialflow``): the collector paused while the command starts (``_startup``),
+    then the command the arguments name, alone (``_app.main``)."""
+    from . import _startup
+
+    _startup.pause()
+    from ._app import main as run
+
+    run()
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 from typer.main import get_command_name
 from typer.models import CommandInfo, TyperInfo
 
-from . import _help, _params
+from . import _help, _params, _startup
 
 _help.install()
 _params.install()
@@ -204,10 +204,20 @@ def for_arguments(args: list[str]) -> typer.Typer:
     return _for(first, second)
 
 
+#: the command modules whose commands open their store (``_common.open_store``) before their own work: the
+#: collector stays paused (``_startup``) until the store is open, the engine and the database driver loaded
+_STORE_FIRST = frozenset({"_query_cmd", "_visits_cmd", "_workflow_cmd"})
+
+
 def main() -> None:
     """Console-script entry point: imports and builds only the command the arguments name (see :func:`_for`)."""
     try:
-        for_arguments(sys.argv[1:])()
+        args = sys.argv[1:]
+        lean = for_arguments(args)
+        first = next((a for a in args[:1] if not a.startswith("-")), None)
+        if next((m for m, names in _MODULES if first in names), None) not in _STORE_FIRST:
+            _startup.resume()
+        lean()
     except BrokenPipeError:  # a closed pipe while typer itself printed (help, usage errors)
         _quiet_stdout()
         sys.exit(0)

@@ -195,8 +195,12 @@ def refusals() -> Iterator[None]:
 def open_store(db: str | None) -> Store:
     from trialflow.engine import Store
 
+    from . import _startup
+
     with refusals():
-        return Store.open(db)
+        store = Store.open(db)
+        _startup.resume()  # start-up is over: the command's own work runs with the collector on
+        return store
     raise AssertionError("unreachable")  # pragma: no cover
 
 

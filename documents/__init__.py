@@ -13,15 +13,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._problems import DocumentError, Problem
-    from ._source import Document, PathItem, json_path, load_document, parse_document, suggest
+    from ._problems import DocumentError, Problem, suggest
+    from ._source import Document, PathItem, json_path, load_document, parse_document
     from ._validate import first_problem, schema_problems, validator_for
 
 # Every name is loaded on first use (PEP 562): the YAML reader (``_source``) and jsonschema (``_validate``)
-# only by what reads or checks a document; the problem and the error (``_problems``) need neither.
-_WHERE = {"DocumentError": "._problems", "Problem": "._problems",
-          **{name: "._source" for name in ("Document", "PathItem", "json_path", "load_document", "parse_document",
-                                           "suggest")},
+# only by what reads or checks a document; the problem, the error and the suggestion (``_problems``) need
+# neither.
+_WHERE = {"DocumentError": "._problems", "Problem": "._problems", "suggest": "._problems",
+          **{name: "._source" for name in ("Document", "PathItem", "json_path", "load_document", "parse_document")},
           "first_problem": "._validate", "schema_problems": "._validate", "validator_for": "._validate"}
 
 

@@ -9,16 +9,15 @@ and JSON inputs validate alike.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ._problems import DocumentError, Problem
+from ._problems import DocumentError, Problem, suggest
 
 __all__ = [
     "Document",
@@ -85,18 +84,6 @@ def json_path(path: Sequence[PathItem]) -> str:
         else:
             out += f"[{item!r}]"
     return out
-
-
-def suggest(word: object, candidates: Iterable[str]) -> str:
-    """A ``; did you mean 'x'?`` suffix when one candidate is close to ``word``, else ``""``."""
-    if not isinstance(word, str):
-        return ""
-    options = list(candidates)
-    by_lower = {c.lower(): c for c in options}
-    if word.lower() in by_lower and by_lower[word.lower()] != word:  # 'sd' → 'SD'
-        return f"; did you mean {by_lower[word.lower()]!r}?"
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True, slots=True)

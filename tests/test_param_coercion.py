@@ -12,7 +12,7 @@ import typer
 from typer import _coercion, core
 from typer.testing import CliRunner
 
-import trialflow.cli  # noqa: F401  (installs the deferred coercion)
+import trialflow.cli._app  # noqa: F401  (installs the deferred coercion)
 
 demo = typer.Typer()
 

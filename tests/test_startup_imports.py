@@ -200,3 +200,31 @@ def test_simulate_loads_no_store_schedule_or_case_writers(tmp_path: Path) -> Non
                 "trialflow.engine.simulation._plots", "sqlalchemy", "sqlmodel", "matplotlib",
                 "pydantic"}  # its whole numbers, spelt plainly, need no pydantic (cli/_params.py)
     assert not modules & unwanted
+
+
+_GC = ("import atexit, gc, json, sys\n"
+       "out = sys.argv[1]\n"
+       "atexit.register(lambda: open(out, 'w').write(json.dumps([gc.isenabled(), gc.get_freeze_count()])))\n"
+       "from trialflow.cli import main\n"
+       "sys.argv = ['trialflow', *sys.argv[2:]]\n"
+       "main()\n")
+
+
+@pytest.mark.parametrize("args", [["status"], ["protocol", "validate", "{protocol}"], ["stauts"]],
+                         ids=" ".join)
+def test_the_collector_is_paused_only_while_a_command_starts(tmp_path: Path, demo_db: str, args: list[str]) -> None:
+    """``main()`` pauses the cyclic garbage collector for start-up (cli/_startup.py) and turns it back on with
+    start-up's objects frozen: after the store is open, or before a command that opens none runs (and before
+    typer says a name is no command)."""
+    from trialflow.protocol import bundled_protocol_path
+
+    out = tmp_path / "gc.json"
+    given = [a.replace("{protocol}", str(bundled_protocol_path())) for a in args]
+    store = ["--db", demo_db] if args == ["status"] else []
+    subprocess.run([sys.executable, "-c", _GC, str(out), *given, *store], capture_output=True, timeout=300,
+                   check=False)
+    enabled, frozen = json.loads(out.read_text())
+    assert enabled and frozen > 10_000  # on again, and what start-up made frozen
+    imported = subprocess.run([sys.executable, "-c", "import gc, trialflow.cli._app; print(gc.isenabled(), "
+                               "gc.get_freeze_count())"], capture_output=True, text=True, check=True)
+    assert imported.stdout.split() == ["True", "0"]  # importing the CLI changes nothing
