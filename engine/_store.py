@@ -194,11 +194,13 @@ class Store:
         raise StoreError(f"could not register {protocol.study.id} v{protocol.version}: the store kept changing")
 
     def _register(self, protocol: Protocol, yaml_text: str, user: str | Actor, reason: str) -> RegisteredVersion:
+        from trialflow.protocol import ProtocolError, StoredProtocolMismatch, rebuild_protocol
+
         from ._identity import audit
 
-        try:
-            _stored_model(protocol.content_hash, yaml_text, protocol.source_file)
-        except StoreError:
+        try:  # the text itself, not the cache of stored texts (protocol/_stored.py): it is read from now on
+            rebuild_protocol(yaml_text, protocol.source_file, protocol.content_hash, cached=False)
+        except (StoredProtocolMismatch, ProtocolError):
             raise StoreError(f"{protocol.source_file}: the text given is not the text of the validated protocol "
                              "(its content hash differs); nothing was registered") from None
         actor = user if isinstance(user, Actor) else Actor(user)

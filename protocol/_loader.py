@@ -114,7 +114,7 @@ class StoredProtocolMismatch(ValueError):
                          "after validation, so it is not used")
 
 
-def rebuild_protocol(text: str, file: str, expected_hash: str) -> Protocol:
+def rebuild_protocol(text: str, file: str, expected_hash: str, *, cached: bool = True) -> Protocol:
     """The model of a version validated when it was registered, rebuilt from its stored text.
 
     Its data is read from the cache of stored texts when that holds it (``_stored``: JSON, used only if it
@@ -122,11 +122,12 @@ def rebuild_protocol(text: str, file: str, expected_hash: str) -> Protocol:
     the content hash must be the one it was registered under. The JSON Schema and the semantic checks are
     not run again (they passed at registration, and the hash says the data is the data they passed).
     :class:`StoredProtocolMismatch` if the text was changed, :class:`ProtocolError` if it is no longer
-    even readable YAML.
+    even readable YAML. ``cached=False`` reads the YAML whatever the cache holds (a text being registered
+    is checked against the validated model by its own content, not by what a cache says it holds).
     """
     from ._stored import cached_data, remember_data
 
-    data = cached_data(text, expected_hash)
+    data = cached_data(text, expected_hash) if cached else None
     if data is None:
         from trialflow.documents._source import parse_document
 

@@ -136,3 +136,16 @@ def test_without_the_cache_a_stored_text_is_read_from_its_yaml(store: Store, mon
     monkeypatch.setenv("TRIALFLOW_CACHE_DIR", "off")
     _stored_model.cache_clear()
     assert store.protocol()[0] == load_bundled_protocol()
+
+
+def test_registration_reads_the_text_given_not_what_the_cache_says_it_holds(store: Store,
+                                                                           bundled_protocol_text: str) -> None:
+    from trialflow.protocol._stored import remember_data
+
+    other = load_bundled_protocol()
+    changed = bundled_protocol_text.replace('version: "1.0"', 'version: "1.1"', 1)
+    remember_data(changed, dict(other.data))  # a cache entry claiming the changed text holds the validated data
+    before = store.versions()
+    with pytest.raises(StoreError, match="not the text of the validated protocol"):
+        store.register_protocol(other, changed, USER, "amendment")
+    assert store.versions() == before
