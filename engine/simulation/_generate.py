@@ -347,20 +347,6 @@ def _visits(
     return latest
 
 
-def _static_range(pw: Pathway, v: VisitPlan) -> tuple[str, int, int] | None:
-    """(reference, first, last day) where visit ``v`` can fall relative to its anchor, when its phase is
-    entered on that anchor (so the clamp to the phase entry is known); None otherwise."""
-    ids = [p.id for p in pw.before_decision]
-    idx = ids.index(v.phase) if v.phase in ids else -1
-    if v.anchor == "phase_entry":
-        ref = "enrolment" if idx == 0 else "day0" if idx == 1 else v.phase
-    elif (v.anchor, idx) in (("enrolment", 0), ("day0", 1)):
-        ref = v.anchor
-    else:
-        return None
-    return ref, max(v.day - v.before, 0), max(v.day + v.after, 0)
-
-
 def criterion_windows(c: Cohort, visit_ids: tuple[str, ...], entries: dict[str, F]) -> list[tuple[F, F, VisitPlan]]:
     """(first day, last day, visit) of each of a criterion's visits, per patient (engine/_readings.py)."""
     by_id = {v.id: v for v in c._before}
@@ -374,49 +360,14 @@ def criterion_windows(c: Cohort, visit_ids: tuple[str, ...], entries: dict[str, 
     return out
 
 
-def _completion_sources(pw: Pathway, before: tuple[VisitPlan, ...]) -> dict[str, dict[str, list[str]]]:
-    """For each criterion visit, the visits whose records of each of its kinds can fall in its window
-    (those its window and theirs cannot share statically are left out): the protocol's, made once."""
-    got = _SOURCES.get(id(pw))
-    if got is not None and got[0] is pw and got[1] == before:  # (the same visit objects: compared by identity)
-        return got[2]
-    wanted = sorted({vid for vids in pw.criteria_visits.values() for vid in vids})
-    by_id = {v.id: v for v in before}
-    out: dict[str, dict[str, list[str]]] = {}
-    for vid in wanted:
-        v = by_id.get(vid)
-        if v is None:
-            continue  # criterion_windows says so
-        own = _static_range(pw, v)
-        days: dict[str, list[str]] = {}
-        for kind in v.defining:
-            for w in before:
-                if not (kind in w.kinds or kind in w.defining):
-                    continue
-                other = _static_range(pw, w) if own is not None else None
-                if other is not None and other[0] == own[0] and (  # type: ignore[index]
-                    other[2] < v.day - v.before or other[1] > v.day + v.after
-                ):
-                    continue  # w cannot fall in v's window
-                days.setdefault(kind, []).append(w.id)
-        out[vid] = days
-    if len(_SOURCES) > 16:
-        _SOURCES.clear()
-    _SOURCES[id(pw)] = (pw, before, out)
-    return out
-
-
-_SOURCES: dict[int, tuple[Pathway, tuple[VisitPlan, ...], dict[str, dict[str, list[str]]]]] = {}
-
-
-def _ready_day(c: Cohort, before: tuple[VisitPlan, ...], entries: dict[str, F], exits: dict[str, F]) -> F:
+def _ready_day(c: Cohort, entries: dict[str, F], exits: dict[str, F]) -> F:
     """The day every criterion visit is done or its window has closed: the engine's readiness and
     completion readings (engine/_readings.py) over the cohort."""
     from trialflow.engine._readings import completion_batch, ready_batch
 
     pw = c.pathway
     wanted = sorted({vid for vids in pw.criteria_visits.values() for vid in vids})
-    sources = _completion_sources(pw, before)
+    sources = pw.completion_sources
     visits = []
     for lo, hi, v in criterion_windows(c, tuple(wanted), entries):
         days = {kind: [c.visit_day[w] for w in ws] for kind, ws in sources[v.id].items()}
@@ -448,7 +399,7 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
         if k + 2 < len(before):
             left[phase.id] = entry
     c._entries = entries
-    ready = _ready_day(c, c._before, entries, left)
+    ready = _ready_day(c, entries, left)
     c.decision_day = ready + sc.decision_delay_days
     c.decided = ok & (c.decision_day < c.withdraw_day)
     c.decision_day = np.where(c.decided, c.decision_day, np.nan)

@@ -86,6 +86,9 @@ class Pathway:
     screen_fail_dest: str | None
     dose_levels: Mapping[str, tuple[float, ...]]
     end_states: tuple[str, ...]
+    # for each criterion visit, by each kind that marks it done, the visits before the decision whose
+    # records of that kind can fall in its window (see _completion_sources): the protocol's, made once here
+    completion_sources: Mapping[str, Mapping[str, tuple[str, ...]]]
 
     @property
     def visits_before_decision(self) -> tuple[VisitPlan, ...]:
@@ -181,10 +184,12 @@ def pathway_of(protocol: Protocol) -> Pathway:
     initial = protocol.initial_phase.id
     failing = phase_after(protocol, initial, protocol.triggers.screen_fail)
     et = protocol.early_termination
+    before = tuple(_phase_plan(protocol, protocol.phase(p)) for p in chain)
+    criteria_visits = {c.id: c.visits for c in protocol.decision.criteria}
     return Pathway(
         protocol=protocol,
-        before_decision=tuple(_phase_plan(protocol, protocol.phase(p)) for p in chain),
-        criteria_visits={c.id: c.visits for c in protocol.decision.criteria},
+        before_decision=before,
+        criteria_visits=criteria_visits,
         branches=tuple(branches),
         withdraw_dest=et.dest,
         withdraw_from=frozenset(et.from_phases),
@@ -194,7 +199,51 @@ def pathway_of(protocol: Protocol) -> Pathway:
             for t in protocol.treatments
         },
         end_states=tuple(p.id for p in protocol.phases if p.terminal),
+        completion_sources=_completion_sources(before, criteria_visits),
     )
+
+
+def _static_range(before: tuple[PhasePlan, ...], v: VisitPlan) -> tuple[str, int, int] | None:
+    """(reference, first, last day) where visit ``v`` can fall relative to its anchor, when its phase is
+    entered on that anchor (so the clamp to the phase entry is known); None otherwise."""
+    ids = [p.id for p in before]
+    idx = ids.index(v.phase) if v.phase in ids else -1
+    if v.anchor == "phase_entry":
+        ref = "enrolment" if idx == 0 else "day0" if idx == 1 else v.phase
+    elif (v.anchor, idx) in (("enrolment", 0), ("day0", 1)):
+        ref = v.anchor
+    else:
+        return None
+    return ref, max(v.day - v.before, 0), max(v.day + v.after, 0)
+
+
+def _completion_sources(
+    before: tuple[PhasePlan, ...], criteria_visits: Mapping[str, tuple[str, ...]]
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """For each criterion visit, the visits whose records of each of its kinds can fall in its window
+    (those its window and theirs cannot share statically are left out)."""
+    visits = tuple(v for p in before for v in p.visits)
+    wanted = sorted({vid for vids in criteria_visits.values() for vid in vids})
+    by_id = {v.id: v for v in visits}
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for vid in wanted:
+        v = by_id.get(vid)
+        if v is None:
+            continue  # criterion_windows says so
+        own = _static_range(before, v)
+        days: dict[str, list[str]] = {}
+        for kind in v.defining:
+            for w in visits:
+                if not (kind in w.kinds or kind in w.defining):
+                    continue
+                other = _static_range(before, w) if own is not None else None
+                if other is not None and own is not None and other[0] == own[0] and (
+                    other[2] < v.day - v.before or other[1] > v.day + v.after
+                ):
+                    continue  # w cannot fall in v's window
+                days.setdefault(kind, []).append(w.id)
+        out[vid] = {kind: tuple(ws) for kind, ws in days.items()}
+    return out
 
 
 # -- the decision, vectorised: the engine's reading (engine/_readings.py) --------------------------------
