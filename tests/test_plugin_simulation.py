@@ -11,7 +11,7 @@ import pytest
 from parity_helpers import AMENDMENTS, MISSABLE_SCENARIO, example_plugin
 
 from trialflow.engine.simulation import SimulationError, parse_scenario, simulate
-from trialflow.engine.simulation._evaluate import Judged, _case_arrays
+from trialflow.engine.simulation._evaluate import Judged, _case_arrays, criteria_inputs
 from trialflow.protocol import parse_protocol
 from trialflow.rules import get_rule
 
@@ -26,7 +26,7 @@ def test_the_example_plugins_batch_adapter_equals_its_evaluate() -> None:
         assert sample is not None
         criterion = proto.decision.criterion("tg_doubling")
         rule = get_rule("tg_doubling_time")
-        cases = _case_arrays(Judged(sample, criterion), tuple(rule.observation_kinds))
+        cases = _case_arrays(Judged(criteria_inputs(sample), criterion), tuple(rule.observation_kinds))
         got = rule.evaluate_cases(cases, criterion.params)  # type: ignore[attr-defined]
         assert got.shape == (600,)
         below = 0
@@ -57,7 +57,7 @@ def test_the_tg_slope_rules_batch_case_reader_equals_its_evaluate() -> None:
     sample = simulate(600, seed=8, protocol=proto, scenario=scenario).sample
     assert sample is not None
     criterion = proto.decision.criterion("tg_slope")
-    cases = _case_arrays(Judged(sample, criterion), ("tg", "tgab"))
+    cases = _case_arrays(Judged(criteria_inputs(sample), criterion), ("tg", "tgab"))
     got = tg_slope.evaluate_cases(cases, criterion.params)
     for i in range(600):
         case = cases.case(i, dt.date(2001, 1, 1) + dt.timedelta(days=int(sample.day0[i])))
@@ -79,7 +79,7 @@ def test_the_recist_and_rai_rules_batch_case_readers_equal_their_evaluate(criter
     assert sample is not None
     criterion = next(c for c in proto.decision.criteria if c.rule == criterion_id)
     rule = get_rule(criterion.rule)
-    cases = _case_arrays(Judged(sample, criterion), tuple(rule.observation_kinds))
+    cases = _case_arrays(Judged(criteria_inputs(sample), criterion), tuple(rule.observation_kinds))
     got = rule.evaluate_cases(cases, criterion.params)  # type: ignore[attr-defined]
     labels = rule.case_labels  # type: ignore[attr-defined]
     for i in range(600):
@@ -99,9 +99,9 @@ def test_a_rule_reads_each_patients_records_in_date_order_missing_ones_last() ->
     sample = simulate(600, seed=3, protocol=proto, scenario=parse_scenario(MISSABLE_SCENARIO, "s.yaml")).sample
     assert sample is not None
     criterion = proto.decision.criterion("tg_slope")
-    judged = Judged(sample, criterion)
+    judged = Judged(criteria_inputs(sample), criterion)
     rel = judged.study_days("tg")  # visits x patients, in visit order: nan where no judged record
-    value = _kind_fields(sample, "tg", sample._visits_with("tg"), rel)["value"]
+    value = _kind_fields(criteria_inputs(sample), "tg", sample._visits_with("tg"), rel)["value"]
     got = _case_arrays(judged, ("tg", "tgab")).of_kind("tg")
     present = ~np.isnan(rel)
     gap = (present[1:] & ~present[:-1]).any(axis=0)

@@ -14,42 +14,115 @@ samples count) is the rule's, written once (e.g. ``recist.read_series``) and cal
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from trialflow.protocol import Criterion
+from trialflow.protocol import Criterion, Protocol
 from trialflow.rules import BATCH_KINDS
 from trialflow.rules.observations import NON_TARGET_STATUSES
 
-from ._pathways import SimulationError
+from ._generate import Cohort, criterion_windows, lesion_tenths_float
+from ._pathways import SimulationError, VisitPlan
 
-if TYPE_CHECKING:
-    from ._generate import Cohort
-
-__all__ = ["adapter_for", "evaluate_criteria"]
+__all__ = ["CriteriaInputs", "adapter_for", "criteria_inputs", "evaluate_criteria"]
 
 Outcomes = tuple[NDArray[np.int8], tuple[str, ...]]  # outcome code per patient, the label of each code
 F = NDArray[np.float64]
+B = NDArray[np.bool_]
+I = NDArray[np.int64]  # noqa: E741 - the usual name for an index array
+
+
+@dataclass(frozen=True, slots=True)
+class CriteriaInputs:
+    """Everything the decision criteria read of a cohort, and nothing else: one entry (row) per patient
+    evaluated. Frozen and slotted, so a read of anything else of the cohort is an AttributeError (and a
+    mypy error) rather than a silent read of other patients' rows."""
+
+    protocol: Protocol
+    tg_loq: float  # the scenario's limit of quantification of Tg (ug/L)
+    before: tuple[VisitPlan, ...]  # the visits before the decision, in order
+    enrol: F
+    day0: F
+    entries: Mapping[str, F]  # the day each phase before the decision is entered
+    visit_day: Mapping[str, F]  # of every visit before the decision (nan: not done)
+    tg_noise: Mapping[str, F]  # at the visits with Tg records
+    ct_ne: Mapping[str, B]  # at the visits with CT records
+    tg0: F
+    tg_slope: F
+    tgab_positive: B
+    reinduced: B
+    new_avid_lesions: I
+    diameter0: F  # P x L, nan where the patient has fewer lesions
+    growth_per_day: F
+    new_lesion_day: F
+    has_non_target: B
+
+    @property
+    def size(self) -> int:
+        return int(self.enrol.shape[0])
+
+    def visits_with(self, kind: str) -> list[VisitPlan]:
+        """The visits before the decision with records of ``kind`` (as ``Cohort._visits_with``)."""
+        return [v for v in self.before if kind in v.kinds or kind in v.defining]
+
+
+def criteria_inputs(c: Cohort, idx: I | None = None) -> CriteriaInputs:
+    """What the criteria read of cohort ``c``: of every patient (``idx`` None: the cohort's own arrays,
+    no copy) or of the patients ``idx`` (in that order; taken, the visits' Tg noise and CT readability
+    only at the visits with Tg or CT records)."""
+    before = c._before
+    tg_visits = [v.id for v in before if "tg" in v.kinds or "tg" in v.defining]
+    ct_visits = [v.id for v in before if "ct" in v.kinds or "ct" in v.defining]
+    if idx is None:
+
+        def take(a: NDArray[Any]) -> NDArray[Any]:
+            return a
+
+    else:
+
+        def take(a: NDArray[Any]) -> NDArray[Any]:
+            return np.take(a, idx, axis=0)  # (np.take: some twice as fast as a[idx])
+
+    return CriteriaInputs(
+        protocol=c.pathway.protocol,
+        tg_loq=c.scenario.tg_loq,
+        before=before,
+        enrol=take(c.enrol),
+        day0=take(c.day0),
+        entries={k: take(a) for k, a in c._entries.items()},
+        visit_day={v.id: take(c.visit_day[v.id]) for v in before},
+        tg_noise={vid: take(c.tg_noise[vid]) for vid in tg_visits},
+        ct_ne={vid: take(c.ct_ne[vid]) for vid in ct_visits},
+        tg0=take(c.tg0),
+        tg_slope=take(c.tg_slope),
+        tgab_positive=take(c.tgab_positive),
+        reinduced=take(c.reinduced),
+        new_avid_lesions=take(c.new_avid_lesions),
+        diameter0=take(c.diameter0),
+        growth_per_day=take(c.growth_per_day),
+        new_lesion_day=take(c.new_lesion_day),
+        has_non_target=take(c.has_non_target),
+    )
 
 
 class Judged:
     """The records one criterion may judge: the cohort's records, masked by the criterion's evidence
     selection (kinds, study days, unscheduled records; engine/_evidence.py)."""
 
-    def __init__(self, c: Cohort, criterion: Criterion):
-        from ._generate import criterion_windows
-
+    def __init__(self, c: CriteriaInputs, criterion: Criterion):
         self.c, self.criterion = c, criterion
-        self._own = {v.id: (lo, hi, v) for lo, hi, v in criterion_windows(c, criterion.visits, c._entries)}
+        windows = criterion_windows(c.before, c.enrol, c.day0, c.entries, criterion.visits)
+        self._own = {v.id: (lo, hi, v) for lo, hi, v in windows}
         self._windows = [(lo, hi, v.defining) for lo, hi, v in self._own.values()]
         self._cache: dict[str, F] = {}
 
     def study_days(self, kind: str) -> F:
         """V x P: the study days (since day 0) of the ``kind`` records of the visits before the decision
-        where the criterion may judge them (nan: not judged), one row per visit (``c._visits_with(kind)``;
+        where the criterion may judge them (nan: not judged), one row per visit (``c.visits_with(kind)``;
         one row of nan when there is none): the engine's readings over every visit at once."""
         from trialflow.engine._evidence import counts_batch, reads_schedule
         from trialflow.engine._readings import judged_batch
@@ -57,7 +130,7 @@ class Judged:
         got = self._cache.get(kind)
         if got is None:
             c = self.c
-            vs = c._visits_with(kind)
+            vs = c.visits_with(kind)
             if not vs:
                 got = np.full((1, c.size), np.nan)
             else:
@@ -160,7 +233,7 @@ def _gather(a: NDArray[Any], order: _Order | None) -> NDArray[Any]:
     return out
 
 
-def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArray[Any]]:
+def _kind_fields(c: CriteriaInputs, kind: str, vs: list[VisitPlan], rel: F) -> dict[str, NDArray[Any]]:
     """V x P (x lesions) field values of the simulated records of ``kind`` at visits ``vs`` whose
     judged study days are ``rel`` (nan: no record): what engine/simulation/_records.py writes in the case
     files, as arrays; a record that is not there has no field set (False) and no Tg value (nan)."""
@@ -177,7 +250,7 @@ def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArr
             np.multiply(c.tg0, value, out=value)
         np.round(value, 2, out=value)
         np.maximum(value, 0.01, out=value)
-        loq = c.scenario.tg_loq
+        loq = c.tg_loq
         with np.errstate(invalid="ignore"):
             below = value < loq
         return {"value": value, "below_loq": below, "loq": np.broadcast_to(np.float64(loq), rel.shape)}
@@ -189,7 +262,7 @@ def _kind_fields(c: Cohort, kind: str, vs: list[Any], rel: F) -> dict[str, NDArr
         lesion = ~np.isnan(c.diameter0)
         mm = np.empty((len(vs), *c.diameter0.shape))
         for k, v in enumerate(vs):
-            tenths = c.lesion_tenths_float(c.visit_day[v.id])
+            tenths = lesion_tenths_float(c.diameter0, c.growth_per_day, c.day0, c.visit_day[v.id])
             tenths /= 10.0
             mm[k] = np.where(lesion & ~ne[k][:, None], tenths, np.nan)
         nt = np.where(c.has_non_target, NON_TARGET_STATUSES.index("present"), -1)
@@ -222,7 +295,7 @@ def _case_arrays(j: Judged, kinds: tuple[str, ...]) -> Any:
     out = {}
     for kind in kinds:
         rel = j.study_days(kind)
-        made = _kind_fields(c, kind, c._visits_with(kind), rel)  # once per kind: every field from one pass
+        made = _kind_fields(c, kind, c.visits_with(kind), rel)  # once per kind: every field from one pass
         order = _date_order(rel)
         fields = {}
         for n in BATCH_KINDS[kind]:
@@ -277,7 +350,7 @@ NOT_EVALUABLE = ("not_evaluable", "NE")  # engine/_decision.py NOT_EVALUABLE_OUT
 PROGRESSION = frozenset({"progression", "PD"})  # engine/_decision.py PROGRESSION_OUTCOMES
 
 
-def _judge(c: Cohort, criterion: Criterion) -> Outcomes:
+def _judge(c: CriteriaInputs, criterion: Criterion) -> Outcomes:
     """The rule on the judged records, then the final-visit check as the engine's decision makes it: a
     missing final result makes the outcome not evaluable, unless the rule found progression."""
     judged = Judged(c, criterion)
@@ -290,7 +363,7 @@ def _judge(c: Cohort, criterion: Criterion) -> Outcomes:
     return codes, labels
 
 
-def evaluate_criteria(c: Cohort) -> dict[str, Outcomes]:
+def evaluate_criteria(c: CriteriaInputs) -> dict[str, Outcomes]:
     """Each decision criterion's outcome per patient (as codes and their labels), as of the patient's
-    decision date, on the records the criterion may judge."""
-    return {cr.id: _judge(c, cr) for cr in c.pathway.protocol.decision.criteria}
+    decision date, on the records the criterion may judge (:func:`criteria_inputs`)."""
+    return {cr.id: _judge(c, cr) for cr in c.protocol.decision.criteria}

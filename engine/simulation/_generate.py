@@ -9,6 +9,7 @@ numbers: changing one probability changes only the patients it must).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -165,18 +166,21 @@ class Cohort:
 
     def lesion_tenths(self, day: F) -> I:
         """P x L target-lesion diameters in tenths of a mm on ``day`` (0: gone or no such lesion)."""
-        return self.lesion_tenths_float(day).astype(np.int64)
+        return lesion_tenths_float(self.diameter0, self.growth_per_day, self.day0, day).astype(np.int64)
 
-    def lesion_tenths_float(self, day: F) -> F:
-        """:meth:`lesion_tenths` as whole numbers in floats (exactly the same values, no conversion)."""
-        t = np.maximum(np.nan_to_num(day - self.day0, nan=0.0), 0.0)
-        with np.errstate(over="ignore"):
-            d = self.diameter0 * np.exp(np.minimum(self.growth_per_day * t, 50.0))[:, None]
-        gone = ~(d >= 3.0)  # < 3 mm: gone from the CT (nan: no such lesion)
-        np.minimum(d, 1000.0, out=d)
-        np.putmask(d, gone, 0.0)  # (faster than copyto with where=)
-        d *= 10
-        return np.rint(d, out=d)
+
+def lesion_tenths_float(diameter0: F, growth_per_day: F, day0: F, day: F) -> F:
+    """P x L target-lesion diameters in tenths of a mm on ``day`` (0: gone or no such lesion), as whole
+    numbers in floats, from each patient's diameters on ``day0`` (P x L, nan: no such lesion) and log growth
+    per day (:meth:`Cohort.lesion_tenths` without the conversion to integers: exactly the same values)."""
+    t = np.maximum(np.nan_to_num(day - day0, nan=0.0), 0.0)
+    with np.errstate(over="ignore"):
+        d = diameter0 * np.exp(np.minimum(growth_per_day * t, 50.0))[:, None]
+    gone = ~(d >= 3.0)  # < 3 mm: gone from the CT (nan: no such lesion)
+    np.minimum(d, 1000.0, out=d)
+    np.putmask(d, gone, 0.0)  # (faster than copyto with where=)
+    d *= 10
+    return np.rint(d, out=d)
 
 
 def _exp_days(u: F, per_month: float | NDArray[np.float64]) -> F:
@@ -347,15 +351,18 @@ def _visits(
     return latest
 
 
-def criterion_windows(c: Cohort, visit_ids: tuple[str, ...], entries: dict[str, F]) -> list[tuple[F, F, VisitPlan]]:
-    """(first day, last day, visit) of each of a criterion's visits, per patient (engine/_readings.py)."""
-    by_id = {v.id: v for v in c._before}
+def criterion_windows(
+    before: tuple[VisitPlan, ...], enrol: F, day0: F, entries: Mapping[str, F], visit_ids: tuple[str, ...]
+) -> list[tuple[F, F, VisitPlan]]:
+    """(first day, last day, visit) of each of a criterion's visits, per patient (engine/_readings.py),
+    among the visits ``before`` the decision, given each patient's enrolment, day 0 and phase entries."""
+    by_id = {v.id: v for v in before}
     out = []
     for vid in visit_ids:
         v = by_id.get(vid)
         if v is None:
             raise SimulationError(f"criterion visit {vid!r} is not in a phase before the decision")
-        target = _anchor(v, c.enrol, c.day0, entries[v.phase]) + v.day
+        target = _anchor(v, enrol, day0, entries[v.phase]) + v.day
         out.append((target - v.before, target + v.after, v))
     return out
 
@@ -369,7 +376,7 @@ def _ready_day(c: Cohort, entries: dict[str, F], exits: dict[str, F]) -> F:
     wanted = sorted({vid for vids in pw.criteria_visits.values() for vid in vids})
     sources = pw.completion_sources
     visits = []
-    for lo, hi, v in criterion_windows(c, tuple(wanted), entries):
+    for lo, hi, v in criterion_windows(c._before, c.enrol, c.day0, entries, tuple(wanted)):
         days = {kind: [c.visit_day[w] for w in ws] for kind, ws in sources[v.id].items()}
         last = np.fmin(hi, exits[v.phase]) if v.phase in exits else hi  # done no later than leaving the phase
         visits.append((completion_batch(v.defining, days, lo, last), hi))
@@ -407,14 +414,13 @@ def simulate_chunk(pw: Pathway, sc: Scenario, rng: Streams, run: I, enrol: F) ->
         d = c.visit_day[v.id]
         c.visit_day[v.id] = np.where(c.decided & (d > c.decision_day), np.nan, d)
 
-    from ._evaluate import evaluate_criteria
+    from ._evaluate import criteria_inputs, evaluate_criteria
 
     # the criteria are read at the decision: a patient who never reaches it has no outcome (every use of
     # the codes masks them by ``decided``), so only the decided patients are evaluated, and the others
-    # get code 0, never read. (Before the phases' entries, exits and doses are laid out, so that the
-    # decided patients' copy holds little more than what the criteria read.)
+    # get code 0, never read. (Before the phases' entries, exits and doses are laid out.)
     idx = np.flatnonzero(c.decided)
-    got = evaluate_criteria(c if idx.size == n else criteria_subset(c, idx))
+    got = evaluate_criteria(criteria_inputs(c, None if idx.size == n else idx))
     if idx.size == n:
         c.codes = {k: v[0] for k, v in got.items()}
     else:
@@ -495,29 +501,8 @@ def dose_on(c: Cohort, treatment: str, start_dose: float, day: F) -> F:
     return np.asarray(levels, dtype=np.float64)[idx]
 
 
-# what the criteria read of a cohort (engine/simulation/_evaluate.py and the Cohort methods it calls)
-_CRITERIA_FIELDS = frozenset(
-    {
-        "pathway", "scenario", "enrol", "day0", "tg0", "tg_slope", "tgab_positive", "reinduced",
-        "new_avid_lesions", "diameter0", "growth_per_day", "new_lesion_day", "has_non_target",
-        "visit_day", "tg_noise", "ct_ne", "_before", "_entries",
-    }
-)
-
-
-def criteria_subset(c: Cohort, idx: I) -> Cohort:
-    """The patients ``idx`` of ``c`` with only what the criteria read taken (the visits' Tg noise and CT
-    readability only at the visits with Tg or CT records): every other per-patient array is left with no
-    rows, so that reading one fails rather than reads other patients."""
-    keep = {"tg_noise": {v.id for v in c._visits_with("tg")}, "ct_ne": {v.id for v in c._visits_with("ct")}}
-    return subset(c, idx, _CRITERIA_FIELDS, keep)
-
-
-def subset(
-    c: Cohort, idx: I, fields: frozenset[str] | None = None, keys: dict[str, set[str]] | None = None
-) -> Cohort:
-    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx`` (only
-    those of ``fields`` when given, the others emptied; of a dict field only its ``keys`` when given)."""
+def subset(c: Cohort, idx: I) -> Cohort:
+    """The patients ``idx`` of ``c`` (in that order): every per-patient array taken at ``idx``."""
     out: dict[str, Any] = {}
     n = c.size
 
@@ -526,14 +511,7 @@ def subset(
 
     for name in Cohort.__dataclass_fields__:
         v = getattr(c, name)
-        if fields is not None and name not in fields:
-            if isinstance(v, np.ndarray):
-                v = v[:0]
-            elif isinstance(v, dict | list):
-                v = type(v)()
-        elif isinstance(v, dict) and keys is not None and name in keys:
-            v = {key: take(a) for key, a in v.items() if key in keys[name]}
-        elif isinstance(v, np.ndarray):
+        if isinstance(v, np.ndarray):
             v = take(v) if v.shape[:1] == (n,) else v  # (one not made yet is empty)
         elif isinstance(v, dict):
             v = {key: take(a) if isinstance(a, np.ndarray) else a for key, a in v.items()}
