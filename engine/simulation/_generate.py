@@ -293,9 +293,9 @@ def _visits(
     # same arithmetic per patient; everyone else's visit is not done, nan, as ``among`` would make it)
     rows = np.flatnonzero(among) if 4 * np.count_nonzero(among) < n else None
 
-    def only(a: Any) -> Any:
-        """A per-patient array for the patients placed."""
-        return a if rows is None or np.ndim(a) == 0 or a.shape[0] != n else a.take(rows)
+    def only(a: NDArray[Any]) -> NDArray[Any]:
+        """Per-patient array ``a`` (one entry per patient of the cohort) for the patients placed."""
+        return a if rows is None else a.take(rows)
 
     placed = n if rows is None else rows.size
     placed_latest = latest if rows is None else np.full(placed, np.nan)
@@ -328,14 +328,14 @@ def _visits(
             placed_entry,
             placed_stop,
             placed_among,
-            only(u),
+            only(u) if jittered else u,  # (u and miss: empty when not drawn)
             32 - _BUCKET_BITS,
             table,
             cuts,
             before,
             _HARD,
             jittered,
-            only(miss),
+            only(miss) if can_miss else miss,
             float(sc.missed_probability),
             can_miss,
             day,
