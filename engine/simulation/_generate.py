@@ -73,7 +73,12 @@ class Streams:
 
 @dataclass(slots=True)
 class Segment:
-    """Days on a phase treatment at one daily dose: [start, stop) per patient (empty if stop <= start)."""
+    """Days on a phase treatment at one daily dose: [start, stop) per patient (empty if stop <= start).
+
+    The arrays are shared, not copied, and read-only (a write raises): ``start`` of a phase's first
+    segment is the cohort's ``phase_entry`` array of the phase and ``stop`` of its last is its
+    ``phase_exit`` array (before the decision); ``dose_mg_per_day`` is one read-only broadcast view of
+    the dose (``level``) when every patient has the same. Copy one before changing it."""
 
     treatment: str
     start: F
@@ -488,6 +493,7 @@ def _dose(c: Cohort, phase: PhasePlan, start: F, stop: F) -> None:
         a = start if j == 0 else np.maximum(start, cuts[:, j - 1])  # nan (not in the phase) stays nan: empty
         b = stop if j == cuts.shape[1] else np.minimum(stop, cuts[:, j])
         every = np.broadcast_to(np.float64(level), (c.size,))  # one dose for all: a read-only view
+        a.flags.writeable = b.flags.writeable = False  # (shared with phase_entry / phase_exit: see Segment)
         c.segments.append(Segment(phase.treatment, a, b, every, float(level)))
 
 
