@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -139,28 +139,40 @@ def _streams(plan: _Plan, first: int, n: int) -> Streams:
     return Streams(gens, sizes)
 
 
-def _chunk_inputs(plan: _Plan, i: int, carry: float) -> tuple[int, int, Streams, I, F, float]:
+class Inputs(NamedTuple):
+    """A chunk's patients, random streams and enrolment (what :func:`_chunk_inputs` answers).
+
+    ``rng`` has already made the enrolment draws and moves on with every draw the chunk makes: the
+    inputs can be simulated **once**; simulating them again would draw other numbers (a second run of a
+    chunk makes its inputs again with :func:`_chunk_inputs`)."""
+
+    first: int  # the chunk's first patient
+    n: int  # its patients
+    rng: Streams  # their streams, past the enrolment draws
+    run: I  # each patient's run
+    enrol: F  # each patient's enrolment day (days since study start)
+    carry: float  # the enrolment day the chunk's last run reaches (the next chunk starts from it)
+
+
+def _chunk_inputs(plan: _Plan, i: int, carry: float) -> Inputs:
     """Chunk ``i``'s patients, random streams and enrolment, given the enrolment day the chunk's first
-    run has reached (``carry``); answers the day its last run reaches."""
+    run has reached (``carry``); answers the day its last run reaches too."""
     first = i * plan.chunk
     n = min(plan.chunk, plan.total - first)
     rng = _streams(plan, first, n)
     run, enrol, carry = _enrolment(rng, first, n, plan.patients, plan.scenario.accrual_per_month, carry)
-    return first, n, rng, run, enrol, carry
+    return Inputs(first, n, rng, run, enrol, carry)
 
 
-Inputs = tuple[int, int, Streams, I, F, float]  # what _chunk_inputs answers
-
-
-def _carries(plan: _Plan) -> Iterator[tuple[float, Inputs]]:
+def _chunk_starts(plan: _Plan) -> Iterator[tuple[float, Inputs]]:
     """The enrolment day each chunk starts from (the previous chunk's last), in chunk order, with the
     chunk's inputs drawn from it (cheap: the enrolment draws only); a chunk simulated in this process
-    goes on from these, so its enrolment is drawn once."""
+    goes on from these, so its enrolment is drawn once (each ``Inputs`` is simulated once: see there)."""
     carry = 0.0
     for i in range(plan.nchunks):
         inputs = _chunk_inputs(plan, i, carry)
         yield carry, inputs
-        carry = inputs[-1]
+        carry = inputs.carry
 
 
 def _apply_design(plan: _Plan, c: Cohort, first: int) -> tuple[Cohort, I, I, I]:
@@ -188,7 +200,7 @@ def _simulate_one(
     plan: _Plan, ctx: _Context, i: int, carry: float, keep_sample: bool, inputs: Inputs | None = None
 ) -> _Chunk:
     """Chunk ``i`` from the enrolment day ``carry`` (``inputs``: its inputs already drawn from it, with
-    the streams where the enrolment left them)."""
+    the streams where the enrolment left them, used up here)."""
     first, n, rng, run, enrol, _ = _chunk_inputs(plan, i, carry) if inputs is None else inputs
     c = simulate_chunk(ctx.pw, plan.scenario, rng, run, enrol)
     fav1 = stopped = success = None
@@ -419,7 +431,7 @@ def simulate(
         if progress is not None:
             progress(k.last, total)
 
-    starts = _carries(plan)
+    starts = _chunk_starts(plan)
     if cluster is not None and nchunks > 1:
         # the workers simulate whole chunks and send back only their counts and month table; this
         # process draws the enrolment carries (cheap), simulates chunk 0 itself (the sample keeps its
