@@ -175,16 +175,25 @@ def _closing_gaps(nrows: int) -> NDArray[np.intp]:
     return np.ascontiguousarray(np.array(table, dtype=np.intp).T)
 
 
-class _Order:
-    """How :func:`_date_order` re-orders the rows of every patient's records: ``flat``, a gather index
-    into the whole rows x patients plane; or, when only some patients (``cols``) have rows to move,
-    their rows in the new order (``rows``, rows x those patients), everyone else's staying as they are."""
+@dataclass(frozen=True, slots=True)
+class _Sort:
+    """How :func:`_date_order` re-orders the rows of every patient's records by a sort: ``flat``, a
+    gather index into the whole rows x patients plane."""
 
-    __slots__ = ("cols", "flat", "rows")
+    flat: NDArray[np.intp]
 
-    def __init__(self, flat: NDArray[np.intp] | None, cols: NDArray[np.intp] | None = None,
-                 rows: NDArray[np.intp] | None = None):
-        self.flat, self.cols, self.rows = flat, cols, rows
+
+@dataclass(frozen=True, slots=True)
+class _CloseGaps:
+    """How :func:`_date_order` re-orders the rows of the records already in date order but with gaps:
+    the patients with a gap (``cols``), their rows in the new order (``rows``, rows x those patients),
+    everyone else's staying as they are."""
+
+    cols: NDArray[np.intp]
+    rows: NDArray[np.intp]
+
+
+_Order = _Sort | _CloseGaps
 
 
 def _date_order(rel: F) -> _Order | None:
@@ -207,28 +216,27 @@ def _date_order(rel: F) -> _Order | None:
             np.fmax(seen, row, out=seen)
     if ordered and not gaps:
         return None
-    cols = np.arange(npat)
     if not ordered or nrows > 8:
         order = np.argsort(np.where(present, rel, np.inf), axis=0, kind="stable")
-        return _Order((order * npat + cols).ravel())
+        return _Sort((order * npat + np.arange(npat)).ravel())
     held = np.zeros(npat, np.uint8)
     bits = present.view(np.uint8)
     for r in range(nrows):
         held |= bits[r] << np.uint8(r)
     # rows 0..k-1 held and no other (bits 2^k - 1: held & (held + 1) == 0, 255 + 1 wrapping to 0): no gap
     moved = np.flatnonzero(held & (held + np.uint8(1)))
-    return _Order(None, moved, np.take(_closing_gaps(nrows), held.take(moved), axis=1))
+    return _CloseGaps(moved, np.take(_closing_gaps(nrows), held.take(moved), axis=1))
 
 
 def _gather(a: NDArray[Any], order: _Order | None) -> NDArray[Any]:
     """``a`` (rows x patients x ...) with its rows re-ordered per patient by :func:`_date_order`'s order."""
     if order is None:
         return a
-    if order.flat is not None:
+    if isinstance(order, _Sort):
         nrows, npat = a.shape[:2]
         return np.take(a.reshape(nrows * npat, *a.shape[2:]), order.flat, axis=0).reshape(a.shape)
     out = a.copy()
-    if order.cols is not None and order.rows is not None and order.cols.size:
+    if order.cols.size:
         out[:, order.cols] = a[order.rows, order.cols]
     return out
 
