@@ -4,6 +4,7 @@ without an adapter is refused before anything runs, saying what to add."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -11,8 +12,17 @@ import pytest
 from parity_helpers import AMENDMENTS, MISSABLE_SCENARIO, example_plugin
 
 from trialflow.engine.simulation import SimulationError, parse_scenario, simulate
-from trialflow.engine.simulation._evaluate import Judged, _case_arrays, criteria_inputs
-from trialflow.protocol import parse_protocol
+from trialflow.engine.simulation._evaluate import (
+    CriteriaInputs,
+    Judged,
+    _case_arrays,
+    _CloseGaps,
+    _date_order,
+    _kind_fields,
+    _Sort,
+    criteria_inputs,
+)
+from trialflow.protocol import Criterion, load_bundled_protocol, parse_protocol
 from trialflow.rules import get_rule
 
 PLUGIN = next(a for a in AMENDMENTS if a.plugin)
@@ -88,26 +98,46 @@ def test_the_recist_and_rai_rules_batch_case_readers_equal_their_evaluate(criter
     assert len(set(np.unique(got).tolist())) >= 3
 
 
+def _assert_each_patient_in_date_order(inputs: CriteriaInputs, criterion: Criterion) -> None:
+    """Per patient, the Tg records a rule's batch reader gets are the judged ones in date order, the slots
+    without one last, each value moved with its date: as a stable sort of that patient's dates alone
+    (missing ones as +inf) orders them."""
+    judged = Judged(inputs, criterion)
+    rel = judged.study_days("tg")  # visits x patients, in visit order: nan where no judged record
+    value = _kind_fields(inputs, "tg", inputs.visits_with("tg"), rel)["value"]
+    got = _case_arrays(judged, ("tg", "tgab")).of_kind("tg")
+    present = ~np.isnan(rel)
+    for i in range(inputs.size):
+        order = np.argsort(np.where(present[:, i], rel[:, i], np.inf), kind="stable")
+        np.testing.assert_array_equal(got.days[i], rel[order, i])
+        np.testing.assert_array_equal(got.fields["value"][i], value[order, i])
+
+
 def test_a_rule_reads_each_patients_records_in_date_order_missing_ones_last() -> None:
     """What a rule's batch reader gets (``CaseArrays``): per patient its judged records in date order, the
-    slots without one last, every field moved with its record's date; patients with missed visits (gaps)
-    and without them side by side in one cohort."""
-    from trialflow.engine.simulation._evaluate import _kind_fields
-    from trialflow.protocol import load_bundled_protocol
-
+    slots without one last, every field moved with its record's date. Two cohorts, one per way of
+    ordering: patients with missed visits (gaps) and without them side by side, all in date order (the
+    gaps are closed without a sort); and the same with one patient's week-4 and week-8 samples swapped
+    (out of date order: sorted)."""
     proto = load_bundled_protocol()
     sample = simulate(600, seed=3, protocol=proto, scenario=parse_scenario(MISSABLE_SCENARIO, "s.yaml")).sample
     assert sample is not None
     criterion = proto.decision.criterion("tg_slope")
-    judged = Judged(criteria_inputs(sample), criterion)
-    rel = judged.study_days("tg")  # visits x patients, in visit order: nan where no judged record
-    value = _kind_fields(criteria_inputs(sample), "tg", sample._visits_with("tg"), rel)["value"]
-    got = _case_arrays(judged, ("tg", "tgab")).of_kind("tg")
+    inputs = criteria_inputs(sample)
+    rel = Judged(inputs, criterion).study_days("tg")
     present = ~np.isnan(rel)
     gap = (present[1:] & ~present[:-1]).any(axis=0)
     assert 0 < gap.sum() < 600  # both kinds of patient
-    for i in range(600):
-        # a stable sort with the missing records last is the order wanted
-        order = np.argsort(np.where(present[:, i], rel[:, i], np.inf), kind="stable")
-        np.testing.assert_array_equal(got.days[i], rel[order, i])
-        np.testing.assert_array_equal(got.fields["value"][i], value[order, i])
+    assert isinstance(_date_order(rel), _CloseGaps)  # in date order, with gaps: the gaps closed
+    _assert_each_patient_in_date_order(inputs, criterion)
+
+    w4, w8 = (ids := [v.id for v in inputs.visits_with("tg")]).index("tg_w4"), ids.index("tg_w8")
+    i = int(np.flatnonzero(present[w4] & present[w8] & gap)[0])  # a patient with a gap elsewhere too
+    days = dict(inputs.visit_day)
+    days["tg_w4"], days["tg_w8"] = days["tg_w4"].copy(), days["tg_w8"].copy()
+    days["tg_w4"][i], days["tg_w8"][i] = inputs.visit_day["tg_w8"][i], inputs.visit_day["tg_w4"][i]
+    swapped = dataclasses.replace(inputs, visit_day=days)
+    rel = Judged(swapped, criterion).study_days("tg")
+    assert np.count_nonzero(np.diff(rel, axis=0) < 0) == 1  # patient i's week 8 before its week 4, no other
+    assert isinstance(_date_order(rel), _Sort)  # out of date order: sorted
+    _assert_each_patient_in_date_order(swapped, criterion)
