@@ -100,8 +100,9 @@ def _answers(store: Store, unmet: str | None) -> dict[str, str]:
 
 
 def _ct(date: dt.date, sizes: list[float], new: bool, organs: list[str]) -> dict[str, Any]:
+    # a course extrapolated past its 6-month change can shrink a lesion below nothing: it has disappeared (0 mm)
     return {"kind": "ct", "date": date.isoformat(), "slice_thickness_mm": 5,
-            "target": [{"id": f"T{i + 1}", "organ": organs[i], "diameter_mm": round(s, 1),
+            "target": [{"id": f"T{i + 1}", "organ": organs[i], "diameter_mm": round(max(s, 0.0), 1),
                         **({"nodal": True} if organs[i] == "lymph_node" else {})} for i, s in enumerate(sizes)],
             "non_target": [{"id": "N1", "organ": "bone", "status": "present"}],
             "new_lesions": ["liver segment 6"] if new else []}

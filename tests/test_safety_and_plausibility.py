@@ -106,4 +106,14 @@ def test_an_implausible_tg_needs_confirming_and_the_reason_is_stored(treated: st
 def test_an_implausible_lesion_diameter_is_refused(treated: str) -> None:
     # 450 mm is a finite, storable diameter (the hard limit is 1000 mm) but outside the protocol's plausible range
     r = run("record", P, "ct", "--date", "2026-04-13", "--target", "T1:lung:450", "--db", treated, code=1)
-    assert "ct target diameter_mm 450 mm" in r.stderr and "(1-300 mm)" in r.stderr
+    assert "ct target diameter_mm 450 mm" in r.stderr and "(0-300 mm)" in r.stderr
+
+
+def test_a_target_lesion_that_has_disappeared_is_recorded_as_0_mm_without_confirming(treated: str) -> None:
+    """RECIST records a target lesion that has disappeared as 0 mm (a complete response needs every target at 0);
+    the plausible range must not refuse it, nor a lesion shrunk below 1 mm, as a typing error."""
+    run("record", P, "ct", "--date", "2026-04-13", "--target", "T1:lung:0", "--target", "T2:liver:0.8",
+        "--db", treated)
+    ct = next(e for e in js("history", P, "--db", treated) if e["summary"].startswith("ct ")
+              and e["effective_date"] == "2026-04-13")
+    assert [t["diameter_mm"] for t in ct["payload"]["target"]] == [0, 0.8] and ct["reason"] is None

@@ -3,7 +3,7 @@ value outside the protocol's plausible range recorded only once confirmed with a
 ``trialflow record ... --confirm-unusual REASON`` stores it (over HTTP, against the CLI on a twin store).
 
 The store is the two-site team of ``web_helpers`` (the bundled protocol declares Tg at most 100,000 ug/L and
-a target lesion 1-300 mm). Every test writes, so each gets its own store.
+a target lesion 0-300 mm). Every test writes, so each gets its own store.
 """
 
 from __future__ import annotations
