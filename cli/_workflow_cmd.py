@@ -16,7 +16,7 @@ from ._common import (
     read_new_password,
     resolve_user,
 )
-from ._output import console, err_console, fail, print_json
+from ._output import fail, print_json, print_line
 
 DateOpt = Annotated[str, typer.Option("--date", metavar="DATE", help="Effective date, YYYY-MM-DD.",
                                       show_default=False)]
@@ -31,9 +31,9 @@ def _written(result: Any, as_json: bool) -> None:
         print_json(result)
         return
     for w in items:
-        console.print(w.message, markup=False)
+        print_line(w.message)
         for warning in getattr(w, "warnings", ()):
-            err_console.print(f"note: {warning}", markup=False)
+            print_line(f"note: {warning}", err=True)
 
 
 def _number(text: str, option: str) -> float:
@@ -75,23 +75,23 @@ def register(app: typer.Typer) -> None:
             print_json({"store": store.url, "schema": schema, "protocol": version, "users": users})
             return
         if schema:
-            console.print(f"store {store.url}: {schema}", markup=False)
+            print_line(f"store {store.url}: {schema}")
         if version.newly_registered:
-            console.print(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
-                          f"(sha256 {version.content_hash[:12]})", markup=False)
+            print_line(f"store {store.url}: protocol {version.study_id} v{version.version} registered "
+                       f"(sha256 {version.content_hash[:12]})")
         else:
             held = ", ".join(f"v{v.version} ({v.patients} patients)" for v in store.versions())
-            console.print(f"store {store.url} already holds {version.study_id}: {held}; newest v{version.version} "
-                          f"(sha256 {version.content_hash[:12]}). Nothing changed"
-                          + (" but the schema" if schema else ""), markup=False)
+            print_line(f"store {store.url} already holds {version.study_id}: {held}; newest v{version.version} "
+                       f"(sha256 {version.content_hash[:12]}). Nothing changed"
+                       + (" but the schema" if schema else ""))
         if admin is not None:
-            console.print(f"first admin {admin.lower()} created: from now on every command authenticates "
-                          "(--user NAME and a password)", markup=False)
+            print_line(f"first admin {admin.lower()} created: from now on every command authenticates "
+                       "(--user NAME and a password)")
         elif users == 0:
-            console.print("no users: single-user mode, anyone who can open this store acts under a free-text "
-                          "--user name; create the first admin with trialflow init --admin NAME", markup=False)
+            print_line("no users: single-user mode, anyone who can open this store acts under a free-text "
+                       "--user name; create the first admin with trialflow init --admin NAME")
         else:
-            console.print(f"{users} user(s): every command authenticates (--user NAME and a password)", markup=False)
+            print_line(f"{users} user(s): every command authenticates (--user NAME and a password)")
 
     @app.command()
     def enroll(
@@ -116,10 +116,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(result)
         elif result.eligible:
-            console.print(f"{patient}: enrolled under protocol v{result.protocol_version}; phase {result.phase}",
-                          markup=False)
+            print_line(f"{patient}: enrolled under protocol v{result.protocol_version}; phase {result.phase}")
         else:
-            console.print(f"{patient}: screen failure recorded; not met: {', '.join(result.unmet)}", markup=False)
+            print_line(f"{patient}: screen failure recorded; not met: {', '.join(result.unmet)}")
 
     @app.command()
     def start(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,17 @@ def test_validating_a_file_validated_before_loads_no_rich_pydantic_or_jsonschema
     assert stdout.startswith(f"{bundled}: valid — sorafenib-dtc")
     assert "trialflow.protocol._loader" in modules  # (the check sees imports: the file was loaded)
     assert not {m for m in modules if m.split(".")[0] in ("rich", "pydantic", "jsonschema", "sqlalchemy")}
+
+
+def test_recording_prints_its_line_without_rich(tmp_path: Path, demo_db: str) -> None:
+    """``record`` prints one plain line ("DEMO-020: 1 recorded"): no rich console is built to print it."""
+    db = tmp_path / "demo.db"
+    shutil.copyfile(demo_db, db)  # (a copy: the other tests read the module's store unchanged)
+    modules, stdout = _imported(tmp_path, "record", "DEMO-020", "adverse_event", "--date", "2026-11-01",
+                                "--term", "Fatigue", "--grade", "1", "--db", str(db))
+    assert stdout == "DEMO-020: 1 recorded\n"
+    assert "trialflow.engine._chain" in modules  # (the check sees imports: an event was written)
+    assert not {m for m in modules if m.split(".")[0] == "rich"}
 
 
 @pytest.mark.parametrize("args", [
