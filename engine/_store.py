@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersio
 
 T = TypeVar("T")
 _EVENT_COLUMNS = tuple(c.name for c in EventRow.__table__.columns)  # type: ignore[attr-defined]
+# the values a new event row takes for the columns it is not given (as ``EventRow(...)`` would)
+_EVENT_DEFAULTS: dict[str, Any] = {c: EventRow._defaults.get(c) for c in _EVENT_COLUMNS}
 
 
 class ConcurrentUpdate(Exception):
@@ -593,18 +596,22 @@ class Transaction:
         # names who wrote it into this store, authenticated, in its context
         imported = json.dumps({**self.actor.context, "imported_by": self.user, "imported_by_id": self.actor.user_id},
                               sort_keys=True, ensure_ascii=False)
+        table = EventRow.__table__  # type: ignore[attr-defined]
         for i, e in enumerate(new, start=1):
-            row = EventRow(patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
-                           recorded_at=e.recorded_at or self.now, user=e.user or self.user,
-                           user_id=None if e.user else self.actor.user_id,
-                           context=imported if e.user else context, reason=e.reason,
-                           payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
-                           corrects_id=e.corrects, dedup_key=e.dedup)
-            row.prev_hash, row.hash = prev, event_hash({c: getattr(row, c) for c in _EVENT_COLUMNS}, prev)
-            prev = row.hash
-            self.session.add(row)
-            rows.append(row)
-        self.session.flush()
+            row = {**_EVENT_DEFAULTS, **dict(
+                patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
+                recorded_at=e.recorded_at or self.now, user=e.user or self.user,
+                user_id=None if e.user else self.actor.user_id, context=imported if e.user else context,
+                reason=e.reason, payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
+                corrects_id=e.corrects, dedup_key=e.dedup)}
+            row["prev_hash"], row["hash"] = prev, event_hash({c: row.get(c) for c in _EVENT_COLUMNS}, prev)
+            prev = row["hash"]
+            # a Core insert, in order, each taking its id: the ORM's unit of work (and the mappers it
+            # configures first) cost a record some 15 ms for the same rows; the unique (patient, seq)
+            # still refuses a concurrent writer's event (IntegrityError: the write is retried)
+            del row["id"]
+            (row["id"],) = self.session.execute(insert(table).values(**row)).inserted_primary_key
+            rows.append(types.SimpleNamespace(**row))
         appended = [Event.from_row(r) for r in rows]
         after = fold([*(state.events if state is not None else ()), *appended])
         self.project(patient, last_seq, after.last_seq, project(after))
@@ -615,8 +622,11 @@ class Transaction:
         return site_codes(self.session)
 
     def site_of(self, patient: str) -> str | None:
-        row = self.session.get(PatientRow, patient)
-        return row.site if row is not None else None
+        # a Core read, flushed first as session.get would see a pending row: the ORM's first use would
+        # configure every mapper (~10 ms of a record)
+        self.session.flush()
+        table = PatientRow.__table__  # type: ignore[attr-defined]
+        return self.session.execute(select(table.c.site).where(table.c.id == patient)).scalar()
 
     def authorize(self, action: str, patient: str | None = None) -> None:
         """:func:`authorize` for the acting user (at ``patient``'s site, when one is named)."""
@@ -639,8 +649,8 @@ class Transaction:
         """The hash of the patient's event ``last_seq`` (the chain's end), or "" for a new patient."""
         if last_seq == 0:
             return ""
-        found = self.session.execute(select(col(EventRow.hash)).where(
-            col(EventRow.patient_id) == patient, col(EventRow.seq) == last_seq)).scalar()
+        e = EventRow.__table__.c  # type: ignore[attr-defined]  # (Core: see append)
+        found = self.session.execute(select(e.hash).where(e.patient_id == patient, e.seq == last_seq)).scalar()
         return found or ""
 
     def project(self, patient: str, old_seq: int, new_seq: int, p: ProjectionUpdate) -> None:
@@ -651,13 +661,16 @@ class Transaction:
                                       last_seq=new_seq, updated_at=self.now)
         if p.protocol_version_id is not None:
             values["protocol_version_id"] = p.protocol_version_id
-        res = self.session.execute(update(PatientRow).where(col(PatientRow.id) == patient)
-                                   .where(col(PatientRow.last_seq) == old_seq).values(**values))
+        # Core statements on the tables (the ORM's would configure every mapper first: see append)
+        patients, items, visits = (PatientRow.__table__, WorkItemRow.__table__,  # type: ignore[attr-defined]
+                                   VisitRow.__table__)  # type: ignore[attr-defined]
+        res = self.session.execute(update(patients).where(patients.c.id == patient)
+                                   .where(patients.c.last_seq == old_seq).values(**values))
         if res.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentUpdate(patient)
-        self.session.execute(delete(WorkItemRow).where(col(WorkItemRow.patient_id) == patient))
+        self.session.execute(delete(items).where(items.c.patient_id == patient))
         if p.items:
-            self.session.execute(insert(WorkItemRow), [_item_row(i) for i in p.items])
-        self.session.execute(delete(VisitRow).where(col(VisitRow.patient_id) == patient))
+            self.session.execute(insert(items), [_item_row(i) for i in p.items])
+        self.session.execute(delete(visits).where(visits.c.patient_id == patient))
         if p.visits:
-            self.session.execute(insert(VisitRow), _visit_rows(patient, p))
+            self.session.execute(insert(visits), _visit_rows(patient, p))
