@@ -129,6 +129,24 @@ def test_recording_prints_its_line_without_rich(tmp_path: Path, demo_db: str) ->
     assert not {m for m in modules if m.split(".")[0] == "rich"}
 
 
+def test_recording_writes_through_core_without_configuring_the_mappers(tmp_path: Path, demo_db: str) -> None:
+    """A single-record write (engine/_store.py ``Transaction``) reads and writes the tables with Core
+    statements: the ORM's mappers, configured on its first use, are never configured."""
+    db = tmp_path / "demo.db"
+    shutil.copyfile(demo_db, db)
+    check = ("import atexit, sys\n"
+             "from trialflow.engine._rows import _registry\n"
+             "atexit.register(lambda: print('mappers configured:', not _registry._new_mappers))\n"
+             "from trialflow.cli import main\n"
+             "sys.argv = ['trialflow', *sys.argv[1:]]\n"
+             "main()\n")
+    done = subprocess.run([sys.executable, "-c", check, "record", "DEMO-020", "tg", "--date", "2026-11-01",
+                           "--value", "0.5", "--tgab", "negative", "--db", str(db)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "DEMO-020: 2 recorded\nmappers configured: False\n"
+
+
 @pytest.mark.parametrize("args", [
     ["status", "--help"], ["protocol", "--help"], ["lock", "--help"], ["serve", "--help"], ["stauts"], [],
     ["--help"], ["user", "add", "--help"], ["next", "--help"], ["protocol", "validate", "--help"],
