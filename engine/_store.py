@@ -610,7 +610,8 @@ class Transaction:
             # configures first) cost a record some 15 ms for the same rows; the unique (patient, seq)
             # still refuses a concurrent writer's event (IntegrityError: the write is retried)
             del row["id"]
-            (row["id"],) = self.session.execute(insert(table).values(**row)).inserted_primary_key
+            inserted = self.session.execute(insert(table).values(**row))
+            (row["id"],) = inserted.inserted_primary_key  # type: ignore[attr-defined]  # (a CursorResult)
             rows.append(types.SimpleNamespace(**row))
         appended = [Event.from_row(r) for r in rows]
         after = fold([*(state.events if state is not None else ()), *appended])
