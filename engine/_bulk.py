@@ -40,6 +40,10 @@ _ITEMS = WorkItemRow.__table__  # type: ignore[attr-defined]
 _VISITS = VisitRow.__table__  # type: ignore[attr-defined]
 #: ids per IN (...) list: SQLite and PostgreSQL cap the bound parameters of one statement (32,766 / 65,535)
 CHUNK = 5000
+#: the columns :meth:`BulkTransaction.preload` reads: an :class:`Event`'s and the chain head (``hash``), not the
+#: context, dedup key or previous hash of every stored event (an import reads 10^5 of them)
+_EVENT_READ = [_EVENTS.c[n] for n in ("id", "patient_id", "seq", "kind", "effective_date", "recorded_at", "user",
+                                      "reason", "payload", "corrects_id", "hash")]
 _MISSING = object()
 
 
@@ -85,7 +89,8 @@ class BulkTransaction(Transaction):
                 select(_PATIENTS.c.id, _PATIENTS.c.site).where(_PATIENTS.c.id.in_(chunk)))}
             events: dict[str, list[Event]] = {}
             heads: dict[str, str] = {}
-            q = select(_EVENTS).where(_EVENTS.c.patient_id.in_(chunk)).order_by(_EVENTS.c.patient_id, _EVENTS.c.seq)
+            q = (select(*_EVENT_READ).where(_EVENTS.c.patient_id.in_(chunk))
+                 .order_by(_EVENTS.c.patient_id, _EVENTS.c.seq))
             for r in self.session.execute(q):
                 events.setdefault(r.patient_id, []).append(Event.from_row(r))
                 heads[r.patient_id] = r.hash or ""
@@ -237,6 +242,7 @@ class BulkTransaction(Transaction):
         caller writing in chunks holds one chunk at a time."""
         self._write_patients()
         self._write_events()
+        self._rows = []  # every appended row is written (each belongs to a patient written here)
         self._write_projections()
         written = {pid for pid, p in self._patients.items()
                    if p is not None and (p.created is not None or p.projection is not None)}

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,11 +34,18 @@ _NOT_HASHED = frozenset({"id", "hash", "prev_hash"})
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+@lru_cache(maxsize=1024)
+def _moment(value: dt.datetime) -> str:
+    """A datetime as hashed, once per distinct moment (every event of one import has the same ``recorded_at``).
+    Equal datetimes (the same instant in two time zones) hash alike either way: both are hashed in UTC."""
+    if value.tzinfo is not None:  # stored naive (UTC) on both backends; hash what is stored
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds")
+
+
 def _canonical(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:  # stored naive (UTC) on both backends; hash what is stored
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="microseconds")
+        return _moment(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

@@ -120,13 +120,15 @@ def _values(data: Mapping[str, Any], path: str) -> list[Any]:
     return [data.get(path)]
 
 
-def implausible(protocol: Protocol, rec: Record) -> list[str]:
-    """The values of ``rec`` outside a physiological range the protocol declares (one sentence each)."""
+def implausible(protocol: Protocol, rec: Record, data: Mapping[str, Any] | None = None) -> list[str]:
+    """The values of ``rec`` outside a physiological range the protocol declares (one sentence each).
+    ``data``: ``rec.to_dict()`` if the caller holds it already (an import holds every record's)."""
     out = []
-    data = rec.to_dict()
-    for r in protocol.plausibility:
-        if r.kind != rec.kind:
-            continue
+    rules = [r for r in protocol.plausibility if r.kind == rec.kind]
+    if not rules:
+        return out
+    data = rec.to_dict() if data is None else data
+    for r in rules:
         for v in _values(data, r.field):
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue

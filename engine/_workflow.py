@@ -387,7 +387,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             if why:
                 problems.append(why)
                 continue
-            unusual = implausible(protocol, rec)
+            unusual = implausible(protocol, rec, payloads[i])
             if unusual and confirm_unusual is None:
                 problems += [Problem(f"{patient}: {u}", "; if it is right, record it with --confirm-unusual REASON",
                                      unusual=True) for u in unusual]
