@@ -23,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from ._readings import completion, defining_kinds, missing_kinds, visit_window
+from ._readings import defining_kinds, visit_window
 from ._state import PatientState
 
 if TYPE_CHECKING:
@@ -128,6 +128,23 @@ def _first_inside(records: list[VisitRecord], first: dt.date, last: dt.date) -> 
     return min((r for r in records if first <= r.date <= last), key=lambda r: (r.date, r.event), default=None)
 
 
+def _window_records(kinds: tuple[str, ...], by_kind: dict[str, list[VisitRecord]], first: dt.date,
+                    last: dt.date) -> tuple[dt.date | None, tuple[str, ...], tuple[VisitRecord, ...]]:
+    """:func:`completion`, :func:`missing_kinds` and each kind's :func:`_first_inside` of one visit's window,
+    from one pass over each kind's records (a projection places every visit of every patient it writes)."""
+    records: list[VisitRecord] = []
+    missing: list[str] = []
+    for k in kinds:
+        f = _first_inside(by_kind.get(k, []), first, last)
+        if f is None:
+            missing.append(k)
+        else:
+            records.append(f)
+    # done: every kind has a record inside, on the latest of the kinds' earliest days
+    done_on = max(r.date for r in records) if kinds and not missing else None
+    return done_on, tuple(missing), tuple(records)
+
+
 def at_date(v: ScheduledVisit, by_clock: bool, as_of: dt.date) -> ScheduledVisit:
     """A placed visit on ``as_of``: a settled state stays, a state ``by_clock`` follows the date alone.
 
@@ -159,7 +176,6 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
             deviations.setdefault(e.payload["visit"], []).append(
                 VisitDeviation(e.id, e.payload["kind"], e.effective_date, e.payload.get("reason", "")))
     skips = {e.payload["visit"]: e.payload.get("reason", "") for e in state.skips if e.effective_date <= as_of}
-    dates = {k: [r.date for r in rs] for k, rs in by_kind.items()}
     seen: set[str] = set()
     stints = list(state.stints)
     for i in range(len(stints) - 1, -1, -1):  # the latest stay in a phase counts
@@ -182,9 +198,7 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
             last = min(end, left) if left is not None else end
             kinds = defining_kinds(protocol, v)
             # a visit is done when every defining kind has a record in the window (the shared readings)
-            done_on = completion(kinds, dates, start, last)
-            missing = missing_kinds(kinds, dates, start, last)
-            records = tuple(f for k in kinds if (f := _first_inside(by_kind.get(k, []), start, last)) is not None)
+            done_on, missing, records = _window_records(kinds, by_kind, start, last)
             status: VisitStatus
             by_clock = False
             if done_on is not None:
