@@ -123,7 +123,7 @@ def _values(data: Mapping[str, Any], path: str) -> list[Any]:
 def implausible(protocol: Protocol, rec: Record, data: Mapping[str, Any] | None = None) -> list[str]:
     """The values of ``rec`` outside a physiological range the protocol declares (one sentence each).
     ``data``: ``rec.to_dict()`` if the caller holds it already (an import holds every record's)."""
-    out = []
+    out: list[str] = []
     rules = [r for r in protocol.plausibility if r.kind == rec.kind]
     if not rules:
         return out
