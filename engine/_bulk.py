@@ -242,8 +242,8 @@ class BulkTransaction(Transaction):
         caller writing in chunks holds one chunk at a time."""
         self._write_patients()
         self._write_events()
-        self._rows = []  # every appended row is written (each belongs to a patient written here)
         self._write_projections()
+        self._rows = []  # every appended row is written (each belongs to a patient written here)
         written = {pid for pid, p in self._patients.items()
                    if p is not None and (p.created is not None or p.projection is not None)}
         self.forget(written)
