@@ -21,7 +21,7 @@ from ._base import EARLIEST_DATE, Problem, Refused, date_problem, today
 from ._checks import admissible, conflict, eligibility_answers, implausible
 from ._db import StoreError
 from ._decision import evaluate_decision
-from ._identity import Actor, Login, authorize, identify, resolve_site, verify_signer
+from ._identity import Actor, Login, PermissionDenied, authorize, identify, resolve_site, verify_signer
 from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._readings import leads_to_decision
@@ -654,6 +654,8 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
             try:
                 written = record_in(store, tx, [item for _, item in rows], batch.day0,
                                     batch.enrolled, advise=len(parsed) <= 20)
+            except PermissionDenied:
+                raise  # not a problem of the file's rows: the whole import is refused as it was, with its role
             except Refused as err:
                 problems += err.problems
             else:
