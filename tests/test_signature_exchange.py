@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from team_helpers import PASSWORDS, Team, at_decision, cheap_hashing, new_team_store  # noqa: F401  # fixture
-from workflow_helpers import BACKENDS, DECISION_DAY, new_db_url, new_store
+from workflow_helpers import BACKENDS, DECISION_DAY, INVESTIGATOR, new_db_url
 
 from trialflow.engine import (
     Event,
@@ -49,12 +49,19 @@ def _signed_team(team: Team) -> None:
 
 
 def _copy(source: Store, backend: str, tmp_path: Path, actor: Any = None) -> Iterator[Store]:
-    """The source's patients restored by ``import odm`` into an empty store on ``backend``."""
+    """The source's patients restored by ``import odm`` into an empty store on ``backend`` that registered the
+    source's protocol text (an ODM import needs the version its subjects were enrolled under, which need not be
+    the text trialflow bundles today)."""
     out = tmp_path / "signed.xml"
     export_odm(source, out, actor=actor)
+    with source.engine.connect() as c:
+        texts = c.execute(text("SELECT yaml_text FROM protocol_version ORDER BY id")).scalars().all()
+    assert len(texts) == 1, "the source stores hold one protocol version"
+    protocol_file = tmp_path / "source-protocol.yaml"
+    protocol_file.write_text(texts[0], encoding="utf-8")
     urls = new_db_url(backend, tmp_path / "target")
     (tmp_path / "target").mkdir()
-    target = new_store(next(urls))
+    target = init_store(next(urls), protocol_file, INVESTIGATOR)[0]
     try:
         import_odm(target, out, "data.manager")
         yield target
