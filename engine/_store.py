@@ -594,15 +594,14 @@ class Transaction:
         context = self.actor.context_json()
         # an event restored from another system keeps its author's name there (``user``, free text here) and
         # names who wrote it into this store, authenticated, in its context
-        imported = json.dumps({**self.actor.context, "imported_by": self.user, "imported_by_id": self.actor.user_id},
-                              sort_keys=True, ensure_ascii=False)
+        imported = PAYLOAD_JSON({**self.actor.context, "imported_by": self.user, "imported_by_id": self.actor.user_id})
         table = EventRow.__table__  # type: ignore[attr-defined]
         for i, e in enumerate(new, start=1):
             row = {**_EVENT_DEFAULTS, **dict(
                 patient_id=patient, seq=last_seq + i, kind=e.kind, effective_date=e.effective_date,
                 recorded_at=e.recorded_at or self.now, user=e.user or self.user,
                 user_id=None if e.user else self.actor.user_id, context=imported if e.user else context,
-                reason=e.reason, payload=json.dumps(stamp(e.kind, e.payload), sort_keys=True, ensure_ascii=False),
+                reason=e.reason, payload=PAYLOAD_JSON(stamp(e.kind, e.payload)),
                 corrects_id=e.corrects, dedup_key=e.dedup)}
             row["prev_hash"], row["hash"] = prev, event_hash({c: row.get(c) for c in _EVENT_COLUMNS}, prev)
             prev = row["hash"]
