@@ -13,7 +13,7 @@ from typing import Annotated, Generic, TypeVar
 
 import typer
 
-from ._output import console
+from ._plain_tables import console_size
 
 __all__ = ["AllOpt", "LimitOpt", "Page", "page"]
 
@@ -46,7 +46,7 @@ class Page(Generic[T]):
 
 def screenful() -> int:
     """Rows that fit the terminal with the table's header and the lines around it."""
-    return max(_FEWEST, console.size.height - _LINES_AROUND)
+    return max(_FEWEST, console_size()[1] - _LINES_AROUND)
 
 
 def page(rows: Sequence[T], key: Callable[[T], str], *, limit: int | None, show_all: bool) -> Page[T]:

@@ -4,8 +4,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from ._common import (
     AsOfOpt,
@@ -21,7 +19,7 @@ from ._common import (
     resolve_user,
 )
 from ._long_lists import AllOpt, LimitOpt, page
-from ._output import console, print_json, user_text
+from ._output import print_json, print_line
 from ._tables import Column, print_table
 
 _STYLE = {"overdue": "bold red", "due": "yellow", "missed": "magenta", "upcoming": "dim", "done": "green"}
@@ -45,6 +43,9 @@ def print_worklist(actions: list[Any], title: str) -> None:
 
 
 def render_report(r: Any) -> list[Any]:
+    from rich.table import Table
+    from rich.text import Text
+
     out: list[Any] = []
     prop = "n/a" if r.proportion is None else f"{r.favourable}/{r.evaluable} = {r.proportion:.1%}"
     ci = "" if r.ci95 is None else f" (95 % CI {r.ci95[0]:.1%} – {r.ci95[1]:.1%}, {r.ci_method})"
@@ -102,14 +103,14 @@ def register(app: typer.Typer) -> None:
             print_json(actions)
             return
         if not actions:
-            console.print(f"nothing due as of {day or dt.date.today()}", markup=False)
+            print_line(f"nothing due as of {day or dt.date.today()}")
             return
         noun = "item" if len(actions) == 1 else "items"
         when = f"{day}" if day else f"today, {dt.date.today()}"
         shown = page(actions, lambda a: str(a.status), limit=limit, show_all=show_all)
         print_worklist(list(shown.rows), f"Worklist as of {when} ({len(actions):,} {noun})")
         if (more := shown.footer()) is not None:
-            console.print(more, markup=False)
+            print_line(more)
 
     @app.command()
     def evaluate(
@@ -118,7 +119,12 @@ def register(app: typer.Typer) -> None:
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Preview the decision (changes nothing): each criterion, favourable or not, recommended branch."""
+        from rich.table import Table
+        from rich.text import Text
+
         from trialflow.engine import evaluate as do_evaluate
+
+        from ._output import console, user_text
 
         p = call(do_evaluate, open_store(db), patient, as_of=parse_date(as_of, "--as-of"),
                  known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
@@ -140,7 +146,7 @@ def register(app: typer.Typer) -> None:
             console.print(Text.assemble(f"favourable response: {'yes' if p.favourable else 'no'}; recommended: "
                                         f"{p.recommended_branch} → ", (str(p.recommended_phase), "bold")))
         for m in p.missing:
-            console.print(f"missing: {m}", markup=False)
+            print_line(f"missing: {m}")
         for f in p.flags:
             console.print(Text.assemble(("flag:", "yellow"), " ", user_text(f)))
 
@@ -175,7 +181,7 @@ def register(app: typer.Typer) -> None:
                      Column("dose"), Column("visits", "text", min_width=9), Column("next", "text", min_width=16)],
                     rows, title=f"Status as of {day}", hint="trialflow status --json")
         if (more := shown.footer()) is not None:
-            console.print(more, markup=False)
+            print_line(more)
 
     @app.command()
     def history(
@@ -214,6 +220,8 @@ def register(app: typer.Typer) -> None:
                password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False) -> None:
         """The primary endpoint with its exact 95 % CI, criterion counts, and patients per arm and phase."""
         from trialflow.engine import report as do_report
+
+        from ._output import console
 
         r = call(do_report, open_store(db), as_of=parse_date(as_of, "--as-of"), known_at=parse_known_at(known_at),
                  actor=resolve_user(user, password_stdin))

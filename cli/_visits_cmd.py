@@ -18,7 +18,7 @@ from ._common import (
     resolve_user,
 )
 from ._long_lists import AllOpt, LimitOpt, page
-from ._output import console, print_json
+from ._output import print_json, print_line
 from ._tables import Column, print_table, say
 from ._workflow_cmd import PatientArg, _written
 
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
             cols, rows = _ledger_rows(vs, with_patient=False)
             print_table(cols, rows, title=title, hint=f"trialflow visits {patient} --json")
             for p in result.unscheduled:
-                console.print(f"{p}: visits get their dates at day 0 (trialflow start {patient})", markup=False)
+                print_line(f"{p}: visits get their dates at day 0 (trialflow start {patient})")
             return
         vs = call(cohort_visits, store, status=status, unresolved=unresolved, as_of=day, site=site,
                   known_at=parse_known_at(known_at), actor=resolve_user(user, password_stdin))
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
             return
         what = (f"{status} visits" if status else "visits") + (f" at site {site}" if site else "")
         if not vs:
-            console.print(f"no {what} as of {day}", markup=False)
+            print_line(f"no {what} as of {day}")
             return
         # the cohort's list is cut to a screenful; the rows left out are counted by state (by phase with --status)
         shown = page(vs, (lambda v: str(v.phase)) if status else (lambda v: str(v.status)), limit=limit,
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         print_table(cols, rows, title=f"{what[0].upper()}{what[1:]} as of {day} ({len(vs)})",
                     hint="trialflow visits --json")
         if (more := shown.footer()) is not None:
-            console.print(more, markup=False)
+            print_line(more)
 
     @app.command()
     def deviation(

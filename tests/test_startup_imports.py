@@ -4,9 +4,9 @@ Whole processes, as a user runs them (``trialflow.cli:main``), on the demo store
 imported when it exited is read from ``sys.modules``. The figures themselves are a benchmark
 (``benchmarks/bench_cli.py``), not a timed test; this checks the causes: the schedule reads
 (``next``, ``status``, ``visits``, ``history``, ``safety``) load no numpy, no scipy, no jsonschema and no
-rule plug-in; ``--help`` loads none of typer's Markdown, Syntax and Traceback renderers nor pydantic;
-validating an unchanged protocol loads no rich, pydantic or jsonschema; and only the command that runs
-is built.
+rule plug-in, and their tables no rich; ``--help`` loads none of typer's Markdown, Syntax and Traceback
+renderers nor pydantic; validating an unchanged protocol loads no rich, pydantic or jsonschema; and only
+the command that runs is built.
 """
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ def test_schedule_reads_load_no_numpy_scipy_jsonschema_or_rules(tmp_path: Path, 
     # the stored protocol is rebuilt from its cached data (protocol/_stored.py), not from its YAML
     assert not {m for m in modules if m.split(".")[0] == "yaml" or m == "trialflow.documents._source"}
     assert "typer._adapters" not in modules  # (typer's pydantic coercion: cli/_params.py)
+
+
+@pytest.mark.parametrize("args", [
+    ["next"], ["status"], ["visits", "DEMO-020"], ["visits", "--status", "missed"], ["history", "DEMO-020"],
+], ids=" ".join)
+def test_store_commands_tables_load_no_rich(tmp_path: Path, demo_db: str, args: list[str]) -> None:
+    """Their tables, printed to a pipe, are drawn by ``cli/_plain_tables.py`` (rich's tables, byte for byte)."""
+    modules, stdout = _imported(tmp_path, *args, "--db", demo_db)
+    assert "  " in stdout and "trialflow.cli._plain_tables" in modules  # (a table was drawn)
+    assert not {m for m in modules if m.split(".")[0] == "rich"}
 
 
 def test_evaluate_loads_the_rules_it_computes_with(tmp_path: Path, demo_db: str) -> None:
