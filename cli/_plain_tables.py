@@ -16,8 +16,8 @@ to rich as before:
 - text whose every character takes one cell of the terminal and whose only white space is the plain
   space (the :data:`_ONE_CELL` ranges: Latin, general punctuation, arrows; no combining marks, no East
   Asian wide characters, no zero-width or non-breaking spaces, which rich measures and wraps its own way);
-- output to what rich would not treat as a terminal (a pipe, a file, a test's capture): at a terminal
-  rich draws the header bold and underlined, which this module does not.
+- output to a pipe, a file or a terminal, not to a dumb terminal, IDLE or Jupyter (which rich treats in
+  ways of its own); at a terminal the header is bold and underlined, as rich draws it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PlainColumn", "console_size", "drawable", "layout", "render", "terminal_size", "wrap_line"]
+__all__ = ["PlainColumn", "console_size", "drawable", "layout", "render", "styled", "terminal_size", "wrap_line"]
 
 # Code point ranges rich measures as one cell each, none of them white space but the space itself
 _ONE_CELL = re.compile(r"[\x20-\x7e\xa1-\xac\xae-\u024f\u2010-\u2027\u2030-\u205e\u2190-\u21ff]*")
@@ -41,24 +41,37 @@ def _one_cell(text: str) -> bool:
     return _ONE_CELL.fullmatch(text) is not None
 
 
-def _styles_output() -> bool:
-    """Whether rich would treat stdout as a terminal and style the header (``Console.is_terminal``)."""
+def _output_kind() -> str:
+    """How rich's console would print to stdout (``Console.is_terminal``, ``is_dumb_terminal``): "plain"
+    (no terminal: no styles), "styled" (a terminal: the header bold and underlined), or "rich" (a dumb
+    terminal, IDLE or Jupyter, which rich treats its own ways: rich draws)."""
+    if "idlelib" in getattr(sys.stdin, "__module__", "") or "ipykernel" in sys.modules:
+        return "rich"
     compatible = os.environ.get("TTY_COMPATIBLE", "")
-    if compatible in ("0", "1"):
-        return compatible == "1"
     force = os.environ.get("FORCE_COLOR")
-    if force is not None:
-        return force != ""
-    isatty = getattr(sys.stdout, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except ValueError:
-        return False
+    if compatible in ("0", "1"):
+        terminal = compatible == "1"
+    elif force is not None:
+        terminal = force != ""
+    else:
+        isatty = getattr(sys.stdout, "isatty", None)
+        try:
+            terminal = bool(isatty and isatty())
+        except ValueError:
+            terminal = False
+    if not terminal:
+        return "plain"
+    return "rich" if os.environ.get("TERM", "").lower() in ("dumb", "unknown") else "styled"
 
 
 def drawable(*texts: str) -> bool:
     """Whether this module draws ``texts`` as rich would (see the module docstring)."""
-    return not _styles_output() and all(_one_cell(t) for t in texts)
+    return _output_kind() != "rich" and all(_one_cell(t) for t in texts)
+
+
+def styled() -> bool:
+    """Whether the header is to be drawn bold and underlined, as rich draws it at a terminal."""
+    return _output_kind() == "styled"
 
 
 def terminal_size() -> tuple[int, int]:
@@ -81,9 +94,9 @@ def terminal_size() -> tuple[int, int]:
 
 
 def console_size() -> tuple[int, int]:
-    """(columns, lines) of the output as rich's console sees them: :func:`terminal_size` where rich would
-    not style the output, rich's own at a terminal (it has its rules for dumb terminals there)."""
-    if not _styles_output():
+    """(columns, lines) of the output as rich's console sees them: :func:`terminal_size`, or rich's own
+    where rich draws (it has its rules for dumb terminals)."""
+    if _output_kind() != "rich":
         return terminal_size()
     from ._output import console
 
@@ -260,21 +273,28 @@ def _cell_lines(text: str, width: int, col: PlainColumn) -> list[str]:
     return out
 
 
-def render(columns: Sequence[PlainColumn], widths: Sequence[int], title: str | None) -> str | None:
+_HEADER = "\x1b[1;4m{}\x1b[0m"  # rich's "bold underline" at a terminal (no colour: the same on every terminal)
+
+
+def render(columns: Sequence[PlainColumn], widths: Sequence[int], title: str | None, *,
+           bold_header: bool = False) -> str | None:
     """The table as rich prints it (the title, then the header and each row, a line each row line ends),
-    or None if a column is too narrow for its padding (rich's own business then)."""
+    or None if a column is too narrow for its padding (rich's own business then). ``bold_header``: as at a
+    terminal, where rich styles each piece of the header (padding, text, blank line) on its own."""
     pads = _pads(len(columns))
     if not columns or any(w - left - right < 1 for w, (left, right) in zip(widths, pads, strict=True)):
         return None
     out = [] if title is None else [title]
     for r in range(len(columns[0].cells) + 1):
+        style = (lambda piece: _HEADER.format(piece) if piece else "") if r == 0 and bold_header else str
         cells = []
         for col, w, (left, right) in zip(columns, widths, pads, strict=True):
             text = col.header if r == 0 else col.cells[r - 1]
-            cells.append([" " * left + line + " " * right for line in _cell_lines(text, w - left - right, col)])
+            cells.append([style(" " * left) + style(line) + style(" " * right)
+                          for line in _cell_lines(text, w - left - right, col)])
         height = max(len(c) for c in cells)
         for i, c in enumerate(cells):
-            blank = [" " * widths[i]] * (height - len(c))
+            blank = [style(" " * widths[i])] * (height - len(c))
             cells[i] = blank + c if r == 0 else c + blank  # the header at the bottom of its row, a row at the top
         out.extend("".join(c[k] for c in cells) for k in range(height))
     return "\n".join(out) + "\n"

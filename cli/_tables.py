@@ -4,9 +4,9 @@ Ids, dates and numbers are never broken inside: their columns do not wrap and ke
 only text columns wrap, at word boundaries. A column that does not fit is left out with a line saying
 so and how to see it, never silently. Cells are printed as text (never rich markup).
 
-The table is rich's (``rich.table.Table``); when its output is plain text that ``_plain_tables`` draws
-exactly as rich would (output to a pipe or a file, text of one-cell characters), that module draws it and
-rich is not loaded at all (issue 12: rich was a fifth of what ``next`` added to its imports).
+The table is rich's (``rich.table.Table``); when ``_plain_tables`` can draw it exactly as rich would (text
+of one-cell characters, to a pipe, a file or a terminal), that module draws it and rich is not loaded
+(issue 12: rich was a fifth of what ``next`` added to its imports).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _plain(shown: _Shown, title: str | None, width: int) -> str | None:
     if not shown or not _plain_tables.drawable(*texts):
         return None
     plain = [_plain_tables.PlainColumn(c.name, cells, c.kind == "id", lo, c.justify) for c, lo, cells in shown]
-    return _plain_tables.render(plain, _plain_tables.layout(plain, width), title)
+    return _plain_tables.render(plain, _plain_tables.layout(plain, width), title, bold_header=_plain_tables.styled())
 
 
 def _rich(shown: _Shown, title: str | None) -> None:

@@ -34,13 +34,21 @@ def _table(rng: random.Random) -> tuple[list[Column], list[list[str]], str | Non
     return columns, rows, (_text(rng) or None) if rng.random() < .8 else None
 
 
-def _rich_console(width: int) -> _TextConsole:
+def _rich_console(width: int, terminal: bool = False) -> _TextConsole:
     return _TextConsole(file=io.StringIO(), width=width, height=25, highlight=False, soft_wrap=True, emoji=False,
-                        markup=False)
+                        markup=False, force_terminal=terminal, color_system="truecolor" if terminal else None)
 
 
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
 @pytest.mark.parametrize("seed", range(40))
-def test_plain_tables_are_riches(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_tables_are_riches(seed: int, terminal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a terminal rich styles the header (bold, underlined): drawn so too, escape for escape."""
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    if terminal:
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    else:
+        monkeypatch.delenv("FORCE_COLOR", raising=False)
     rng = random.Random(seed)
     drawn = 0
     for _ in range(25):
@@ -48,7 +56,7 @@ def test_plain_tables_are_riches(seed: int, monkeypatch: pytest.MonkeyPatch) -> 
         width = rng.choice((8, 20, 40, 60, 79, 80, 81, 100, 132, 200))
         shown = [(c, len(c.name) if c.kind == "id" else min(c.min_width, len(c.name)),
                   [str(r[i]) for r in rows]) for i, c in enumerate(columns)]
-        console = _rich_console(width)
+        console = _rich_console(width, terminal)
         monkeypatch.setattr(_output, "console", console, raising=False)
         _tables._rich(shown, title)
         plain = _tables._plain(shown, title, width)
@@ -71,14 +79,17 @@ def test_said_lines_are_riches(width: int, monkeypatch: pytest.MonkeyPatch, caps
         assert capsys.readouterr().out == console.file.getvalue(), (text, width)
 
 
-def test_plain_only_where_rich_would_not_style(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_only_where_drawn_as_rich_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
-    assert _plain_tables.drawable("DEMO-001 → done")
+    monkeypatch.setenv("TERM", "xterm")
+    assert _plain_tables.drawable("DEMO-001 → done") and not _plain_tables.styled()
     assert not _plain_tables.drawable("患者")  # two cells a character: rich's to measure
     assert not _plain_tables.drawable("a\u00a0b")  # a non-breaking space: rich wraps at it
-    monkeypatch.setenv("FORCE_COLOR", "1")
-    assert not _plain_tables.drawable("DEMO-001")  # rich styles the header: rich draws
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a terminal, as rich sees it
+    assert _plain_tables.drawable("DEMO-001") and _plain_tables.styled()
+    monkeypatch.setenv("TERM", "dumb")  # rich has its own rules for a dumb terminal: rich draws
+    assert not _plain_tables.drawable("DEMO-001")
 
 
 def test_one_cell_characters_are_one_cell_for_rich() -> None:
