@@ -186,11 +186,21 @@ class _Sort:
 @dataclass(frozen=True, slots=True)
 class _CloseGaps:
     """How :func:`_date_order` re-orders the rows of the records already in date order but with gaps:
-    the patients with a gap (``cols``), their rows in the new order (``rows``, rows x those patients),
-    everyone else's staying as they are."""
+    only the patients with a gap move, as flat indices into the rows x patients plane: entry ``source[i]``
+    goes to ``dest[i]``, everyone else's staying as they are. (Flat indices, made once per kind and used
+    for each of its fields: a ``take`` and a 1-D assignment, where a 2-D fancy index runs numpy's slower
+    general iterator on every field.)"""
 
-    cols: NDArray[np.intp]
-    rows: NDArray[np.intp]
+    source: NDArray[np.intp]
+    dest: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, cols: NDArray[np.intp], rows: NDArray[np.intp], npat: int) -> _CloseGaps:
+        """The patients ``cols`` (each a column of the plane) and their rows in the new order (``rows``,
+        rows x those patients): row ``r`` of patient ``cols[j]`` becomes its row ``rows[r, j]``."""
+        source = (rows * npat + cols).ravel()
+        dest = (np.arange(rows.shape[0])[:, None] * npat + cols).ravel()
+        return cls(source, dest)
 
 
 _Order = _Sort | _CloseGaps
@@ -225,7 +235,7 @@ def _date_order(rel: F) -> _Order | None:
         held |= bits[r] << np.uint8(r)
     # rows 0..k-1 held and no other (bits 2^k - 1: held & (held + 1) == 0, 255 + 1 wrapping to 0): no gap
     moved = np.flatnonzero(held & (held + np.uint8(1)))
-    return _CloseGaps(moved, np.take(_closing_gaps(nrows), held.take(moved), axis=1))
+    return _CloseGaps.of(moved, np.take(_closing_gaps(nrows), held.take(moved), axis=1), npat)
 
 
 def _gather(a: NDArray[Any], order: _Order | None) -> NDArray[Any]:
@@ -235,9 +245,11 @@ def _gather(a: NDArray[Any], order: _Order | None) -> NDArray[Any]:
     if isinstance(order, _Sort):
         nrows, npat = a.shape[:2]
         return np.take(a.reshape(nrows * npat, *a.shape[2:]), order.flat, axis=0).reshape(a.shape)
-    out = a.copy()
-    if order.cols.size:
-        out[:, order.cols] = a[order.rows, order.cols]
+    out = a.copy()  # C-ordered: its rows x patients plane reshapes as a view
+    if order.source.size:
+        nrows, npat = a.shape[:2]
+        plane = out.reshape(nrows * npat, *a.shape[2:])
+        plane[order.dest] = np.take(a.reshape(plane.shape), order.source, axis=0)
     return out
 
 

@@ -318,9 +318,12 @@ def _visits(
             table, cuts, before, u = _NO_TABLE, _NO_CUTS, 0, _NO_BITS
         can_miss = not first and bool(v.assessments)
         miss = rng.random(n) if can_miss else _NO_UNIFORMS
-        c.tg_noise[v.id] = (
-            rng.standard_normal(n) * sc.tg_residual_sd if "tg" in v.kinds else np.zeros(n)
-        )
+        if "tg" in v.kinds:
+            noise = rng.standard_normal(n)
+            noise *= sc.tg_residual_sd  # (in place: the same products, no second array)
+            c.tg_noise[v.id] = noise
+        else:
+            c.tg_noise[v.id] = np.zeros(n)
         c.ct_ne[v.id] = (
             rng.random(n) < sc.ct_not_evaluable_probability
             if "ct" in v.kinds and not first
