@@ -179,3 +179,22 @@ def test_chunk_size_and_threads_do_not_change_results():
     d = simulate(40, seed=21, runs=1500, chunk=BLOCK, threads=2).to_dict()
     e = simulate(40, seed=21, runs=1500, chunk=3 * BLOCK, threads=1).to_dict()
     assert d == e
+
+
+@pytest.mark.parametrize("kept_over", [0, 1, 3])  # words drawn before: an odd count keeps a half over
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 1 << 14, (1 << 14) + 1])
+def test_the_32_bit_words_are_numpys_own_draws_and_leave_the_stream_where_numpy_does(kept_over, size):
+    """The visits' jitter words come from the raw 64-bit outputs: they must be, word for word, numpy's
+    ``integers(0, 2**32, dtype=np.uint32)``, and every later draw the same (half-outputs kept over too)."""
+    from trialflow.engine.simulation._generate import Streams
+
+    for seed in range(5):
+        ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+        for g in (ours, numpys):
+            g.integers(0, 1 << 32, kept_over, dtype=np.uint32)
+            g.integers(1, 4, 7)  # a bounded draw of small integers (32-bit words, rejection sampled)
+        got = Streams([ours], [size]).bits32(size)
+        want = numpys.integers(0, 1 << 32, size, dtype=np.uint32)
+        assert got.dtype == np.uint32 and np.array_equal(got, want)
+        after = [g.integers(0, 1 << 32, 3, dtype=np.uint32) for g in (ours, numpys)]
+        assert np.array_equal(*after) and ours.random() == numpys.random()

@@ -9,6 +9,7 @@ numbers: changing one probability changes only the patients it must).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -67,8 +68,40 @@ class Streams:
         return self._draw("integers", (low, high), size)
 
     def bits32(self, size: int) -> NDArray[np.uint32]:
-        """Uniform 32-bit words (the generator's raw output: the cheapest draw there is)."""
-        return self._draw("integers", (0, 1 << 32), size, dtype=np.uint32)
+        """Uniform 32-bit words (the generator's raw output: the cheapest draw there is): each block's
+        ``integers(0, 2**32, dtype=np.uint32)`` draw, word for word (see :func:`_words32`)."""
+        if len(self._gens) == 1:
+            return _words32(self._gens[0], size)
+        return np.concatenate([_words32(g, k) for g, k in zip(self._gens, self._sizes, strict=True)])
+
+
+def _words32(gen: np.random.Generator, k: int) -> NDArray[np.uint32]:
+    """``gen.integers(0, 2**32, k, dtype=np.uint32)``, the same words and the generator left in the same
+    state, from the bit generator's raw 64-bit outputs: numpy makes a full-range 32-bit word from the low
+    half of an output and keeps the high half for the next word (``has_uint32``), so a whole run of
+    words is the outputs' halves in memory order (little-endian), which ``random_raw`` gives at half the
+    cost. A half kept over before the draw is its first word; one left over after it is kept likewise.
+    Other bit generators than PCG64 (or a big-endian machine) draw as numpy does."""
+    bg = gen.bit_generator
+    if not isinstance(bg, np.random.PCG64) or sys.byteorder != "little":
+        return gen.integers(0, 1 << 32, k, dtype=np.uint32)
+    out = np.empty(k, np.uint32)
+    state = bg.state
+    start = 0
+    if state["has_uint32"] and k:  # the half kept over is the first word
+        out[0] = state["uinteger"]
+        state["has_uint32"] = 0
+        bg.state = state
+        start = 1
+    pairs = (k - start) // 2
+    out[start : start + 2 * pairs] = bg.random_raw(pairs).view(np.uint32)
+    if (k - start) % 2:  # the last word: the low half of one more output, its high half kept over
+        word = int(bg.random_raw())
+        out[-1] = word & 0xFFFFFFFF
+        state = bg.state
+        state["has_uint32"], state["uinteger"] = 1, word >> 32
+        bg.state = state
+    return out
 
 
 @dataclass(slots=True)
