@@ -71,6 +71,9 @@ class BulkTransaction(Transaction):
     """Appends for many patients, kept in memory and written by :meth:`flush` (see the module docstring)."""
 
     def __init__(self, session: Session, actor: str | Actor):
+        self._session = session
+        self._savepoint: Any = None  # the savepoint of the command :meth:`isolated` runs, once it touches the session
+        self._isolating = False
         super().__init__(session, actor)
         self._patients: dict[str, _Patient | None] = {}  # None: not in the store
         self._rows: list[dict[str, Any]] = []
@@ -80,18 +83,31 @@ class BulkTransaction(Transaction):
         self._sites: list[str] | None = None
         self.protocols: dict[Any, Any] = {}  # Store.protocol / Store.info answers, read once per transaction
 
+    @property
+    def session(self) -> Session:
+        """The transaction's session. Inside :meth:`isolated` the first use opens the savepoint a refusal rolls
+        back: a command that writes only through :meth:`append` (most do) adds nothing to the session, so it
+        needs none (the transaction's own reads and writes use the session without opening one)."""
+        if self._isolating and self._savepoint is None:
+            self._savepoint = self._session.begin_nested()
+        return self._session
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        self._session = session
+
     # -- reading --------------------------------------------------------------------------------
     def preload(self, patients: Iterable[str]) -> None:
         """Read the patient rows and events of ``patients`` with one chunked query each."""
         todo = [p for p in dict.fromkeys(patients) if p not in self._patients]
         for chunk in _chunks(todo):
-            found = {r.id: r for r in self.session.execute(
+            found = {r.id: r for r in self._session.execute(
                 select(_PATIENTS.c.id, _PATIENTS.c.site).where(_PATIENTS.c.id.in_(chunk)))}
             events: dict[str, list[Event]] = {}
             heads: dict[str, str] = {}
             q = (select(*_EVENT_READ).where(_EVENTS.c.patient_id.in_(chunk))
                  .order_by(_EVENTS.c.patient_id, _EVENTS.c.seq))
-            for r in self.session.execute(q):
+            for r in self._session.execute(q):
                 events.setdefault(r.patient_id, []).append(Event.from_row(r))
                 heads[r.patient_id] = r.hash or ""
             for pid in chunk:
@@ -148,14 +164,16 @@ class BulkTransaction(Transaction):
         if actor is not None:
             self.actor, self.user = actor, actor.name
         self._journal, mark = {}, len(self._rows)
-        savepoint = self.session.begin_nested()
+        outer = self._isolating, self._savepoint
+        self._isolating, self._savepoint = True, None
         try:
             done = work(self)
-            savepoint.commit()
+            if self._savepoint is not None:
+                self._savepoint.commit()
             return done
         except BaseException:
-            if savepoint.is_active:
-                savepoint.rollback()
+            if self._savepoint is not None and self._savepoint.is_active:
+                self._savepoint.rollback()
             for pid, before in self._journal.items():
                 if before is _MISSING:
                     self._patients.pop(pid, None)
@@ -165,6 +183,7 @@ class BulkTransaction(Transaction):
             raise
         finally:
             self._journal = None
+            self._isolating, self._savepoint = outer
             self.actor, self.user = saved_actor, saved_actor.name
 
     def _keep(self, patient: str) -> None:
@@ -224,14 +243,14 @@ class BulkTransaction(Transaction):
     def _take_ids(self, n: int) -> list[int]:
         """Ids for ``n`` new events: from the sequence on PostgreSQL (safe beside concurrent writers), after
         the largest id on SQLite (a write transaction there holds the database's write lock)."""
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._session.get_bind().dialect.name == "postgresql":
             if len(self._ids) < n:
                 q = text("SELECT nextval(pg_get_serial_sequence('event', 'id')) FROM generate_series(1, :n)")
-                self._ids += list(self.session.execute(q, {"n": max(n, 1000)}).scalars())
+                self._ids += list(self._session.execute(q, {"n": max(n, 1000)}).scalars())
             taken, self._ids = self._ids[:n], self._ids[n:]
             return taken
         if self._next_id is None:
-            self._next_id = int(self.session.execute(select(func.max(_EVENTS.c.id))).scalar_one() or 0) + 1
+            self._next_id = int(self._session.execute(select(func.max(_EVENTS.c.id))).scalar_one() or 0) + 1
         start, self._next_id = self._next_id, self._next_id + n
         return list(range(start, start + n))
 

@@ -102,21 +102,33 @@ def _not_evaluable(outcomes: tuple[str, ...]) -> str | None:
     return next((o for o in outcomes if o in NOT_EVALUABLE_OUTCOMES), None)
 
 
+def _same_reading(kinds: tuple[str, ...], selected: tuple[Observation, ...], everything: tuple[Observation, ...]) -> bool:
+    """Whether a rule reading ``kinds`` sees the same records in both cases: the selection left none of its
+    kinds out (the usual case), so its answer on every record is the one it gave on the selection. A rule
+    reads only its declared ``observation_kinds`` (the records a decision's signature binds, engine/_signature.py,
+    are those); a decision evaluates each rule once instead of twice."""
+    mine = [o for o in everything if o.kind in kinds]
+    chosen = [o for o in selected if o.kind in kinds]
+    return len(mine) == len(chosen) and all(a is b for a, b in zip(mine, chosen, strict=True))
+
+
 def _judge(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit], c: Criterion,
            as_of: dt.date) -> dict[str, Any]:
     """The rule on the selected records, the final-visit check, and the rule on every record of its
     kinds (what ``trialflow rules eval`` says on the same records), with what makes them differ."""
     rule = get_rule(c.rule)
     ev = criterion_evidence(protocol, state, visits, c)
-    res = rule.evaluate(Case(state.patient, state.day0, ev.observations), c.params, as_of=as_of).to_dict()
+    judged = rule.evaluate(Case(state.patient, state.day0, ev.observations), c.params, as_of=as_of)
+    res = judged.to_dict()
     settings = sorted({u.setting for u in ev.not_used if u.setting})
     ne = _not_evaluable(tuple(rule.outcomes))
     if ev.final_problem and ne is not None and res["outcome"] not in PROGRESSION_OUTCOMES:
         res["rule_outcome"], res["rule_reason"] = res["outcome"], res["reason"]
         res["outcome"], res["reason"] = ne, f"{ev.final_problem}: {ne}"
         settings.append("evidence.final_visit")
-    full = rule.evaluate(Case(state.patient, state.day0, tuple(o for o, _ in _observations(state))),
-                         c.params, as_of=as_of)
+    everything = tuple(o for o, _ in _observations(state))
+    full = judged if _same_reading(rule.observation_kinds, ev.observations, everything) else rule.evaluate(
+        Case(state.patient, state.day0, everything), c.params, as_of=as_of)
     res["evidence"] = ev.to_dict()
     res["rules_eval"] = {"outcome": full.outcome, "reason": full.reason}
     res["differs_from_rules_eval"] = full.outcome != res["outcome"]

@@ -247,7 +247,11 @@ def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] 
     from ._records import stored_record
 
     if any(e.kind != OBSERVATION for e in events) or any(e.seq <= state.last_seq for e in events):
-        return fold([*state.events, *events])
+        # folded again, each earlier observation's record taken as already built (its payload reads the same)
+        known = {v.event_id: v.record for v in state.records if not v.corrected}
+        if records is not None:
+            known.update((e.id, r) for e, r in zip(events, records, strict=True) if e.kind == OBSERVATION)
+        return fold([*state.events, *events], built=known)
     built = records if records is not None else [stored_record(e.payload) for e in events]
     added = [RecordedValue(e.id, r, e.recorded_at, e.user) for e, r in zip(events, built, strict=True)]
     return dataclasses.replace(
@@ -255,8 +259,10 @@ def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] 
         last_seq=events[-1].seq if events else state.last_seq, events=(*state.events, *events))
 
 
-def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> PatientState:
-    """The state the events describe; events recorded after ``known_at`` are ignored."""
+def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None,
+         built: Mapping[int, Any] | None = None) -> PatientState:
+    """The state the events describe; events recorded after ``known_at`` are ignored. ``built``: records of
+    observation events (by event id) as already built from their payloads, so they are not built again."""
     from ._records import stored_record  # the record kinds (trialflow.rules): once a patient is folded
 
     evs = sorted((e for e in events if known_at is None or e.recorded_at <= known_at), key=lambda e: e.seq)
@@ -282,7 +288,9 @@ def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None) -> Pat
             stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger"),
                                      day0=bool(e.payload.get("day0"))))
         elif e.kind == OBSERVATION:
-            values[e.id] = RecordedValue(e.id, stored_record(e.payload), e.recorded_at, e.user)
+            rec = built.get(e.id) if built is not None else None
+            values[e.id] = RecordedValue(e.id, stored_record(e.payload) if rec is None else rec, e.recorded_at,
+                                         e.user)
         elif e.kind == CORRECTION:
             root = e.payload["root"]  # the original observation event this correction chain replaces
             if e.payload.get("retracted"):

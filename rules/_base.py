@@ -32,6 +32,10 @@ class Rule(Protocol):
     ``params_schema`` is a JSON Schema (draft 2020-12) object schema; each property carries a
     ``default`` and a ``description``. The protocol loader validates a protocol's parameters for the
     rule against it, so plug-in rules are checked exactly like the built-ins.
+
+    ``observation_kinds`` are the record kinds ``evaluate`` reads (through ``case.of_kind``): a decision's
+    signature binds the records of those kinds, and a decision that judged a criterion's selection of them
+    reuses that answer as the rule's answer on all the patient's records when the selection left none out.
     """
 
     name: str
