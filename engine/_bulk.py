@@ -270,6 +270,7 @@ class BulkTransaction(Transaction):
     def forget(self, patients: Iterable[str]) -> None:
         """Drop what this transaction holds of ``patients``: their histories and any append not yet written."""
         gone = set(patients)
+        self.record_keys.clear()  # (a cache: the patients still held are keyed again if recorded for)
         for pid in gone:
             self._patients.pop(pid, None)
         self._rows = [r for r in self._rows if r["patient_id"] not in gone]

@@ -552,6 +552,9 @@ class Transaction:
         self.actor = actor if isinstance(actor, Actor) else Actor(actor)
         self.user = self.actor.name
         self.now = _now()
+        #: the identity (:func:`dedup_key`) of the record each observation or correction event holds, by event
+        #: id, as far as this transaction has worked it out (a patient recorded for twice is keyed once)
+        self.record_keys: dict[int, str] = {}
 
     def events(self, patient: str) -> list[Event]:
         return Store._events(self.session, patient)

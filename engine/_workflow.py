@@ -344,7 +344,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     patients = list(dict.fromkeys(p for p, _ in parsed))
     advise = len(parsed) <= 20 if advise is None else advise
     problems: list[str] = []
-    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], int, int]] = []
+    plan: list[tuple[str, PatientState, Protocol, list[NewEvent], list[int], int, int]] = []
     protocols: dict[str, Protocol] = {}  # resolved once per content hash, not once per patient
     payloads = [r.to_dict() for _, r in parsed]
     keys = {i: dedup_key(p, payloads[i]) for i, (p, _) in enumerate(parsed)}
@@ -365,6 +365,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             problems.append(f"{patient}: the file says enrolled on {enrolled[patient]}, the store says "
                             f"{state.enrolled_on}")
         new: list[NewEvent] = []
+        taken: list[int] = []  # the item each new event records
         dup = superseded = 0
         seen: set[str] = set()
         # the values of each (kind, day), stored then added by this batch (so a file cannot contradict itself):
@@ -372,7 +373,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         same_day: dict[tuple[str, dt.date], list[RecordedValue]] = {}
         for v in state.records:
             same_day.setdefault((v.record.kind, v.record.date), []).append(v)
-        history = _recorded(patient, state)
+        history = _recorded(patient, state, tx.record_keys)
         for i in by_patient[patient]:
             rec = parsed[i][1]
             if keys[i] in seen or keys[i] in history.in_force:
@@ -398,13 +399,15 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             # recorded again after a retraction: a new fact, with its own identity
             key = keys[i] if not earlier else dedup_key(patient, {**payloads[i], "recorded_again": len(earlier)})
             new.append(NewEvent(OBSERVATION, rec.date, payloads[i], note, dedup=key, record=rec))
-        plan.append((patient, state, protocol, new, dup, superseded))
+            taken.append(i)
+        plan.append((patient, state, protocol, new, taken, dup, superseded))
     if problems:
         raise Refused(*problems)
     out = []
     projections = {h: projection(p) for h, p in protocols.items()}
-    for patient, state, protocol, new, dup, superseded in plan:
+    for patient, state, protocol, new, taken, dup, superseded in plan:
         events = tx.append(patient, state, new, projections[protocol.content_hash]) if new else []
+        tx.record_keys.update((e.id, keys[i]) for e, i in zip(events, taken, strict=True))
         msg = (f"{patient}: {len(new)} recorded" + (f", {dup} already recorded (skipped)" if dup else "")
                + (f", {superseded} superseded by a correction (skipped)" if superseded else ""))
         out.append(Written(patient, tuple(events), state.phase, msg,
@@ -440,16 +443,24 @@ class _Recorded:
     retracted: frozenset[int]  # original observation events that a correction retracted
 
 
-def _recorded(patient: str, state: PatientState) -> _Recorded:
+def _recorded(patient: str, state: PatientState, memo: dict[int, str]) -> _Recorded:
+    """``memo``: the identity of the record each event holds, by event id (the transaction's
+    :attr:`~Transaction.record_keys`), filled here and by the appends, so a patient recorded for again in the
+    same transaction is not keyed again."""
+    def key_of(event_id: int, rec: Record) -> str:
+        if event_id not in memo:
+            memo[event_id] = dedup_key(patient, rec.to_dict())
+        return memo[event_id]
+
     # each value in force keyed once; an uncorrected original is its own value in force (same record, same key)
-    keys = {v.event_id: (v.corrected, dedup_key(patient, v.record.to_dict())) for v in state.records}
+    keys = {v.event_id: (v.corrected, key_of(v.event_id, v.record)) for v in state.records}
     originals: dict[str, list[int]] = {}
     retracted: set[int] = set()
     for e in state.events:
         if e.kind == OBSERVATION:
             corrected, key = keys.get(e.id, (True, ""))
             if corrected:
-                key = dedup_key(patient, stored_record(e.payload).to_dict())
+                key = key_of(e.id, stored_record(e.payload))
             originals.setdefault(key, []).append(e.id)
         elif e.kind == CORRECTION and e.payload.get("retracted"):
             retracted.add(e.payload["root"])

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, TypeAlias
 
 __all__ = [
@@ -86,10 +87,16 @@ def _opt_float(value: Any, field: str, *, minimum: float | None = None, positive
 MAX_DIAMETER_DECIMALS = 3  # RECIST compares diameters exactly as entered, to 0.001 mm at most
 
 
+@lru_cache(maxsize=8192)
+def _denominator(mm: float) -> int:
+    """The denominator of the decimal ``mm`` as written (35.96 → 25), once per value (diameters repeat)."""
+    return Fraction(str(mm)).denominator
+
+
 def _diameter(value: Any, field: str) -> float | None:
     """A diameter in mm (>= 0), refused when written finer than 0.001 mm rather than rounded."""
     mm = _opt_float(value, field, minimum=0)
-    if mm is not None and 10**MAX_DIAMETER_DECIMALS % Fraction(str(mm)).denominator:
+    if mm is not None and 10**MAX_DIAMETER_DECIMALS % _denominator(mm):
         raise ValueError(f"{field} {value!r} has more than {MAX_DIAMETER_DECIMALS} decimals: diameters are compared "
                          "exactly as entered, to 0.001 mm at most; enter the diameter as read (e.g. 35.96)")
     return mm

@@ -38,6 +38,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ._batch import at_column
@@ -159,8 +160,10 @@ PARAMS_SCHEMA: dict[str, Any] = {
 MAX_DECIMALS = 3  # 0.001 mm: finer than any CT; more is refused, never rounded
 
 
+@lru_cache(maxsize=8192)
 def _frac(x: float) -> Fraction:
-    """The decimal a person wrote (30, 29.5, 35.96) as an exact fraction."""
+    """The decimal a person wrote (30, 29.5, 35.96) as an exact fraction (once per value: a cohort's diameters
+    repeat, and building a Fraction from text is most of a small rule's time)."""
     return Fraction(str(x))
 
 
