@@ -102,7 +102,8 @@ def _not_evaluable(outcomes: tuple[str, ...]) -> str | None:
     return next((o for o in outcomes if o in NOT_EVALUABLE_OUTCOMES), None)
 
 
-def _same_reading(kinds: tuple[str, ...], selected: tuple[Observation, ...], everything: tuple[Observation, ...]) -> bool:
+def _same_reading(kinds: tuple[str, ...], selected: tuple[Observation, ...],
+                  everything: tuple[Observation, ...]) -> bool:
     """Whether a rule reading ``kinds`` sees the same records in both cases: the selection left none of its
     kinds out (the usual case), so its answer on every record is the one it gave on the selection. A rule
     reads only its declared ``observation_kinds`` (the records a decision's signature binds, engine/_signature.py,

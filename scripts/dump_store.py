@@ -8,8 +8,8 @@ build the same store with the old code and the new, dump both and ``diff`` the d
 What legitimately differs between two builds is normalised, and only that:
 
 - wall-clock moments (``event.recorded_at``, ``patient.updated_at``, ``protocol_version.registered_at``,
-  ``audit_log.at``, the users', sites' and data queries' moments): each is replaced by its rank among the distinct moments of
-  its column, so the dump still shows which rows were written in the same transaction;
+  ``audit_log.at``, the users', sites' and data queries' moments): each is replaced by its rank among the
+  distinct moments of its column, so the dump still shows which rows were written in the same transaction;
 - ``protocol_version.source_file``, the path of the bundled protocol in the checkout that built the store:
   dumped as the file's name;
 - the hash chain (``event.hash``, ``event.prev_hash``), which hashes ``recorded_at``: left out of the dump,
@@ -35,30 +35,47 @@ MOMENTS = {("event", "recorded_at"), ("patient", "updated_at"), ("protocol_versi
 PATHS = {("protocol_version", "source_file")}
 #: (table, column) left out: the chain, which hashes the moments above (checked instead)
 LEFT_OUT = {("event", "hash"), ("event", "prev_hash")}
+#: tables rewritten with every projection (their row ids count the rewrites)
+CACHES = {"work_item", "visit_state"}
+
+
+def canonical_tables(store: Any, *, moments: bool = True, cache_ids: bool = True) -> dict[str, list[str]]:
+    """Every table of ``store`` (an open Store) as its header line and its rows as lines, in a canonical order.
+
+    ``moments=False`` leaves the wall-clock moments out instead of ranking them, and ``cache_ids=False`` the
+    row ids of the projection's caches (``work_item``, ``visit_state``, rewritten with every projection): for
+    comparing a store written in one transaction with one written a transaction per command."""
+    meta = MetaData()
+    meta.reflect(store.engine)
+    out: dict[str, list[str]] = {}
+    with store.engine.connect() as conn:
+        for name in sorted(meta.tables):
+            cols = [c for c in meta.tables[name].columns if (name, c.name) not in LEFT_OUT
+                    and (moments or (name, c.name) not in MOMENTS)
+                    and (cache_ids or name not in CACHES or c.name != "id")]
+            rows = [tuple(r) for r in conn.execute(select(*cols))]
+            for i, c in enumerate(cols):
+                if (name, c.name) in MOMENTS:
+                    rank = {v: k for k, v in enumerate(sorted({r[i] for r in rows if r[i] is not None}))}
+                    rows = [(*r[:i], None if r[i] is None else f"<moment {rank[r[i]]}>", *r[i + 1:]) for r in rows]
+                elif (name, c.name) in PATHS:
+                    rows = [(*r[:i], Path(r[i]).name, *r[i + 1:]) for r in rows]
+            lines = [f"== {name} ({len(rows)} rows): {', '.join(c.name for c in cols)}"]
+            lines += ["|".join("NULL" if v is None else str(v) for v in r)
+                      for r in sorted(rows, key=lambda r: tuple((v is not None, str(v)) for v in r))]
+            out[name] = lines
+    return out
 
 
 def dump(db: str, out: Any = sys.stdout) -> None:
+    """Print every table of the store at ``db`` canonically, then what the hash chains' check finds."""
     from trialflow.engine import Store
     from trialflow.engine._chain import verify_store
 
     store = Store.open(db)
     try:
-        meta = MetaData()
-        meta.reflect(store.engine)
-        with store.engine.connect() as conn:
-            for name in sorted(meta.tables):
-                table = meta.tables[name]
-                cols = [c for c in table.columns if (name, c.name) not in LEFT_OUT]
-                rows = [tuple(r) for r in conn.execute(select(*cols))]
-                for i, c in enumerate(cols):
-                    if (name, c.name) in MOMENTS:
-                        rank = {v: k for k, v in enumerate(sorted({r[i] for r in rows if r[i] is not None}))}
-                        rows = [(*r[:i], None if r[i] is None else f"<moment {rank[r[i]]}>", *r[i + 1:]) for r in rows]
-                    elif (name, c.name) in PATHS:
-                        rows = [(*r[:i], Path(r[i]).name, *r[i + 1:]) for r in rows]
-                print(f"== {name} ({len(rows)} rows): {', '.join(c.name for c in cols)}", file=out)
-                for r in sorted(rows, key=lambda r: tuple((v is not None, str(v)) for v in r)):
-                    print("|".join("NULL" if v is None else str(v) for v in r), file=out)
+        for lines in canonical_tables(store).values():
+            print("\n".join(lines), file=out)
         report = verify_store(store)
         # the head digest hashes the moments: the counts and the problems are what two builds share
         print(f"== chain: {report.patients} patients, {report.events} events, problems: {list(report.problems)}",
