@@ -294,8 +294,6 @@ def demo_ids(n: int, first: int = 1, last: int | None = None) -> list[str]:
 
 #: patients per bulk transaction (memory stays bounded; each chunk commits whole)
 BATCH = 1000
-#: SQLite's page cache while the demo writes (KiB; the file is ~30 KB a patient)
-SQLITE_CACHE_KIB = 131072
 
 
 def populate_demo(store: Store, *, seed: int = 2009, patients: int | None = None) -> None:
@@ -309,10 +307,6 @@ def populate_demo(store: Store, *, seed: int = 2009, patients: int | None = None
     for first in range(0, n, BATCH):
         ids = demo_ids(n, first + 1, min(n, first + BATCH))
         with store.batch(USERS[2]) as tx:
-            if tx.session.get_bind().dialect.name == "sqlite":
-                # the chunk's rows land all over the event table's indexes (the dedup key's above all): a page
-                # cache of 2 MB (SQLite's default) re-reads most pages from the file at 10^4 patients
-                tx.session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             tx.preload(ids)  # one query for the chunk, not one per enrolment
             for k, (pid, (days_ago, prof)) in enumerate(zip(ids, cohort[first:first + BATCH], strict=True), first):
                 _patient(store, pid, days_ago, prof, rng, scale=k >= len(_COHORT))

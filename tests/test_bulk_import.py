@@ -277,7 +277,7 @@ def test_the_demo_in_bulk_writes_the_store_the_one_patient_path_writes(db_url: s
     dump = _dump_script()
     bulk_store, _ = init_store(db_url, None, "investigator.dr-smit")
     try:
-        populate_demo(bulk_store, patients=150, seed=11)
+        populate_demo(bulk_store, patients=45, seed=11)
         bulk = dump.canonical_tables(bulk_store, moments=False, cache_ids=False)
         assert verify_chains(bulk_store).intact
     finally:
@@ -290,7 +290,7 @@ def test_the_demo_in_bulk_writes_the_store_the_one_patient_path_writes(db_url: s
     monkeypatch.setattr(Store, "batch", one_by_one)
     single_store, _ = init_store(f"sqlite:///{tmp_path / 'one-by-one.db'}", None, "investigator.dr-smit")
     try:
-        populate_demo(single_store, patients=150, seed=11)
+        populate_demo(single_store, patients=45, seed=11)
         single = dump.canonical_tables(single_store, moments=False, cache_ids=False)
         assert verify_chains(single_store).intact
     finally:
