@@ -275,26 +275,25 @@ def test_the_demo_in_bulk_writes_the_store_the_one_patient_path_writes(db_url: s
     from trialflow.engine import init_store
 
     dump = _dump_script()
-    bulk_store, _ = init_store(db_url, None, "investigator.dr-smit")
-    try:
-        populate_demo(bulk_store, patients=45, seed=11)
-        bulk = dump.canonical_tables(bulk_store, moments=False, cache_ids=False)
-        assert verify_chains(bulk_store).intact
-    finally:
-        bulk_store.close()
+
+    def built(url: str) -> dict[str, Any]:
+        """The demo's 45 patients written into a new store at ``url``, dumped canonically, chains checked."""
+        store, _ = init_store(url, None, "investigator.dr-smit")
+        try:
+            populate_demo(store, patients=45, seed=11)
+            assert verify_chains(store).intact
+            return dict(dump.canonical_tables(store, moments=False, cache_ids=False))
+        finally:
+            store.close()
+
+    bulk = built(db_url)
 
     @contextmanager
     def one_by_one(self: Store, user: str) -> Any:  # no batch: each command writes in its own transaction
         yield SimpleNamespace(preload=lambda ids: None)
 
     monkeypatch.setattr(Store, "batch", one_by_one)
-    single_store, _ = init_store(f"sqlite:///{tmp_path / 'one-by-one.db'}", None, "investigator.dr-smit")
-    try:
-        populate_demo(single_store, patients=45, seed=11)
-        single = dump.canonical_tables(single_store, moments=False, cache_ids=False)
-        assert verify_chains(single_store).intact
-    finally:
-        single_store.close()
+    single = built(f"sqlite:///{tmp_path / 'one-by-one.db'}")
     assert bulk.keys() == single.keys()
     for table in bulk:
         if table != "alembic_version":
