@@ -39,6 +39,8 @@ one run (its start-up plus its per-pathway time), marked ``*``.
 from __future__ import annotations
 
 import argparse
+import collections
+import itertools
 import json
 import math
 import os
@@ -160,6 +162,405 @@ def simpy_model(n: int, seed: int) -> dict[str, int]:
     return counts
 
 
+# The protocol's schedule (protocol/sorafenib_dtc.yaml) as the full model books it: each phase's length in
+# days (the engine's length_days) and its visits (id, target day from the phase's anchor, window before,
+# window after, workload column); screening never misses a visit, the treatment phases do (a visit with an
+# assessment), and a treatment without an assessment (the 131I dose) is never missed.
+# tests/test_bench_simulate.py holds these tables to the bundled protocol.
+TG, SCAN, CT, DOSE, TABLETS = range(5)  # workload columns, in trialflow's order
+WORKLOAD_COLUMNS = ("tg", "rai_scan", "ct", "rai_6000_doses", "sorafenib_tablets")
+SCREENING = (("baseline_rai_scan", 14, 14, 14, SCAN), ("baseline_ct", 14, 14, 14, CT))
+SORAFENIB_6M = (
+    196,
+    (
+        ("tg_w0", 0, 7, 0, TG),
+        *((f"tg_w{w}", 7 * w, 3, 3, TG) for w in range(4, 25, 4)),
+        ("month6_rai_scan", 182, 7, 14, SCAN),
+        ("month6_ct", 182, 7, 14, CT),
+        ("tg_w28", 196, 3, 3, TG),
+    ),
+)
+BRANCH_PHASES = {  # the phase each branch enters (its route then ends in end_of_study); no_response: off_study
+    "rai_reinduced": (
+        182,
+        (
+            ("rai_therapy", 14, 7, 14, DOSE),
+            ("post_therapy_scan", 21, 2, 5, SCAN),
+            ("rai_tg_m3", 91, 7, 7, TG),
+            ("rai_ct_m6", 182, 7, 14, CT),
+            ("rai_tg_m6", 182, 7, 14, TG),
+        ),
+    ),
+    "favourable_without_uptake": (
+        182,
+        (
+            ("cont_tg_m3", 91, 7, 7, TG),
+            ("cont_ct_m3", 91, 7, 14, CT),
+            ("cont_tg_m6", 182, 7, 14, TG),
+            ("cont_ct_m6", 182, 7, 14, CT),
+        ),
+    ),
+}
+DOSE_LEVELS_MG = (800, 600, 400, 200)  # Sorafenib, reduced one level at each dose reduction
+TABLET_MG = 200
+# the criteria's evidence (the protocol's study_days) and the Tg slope's analysis window (weeks 0-28 +- 7 days)
+RAI_DAYS, TG_DAYS, CT_DAYS = (-28, 196), (-7, 203), (-28, 196)
+TG_WEEKS = ((0 * 7 - 7) / 7, (28 * 7 + 7) / 7)
+ALPHA, MIN_TG_VALUES = 0.05, 4
+PR_PCT, PD_PCT = 30, 20
+TG_LABELS = ("not_evaluable", "response", "stable", "progression")
+RAI_LABELS = ("not_evaluable", "not_reinduced", "reinduced")
+RECIST_LABELS = ("CR", "NE", "PD", "PR", "SD")
+END_STATES = ("off_study", "end_of_study", "withdrawn", "screen_failure")
+ARMS = {"rai_reinduced": "rai_plus_sorafenib", "favourable_without_uptake": "continued_sorafenib",
+        "no_response": "off_study"}
+
+
+def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
+    """What ``trialflow simulate --patients 30 --runs ceil(n / 30)`` simulates, as a SimPy model: one SimPy
+    environment per replicate trial (each trial's study starts on the scenario's study_start), one process
+    per patient, ``env.timeout`` from one booked visit to the next, Python's ``random`` for every draw.
+    Answers trialflow's ``--json`` figures (counts, endpoint, replicates, the month table)."""
+    import bisect
+    import datetime as dt
+
+    import simpy
+    from scipy.special import stdtr, stdtrit
+
+    from trialflow.engine.simulation import load_scenario
+
+    sc = load_scenario()
+    rnd = random.Random(seed)
+    gauss, uniform, expo, randint = rnd.gauss, rnd.random, rnd.expovariate, rnd.randint
+    runs = -(-n // PER_RUN)
+    courses = sc.courses
+    cum = list(itertools.accumulate(c.probability for c in courses))
+    jsd, p_miss, p_ne, delay = sc.jitter_sd_days, sc.missed_probability, sc.ct_not_evaluable_probability, (
+        sc.decision_delay_days
+    )
+    loq, half_loq = sc.tg_loq, sc.tg_loq / 2
+    ln_half_loq = math.log(half_loq)
+    crit = [math.inf, math.inf, *(float(stdtrit(df, 1 - ALPHA / 2)) for df in range(2, 64))]
+    # calendar months from the study start: month_start[m] = days from study_start to the start of month m
+    s0 = sc.study_start
+    month_start = []
+    for m in range(2400):
+        y, mo = divmod(s0.month - 1 + m, 12)
+        month_start.append((dt.date(s0.year + y, mo + 1, 1) - s0).days)
+    month_of = bisect.bisect_right
+    quit_rates = [r / MONTH for r in (sc.death_per_month, sc.toxicity_stop_per_month, sc.dropout_per_month)]
+    reduce_rate = sc.dose_reduction_per_month / MONTH
+    accrual_rate = sc.accrual_per_month / MONTH
+    lmin, lmax = sc.target_lesions
+
+    branch_n = dict.fromkeys((*BRANCHES[:3], "no_decision"), 0)
+    state_n = dict.fromkeys(END_STATES, 0)
+    reason_n = [0, 0, 0]  # death, toxicity, dropout, before the decision
+    crit_n = {"rai_uptake": dict.fromkeys(RAI_LABELS, 0), "tg_slope": dict.fromkeys(TG_LABELS, 0),
+              "recist": dict.fromkeys(RECIST_LABELS, 0)}
+    started = 0
+
+    def jitter(before: int, after: int) -> int:
+        j = round(gauss(0.0, jsd))
+        return -before if j < -before else after if j > after else j
+
+    def book(visits: tuple[tuple[str, int, int, int, int], ...], entry: int) -> list[tuple[int, int, int, int]]:
+        """(day, target, last day of the window, column) of each visit, in date order: the target plus the
+        jitter, kept in the window and not before the phase is entered."""
+        out = []
+        for _, day, before, after, col in visits:
+            d = entry + day + jitter(before, after)
+            out.append((d if d > entry else entry, entry + day, entry + day + after, col))
+        out.sort()
+        return out
+
+    def add(work: list[list[float]], day: int, col: int) -> None:
+        """One visit's assessment (or dose) in its calendar month."""
+        m = month_of(month_start, day) - 1
+        while len(work) <= m:
+            work.append([0.0, 0.0, 0.0, 0.0, 0.0])
+        work[m][col] += 1.0
+
+    def tablets(work: list[list[float]], start: int, stop: int, cuts: list[int]) -> None:
+        """Sorafenib tablets taken on days [start, stop), the dose reduced at each of ``cuts``, by month."""
+        for level, mg in enumerate(DOSE_LEVELS_MG):
+            a = start if level == 0 else max(start, cuts[level - 1])
+            b = stop if level == len(cuts) else min(stop, cuts[level])
+            if b <= a:
+                continue
+            rate = mg / TABLET_MG
+            m = month_of(month_start, a) - 1
+            while month_start[m] < b:
+                while len(work) <= m:
+                    work.append([0.0, 0.0, 0.0, 0.0, 0.0])
+                lo, hi = month_start[m], month_start[m + 1]
+                work[m][TABLETS] += rate * ((b if b < hi else hi) - (lo if lo > a else a))
+                m += 1
+
+    def tg_outcome(rels: list[int], logs: list[float], below: list[bool], tgab: bool) -> int:
+        """The Tg slope rule (OLS of ln Tg on weeks, two-sided t-test): an index into TG_LABELS."""
+        if tgab and rels:
+            return 0
+        k = len(rels)
+        if k >= MIN_TG_VALUES and all(below):
+            return 2  # undetectable throughout
+        if k < MIN_TG_VALUES:
+            return 0
+        xs = [r / 7.0 for r in rels]
+        mx, my = sum(xs) / k, sum(logs) / k
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx <= 0:
+            return 0
+        b = sum((x - mx) * (y - my) for x, y in zip(xs, logs, strict=True)) / sxx
+        sse = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(xs, logs, strict=True))
+        se = math.sqrt(sse / (k - 2) / sxx)
+        if se <= 1e-12 * abs(b):
+            sig = b != 0
+        else:
+            t, c = abs(b) / se, crit[k - 2]
+            sig = t > c if abs(t - c) > 1e-6 * c else 2 * float(stdtr(k - 2, -t)) < ALPHA
+        return (1 if b < 0 else 3) if sig else 2
+
+    def patient(env: simpy.Environment, work: list[list[float]], tally: list[int]) -> Generator[Any, Any, None]:
+        nonlocal started
+        enrol = math.floor(env.now)
+        if sc.screen_failure_probability and uniform() < sc.screen_failure_probability:
+            state_n["screen_failure"] += 1
+            return
+        started += 1
+        # the latent course
+        u = uniform()
+        co = courses[min(bisect.bisect_right(cum, u), len(courses) - 1)]
+        tg0 = sc.tg_baseline_median * math.exp(sc.tg_baseline_log_sd * gauss(0.0, 1.0))
+        slope = co.tg_slope_per_week + co.tg_slope_sd * gauss(0.0, 1.0)
+        growth = (co.target_log_change_per_month + co.target_log_change_sd * gauss(0.0, 1.0)) / MONTH
+        tgab = uniform() < sc.tgab_positive_probability
+        reinduced = uniform() < sc.rai_reinduction_probability  # with 1 + Poisson newly avid lesions: >= 1
+        new_rate = co.new_lesions_per_month / MONTH
+        new_lesion = expo(new_rate) if new_rate > 0 else math.inf  # days after day 0
+        non_target = uniform() < sc.non_target_probability
+        sizes = [
+            round(max(sc.diameter_median_mm * math.exp(sc.diameter_log_sd * gauss(0.0, 1.0)), 10.0), 1)
+            for _ in range(randint(lmin, lmax))
+        ]
+        quit_in = [expo(r) if r > 0 else math.inf for r in quit_rates]  # days after day 0, by cause
+        gaps = list(itertools.accumulate(expo(reduce_rate) if reduce_rate > 0 else math.inf for _ in range(3)))
+
+        # screening: the baseline scan and CT (never missed), then the first dose
+        base = book(SCREENING, enrol)
+        for d, _, _, col in base:
+            if d > env.now:
+                yield env.timeout(d - env.now)
+            add(work, d, col)
+        day0 = max(base[-1][0], enrol) + randint(*sc.start_delay_days)
+        yield env.timeout(day0 - env.now)
+        first = min(quit_in)
+        withdraw = day0 + math.ceil(first) if first < math.inf else math.inf
+        cuts = [day0 + math.ceil(g) if g < math.inf else math.inf for g in gaps]
+        scan0 = next(d for d, _, _, col in base if col == SCAN) - day0  # study days of the baseline scan
+        ct0 = next(d for d, _, _, col in base if col == CT) - day0  # and CT (<= 0)
+
+        # six months of Sorafenib: Tg every 4 weeks, the 6-month scan and CT
+        ready = day0 + max(scan0, ct0)  # the baseline visits are done
+        rels: list[int] = []
+        logs: list[float] = []
+        below: list[bool] = []
+        scan6 = ct6 = None
+        ct6_ne = False
+        out = False
+        for d, _, last, col in book(SORAFENIB_6M[1], day0):
+            if d >= withdraw:
+                out = True
+                break
+            if uniform() < p_miss:
+                ready = max(ready, last + 1)  # not done: ready once its window has closed
+                continue
+            if d > env.now:
+                yield env.timeout(d - env.now)
+            add(work, d, col)
+            ready = max(ready, d)
+            rel = d - day0
+            if col == TG:
+                v = max(round(tg0 * math.exp(slope * rel / 7.0 + sc.tg_residual_sd * gauss(0.0, 1.0)), 2), 0.01)
+                if TG_DAYS[0] <= rel <= TG_DAYS[1] and TG_WEEKS[0] <= rel / 7.0 <= TG_WEEKS[1]:
+                    rels.append(rel)
+                    below.append(v < loq)
+                    logs.append(ln_half_loq if v < loq else math.log(v))
+            elif col == SCAN:
+                scan6 = rel
+            else:
+                ct6, ct6_ne = rel, uniform() < p_ne
+        decision = ready + delay
+        if out or decision >= withdraw:
+            yield env.timeout(withdraw - env.now)
+            tablets(work, day0, withdraw, cuts)
+            branch_n["no_decision"] += 1
+            state_n["withdrawn"] += 1
+            reason_n[quit_in.index(first)] += 1
+            return
+        yield env.timeout(decision - env.now)
+
+        # the decision: the three criteria as the rules read the records
+        rai = (
+            0
+            if scan6 is None or not RAI_DAYS[0] <= scan0 <= 0 or not RAI_DAYS[0] <= scan6 <= RAI_DAYS[1]
+            else 2 if reinduced else 1
+        )
+        tg = tg_outcome(rels, logs, below, tgab)
+        if ct6 is None or ct6_ne or not CT_DAYS[0] <= ct0 <= 0 or not CT_DAYS[0] <= ct6 <= CT_DAYS[1]:
+            recist = "NE"
+        else:
+            f = math.exp(min(growth * ct6, 50.0))
+            base_sum = sum(round(s * 10) for s in sizes)
+            now = [round(min(s * f, 1000.0) * 10) if s * f >= 3.0 else 0 for s in sizes]
+            total = sum(now)
+            if not any(now):
+                target = "CR"
+            elif total > base_sum and 100 * (total - base_sum) >= PD_PCT * base_sum:
+                target = "PD"
+            elif 100 * (base_sum - total) >= PR_PCT * base_sum:
+                target = "PR"
+            else:
+                target = "SD"
+            if new_lesion <= ct6 or target == "PD":
+                recist = "PD"
+            elif target == "CR":
+                recist = "PR" if non_target else "CR"
+            else:
+                recist = target
+        crit_n["rai_uptake"][RAI_LABELS[rai]] += 1
+        crit_n["tg_slope"][TG_LABELS[tg]] += 1
+        crit_n["recist"][recist] += 1
+        fav = rai == 2 or tg in (1, 2) or recist in ("CR", "PR", "SD")
+        branch = "rai_reinduced" if rai == 2 else "favourable_without_uptake" if fav else "no_response"
+        branch_n[branch] += 1
+        tally[0] += fav
+        tally[1] += 1
+        if branch == "no_response":
+            tablets(work, day0, decision, cuts)
+            state_n["off_study"] += 1
+            return
+
+        # the branch's phase, entered on the decision day, then the end of the study
+        length, visits = BRANCH_PHASES[branch]
+        latest = decision
+        for d, _, _, col in book(visits, decision):
+            if d >= withdraw:
+                break
+            if col != DOSE and uniform() < p_miss:
+                continue
+            if d > env.now:
+                yield env.timeout(d - env.now)
+            add(work, d, col)
+            latest = d
+        end = max(decision + length, latest)
+        if withdraw < end:
+            end = withdraw
+            state_n["withdrawn"] += 1
+        else:
+            state_n["end_of_study"] += 1
+        yield env.timeout(end - env.now)
+        tablets(work, day0, end, cuts)
+
+    def accrual(env: simpy.Environment, work: list[list[float]], tally: list[int]) -> Generator[Any, Any, None]:
+        for i in range(PER_RUN):
+            if i:
+                yield env.timeout(expo(accrual_rate))
+            env.process(patient(env, work, tally))
+
+    total: list[list[float]] = []
+    most: list[list[float]] = []
+    fav_run, dec_run, run_totals = [], [], []
+    for _ in range(runs):
+        env = simpy.Environment()
+        work: list[list[float]] = []
+        tally = [0, 0]
+        env.process(accrual(env, work, tally))
+        env.run()
+        while len(total) < len(work):
+            total.append([0.0] * 5)
+            most.append([0.0] * 5)
+        for t, m, w in zip(total, most, work, strict=False):  # (up to this run's months)
+            for k in range(5):
+                t[k] += w[k]
+                if w[k] > m[k]:
+                    m[k] = w[k]
+        fav_run.append(tally[0])
+        dec_run.append(tally[1])
+        sums = [sum(w[k] for w in work) for k in range(5)]
+        run_totals.append([*sums, sums[TG] + sums[SCAN] + sums[CT] + sums[DOSE]])
+    return _full_result(
+        runs, branch_n, state_n, reason_n, crit_n, started, fav_run, dec_run, total, most, run_totals, sc.dropout_reason
+    )
+
+
+def _full_result(
+    runs: int,
+    branch_n: dict[str, int],
+    state_n: dict[str, int],
+    reason_n: list[int],
+    crit_n: dict[str, dict[str, int]],
+    started: int,
+    fav_run: list[int],
+    dec_run: list[int],
+    total: list[list[float]],
+    most: list[list[float]],
+    run_totals: list[list[float]],
+    dropout: str,
+) -> dict[str, Any]:
+    """The full model's figures, laid out as trialflow's ``--json`` (the keys the comparison reads)."""
+    import numpy as np
+    from scipy.special import betaincinv
+
+    fav, dec = sum(fav_run), sum(dec_run)
+    ok = [f / d for f, d in zip(fav_run, dec_run, strict=True) if d]
+    lo = 0.0 if fav == 0 else float(betaincinv(fav, dec - fav + 1, 0.025))
+    hi = 1.0 if fav == dec else float(betaincinv(fav + 1, dec - fav, 0.975))
+    qs = (2.5, 25, 50, 75, 97.5)
+    arms: dict[str, int] = {}
+    for b in BRANCHES[:3]:
+        arms[ARMS[b]] = arms.get(ARMS[b], 0) + branch_n[b]
+    counts = np.array(run_totals)
+    return {
+        "pathways": runs * PER_RUN,
+        "runs": runs,
+        "per_branch": branch_n,
+        "per_arm": arms,
+        "per_end_state": state_n,
+        "withdrawn_before_decision": {
+            r: k for r, k in zip(("death", "toxicity", dropout), reason_n, strict=True) if k
+        },
+        "criteria": {c: {lab: k for lab, k in sorted(got.items()) if k} for c, got in crit_n.items()},
+        "primary_endpoint": {
+            "favourable": fav, "evaluable": dec, "started": started, "proportion": fav / dec if dec else None,
+            "ci95": [lo, hi] if dec else None,
+        },
+        "replicates": {
+            "runs": runs,
+            "proportion_mean": statistics.fmean(ok) if ok else None,
+            "proportion_sd": statistics.stdev(ok) if len(ok) > 1 else None,
+            "proportion_quantiles": (
+                dict(zip((f"p{q:g}" for q in qs), np.quantile(ok, [q / 100 for q in qs]).tolist(), strict=True))
+                if ok
+                else {}
+            ),
+            "evaluable_mean": statistics.fmean(dec_run),
+            "favourable_count_distribution": {str(k): v for k, v in sorted(collections.Counter(fav_run).items())},
+        },
+        "workload_columns": list(WORKLOAD_COLUMNS),
+        "workload_per_month": [
+            {"mean": dict(zip(WORKLOAD_COLUMNS, (x / runs for x in t), strict=True)),
+             "busiest_run": dict(zip(WORKLOAD_COLUMNS, m, strict=True))}
+            for t, m in zip(total, most, strict=True)
+        ],
+        # per replicate trial: the mean and SD of each column's total over the whole trial (for the checks)
+        "per_run_total": {
+            k: [float(counts[:, i].mean()), float(counts[:, i].std(ddof=1)) if runs > 1 else 0.0]
+            for i, k in enumerate((*WORKLOAD_COLUMNS, "visits"))
+        },
+    }
+
+
 def child(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> None:
     """Time one model inside this process (median of ``repeat``) and print its figures as JSON."""
     if model == "simpy":
@@ -174,6 +575,13 @@ def child(model: str, n: int, seed: int, repeat: int, extra: Sequence[str]) -> N
                 }
             )
         )
+        return
+    if model == "simpy-full":
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = simpy_full_model(n, seed)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        counts = [result["per_branch"][b] for b in BRANCHES]
+        print(json.dumps({"seconds": secs, "cpu": cpu, "counts": counts, "result": result}))
         return
     from trialflow.engine.simulation import simulate
     from trialflow.engine.simulation._simulate import THREADS
