@@ -50,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 PER_RUN = 30  # patients per simulated trial, as the protocol plans
@@ -224,6 +224,7 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
     import bisect
     import datetime as dt
 
+    import numpy as np
     import simpy
     from scipy.special import stdtr, stdtrit
 
@@ -231,7 +232,8 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
 
     sc = load_scenario()
     rnd = random.Random(seed)
-    gauss, uniform, expo, randint = rnd.gauss, rnd.random, rnd.expovariate, rnd.randint
+    uniform, expo, randint = rnd.random, rnd.expovariate, rnd.randint
+    nrng = np.random.default_rng(seed)
     runs = -(-n // PER_RUN)
     courses = sc.courses
     cum = list(itertools.accumulate(c.probability for c in courses))
@@ -247,7 +249,6 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
     for m in range(2400):
         y, mo = divmod(s0.month - 1 + m, 12)
         month_start.append((dt.date(s0.year + y, mo + 1, 1) - s0).days)
-    month_of = bisect.bisect_right
     quit_rates = [r / MONTH for r in (sc.death_per_month, sc.toxicity_stop_per_month, sc.dropout_per_month)]
     reduce_rate = sc.dose_reduction_per_month / MONTH
     accrual_rate = sc.accrual_per_month / MONTH
@@ -259,27 +260,34 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
     crit_n = {"rai_uptake": dict.fromkeys(RAI_LABELS, 0), "tg_slope": dict.fromkeys(TG_LABELS, 0),
               "recist": dict.fromkeys(RECIST_LABELS, 0)}
     started = 0
+    visits_6m = SORAFENIB_6M[1]
+    # a patient's standard normals at most: the course (3), the lesions, each visit's jitter, each Tg's noise
+    per_patient = 3 + lmax + len(SCREENING) + 2 * len(visits_6m) + max(len(v) for _, v in BRANCH_PHASES.values())
 
-    def jitter(before: int, after: int) -> int:
-        j = round(gauss(0.0, jsd))
-        return -before if j < -before else after if j > after else j
-
-    def book(visits: tuple[tuple[str, int, int, int, int], ...], entry: int) -> list[tuple[int, int, int, int]]:
-        """(day, target, last day of the window, column) of each visit, in date order: the target plus the
-        jitter, kept in the window and not before the phase is entered."""
+    def book(
+        visits: tuple[tuple[str, int, int, int, int], ...], entry: int, z: Callable[[], float]
+    ) -> list[tuple[int, int, int]]:
+        """(day, last day of the window, column) of each visit, in date order: the target plus a jitter of
+        round(sd * Z) days (Z from ``z``), kept in the window and not before the phase is entered."""
         out = []
         for _, day, before, after, col in visits:
-            d = entry + day + jitter(before, after)
-            out.append((d if d > entry else entry, entry + day, entry + day + after, col))
+            j = round(jsd * z())
+            d = entry + day + (-before if j < -before else after if j > after else j)
+            out.append((d if d > entry else entry, entry + day + after, col))
         out.sort()
         return out
 
+    # day (since the study start) -> calendar month, for the days a trial of 30 patients can reach
+    day_month = [bisect.bisect_right(month_start, d) - 1 for d in range(month_start[120])]
+
     def add(work: list[list[float]], day: int, col: int) -> None:
         """One visit's assessment (or dose) in its calendar month."""
-        m = month_of(month_start, day) - 1
-        while len(work) <= m:
-            work.append([0.0, 0.0, 0.0, 0.0, 0.0])
-        work[m][col] += 1.0
+        m = day_month[day] if day < len(day_month) else bisect.bisect_right(month_start, day) - 1
+        try:
+            work[m][col] += 1.0
+        except IndexError:
+            work.extend([0.0, 0.0, 0.0, 0.0, 0.0] for _ in range(m + 1 - len(work)))
+            work[m][col] += 1.0
 
     def tablets(work: list[list[float]], start: int, stop: int, cuts: list[int]) -> None:
         """Sorafenib tablets taken on days [start, stop), the dose reduced at each of ``cuts``, by month."""
@@ -289,7 +297,7 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
             if b <= a:
                 continue
             rate = mg / TABLET_MG
-            m = month_of(month_start, a) - 1
+            m = bisect.bisect_right(month_start, a) - 1
             while month_start[m] < b:
                 while len(work) <= m:
                     work.append([0.0, 0.0, 0.0, 0.0, 0.0])
@@ -321,84 +329,105 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
             sig = t > c if abs(t - c) > 1e-6 * c else 2 * float(stdtr(k - 2, -t)) < ALPHA
         return (1 if b < 0 else 3) if sig else 2
 
-    def patient(env: simpy.Environment, work: list[list[float]], tally: list[int]) -> Generator[Any, Any, None]:
+    p_screen_fail, p_tgab, p_reinduced, p_non_target = (
+        sc.screen_failure_probability, sc.tgab_positive_probability, sc.rai_reinduction_probability,
+        sc.non_target_probability,
+    )
+    tg_median, tg_log_sd, tg_resid = sc.tg_baseline_median, sc.tg_baseline_log_sd, sc.tg_residual_sd
+    d_median, d_log_sd = sc.diameter_median_mm, sc.diameter_log_sd
+    delay_min, delay_max = sc.start_delay_days
+    exp, log, ceil, inf = math.exp, math.log, math.ceil, math.inf
+    last_course = len(courses) - 1
+
+    def patient(
+        env: simpy.Environment, work: list[list[float]], tally: list[int], normals: list[float]
+    ) -> Generator[Any, Any, None]:
         nonlocal started
-        enrol = math.floor(env.now)
-        if sc.screen_failure_probability and uniform() < sc.screen_failure_probability:
+        z = iter(normals).__next__  # the patient's standard normal draws, one after the other
+        now = env.now  # the process keeps its own clock: the day of its last event
+        enrol = math.floor(now)
+        if p_screen_fail and uniform() < p_screen_fail:
             state_n["screen_failure"] += 1
             return
         started += 1
         # the latent course
-        u = uniform()
-        co = courses[min(bisect.bisect_right(cum, u), len(courses) - 1)]
-        tg0 = sc.tg_baseline_median * math.exp(sc.tg_baseline_log_sd * gauss(0.0, 1.0))
-        slope = co.tg_slope_per_week + co.tg_slope_sd * gauss(0.0, 1.0)
-        growth = (co.target_log_change_per_month + co.target_log_change_sd * gauss(0.0, 1.0)) / MONTH
-        tgab = uniform() < sc.tgab_positive_probability
-        reinduced = uniform() < sc.rai_reinduction_probability  # with 1 + Poisson newly avid lesions: >= 1
+        co = courses[min(bisect.bisect_right(cum, uniform()), last_course)]
+        tg0 = tg_median * exp(tg_log_sd * z())
+        slope = co.tg_slope_per_week + co.tg_slope_sd * z()
+        growth = (co.target_log_change_per_month + co.target_log_change_sd * z()) / MONTH
+        tgab = uniform() < p_tgab
+        reinduced = uniform() < p_reinduced  # with 1 + Poisson newly avid lesions: always >= 1
         new_rate = co.new_lesions_per_month / MONTH
-        new_lesion = expo(new_rate) if new_rate > 0 else math.inf  # days after day 0
-        non_target = uniform() < sc.non_target_probability
+        new_lesion = expo(new_rate) if new_rate > 0 else inf  # days after day 0
+        non_target = uniform() < p_non_target
         sizes = [
-            round(max(sc.diameter_median_mm * math.exp(sc.diameter_log_sd * gauss(0.0, 1.0)), 10.0), 1)
-            for _ in range(randint(lmin, lmax))
+            round(max(d_median * exp(d_log_sd * z()), 10.0), 1) for _ in range(randint(lmin, lmax))
         ]
-        quit_in = [expo(r) if r > 0 else math.inf for r in quit_rates]  # days after day 0, by cause
-        gaps = list(itertools.accumulate(expo(reduce_rate) if reduce_rate > 0 else math.inf for _ in range(3)))
+        quit_in = [expo(r) if r > 0 else inf for r in quit_rates]  # days after day 0, by cause
+        gaps = list(itertools.accumulate(expo(reduce_rate) if reduce_rate > 0 else inf for _ in range(3)))
 
         # screening: the baseline scan and CT (never missed), then the first dose
-        base = book(SCREENING, enrol)
-        for d, _, _, col in base:
-            if d > env.now:
-                yield env.timeout(d - env.now)
+        (d1, _, c1), (d2, _, c2) = book(SCREENING, enrol, z)
+        for d, col in ((d1, c1), (d2, c2)):
+            if d > now:
+                yield env.timeout(d - now)
+                now = d
             add(work, d, col)
-        day0 = max(base[-1][0], enrol) + randint(*sc.start_delay_days)
-        yield env.timeout(day0 - env.now)
+        day0 = (d2 if d2 > enrol else enrol) + randint(delay_min, delay_max)
+        yield env.timeout(day0 - now)
+        now = day0
         first = min(quit_in)
-        withdraw = day0 + math.ceil(first) if first < math.inf else math.inf
-        cuts = [day0 + math.ceil(g) if g < math.inf else math.inf for g in gaps]
-        scan0 = next(d for d, _, _, col in base if col == SCAN) - day0  # study days of the baseline scan
-        ct0 = next(d for d, _, _, col in base if col == CT) - day0  # and CT (<= 0)
+        withdraw = day0 + ceil(first) if first < inf else inf
+        cuts = [day0 + ceil(g) if g < inf else inf for g in gaps]
+        scan0, ct0 = (d1 - day0, d2 - day0) if c1 == SCAN else (d2 - day0, d1 - day0)  # study days, <= 0
 
         # six months of Sorafenib: Tg every 4 weeks, the 6-month scan and CT
-        ready = day0 + max(scan0, ct0)  # the baseline visits are done
+        ready = d2  # the baseline visits are done
         rels: list[int] = []
         logs: list[float] = []
         below: list[bool] = []
         scan6 = ct6 = None
         ct6_ne = False
         out = False
-        for d, _, last, col in book(SORAFENIB_6M[1], day0):
+        for d, last, col in book(visits_6m, day0, z):
             if d >= withdraw:
                 out = True
                 break
             if uniform() < p_miss:
-                ready = max(ready, last + 1)  # not done: ready once its window has closed
+                if last >= ready:
+                    ready = last + 1  # not done: ready once its window has closed
                 continue
-            if d > env.now:
-                yield env.timeout(d - env.now)
+            if d > now:
+                yield env.timeout(d - now)
+                now = d
             add(work, d, col)
-            ready = max(ready, d)
+            if d > ready:
+                ready = d
             rel = d - day0
             if col == TG:
-                v = max(round(tg0 * math.exp(slope * rel / 7.0 + sc.tg_residual_sd * gauss(0.0, 1.0)), 2), 0.01)
+                v = round(tg0 * exp(slope * rel / 7.0 + tg_resid * z()), 2)
                 if TG_DAYS[0] <= rel <= TG_DAYS[1] and TG_WEEKS[0] <= rel / 7.0 <= TG_WEEKS[1]:
                     rels.append(rel)
-                    below.append(v < loq)
-                    logs.append(ln_half_loq if v < loq else math.log(v))
+                    if v < loq:
+                        below.append(True)
+                        logs.append(ln_half_loq)
+                    else:
+                        below.append(False)
+                        logs.append(log(v))
             elif col == SCAN:
                 scan6 = rel
             else:
                 ct6, ct6_ne = rel, uniform() < p_ne
         decision = ready + delay
         if out or decision >= withdraw:
-            yield env.timeout(withdraw - env.now)
+            yield env.timeout(withdraw - now)
             tablets(work, day0, withdraw, cuts)
             branch_n["no_decision"] += 1
             state_n["withdrawn"] += 1
             reason_n[quit_in.index(first)] += 1
             return
-        yield env.timeout(decision - env.now)
+        yield env.timeout(decision - now)
+        now = decision
 
         # the decision: the three criteria as the rules read the records
         rai = (
@@ -410,11 +439,13 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
         if ct6 is None or ct6_ne or not CT_DAYS[0] <= ct0 <= 0 or not CT_DAYS[0] <= ct6 <= CT_DAYS[1]:
             recist = "NE"
         else:
-            f = math.exp(min(growth * ct6, 50.0))
+            f = exp(min(growth * ct6, 50.0))
             base_sum = sum(round(s * 10) for s in sizes)
-            now = [round(min(s * f, 1000.0) * 10) if s * f >= 3.0 else 0 for s in sizes]
-            total = sum(now)
-            if not any(now):
+            total = 0
+            for s in sizes:
+                if s * f >= 3.0:  # smaller: gone from the CT
+                    total += round(min(s * f, 1000.0) * 10)
+            if not total:
                 target = "CR"
             elif total > base_sum and 100 * (total - base_sum) >= PD_PCT * base_sum:
                 target = "PD"
@@ -431,7 +462,7 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
         crit_n["rai_uptake"][RAI_LABELS[rai]] += 1
         crit_n["tg_slope"][TG_LABELS[tg]] += 1
         crit_n["recist"][recist] += 1
-        fav = rai == 2 or tg in (1, 2) or recist in ("CR", "PR", "SD")
+        fav = rai == 2 or tg == 1 or tg == 2 or recist == "PR" or recist == "SD" or recist == "CR"
         branch = "rai_reinduced" if rai == 2 else "favourable_without_uptake" if fav else "no_response"
         branch_n[branch] += 1
         tally[0] += fav
@@ -443,30 +474,32 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
 
         # the branch's phase, entered on the decision day, then the end of the study
         length, visits = BRANCH_PHASES[branch]
-        latest = decision
-        for d, _, _, col in book(visits, decision):
+        for d, _, col in book(visits, decision, z):
             if d >= withdraw:
                 break
             if col != DOSE and uniform() < p_miss:
                 continue
-            if d > env.now:
-                yield env.timeout(d - env.now)
+            if d > now:
+                yield env.timeout(d - now)
+                now = d
             add(work, d, col)
-            latest = d
-        end = max(decision + length, latest)
+        end = decision + length if decision + length > now else now  # a late visit ends the phase later
         if withdraw < end:
             end = withdraw
             state_n["withdrawn"] += 1
         else:
             state_n["end_of_study"] += 1
-        yield env.timeout(end - env.now)
+        yield env.timeout(end - now)
         tablets(work, day0, end, cuts)
 
     def accrual(env: simpy.Environment, work: list[list[float]], tally: list[int]) -> Generator[Any, Any, None]:
+        # every patient's standard normals (latent course, lesions, jitters, Tg noise), drawn for the trial at
+        # once: numpy draws them in bulk several times faster than random.gauss one by one
+        normals = nrng.standard_normal((PER_RUN, per_patient)).tolist()
         for i in range(PER_RUN):
             if i:
                 yield env.timeout(expo(accrual_rate))
-            env.process(patient(env, work, tally))
+            env.process(patient(env, work, tally, normals[i]))
 
     total: list[list[float]] = []
     most: list[list[float]] = []
