@@ -212,8 +212,11 @@ TG_LABELS = ("not_evaluable", "response", "stable", "progression")
 RAI_LABELS = ("not_evaluable", "not_reinduced", "reinduced")
 RECIST_LABELS = ("CR", "NE", "PD", "PR", "SD")
 END_STATES = ("off_study", "end_of_study", "withdrawn", "screen_failure")
-ARMS = {"rai_reinduced": "rai_plus_sorafenib", "favourable_without_uptake": "continued_sorafenib",
-        "no_response": "off_study"}
+ARMS = {
+    "rai_reinduced": "rai_plus_sorafenib",
+    "favourable_without_uptake": "continued_sorafenib",
+    "no_response": "off_study",
+}
 
 
 def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
@@ -237,9 +240,8 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
     runs = -(-n // PER_RUN)
     courses = sc.courses
     cum = list(itertools.accumulate(c.probability for c in courses))
-    jsd, p_miss, p_ne, delay = sc.jitter_sd_days, sc.missed_probability, sc.ct_not_evaluable_probability, (
-        sc.decision_delay_days
-    )
+    jsd, p_miss, p_ne = sc.jitter_sd_days, sc.missed_probability, sc.ct_not_evaluable_probability
+    delay = sc.decision_delay_days
     loq, half_loq = sc.tg_loq, sc.tg_loq / 2
     ln_half_loq = math.log(half_loq)
     crit = [math.inf, math.inf, *(float(stdtrit(df, 1 - ALPHA / 2)) for df in range(2, 64))]
@@ -257,8 +259,11 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
     branch_n = dict.fromkeys((*BRANCHES[:3], "no_decision"), 0)
     state_n = dict.fromkeys(END_STATES, 0)
     reason_n = [0, 0, 0]  # death, toxicity, dropout, before the decision
-    crit_n = {"rai_uptake": dict.fromkeys(RAI_LABELS, 0), "tg_slope": dict.fromkeys(TG_LABELS, 0),
-              "recist": dict.fromkeys(RECIST_LABELS, 0)}
+    crit_n = {
+        "rai_uptake": dict.fromkeys(RAI_LABELS, 0),
+        "tg_slope": dict.fromkeys(TG_LABELS, 0),
+        "recist": dict.fromkeys(RECIST_LABELS, 0),
+    }
     started = 0
     visits_6m = SORAFENIB_6M[1]
     # a patient's standard normals at most: the course (3), the lesions, each visit's jitter, each Tg's noise
@@ -330,7 +335,9 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
         return (1 if b < 0 else 3) if sig else 2
 
     p_screen_fail, p_tgab, p_reinduced, p_non_target = (
-        sc.screen_failure_probability, sc.tgab_positive_probability, sc.rai_reinduction_probability,
+        sc.screen_failure_probability,
+        sc.tgab_positive_probability,
+        sc.rai_reinduction_probability,
         sc.non_target_probability,
     )
     tg_median, tg_log_sd, tg_resid = sc.tg_baseline_median, sc.tg_baseline_log_sd, sc.tg_residual_sd
@@ -360,9 +367,7 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
         new_rate = co.new_lesions_per_month / MONTH
         new_lesion = expo(new_rate) if new_rate > 0 else inf  # days after day 0
         non_target = uniform() < p_non_target
-        sizes = [
-            round(max(d_median * exp(d_log_sd * z()), 10.0), 1) for _ in range(randint(lmin, lmax))
-        ]
+        sizes = [round(max(d_median * exp(d_log_sd * z()), 10.0), 1) for _ in range(randint(lmin, lmax))]
         quit_in = [expo(r) if r > 0 else inf for r in quit_rates]  # days after day 0, by cause
         gaps = list(itertools.accumulate(expo(reduce_rate) if reduce_rate > 0 else inf for _ in range(3)))
 
@@ -430,11 +435,10 @@ def simpy_full_model(n: int, seed: int) -> dict[str, Any]:
         now = decision
 
         # the decision: the three criteria as the rules read the records
-        rai = (
-            0
-            if scan6 is None or not RAI_DAYS[0] <= scan0 <= 0 or not RAI_DAYS[0] <= scan6 <= RAI_DAYS[1]
-            else 2 if reinduced else 1
-        )
+        if scan6 is None or not RAI_DAYS[0] <= scan0 <= 0 or not RAI_DAYS[0] <= scan6 <= RAI_DAYS[1]:
+            rai = 0  # no baseline or no 6-month scan judged: not evaluable
+        else:
+            rai = 2 if reinduced else 1
         tg = tg_outcome(rels, logs, below, tgab)
         if ct6 is None or ct6_ne or not CT_DAYS[0] <= ct0 <= 0 or not CT_DAYS[0] <= ct6 <= CT_DAYS[1]:
             recist = "NE"
@@ -560,12 +564,13 @@ def _full_result(
         "per_branch": branch_n,
         "per_arm": arms,
         "per_end_state": state_n,
-        "withdrawn_before_decision": {
-            r: k for r, k in zip(("death", "toxicity", dropout), reason_n, strict=True) if k
-        },
+        "withdrawn_before_decision": {r: k for r, k in zip(("death", "toxicity", dropout), reason_n, strict=True) if k},
         "criteria": {c: {lab: k for lab, k in sorted(got.items()) if k} for c, got in crit_n.items()},
         "primary_endpoint": {
-            "favourable": fav, "evaluable": dec, "started": started, "proportion": fav / dec if dec else None,
+            "favourable": fav,
+            "evaluable": dec,
+            "started": started,
+            "proportion": fav / dec if dec else None,
             "ci95": [lo, hi] if dec else None,
         },
         "replicates": {
@@ -582,8 +587,10 @@ def _full_result(
         },
         "workload_columns": list(WORKLOAD_COLUMNS),
         "workload_per_month": [
-            {"mean": dict(zip(WORKLOAD_COLUMNS, (x / runs for x in t), strict=True)),
-             "busiest_run": dict(zip(WORKLOAD_COLUMNS, m, strict=True))}
+            {
+                "mean": dict(zip(WORKLOAD_COLUMNS, (x / runs for x in t), strict=True)),
+                "busiest_run": dict(zip(WORKLOAD_COLUMNS, m, strict=True)),
+            }
             for t, m in zip(total, most, strict=True)
         ],
         # per replicate trial: the mean and SD of each column's total over the whole trial (for the checks)
@@ -681,20 +688,89 @@ def _child_cmd(model: str, n: int, seed: int, repeat: int, extra: Sequence[str])
 def _chi_square_p(a: Sequence[int], b: Sequence[int]) -> float:
     """p of the chi-square test that two sets of branch counts come from one distribution (in a child
     process, so that this one never imports scipy: see ``main``)."""
+    return _chi_square_ps([(a, b)])[0]
+
+
+def _chi_square_ps(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[float]:
+    """:func:`_chi_square_p` of each pair of count vectors, in one child process."""
     code = (
-        "import sys, json, numpy as np; from scipy.stats import chi2_contingency; "
-        "t = np.array(json.loads(sys.argv[1])); print(chi2_contingency(t[:, t.sum(axis=0) > 0])[1])"
+        "import sys, json, numpy as np; from scipy.stats import chi2_contingency\n"
+        "for a, b in json.loads(sys.argv[1]):\n"
+        "    t = np.array([a, b]); print(chi2_contingency(t[:, t.sum(axis=0) > 0])[1])"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, json.dumps([list(a), list(b)])], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, json.dumps([[list(a), list(b)] for a, b in pairs])],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    return float(out.stdout)
+    return [float(x) for x in out.stdout.split()]
+
+
+def _counts(a: dict[str, int], b: dict[str, int]) -> tuple[list[int], list[int]]:
+    keys = sorted(set(a) | set(b))
+    return [a.get(k, 0) for k in keys], [b.get(k, 0) for k in keys]
+
+
+def _workload_totals(result: dict[str, Any]) -> dict[str, float]:
+    """Each column's total over the month table of trialflow's --json, per replicate trial (the mean)."""
+    out = dict.fromkeys(WORKLOAD_COLUMNS, 0.0)
+    for m in result["workload_per_month"]:
+        for k in out:
+            out[k] += m["mean"][k]
+    for period in result.get("workload_after_month_120", []):
+        for k in out:
+            out[k] += period["mean_per_month"][k] * period["months"]
+    out["visits"] = out["tg"] + out["rai_scan"] + out["ct"] + out["rai_6000_doses"]
+    return out
+
+
+def agreement(tf: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
+    """How the full SimPy model's figures agree with trialflow's --json: chi-square p of each count table
+    (branches, end states, withdrawals before the decision, each criterion's outcomes), and z of the
+    endpoint's proportion and of each workload column's total per trial (SD: the full model's, per trial)."""
+    tables = {
+        "branches": _counts(tf["per_branch"], full["per_branch"]),
+        "end states": _counts(tf["per_end_state"], full["per_end_state"]),
+        "withdrawals": _counts(tf["withdrawn_before_decision"], full["withdrawn_before_decision"]),
+        **{c: _counts(tf["criteria"][c], full["criteria"][c]) for c in tf["criteria"]},
+    }
+    ps = dict(zip(tables, _chi_square_ps(list(tables.values())), strict=True))
+    e1, e2 = tf["primary_endpoint"], full["primary_endpoint"]
+    pooled = (e1["favourable"] + e2["favourable"]) / (e1["evaluable"] + e2["evaluable"])
+    se = math.sqrt(pooled * (1 - pooled) * (1 / e1["evaluable"] + 1 / e2["evaluable"]))
+    totals = _workload_totals(tf)
+    runs_tf, runs_full = tf["runs"], full["runs"]
+    work = {}
+    for k, (mean, sd) in full["per_run_total"].items():
+        z = (totals[k] - mean) / (sd * math.sqrt(1 / runs_tf + 1 / runs_full)) if sd > 0 else 0.0
+        work[k] = (totals[k] / PER_RUN, mean / PER_RUN, z)  # per pathway
+    return {
+        "p": ps,
+        "endpoint": (e1["proportion"], e2["proportion"], (e1["proportion"] - e2["proportion"]) / se),
+        "per_pathway": work,
+        "months": (len(tf["workload_per_month"]), len(full["workload_per_month"])),
+    }
+
+
+def _agreement_line(n: int, got: dict[str, Any]) -> str:
+    ps = ", ".join(f"{k} {v:.2f}" for k, v in got["p"].items())
+    e = got["endpoint"]
+    w = got["per_pathway"]
+    cols = "; ".join(f"{k} {a:.4g} vs {b:.4g} (z {z:+.2f})" for k, (a, b, z) in w.items())
+    return (
+        f"  {n:,} pathways, trialflow vs full SimPy model: chi-square p {ps}; favourable {e[0]:.4f} vs "
+        f"{e[1]:.4f} (z {e[2]:+.2f}); per pathway {cols}; months {got['months'][0]} vs {got['months'][1]}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 10_000_000])
     ap.add_argument("--simpy-max", type=int, default=100_000, help="larger SimPy sizes are extrapolated")
+    ap.add_argument(
+        "--simpy-full-max", type=int, default=100_000, help="larger sizes of the full SimPy model are extrapolated"
+    )
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--repeat", type=int, default=3, help="median of this many runs of each measurement")
     ap.add_argument("--big-repeat", type=int, default=1, help="runs of each measurement above 10^6 pathways")
@@ -728,11 +804,14 @@ def main() -> None:
     )
     print(
         f"{'pathways':>11} {'wall s':>7} {'CPU s':>6} {'x base':>6} {'CPU x':>6} {'in-proc s':>9} {'RSS MB':>6} "
-        f"{'JSON KB':>7} {'SimPy wall s':>12} {'SimPy CPU s':>11} {'SimPy in s':>10} {'ratio':>6} {'CPU ratio':>9}  "
-        "chi-square p"
+        f"{'JSON KB':>7} | {'SimPy wall s':>12} {'SimPy CPU s':>11} {'SimPy in s':>10} {'ratio':>6} {'CPU ratio':>9} "
+        f"{'p':>4} | {'full wall s':>11} {'full CPU s':>10} {'full in s':>9} {'ratio':>6} {'CPU ratio':>9} {'p':>4} "
+        f"| {'load':>5}"
     )
-    # SimPy's start-up (wall, CPU) and its seconds per pathway (wall, CPU), from the largest size it ran
-    simpy_fit: tuple[float, float, float, float] | None = None
+    # each SimPy model's start-up (wall, CPU) and its seconds per pathway (wall, CPU), from the largest size
+    # it ran
+    fits: dict[str, tuple[float, float, float, float]] = {}
+    checks: list[str] = []
     for n in args.sizes:
         repeat = args.repeat if n <= 1_000_000 else args.big_repeat
         runs = -(-n // PER_RUN)
@@ -750,38 +829,48 @@ def main() -> None:
         )
         inproc, threads = warm["seconds"], warm["threads"]
         pathways = runs * PER_RUN
-        if n <= args.simpy_max:
-            sp_whole, sp_cpu, _, sp_out = _median_whole(_child_cmd("simpy", pathways, args.seed, 1, ()), repeat)
-            sp = json.loads(sp_out.decode().splitlines()[-1])
-            sp_in, sp_in_cpu = float(sp["seconds"]), float(sp["cpu"])
-            simpy_fit = (
-                max(sp_whole - sp_in, 0.0),
-                max(sp_cpu - sp_in_cpu, 0.0),
-                sp_in / pathways,
-                sp_in_cpu / pathways,
-            )
-            sp_note = f"{sp_whole:>12.2f} {sp_cpu:>11.2f} {sp_in:>10.2f}"
-            p_note = f"{_chi_square_p(tf, sp['counts']):.2f}"
-        else:
-            if simpy_fit is None:
-                raise SystemExit("run a size <= --simpy-max first")
-            sp_in = simpy_fit[2] * pathways
-            sp_whole, sp_cpu = simpy_fit[0] + sp_in, simpy_fit[1] + simpy_fit[3] * pathways
-            sp_note = f"{sp_whole:>11.0f}* {sp_cpu:>10.0f}* {sp_in:>9.0f}*"
-            p_note = "-"
+        notes = []
+        for model, most in (("simpy", args.simpy_max), ("simpy-full", args.simpy_full_max)):
+            if n <= most:
+                sp_whole, sp_cpu, _, sp_out = _median_whole(_child_cmd(model, pathways, args.seed, 1, ()), repeat)
+                sp = json.loads(sp_out.decode().splitlines()[-1])
+                sp_in, sp_in_cpu = float(sp["seconds"]), float(sp["cpu"])
+                fits[model] = (
+                    max(sp_whole - sp_in, 0.0),
+                    max(sp_cpu - sp_in_cpu, 0.0),
+                    sp_in / pathways,
+                    sp_in_cpu / pathways,
+                )
+                sp_note = f"{sp_whole:>11.2f} {sp_cpu:>10.2f} {sp_in:>9.2f}"
+                p_note = f"{_chi_square_p(tf, sp['counts']):.2f}"
+                if model == "simpy-full":
+                    checks.append(_agreement_line(pathways, agreement(result, sp["result"])))
+            else:
+                fit = fits.get(model)
+                if fit is None:
+                    raise SystemExit(f"run a size <= the {model} model's maximum first")
+                sp_in = fit[2] * pathways
+                sp_whole, sp_cpu = fit[0] + sp_in, fit[1] + fit[3] * pathways
+                sp_note = f"{sp_whole:>10.0f}* {sp_cpu:>9.0f}* {sp_in:>8.0f}*"
+                p_note = "-"
+            notes.append(f"{sp_note} {sp_whole / secs:>5.0f}x {sp_cpu / cpu:>8.0f}x {p_note:>4}")
         print(
             f"{pathways:>11,} {secs:>7.2f} {cpu:>6.2f} {secs / base_s:>6.2f} {cpu / base_cpu:>6.2f} {inproc:>9.2f} "
-            f"{rss:>6.0f} {len(out) / 1024:>7.1f} {sp_note} {sp_whole / secs:>5.0f}x {sp_cpu / cpu:>8.0f}x  {p_note}",
+            f"{rss:>6.0f} {len(out) / 1024:>7.1f} | {notes[0]} | {notes[1]} | {os.getloadavg()[0]:>5.2f}",
             flush=True,
         )
     load1 = os.getloadavg()
     print(
         f"load average {load1[0]:.2f} at the end; trialflow ran {threads} thread(s) in process. x base: whole-process "
-        "wall (CPU x: CPU) over the baseline's; ratio: SimPy whole process over trialflow whole process (wall; "
-        "CPU ratio: CPU seconds); medians of "
-        f"{args.repeat} runs ({args.big_repeat} above 10^6); * extrapolated from the largest SimPy size run "
+        "wall (CPU x: CPU) over the baseline's; SimPy: the model of the pathway to the decision (simpy_model); "
+        "full: the model of everything trialflow simulates (simpy_full_model); ratio: the model's whole process "
+        "over trialflow's whole process (wall; CPU ratio: CPU seconds); p: chi-square test of the branch counts "
+        "against trialflow's; load: the 1-minute load average after the row; medians of "
+        f"{args.repeat} runs ({args.big_repeat} above 10^6); * extrapolated from the largest size the model ran "
         "(its start-up + per-pathway time)."
     )
+    for line in checks:
+        print(line)
 
 
 if __name__ == "__main__":
