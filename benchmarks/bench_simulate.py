@@ -1,4 +1,4 @@
-"""Simulator benchmark: trialflow vs a plain SimPy model of the same pathways, as whole processes.
+"""Simulator benchmark: trialflow vs plain SimPy models of the same pathways, as whole processes.
 
 Every figure is the median of ``--repeat`` runs (``--big-repeat`` above 10^6 pathways), measured in the
 same run as its baseline:
@@ -6,7 +6,7 @@ same run as its baseline:
 - **whole process** (what a statistician waits for): ``trialflow simulate --patients 30 --runs R --seed S
   --json`` as its own process, interpreter start, imports, simulation and the JSON printed (read by this
   script); wall-clock seconds and CPU seconds (user + system, from ``wait4``); the SimPy model likewise
-  as its own process (``python bench_simulate.py --child simpy N``);
+  as its own process (``python bench_simulate.py --child simpy N``, ``--child simpy-full N``);
 - **in process**: the same call timed inside one warm process (imports done, one small run first);
 - **baseline**: ``python -c "import numpy, scipy.special, typer"``, the least any numpy CLI pays;
 - **peak RSS** of the whole ``trialflow simulate`` process (``wait4``'s ``ru_maxrss``).
@@ -19,19 +19,34 @@ One unmeasured ``trialflow simulate`` runs first, as a user's first one after in
 the bundled protocol and scenario and remembers the passes (``documents/_trusted.py``), as every later
 process then finds them.
 
-The SimPy model (written for this benchmark) walks the same pathway with the default scenario's figures:
-baseline visits, start delay, the Tg visits with their windows and missed visits, the 6-month scan and
-CT, withdrawal by death, toxicity or dropout before the decision, and the decision on the day the
-engine's readiness rule gives; the criteria as the rules define them (OLS slope of ln Tg with a
-two-sided t-test at 0.05, at least 4 values, TgAb positive not evaluable, values under the LoQ at half
-the LoQ; RECIST 1.0 on the target sum in tenths of a mm; re-induced uptake). It stops at the decision
-and keeps no workload, so it does less than trialflow (branches after the decision, doses split per
-month, the month table): the ratio is, if anything, in SimPy's favour. Branch counts of the two are
-compared with a chi-square test. SimPy sizes above ``--simpy-max`` are extrapolated from the largest
-one run (its start-up plus its per-pathway time), marked ``*``.
+Two SimPy models, written for this benchmark, each run as its own process (``--child simpy N``,
+``--child simpy-full N``):
+
+- ``simpy_model`` walks the pathway to the decision with the default scenario's figures: baseline visits,
+  start delay, the Tg visits with their windows and missed visits, the 6-month scan and CT, withdrawal by
+  death, toxicity or dropout before the decision, and the decision on the day the engine's readiness rule
+  gives; the criteria as the rules define them (OLS slope of ln Tg with a two-sided t-test at 0.05, at
+  least 4 values, TgAb positive not evaluable, values under the LoQ at half the LoQ; RECIST 1.0 on the
+  target sum in tenths of a mm; re-induced uptake). It stops at the decision and keeps no workload, so it
+  does less than trialflow (branches after the decision, doses split per month, the month table), and
+  simulates all its patients as one long trial.
+- ``simpy_full_model`` simulates what ``trialflow simulate`` simulates, for equal work: replicate trials
+  of 30 patients (a SimPy environment each), Poisson accrual from the study start, every visit of every
+  phase (screening, the 6-month phase, the branch's phase after the decision) booked in its window and
+  missed as the scenario says, the latent course (Tg trajectory with its noise, lesion growth and new
+  lesions, RaI re-induction, TgAb), withdrawal by cause in every phase, the decision's three criteria read
+  as the rules read them (with the protocol's evidence ranges and final visits), the branch and its phase,
+  dose reductions 800 -> 600 -> 400 -> 200 mg, and the month table of assessments, 131I doses and
+  tablets (mean and busiest trial per month); it answers trialflow's ``--json`` figures. Its agreement
+  with trialflow's --json (every count table by chi-square, the endpoint and each workload column's total
+  per trial by z) is printed under the table.
+
+Branch counts of each model are compared with trialflow's by a chi-square test. Sizes above
+``--simpy-max`` (``--simpy-full-max`` for the full model) are extrapolated from the largest one run (its
+start-up plus its per-pathway time), marked ``*``.
 
     python benchmarks/bench_simulate.py [--sizes 10000 100000 1000000 10000000] [--repeat 3]
-        [--big-repeat 1] [--simpy-max 100000] [--extra ARG ...]
+        [--big-repeat 1] [--simpy-max 100000] [--simpy-full-max 100000] [--extra ARG ...]
 
 ``--extra`` passes more options to ``trialflow simulate`` (e.g. ``--extra=--cluster --extra=local:2``).
 """
