@@ -15,7 +15,7 @@ import json
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -528,19 +528,15 @@ class Store:
         from ._bulk import BulkTransaction
 
         actor = identify(self, user)
-        with write_session(self.engine) as s:
+        with write_session(self.engine) as s, _larger_page_cache(s):
             tx = BulkTransaction(s, refresh(s, actor))
             tx.quiet = True
             self._batch = tx
-            cache = _larger_page_cache(s)
             try:
                 yield tx
             finally:
                 self._batch = None
             tx.flush()
-            if cache is not None:  # (the pooled connection keeps the page cache it had)
-                s.connection().exec_driver_sql(f"PRAGMA cache_size={cache}")
-
 
 
 #: SQLite's page cache (KiB) while a :meth:`Store.batch` writes: a batch's rows land all over the event table's
@@ -549,14 +545,28 @@ class Store:
 BATCH_PAGE_CACHE_KIB = 131072
 
 
-def _larger_page_cache(session: Session) -> int | None:
-    """On SQLite, raise the connection's page cache to :data:`BATCH_PAGE_CACHE_KIB`; answers the setting it had."""
+@contextmanager
+def _larger_page_cache(session: Session) -> Iterator[None]:
+    """On SQLite, the connection's page cache raised to :data:`BATCH_PAGE_CACHE_KIB` for the block, and set back
+    to what it was when the block ends, also when it raises (the pooled connection keeps its page cache, and
+    the next command on it would otherwise hold 128 MiB of pages). Set on the driver's connection, which
+    answers whatever state the session's transaction is left in; on the way out of a failed block a
+    connection that cannot answer any more (it is discarded) does not hide the block's own error."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
-        return None
-    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{BATCH_PAGE_CACHE_KIB}")
-    return before
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a live connection of the session's transaction
+    before = int(driver.execute("PRAGMA cache_size").fetchone()[0])
+    driver.execute(f"PRAGMA cache_size=-{BATCH_PAGE_CACHE_KIB}")
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            driver.execute(f"PRAGMA cache_size={before}")
+        raise
+    driver.execute(f"PRAGMA cache_size={before}")
 
 
 class Transaction:

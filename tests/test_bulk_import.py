@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workflow_helpers import DAY0, USER, enrol_started, snapshot
+from workflow_helpers import DAY0, ELIGIBLE, ENROLLED, USER, enrol_started, snapshot
 
-from trialflow.engine import Refused, Store, import_file, record_many, verify_chains
+from trialflow.engine import Refused, Store, enroll, import_file, record_many, verify_chains
 from trialflow.engine._demo import populate_demo
 from trialflow.engine._projection import rebuild_projections
 from trialflow.protocol import DocumentError
@@ -247,6 +247,49 @@ def test_a_refused_write_in_a_batch_leaves_no_row_it_added_on_the_session(db_url
             store.write(USER, adds("kept-after", False))
         assert store.info("kept-before") == "x" and store.info("kept-after") == "x"
         assert store.info("refused") is None
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("ends", ["written", "refused inside", "refused at the flush"])
+def test_a_batch_sets_sqlites_page_cache_back_however_it_ends(tmp_path: Path, ends: str) -> None:
+    """Store.batch raises SQLite's page cache while it writes; the pooled connection it wrote on has its own
+    page cache again afterwards, whether the batch was written or refused (inside the block, or by the
+    set-wise write at its end: a patient's event seq already taken)."""
+    from trialflow.engine import init_store
+    from trialflow.engine import _store as store_module
+
+    store, _ = init_store(str(tmp_path / "s.db"), None, "investigator.dr-smit")
+    try:
+        def page_caches() -> list[int]:
+            """The page cache of every connection the pool holds (all checked out at once, so each is read)."""
+            pool = store.engine.pool
+            held = [pool.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]  # (QueuePool)
+            try:
+                return [int(c.cursor().execute("PRAGMA cache_size").fetchone()[0]) for c in held]
+            finally:
+                for c in held:
+                    c.close()
+
+        own = page_caches()[0]
+        seen: list[int] = []
+        try:
+            with store.batch(USER) as tx:
+                seen.append(int(tx.session.connection().exec_driver_sql("PRAGMA cache_size").scalar_one()))
+                for pid in ("P-001", "P-002"):
+                    enroll(store, pid, ENROLLED, ELIGIBLE, USER)
+                if ends == "refused inside":
+                    raise Refused("the caller gives up")
+                if ends == "refused at the flush":
+                    tx._rows.append(dict(tx._rows[0]))  # the same (patient, seq) twice: the insert fails
+        except Exception as err:
+            assert ends != "written", err
+        else:
+            assert ends == "written"
+        assert seen == [-store_module.BATCH_PAGE_CACHE_KIB] and own != seen[0]
+        caches = page_caches()
+        assert len(caches) >= 2 and set(caches) == {own}  # the batch's connection and the one its reads took
+        assert (store.patient_ids() != []) == (ends == "written")
     finally:
         store.close()
 
