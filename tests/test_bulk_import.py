@@ -256,8 +256,8 @@ def test_a_batch_sets_sqlites_page_cache_back_however_it_ends(tmp_path: Path, en
     """Store.batch raises SQLite's page cache while it writes; the pooled connection it wrote on has its own
     page cache again afterwards, whether the batch was written or refused (inside the block, or by the
     set-wise write at its end: a patient's event seq already taken)."""
-    from trialflow.engine import init_store
     from trialflow.engine import _store as store_module
+    from trialflow.engine import init_store
 
     store, _ = init_store(str(tmp_path / "s.db"), None, "investigator.dr-smit")
     try:
