@@ -294,6 +294,37 @@ def test_a_batch_sets_sqlites_page_cache_back_however_it_ends(tmp_path: Path, en
         store.close()
 
 
+def test_the_demo_build_pauses_the_cyclic_collector_and_runs_it_again_however_it_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """populate_demo builds with Python's cyclic garbage collector paused (a chunk's objects are freed by
+    reference counting), and the collector runs again afterwards, also after a build that fails."""
+    import contextlib
+    import gc
+
+    from trialflow.engine import _demo, init_store
+
+    seen: list[bool] = []
+    patient = _demo._patient
+
+    def spy(store: Store, pid: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(gc.isenabled())
+        if pid == broken:
+            raise RuntimeError("the build breaks")
+        patient(store, pid, *args, **kwargs)
+
+    monkeypatch.setattr(_demo, "_patient", spy)
+    assert gc.isenabled()
+    for name, broken in (("built.db", None), ("broken.db", "DEMO-003")):
+        store, _ = init_store(str(tmp_path / name), None, "investigator.dr-smit")
+        try:
+            with pytest.raises(RuntimeError) if broken else contextlib.nullcontext():
+                populate_demo(store, patients=4)
+        finally:
+            store.close()
+        assert gc.isenabled()
+    assert seen == [False] * (4 + 3)
+
+
 def _dump_script() -> Any:
     """scripts/dump_store.py, the canonical dump that compares two builds of a store."""
     import importlib.util
