@@ -67,8 +67,10 @@ def latest_date() -> dt.date:
         return t.replace(year=t.year + YEARS_AHEAD, day=28)
 
 
-def date_problem(when: dt.date, what: str = "date") -> str | None:
-    """Why ``when`` cannot be a date of this study (outside 1990-01-01 .. ten years ahead), or None."""
-    if not EARLIEST_DATE <= when <= latest_date():
-        return f"{what} {when} must lie between {EARLIEST_DATE} and {latest_date()}"
+def date_problem(when: dt.date, what: str = "date", latest: dt.date | None = None) -> str | None:
+    """Why ``when`` cannot be a date of this study (outside 1990-01-01 .. ten years ahead), or None.
+    ``latest``: :func:`latest_date`, where a caller checking many dates has read it once."""
+    latest = latest_date() if latest is None else latest
+    if not EARLIEST_DATE <= when <= latest:
+        return f"{what} {when} must lie between {EARLIEST_DATE} and {latest}"
     return None

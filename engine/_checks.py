@@ -6,7 +6,7 @@ Each check answers a sentence saying why not, or None; the workflow turns senten
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from trialflow.protocol import Protocol, suggest
@@ -14,7 +14,7 @@ from trialflow.rules.observations import DoseChange
 
 from ._base import Problem, today
 from ._records import Record, SorafenibDispense
-from ._schedule import defining_kinds, schedule
+from ._schedule import ScheduledVisit, defining_kinds, schedule
 from ._state import PatientState, RecordedValue
 
 __all__ = ["admissible", "conflict", "eligibility_answers", "implausible"]
@@ -65,15 +65,20 @@ def _dose_problem(protocol: Protocol, state: PatientState, rec: Record) -> str |
     return None
 
 
-def admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | None:
+def admissible(protocol: Protocol, state: PatientState, rec: Record, *, on: dt.date | None = None,
+               visits: Callable[[], Sequence[ScheduledVisit]] | None = None) -> str | None:
     """Why ``rec`` cannot be recorded for this patient, or None.
 
     After day 0 anything dated up to today is accepted (until the patient leaves the study); before
     day 0 only what a visit of a phase the patient is in asks for, inside that visit's window, and the
     week-0 samples whose window opens before the first dose.
+
+    A caller checking many records may give ``on`` (today, read once) and ``visits`` (the patient's
+    ``schedule(protocol, state, dt.date.max)``, computed once for all its records before day 0).
     """
-    if rec.date > today():
-        return f"{rec.kind} dated {rec.date} is in the future (today is {today()})"
+    on = today() if on is None else on
+    if rec.date > on:
+        return f"{rec.kind} dated {rec.date} is in the future (today is {on})"
     if rec.date < state.enrolled_on - dt.timedelta(days=90):
         return f"{rec.kind} dated {rec.date} is long before enrolment ({state.enrolled_on})"
     if protocol.phase(state.phase).terminal and rec.date > state.phase_entered:
@@ -84,7 +89,7 @@ def admissible(protocol: Protocol, state: PatientState, rec: Record) -> str | No
     day0 = state.day0
     if day0 is not None and rec.date >= day0:
         return None
-    for v in schedule(protocol, state, dt.date.max):
+    for v in (visits() if visits is not None else schedule(protocol, state, dt.date.max)):
         if rec.kind in v.kinds and v.window_start <= rec.date <= v.window_end:
             return None
     if day0 is None:  # week-0 samples may be drawn before the first dose, once enrolled

@@ -513,10 +513,10 @@ def site_codes(session: Session) -> list[str]:
     return list(session.execute(select(col(SiteRow.code)).order_by(col(SiteRow.code))).scalars())
 
 
-def resolve_site(session: Session, actor: Actor, site: str | None, codes: Sequence[str] | None = None) -> str | None:
+def resolve_site(actor: Actor, site: str | None, codes: Sequence[str]) -> str | None:
     """The site a new patient joins: the one named, the store's only site, or the actor's only site.
-    ``codes``: the store's site codes, where the caller has read them already."""
-    codes = site_codes(session) if codes is None else list(codes)
+    ``codes``: the store's site codes (:func:`site_codes`; a bulk transaction reads them once)."""
+    codes = list(codes)
     if site is not None:
         by_lower = {c.lower(): c for c in codes}
         if site.strip().lower() not in by_lower:

@@ -20,6 +20,7 @@ The worklist, ``status``, the decision preview and ``trialflow visits`` all read
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -27,7 +28,7 @@ from ._readings import defining_kinds, visit_window
 from ._state import PatientState
 
 if TYPE_CHECKING:
-    from trialflow.protocol import Phase, Protocol
+    from trialflow.protocol import Phase, Protocol, Visit
 
 __all__ = [
     "OPEN_STATUSES",
@@ -123,19 +124,24 @@ def _status(as_of: dt.date, start: dt.date, target: dt.date, end: dt.date) -> Vi
     return "missed"
 
 
-def _first_inside(records: list[VisitRecord], first: dt.date, last: dt.date) -> VisitRecord | None:
-    """The earliest record dated in [``first``, ``last``] (the one :func:`completion` counts)."""
-    return min((r for r in records if first <= r.date <= last), key=lambda r: (r.date, r.event), default=None)
+def _first_inside(records: list[VisitRecord], dates: list[dt.date], first: dt.date,
+                  last: dt.date) -> VisitRecord | None:
+    """The earliest record dated in [``first``, ``last``] (the one :func:`completion` counts): ``records`` are
+    in (date, event) order, as a state holds them, and ``dates`` are their dates."""
+    i = bisect_left(dates, first)
+    return records[i] if i < len(dates) and dates[i] <= last else None
 
 
-def _window_records(kinds: tuple[str, ...], by_kind: dict[str, list[VisitRecord]], first: dt.date,
+def _window_records(kinds: tuple[str, ...], by_kind: dict[str, tuple[list[VisitRecord], list[dt.date]]],
+                    first: dt.date,
                     last: dt.date) -> tuple[dt.date | None, tuple[str, ...], tuple[VisitRecord, ...]]:
     """:func:`completion`, :func:`missing_kinds` and each kind's :func:`_first_inside` of one visit's window,
-    from one pass over each kind's records (a projection places every visit of every patient it writes)."""
+    from each kind's records in date order (a projection places every visit of every patient it writes)."""
     records: list[VisitRecord] = []
     missing: list[str] = []
     for k in kinds:
-        f = _first_inside(by_kind.get(k, []), first, last)
+        of_kind = by_kind.get(k)
+        f = _first_inside(*of_kind, first, last) if of_kind is not None else None
         if f is None:
             missing.append(k)
         else:
@@ -157,6 +163,43 @@ def at_date(v: ScheduledVisit, by_clock: bool, as_of: dt.date) -> ScheduledVisit
     return v if status == v.status else replace(v, status=status)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What placing one visit takes from the protocol, the same for every patient: its defining kinds and the
+    reason the ledger gives for it."""
+
+    visit: Visit
+    kinds: tuple[str, ...]
+    reason: str
+
+
+def _plan(protocol: Protocol, phase: Phase, v: Visit) -> _Plan:
+    what = ", ".join(v.assessments) if v.assessments else ""
+    if v.treatment is not None:
+        what = (what + ", " if what else "") + v.treatment.id
+    anchor = "study day 0" if phase.anchor == "day0" else phase.anchor
+    return _Plan(v, defining_kinds(protocol, v), f"{phase.id} visit {v.id} ({what}), day {v.day} from {anchor}, "
+                                                 f"window -{v.window.before}/+{v.window.after}")
+
+
+#: each protocol model's visit plans by phase, worked out on first use (keyed by the model's identity: the model
+#: is frozen, and kept here so that its id is not reused; a handful of versions at most, so the dict stays small)
+_PLANS: dict[int, tuple[Protocol, dict[str, tuple[_Plan, ...]]]] = {}
+
+
+def _plans(protocol: Protocol, phase: Phase) -> tuple[_Plan, ...]:
+    """The plans of ``phase``'s visits (in the protocol's order), once per protocol model and phase."""
+    hit = _PLANS.get(id(protocol))
+    if hit is None or hit[0] is not protocol:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        hit = _PLANS[id(protocol)] = (protocol, {})
+    plans = hit[1].get(phase.id)
+    if plans is None:
+        plans = hit[1][phase.id] = tuple(_plan(protocol, phase, v) for v in phase.visits)
+    return plans
+
+
 def schedule(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[ScheduledVisit]:
     """Every visit of every phase the patient has entered, with its state on ``as_of``, in target-date order."""
     return [v for v, _ in placed(protocol, state, as_of)]
@@ -166,10 +209,14 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
     """:func:`schedule`, each visit with whether its state follows the clock alone (``by_clock``: not done,
     skipped, or ended by leaving its phase), so that it can be read on a later date with :func:`at_date`."""
     out: list[tuple[ScheduledVisit, bool]] = []
-    by_kind: dict[str, list[VisitRecord]] = {}
+    # each kind's records and their dates, in (date, event) order: the order of a state's records (fold)
+    by_kind: dict[str, tuple[list[VisitRecord], list[dt.date]]] = {}
     for r in state.records:
-        if r.record.date <= as_of:
-            by_kind.setdefault(r.record.kind, []).append(VisitRecord(r.record.kind, r.record.date, r.event_id))
+        rec = r.record
+        if rec.date <= as_of:
+            records, dates = by_kind.get(rec.kind) or by_kind.setdefault(rec.kind, ([], []))
+            records.append(VisitRecord(rec.kind, rec.date, r.event_id))
+            dates.append(rec.date)
     deviations: dict[str, list[VisitDeviation]] = {}
     for e in state.deviations:
         if e.effective_date <= as_of:
@@ -191,12 +238,12 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
         # leaving the study (withdrawal, screen failure, off study) ends what was still to come; moving on
         # to the next phase leaves what was not done missed
         left_study = left is not None and i + 1 < len(stints) and protocol.phase(stints[i + 1].phase).terminal
-        for v in phase.visits:
+        for plan in _plans(protocol, phase):
+            v, kinds = plan.visit, plan.kinds
             target, start, end = visit_window(anchor, v)
             # once the patient has left the phase, its visits can no longer be done (a CT after day 0
             # is no baseline CT)
             last = min(end, left) if left is not None else end
-            kinds = defining_kinds(protocol, v)
             # a visit is done when every defining kind has a record in the window (the shared readings)
             done_on, missing, records = _window_records(kinds, by_kind, start, last)
             status: VisitStatus
@@ -209,16 +256,10 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
                 status = "not_required" if left_study and left <= end else "missed"
             else:
                 status, by_clock = _status(as_of, start, target, end), True
-            what = ", ".join(v.assessments) if v.assessments else ""
-            if v.treatment is not None:
-                what = (what + ", " if what else "") + v.treatment.id
             out.append((ScheduledVisit(
                 patient=state.patient, visit=v.id, name=v.name, phase=phase.id, target_date=target,
                 window_start=start, window_end=end, status=status,
-                done_on=done_on, kinds=kinds,
-                reason=f"{phase.id} visit {v.id} ({what}), day {v.day} from "
-                       f"{'study day 0' if phase.anchor == 'day0' else phase.anchor}, window "
-                       f"-{v.window.before}/+{v.window.after}",
+                done_on=done_on, kinds=kinds, reason=plan.reason,
                 records=records, missing=missing if status != "done" else (),
                 deviations=tuple(deviations.get(v.id, ())), skip_reason=skips.get(v.id),
             ), by_clock))

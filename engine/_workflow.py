@@ -11,13 +11,14 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 from trialflow.rules.kinds import KINDS
 
-from ._base import EARLIEST_DATE, Problem, Refused, date_problem, today
+from ._base import EARLIEST_DATE, Problem, Refused, date_problem, latest_date, today
 from ._checks import admissible, conflict, eligibility_answers, implausible
 from ._db import StoreError
 from ._decision import evaluate_decision
@@ -26,6 +27,7 @@ from ._projection import projection, rebuild_projections
 from ._pseudonym import pseudonym_problem
 from ._readings import leads_to_decision
 from ._records import Record, SorafenibDispense, record_from_dict, stored_record
+from ._schedule import schedule
 from ._signature import (
     SIGNATURE,
     decision_digest,
@@ -189,7 +191,8 @@ def enroll(store: Store, patient: str, when: dt.date, answers: Mapping[str, Any]
                                       "unmet": unmet})
 
     def work(tx: Transaction) -> tuple[list[Event], str | None]:
-        where = resolve_site(tx.session, tx.actor, site, tx.site_codes())
+        # (not tx.session: in a bulk transaction its first use opens a savepoint, and enrolling adds no row on it)
+        where = resolve_site(tx.actor, site, tx.site_codes())
         authorize(tx.actor, "enroll", where, patient=patient)
         if tx.state(patient) is not None:
             raise Refused(f"patient {patient} is already enrolled (see trialflow history {patient})")
@@ -304,17 +307,18 @@ def withdraw(store: Store, patient: str, when: dt.date, reason: str, user: Who, 
 
 
 # -- observations ---------------------------------------------------------------------------------
-def _parse(patient: str, data: Mapping[str, Any]) -> Record:
+def _parse(patient: str, data: Mapping[str, Any], latest: dt.date | None = None) -> Record:
     try:
         rec = record_from_dict(data)
     except (ValueError, TypeError, OverflowError) as err:
         raise Refused(f"{patient}: {data.get('kind', 'record')}: {err}") from None
-    return _dated(patient, rec)
+    return _dated(patient, rec, latest)
 
 
-def _dated(patient: str, rec: Record) -> Record:
-    """``rec`` if its date can be one of this study's (:func:`date_problem`), else :class:`Refused`."""
-    problem = date_problem(rec.date, f"{rec.kind} date")
+def _dated(patient: str, rec: Record, latest: dt.date | None = None) -> Record:
+    """``rec`` if its date can be one of this study's (:func:`date_problem`), else :class:`Refused`.
+    ``latest``: :func:`latest_date`, read once by a caller dating many records."""
+    problem = date_problem(rec.date, f"{rec.kind} date", latest)
     if problem:
         raise Refused(f"{patient}: {problem}")
     return rec
@@ -331,7 +335,8 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], us
     """
     if confirm_unusual is not None and not confirm_unusual.strip():
         raise Refused("--confirm-unusual needs the reason the value is right")
-    parsed = [(p, _parse(p, d)) for p, d in items]
+    latest = latest_date()
+    parsed = [(p, _parse(p, d, latest)) for p, d in items]
     return store.write(user, lambda tx: record_in(store, tx, parsed, day0, enrolled, confirm_unusual))
 
 
@@ -346,6 +351,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
     problems: list[str] = []
     plan: list[tuple[str, PatientState, Protocol, list[NewEvent], list[int], int, int]] = []
     protocols: dict[str, Protocol] = {}  # resolved once per content hash, not once per patient
+    on = today()  # (read once: admissible compares every record's date with it)
     payloads = [r.to_dict() for _, r in parsed]
     keys = {i: dedup_key(p, payloads[i]) for i, (p, _) in enumerate(parsed)}
     by_patient: dict[str, list[int]] = {}
@@ -374,6 +380,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         for v in state.records:
             same_day.setdefault((v.record.kind, v.record.date), []).append(v)
         history = _recorded(patient, state, tx.record_keys)
+        # the patient's visits, placed once for all its records dated before day 0 (admissible's window check)
+        visits = cache(partial(schedule, protocol, state, dt.date.max))
         for i in by_patient[patient]:
             rec = parsed[i][1]
             if keys[i] in seen or keys[i] in history.in_force:
@@ -383,7 +391,7 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             if any(root not in history.retracted for root in earlier):
                 superseded += 1  # recorded, then corrected to another value: the correction stands
                 continue
-            bad = admissible(protocol, state, rec)
+            bad = admissible(protocol, state, rec, on=on, visits=visits)
             why = f"{patient}: {bad}" if bad else conflict(same_day.get((rec.kind, rec.date), ()), rec, patient)
             if why:
                 problems.append(why)
