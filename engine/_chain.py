@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from ._json import json_encoder
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -31,7 +32,7 @@ __all__ = ["ChainProblem", "ChainReport", "check_chains", "event_hash", "verify_
 _NOT_HASHED = frozenset({"id", "hash", "prev_hash"})
 #: ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, built once (an import
 #: hashes 10^5 events; ``json.dumps`` with options builds an encoder per call)
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_ENCODE = json_encoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @lru_cache(maxsize=1024)

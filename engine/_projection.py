@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from ._identity import SYSTEM
+from ._json import json_encoder
 from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, placed
 from ._state import PatientState, fold
 from ._store import ProjectionUpdate, Store, Transaction
@@ -25,7 +26,7 @@ __all__ = ["projection", "projection_of", "rebuild_projections", "stored_visit",
 
 
 #: ``json.dumps(…, separators=(",", ":"))``, built once (a projection writes a row per visit)
-_BODY_JSON = json.JSONEncoder(separators=(",", ":")).encode
+_BODY_JSON = json_encoder(separators=(",", ":"))
 
 
 def visit_row(v: ScheduledVisit, by_clock: bool) -> dict[str, Any]:

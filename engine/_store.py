@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,6 +27,7 @@ from sqlmodel import Session, col
 from ._base import Refused
 from ._db import StoreError, database_url, make_engine, read_session, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh, site_codes
+from ._json import json_encoder
 from ._state import Event, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, VisitRow, WorkItemRow
 from ._workitems import WorkItem
@@ -116,9 +116,9 @@ def _visit_rows(patient: str, p: ProjectionUpdate) -> list[dict[str, Any]]:
 
 
 #: ``json.dumps(…, sort_keys=True, separators=(",", ":"))``, built once (an import keys every record it reads)
-_DEDUP_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+_DEDUP_JSON = json_encoder(sort_keys=True, separators=(",", ":"))
 #: ``json.dumps(…, sort_keys=True, ensure_ascii=False)``: an event's stored payload
-PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+PAYLOAD_JSON = json_encoder(sort_keys=True, ensure_ascii=False)
 
 
 def dedup_key(patient: str, payload: dict[str, Any]) -> str:
