@@ -214,8 +214,8 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
     for r in state.records:
         rec = r.record
         if rec.date <= as_of:
-            records, dates = by_kind.get(rec.kind) or by_kind.setdefault(rec.kind, ([], []))
-            records.append(VisitRecord(rec.kind, rec.date, r.event_id))
+            kept, dates = by_kind.get(rec.kind) or by_kind.setdefault(rec.kind, ([], []))
+            kept.append(VisitRecord(rec.kind, rec.date, r.event_id))
             dates.append(rec.date)
     deviations: dict[str, list[VisitDeviation]] = {}
     for e in state.deviations:

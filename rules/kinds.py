@@ -51,7 +51,17 @@ class RecordKind:
     #: how the simulator synthesises it ('module:function', resolved by the simulator when it first needs
     #: it: the rules never import the simulator); None: the simulator makes none
     synthesis: str | None = None
-    _check: list[Callable[[Any], Any]] = field(default_factory=list, repr=False, compare=False)
+    #: the compiled schema check and the exception it raises, once compiled (see :meth:`problem`)
+    _check: list[tuple[Callable[[Any], Any], type[Exception]]] = field(default_factory=list, repr=False,
+                                                                       compare=False)
+    #: what :func:`read_record` needs of the schema, read once: the required fields and the integer ones
+    _required: frozenset[str] = field(init=False, repr=False, compare=False)
+    _integers: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        props = self.schema.get("properties", {})
+        object.__setattr__(self, "_required", frozenset(self.schema.get("required", ())))
+        object.__setattr__(self, "_integers", tuple(k for k, spec in props.items() if spec.get("type") == "integer"))
 
     @property
     def simulated(self) -> bool:
@@ -62,13 +72,15 @@ class RecordKind:
         """What is wrong with ``record`` by this kind's schema, as one line (None: nothing). The schema is
         compiled once (fastjsonschema: a few microseconds a record, so a bulk import can afford it); a
         record it refuses is described by jsonschema, in the words the case-file errors use."""
-        import fastjsonschema
-
         if not self._check:
-            self._check.append(fastjsonschema.compile(dict(self.schema), use_default=False))
+            import fastjsonschema
+
+            self._check.append((fastjsonschema.compile(dict(self.schema), use_default=False),
+                                fastjsonschema.JsonSchemaValueException))
+        check, refused = self._check[0]
         try:
-            self._check[0](record)
-        except fastjsonschema.JsonSchemaValueException:
+            check(record)
+        except refused:
             return _in_words(self.schema, record)
         return None
 
@@ -383,14 +395,14 @@ def read_record(d: Mapping[str, Any]) -> Any:
     if "date" not in d:
         raise ValueError("date is missing")
     # an optional field given as None is a field not given (as the record classes always read it)
-    required = declared.schema.get("required", ())
+    required, integers = declared._required, declared._integers
     record = {k: _as_text(v) for k, v in d.items() if v is not None or k in required or k == "value"}
     problem = declared.problem(record)
     if problem is not None:
         raise ValueError(problem)
-    for key, spec in declared.schema.get("properties", {}).items():
+    for key in integers:
         # JSON Schema counts 3.0 as an integer; a CTCAE grade (or a number of days) is written as a whole number
-        if spec.get("type") == "integer" and isinstance(record.get(key), float):
+        if isinstance(record.get(key), float):
             raise ValueError(f"{key} must be a whole number, got {record[key]!r}")
     return declared.record.from_dict(record)
 
