@@ -241,79 +241,113 @@ class PatientState:
 
 
 def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] | None = None) -> PatientState:
-    """``fold([*state.events, *events])`` without reading the earlier events again when ``events`` are new
-    observations only (what an import appends); any other event kind folds the whole history. ``records``:
-    the events' records as already built (what their payloads hold), so they are not built again."""
+    """``fold([*state.events, *events])`` without reading the earlier events again: the new events are folded
+    onto what ``state`` holds (:func:`_fold_event`, the step :func:`fold` takes for each event), unless one of
+    them is a reversal or a correction (which take back an earlier event, so the whole history is folded
+    again) or does not come after ``state``. ``records``: the events' records as already built (what their
+    payloads hold), so they are not built again."""
     from ._records import stored_record
 
-    if any(e.kind != OBSERVATION for e in events) or any(e.seq <= state.last_seq for e in events):
+    if any(e.seq <= state.last_seq for e in events) or any(e.kind in (REVERSAL, CORRECTION) for e in events):
         # folded again, each earlier observation's record taken as already built (its payload reads the same)
         known = {v.event_id: v.record for v in state.records if not v.corrected}
         if records is not None:
             known.update((e.id, r) for e, r in zip(events, records, strict=True) if e.kind == OBSERVATION)
         return fold([*state.events, *events], built=known)
-    built = records if records is not None else [stored_record(e.payload) for e in events]
-    added = [RecordedValue(e.id, r, e.recorded_at, e.user) for e, r in zip(events, built, strict=True)]
-    return dataclasses.replace(
-        state, records=tuple(sorted((*state.records, *added), key=lambda v: (v.record.date, v.event_id))),
-        last_seq=events[-1].seq if events else state.last_seq, events=(*state.events, *events))
+    if not events:
+        return state
+    if all(e.kind == OBSERVATION for e in events):  # what an import appends: only records are added
+        built = records if records is not None else [stored_record(e.payload) for e in events]
+        added = [RecordedValue(e.id, r, e.recorded_at, e.user) for e, r in zip(events, built, strict=True)]
+        return dataclasses.replace(
+            state, records=tuple(sorted((*state.records, *added), key=lambda v: (v.record.date, v.event_id))),
+            last_seq=events[-1].seq, events=(*state.events, *events))
+    acc = _Folding(state.protocol_hash, list(state.stints), {v.event_id: v for v in state.records},
+                   list(state.decisions), state.withdrawal, list(state.deviations), list(state.skips),
+                   state.screen_failure)
+    built_by_id = ({e.id: r for e, r in zip(events, records, strict=True) if e.kind == OBSERVATION}
+                   if records is not None else None)
+    ordered = sorted(events, key=lambda e: e.seq)
+    for e in ordered:
+        _fold_event(acc, e, built_by_id)
+    return acc.state(state.patient, state.enrolled_on, state.eligibility, state.eligible, (*state.events, *ordered))
+
+
+@dataclass(slots=True)
+class _Folding:
+    """What :func:`fold` accumulates over a patient's events (after the enrolment)."""
+
+    protocol_hash: str
+    stints: list[PhaseStint]
+    values: dict[int, RecordedValue]  # by observation event (the original's, for a corrected value)
+    decisions: list[Event]
+    withdrawal: Event | None
+    deviations: list[Event]
+    skips: list[Event]
+    screen_failure: Event | None
+
+    def state(self, patient: str, enrolled_on: dt.date, eligibility: Mapping[str, str], eligible: bool,
+              events: tuple[Event, ...]) -> PatientState:
+        return PatientState(
+            patient=patient, protocol_hash=self.protocol_hash, enrolled_on=enrolled_on, eligibility=eligibility,
+            eligible=eligible, stints=tuple(self.stints),
+            records=tuple(sorted(self.values.values(), key=lambda v: (v.record.date, v.event_id))),
+            decisions=tuple(self.decisions), withdrawal=self.withdrawal, last_seq=events[-1].seq, events=events,
+            deviations=tuple(self.deviations), skips=tuple(self.skips), screen_failure=self.screen_failure,
+        )
+
+
+def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> None:
+    """One event (after the enrolment, not reversed) folded into ``acc``."""
+    if e.kind == PHASE_CHANGED:
+        stints = acc.stints
+        last = stints[-1]
+        stints[-1] = PhaseStint(last.phase, last.entered, last.trigger, e.effective_date, last.day0)
+        stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger"),
+                                 day0=bool(e.payload.get("day0"))))
+    elif e.kind == OBSERVATION:
+        from ._records import stored_record  # the record kinds (trialflow.rules): once a record is folded
+
+        rec = built.get(e.id) if built is not None else None
+        acc.values[e.id] = RecordedValue(e.id, stored_record(e.payload) if rec is None else rec, e.recorded_at,
+                                         e.user)
+    elif e.kind == CORRECTION:
+        from ._records import stored_record
+
+        root = e.payload["root"]  # the original observation event this correction chain replaces
+        if e.payload.get("retracted"):
+            acc.values.pop(root, None)
+        else:
+            acc.values[root] = RecordedValue(e.id, stored_record(e.payload["record"]), e.recorded_at, e.user,
+                                             corrected=True)
+    elif e.kind == DECISION:
+        acc.decisions.append(e)
+    elif e.kind == WITHDRAWN:
+        acc.withdrawal = e
+    elif e.kind == MIGRATED:
+        acc.protocol_hash = e.payload["to_hash"]
+    elif e.kind == DEVIATION:
+        acc.deviations.append(e)
+    elif e.kind == VISIT_SKIPPED:
+        acc.skips.append(e)
+    elif e.kind == SCREEN_FAILED:
+        acc.screen_failure = e
 
 
 def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None,
          built: Mapping[int, Any] | None = None) -> PatientState:
     """The state the events describe; events recorded after ``known_at`` are ignored. ``built``: records of
     observation events (by event id) as already built from their payloads, so they are not built again."""
-    from ._records import stored_record  # the record kinds (trialflow.rules): once a patient is folded
-
     evs = sorted((e for e in events if known_at is None or e.recorded_at <= known_at), key=lambda e: e.seq)
     if not evs or evs[0].kind != ENROLLED:
         raise LookupError("no enrolment event" + (" known at that time" if known_at else ""))
     first = evs[0]
-    protocol_hash = first.payload["protocol_hash"]
-    stints: list[PhaseStint] = [PhaseStint(first.payload["phase"], first.effective_date, None)]
-    values: dict[int, RecordedValue] = {}
-    decisions: list[Event] = []
-    withdrawal: Event | None = None
-    deviations: list[Event] = []
-    skips: list[Event] = []
-    screen_failure: Event | None = None
+    acc = _Folding(first.payload["protocol_hash"], [PhaseStint(first.payload["phase"], first.effective_date, None)],
+                   {}, [], None, [], [], None)
     # a reversal takes the events it reverses out of the state (they stay in the log and in history)
     reversed_ids = {i for e in evs if e.kind == REVERSAL for i in e.payload.get("reverses", [])}
     for e in evs[1:]:
-        if e.id in reversed_ids:
-            continue
-        if e.kind == PHASE_CHANGED:
-            last = stints[-1]
-            stints[-1] = PhaseStint(last.phase, last.entered, last.trigger, e.effective_date, last.day0)
-            stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger"),
-                                     day0=bool(e.payload.get("day0"))))
-        elif e.kind == OBSERVATION:
-            rec = built.get(e.id) if built is not None else None
-            values[e.id] = RecordedValue(e.id, stored_record(e.payload) if rec is None else rec, e.recorded_at,
-                                         e.user)
-        elif e.kind == CORRECTION:
-            root = e.payload["root"]  # the original observation event this correction chain replaces
-            if e.payload.get("retracted"):
-                values.pop(root, None)
-            else:
-                values[root] = RecordedValue(e.id, stored_record(e.payload["record"]), e.recorded_at, e.user,
-                                             corrected=True)
-        elif e.kind == DECISION:
-            decisions.append(e)
-        elif e.kind == WITHDRAWN:
-            withdrawal = e
-        elif e.kind == MIGRATED:
-            protocol_hash = e.payload["to_hash"]
-        elif e.kind == DEVIATION:
-            deviations.append(e)
-        elif e.kind == VISIT_SKIPPED:
-            skips.append(e)
-        elif e.kind == SCREEN_FAILED:
-            screen_failure = e
-    return PatientState(
-        patient=first.patient, protocol_hash=protocol_hash, enrolled_on=first.effective_date,
-        eligibility=first.payload.get("eligibility", {}), eligible=bool(first.payload.get("eligible", True)),
-        stints=tuple(stints), records=tuple(sorted(values.values(), key=lambda v: (v.record.date, v.event_id))),
-        decisions=tuple(decisions), withdrawal=withdrawal, last_seq=evs[-1].seq, events=tuple(evs),
-        deviations=tuple(deviations), skips=tuple(skips), screen_failure=screen_failure,
-    )
+        if e.id not in reversed_ids:
+            _fold_event(acc, e, built)
+    return acc.state(first.patient, first.effective_date, first.payload.get("eligibility", {}),
+                     bool(first.payload.get("eligible", True)), tuple(evs))

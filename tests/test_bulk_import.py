@@ -325,6 +325,35 @@ def test_the_demo_build_pauses_the_cyclic_collector_and_runs_it_again_however_it
     assert seen == [False] * (4 + 3)
 
 
+def test_a_state_extended_by_later_events_is_the_fold_of_the_whole_history(tmp_path: Path) -> None:
+    """extend() folds appended events onto the state (the bulk path's shortcut): for every patient of a demo
+    cohort (enrolments, screen failures, starts, decisions, withdrawals, deviations, completions) and every
+    point its history can be cut at, the extended state is the fold of the whole history, with the appended
+    observations' records given as built or built from their payloads; corrections and reversals (which
+    take back earlier events) are folded from the start."""
+    from trialflow.engine import correct, init_store
+    from trialflow.engine._state import extend, fold
+
+    store, _ = init_store(str(tmp_path / "s.db"), None, "investigator.dr-smit")
+    try:
+        populate_demo(store, patients=45, seed=11)
+        tg = next(e for e in store.events("DEMO-001") if e.kind == "observation" and e.payload["kind"] == "tg")
+        correct(store, "DEMO-001", tg.id, {"value": 99.5}, "transcription error", USER)
+        kinds: set[str] = set()
+        for pid in store.patient_ids():
+            events = store.events(pid)
+            whole = fold(events)
+            as_built = {v.event_id: v.record for v in whole.records}  # each observation's record (None: corrected)
+            for cut in range(1, len(events) + 1):
+                head, tail = events[:cut], events[cut:]
+                kinds.update(e.kind for e in tail)
+                assert extend(fold(head), tail) == whole, (pid, cut)
+                assert extend(fold(head), tail, [as_built.get(e.id) for e in tail]) == whole, (pid, cut)
+        assert {"phase_changed", "decision", "withdrawn", "deviation", "observation", "correction"} <= kinds
+    finally:
+        store.close()
+
+
 def _dump_script() -> Any:
     """scripts/dump_store.py, the canonical dump that compares two builds of a store."""
     import importlib.util
