@@ -2,8 +2,10 @@
 
 Nothing is written into tables directly: every patient is enrolled, started, recorded and decided
 through the same library calls the CLI makes, with dates relative to today so the worklist always
-has due and overdue items. Values follow docs/DOMAIN.md's pathway figures (ln Tg slope about -0.05/week
-in responders and +0.02 to +0.03 in progressors, residual SD 0.07, RECIST PR/SD/PD mixes).
+has due and overdue items. The records the demo makes are built by their classes and handed to
+``record_many`` as records (the schema check of the case-file form is for records from outside).
+Values follow docs/DOMAIN.md's pathway figures (ln Tg slope about -0.05/week in responders and +0.02
+to +0.03 in progressors, residual SD 0.07, RECIST PR/SD/PD mixes).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from ._base import Refused
 from ._db import StoreError, database_url
+from ._records import Record, stored_record
 from ._store import Store
 from ._visit_events import deviation
 from ._workflow import (
@@ -120,11 +123,11 @@ def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.
         return
     organs = rng.sample(["lung", "lung", "lymph_node", "bone", "liver"], k=3)
     base_sizes = [rng.uniform(12, 35) for _ in organs]
-    items: list[tuple[str, dict[str, Any]]] = []
+    items: list[tuple[str, Record]] = []
 
     def add(rec: dict[str, Any]) -> None:
         if dt.date.fromisoformat(rec["date"]) <= now:
-            items.append((pid, rec))
+            items.append((pid, stored_record(rec)))
 
     add(_ct(enrolled + dt.timedelta(days=6), base_sizes, False, organs))
     add({"kind": "rai_scan", "date": (enrolled + dt.timedelta(days=5 + (days_ago < 10) * 2)).isoformat(),
@@ -212,15 +215,15 @@ def _patient(store: Store, pid: str, days_ago: int, prof: _Profile, rng: random.
             follow.append((pid, _ct(when, [s * (1 + prof.ct_change * (1 + day / 182)) for s in base_sizes],
                                     False, organs)))
     if follow:
-        record_many(store, follow, user)
+        record_many(store, [(p, stored_record(rec)) for p, rec in follow], user)
     if end <= now - dt.timedelta(days=10):
         complete_phase(store, pid, end, user)
         _stopped(store, pid, end, user, "end of study")
 
 
 def _stopped(store: Store, pid: str, when: dt.date, user: str, why: str) -> None:
-    record_many(store, [(pid, {"kind": "dose_change", "date": when.isoformat(), "dose_mg_per_day": 0,
-                               "reason": f"treatment stopped: {why}"})], user)
+    record_many(store, [(pid, stored_record({"kind": "dose_change", "date": when.isoformat(), "dose_mg_per_day": 0,
+                                             "reason": f"treatment stopped: {why}"}))], user)
 
 
 DEMO_MARKER = ("demo", "built by trialflow demo: may be replaced by the next `trialflow demo`")

@@ -306,11 +306,12 @@ def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> Non
         stints.append(PhaseStint(e.payload["to"], e.effective_date, e.payload.get("trigger"),
                                  day0=bool(e.payload.get("day0"))))
     elif e.kind == OBSERVATION:
-        from ._records import stored_record  # the record kinds (trialflow.rules): once a record is folded
-
         rec = built.get(e.id) if built is not None else None
-        acc.values[e.id] = RecordedValue(e.id, stored_record(e.payload) if rec is None else rec, e.recorded_at,
-                                         e.user)
+        if rec is None:
+            from ._records import stored_record  # the record kinds (trialflow.rules): once a record is built
+
+            rec = stored_record(e.payload)
+        acc.values[e.id] = RecordedValue(e.id, rec, e.recorded_at, e.user)
     elif e.kind == CORRECTION:
         from ._records import stored_record
 

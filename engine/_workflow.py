@@ -223,10 +223,9 @@ def start(store: Store, patient: str, when: dt.date, user: Who, dispense_days: i
         state = _state(tx, patient)
         protocol = protocol_of(store, state)
         warnings = []
-        from ._schedule import schedule
-
-        open_baseline = [v.visit for v in schedule(protocol, state, when)
-                         if v.phase == state.phase and v.status not in ("done", "skipped")]
+        # advice for the person starting the patient (left out where nobody reads it: Transaction.quiet)
+        open_baseline = [] if tx.quiet else [v.visit for v in schedule(protocol, state, when)
+                                             if v.phase == state.phase and v.status not in ("done", "skipped")]
         if open_baseline:
             warnings.append(f"baseline not complete: {', '.join(open_baseline)}")
         move = _move(state, protocol, protocol.triggers.start_treatment, when)
@@ -324,7 +323,7 @@ def _dated(patient: str, rec: Record, latest: dt.date | None = None) -> Record:
     return rec
 
 
-def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], user: Who,
+def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any] | Record]], user: Who,
                 day0: Mapping[str, dt.date] | None = None,
                 enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None) -> list[Written]:
     """Record observations for one or more patients in ONE transaction; any refusal writes nothing.
@@ -332,11 +331,15 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]], us
     Records already stored (same patient, kind, date and values) are skipped and reported. A value
     outside a plausible range the protocol declares is refused unless ``confirm_unusual`` gives the
     reason it is right; that reason is stored with the record.
+
+    An item is a record in the case-file form (checked against its kind's schema), or a record its class
+    built (from values the caller made itself, as the demo does: the case-file schema is not checked);
+    either is then dated and checked against the patient's state alike.
     """
     if confirm_unusual is not None and not confirm_unusual.strip():
         raise Refused("--confirm-unusual needs the reason the value is right")
     latest = latest_date()
-    parsed = [(p, _parse(p, d, latest)) for p, d in items]
+    parsed = [(p, _parse(p, d, latest) if isinstance(d, Mapping) else _dated(p, d, latest)) for p, d in items]
     return store.write(user, lambda tx: record_in(store, tx, parsed, day0, enrolled, confirm_unusual))
 
 

@@ -354,6 +354,34 @@ def test_a_state_extended_by_later_events_is_the_fold_of_the_whole_history(tmp_p
         store.close()
 
 
+def test_a_record_built_by_its_class_is_recorded_as_its_case_file_form_is(tmp_path: Path) -> None:
+    """record_many takes a record its class built (the demo's) as it takes the record's case-file form: the same
+    events, payloads, dedup keys and messages in two stores; both are dated and checked against the patient
+    alike (a date the study cannot have, a record before enrolment, are refused either way)."""
+    from workflow_helpers import TG_RESPONSE, tg_series
+
+    from trialflow.engine import init_store
+    from trialflow.engine._records import stored_record
+
+    items = [("P-001", r) for r in tg_series(DAY0, TG_RESPONSE[:3])]
+    written, events = [], []
+    for name, given in (("forms.db", items), ("records.db", [(p, stored_record(d)) for p, d in items])):
+        store, _ = init_store(str(tmp_path / name), None, "investigator.dr-smit")
+        try:
+            enrol_started(store, "P-001")
+            written.append([w.message for w in record_many(store, given, USER)])
+            events.append([(e.seq, e.kind, e.effective_date, e.payload) for e in store.events("P-001")])
+            assert events[-1][-1][3] == items[-1][1]
+            for bad, why in (({"kind": "tgab", "date": "1985-01-01", "result": "negative"}, "must lie between"),
+                             ({"kind": "tgab", "date": "2025-01-01", "result": "negative"}, "before")):
+                with pytest.raises(Refused, match=why):
+                    record_many(store, [("P-001", bad if name == "forms.db" else stored_record(bad))], USER)
+        finally:
+            store.close()
+    assert written[0] == written[1] == ["P-001: 6 recorded"]
+    assert events[0] == events[1]
+
+
 def _dump_script() -> Any:
     """scripts/dump_store.py, the canonical dump that compares two builds of a store."""
     import importlib.util
