@@ -45,6 +45,20 @@ def test_a_corrected_value_recorded_or_imported_again_is_not_stored_twice(store:
     assert len(_tg_values(store)) == 8 and 96 in _tg_values(store) and 95 not in _tg_values(store)
 
 
+def test_a_value_corrected_to_another_day_is_known_on_both_days(store: Store) -> None:
+    # a record's identity holds its day: the original's stays on its own day (superseded there), the
+    # corrected value is in force on the day it was moved to (already recorded there), other days are new
+    enrol_started(store, "P-001")
+    week4, week5 = DAY0 + dt.timedelta(weeks=4), DAY0 + dt.timedelta(weeks=5)
+    record(store, "P-001", tg(week4, 95), USER)
+    correct(store, "P-001", _tg_event(store, week4), {"date": week5.isoformat()}, "drawn a week later", USER)
+    again = record_many(store, [("P-001", tg(week4, 95)), ("P-001", tg(week5, 95))], USER)
+    assert again[0].events == ()
+    assert "1 already recorded (skipped)" in again[0].message and "1 superseded by a correction" in again[0].message
+    assert len(record(store, "P-001", tg(week4 + dt.timedelta(days=1), 95), USER).events) == 1
+    assert _tg_values(store) == [95, 95]
+
+
 def test_a_retracted_value_can_be_recorded_again(store: Store) -> None:
     enrol_started(store, "P-001")
     record_many(store, [("P-001", r) for r in tg_series(DAY0, TG_RESPONSE)], USER)
