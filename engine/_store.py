@@ -507,15 +507,12 @@ class Store:
             try:
                 with write_session(self.engine) as s:
                     tx = kind(s, refresh(s, actor))
+                    if not hasattr(tx, "flush"):
+                        return work(tx)
                     # a bulk write (an import) lands all over the tables' indexes, as a batch's does
-                    cache = _larger_page_cache(s) if hasattr(tx, "flush") else None
-                    try:
+                    with _larger_page_cache(s):
                         out = work(tx)
-                        if hasattr(tx, "flush"):
-                            tx.flush()
-                    finally:
-                        if cache is not None:  # (the pooled connection keeps the page cache it had)
-                            s.connection().exec_driver_sql(f"PRAGMA cache_size={cache}")
+                        tx.flush()
                     return out
             except (ConcurrentUpdate, IntegrityError):
                 pass
