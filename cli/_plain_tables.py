@@ -27,7 +27,8 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from trialflow.documents._frozen import frozen
 
 __all__ = ["PlainColumn", "console_size", "drawable", "layout", "render", "styled", "terminal_size", "wrap_line"]
 
@@ -103,7 +104,7 @@ def console_size() -> tuple[int, int]:
     return console.size.width, console.size.height
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PlainColumn:
     """A column as rich's ``Table.add_column`` was given it by ``print_table``."""
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from trialflow.documents._frozen import frozen
 
 from . import _plain_tables
 from ._output import escape_controls, print_line
@@ -27,7 +28,7 @@ __all__ = ["Column", "keep_words", "print_table", "say"]
 Kind = Literal["id", "text"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Column:
     """A column: ``id`` (ids, dates, numbers: never wrapped) or ``text`` (wraps at word boundaries).
 

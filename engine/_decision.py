@@ -13,9 +13,9 @@ criterion names the settings that made the difference, as a flag that says wheth
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from trialflow.documents._frozen import frozen
 from trialflow.rules import get_rule
 from trialflow.rules.observations import OBSERVATION_TYPES, Case, Observation
 
@@ -36,7 +36,7 @@ PROGRESSION_OUTCOMES = frozenset({"progression", "PD"})
 NOT_EVALUABLE_OUTCOMES = frozenset({"not_evaluable", "NE"})
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DecisionPreview:
     """What ``trialflow evaluate`` answers; nothing is changed by computing it."""
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 from ._safety import PatientSafety, SafetyEvent, SafetyReport, patient_safety, summarise
 from ._state import SIGNATURE, PatientState
@@ -25,7 +27,7 @@ __all__ = ["EndpointReport", "ReportLine", "clopper_pearson", "endpoint_report",
            "report_line", "safety_report"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EndpointReport:
     """The primary endpoint: proportion of patients with a favourable response, exact 95 % CI.
 
@@ -61,7 +63,7 @@ class EndpointReport:
     safety: SafetyReport | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ReportLine:
     """What the report counts of one patient on a date (see the module docstring).
 

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from trialflow.documents._frozen import frozen
+
 from ._base import Refused
 from ._tables import AuditRow, LoginFailureRow, PatientRow, SiteRow, UserRow, UserSiteRow
 
@@ -111,7 +113,7 @@ class PermissionDenied(Refused):
         self.needs = tuple(needs)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Actor:
     """Who acts. ``role`` None: a store without users, where the name is free text (as before users)."""
 
@@ -136,7 +138,7 @@ class Actor:
         return json.dumps(dict(self.context), sort_keys=True, ensure_ascii=False) if self.context else None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Login:
     """Credentials a face (CLI, web) presents; the password is asked for only if the store has users.
 
@@ -148,7 +150,7 @@ class Login:
     context: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UserInfo:
     """A user as ``user list`` shows it (never the password hash)."""
 
@@ -163,7 +165,7 @@ class UserInfo:
     last_login_at: dt.datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SiteInfo:
     code: str
     name: str

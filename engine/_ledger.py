@@ -7,7 +7,8 @@ decision preview read the same answer, so they cannot disagree about a visit.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+
+from trialflow.documents._frozen import frozen
 
 from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
@@ -24,7 +25,7 @@ __all__ = ["VISIT_STATUSES", "PatientVisits", "cohort_visits", "visits"]
 VISIT_STATUSES: tuple[VisitStatus, ...] = ("upcoming", "due", "overdue", "done", "missed", "skipped", "not_required")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PatientVisits:
     """A patient's ledger on a clinical date; ``unscheduled`` names phases whose visits have no dates yet."""
 

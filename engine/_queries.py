@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 from ._access import check_patient, reader, site_filter
 from ._base import Refused, today
@@ -156,7 +157,7 @@ def evaluate(store: Store, patient: str, *, as_of: dt.date | None = None,
 
 
 # -- status ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@frozen
 class PatientStatus:
     patient: str
     phase: str
@@ -251,7 +252,7 @@ def status(store: Store, patient: str | None = None, *, as_of: dt.date | None = 
 
 
 # -- history --------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@frozen
 class HistoryEntry:
     event: int
     seq: int

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+from trialflow.documents._frozen import frozen
 
 from ._state import PatientState
 
 __all__ = ["PatientSafety", "SafetyEvent", "SafetyReport", "patient_safety", "safety_of", "summarise"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SafetyEvent:
     """One adverse event as recorded (its latest correction)."""
 
@@ -33,7 +34,7 @@ class SafetyEvent:
     action: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PatientSafety:
     patient: str
     events: tuple[SafetyEvent, ...]
@@ -42,7 +43,7 @@ class PatientSafety:
     dose_reduced: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SafetyReport:
     """The cohort's adverse events on ``as_of``; ``patients`` holds only patients with any event."""
 

@@ -24,6 +24,8 @@ from bisect import bisect_left
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+from trialflow.documents._frozen import frozen
+
 from ._readings import defining_kinds, visit_window
 from ._state import PatientState
 
@@ -55,7 +57,7 @@ def kind_label(kind: str) -> str:
     return _LABELS.get(kind, kind)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VisitRecord:
     """A record that counts for a visit: its kind, date and the event holding it."""
 
@@ -64,7 +66,7 @@ class VisitRecord:
     event: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VisitDeviation:
     """A protocol deviation recorded for a visit."""
 
@@ -74,7 +76,7 @@ class VisitDeviation:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ScheduledVisit:
     """One visit of one patient, placed in calendar time, with its state on a date."""
 

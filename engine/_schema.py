@@ -26,13 +26,14 @@ import os
 import re
 import sys
 import tempfile
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+from trialflow.documents._frozen import frozen
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -51,7 +52,7 @@ class SchemaError(Exception):
     """The database is not a store this trialflow can use as it is (message says why and what to do)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StoreKind:
     """What a database holds, read without writing anything."""
 

@@ -11,8 +11,10 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 if TYPE_CHECKING:
     from ._records import Record
@@ -116,7 +118,7 @@ def stamp(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {**payload, VERSION_KEY: PAYLOAD_VERSIONS.get(kind, 1)}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Event:
     """One appended fact about a patient (a row of the ``event`` table, payload decoded)."""
 
@@ -137,7 +139,7 @@ class Event:
                    row.reason, _upcast_own(row.kind, json.loads(row.payload)), row.corrects_id)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PhaseStint:
     """A stay in one phase: entered on a date by a trigger; ``left`` None while the patient is in it.
     ``day0``: the move into it was the protocol's day-0 event (the first dose)."""
@@ -149,7 +151,7 @@ class PhaseStint:
     day0: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RecordedValue:
     """An observation or treatment record as it currently stands, with the event that holds it."""
 
@@ -160,7 +162,7 @@ class RecordedValue:
     corrected: bool = False  # True when this value replaced an earlier one
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PatientState:
     """Everything the engine needs to know about one patient at a moment."""
 

@@ -15,7 +15,6 @@ import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +22,8 @@ from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
+
+from trialflow.documents._frozen import frozen
 
 from ._base import Refused
 from ._db import StoreError, database_url, make_engine, read_session, write_session
@@ -51,7 +52,7 @@ class ConcurrentUpdate(Exception):
     """Another writer changed the patient first; the caller's attempt is retried."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NewEvent:
     """An event to append (the store assigns id, seq and recorded_at)."""
 
@@ -69,7 +70,7 @@ class NewEvent:
     record: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProjectionUpdate:
     """The patient row's cached summary after the new events."""
 
@@ -89,7 +90,7 @@ class ProjectionUpdate:
         return min((i.opens for i in self.items), default=None)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RegisteredVersion:
     """A protocol version as the store knows it."""
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trialflow.documents._frozen import frozen
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 from trialflow.rules.kinds import KINDS
 
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Written:
     """What a command appended (empty ``events`` when it found nothing new to record)."""
 
@@ -83,7 +83,7 @@ class Written:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Enrolment:
     patient: str
     eligible: bool
@@ -449,7 +449,7 @@ def _incomplete_visits(protocol: Protocol, state: PatientState, events: Sequence
     return tuple(notes)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Recorded:
     """A patient's observations by identity: what is in force, and what each original became."""
 

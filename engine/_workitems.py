@@ -8,8 +8,9 @@ import.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Literal
+
+from trialflow.documents._frozen import frozen
 
 __all__ = ["HORIZON", "URGENCY", "Action", "ActionStatus", "Clock", "WorkItem", "sort_actions"]
 
@@ -18,7 +19,7 @@ URGENCY: dict[str, int] = {"overdue": 0, "due": 1, "missed": 2, "upcoming": 3}
 HORIZON = 28  #: the worklist's default look-ahead, in days
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Action:
     """One line of the worklist."""
 
@@ -36,7 +37,7 @@ class Action:
 Clock = Literal["window", "open_ended", "decision", "missed"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class WorkItem:
     """A worklist entry as it follows from the patient's records, whatever the day it is looked at.
 

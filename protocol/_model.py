@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any, Literal
+
+from trialflow.documents._frozen import frozen
 
 __all__ = [
     "Assessment",
@@ -39,7 +41,7 @@ def frozen_mapping(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(data))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Study:
     id: str
     title: str
@@ -52,7 +54,7 @@ class Study:
     source: Source
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Treatment:
     id: str
     name: str
@@ -64,7 +66,7 @@ class Treatment:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EligibilityCriterion:
     id: str
     question: str
@@ -72,7 +74,7 @@ class EligibilityCriterion:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Eligibility:
     inclusion: tuple[EligibilityCriterion, ...]
     exclusion: tuple[EligibilityCriterion, ...]
@@ -82,7 +84,7 @@ class Eligibility:
         return tuple(c.id for c in (*self.inclusion, *self.exclusion))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Assessment:
     id: str
     name: str
@@ -91,13 +93,13 @@ class Assessment:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Window:
     before: int
     after: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VisitTreatment:
     """A treatment action at a visit: administer an activity or dispense a dose."""
 
@@ -106,7 +108,7 @@ class VisitTreatment:
     dose_mg_per_day: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Visit:
     id: str
     name: str
@@ -127,13 +129,13 @@ class Visit:
         return self.day + self.window.after
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PhaseTreatment:
     id: str
     dose_mg_per_day: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Phase:
     id: str
     name: str
@@ -150,7 +152,7 @@ class Phase:
         return self.kind == "terminal"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Transition:
     trigger: str
     source: str
@@ -158,7 +160,7 @@ class Transition:
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Triggers:
     """The trigger names the engine fires itself, per move (the protocol may rename them)."""
 
@@ -170,13 +172,13 @@ class Triggers:
         return {"start_treatment": self.start_treatment, "screen_fail": self.screen_fail, "complete": self.complete}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class WithdrawalReason:
     id: str
     description: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PlausibleRange:
     """A physiological range of one numeric field of a record kind; outside it a value needs confirming."""
 
@@ -195,7 +197,7 @@ class PlausibleRange:
         return f"{span}{' ' + self.unit if self.unit else ''}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EarlyTermination:
     dest: str
     from_phases: tuple[str, ...]
@@ -207,7 +209,7 @@ class EarlyTermination:
         return tuple(r.id for r in self.reasons)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Condition:
     """A structured branch condition; evaluated over criterion outcomes, never ``eval``-ed."""
 
@@ -248,7 +250,7 @@ class Condition:
         return "(" + joiner.join(c.describe() for c in self.children) + ")"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EvidenceSelection:
     """Which records a criterion judges (``evidence:`` of a criterion; docs/DOMAIN.md, "What each criterion
     judges"). ``kinds`` empty means the rule's own observation kinds; a bound of None is open. A criterion
@@ -275,7 +277,7 @@ class EvidenceSelection:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Criterion:
     id: str
     name: str
@@ -290,7 +292,7 @@ class Criterion:
     evidence: EvidenceSelection = EvidenceSelection()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Branch:
     id: str
     to: str
@@ -300,7 +302,7 @@ class Branch:
     source: Source
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Decision:
     id: str
     name: str
@@ -333,7 +335,7 @@ class Decision:
         raise LookupError("no branch matched and no default branch")  # prevented by validation
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Protocol:
     """A validated protocol version. Build it with :func:`trialflow.protocol.load_protocol`."""
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -37,7 +38,7 @@ BATCH_KINDS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class KindArrays:
     """The records of one kind: ``days`` P x S (nan: no record) and each field's values, P x S."""
 
@@ -45,7 +46,7 @@ class KindArrays:
     fields: Mapping[str, NDArray[Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CaseArrays:
     """P cases: for each kind, the records' study days and fields (see the module docstring)."""
 

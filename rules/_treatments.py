@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from trialflow.documents._frozen import frozen
 
 from .observations import UPPER_LIMITS
 
@@ -25,7 +26,7 @@ def _positive(d: Mapping[str, Any], key: str) -> float:
     return float(v)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RaiTherapy:
     """A therapeutic 131I administration."""
 
@@ -41,7 +42,7 @@ class RaiTherapy:
         return cls(dt.date.fromisoformat(str(d["date"])), _positive(d, "activity_mbq"))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SorafenibDispense:
     """Tablets handed out: a daily dose for a number of days."""
 

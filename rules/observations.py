@@ -15,10 +15,11 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, ClassVar, Literal, TypeAlias
+
+from trialflow.documents._frozen import frozen
 
 __all__ = [
     "AE_ACTIONS",
@@ -107,7 +108,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v is not False}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TgSample:
     """Serum thyroglobulin in ug/L (= ng/mL). ``value`` is None when the sample is below the LoQ."""
 
@@ -160,7 +161,7 @@ class TgSample:
         return cls(_date(d["date"]), value, loq, below, bool(d.get("stimulated", False)))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TgAbResult:
     """Anti-thyroglobulin antibodies: ``positive`` makes immunometric Tg unreliable."""
 
@@ -176,7 +177,7 @@ class TgAbResult:
         return cls(_date(d["date"]), d["result"])
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Lesion:
     """A target lesion at one CT. ``diameter_mm`` is the longest diameter (short axis for a node in
     RECIST 1.1); 0 when it has disappeared, None when it was not measured. ``too_small`` means present
@@ -216,7 +217,7 @@ class Lesion:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NonTargetLesion:
     """A non-target lesion's status at one CT."""
 
@@ -233,7 +234,7 @@ class NonTargetLesion:
         return cls(str(d["id"]), str(d.get("organ", "unknown")), d["status"], bool(d.get("nodal", False)))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CtAssessment:
     """One CT read: target measurements, non-target statuses, new lesions (ids or sites).
 
@@ -280,7 +281,7 @@ class CtAssessment:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AvidLesion:
     """A lesion (id or site) that accumulates radioiodine; ``modality`` None = on the scan as a whole."""
 
@@ -297,7 +298,7 @@ class AvidLesion:
         return cls(str(d["id"]), d.get("modality"))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RaiScan:
     """A diagnostic 131I scintigraphy: the modalities acquired and the RaI-avid lesions seen."""
 
@@ -326,7 +327,7 @@ AE_RELATEDNESS = ("not_related", "unlikely", "possible", "probable", "definite")
 AE_ACTIONS = ("none", "dose_reduced", "interrupted", "stopped")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AdverseEvent:
     """An adverse event as CTCAE v5 grades it: term and grade (1-5), onset (``date``) and resolution,
     seriousness (SAE), relatedness to the study drug and the action taken with it."""
@@ -379,7 +380,7 @@ class AdverseEvent:
         return cls(onset, term, grade, resolved, serious, d.get("relatedness"), d.get("action") or "none")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DoseChange:
     """A change of the daily Sorafenib dose (0 = interrupted)."""
 
@@ -418,7 +419,7 @@ def observation_from_dict(d: Mapping[str, Any]) -> Observation:
     return cls.from_dict(d)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Case:
     """One patient's observations. ``day0`` is the first Sorafenib dose (None if not yet given)."""
 
