@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
 import typer
+
+from trialflow.documents._frozen import frozen
 
 from ._plain_tables import console_size
 
@@ -28,7 +29,7 @@ _LINES_AROUND = 8
 _FEWEST = 10
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Page(Generic[T]):
     """The rows to print, how many were left out, and the counts by ``key`` over all the rows."""
 

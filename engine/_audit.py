@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
+
+from trialflow.documents._frozen import frozen
 
 from ._access import reader
 from ._db import read_session
@@ -27,7 +28,7 @@ from ._tables import AuditRow, EventRow, LoginFailureRow, UserRow
 __all__ = ["AuditEntry", "VerifyReport", "audit_trail", "verify_store"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuditEntry:
     """One line of the audit trail."""
 
@@ -42,7 +43,7 @@ class AuditEntry:
     context: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VerifyReport:
     """What ``audit --verify`` found: empty ``problems`` means intact."""
 

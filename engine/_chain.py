@@ -17,9 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 from ._json import json_encoder
 
@@ -61,7 +62,7 @@ def event_hash(columns: Mapping[Any, Any], prev_hash: str) -> str:
     return hashlib.sha256(_ENCODE(body).encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChainProblem:
     """One place where the stored events are not what trialflow wrote."""
 
@@ -75,7 +76,7 @@ class ChainProblem:
         return f"{self.patient} {where} {self.problem}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChainReport:
     """The result of checking every patient's chain."""
 

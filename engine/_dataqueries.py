@@ -8,10 +8,11 @@ of its current state, written in the same transaction, so lists and the worklist
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+
+from trialflow.documents._frozen import frozen
 
 from ._base import Problem, Refused, today
 from ._db import read_session
@@ -31,7 +32,7 @@ QUERYABLE_NOT = frozenset({QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED})
 ANSWER_DAYS = 7  # an open query becomes overdue on the worklist after this many days
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DataQuery:
     """One data query as it stands."""
 

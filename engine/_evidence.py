@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from trialflow.documents._frozen import frozen
 from trialflow.rules.observations import Observation
 
 if TYPE_CHECKING:  # (the simulator's batch forms read no schedule)
@@ -124,7 +124,7 @@ def _explain(why: Exclusion, sel: EvidenceSelection, kind: str, day: int | None)
     return "no visit of the criterion asked for it and unscheduled records are excluded"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RecordUse:
     """One record of a criterion's kinds and whether the criterion judged it."""
 
@@ -150,7 +150,7 @@ class RecordUse:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CriterionEvidence:
     """What one criterion may judge for one patient.
 

@@ -27,8 +27,9 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 from ._state import CORRECTION, DECISION, OBSERVATION, SIGNATURE, Event, PatientState, map_event_ids
 
@@ -139,7 +140,7 @@ def signature_payload(*, decision_seq: int, decision_sha: str, records: Sequence
     return {**body, "signature_hash": _sha(body)}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SignatureStatus:
     """Whether a signature still stands: ``invalidated_by`` lists the later events that changed its evidence."""
 
@@ -157,7 +158,7 @@ def _decision_at(events: Sequence[Event], seq: int) -> Event | None:
     return next((e for e in events if e.seq == seq and e.kind == DECISION), None)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Signed:
     """One record a signature names: how to name it in a message, the event it is here (None: missing), the
     hash signed and the hash the event has now."""

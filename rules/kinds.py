@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from trialflow.documents._frozen import frozen
 
 from ._treatments import RaiTherapy, SorafenibDispense
 from .observations import AdverseEvent, CtAssessment, DoseChange, RaiScan, TgAbResult, TgSample
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RecordKind:
     """One kind of record and everything that depends on it (see the module docstring)."""
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
+
+from trialflow.documents._frozen import frozen
 
 from ._batch import at_column
 from ._params import resolve_params
@@ -113,7 +114,7 @@ def evaluate_batch(
     return got if codes else _label(got)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RaiUptakeResult:
     """Criterion 1 for one patient."""
 

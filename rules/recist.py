@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 from ._batch import at_column
 from ._params import resolve_params
@@ -184,7 +186,7 @@ def _units(mm: float, scale: int) -> int:
     return int(v)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Out:
     target: NDArray[np.int8]
     overall: NDArray[np.int8]
@@ -292,7 +294,7 @@ def _best(
 # ---------------------------------------------------------------- batch
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RecistBatch:
     """RECIST over P patients x A follow-ups.
 
@@ -423,7 +425,7 @@ def evaluate_batch(
 # ---------------------------------------------------------------- single patient
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Assessment:
     """One follow-up CT as RECIST read it."""
 
@@ -453,7 +455,7 @@ class Assessment:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RecistResult:
     """RECIST for one patient: the overall response at the latest follow-up, and the best one."""
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from trialflow.documents._frozen import frozen
 
 from ._params import fmt_p, resolve_params
 from .observations import Case, TgAbResult, TgSample
@@ -128,7 +129,7 @@ PARAMS_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Out:
     """Kernel output, one entry per patient."""
 
@@ -283,7 +284,7 @@ def _kernel(
 # ---------------------------------------------------------------- batch
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TgSlopeBatch:
     """The slope rule over P patients; each array has one entry per patient (nan where no fit).
 
@@ -362,7 +363,7 @@ def evaluate_batch(
 # ---------------------------------------------------------------- single patient
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UsedSample:
     """A Tg sample that entered the regression (``value`` is what was regressed, after the LoQ policy)."""
 
@@ -372,7 +373,7 @@ class UsedSample:
     below_loq: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ExcludedSample:
     date: dt.date
     reason: str
@@ -383,7 +384,7 @@ def _num(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TgSlopeResult:
     """The slope criterion for one patient. Numbers are None when no regression was run."""
 
