@@ -7,7 +7,9 @@ such classes before it reads a row. :func:`frozen` makes the same class from the
 methods written once, here, which read the class's fields from a tuple: the dataclass machinery itself
 (``dataclasses.dataclass`` with nothing to generate) still collects the fields and makes the slotted
 class, so ``fields``, ``replace``, ``asdict``, ``is_dataclass``, ``__match_args__`` and ``__slots__`` are
-the stock ones.
+the stock ones. A generic constructor is some 2 µs slower an instance than a compiled one, so a class
+that makes many (a big store's events) gets the stock decorator's compiled constructor after its
+``_HOT``-th instance: a short command makes few instances of most classes and compiles for none of them.
 
 Behaviour is the stock frozen dataclass's, as ``tests/test_frozen.py`` checks against it: the same
 constructor (positional and keyword arguments, defaults and default factories, keyword-only fields,
@@ -42,8 +44,14 @@ def _init(cls_name: str, names: tuple[str, ...], npos: int, defaults: dict[str, 
           post_init: bool) -> Callable[..., None]:
     known = frozenset(names)
     setter = object.__setattr__
+    made = [0]
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        made[0] += 1
+        if made[0] == _HOT:  # many instances: the compiled constructor is worth its compiling from now on
+            owner = type(self) if type(self).__init__ is __init__ else None
+            if owner is not None:
+                owner.__init__ = _compiled_init(cls_name, names, npos, defaults, factories, no_init, post_init)
         if len(args) > npos or not known.issuperset(kwargs) or any(name in kwargs for name in names[:len(args)]):
             _stock_error(cls_name, names, npos, defaults.keys() | factories.keys(), args, kwargs)
         for name, value in zip(names, args, strict=False):
@@ -64,6 +72,44 @@ def _init(cls_name: str, names: tuple[str, ...], npos: int, defaults: dict[str, 
             self.__post_init__()
 
     return __init__
+
+
+_HOT = 200  # instances made with the generic constructor before a class gets a compiled one
+_FACTORY: Any = object()  # a field with a default factory was not given (as the stock ``_HAS_DEFAULT_FACTORY``)
+
+
+def _compiled_init(qualname: str, names: tuple[str, ...], npos: int, defaults: dict[str, Any],
+                   factories: dict[str, Callable[[], Any]], no_init: tuple[tuple[str, Any, bool], ...],
+                   post_init: bool) -> Callable[..., None]:
+    """The constructor the stock decorator compiles, for a class that makes many instances (a big store's
+    events): the same signature and body, compiled once the generic one has made ``_HOT`` instances."""
+    scope: dict[str, Any] = {"__set": object.__setattr__, "__FACTORY": _FACTORY}
+    params, body = [], []
+    for i, name in enumerate(names):
+        if i == npos:
+            params.append("*")
+        if name in defaults:
+            scope[f"__dflt_{name}"] = defaults[name]
+            params.append(f"{name}=__dflt_{name}")
+        elif name in factories:
+            scope[f"__fac_{name}"] = factories[name]
+            params.append(f"{name}=__FACTORY")
+        else:
+            params.append(name)
+        value = f"__fac_{name}() if {name} is __FACTORY else {name}" if name in factories else name
+        body.append(f"    __set(self, {name!r}, {value})")
+    for name, value, factory in no_init:
+        scope[f"__noinit_{name}"] = value
+        body.append(f"    __set(self, {name!r}, __noinit_{name}{'()' if factory else ''})")
+    if post_init:
+        body.append("    self.__post_init__()")
+    source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
+    namespace: dict[str, Any] = {}
+    exec(source, scope, namespace)  # (our own text, as the stock decorator's)
+    fn = namespace["__init__"]
+    fn.__code__ = fn.__code__.replace(co_qualname=f"{qualname}.__init__")
+    fn.__qualname__ = f"{qualname}.__init__"
+    return fn
 
 
 def _stock_error(qualname: str, names: tuple[str, ...], npos: int, optional: Any, args: tuple[Any, ...],

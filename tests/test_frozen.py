@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from trialflow.documents import _frozen
 from trialflow.documents._frozen import frozen
 
 
@@ -47,13 +48,21 @@ CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
 ]
 
 
+@pytest.mark.parametrize("hot", [False, True], ids=["generic", "compiled"])
 @pytest.mark.parametrize("kw_only", [False, True])
 @pytest.mark.parametrize("call", CALLS, ids=repr)
-def test_constructor_repr_and_errors_as_the_stock_dataclass(kw_only: bool,
+def test_constructor_repr_and_errors_as_the_stock_dataclass(kw_only: bool, hot: bool,
                                                             call: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
+    """The generic constructor, and the compiled one a class gets once it has made ``_HOT`` instances."""
     stock, ours = _pair(kw_only)
+    first = ours.__init__
+    if hot:
+        made = [ours(a=str(i)) for i in range(_frozen._HOT)]
+        assert ours.__init__ is not first and made[-1] == ours(a=str(_frozen._HOT - 1))
+        assert made[0].d == {} and made[0].d is not made[1].d  # (a factory's value per instance, as before)
     args, kwargs = call
     assert _outcome(lambda: ours(*args, **kwargs)) == _outcome(lambda: stock(*args, **kwargs))
+    assert (ours.__init__ is first) != hot
 
 
 def test_equality_hash_frozenness_copy_pickle_and_fields() -> None:
