@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from trialflow.documents._frozen import frozen
@@ -165,7 +165,7 @@ def at_date(v: ScheduledVisit, by_clock: bool, as_of: dt.date) -> ScheduledVisit
     return v if status == v.status else replace(v, status=status)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Plan:
     """What placing one visit takes from the protocol, the same for every patient: its defining kinds and the
     reason the ledger gives for it."""
