@@ -165,8 +165,8 @@ def test_store_commands_compile_no_dataclass_methods_of_trialflows(tmp_path: Pat
                                                                    args: list[str]) -> None:
     """trialflow's frozen dataclasses are made by ``documents/_frozen.py`` (no six methods compiled per class,
     some 4 M instructions each): the stock decorator's code generator runs only for the three classes on
-    these paths it still makes on purpose (the mutable ``AuthSettings``, the ordered ``Problem``, the class
-    ``cli/_params.py`` makes when it installs its coercion)."""
+    these paths it still makes on purpose (the mutable ``AuthSettings`` and fold's ``_Folding``, the ordered
+    ``Problem``, the class ``cli/_params.py`` makes when it installs its coercion)."""
     db = tmp_path / "demo.db"
     shutil.copyfile(demo_db, db)
     check = ("import atexit, dataclasses, sys\n"
@@ -185,7 +185,8 @@ def test_store_commands_compile_no_dataclass_methods_of_trialflows(tmp_path: Pat
                           timeout=300, check=False, env={**os.environ, "COLUMNS": "80"})
     assert done.returncode == 0, done.stderr
     ours, count = done.stdout.splitlines()[-1].split("|")
-    assert set(ours.split()) <= {"trialflow.engine._identity", "trialflow.documents._problems", "trialflow.cli._params"}
+    assert set(ours.split()) <= {"trialflow.engine._identity", "trialflow.engine._state",
+                                 "trialflow.documents._problems", "trialflow.cli._params"}
     assert int(count) > 10  # (the spy sees the libraries' dataclasses: it works)
 
 
