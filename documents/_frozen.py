@@ -29,6 +29,7 @@ import dataclasses
 import inspect
 from _thread import get_ident
 from collections.abc import Callable
+from itertools import pairwise
 from operator import attrgetter
 from typing import Any, TypeVar, dataclass_transform, overload
 
@@ -219,10 +220,15 @@ def frozen(cls: Any = None, /, *, kw_only: bool = False) -> Any:
     return _make(cls, kw_only)
 
 
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not _MISSING or f.default_factory is not _MISSING
+
+
 def _make(cls: Any, kw_only: bool) -> Any:
     annotations = inspect.get_annotations(cls)
     if (any(isinstance(b, type) and dataclasses.is_dataclass(b) for b in cls.__mro__[1:])
-            or any("InitVar" in str(a) for a in annotations.values())):
+            or any("InitVar" in str(a) for a in annotations.values())
+            or "__init__" in cls.__dict__ or "self" in annotations):  # (the stock decorator keeps an own __init__)
         return dataclasses.dataclass(frozen=True, slots=True, kw_only=kw_only)(cls)
     body = cls.__dict__
     own = frozenset(n for n in ("__repr__", "__eq__", "__setattr__", "__delattr__", "__getstate__", "__setstate__")
@@ -236,6 +242,9 @@ def _make(cls: Any, kw_only: bool) -> Any:
     fields = dataclasses.fields(made)
     init = [f for f in fields if f.init]
     pos, kw = [f for f in init if not f.kw_only], [f for f in init if f.kw_only]
+    for before, after in pairwise(pos):  # the stock check, at the class's definition
+        if _has_default(before) and not _has_default(after):
+            raise TypeError(f"non-default argument {after.name!r} follows default argument")
     names = tuple(f.name for f in (*pos, *kw))
     defaults = {f.name: f.default for f in init if f.default is not _MISSING}
     factories = {f.name: f.default_factory for f in init if f.default_factory is not _MISSING}

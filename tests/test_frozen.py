@@ -119,3 +119,29 @@ def test_recursive_repr_and_post_init_and_own_methods() -> None:
     s.items.append(s)
     o.items.append(o)
     assert repr(o) == repr(s)
+
+
+def test_a_class_with_its_own_init_keeps_it_as_the_stock_decorator_does() -> None:
+    def body() -> type:
+        class Scaled:
+            x: int
+
+            def __init__(self, v: int) -> None:
+                object.__setattr__(self, "x", v * 10)
+        return Scaled
+    stock, made = dataclass(frozen=True, slots=True)(body()), frozen(body())
+    assert made(1).x == stock(1).x == 10 and repr(made(1)) == repr(stock(1))
+
+
+def test_a_field_without_a_default_after_one_with_is_refused_at_the_definition() -> None:
+    class Body:
+        a: int = 1
+        b: int
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        frozen(Body)
+
+
+def test_a_field_named_self_works_as_with_the_stock_decorator() -> None:
+    class Body:
+        self: int
+    assert frozen(Body)(self=1).self == 1
