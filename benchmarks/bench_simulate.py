@@ -758,7 +758,10 @@ def agreement(tf: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
     runs_tf, runs_full = tf["runs"], full["runs"]
     work = {}
     for k, (mean, sd) in full["per_run_total"].items():
-        z = (totals[k] - mean) / (sd * math.sqrt(1 / runs_tf + 1 / runs_full)) if sd > 0 else 0.0
+        if sd > 0:
+            z = (totals[k] - mean) / (sd * math.sqrt(1 / runs_tf + 1 / runs_full))
+        else:  # no spread in the model's column: only the very same total agrees
+            z = 0.0 if totals[k] == mean else math.inf
         work[k] = (totals[k] / PER_RUN, mean / PER_RUN, z)  # per pathway
     return {
         "p": ps,
