@@ -19,8 +19,10 @@ fields, the hash of the hashed fields' tuple, ``FrozenInstanceError`` on setting
 ``copy``/``pickle`` through ``__getstate__``/``__setstate__``, and the same ``__doc__`` for a class without
 a docstring. What differs is invisible to the code: ``inspect.signature`` of ``__init__`` is
 ``(self, *args, **kwargs)`` (the class's own signature, ``__doc__``, is written as the stock one) and
-``__dataclass_params__`` records the flags the machinery was called with. A class with ``InitVar``
-fields or a dataclass base is made by the stock decorator (none on the start-up path has either).
+``__dataclass_params__`` records the flags the machinery was called with (so a dataclass cannot inherit
+from one of these: a frozen child is refused as a child of a non-frozen base). A class with ``InitVar``
+fields, a dataclass base, its own ``__init__`` or a field named ``self`` is made by the stock decorator
+(none on the start-up path has any of these).
 """
 
 from __future__ import annotations
