@@ -7,7 +7,6 @@ it stood), ``as_of`` drops observations *effective* after a clinical date.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -248,7 +247,6 @@ def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] 
     them is a reversal or a correction (which take back an earlier event, so the whole history is folded
     again) or does not come after ``state``. ``records``: the events' records as already built (what their
     payloads hold), so they are not built again."""
-    from ._records import stored_record
 
     if any(e.seq <= state.last_seq for e in events) or any(e.kind in (REVERSAL, CORRECTION) for e in events):
         # folded again, each earlier observation's record taken as already built (its payload reads the same)
@@ -258,13 +256,11 @@ def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] 
         return fold([*state.events, *events], built=known)
     if not events:
         return state
-    if all(e.kind == OBSERVATION for e in events):  # what an import appends: only records are added
-        built = records if records is not None else [stored_record(e.payload) for e in events]
-        added = [RecordedValue(e.id, r, e.recorded_at, e.user) for e, r in zip(events, built, strict=True)]
-        return dataclasses.replace(
-            state, records=tuple(sorted((*state.records, *added), key=lambda v: (v.record.date, v.event_id))),
-            last_seq=events[-1].seq, events=(*state.events, *events))
-    acc = _Folding(state.protocol_hash, list(state.stints), {v.event_id: v for v in state.records},
+    # the values by their original observation event, as fold keeps them (a corrected value's own event is
+    # the correction, whose payload names that original)
+    roots = {e.id: e.payload["root"] for e in state.events if e.kind == CORRECTION}
+    values = {roots.get(v.event_id, v.event_id) if v.corrected else v.event_id: v for v in state.records}
+    acc = _Folding(state.protocol_hash, list(state.stints), values,
                    list(state.decisions), state.withdrawal, list(state.deviations), list(state.skips),
                    state.screen_failure)
     built_by_id = ({e.id: r for e, r in zip(events, records, strict=True) if e.kind == OBSERVATION}

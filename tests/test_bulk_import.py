@@ -354,6 +354,35 @@ def test_a_state_extended_by_later_events_is_the_fold_of_the_whole_history(tmp_p
         store.close()
 
 
+def test_a_corrected_value_stays_as_fold_keeps_it_when_later_events_are_folded_onto_it(tmp_path: Path) -> None:
+    """A state that holds a corrected value, extended by a later observation: the same state as the fold of
+    the whole history at every cut (the corrected value is kept under its original observation, as fold
+    keeps it)."""
+    from trialflow.engine import correct, init_store, record
+    from trialflow.engine._state import extend, fold
+
+    store, _ = init_store(str(tmp_path / "s.db"), None, "investigator.dr-smit")
+    try:
+        populate_demo(store, patients=45, seed=11)
+        pid, tgs = next((p, tgs) for p in store.patient_ids()
+                        if (st := fold(store.events(p))).withdrawal is None and st.phase == "continued_sorafenib"
+                        and len(tgs := [e for e in store.events(p)
+                                        if e.kind == "observation" and e.payload["kind"] == "tg"]) >= 2)
+        correct(store, pid, tgs[0].id, {"value": 99.5}, "transcription error", USER)
+        last = tgs[-1].payload
+        later = dt.date.fromisoformat(last["date"]) + dt.timedelta(days=1)
+        record(store, pid, {**{k: last[k] for k in ("kind", "unit", "loq") if k in last},
+                            "date": later.isoformat(), "value": 1.2}, USER)
+        events = store.events(pid)
+        assert [e.kind for e in events[-2:]] == ["correction", "observation"]
+        whole = fold(events)
+        assert any(v.corrected for v in whole.records)
+        for cut in range(1, len(events) + 1):
+            assert extend(fold(events[:cut]), events[cut:]) == whole, cut
+    finally:
+        store.close()
+
+
 def test_a_record_built_by_its_class_is_recorded_as_its_case_file_form_is(tmp_path: Path) -> None:
     """record_many takes a record its class built (the demo's) as it takes the record's case-file form: the same
     events, payloads, dedup keys and messages in two stores; both are dated and checked against the patient
