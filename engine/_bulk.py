@@ -25,9 +25,9 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlmodel import Session
 
 from ._chain import event_hash
-from ._driver_rows import insert_rows
+from ._driver_rows import insert_rows, select_rows
 from ._identity import Actor
-from ._state import Event, PatientState, extend, fold, stamp, upcast
+from ._state import EVENT_COLUMNS, Event, PatientState, events_from_tuples, extend, fold, stamp, upcast
 from ._store import PAYLOAD_JSON, ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row, _visit_rows
 from ._tables import EventRow, PatientRow, VisitRow, WorkItemRow
 
@@ -40,10 +40,6 @@ _ITEMS = WorkItemRow.__table__  # type: ignore[attr-defined]
 _VISITS = VisitRow.__table__  # type: ignore[attr-defined]
 #: ids per IN (...) list: SQLite and PostgreSQL cap the bound parameters of one statement (32,766 / 65,535)
 CHUNK = 5000
-#: the columns :meth:`BulkTransaction.preload` reads: an :class:`Event`'s and the chain head (``hash``), not the
-#: context, dedup key or previous hash of every stored event (an import reads 10^5 of them)
-_EVENT_READ = [_EVENTS.c[n] for n in ("id", "patient_id", "seq", "kind", "effective_date", "recorded_at", "user",
-                                      "reason", "payload", "corrects_id", "hash")]
 _MISSING = object()
 
 
@@ -98,23 +94,24 @@ class BulkTransaction(Transaction):
 
     # -- reading --------------------------------------------------------------------------------
     def preload(self, patients: Iterable[str]) -> None:
-        """Read the patient rows and events of ``patients`` with one chunked query each."""
+        """Read the patient rows and events of ``patients`` with one chunked query each (through the driver:
+        an import reads 10^5 events)."""
         todo = [p for p in dict.fromkeys(patients) if p not in self._patients]
         for chunk in _chunks(todo):
-            found = {r.id: r for r in self._session.execute(
-                select(_PATIENTS.c.id, _PATIENTS.c.site).where(_PATIENTS.c.id.in_(chunk)))}
+            found = dict(select_rows(self._session, _PATIENTS, ("id", "site"), "id", chunk))
+            rows = select_rows(self._session, _EVENTS, (*EVENT_COLUMNS, "hash"), "patient_id", chunk,
+                               order_by=("patient_id", "seq"))
             events: dict[str, list[Event]] = {}
             heads: dict[str, str] = {}
-            q = (select(*_EVENT_READ).where(_EVENTS.c.patient_id.in_(chunk))
-                 .order_by(_EVENTS.c.patient_id, _EVENTS.c.seq))
-            for r in self._session.execute(q):
-                events.setdefault(r.patient_id, []).append(Event.from_row(r))
-                heads[r.patient_id] = r.hash or ""
+            for r, e in zip(rows, events_from_tuples(rows), strict=True):
+                events.setdefault(e.patient, []).append(e)
+                heads[e.patient] = r[-1] or ""
             for pid in chunk:
-                row = found.get(pid)
+                if pid not in found:
+                    self._patients[pid] = None
+                    continue
                 evs = tuple(events.get(pid, ()))
-                self._patients[pid] = None if row is None else _Patient(
-                    evs, heads.get(pid, ""), row.site, evs[-1].seq if evs else 0)
+                self._patients[pid] = _Patient(evs, heads.get(pid, ""), found[pid], evs[-1].seq if evs else 0)
 
     def _patient(self, patient: str) -> _Patient | None:
         if patient not in self._patients:
@@ -325,9 +322,41 @@ class BulkTransaction(Transaction):
             wrong = [pid for pid in chunk if got.get(pid) != expected[pid]]
             if wrong:
                 raise ConcurrentUpdate(wrong[0])
-        for chunk in _chunks(ids):
-            self.session.execute(delete(_ITEMS).where(_ITEMS.c.patient_id.in_(chunk)))
-            self.session.execute(delete(_VISITS).where(_VISITS.c.patient_id.in_(chunk)))
-        items = [_item_row(i) for u in updates.values() for i in u.items]
-        insert_rows(self.session, _ITEMS, items)
-        insert_rows(self.session, _VISITS, [r for pid, u in updates.items() for r in _visit_rows(pid, u)])
+        # (after the guard: the patient rows updated above are this transaction's until it ends, and every writer
+        # of a patient's items and visits updates its row first, so the rows read below cannot change meanwhile)
+        self._rewrite(_ITEMS, {pid: [_item_row(i) for i in u.items] for pid, u in updates.items()})
+        self._rewrite(_VISITS, {pid: _visit_rows(pid, u) for pid, u in updates.items()})
+
+    def _rewrite(self, table: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Make each patient's rows of a projection cache (work items, visits) the ``rows`` given, in their order,
+        writing only what differs: a row whose values changed is updated where it stands, a patient whose number
+        of rows changed has them deleted and inserted again. (An import adds a record or two to a patient and
+        changes one visit of its fourteen, if any: rewriting them all was most of what it wrote.) The rows keep
+        their order of ids, which is the order readers list them in."""
+        if not rows:
+            return
+        columns = [c.name for c in table.columns if c.name not in ("id", "patient_id")]  # every row gives each
+        stored: dict[str, list[tuple[Any, ...]]] = {}
+        for chunk in _chunks(list(rows)):
+            for r in select_rows(self.session, table, ("patient_id", "id", *columns), "patient_id", chunk,
+                                 order_by=("patient_id", "id")):
+                stored.setdefault(r[0], []).append(r[1:])
+        redo: list[str] = []
+        changed: list[dict[str, Any]] = []
+        for pid, new in rows.items():
+            old = stored.get(pid, [])
+            if len(old) != len(new):
+                redo.append(pid)
+                continue
+            for (row_id, *was), row in zip(old, new, strict=True):
+                values = [row[c] for c in columns]
+                if was != values:
+                    changed.append({"b_id": row_id, **{f"v_{c}": v for c, v in zip(columns, values, strict=True)}})
+        if changed:
+            self.session.connection().execute(
+                update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"v_{c}") for c in columns}),
+                changed)
+        gone = [pid for pid in redo if stored.get(pid)]
+        for chunk in _chunks(gone):
+            self.session.execute(delete(table).where(table.c.patient_id.in_(chunk)))
+        insert_rows(self.session, table, [r for pid in redo for r in rows[pid]])

@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import gc
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._base import Refused
+from ._collector import no_cyclic_collection
 from ._db import StoreError, database_url
 from ._records import Record, stored_record
 from ._store import Store
@@ -309,7 +308,7 @@ def populate_demo(store: Store, *, seed: int = 2009, patients: int | None = None
     rng = random.Random(seed)
     n = len(_COHORT) if patients is None else patients
     cohort = _cohort(n, rng)
-    with _no_cyclic_collection():
+    with no_cyclic_collection():
         for first in range(0, n, BATCH):
             ids = demo_ids(n, first + 1, min(n, first + BATCH))
             with store.batch(USERS[2]) as tx:
@@ -317,21 +316,3 @@ def populate_demo(store: Store, *, seed: int = 2009, patients: int | None = None
                 for k, (pid, (days_ago, prof)) in enumerate(zip(ids, cohort[first:first + BATCH], strict=True),
                                                             first):
                     _patient(store, pid, days_ago, prof, rng, scale=k >= len(_COHORT))
-
-
-@contextlib.contextmanager
-def _no_cyclic_collection() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while the cohort is built (then running again as before).
-
-    A chunk holds its 1000 patients' events, states and rows until its flush, and they are freed by reference
-    counting when it is written: a collection after a 3,000-patient build finds some 90 objects of cyclic
-    garbage. The collector, meanwhile, walks every live object at each full collection, and a chunk's objects
-    trigger one every few hundred patients: about a tenth of the build's CPU went there."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

@@ -1,4 +1,5 @@
-"""Many new rows written through the database driver: one ``executemany`` of tuples, or one COPY on PostgreSQL.
+"""Many rows written or read through the database driver: one ``executemany`` of tuples, one COPY on
+PostgreSQL, or one ``SELECT`` whose rows come back as tuples.
 
 SQLAlchemy Core's ``insert()`` with a list of dicts compiles and type-processes every row in Python; an
 import of 10^5 events spent more time there than the database spent storing them. Here each column's bind
@@ -19,7 +20,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "select_rows"]
 
 
 def _processed(column: Sequence[Any], process: Callable[[Any], Any]) -> tuple[Any, ...]:
@@ -36,6 +37,11 @@ def _processed(column: Sequence[Any], process: Callable[[Any], Any]) -> tuple[An
             done[key] = process(v)
         out.append(done[key])
     return tuple(out)
+
+
+def _raised(sql: str, dialect: Any, err: Exception) -> Exception:
+    """A driver's error as SQLAlchemy raises it for the same statement (so callers catch one kind)."""
+    return DBAPIError.instance(sql, None, err, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -66,7 +72,54 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
                 for v in values:
                     copy.write_row(v)
         except dialect.loaded_dbapi.Error as err:  # as SQLAlchemy raises it for an INSERT
-            raise DBAPIError.instance(sql, None, err, dialect.loaded_dbapi.Error, dialect=dialect) from err
+            raise _raised(sql, dialect, err) from err
         return
     marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values)
+
+
+def select_rows(session: Session, table: Table, names: Sequence[str], key: str, values: Sequence[Any],
+                order_by: Sequence[str] = ()) -> list[tuple[Any, ...]]:
+    """The ``names`` columns of the rows of ``table`` whose ``key`` is one of ``values`` (at most a few thousand:
+    the statement binds each), in ``order_by`` order, as tuples of the Python values SQLAlchemy would give (each
+    column's result processor applied once per distinct value: SQLite's dates come back as text), read in the
+    session's transaction through the driver's cursor: no Row object nor type processing per row."""
+    if not values:
+        return []
+    conn = session.connection()
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (f"SELECT {', '.join(quote(n) for n in names)} FROM {quote(table.name)} "
+           f"WHERE {quote(key)} IN ({', '.join(mark for _ in values)})"
+           + (f" ORDER BY {', '.join(quote(n) for n in order_by)}" if order_by else ""))
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a live connection of the session's transaction
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, list(values))
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    except dialect.loaded_dbapi.Error as err:
+        raise _raised(sql, dialect, err) from err
+    finally:
+        cursor.close()
+    processors = [(i, p) for i, n in enumerate(names)
+                  if (p := table.c[n].type.dialect_impl(dialect).result_processor(dialect, None)) is not None]
+    if processors and rows:
+        columns_of = list(zip(*rows, strict=True))
+        for i, process in processors:
+            columns_of[i] = _results(columns_of[i], process)
+        rows = list(zip(*columns_of, strict=True))
+    return rows
+
+
+def _results(column: Sequence[Any], process: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """:func:`_processed` for a column the driver read: its values are of one type (SQLite's dates are text),
+    so each distinct value is processed once and the column mapped through them at C speed."""
+    distinct = set(column)
+    distinct.discard(None)
+    if len({type(v) for v in distinct}) > 1:
+        return _processed(column, process)
+    done = {v: process(v) for v in distinct}
+    done[None] = None
+    return tuple(map(done.__getitem__, column))

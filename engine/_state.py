@@ -18,8 +18,8 @@ from trialflow.documents._frozen import frozen
 if TYPE_CHECKING:
     from ._records import Record
 
-__all__ = ["EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint", "RecordedValue", "fold",
-           "map_event_ids", "stamp", "upcast"]
+__all__ = ["EVENT_COLUMNS", "EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint",
+           "RecordedValue", "events_from_tuples", "fold", "map_event_ids", "stamp", "upcast"]
 
 # Event kinds
 ENROLLED = "enrolled"
@@ -136,6 +136,19 @@ class Event:
     def from_row(cls, row: Any) -> Event:
         return cls(row.id, row.patient_id, row.seq, row.kind, row.effective_date, row.recorded_at, row.user,
                    row.reason, _upcast_own(row.kind, json.loads(row.payload)), row.corrects_id)
+
+
+#: the columns :func:`events_from_tuples` reads, in its order
+EVENT_COLUMNS = ("id", "patient_id", "seq", "kind", "effective_date", "recorded_at", "user", "reason", "payload",
+                 "corrects_id")
+
+
+def events_from_tuples(rows: Sequence[Sequence[Any]]) -> list[Event]:
+    """Events from rows of :data:`EVENT_COLUMNS` (and any columns after them), as :meth:`Event.from_row` reads
+    each: the payloads decoded by one ``json.loads`` of them all (a bulk read holds 10^5 of them)."""
+    payloads = json.loads("[" + ",".join(r[8] for r in rows) + "]")
+    return [Event(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _upcast_own(r[3], p), r[9])
+            for r, p in zip(rows, payloads, strict=True)]
 
 
 @frozen
@@ -295,6 +308,21 @@ class _Folding:
         )
 
 
+_STORED_RECORD: Callable[[Mapping[str, Any]], Record] | None = None
+
+
+def _stored_record(payload: Mapping[str, Any]) -> Record:
+    """``engine._records.stored_record``, imported on the first record a fold builds (the record kinds are
+    trialflow.rules: a command that folds no record does not load them), then kept (a fold of 10^5
+    observations paid an import statement for each)."""
+    global _STORED_RECORD
+    if _STORED_RECORD is None:
+        from ._records import stored_record
+
+        _STORED_RECORD = stored_record
+    return _STORED_RECORD(payload)
+
+
 def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> None:
     """One event (after the enrolment, not reversed) folded into ``acc``."""
     if e.kind == PHASE_CHANGED:
@@ -305,19 +333,14 @@ def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> Non
                                  day0=bool(e.payload.get("day0"))))
     elif e.kind == OBSERVATION:
         rec = built.get(e.id) if built is not None else None
-        if rec is None:
-            from ._records import stored_record  # the record kinds (trialflow.rules): once a record is built
-
-            rec = stored_record(e.payload)
-        acc.values[e.id] = RecordedValue(e.id, rec, e.recorded_at, e.user)
+        acc.values[e.id] = RecordedValue(e.id, rec if rec is not None else _stored_record(e.payload),
+                                         e.recorded_at, e.user)
     elif e.kind == CORRECTION:
-        from ._records import stored_record
-
         root = e.payload["root"]  # the original observation event this correction chain replaces
         if e.payload.get("retracted"):
             acc.values.pop(root, None)
         else:
-            acc.values[root] = RecordedValue(e.id, stored_record(e.payload["record"]), e.recorded_at, e.user,
+            acc.values[root] = RecordedValue(e.id, _stored_record(e.payload["record"]), e.recorded_at, e.user,
                                              corrected=True)
     elif e.kind == DECISION:
         acc.decisions.append(e)

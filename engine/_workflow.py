@@ -656,6 +656,7 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
     from trialflow.protocol import DocumentError, Problem
 
     from ._bulk import BulkTransaction
+    from ._collector import no_cyclic_collection
     from ._imports import read_import
 
     batch = read_import(path, collect=True)
@@ -706,7 +707,8 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
             raise Refused(*problems)
         return sorted(out, key=lambda w: first_seen[w.patient])
 
-    return store.write_bulk(user, work)
+    with no_cyclic_collection():  # it holds a chunk's histories (engine/_collector.py)
+        return store.write_bulk(user, work)
 
 
 #: patients an import reads, checks and writes at a time (all in its one transaction)

@@ -14,6 +14,9 @@ What legitimately differs between two builds is normalised, and only that:
   dumped as the file's name;
 - the hash chain (``event.hash``, ``event.prev_hash``), which hashes ``recorded_at``: left out of the dump,
   and instead every patient's chain is checked (``engine/_chain.py``) and the result printed.
+- the row ids of the projection's caches (``work_item``, ``visit_state``), which count how often a patient's
+  rows were rewritten (a bulk write updates a changed row where it stands, a row-by-row write replaces them
+  all): each is replaced by its rank among its patient's rows, so the dump still shows the rows' order.
 
 Every other column of every table is dumped as stored, rows ordered by every column.
 """
@@ -60,6 +63,13 @@ def canonical_tables(store: Any, *, moments: bool = True, cache_ids: bool = True
                     rows = [(*r[:i], None if r[i] is None else f"<moment {rank[r[i]]}>", *r[i + 1:]) for r in rows]
                 elif (name, c.name) in PATHS:
                     rows = [(*r[:i], Path(r[i]).name, *r[i + 1:]) for r in rows]
+                elif name in CACHES and c.name == "id":
+                    patient = next(k for k, d in enumerate(cols) if d.name == "patient_id")
+                    mine: dict[Any, list[Any]] = {}
+                    for r in rows:
+                        mine.setdefault(r[patient], []).append(r[i])
+                    rank = {(p, v): k for p, ids in mine.items() for k, v in enumerate(sorted(ids))}
+                    rows = [(*r[:i], f"<row {rank[(r[patient], r[i])]}>", *r[i + 1:]) for r in rows]
             lines = [f"== {name} ({len(rows)} rows): {', '.join(c.name for c in cols)}"]
             lines += ["|".join("NULL" if v is None else str(v) for v in r)
                       for r in sorted(rows, key=lambda r: tuple((v is not None, str(v)) for v in r))]

@@ -83,6 +83,76 @@ def test_bulk_import_writes_what_the_one_patient_path_writes(started: Store, db_
     assert verify_chains(started).intact
 
 
+def _visit_rows(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every patient's stored visits in the order readers list them (row id), each with its row id first."""
+    from sqlalchemy import text
+
+    from trialflow.engine._db import database_url, make_engine
+
+    engine = make_engine(database_url(db_url))
+    try:
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT patient_id, id, visit, name, phase, target_date, window_start, window_end, "
+                                  "status, by_clock, done_on, reason, body FROM visit_state ORDER BY patient_id, id"))
+            out: dict[str, list[tuple[Any, ...]]] = {}
+            for r in rows:
+                out.setdefault(r[0], []).append(tuple(r[1:]))
+    finally:
+        engine.dispose()
+    return out
+
+
+def test_a_bulk_import_rewrites_only_the_visits_its_records_change(started: Store, db_url: str,
+                                                                  tmp_path: Path) -> None:
+    """The import's visits are what a rebuild from the events writes, in the same order; the visits its
+    records do not touch keep their rows (row ids) and every changed one is updated where it stands."""
+    before = _visit_rows(db_url)
+    f = tmp_path / "lab.csv"
+    _lab_csv(f, PATIENTS[:6], weeks=3)  # Tg + TgAb on days 0, 28, 56: inside some visits' windows, not all
+    import_file(started, f, USER)
+    after = _visit_rows(db_url)
+    for pid in PATIENTS:
+        old, new = before[pid], after[pid]
+        assert [r[0] for r in new] == [r[0] for r in old]  # same rows, same order: updated in place
+        if pid in PATIENTS[6:]:
+            assert new == old  # not in the file: untouched
+    changed = [(pid, a[1]) for pid in PATIENTS[:6] for a, b in zip(after[pid], before[pid], strict=True) if a != b]
+    assert changed and len(changed) < sum(len(after[p]) for p in PATIENTS[:6])
+    rebuild_projections(started)  # the one-patient path: every visit deleted and written again from the fold
+    rebuilt = _visit_rows(db_url)
+    assert {p: [r[1:] for r in rows] for p, rows in rebuilt.items()} == \
+        {p: [r[1:] for r in rows] for p, rows in after.items()}
+
+
+def test_an_import_pauses_the_cyclic_collector_and_runs_it_again_however_it_ends(
+        started: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """import_file holds a chunk's histories with the cyclic collector paused (engine/_collector.py), and the
+    collector runs again afterwards, after an import that is refused too."""
+    import gc
+
+    from trialflow.engine import _workflow
+
+    seen: list[bool] = []
+    record_in = _workflow.record_in
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return record_in(*args, **kwargs)
+
+    monkeypatch.setattr(_workflow, "record_in", spy)
+    good, bad = tmp_path / "lab.csv", tmp_path / "bad.csv"
+    _lab_csv(good, PATIENTS[:2], weeks=1)
+    bad.write_text(f"patient,kind,date,value,unit\n{PATIENTS[0]},tg,{DAY0 - dt.timedelta(days=400)},5,ug/L\n",
+                   encoding="utf-8")
+    assert gc.isenabled()
+    import_file(started, good, USER)
+    assert gc.isenabled()
+    with pytest.raises(Refused):
+        import_file(started, bad, USER)
+    assert gc.isenabled()
+    assert seen == [False, False]
+
+
 def test_bulk_import_is_idempotent_and_continues_each_chain(started: Store, db_url: str, tmp_path: Path) -> None:
     f = tmp_path / "lab.csv"
     rows = len(_lab_csv(f, PATIENTS))
