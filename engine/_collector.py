@@ -4,9 +4,13 @@ A bulk write (the demo's cohort, an import) holds a chunk of 1000 patients' even
 until the chunk is written, and they are freed by reference counting then: a collection after a 3,000-patient
 build finds some 90 objects of cyclic garbage. The collector, meanwhile, walks every live object at each full
 collection, and a chunk's objects trigger one every few hundred patients: about a tenth of the demo's CPU, and
-a third of an import's reading and folding of 4,600 patients' histories (0.91 s against 1.57 s for reading
+half of an import's reading and folding of 4,612 patients' histories (0.91 s against 1.57 s for reading
 their 114,623 events, 0.55 s against 1.59 s for folding them; ``benchmarks/bench_store.py`` has the whole
-import's figures)."""
+import's figures).
+
+The pause is the process's: in a program that runs other threads beside the write (none of trialflow's own
+commands does; the web server does not import files), their cyclic garbage waits for the write to end too,
+and is collected then."""
 
 from __future__ import annotations
 
