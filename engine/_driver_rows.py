@@ -99,12 +99,13 @@ def select_rows(session: Session, table: Table, names: Sequence[str], key: str, 
     try:
         cursor.execute(sql, list(values))
         rows: list[tuple[Any, ...]] = cursor.fetchall()
+        codes = [d[1] for d in cursor.description]  # the driver's type of each column (psycopg's floats need it)
     except dialect.loaded_dbapi.Error as err:
         raise _raised(sql, dialect, err) from err
     finally:
         cursor.close()
     processors = [(i, p) for i, n in enumerate(names)
-                  if (p := table.c[n].type.dialect_impl(dialect).result_processor(dialect, None)) is not None]
+                  if (p := table.c[n].type.dialect_impl(dialect).result_processor(dialect, codes[i])) is not None]
     if processors and rows:
         columns_of = list(zip(*rows, strict=True))
         for i, process in processors:
@@ -114,12 +115,16 @@ def select_rows(session: Session, table: Table, names: Sequence[str], key: str, 
 
 
 def _results(column: Sequence[Any], process: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """:func:`_processed` for a column the driver read: its values are of one type (SQLite's dates are text),
-    so each distinct value is processed once and the column mapped through them at C speed."""
-    distinct = set(column)
-    distinct.discard(None)
-    if len({type(v) for v in distinct}) > 1:
+    """:func:`_processed` for a column the driver read. Its values are mostly of one type (SQLite's dates are
+    text): then each distinct value is processed once and the column mapped through them at C speed; values of
+    several types (1 and 1.0 and True are equal keys) or unhashable ones go through :func:`_processed`."""
+    types = set(map(type, column))
+    types.discard(type(None))
+    if len(types) > 1:
         return _processed(column, process)
-    done = {v: process(v) for v in distinct}
+    try:
+        done = {v: process(v) for v in set(column) if v is not None}
+    except TypeError:  # an unhashable value (a driver's JSON or array)
+        return _processed(column, process)
     done[None] = None
     return tuple(map(done.__getitem__, column))

@@ -86,13 +86,16 @@ def rebuild_projections(store: Store, *, only_missing: bool = False) -> int:
 
     ``only_missing`` limits it to patients written by a trialflow that kept no work items, or no report line.
     """
+    q = select(col(PatientRow.id), col(PatientRow.last_seq))
+    if only_missing:
+        q = q.where(col(PatientRow.valid_from).is_(None) | col(PatientRow.report).is_(None))
     with store.engine.connect() as conn:
-        q = select(col(PatientRow.id), col(PatientRow.last_seq))
-        if only_missing:
-            q = q.where(col(PatientRow.valid_from).is_(None) | col(PatientRow.report).is_(None))
-        todo = list(conn.execute(q))
+        todo = list(conn.execute(q))  # (anything to do? a store that needs nothing takes no write lock)
 
     def work(tx: Transaction) -> int:
+        # read again in the write transaction: a patient written meanwhile is rebuilt from its new last event
+        # (and an attempt that meets a concurrent writer reads the rows afresh when it runs again)
+        todo = list(tx.session.execute(q))
         for patient, last_seq in todo:
             state = fold(tx.events(patient))
             tx.project(patient, last_seq, last_seq, projection_of(store.protocol(state.protocol_hash)[0], state))

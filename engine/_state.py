@@ -145,10 +145,31 @@ EVENT_COLUMNS = ("id", "patient_id", "seq", "kind", "effective_date", "recorded_
 
 def events_from_tuples(rows: Sequence[Sequence[Any]]) -> list[Event]:
     """Events from rows of :data:`EVENT_COLUMNS` (and any columns after them), as :meth:`Event.from_row` reads
-    each: the payloads decoded by one ``json.loads`` of them all (a bulk read holds 10^5 of them)."""
-    payloads = json.loads("[" + ",".join(r[8] for r in rows) + "]")
+    each: the payloads decoded by one ``json.loads`` of them all (a bulk read holds 10^5 of them). Every stored
+    payload is one JSON object; where a text is not (a damaged store), or the joined texts do not decode to one
+    object per row, each is decoded on its own, so the error names the event whose payload it is."""
+    texts = [r[8] for r in rows]
+    payloads: Any = None
+    if all(isinstance(t, str) and t[:1] == "{" and t[-1:] == "}" for t in texts):
+        try:
+            payloads = json.loads("[" + ",".join(texts) + "]")
+        except ValueError:
+            payloads = None
+    if payloads is None or len(payloads) != len(rows) or not all(type(p) is dict for p in payloads):
+        payloads = [_payload_of(r[0], t) for r, t in zip(rows, texts, strict=True)]
     return [Event(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _upcast_own(r[3], p), r[9])
             for r, p in zip(rows, payloads, strict=True)]
+
+
+def _payload_of(event_id: int, text: Any) -> dict[str, Any]:
+    """One stored payload decoded; ``ValueError`` naming the event if it is not a JSON object."""
+    try:
+        payload = json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"event {event_id}: its stored payload is not JSON ({err})") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"event {event_id}: its stored payload is not a JSON object")
+    return payload
 
 
 @frozen

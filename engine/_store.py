@@ -306,7 +306,8 @@ class Store:
         q = (select(w.patient_id, w.action, w.visit, w.target_date, w.window_start, w.window_end, w.opens, w.clock,
                     w.reason, w.detail, w.waiting_detail)
              .join_from(WorkItemRow.__table__, PatientRow.__table__, w.patient_id == p.id)  # type: ignore[attr-defined]
-             .where(w.opens <= latest, p.valid_from <= as_of))
+             .where(w.opens <= latest, p.valid_from <= as_of)
+             .order_by(w.id))  # each patient's items in the order its projection wrote them
         stale_q = select(p.id).where((p.valid_from > as_of) | (p.valid_from.is_(None)))
         if patient is not None:
             q, stale_q = q.where(w.patient_id == patient), stale_q.where(p.id == patient)

@@ -528,3 +528,47 @@ def test_the_demo_in_bulk_writes_the_store_the_one_patient_path_writes(db_url: s
     for table in bulk:
         if table != "alembic_version":
             assert bulk[table] == single[table], table
+
+
+def test_rows_read_through_the_driver_are_what_sqlalchemy_reads(store: Store) -> None:
+    """select_rows (the bulk path's reads) gives every column of the event, patient, visit and work-item tables
+    as a plain SQLAlchemy select gives it: the same values of the same types (dates, aware moments, flags,
+    floats such as a dose on PostgreSQL, NULLs), on a demo cohort at every stage."""
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from trialflow.engine._driver_rows import select_rows
+    from trialflow.engine._tables import EventRow, PatientRow, VisitRow, WorkItemRow
+
+    populate_demo(store)
+    with Session(store.engine) as s:
+        ids = sorted(s.execute(select(PatientRow.__table__.c.id)).scalars())  # type: ignore[attr-defined]
+        for row_type, key in ((EventRow, "patient_id"), (PatientRow, "id"), (VisitRow, "patient_id"),
+                              (WorkItemRow, "patient_id")):
+            table = row_type.__table__  # type: ignore[attr-defined]
+            names = [c.name for c in table.columns]
+            ours = select_rows(s, table, names, key, ids, order_by=("id",))
+            theirs = [tuple(r) for r in s.execute(select(*table.columns).where(table.c[key].in_(ids))
+                                                  .order_by(table.c.id))]
+            assert ours and ours == theirs, table.name
+            assert [[type(v) for v in r] for r in ours] == [[type(v) for v in r] for r in theirs], table.name
+
+
+def test_a_damaged_stored_payload_is_named_by_its_event_not_merged_with_its_neighbour() -> None:
+    """The bulk read decodes a chunk's payloads as one JSON array; texts that are not one object each (a damaged
+    store) are decoded one by one, so the error names the event, and two damaged halves that would join into
+    valid JSON are not read as one payload."""
+    import datetime as _dt
+
+    from trialflow.engine._state import events_from_tuples
+
+    at = _dt.datetime(2026, 1, 5, 9, 0, tzinfo=_dt.UTC)
+
+    def row(event_id: int, payload: Any) -> tuple[Any, ...]:
+        return (event_id, "P-001", event_id, "observation", _dt.date(2026, 1, 5), at, "anna", None, payload, None)
+
+    good = '{"_v":1,"date":"2026-01-05","kind":"tg","loq":0.2,"unit":"ug/L","value":12.0}'
+    assert [e.payload["value"] for e in events_from_tuples([row(1, good), row(2, good)])] == [12.0, 12.0]
+    for damaged in (['{"a":1},{"b":2', '"c":3}'], ["", good], [good, "[1, 2]"], [good, '{"a":']):
+        with pytest.raises(ValueError, match=r"event [12]: its stored payload is not"):
+            events_from_tuples([row(1, damaged[0]), row(2, damaged[1])])
