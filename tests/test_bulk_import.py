@@ -572,3 +572,19 @@ def test_a_damaged_stored_payload_is_named_by_its_event_not_merged_with_its_neig
     for damaged in (['{"a":1},{"b":2', '"c":3}'], ["", good], [good, "[1, 2]"], [good, '{"a":']):
         with pytest.raises(ValueError, match=r"event [12]: its stored payload is not"):
             events_from_tuples([row(1, damaged[0]), row(2, damaged[1])])
+
+
+def test_a_bulk_transaction_on_postgresql_runs_without_jit_and_leaves_the_setting_as_it_was(
+        store: Store, db_url: str) -> None:
+    """On a store the server has not analysed yet, the bulk reads' row estimates passed jit_above_cost and each
+    search spent more time being compiled than run: a bulk transaction turns JIT off for itself alone."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's JIT")
+    from sqlalchemy import text
+
+    def setting(tx: Any) -> str:
+        return str(tx.session.execute(text("SHOW jit")).scalar_one())
+
+    before = store.write(USER, setting)
+    assert store.write_bulk(USER, setting) == "off"
+    assert store.write(USER, setting) == before
