@@ -46,8 +46,9 @@ def canonical_tables(store: Any, *, moments: bool = True, cache_ids: bool = True
     """Every table of ``store`` (an open Store) as its header line and its rows as lines, in a canonical order.
 
     ``moments=False`` leaves the wall-clock moments out instead of ranking them, and ``cache_ids=False`` the
-    row ids of the projection's caches (``work_item``, ``visit_state``, rewritten with every projection): for
-    comparing a store written in one transaction with one written a transaction per command."""
+    row ids of the projection's caches (``work_item``, ``visit_state``) instead of ranking them within each
+    patient: for comparing a store written in one transaction with one written a transaction per command,
+    whose rows may stand in another order."""
     meta = MetaData()
     meta.reflect(store.engine)
     out: dict[str, list[str]] = {}
