@@ -213,6 +213,9 @@ def register(app: typer.Typer) -> None:
             help="Case file (.yaml/.json) or laboratory CSV; a .xml file, or the word odm then FILE: CDISC ODM 1.3.")],
         odm_file: Annotated[Path | None, typer.Argument(
             metavar="ODM_FILE", show_default=False, help="After the word odm: the ODM file.")] = None,
+        confirm_unusual: Annotated[str | None, typer.Option(
+            "--confirm-unusual", metavar="REASON", help="Import the file's values outside the protocol's plausible "
+            "ranges; the reason they are right is stored with each.")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -227,11 +230,14 @@ def register(app: typer.Typer) -> None:
 
             if file == "odm" and odm_file is None:
                 fail("trialflow import odm FILE: the ODM file is missing", code=2)
+            if confirm_unusual is not None:
+                fail("--confirm-unusual is for a case file or a laboratory CSV, not ODM", code=2)
             import_odm_command(odm_file if odm_file is not None else Path(file), db,
                                resolve_user(user, password_stdin), as_json)
             return
         store = open_store(db)
-        _written(call(import_file, store, Path(file), resolve_user(user, password_stdin)), as_json)
+        _written(call(import_file, store, Path(file), resolve_user(user, password_stdin),
+                      confirm_unusual=confirm_unusual), as_json)
 
     @app.command()
     def correct(
@@ -248,6 +254,9 @@ def register(app: typer.Typer) -> None:
         grade: Annotated[int | None, typer.Option(metavar="GRADE", help="adverse_event: corrected grade.")] = None,
         dose: Annotated[float | None, typer.Option(metavar="MG_PER_DAY",
                                                    help="dose_change / dispense: corrected mg/day.")] = None,
+        confirm_unusual: Annotated[str | None, typer.Option(
+            "--confirm-unusual", metavar="REASON", help="Correct to a value outside the protocol's plausible "
+            "range; the reason it is right is stored with the correction.")] = None,
         db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
@@ -267,7 +276,8 @@ def register(app: typer.Typer) -> None:
             fail("give the corrected field(s) (--value, --date, ...) or --retract, not both", code=2)
         store = open_store(db)
         data = None if retract else changes
-        _written(call(do_correct, store, patient, event, data, reason, resolve_user(user, password_stdin)), as_json)
+        _written(call(do_correct, store, patient, event, data, reason, resolve_user(user, password_stdin),
+                      confirm_unusual=confirm_unusual), as_json)
 
     @app.command()
     def decide(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["EARLIEST_DATE", "Problem", "Refused", "date_problem", "latest_date", "plain_text", "today"]
+__all__ = ["EARLIEST_DATE", "Problem", "Refused", "date_problem", "latest_date", "located", "plain_text", "today"]
 
 
 class Problem(str):
@@ -14,16 +14,27 @@ class Problem(str):
     " (--reason)"); ``plain`` is the finding alone, the words a form shows beside its field, followed by
     ``form_advice`` when a form has its own way to act on it ("correct the recorded value" where the terminal
     is told ``trialflow correct P N``). ``unusual`` marks a value outside a plausible range the protocol
-    declares: recorded once confirmed with a reason.
+    declares: recorded once confirmed with a reason. ``item`` and ``field``: for a refusal of one of several
+    records given at once, which of them (its index) and which of its fields, so that an import can name the
+    line and column of the file it came from.
     """
 
     plain: str
     unusual: bool
+    item: int | None = None
+    field: str | None = None
 
     def __new__(cls, plain: str, advice: str = "", *, unusual: bool = False, form_advice: str = "") -> Problem:
         self = super().__new__(cls, plain + advice)
         self.plain, self.unusual = plain + form_advice, unusual
         return self
+
+
+def located(sentence: str, item: int, field: str) -> Problem:
+    """``sentence`` (a :class:`Problem` or a plain one) marked as a problem of record ``item``'s ``field``."""
+    p = sentence if isinstance(sentence, Problem) else Problem(sentence)
+    p.item, p.field = item, field
+    return p
 
 
 def plain_text(sentence: str) -> str:

@@ -17,7 +17,7 @@ from ._records import Record, SorafenibDispense
 from ._schedule import ScheduledVisit, defining_kinds, schedule
 from ._state import PatientState, RecordedValue
 
-__all__ = ["admissible", "conflict", "eligibility_answers", "implausible"]
+__all__ = ["admissible", "conflict", "eligibility_answers", "implausible", "implausible_fields"]
 
 # kinds of which a patient can have several on one day (every other kind: one per day)
 MANY_PER_DAY = frozenset({"adverse_event"})
@@ -128,7 +128,13 @@ def _values(data: Mapping[str, Any], path: str) -> list[Any]:
 def implausible(protocol: Protocol, rec: Record, data: Mapping[str, Any] | None = None) -> list[str]:
     """The values of ``rec`` outside a physiological range the protocol declares (one sentence each).
     ``data``: ``rec.to_dict()`` if the caller holds it already (an import holds every record's)."""
-    out: list[str] = []
+    return [sentence for _, sentence in implausible_fields(protocol, rec, data)]
+
+
+def implausible_fields(protocol: Protocol, rec: Record,
+                       data: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """:func:`implausible`, each sentence with the field it is about (``value``, ``target[].diameter_mm``)."""
+    out: list[tuple[str, str]] = []
     rules = [r for r in protocol.plausibility if r.kind == rec.kind]
     if not rules:
         return out
@@ -139,6 +145,6 @@ def implausible(protocol: Protocol, rec: Record, data: Mapping[str, Any] | None 
                 continue
             if (r.minimum is not None and v < r.minimum) or (r.maximum is not None and v > r.maximum):
                 unit = f" {r.unit}" if r.unit else ""
-                out.append(f"{rec.kind} {r.field.replace('[].', ' ')} {v:g}{unit} on {rec.date} is outside the "
-                           f"plausible range the protocol declares ({r.describe()})")
+                out.append((r.field, f"{rec.kind} {r.field.replace('[].', ' ')} {v:g}{unit} on {rec.date} is "
+                                     f"outside the plausible range the protocol declares ({r.describe()})"))
     return out

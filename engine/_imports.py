@@ -41,6 +41,7 @@ class ImportBatch:
     where: tuple[tuple[int, int], ...] = ()
     problems: tuple[Problem, ...] = ()
     records: tuple[Any, ...] = ()
+    columns: dict[str, int] = dataclasses.field(default_factory=dict)  # a CSV's column of each field, from 1
 
 
 def _read_case(path: Path) -> ImportBatch:
@@ -152,7 +153,11 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         try:
             record = record_from_dict(rec)
         except ValueError as err:
-            problems.append(Problem(file, lineno, 1, f"$.row[{lineno}]", str(err)))
+            # the record's sentences begin with the field they are about ("unit 'mg/dL' is not accepted",
+            # "result is missing"): the cell of that column where the file has one, else the row
+            field = str(err).split(" ", 1)[0]
+            where_ = (col[field], f"$.{field}") if field in col else (1, f"$.row[{lineno}]")
+            problems.append(Problem(file, lineno, where_[0], where_[1], str(err)))
             continue
         if not cells["patient"]:
             problems.append(Problem(file, lineno, col["patient"], "$.patient", "patient is empty"))
@@ -162,7 +167,8 @@ def _read_csv(path: Path, collect: bool = False) -> ImportBatch:
         where.append((lineno, col["patient"]))
     if problems and not collect:
         raise DocumentError(problems)
-    return ImportBatch(file, tuple(items), {}, where=tuple(where), problems=tuple(problems), records=tuple(records))
+    return ImportBatch(file, tuple(items), {}, where=tuple(where), problems=tuple(problems), records=tuple(records),
+                       columns=col)
 
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")

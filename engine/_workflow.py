@@ -18,8 +18,8 @@ from trialflow.documents._frozen import frozen
 from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, suggest
 from trialflow.rules.kinds import KINDS
 
-from ._base import EARLIEST_DATE, Problem, Refused, date_problem, latest_date, today
-from ._checks import admissible, conflict, eligibility_answers, implausible
+from ._base import EARLIEST_DATE, Problem, Refused, date_problem, latest_date, located, today
+from ._checks import admissible, conflict, eligibility_answers, implausible, implausible_fields
 from ._db import StoreError
 from ._decision import evaluate_decision
 from ._identity import Actor, Login, PermissionDenied, authorize, identify, resolve_site, verify_signer
@@ -346,9 +346,12 @@ def record_many(store: Store, items: Sequence[tuple[str, Mapping[str, Any] | Rec
 def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]],
               day0: Mapping[str, dt.date] | None = None,
               enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None, *,
-              advise: bool | None = None) -> list[Written]:
+              advise: bool | None = None,
+              how_to_confirm: str = "record it with --confirm-unusual REASON") -> list[Written]:
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores).
-    ``advise``: name the visits the new records leave incomplete (default: for at most 20 records)."""
+    ``advise``: name the visits the new records leave incomplete (default: for at most 20 records). A problem
+    of one record names it (:func:`~trialflow.engine._base.located`: its index in ``parsed`` and the field);
+    ``how_to_confirm``: the advice an unusual value's refusal ends with."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     advise = len(parsed) <= 20 if advise is None else advise
     problems: list[str] = []
@@ -401,12 +404,12 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
             bad = admissible(protocol, state, rec, on=on, visits=visits)
             why = f"{patient}: {bad}" if bad else conflict(same_day.get((rec.kind, rec.date), ()), rec, patient)
             if why:
-                problems.append(why)
+                problems.append(located(why, i, "date"))
                 continue
-            unusual = implausible(protocol, rec, payloads[i])
+            unusual = implausible_fields(protocol, rec, payloads[i])
             if unusual and confirm_unusual is None:
-                problems += [Problem(f"{patient}: {u}", "; if it is right, record it with --confirm-unusual REASON",
-                                     unusual=True) for u in unusual]
+                problems += [located(Problem(f"{patient}: {u}", f"; if it is right, {how_to_confirm}",
+                                             unusual=True), i, field) for field, u in unusual]
                 continue
             seen.add(keys[i])
             same_day.setdefault((rec.kind, rec.date), []).append(RecordedValue(-1 - i, rec, tx.now, tx.user))
@@ -508,13 +511,17 @@ CORRECTABLE: dict[str, frozenset[str]] = {k.name: k.correctable for k in KINDS.v
 
 
 def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any] | None, reason: str,
-            user: Who) -> Written:
+            user: Who, confirm_unusual: str | None = None) -> Written:
     """Correct fields of an earlier observation (``changes``), or retract it (``changes`` None).
 
-    The correction is a new event pointing at the one it corrects; the original stays in history.
+    The correction is a new event pointing at the one it corrects; the original stays in history. The
+    corrected record is checked as a new one is: a value outside a plausible range the protocol declares is
+    refused unless ``confirm_unusual`` gives the reason it is right, which is stored with the correction.
     """
     if not reason.strip():
         raise Refused("a correction needs a reason")
+    if confirm_unusual is not None and not confirm_unusual.strip():
+        raise Refused("--confirm-unusual needs the reason the value is right")
 
     def work(tx: Transaction) -> Written:
         state = _state(tx, patient)
@@ -530,6 +537,7 @@ def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any
         old = dict(target.payload if target.kind == OBSERVATION else target.payload["record"])
         protocol = protocol_of(store, state)
         payload: dict[str, Any] = {"root": root}
+        unusual: list[str] = []  # the corrected values outside the protocol's plausible ranges
         if changes is None:
             payload["retracted"] = True
             when = dt.date.fromisoformat(old["date"])
@@ -554,9 +562,16 @@ def correct(store: Store, patient: str, event_id: int, changes: Mapping[str, Any
             why = f"{patient}: {bad}" if bad else conflict(others, new_rec, patient)
             if why:
                 raise Refused(why)
+            unusual = implausible(protocol, new_rec)
+            if unusual and confirm_unusual is None:
+                raise Refused(*[Problem(f"{patient}: {u}", "; if it is right, correct it with --confirm-unusual "
+                                        "REASON", unusual=True) for u in unusual])
             payload["record"] = new_rec.to_dict()
             when = new_rec.date
-        events = tx.append(patient, state, [NewEvent(CORRECTION, when, payload, reason, corrects=event_id)],
+        why_stored = reason
+        if unusual and confirm_unusual is not None:
+            why_stored += f"; unusual value confirmed: {confirm_unusual.strip()}"
+        events = tx.append(patient, state, [NewEvent(CORRECTION, when, payload, why_stored, corrects=event_id)],
                            projection(protocol))
         verb = "retracted" if changes is None else "corrected"
         return Written(patient, tuple(events), state.phase, f"{patient}: event {event_id} {verb} by event "
@@ -647,12 +662,15 @@ def decide(store: Store, patient: str, when: dt.date, user: Who, override: str |
     return store.write(actor, work)
 
 
-def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
+def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str | None = None) -> list[Written]:
     """Import a case file or a laboratory CSV in ONE bulk transaction; re-importing records nothing new.
 
     The rows are parsed and validated first (every problem named with its line and column); then the
     patients' events are read with one chunked query, each protocol version resolved once, and every new
-    event written with one executemany, the projections set-wise (:class:`BulkTransaction`)."""
+    event written with one executemany, the projections set-wise (:class:`BulkTransaction`). A row the
+    patient's state refuses (a date outside the study, a second value for a day, a value outside the
+    protocol's plausible ranges) is named by its line and column too. ``confirm_unusual``: the reason the
+    file's values outside a plausible range are right (stored with each of them), as ``record`` takes it."""
     from trialflow.protocol import DocumentError, Problem
 
     from ._bulk import BulkTransaction
@@ -670,6 +688,8 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
         raise DocumentError(sorted(problems, key=lambda q: (q.line, q.column)))
     if not batch.items:
         raise Refused(f"{path}: no observations to import")
+    if confirm_unusual is not None and not confirm_unusual.strip():
+        raise Refused("--confirm-unusual needs the reason the value is right")
     parsed = ([(p, _dated(p, r)) for (p, _), r in zip(batch.items, batch.records, strict=True)] if batch.records
               else [(p, _parse(p, d)) for p, d in batch.items])
 
@@ -693,19 +713,33 @@ def import_file(store: Store, path: str | Path, user: Who) -> list[Written]:
             rows = sorted((x for p in chunk for x in by_patient[p]), key=lambda x: x[0])
             try:
                 written = record_in(store, tx, [item for _, item in rows], batch.day0,
-                                    batch.enrolled, advise=len(parsed) <= 20)
+                                    batch.enrolled, confirm_unusual, advise=len(parsed) <= 20,
+                                    how_to_confirm="import the file with --confirm-unusual REASON")
             except PermissionDenied:
                 raise  # not a problem of the file's rows: the whole import is refused as it was, with its role
             except Refused as err:
-                problems += err.problems
+                problems += [_at_row(p, rows) for p in err.problems]
             else:
                 if not problems:
                     out += written
                     tx.flush()
             tx.forget(chunk)
         if problems:
-            raise Refused(*problems)
+            # a CSV's rows in the file's order, each named by its line and column ("lab.csv:4:3: $.date: ...")
+            at_rows = sorted((p for p in problems if isinstance(p, Problem)), key=lambda q: (q.line, q.column))
+            raise Refused(*(str(p) for p in at_rows), *(p for p in problems if not isinstance(p, Problem)))
         return sorted(out, key=lambda w: first_seen[w.patient])
+
+    def _at_row(p: str, rows: list[tuple[int, tuple[str, Record]]]) -> Any:
+        """A problem of the chunk's ``rows`` at the line and column of the file it names (a CSV), else as is."""
+        item, field = getattr(p, "item", None), getattr(p, "field", None)
+        if item is None or not batch.where:
+            return p
+        line, column = batch.where[rows[item][0]]
+        name = (field or "").split("[", 1)[0]
+        if name in batch.columns:
+            return Problem(batch.file, line, batch.columns[name], f"$.{name}", str(p))
+        return Problem(batch.file, line, column, "$.patient", str(p))
 
     with no_cyclic_collection():  # it holds a chunk's histories (engine/_collector.py)
         return store.write_bulk(user, work)

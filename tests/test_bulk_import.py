@@ -223,7 +223,12 @@ def test_an_import_written_in_chunks_is_one_transaction(started: Store, db_url: 
     monkeypatch.setattr(workflow, "IMPORT_CHUNK", 3)
     with pytest.raises(Refused) as err:
         import_file(started, f, USER)
-    assert [p.split(":")[0] for p in err.value.problems] == ["P-005", "P-011"], err.value.problems
+    # each named by its place in the file (the line of the second value the file gives for the day, the date's
+    # column), then the patient
+    second = next(n for n, line in enumerate(lines, start=1) if line.startswith(f"P-005,tg,{DAY0.isoformat()},")
+                  and ",999," not in line)
+    assert [p.split(": ", 2)[0] for p in err.value.problems] == [f"{f}:{second}:3", f"{f}:{len(lines)}:3"]
+    assert [p.split(": ", 2)[2].split(":")[0] for p in err.value.problems] == ["P-005", "P-011"], err.value.problems
     assert snapshot(db_url) == before
     _lab_csv(f, PATIENTS)
     chunked = [(w.patient, len(w.events), w.message) for w in import_file(started, f, USER)]

@@ -117,3 +117,58 @@ def test_a_target_lesion_that_has_disappeared_is_recorded_as_0_mm_without_confir
     ct = next(e for e in js("history", P, "--db", treated) if e["summary"].startswith("ct ")
               and e["effective_date"] == "2026-04-13")
     assert [t["diameter_mm"] for t in ct["payload"]["target"]] == [0, 0.8] and ct["reason"] is None
+
+
+def test_a_correction_to_an_implausible_tg_needs_confirming_as_a_new_record_does(treated: str) -> None:
+    db = treated
+    run("record", P, "tg", "--date", "2026-03-16", "--value", "25", "--tgab", "negative", "--db", db)
+    tg = next(e for e in js("history", P, "--db", db) if e["summary"].startswith("tg "))
+    r = run("correct", P, tg["event"], "--value", "300000", "--reason", "lab re-issued", "--db", db, code=1)
+    assert "tg value 300000 ug/L on 2026-03-16 is outside the plausible range the protocol declares" in r.stderr
+    assert "correct it with --confirm-unusual REASON" in r.stderr
+    assert not [e for e in js("history", P, "--db", db) if e["kind"] == "correction"]  # nothing written
+    run("correct", P, tg["event"], "--value", "300000", "--reason", "lab re-issued", "--confirm-unusual",
+        "re-assayed after dilution", "--db", db)
+    fix = next(e for e in js("history", P, "--db", db) if e["kind"] == "correction")
+    assert fix["reason"] == "lab re-issued; unusual value confirmed: re-assayed after dilution"
+    assert fix["payload"]["record"]["value"] == 300000
+    # a plausible correction needs no confirming and stores its reason alone
+    run("correct", P, fix["event"], "--value", "30", "--reason", "dilution error", "--db", db)
+    assert [e["reason"] for e in js("history", P, "--db", db) if e["kind"] == "correction"][-1] == "dilution error"
+
+
+def test_an_import_names_the_line_and_column_of_each_row_the_patients_state_refuses(treated: str,
+                                                                                  tmp_path: Path) -> None:
+    db = treated
+    run("record", P, "tg", "--date", "2026-03-16", "--value", "25", "--db", db)
+    lab = tmp_path / "lab.csv"
+    lab.write_text("patient,kind,date,value\n"
+                   f"{P},tg,2026-04-13,250000\n"       # outside the plausible range
+                   f"{P},tg,2026-03-16,26\n"           # a second value for a recorded day
+                   f"P-008,tg,2026-04-13,12\n"         # fine
+                   f"P-008,tg,2026-04-14,12\n"
+                   f"P-008,tg,2026-04-14,13\n",        # two values for one day in the file
+                   encoding="utf-8")
+    before = js("history", "P-008", "--db", db)
+    r = run("import", lab, "--db", db, code=1)
+    lines = [ln.removeprefix("refused: ") for ln in r.stderr.splitlines() if ln.startswith(f"refused: {lab}")]
+    assert [ln[len(str(lab)):].split(": ", 2)[0:2] for ln in lines] == [
+        [":2:4", "$.value"], [":3:3", "$.date"], [":6:3", "$.date"]]
+    assert "import the file with --confirm-unusual REASON" in lines[0]
+    assert f"to change it use trialflow correct {P}" in lines[1]
+    assert js("history", "P-008", "--db", db) == before  # nothing written
+    lab.write_text(f"patient,kind,date,value\n{P},tg,2026-04-13,250000\nP-008,tg,2026-04-13,12\n", encoding="utf-8")
+    run("import", lab, "--db", db, "--confirm-unusual", "bulky disease, confirmed with the lab")
+    tg = next(e for e in js("history", P, "--db", db) if e["effective_date"] == "2026-04-13")
+    assert tg["reason"] == "unusual value confirmed: bulky disease, confirmed with the lab"
+    assert next(e for e in js("history", "P-008", "--db", db) if e["effective_date"] == "2026-04-13")["reason"] \
+        is None  # the reason is stored with the unusual values only
+
+
+def test_a_csv_cell_the_record_refuses_is_named_by_its_column(treated: str, tmp_path: Path) -> None:
+    lab = tmp_path / "lab.csv"
+    lab.write_text(f"patient,kind,date,value,unit,result\n{P},tg,2026-04-13,12,mg/dL,\n{P},tgab,2026-04-13,,,\n",
+                   encoding="utf-8")
+    r = run("import", lab, "--db", treated, code=1)
+    assert f"{lab}:2:5: $.unit: unit 'mg/dL' is not accepted for Tg" in r.stderr
+    assert f"{lab}:3:6: $.result: result is missing" in r.stderr

@@ -369,3 +369,29 @@ def test_a_correction_is_a_new_event_shown_beside_the_original(fresh) -> None:  
     row = re.search(rf'<tr id="obs-{tg4["event"]}".*?</tr>', anna.get("/patients/A-001").text, re.S)
     assert row and "tg 92.0 ug/L" in row.group(0) and "original: tg 95.0 ug/L" in row.group(0)
     assert "lab re-issued the week 4 result" in html.unescape(row.group(0))
+
+
+def test_a_correction_to_an_implausible_value_is_refused_until_the_form_confirms_it(fresh) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(fresh.db)
+    anna = signed_in(app, "anna")
+    hist = anna.get("/api/patients/A-001/history").json()
+    tg4 = next(e for e in hist if e["kind"] == "observation" and e["payload"]["kind"] == "tg"
+               and e["payload"]["value"] == 95)
+    path = f"/patients/A-001/correct/{tg4['event']}"
+    before = events(fresh.db, "A-001")
+    refused = post(anna, path, {"value": "300000", "reason": "lab re-issued"}, path)
+    text = html.unescape(refused.text)
+    assert refused.status_code == 422 and "outside the plausible range the protocol declares" in text
+    assert 'name="confirm_unusual"' in text and "--confirm-unusual" not in text  # the form's words, not the CLI's
+    assert events(fresh.db, "A-001") == before
+    bound = re.search(r'name="confirm_for" value="([^"]*)"', refused.text)
+    assert bound
+    # a confirmation given for other values confirms nothing
+    other = post(anna, path, {"value": "400000", "reason": "lab re-issued", "confirm_unusual": "re-assayed",
+                              "confirm_for": html.unescape(bound.group(1))}, path)
+    assert other.status_code == 422 and events(fresh.db, "A-001") == before
+    ok = post(anna, path, {"value": "300000", "reason": "lab re-issued", "confirm_unusual": "re-assayed",
+                           "confirm_for": html.unescape(bound.group(1))}, path)
+    assert ok.status_code == 303, ok.text
+    fix = anna.get("/api/patients/A-001/history").json()[-1]
+    assert fix["kind"] == "correction" and fix["reason"] == "lab re-issued; unusual value confirmed: re-assayed"

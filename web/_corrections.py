@@ -37,12 +37,18 @@ def _target(request: Request, actor: Any, patient: str, event: int) -> Any:
     return found
 
 
+def _confirm_key(values: dict[str, str]) -> str:
+    """What a confirmation of an unusual value is bound to: the corrected fields as submitted."""
+    return "|".join(values.get(k, "").strip() for k in ("date", "value", "result", "grade", "dose"))
+
+
 def _render(request: Request, patient: str, target: Any, values: dict[str, str], errors: dict[str, list[str]],
-            status: int = 200) -> HTMLResponse:
+            status: int = 200, *, unusual: bool = False) -> HTMLResponse:
     record = target.payload if target.kind == "observation" else target.payload.get("record", {})
     fields = FIELDS.get(record.get("kind", ""), ())
     return page(request, "correct.html", {"patient": patient, "target": target, "fields": fields, "values": values,
-                                          "errors": errors}, status_code=status)
+                                          "errors": errors, "unusual": unusual,
+                                          "confirm_for": _confirm_key(values)}, status_code=status)
 
 
 @router.get("/patients/{patient}/correct/{event}", response_class=HTMLResponse, include_in_schema=False)
@@ -55,12 +61,19 @@ def correct_submit(request: Request, patient: str, event: int, actor: Actor,
                    reason: Annotated[str, Form(max_length=2000)] = "", date: Annotated[str, Form(max_length=20)] = "",
                    value: Annotated[str, Form(max_length=50)] = "", result: Annotated[str, Form(max_length=20)] = "",
                    grade: Annotated[str, Form(max_length=5)] = "", dose: Annotated[str, Form(max_length=20)] = "",
-                   retract: Annotated[str, Form(max_length=5)] = "") -> Response:
+                   retract: Annotated[str, Form(max_length=5)] = "",
+                   confirm_unusual: Annotated[str, Form(max_length=2000)] = "",
+                   confirm_for: Annotated[str, Form(max_length=200)] = "") -> Response:
     from trialflow.engine import PermissionDenied, Refused, correct
 
     target = _target(request, actor, patient, event)
     values = {"reason": reason, "date": date, "value": value, "result": result, "grade": grade, "dose": dose,
-              "retract": retract}
+              "retract": retract, "confirm_unusual": confirm_unusual}
+    # a confirmation is given for the values the refusal named: changed since, it confirms nothing
+    confirm = confirm_unusual.strip() or None
+    if confirm is not None and confirm_for != _confirm_key(values):
+        confirm = None
+        values["confirm_unusual"] = ""
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
     if date.strip():
@@ -87,12 +100,13 @@ def correct_submit(request: Request, patient: str, event: int, actor: Actor,
         errors[""] = ["give the corrected field(s) or tick 'retract', not both"]
     if not errors:
         try:
-            written = correct(store_of(request), patient, event, None if wants_retract else changes, reason, actor)
+            written = correct(store_of(request), patient, event, None if wants_retract else changes, reason, actor,
+                              confirm_unusual=confirm)
         except PermissionDenied as err:
             return _render(request, patient, target, values, {"": list(err.plain)}, 403)
         except Refused as err:
-            key = "reason" if any("reason" in p for p in err.plain) else ""
-            return _render(request, patient, target, values, {key: list(err.plain)}, 422)
+            key = "reason" if any("reason" in p for p in err.plain) and not err.unusual else ""
+            return _render(request, patient, target, values, {key: list(err.plain)}, 422, unusual=bool(err.unusual))
         request.session["flash"] = written.message
         return RedirectResponse(f"/patients/{quote(patient)}#obs-{event}", status_code=303)
     return _render(request, patient, target, values, errors, 422)
