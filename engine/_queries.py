@@ -141,7 +141,10 @@ def evaluate(store: Store, patient: str, *, as_of: dt.date | None = None,
     who = reader(store, actor)
     if store.exists(patient):
         check_patient(store, who, patient)
-    state = _state(store, patient, known_at).until(as_of)
+    whole = _state(store, patient, known_at)
+    if as_of < whole.enrolled_on:  # (nothing to preview: the patient was not in the study yet)
+        raise Refused(f"{patient} was enrolled on {whole.enrolled_on}, after {as_of}")
+    state = whole.until(as_of)
     protocol = store.protocol(state.protocol_hash)[0]
     preview = evaluate_decision(protocol, state, as_of)
     kinds = evidence_kinds(protocol)

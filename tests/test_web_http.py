@@ -312,6 +312,29 @@ def test_the_decision_is_signed_by_an_investigator_only(fresh_both) -> None:  # 
     assert "Dr. Eva Smit" in report and "approved: move to continued_sorafenib" in report
 
 
+def test_the_decision_is_signed_for_the_date_the_page_previewed(fresh) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    app = app_for(fresh.db)
+    smit = signed_in(app, "dr.smit")
+    page = "/patients/A-002/decision"
+    day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    bad = smit.get(f"{page}?date=2026-02-30")
+    assert bad.status_code == 422 and "expected a date as YYYY-MM-DD, got '2026-02-30'" in html.unescape(bad.text)
+    ahead = smit.get(f"{page}?date={(dt.date.today() + dt.timedelta(days=3)).isoformat()}")
+    assert ahead.status_code == 422 and "future" in ahead.text
+    before = events(fresh.db, "A-002")
+    preview = smit.get(f"{page}?date={day}")
+    assert preview.status_code == 200 and f"as of {day}" in preview.text
+    assert f'name="date" value="{day}"' in preview.text  # the signing form carries the previewed date
+    reviewed = re.search(r'name="reviewed" value="([^"]+)"', preview.text).group(1)
+    assert events(fresh.db, "A-002") == before
+    ok = post(smit, page, {"date": day, "password": PASSWORDS["dr.smit"], "reviewed": reviewed}, page)
+    assert ok.status_code == 303, ok.text
+    decision = next(e for e in smit.get("/api/patients/A-002/history").json() if e["kind"] == "decision")
+    assert decision["effective_date"] == day
+
+
 def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh_both) -> None:  # type: ignore[no-untyped-def]
     app = app_for(fresh_both.db)
     mona, anna, bert = signed_in(app, "mona"), signed_in(app, "anna"), signed_in(app, "bert")

@@ -140,3 +140,15 @@ def test_the_library_refuses_implausible_dates_too(store: Store) -> None:
     enrol_started(store, "P-001")
     with pytest.raises(Refused, match="between 1990-01-01 and"):
         record(store, "P-001", tg(dt.date(1985, 1, 1), 5), USER)
+
+
+def test_a_preview_before_enrolment_is_refused_as_the_visit_ledger_refuses_it(store: Store) -> None:
+    from trialflow.engine import evaluate, visits
+
+    enrol_started(store, "P-001")
+    before = DAY0 - dt.timedelta(days=400)
+    with pytest.raises(Refused, match=r"P-001 was enrolled on \d{4}-\d\d-\d\d, after " + before.isoformat()):
+        evaluate(store, "P-001", as_of=before)
+    with pytest.raises(Refused, match="after " + before.isoformat()):
+        visits(store, "P-001", as_of=before)
+    assert evaluate(store, "P-001", as_of=DAY0).as_of == DAY0  # from enrolment on, a preview as before

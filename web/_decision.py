@@ -25,16 +25,31 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-def _context(request: Request, actor: Any, patient: str) -> dict[str, Any]:
+def _context(request: Request, actor: Any, patient: str, as_of: str | None = None) -> dict[str, Any]:
+    """The page's context, the preview as of the decision date ``as_of`` (as the page's date field gives it;
+    today when it is empty): what the investigator reviews is what a signature for that date would rest on."""
     from trialflow.engine import Refused, decision_digest, evaluate, history
     from trialflow.engine._signature import meaning  # the words the signature will record
 
     store = store_of(request)
+    errors: dict[str, list[str]] = {}
+    when: dt.date | None = None
+    if as_of and as_of.strip():
+        try:
+            when = dt.date.fromisoformat(as_of.strip())
+        except ValueError:
+            errors["date"] = [f"expected a date as YYYY-MM-DD, got {as_of!r}"]
     try:
-        preview = evaluate(store, patient, actor=actor)
         hist = history(store, patient, actor=actor)
     except Refused:
         raise NotFound(f"no patient {patient!r} you may see") from None
+    try:
+        if when is not None and when > dt.date.today():  # (the engine refuses to decide on it: say so now)
+            raise Refused(f"decision date {when} is in the future (today is {dt.date.today()})")
+        preview = evaluate(store, patient, as_of=when, actor=actor)
+    except Refused as err:  # a date the engine refuses (in the future, before enrolment): say so, show today's
+        errors["date"] = list(err.plain)
+        preview = evaluate(store, patient, actor=actor)
     protocol = store.protocol()[0]
     from ._lib import allowed
 
@@ -49,15 +64,17 @@ def _context(request: Request, actor: Any, patient: str) -> dict[str, Any]:
     signatures = [h for h in hist if h.kind == "signature"]
     branches = [(b.id, b.to, b.description or "") for b in protocol.decision.branches]
     return {"patient": patient, "pv": preview, "charts": charts, "decisions": decisions, "signatures": signatures,
-            "branches": branches, "today": dt.date.today(), "errors": {}, "values": {}, "may": may,
+            "branches": branches, "today": dt.date.today(), "errors": errors, "values": {}, "may": may,
             "reviewed": decision_digest(patient, preview) if preview.ready else "",
             "meaning": meaning(preview.recommended_phase, False, preview.recommended_branch)
             if preview.ready and preview.recommended_phase else ""}
 
 
 @router.get("/patients/{patient}/decision", response_class=HTMLResponse, include_in_schema=False)
-def decision_page(request: Request, patient: str, actor: Actor) -> HTMLResponse:
-    return page(request, "decision.html", _context(request, actor, patient))
+def decision_page(request: Request, patient: str, actor: Actor, date: str = "") -> HTMLResponse:
+    ctx = _context(request, actor, patient, date[:20])
+    ctx["values"] = {"date": date[:20]}
+    return page(request, "decision.html", ctx, status_code=422 if ctx["errors"] else 200)
 
 
 @router.post("/patients/{patient}/decision", include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -69,13 +86,10 @@ def sign_decision(request: Request, patient: str, actor: Actor,
                   date: Annotated[str, Form(max_length=20)] = "") -> Response:
     from trialflow.engine import PermissionDenied, Refused, decide
 
-    ctx = _context(request, actor, patient)
+    ctx = _context(request, actor, patient, date)
     values = {"override": override, "reason": reason, "date": date}
-    errors: dict[str, list[str]] = {}
-    try:
-        when = dt.date.fromisoformat(date.strip())
-    except ValueError:
-        errors["date"] = [f"expected a date as YYYY-MM-DD, got {date!r}"]
+    errors: dict[str, list[str]] = dict(ctx["errors"])
+    when = ctx["pv"].as_of  # the date the page previewed (the form carries it: a signature rests on that preview)
     if override and not reason.strip():
         errors["reason"] = ["an override needs a reason"]
     if not password:
