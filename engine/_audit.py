@@ -124,12 +124,14 @@ def verify_store(store: Store, who: str | Actor | Login | None) -> VerifyReport:
             # import: no user id here) names its signer as the signing store knew them, by login and full name
             if e.kind == SIGNATURE and uid is not None and int(e.payload.get("signer_id", -1)) not in signers:
                 problems.append(f"{e.patient}: signature event {e.id} names no known user")
-    problems += _chain_problems(store)
+    problems += _chain_problems(store, actor)
     return VerifyReport(len(by_patient), len(rows), n_sig, tuple(problems))
 
 
-def _chain_problems(store: Store) -> list[str]:
-    """The per-patient hash chain's verdict (edits, insertions and deletions made outside trialflow)."""
+def _chain_problems(store: Store, actor: Actor) -> list[str]:
+    """The per-patient hash chain's verdict (edits, insertions and deletions made outside trialflow) and the
+    registered protocol versions' (a stored text changed after its registration)."""
     from ._chain import verify_chains
 
-    return [str(p) for p in verify_chains(store).problems]
+    report = verify_chains(store, actor)
+    return [str(p) for p in report.problems] + list(report.protocol_problems)

@@ -84,10 +84,12 @@ class ChainReport:
     events: int
     problems: tuple[ChainProblem, ...]
     head: str  # digest of every patient's last hash: write it down to detect a rewrite of whole chains
+    # registered protocol versions whose stored text no longer is the version registered (one sentence each)
+    protocol_problems: tuple[str, ...] = ()
 
     @property
     def intact(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.protocol_problems
 
 
 def check_chains(rows: Iterable[Mapping[Any, Any]], last_seq: Mapping[str, int]) -> ChainReport:
@@ -124,19 +126,45 @@ def check_chains(rows: Iterable[Mapping[Any, Any]], last_seq: Mapping[str, int])
     return ChainReport(len(seen.keys() | last_seq.keys()), count, tuple(problems), head)
 
 
-def verify_store(store: Store) -> ChainReport:
-    """Check every patient's chain in ``store`` (read-only)."""
+def verify_store(store: Store, who: Any = None) -> ChainReport:
+    """Check every patient's chain in ``store``, and that every registered protocol version's stored text is
+    still the version registered under its content hash (read-only). In a store with users ``who`` must
+    authenticate, as for any read."""
+    from dataclasses import replace
+
     from sqlalchemy import select
 
+    from ._access import reader
     from ._db import read_session
-    from ._tables import EventRow, PatientRow
+    from ._tables import EventRow, PatientRow, ProtocolVersionRow
 
+    reader(store, who)
     events = EventRow.__table__  # type: ignore[attr-defined]
     patients = PatientRow.__table__  # type: ignore[attr-defined]
+    versions = ProtocolVersionRow.__table__  # type: ignore[attr-defined]
     with read_session(store.engine) as s:
         last_seq = {pid: n for pid, n in s.execute(select(patients.c.id, patients.c.last_seq))}
+        stored = s.execute(select(versions.c.version, versions.c.content_hash, versions.c.yaml_text,
+                                  versions.c.source_file).order_by(versions.c.id)).all()
         rows = s.execute(select(events).order_by(events.c.patient_id, events.c.seq)).mappings()
-        return check_chains(rows, last_seq)
+        report = check_chains(rows, last_seq)
+    damaged = tuple(p for p in (_protocol_problem(*v) for v in stored) if p)
+    return replace(report, protocol_problems=damaged) if damaged else report
+
+
+def _protocol_problem(version: str, content_hash: str, text: str, file: str) -> str | None:
+    """Why a registered version's stored text is not the version registered (None: it is)."""
+    from trialflow.protocol import ProtocolError, StoredProtocolMismatch, rebuild_protocol
+
+    try:
+        rebuild_protocol(text, file, content_hash)
+    except StoredProtocolMismatch as err:
+        return (f"protocol version {version} ({content_hash[:12]}) was changed after it was registered: its stored "
+                f"text now hashes to {err.found[:12]}, so the store refuses to use it")
+    except ProtocolError as err:
+        return (f"protocol version {version} ({content_hash[:12]}) was changed after it was registered: its text "
+                f"is no longer readable YAML ({err.problems[0]})")
+    return None
 
 
 #: the name the engine exports it under (``verify_store`` there is the team's audit check, which calls this)

@@ -87,3 +87,33 @@ def test_an_inserted_event_and_a_removed_tail_are_found(store: Store) -> None:
          "FROM event WHERE id = :id", id=row.id)
     problems = verify_store(store).problems
     assert any(p.patient == "P-001" and "was changed" in p.problem for p in problems)
+
+
+def test_a_protocol_version_edited_in_the_store_is_found(store: Store) -> None:
+    _cohort(store)
+    _sql(store, "UPDATE protocol_version SET yaml_text = replace(yaml_text, 'before: 7, after: 0', "
+         "'before: 9, after: 0')")
+    report = verify_store(store)
+    assert not report.intact and report.problems == ()  # the events are as they were ...
+    [problem] = report.protocol_problems  # ... the registered version is not
+    assert problem.startswith("protocol version 1.0 (") and "was changed after it was registered" in problem
+    db = store.engine.url.render_as_string(hide_password=False)
+    r = runner.invoke(app, ["verify", "--db", db])
+    assert r.exit_code == 1 and "was changed after it was registered" in r.stderr and "Traceback" not in r.stderr
+    out = json.loads(runner.invoke(app, ["verify", "--db", db, "--json"]).stdout)
+    assert out["intact"] is False and out["protocol_problems"] == [problem]
+
+
+def test_verify_signs_in_on_a_store_with_users_as_every_read_does(tmp_path: Any) -> None:
+    from web_helpers import ADMIN, PASSWORDS, build_team
+
+    db = str(tmp_path / "team.db")
+    build_team(db)
+    anonymous = runner.invoke(app, ["verify", "--db", db], env={"TRIALFLOW_USER": "", "TRIALFLOW_PASSWORD": ""},
+                              input="")
+    assert anonymous.exit_code == 1 and "must authenticate" in anonymous.stderr and "intact" not in anonymous.stdout
+    wrong = runner.invoke(app, ["verify", "--db", db, "--user", "anna"], env={"TRIALFLOW_PASSWORD": "not-it"})
+    assert wrong.exit_code == 1 and "wrong user name or password" in wrong.stderr
+    for who in ("anna", ADMIN):  # any signed-in member of the team may check the store
+        ok = runner.invoke(app, ["verify", "--db", db, "--user", who], env={"TRIALFLOW_PASSWORD": PASSWORDS[who]})
+        assert ok.exit_code == 0 and "every chain intact" in ok.stdout, ok.stderr
