@@ -3,11 +3,10 @@
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from ._common import DbOpt, JsonOpt, PasswordStdinOpt, UserOpt, call, open_store, parse_date, resolve_user
 from ._output import console, print_json
+from ._tables import Column, print_table
 
 query_app = typer.Typer(help="Data queries on recorded events: open (monitor, data manager), answer (site), close "
                              "(data manager).", no_args_is_help=True)
@@ -81,13 +80,11 @@ def query_list(
     if not qs:
         console.print("no data queries", markup=False)
         return
-    t = Table(header_style="bold")
-    for c in ("query", "patient", "site", "event", "status", "opened", "by", "text", "answer"):
-        t.add_column(c, overflow="fold")
-    for q in qs:
-        t.add_row(str(q.id), Text(q.patient), Text(q.site or ""), str(q.event), q.status, f"{q.opened_at:%Y-%m-%d}",
-                  Text(q.opened_by), Text(q.text), Text(q.answer or ""))
-    console.print(t)
+    print_table([Column("query", justify="right"), Column("patient"), Column("site"), Column("event", justify="right"),
+                 Column("status"), Column("opened"), Column("by", optional=True), Column("text", "text"),
+                 Column("answer", "text", optional=True)],
+                [(str(q.id), q.patient, q.site or "", str(q.event), q.status, f"{q.opened_at:%Y-%m-%d}", q.opened_by,
+                  q.text, q.answer or "") for q in qs], hint="trialflow query list --json")
 
 
 @app.command()
@@ -154,12 +151,16 @@ def audit(
     if as_json:
         print_json(entries)
         return
-    t = Table(header_style="bold")
-    for c in ("when (UTC)", "who", "action", "what", "from"):
-        t.add_column(c, overflow="fold")
+    rows = []
+    legacy = False
     for e in entries:
-        name = e.user + (" (legacy name)" if e.legacy and e.action != "login_failed" else "")
+        marked = e.legacy and e.action != "login_failed"
+        legacy |= marked
+        name = e.user + ("*" if marked else "")  # (a name is never broken: the mark is explained below)
         where = "@".join(x for x in (e.context.get("os_login"), e.context.get("host")) if x)
         what = e.target if e.event is None else f"{e.target}, event {e.event}"
-        t.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", Text(name), e.action, Text(what), Text(where))
-    console.print(t)
+        rows.append((f"{e.at:%Y-%m-%d %H:%M:%S}", name, e.action, what, where))
+    print_table([Column("when (UTC)"), Column("who"), Column("action"), Column("what", "text", min_width=14),
+                 Column("from", "text", optional=True)], rows, hint="trialflow audit --json")
+    if legacy:
+        console.print("* a legacy name: recorded before this store had users", markup=False)

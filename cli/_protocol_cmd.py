@@ -160,14 +160,9 @@ def versions(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
+    from ._tables import Column, print_table
 
-    from ._output import console
-
-    t = Table(header_style="bold")
-    for col in ("version", "registered (UTC)", "by", "reason", "sha256", "patients"):
-        t.add_column(col, overflow="fold")
-    for v in rows:
-        t.add_row(v.version, v.registered_at.strftime("%Y-%m-%d %H:%M"), v.registered_by, v.reason,
-                  v.content_hash[:12], str(v.patients))
-    console.print(t)
+    print_table([Column("version"), Column("registered (UTC)"), Column("by"), Column("reason", "text"),
+                 Column("sha256"), Column("patients", justify="right")],
+                [(v.version, v.registered_at.strftime("%Y-%m-%d %H:%M"), v.registered_by, v.reason,
+                  v.content_hash[:12], str(v.patients)) for v in rows], hint="trialflow protocol versions --json")

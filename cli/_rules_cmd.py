@@ -152,26 +152,20 @@ def eval_rule(
 
 
 def _show(patient: str, result: Any) -> None:
-    from rich.table import Table
 
     console.print(Text.assemble((patient, "bold"), f" {result.rule}: ", (str(result.outcome), "bold")))
     console.print(result.reason, markup=False)
     data = result.to_dict()
     rows = data.pop("assessments", None)
     if rows:
-        table = Table("date", "sum mm", "% baseline", "% nadir", "target", "non-target", "new", "overall")
-        for a in rows:
-            table.add_row(
-                a["date"],
-                _s(a["sum_mm"]),
-                _s(a["pct_from_baseline"]),
-                _s(a["pct_from_nadir"]),
-                a["target"],
-                a["non_target"],
-                ", ".join(a["new_lesions"]) or "-",
-                a["overall"],
-            )
-        console.print(table)
+        from ._tables import Column, print_table
+
+        print_table([Column("date"), Column("sum mm", justify="right"), Column("% baseline", justify="right"),
+                     Column("% nadir", justify="right"), Column("target"), Column("non-target", "text", min_width=10),
+                     Column("new", "text", min_width=5), Column("overall")],
+                    [(a["date"], _s(a["sum_mm"]), _s(a["pct_from_baseline"]), _s(a["pct_from_nadir"]), a["target"],
+                      a["non_target"], ", ".join(a["new_lesions"]) or "-", a["overall"]) for a in rows],
+                    hint="trialflow rules eval ... --json")
     for key in ("excluded", "findings"):
         for item in data.get(key) or []:
             text = item if isinstance(item, str) else f"{item['date']}: {item['reason']}"

@@ -3,11 +3,10 @@
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from ._common import DbOpt, JsonOpt, PasswordStdinOpt, UserOpt, call, open_store, read_new_password, resolve_user
 from ._output import console, print_json
+from ._tables import Column, print_table
 
 site_app = typer.Typer(help="The study's sites (hospitals); every patient belongs to one.", no_args_is_help=True)
 user_app = typer.Typer(help="The study team's users and their roles (never deleted: disabled).", no_args_is_help=True)
@@ -41,12 +40,13 @@ def site_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(sites)
         return
-    t = Table(header_style="bold")
-    for c in ("site", "name", "patients", "added"):
-        t.add_column(c, overflow="fold")
-    for s in sites:
-        t.add_row(Text(s.code), Text(s.name), str(s.patients), f"{s.created_at:%Y-%m-%d} by {s.created_by}")
-    console.print(t)
+    if not sites:
+        console.print("no sites yet (an admin adds one: trialflow site add CODE --name NAME)", markup=False)
+        return
+    print_table([Column("site"), Column("name", "text"), Column("patients", justify="right"),
+                 Column("added", "text", optional=True)],
+                [(s.code, s.name, str(s.patients), f"{s.created_at:%Y-%m-%d} by {s.created_by}") for s in sites],
+                hint="trialflow site list --json")
 
 
 @user_app.command("add")
@@ -88,13 +88,11 @@ def user_list(db: DbOpt = None, user: UserOpt = None, password_stdin: PasswordSt
     if as_json:
         print_json(users)
         return
-    t = Table(header_style="bold")
-    for c in ("user", "full name", "role", "sites", "state", "last login after failures"):
-        t.add_column(c, overflow="fold")
-    for u in users:
-        t.add_row(Text(u.name), Text(u.full_name), u.role, ", ".join(u.sites), "disabled" if u.disabled else "active",
-                  f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "")
-    console.print(t)
+    print_table([Column("user"), Column("full name", "text"), Column("role"), Column("sites", "text", min_width=5),
+                 Column("state"), Column("last login after failures", "text", optional=True)],
+                [(u.name, u.full_name, u.role, ", ".join(u.sites), "disabled" if u.disabled else "active",
+                  f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "") for u in users],
+                hint="trialflow user list --json")
 
 
 @user_app.command("disable")

@@ -142,3 +142,31 @@ def test_lock_and_queries_from_the_cli(study: dict[str, Any]) -> None:
     run("unlock", "P-001", "--reason", "reopened", "--db", db, "--user", "dina", password="dina-pass-0001")
     r = run("query", "close", str(qid), "--db", db, "--user", "dina", password="dina-pass-0001")
     assert "closed" in r.output
+
+
+def test_the_team_tables_never_break_an_id_or_a_date_at_80_columns(study: dict[str, Any]) -> None:
+    db = study["db"]
+    run("user", "add", "dina", "--role", "data_manager", "--db", db, "--user", "admin.jo", password="admin-pass-0001",
+        new_password="dina-pass-0001")
+    run("enroll", "P-001", "--date", "2025-12-29", "--eligibility", study["elig"], "--db", db, "--user", "anna",
+        "--site", "AMS", password="anna-pass-0001")
+    run("query", "open", "P-001", "1", "--text", "Date of consent? The form says one date, the letter another.",
+        "--db", db, "--user", "dina", password="dina-pass-0001")
+    as_admin = ("--user", "admin.jo")
+    tables = {
+        "query list": run("query", "list", "--db", db, "--user", "dina", password="dina-pass-0001").stdout,
+        "protocol versions": run("protocol", "versions", "--db", db).stdout,  # (no clinical data: no sign-in)
+        "audit": run("audit", "--db", db, "--login", "admin.jo", password="admin-pass-0001").stdout,
+        "user list": run("user", "list", "--db", db, *as_admin, password="admin-pass-0001").stdout,
+        "site list": run("site", "list", "--db", db).stdout,
+    }
+    versions = json.loads(run("protocol", "versions", "--db", db, "--json").stdout)
+    today = __import__("datetime").date.today().isoformat()
+    for name, text in tables.items():
+        assert all(len(line) <= 80 for line in text.splitlines()), (name, text)
+    assert today in tables["query list"] and "P-001" in tables["query list"]
+    assert versions[0]["content_hash"][:12] in tables["protocol versions"]
+    assert "admin.jo" in tables["audit"] and f"{today} " in tables["audit"]
+    for login in ("admin.jo", "anna", "dr.smit", "dina"):
+        assert any(line.split()[0] == login for line in tables["user list"].splitlines()[1:] if line.strip())
+    assert "Amsterdam UMC" in tables["site list"]
