@@ -187,21 +187,20 @@ def _grid(
     plots: Path | None,
     cluster: str | None,
 ) -> None:
-    from trialflow.engine.simulation import ScenarioError, SimulationError, load_scenario
+    from trialflow.engine.simulation import SimulationError, load_scenario
     from trialflow.engine.simulation import simulate as run
     from trialflow.engine.simulation._grid import grid_scenarios, parse_grid, simulate_grid, write_grid_plot
     from trialflow.protocol import DocumentError, load_bundled_protocol, load_protocol
 
     try:
-        key, values = parse_grid(text)
-        base = load_scenario(scenario)
-        grid_scenarios(base, key, values)  # every point checked before anything runs
-    except ScenarioError as err:
-        raise typer.BadParameter("; ".join(str(p) for p in err.problems), param_hint="--grid") from None
-    except SimulationError as err:
-        raise typer.BadParameter(str(err), param_hint="--grid") from None
+        base = load_scenario(scenario)  # (a scenario file's own problems, at their lines)
     except DocumentError as err:
         fail([str(p) for p in err.problems])
+    try:
+        key, values = parse_grid(text)
+        grid_scenarios(base, key, values)  # every point checked before anything runs
+    except SimulationError as err:
+        raise typer.BadParameter(str(err), param_hint="--grid") from None
     try:
         proto = load_bundled_protocol() if protocol is None else load_protocol(protocol)
         result = simulate_grid(

@@ -104,15 +104,24 @@ def register(app: typer.Typer) -> None:
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Screen and enrol a patient; ineligible patients are recorded as screen failures."""
+        from trialflow.engine import Refused
         from trialflow.engine import enroll as do_enroll
         from trialflow.protocol import load_document
 
-        answers = call(load_document, eligibility).data
+        doc = call(load_document, eligibility)
+        answers = doc.data
         if not isinstance(answers, dict):
-            fail(f"{eligibility}: expected a mapping of criterion id to yes/no")
+            fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
         store = open_store(db)
-        result = call(do_enroll, store, patient, parse_date(date), answers, resolve_user(user, password_stdin),
-                      site)
+
+        def enrol() -> Any:
+            try:
+                return do_enroll(store, patient, parse_date(date), answers, resolve_user(user, password_stdin), site)
+            except Refused as err:  # a refused answer is named at its line in the file
+                raise Refused(*(str(doc.problem([p.field], p)) if getattr(p, "field", None) in answers else p
+                                for p in err.problems)) from None
+
+        result = call(enrol)
         if as_json:
             print_json(result)
         elif result.eligible:

@@ -48,6 +48,16 @@ def _leaves(err: ValidationError) -> Iterator[ValidationError]:
         yield err
 
 
+#: the schemas' common patterns in words (a schema may say its own with the annotation ``x-expected``)
+_PATTERN_WORDS = {
+    r"^[a-z][a-z0-9_]*$": "an id of lower-case letters, digits and _, starting with a letter",
+    r"^[a-z0-9][a-z0-9_-]*$": "an id of lower-case letters, digits, - and _",
+    r"^\d{4}-\d{2}-\d{2}$": "a date as YYYY-MM-DD",
+    r"^[a-z][a-z0-9_]*(\[\]\.[a-z][a-z0-9_]*)?$": "a field name (or LIST[].FIELD for a field of a list's items)",
+    r"^[A-Za-z_][A-Za-z0-9_-]*$": "a name of letters, digits, - and _",
+}
+
+
 def _short(value: Any, limit: int = 60) -> str:
     """A value as it appears in a message, cut to one readable line."""
     text = repr(value)
@@ -87,6 +97,9 @@ def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
     if v == "uniqueItems":
         return path, "items must be unique", False
     if v == "pattern":
+        words = sch.get("x-expected") or _PATTERN_WORDS.get(sch["pattern"])
+        if words:
+            return path, f"expected {words}, got {_short(inst)}", False
         return path, f"{inst!r} does not match the expected form {sch['pattern']!r}", False
     if v == "minLength":
         return path, "must not be empty", False

@@ -12,7 +12,7 @@ from typing import Any
 from trialflow.protocol import Protocol, suggest
 from trialflow.rules.observations import DoseChange
 
-from ._base import Problem, today
+from ._base import Problem, located, today
 from ._records import Record, SorafenibDispense
 from ._schedule import ScheduledVisit, defining_kinds, schedule
 from ._state import PatientState, RecordedValue
@@ -25,20 +25,22 @@ MANY_PER_DAY = frozenset({"adverse_event"})
 
 def eligibility_answers(protocol: Protocol,
                         answers: Mapping[str, Any]) -> tuple[dict[str, str], list[str], list[str]]:
-    """(answers as yes/no, problems with the answers, criteria not met)."""
+    """(answers as yes/no, problems with the answers, criteria not met). A problem of one answer names its
+    criterion as its ``field`` (:func:`~trialflow.engine._base.located`), so that a file of answers can point at
+    its line."""
     problems: list[str] = []
     norm: dict[str, str] = {}
     ids = protocol.eligibility.ids
     for key, value in answers.items():
         if key not in ids:
-            problems.append(f"unknown eligibility criterion {key!r}{suggest(key, ids)}")
+            problems.append(located(f"unknown eligibility criterion {key!r}{suggest(key, ids)}", 0, str(key)))
             continue
         if value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "y", "true")):
             norm[key] = "yes"
         elif value is False or (isinstance(value, str) and value.strip().lower() in ("no", "n", "false")):
             norm[key] = "no"
         else:
-            problems.append(f"eligibility criterion {key!r}: expected yes or no, got {value!r}")
+            problems.append(located(f"eligibility criterion {key!r}: expected yes or no, got {value!r}", 0, key))
     for key in ids:
         if key not in answers:
             problems.append(f"eligibility criterion {key!r} is not answered")

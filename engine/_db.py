@@ -101,6 +101,17 @@ def _create_private(path: str) -> bool:
     return True
 
 
+def _sqlite_file(path: str) -> bool:
+    """Whether the file at ``path`` is empty (SQLite makes an empty file a database) or begins with SQLite's
+    header (https://www.sqlite.org/fileformat.html, 1.3: "SQLite format 3" and a NUL)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return True  # (unreadable: the driver says why)
+    return head in (b"", b"SQLite format 3\x00")
+
+
 def make_engine(url: str, *, create: bool = False) -> Engine:
     """An engine for ``url``; a missing SQLite file is an error unless ``create``."""
     new_file = False
@@ -116,6 +127,9 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
                                      "exist (create it first, or check the path)")
                 if create and not Path(path).exists():
                     new_file = _create_private(path)
+                elif Path(path).is_file() and not _sqlite_file(path):
+                    raise StoreError(f"{path} is not a SQLite database (a trialflow store is one): nothing was read "
+                                     "or written; check --db / TRIALFLOW_DB")
             engine = create_engine(url, connect_args={"timeout": _busy_timeout_ms() / 1000, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)

@@ -87,6 +87,12 @@ class _Entry:
     order: int
     source_id: int | None = None  # the event's id in the store that wrote the file
     extra: dict[str, Any] = field(default_factory=dict)
+    at: str = ""  # FILE:LINE:COLUMN of its FormData
+
+    @property
+    def place(self) -> str:
+        """Where a refusal of the entry points: its place in the file, then its path there."""
+        return f"{self.at}: {self.where}" if self.at else self.where
 
 
 def _where(*parts: str) -> str:
@@ -209,7 +215,8 @@ class _Reader:
         self.order += 1
         return _Entry(patient, where, form, (se.attrs.get("StudyEventOID", ""), form_oid,
                                              fd.attrs.get("FormRepeatKey", "1")),
-                      transaction, effective, payload, user, recorded_at, reason, seq, self.order, source_id)
+                      transaction, effective, payload, user, recorded_at, reason, seq, self.order, source_id,
+                      at=f"{self.file}:{fd.line}:{fd.col}")
 
 
 def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]:
@@ -267,7 +274,7 @@ def _record_payload(entry: _Entry) -> dict[str, Any]:
     try:
         return record_from_dict(entry.payload).to_dict()
     except (ValueError, TypeError) as err:
-        raise Refused(f"{entry.where}: {err}") from None
+        raise Refused(f"{entry.place}: {err}") from None
 
 
 def _generic(entry: _Entry) -> tuple[str, dict[str, Any], int | None]:
@@ -278,7 +285,7 @@ def _generic(entry: _Entry) -> tuple[str, dict[str, Any], int | None]:
         return kind, fields, None
     payload, corrects = fields["payload"], fields.get("corrects")
     if not isinstance(payload, dict):
-        raise Refused(f"{entry.where}: {EVENT_PAYLOAD} must hold a JSON object")
+        raise Refused(f"{entry.place}: {EVENT_PAYLOAD} must hold a JSON object")
     return kind, payload, corrects if isinstance(corrects, int) and not isinstance(corrects, bool) else None
 
 
@@ -331,10 +338,10 @@ class _Restorer:
             chain = self.chains.get(entry.key)
             if entry.transaction in ("Update", "Remove"):
                 if not chain:
-                    raise Refused(f"{entry.where}: a {entry.transaction.lower()} of a form the subject does not have")
+                    raise Refused(f"{entry.place}: a {entry.transaction.lower()} of a form the subject does not have")
                 last = chain[-1]
                 if last.kind == "correction" and last.payload.get("retracted"):
-                    raise Refused(f"{entry.where}: the record was already removed")
+                    raise Refused(f"{entry.place}: the record was already removed")
                 current = last.payload if last.kind == "observation" else last.payload["record"]
                 if entry.transaction == "Remove":
                     sig_payload = {"retracted": True}
@@ -368,7 +375,7 @@ class _Restorer:
             if source_corrects is not None:
                 corrects = self.new_id.get(source_corrects)
                 if corrects is None:
-                    raise Refused(f"{entry.where}: it points at event {source_corrects} of the exporting store, "
+                    raise Refused(f"{entry.place}: it points at event {source_corrects} of the exporting store, "
                                   "which the file does not hold before it")
         if kind == SIGNATURE and check and isinstance(payload, dict):
             payload = self.id_bound_signature(payload)
@@ -393,14 +400,14 @@ class _Restorer:
 
         assert self.phase is not None
         if payload.get("from") != self.phase:
-            raise Refused(f"{entry.where}: the phase change starts from {payload.get('from')!r} but the subject is "
+            raise Refused(f"{entry.place}: the phase change starts from {payload.get('from')!r} but the subject is "
                           f"in {self.phase!r}")
         try:
             dest = machine_for(self.protocol()).fire(self.patient, self.phase, str(payload.get("trigger")))
         except TransitionRefused as err:
-            raise Refused(f"{entry.where}: {err}") from None
+            raise Refused(f"{entry.place}: {err}") from None
         if dest != payload.get("to"):
-            raise Refused(f"{entry.where}: trigger {payload.get('trigger')!r} leads from {self.phase!r} to "
+            raise Refused(f"{entry.place}: trigger {payload.get('trigger')!r} leads from {self.phase!r} to "
                           f"{dest!r}, not {payload.get('to')!r}")
 
     def append(self, new: Any, entry: _Entry) -> None:
@@ -413,7 +420,7 @@ class _Restorer:
             content_hash = new.payload.get("protocol_hash")
             version = next((v for v in self.store.versions() if v.content_hash == content_hash), None)
             if version is None:
-                raise Refused(f"{entry.where}: the subject was enrolled under protocol v"
+                raise Refused(f"{entry.place}: the subject was enrolled under protocol v"
                               f"{new.payload.get('protocol_version')} (sha256 {str(content_hash)[:12]}), which this "
                               "store has not registered: register it first (trialflow protocol amend FILE --apply)")
             protocol = self.store.protocol(version.content_hash)[0]
@@ -468,7 +475,7 @@ def _appended_record(patient: str, entry: _Entry) -> Any:
         return record_from_dict(_record_payload(entry))
     kind = _generic(entry)[0] if entry.form.kind == GENERIC_EVENT else entry.form.kind
     what = f"a {entry.transaction.lower()} of a record" if entry.form.role == "record" else f"a {kind} event"
-    raise Refused(f"{entry.where}: {patient}'s history is already in this store, and an import adds only new "
+    raise Refused(f"{entry.place}: {patient}'s history is already in this store, and an import adds only new "
                   f"records to it, not {what}: record that with trialflow's own command, which checks it "
                   "(nothing imported)")
 
@@ -484,7 +491,7 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:
             if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
-                raise Refused(f"{e.where}: only new records can be imported for {patient}, who is already enrolled "
+                raise Refused(f"{e.place}: only new records can be imported for {patient}, who is already enrolled "
                               f"(a {e.form.kind} {e.transaction.lower()} needs the subject's history in the file)")
             records.append((patient, record_from_dict(_record_payload(e))))
         return [], False
@@ -497,7 +504,7 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
         new, signature = restorer.new_event(entry, check=i >= len(stored))
         if i < len(stored):
             if _stored_signature(stored[i], stored_seq) != signature:
-                raise Refused(f"{entry.where}: {patient}'s history in the file departs from the store's at event "
+                raise Refused(f"{entry.place}: {patient}'s history in the file departs from the store's at event "
                               f"seq {stored[i].seq} ({stored[i].kind} of {stored[i].effective_date}); nothing "
                               "imported")
             restorer.track(stored[i], entry)

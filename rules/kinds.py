@@ -112,7 +112,9 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "Tg in `unit`; a string '<0.2' is a result below the LoQ 0.2.",
                 "anyOf": [
                     {"type": "number", "exclusiveMinimum": 0},
-                    {"type": "string", "pattern": r"^\s*<\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"},
+                    {"type": "string", "pattern": r"^\s*<\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$",
+                     # (an annotation: what a validation error says is expected, instead of the pattern)
+                     "x-expected": "a number, or '<LoQ' for a result below the limit of quantification (e.g. '<0.2')"},
                     {"type": "null"},
                 ],
             },

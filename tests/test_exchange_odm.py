@@ -217,6 +217,24 @@ def test_unknown_item_oids_are_reported_with_their_location_and_nothing_is_writt
     assert len(history(site_store, "P-101")) == before
 
 
+def test_a_record_the_form_cannot_hold_is_refused_at_its_place_in_the_file(site_store: Store,
+                                                                          tmp_path: Path) -> None:
+    text = REDCAP.read_text(encoding="utf-8").replace('<ItemData ItemOID="tg_date" Value="2026-02-09"/>',
+                                                      '<ItemData ItemOID="tg_date" Value="2026-02-30"/>', 1)
+    bad = tmp_path / "bad-date.xml"
+    bad.write_text(text, encoding="utf-8")
+    before = len(history(site_store, "P-101"))
+    with pytest.raises(Refused) as err:
+        import_odm(site_store, bad, "data.manager")
+    lines = text.splitlines()
+    date_line = next(n for n, row in enumerate(lines, start=1) if "2026-02-30" in row)
+    form_line = max(n for n, row in enumerate(lines[:date_line], start=1) if "<FormData" in row)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{bad}:{form_line}:") and "FormData[Form.tg:" in problem, problem
+    assert "date must be an ISO date (YYYY-MM-DD), got '2026-02-30'" in problem
+    assert len(history(site_store, "P-101")) == before
+
+
 def test_records_for_an_unknown_subject_are_refused(tmp_path: Path) -> None:
     store = new_store(str(tmp_path / "s.db"))
     with pytest.raises(Refused, match="unknown patient 'P-101'"):

@@ -102,7 +102,8 @@ def _every_kind(team: Team) -> None:
     unusual = record(s, "P-A02", {"kind": "tg", "date": _days(84), "value": 250000}, anna,
                      confirm_unusual="lab confirmed on repeat, bulky lung disease")
     tg = next(e for e in unusual.events if e.payload.get("kind") == "tg")
-    corrected = correct(s, "P-A02", tg.id, {"value": 251000}, "lab re-issued the result", anna)
+    corrected = correct(s, "P-A02", tg.id, {"value": 251000}, "lab re-issued the result", anna,
+                        confirm_unusual="the re-issued result is as high: bulky lung disease")
     tgab = next(e for e in first.events if e.payload.get("kind") == "tgab")
     correct(s, "P-A02", tgab.id, None, "sample mislabelled", anna)
     stop_drug(s, "P-A02", DAY0 + dt.timedelta(days=90), "toxicity", anna)

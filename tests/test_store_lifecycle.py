@@ -189,3 +189,13 @@ def test_every_demo_id_is_an_acceptable_pseudonym_at_any_cohort_size() -> None:
                    if (why := pseudonym_problem(pid)) is not None]
         assert refused == []
     assert pseudonym_problem("DEMO-000101") is not None  # the id the old scheme gave patient 101 of 10^5
+
+
+@pytest.mark.parametrize("command", [["status"], ["init"], ["verify"], ["next", "--json"]])
+def test_a_file_that_is_not_a_database_is_named_and_left_as_it_is(tmp_path: Path, command: list[str]) -> None:
+    f = tmp_path / "notes.db"
+    f.write_text("patient list, do not delete\n", encoding="utf-8")
+    r = runner.invoke(app, [*command, "--db", str(f)])
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    assert f"{f} is not a SQLite database (a trialflow store is one): nothing was read or written" in r.stderr
+    assert f.read_text(encoding="utf-8") == "patient list, do not delete\n"

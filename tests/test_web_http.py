@@ -254,7 +254,7 @@ def test_a_bad_value_is_shown_beside_its_field_with_the_cli_words_and_stores_not
     today = dt.date.today()
     cases = {
         "value": ({"value": "abc"}, "expected a number or '<LoQ', got 'abc'"),
-        "loq": ({"value": "12", "loq": "x"}, "'x' is not a valid float."),
+        "loq": ({"value": "12", "loq": "x"}, "expected a number, got 'x'"),
         "date": ({"value": "12", "date": (today + dt.timedelta(days=30)).isoformat()}, "in the future"),
     }
     for field, (data, words) in cases.items():

@@ -152,3 +152,25 @@ def test_a_preview_before_enrolment_is_refused_as_the_visit_ledger_refuses_it(st
     with pytest.raises(Refused, match="after " + before.isoformat()):
         visits(store, "P-001", as_of=before)
     assert evaluate(store, "P-001", as_of=DAY0).as_of == DAY0  # from enrolment on, a preview as before
+
+
+def test_an_eligibility_file_is_refused_at_the_line_of_the_answer(db_url: str, tmp_path: Any) -> None:
+    import yaml
+    from workflow_helpers import ELIGIBLE
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--db", db_url]).exit_code == 0
+    answers = {**ELIGIBLE, "adult": "maybe", "adulte": "yes"}
+    f = tmp_path / "eligibility.yaml"
+    f.write_text(yaml.safe_dump(answers, sort_keys=False), encoding="utf-8")
+    lines = f.read_text(encoding="utf-8").splitlines()
+    at = {k: n for n, line in enumerate(lines, start=1) for k in answers if line.startswith(f"{k}:")}
+    r = runner.invoke(app, ["enroll", "P-001", "--date", "2026-01-05", "--eligibility", str(f), "--db", db_url])
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    assert f"refused: {f}:{at['adult']}:8: $.adult: eligibility criterion 'adult': expected yes or no, got 'maybe'" \
+        in r.stderr
+    assert f"refused: {f}:{at['adulte']}:" in r.stderr and "did you mean 'adult'?" in r.stderr
+    f.write_text("- adult\n- yes\n", encoding="utf-8")
+    r = runner.invoke(app, ["enroll", "P-001", "--date", "2026-01-05", "--eligibility", str(f), "--db", db_url])
+    assert r.exit_code == 1 and f"{f}:1:1: $: expected a mapping of criterion id to yes/no" in r.stderr
+    assert runner.invoke(app, ["status", "--db", db_url, "--json"]).stdout.strip() == "[]"  # nothing enrolled

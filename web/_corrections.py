@@ -89,12 +89,13 @@ def correct_submit(request: Request, patient: str, event: int, actor: Actor,
             errors["value"] = [f"expected a number, got {raw!r}"]
     if result.strip():
         changes["result"] = result.strip()
-    for key, raw, cast, words in (("grade", grade, int, "integer"), ("dose_mg_per_day", dose, float, "float")):
+    for key, raw, cast, words in (("grade", grade, int, "a whole number"),
+                                  ("dose_mg_per_day", dose, float, "a number")):
         if raw.strip():
             try:
                 changes[key] = cast(raw.strip())
             except ValueError:
-                errors["grade" if key == "grade" else "dose"] = [f"{raw.strip()!r} is not a valid {words}."]
+                errors["grade" if key == "grade" else "dose"] = [f"expected {words}, got {raw.strip()!r}"]
     wants_retract = retract in ("on", "true")
     if not errors and wants_retract == bool(changes):
         errors[""] = ["give the corrected field(s) or tick 'retract', not both"]

@@ -173,12 +173,12 @@ def _options(spec: FormSpec, values: dict[str, str], state: FormState) -> dict[s
             try:
                 opts[f.name] = float(raw)
             except ValueError:
-                state.error(f.name, f"{raw!r} is not a valid float.")
+                state.error(f.name, f"expected a number, got {raw!r}")
         elif f.name in _INTS:
             try:
                 opts[f.name] = int(raw)
             except ValueError:
-                state.error(f.name, f"{raw!r} is not a valid integer.")
+                state.error(f.name, f"expected a whole number, got {raw!r}")
         else:
             opts[f.name] = raw
     if spec.kind == "ct":

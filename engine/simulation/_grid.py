@@ -35,7 +35,8 @@ def parse_grid(text: str) -> tuple[str, tuple[float, ...]]:
 
 def grid_scenarios(base: Scenario, key: str, values: Sequence[float]) -> list[Scenario]:
     """``base`` with ``key`` (dotted, e.g. ``visits.missed_probability``) set to each value, each
-    validated as a scenario file would be (:class:`ScenarioError` names the key and what it expects)."""
+    validated as a scenario file would be (:class:`SimulationError` names the key, the value and what it
+    expects)."""
     path = key.split(".")
     node: Any = base.data
     for p in path:
@@ -53,8 +54,8 @@ def grid_scenarios(base: Scenario, key: str, values: Sequence[float]) -> list[Sc
         here[path[-1]] = int(v) if isinstance(node, int) and float(v).is_integer() else v
         try:
             sc = parse_scenario(json.dumps(data), file=f"{key}={v:g}")
-        except ScenarioError:
-            raise
+        except ScenarioError as err:  # (the text checked is made here, not the user's: its positions mean nothing)
+            raise SimulationError("; ".join(f"{key}={v:g}: {p.message}" for p in err.problems)) from None
         out.append(sc)
     return out
 
