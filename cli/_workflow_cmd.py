@@ -113,13 +113,15 @@ def register(app: typer.Typer) -> None:
         if not isinstance(answers, dict):
             fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
         store = open_store(db)
+        when = parse_date(date)  # (--date is required: never None here)
 
         def enrol() -> Any:
             try:
-                return do_enroll(store, patient, parse_date(date), answers, resolve_user(user, password_stdin), site)
+                return do_enroll(store, patient, when, answers, resolve_user(user, password_stdin), site)  # type: ignore[arg-type]
             except Refused as err:  # a refused answer is named at its line in the file
-                raise Refused(*(str(doc.problem([p.field], p)) if getattr(p, "field", None) in answers else p
-                                for p in err.problems)) from None
+                field = [getattr(p, "field", None) for p in err.problems]
+                raise Refused(*(str(doc.problem([str(f)], p)) if f in answers else p
+                                for f, p in zip(field, err.problems, strict=True))) from None
 
         result = call(enrol)
         if as_json:

@@ -97,9 +97,9 @@ def _describe(err: ValidationError) -> tuple[Sequence[PathItem], str, bool]:
     if v == "uniqueItems":
         return path, "items must be unique", False
     if v == "pattern":
-        words = sch.get("x-expected") or _PATTERN_WORDS.get(sch["pattern"])
-        if words:
-            return path, f"expected {words}, got {_short(inst)}", False
+        expected = sch.get("x-expected") or _PATTERN_WORDS.get(sch["pattern"])
+        if expected:
+            return path, f"expected {expected}, got {_short(inst)}", False
         return path, f"{inst!r} does not match the expected form {sch['pattern']!r}", False
     if v == "minLength":
         return path, "must not be empty", False

@@ -706,11 +706,17 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
         # IMPORT_CHUNK patients at a time (read, checked, appended, written), in the one transaction: memory
         # holds one chunk's histories, not every patient's; after a refusal the rest is checked, not written
         out: list[Written] = []
-        problems: list[str] = []
+        problems: list[Any] = []  # the engine's sentences, and a CSV's as Problems at their line and column
+        denied: list[tuple[int, PermissionDenied]] = []  # the patients this user may not record for, by line
         for first in range(0, len(in_id_order), IMPORT_CHUNK):
             chunk = in_id_order[first:first + IMPORT_CHUNK]
             tx.preload(chunk)
             rows = sorted((x for p in chunk for x in by_patient[p]), key=lambda x: x[0])
+            if batch.where:  # a CSV: every patient the user may not record for, named at its first row
+                denied += _denied(tx, chunk)
+                if denied:
+                    tx.forget(chunk)
+                    continue
             try:
                 written = record_in(store, tx, [item for _, item in rows], batch.day0,
                                     batch.enrolled, confirm_unusual, advise=len(parsed) <= 20,
@@ -724,11 +730,30 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
                     out += written
                     tx.flush()
             tx.forget(chunk)
+        if denied:  # not a problem of the rows' values: the whole import is refused with the role, as it was
+            denied.sort(key=lambda d: d[0])
+            refusal = PermissionDenied(denied[0][1].problems[0], denied[0][1].action, denied[0][1].needs)
+            refusal.problems = tuple(p for _, d in denied for p in d.problems)
+            raise refusal
         if problems:
             # a CSV's rows in the file's order, each named by its line and column ("lab.csv:4:3: $.date: ...")
             at_rows = sorted((p for p in problems if isinstance(p, Problem)), key=lambda q: (q.line, q.column))
             raise Refused(*(str(p) for p in at_rows), *(p for p in problems if not isinstance(p, Problem)))
         return sorted(out, key=lambda w: first_seen[w.patient])
+
+    def _denied(tx: BulkTransaction, chunk: list[str]) -> list[tuple[int, PermissionDenied]]:
+        """The refusals of recording for the chunk's patients, each at (the line of) the patient's first row."""
+        out = []
+        for patient in chunk:
+            try:
+                tx.authorize_events(patient, tx.state(patient), [OBSERVATION])
+            except PermissionDenied as err:
+                line, column = batch.where[by_patient[patient][0][0]]
+                where = Problem(batch.file, line, column, "$.patient", "; ".join(err.problems))
+                out.append((line, PermissionDenied(str(where), err.action, err.needs)))
+            except Refused:
+                pass  # (a locked case book and the like: record_in names it with the rows' other problems)
+        return out
 
     def _at_row(p: str, rows: list[tuple[int, tuple[str, Record]]]) -> Any:
         """A problem of the chunk's ``rows`` at the line and column of the file it names (a CSV), else as is."""

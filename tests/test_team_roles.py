@@ -162,3 +162,25 @@ def test_site_staff_cannot_touch_another_sites_patient(team: Team, name: str) ->
     assert {a.patient for a in next_actions(s, as_of=DECISION_DAY, actor=actor)} <= {"P-A01"}
     assert report(s, actor=actor).enrolled == 1
     assert {r.patient for r in status(s, actor=team["mona"])} == {"P-A01", "P-B01"}
+
+
+def test_an_import_names_every_row_of_a_patient_at_another_site(team: Team, tmp_path: Path) -> None:
+    """A Leiden coordinator's lab file that holds Amsterdam patients is refused whole, every such patient named
+    at its first row (the role's refusal, as before: PermissionDenied, nothing written)."""
+    enroll(team.store, "P-L01", ENROLLED, ELIGIBLE, team["bram"], site="LEI")
+    enroll(team.store, "P-A02", ENROLLED, ELIGIBLE, team["anna"], site="AMS")
+    day = (DAY0 + dt.timedelta(days=30)).isoformat()
+    csv = tmp_path / "leiden-lab.csv"
+    csv.write_text("patient,kind,date,value\n"
+                   f"P-L01,tg,{day},12\n"
+                   f"P-A02,tg,{day},13\n"
+                   f"P-A01,tg,{day},14\n"
+                   f"P-A02,tg,{DAY0 + dt.timedelta(days=31)},15\n", encoding="utf-8")
+    before = _counts(team)
+    with pytest.raises(PermissionDenied) as err:
+        import_file(team.store, csv, team["bram"])
+    assert [p.split(": ", 2)[:2] for p in err.value.problems] == [[f"{csv}:3:1", "$.patient"],
+                                                                  [f"{csv}:4:1", "$.patient"]]  # in file order
+    assert all("bram (coordinator at LEI) may not record clinical data" in p for p in err.value.problems)
+    assert "P-A02" in err.value.problems[0] and "P-A01" in err.value.problems[1]
+    assert _counts(team) == before
