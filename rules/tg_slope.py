@@ -406,8 +406,11 @@ class TgSlopeResult:
     undetectable: bool = False
     used: tuple[UsedSample, ...] = ()
     excluded: tuple[ExcludedSample, ...] = ()
+    # what the investigator should know beside the outcome (a decision shows each as a flag)
+    findings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"findings": list(self.findings)} if self.findings else {}  # (absent: none, as before)
         return {
             "rule": self.rule,
             "outcome": self.outcome,
@@ -430,6 +433,7 @@ class TgSlopeResult:
                 for u in self.used
             ],
             "excluded": [{"date": e.date.isoformat(), "reason": e.reason} for e in self.excluded],
+            **extra,
         }
 
 
@@ -527,6 +531,19 @@ class TgSlopeRule:
                 excluded.append(ExcludedSample(s.date, f"below the limit of quantitation ({cause})"))
         excluded.sort(key=lambda e: e.date)
         n = int(o.n[0])
+        # Tg read without its TgAb: immunometric Tg is falsely low when anti-Tg antibodies are present, and
+        # without a TgAb result of the sample's day nothing says they are not (the outcome stands; the
+        # investigator is told which samples)
+        checked = {r.date for r in tgab}
+        alone = [u.date.isoformat() for u in used if u.date not in checked]
+        unchecked: tuple[str, ...] = ()
+        if alone:
+            which = (f"none of the {len(used)} Tg samples used has a TgAb result of the same day"
+                     if len(alone) == len(used) else
+                     f"{len(alone)} of the {len(used)} Tg samples used {'has' if len(alone) == 1 else 'have'} no "
+                     f"TgAb result of the same day ({', '.join(alone)})")
+            unchecked = (f"{which}: anti-Tg antibodies, if present, make Tg falsely low (Spencer, PMC4154792); "
+                         "record TgAb with each Tg sample",)
         common = {**base, "n": n, "used": tuple(used), "excluded": tuple(excluded)}
         why = int(o.why[0])
         if why == _WHY_TGAB:
@@ -555,6 +572,7 @@ class TgSlopeRule:
                 "stable",
                 f"Tg below the limit of quantitation in all {k} samples: stable (undetectable throughout)",
                 undetectable=True,
+                findings=unchecked,
                 **common,
             )
         slope = float(o.slope[0])
@@ -576,6 +594,7 @@ class TgSlopeRule:
             p_value=pv,
             doubling_time_weeks=dtw,
             doubling_time_years=None if dtw is None else dtw / _WEEKS_PER_YEAR,
+            findings=unchecked,
             **common,
         )
 

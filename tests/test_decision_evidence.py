@@ -153,3 +153,18 @@ def test_report_counts_withdrawals_before_the_decision_in_the_treated_denominato
     assert r.proportion_treated == pytest.approx(1 / 3)
     assert r.ci95_treated == pytest.approx(proportion_confint(1, 3, alpha=0.05, method="beta"), abs=1e-9)
     assert r.ci95 == pytest.approx(proportion_confint(1, 2, alpha=0.05, method="beta"), abs=1e-9)
+
+
+def test_tg_samples_recorded_without_their_tgab_are_flagged_at_the_decision(store: Store) -> None:
+    """The preview's outcome is the slope's, and the investigator is told which samples had no TgAb (TgAb make
+    Tg falsely low: Spencer, PMC4154792); the same series with its TgAb carries no such flag."""
+    for pid, with_tgab in (("P-231", False), ("P-232", True)):
+        enrol_started(store, pid)
+        series = [r for r in tg_series(DAY0, TG_STABLE) if with_tgab or r["kind"] == "tg"]
+        record_many(store, [(pid, r) for r in series], USER)
+    alone, checked = (evaluate(store, pid, as_of=DECISION_DAY) for pid in ("P-231", "P-232"))
+    assert alone.outcomes["tg_slope"] == checked.outcomes["tg_slope"] == "stable"
+    assert [f for f in alone.flags if "TgAb" in f] == [
+        f"tg_slope: none of the {len(TG_STABLE)} Tg samples used has a TgAb result of the same day: anti-Tg "
+        "antibodies, if present, make Tg falsely low (Spencer, PMC4154792); record TgAb with each Tg sample"]
+    assert not [f for f in checked.flags if "TgAb" in f]

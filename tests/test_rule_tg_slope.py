@@ -237,3 +237,26 @@ def test_batch_equals_single_patient_on_a_random_cohort() -> None:
                 batch.se[p],
                 batch.p_value[p],
             )
+
+
+def test_tg_samples_without_their_tgab_are_a_finding_beside_the_outcome() -> None:
+    """Spencer (PMC4154792): anti-Tg antibodies make immunometric Tg falsely low, so a Tg read without a TgAb
+    result of its day rests on an assumption the investigator is told of; the outcome itself stands."""
+    values = EXAMPLES["examples"][0]["tg"]  # 120, 95, ... 27: a response
+    days = [DAY0 + dt.timedelta(weeks=4 * i) for i in range(len(values))]
+    alone = RULE.evaluate(tg_case(values), {})
+    assert alone.outcome == "response"
+    assert alone.findings == ("none of the 8 Tg samples used has a TgAb result of the same day: anti-Tg antibodies, "
+                              "if present, make Tg falsely low (Spencer, PMC4154792); record TgAb with each Tg "
+                              "sample",)
+    assert alone.to_dict()["findings"] == list(alone.findings)
+    first_only = RULE.evaluate(tg_case(values).with_observations([TgAbResult(days[0], "negative")]), {})
+    assert first_only.outcome == "response" and first_only.findings[0].startswith(
+        "7 of the 8 Tg samples used have no TgAb result of the same day (" + ", ".join(d.isoformat() for d in days[1:])
+        + ")")
+    checked = RULE.evaluate(tg_case(values).with_observations([TgAbResult(d, "negative") for d in days]), {})
+    assert checked.outcome == "response" and checked.findings == () and "findings" not in checked.to_dict()
+    one_missing = RULE.evaluate(tg_case(values).with_observations([TgAbResult(d, "negative") for d in days[:-1]]),
+                                {})
+    assert one_missing.findings[0].startswith(f"1 of the 8 Tg samples used has no TgAb result of the same day "
+                                              f"({days[-1].isoformat()})")
