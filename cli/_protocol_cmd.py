@@ -64,7 +64,7 @@ def show(file: FileArg = None, as_json: JsonOpt = False) -> None:
     from ._output import console
     from ._protocol_view import render_protocol
 
-    console.print(render_protocol(proto), soft_wrap=False)  # (its captions wrap at the terminal width)
+    console.print(render_protocol(proto))
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -9,6 +11,7 @@ from rich.text import Text
 
 from trialflow.protocol import Criterion, Phase, Protocol, Visit
 
+from ._output import console
 from ._tables import keep_words
 
 __all__ = ["render_protocol"]
@@ -27,7 +30,7 @@ def _window(v: Visit) -> str:
 
 
 def _schedule(proto: Protocol, phase: Phase) -> Table:
-    t = Table(title=f"{phase.name} ({phase.id}): {_ANCHOR_WORDS.get(phase.anchor or '', '')}",
+    t = Table(title=_prose(f"{phase.name} ({phase.id}): {_ANCHOR_WORDS.get(phase.anchor or '', '')}").plain,
               title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     t.add_column("day →\nwindow →", no_wrap=True)
     for v in phase.visits:
@@ -52,20 +55,29 @@ def _schedule(proto: Protocol, phase: Phase) -> Table:
             rows.append([tr.id, *cells])
     for r in rows:
         t.add_row(*r)
-    t.caption = "visits: " + ", ".join(f"{v.day}={v.id}" for v in phase.visits)
+    caption = "visits: " + ", ".join(f"{v.day}={v.id}" for v in phase.visits)
     t.caption_justify = "left"
     if phase.treatment:
         dose = phase.treatment.dose_mg_per_day
-        t.caption += f"; ● {phase.treatment.id}{f' {dose:g} mg/day' if dose else ''} throughout"
+        caption += f"; ● {phase.treatment.id}{f' {dose:g} mg/day' if dose else ''} throughout"
+    t.caption = _prose(caption).plain
     return t
+
+
+def _prose(text: str, style: str = "") -> Text:
+    """A paragraph wrapped at words to the terminal's width (the consoles print soft-wrapped: a line stays whole)."""
+    width = max(40, console.width)
+    return Text("\n".join(line for para in text.split("\n")
+                          for line in (textwrap.wrap(para, width=width, break_long_words=False) or [""])), style=style)
 
 
 def render_protocol(proto: Protocol) -> RenderableType:
     s = proto.study
     parts: list[RenderableType] = [
-        Text(f"{s.title}", style="bold"),
-        Text(f"Study {s.id} · protocol version {s.version} · enrolment target {s.enrolment_target} · "
-             f"{s.design or ''}\nHash {proto.content_hash[:12]} · {proto.source_file}"),
+        _prose(f"{s.title}", style="bold"),
+        _prose(f"Study {s.id} · protocol version {s.version} · enrolment target {s.enrolment_target} · "
+               f"{s.design or ''}\nHash {proto.content_hash[:12]}"),
+        Text(f"File {proto.source_file}"),  # (a path is never broken)
         Text(""),
     ]
     tr = Table(title="Treatments", title_justify="left", header_style="bold")
@@ -109,7 +121,8 @@ def render_protocol(proto: Protocol) -> RenderableType:
         ph.add_row(f"{p.id}\n{p.name}{_mark(p.source)}", p.kind, length, "\n".join(outs))
     parts.append(keep_words(ph))
     reasons = ", ".join(r.id for r in proto.early_termination.reasons)
-    parts.append(Text(f"Early termination from every active phase to {proto.early_termination.dest!r}: {reasons}\n"))
+    parts.append(_prose(f"Early termination from every active phase to {proto.early_termination.dest!r}: "
+                        f"{reasons}\n"))
 
     dec = proto.decision
     dt = Table(title=f"Decision {dec.id!r}: {dec.name} (in phase {dec.phase})", title_justify="left",
@@ -128,8 +141,8 @@ def render_protocol(proto: Protocol) -> RenderableType:
         for i, (k, v) in enumerate((k, v) for k, v in crit.params.items() if v is not None):
             pt.add_row(crit.id if i == 0 else "", k, str(v))
     parts.append(keep_words(pt))
-    parts.append(Text(f"Favourable response: at least {dec.min_criteria} of {len(dec.criteria)} criteria "
-                      f"favourable. {dec.favourable_description or ''}"))
+    parts.append(_prose(f"Favourable response: at least {dec.min_criteria} of {len(dec.criteria)} criteria "
+                        f"favourable. {dec.favourable_description or ''}"))
     br = Table(title="Branches (first match wins)", title_justify="left", header_style="bold")
     for col in ("#", "Branch", "When", "Goes to"):
         br.add_column(col)
@@ -142,10 +155,10 @@ def render_protocol(proto: Protocol) -> RenderableType:
     for p in proto.phases:
         if p.visits:
             parts.append(_schedule(proto, p))
-    parts.append(Text("Window: days before/after the target day on which the visit still counts. "
-                      "[assumption] marks what the synopsis does not say; [domain] a reading or standard "
-                      "documented, with its published source, in the project's clinical reference "
-                      "docs/DOMAIN.md."))
+    parts.append(_prose("Window: days before/after the target day on which the visit still counts. "
+                        "[assumption] marks what the synopsis does not say; [domain] a reading or standard "
+                        "documented, with its published source, in the project's clinical reference "
+                        "docs/DOMAIN.md."))
     return Group(*parts)
 
 
