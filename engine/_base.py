@@ -21,13 +21,20 @@ class Problem(str):
 
     plain: str
     unusual: bool
+    _parts: tuple[str, str, str]  # (the finding, the terminal's advice, a form's advice)
     item: int | None = None
     field: str | None = None
 
     def __new__(cls, plain: str, advice: str = "", *, unusual: bool = False, form_advice: str = "") -> Problem:
         self = super().__new__(cls, plain + advice)
         self.plain, self.unusual = plain + form_advice, unusual
+        self._parts = (plain, advice, form_advice)
         return self
+
+    def at(self, place: str) -> Problem:
+        """The same problem said at ``place`` (a file's ``FILE:LINE:COLUMN: $.field``): advice and kind kept."""
+        plain, advice, form_advice = self._parts
+        return Problem(f"{place}: {plain}", advice, unusual=self.unusual, form_advice=form_advice)
 
 
 def located(sentence: str, item: int, field: str) -> Problem:

@@ -127,18 +127,23 @@ def check_chains(rows: Iterable[Mapping[Any, Any]], last_seq: Mapping[str, int])
 
 
 def verify_store(store: Store, who: Any = None) -> ChainReport:
-    """Check every patient's chain in ``store``, and that every registered protocol version's stored text is
-    still the version registered under its content hash (read-only). In a store with users ``who`` must
-    authenticate, as for any read."""
+    """Check every patient's chain in ``store``; that every registered protocol version's stored text is still
+    the version registered under its content hash; and that every protocol a patient was enrolled or migrated
+    under is one of them (read-only). In a store with users ``who`` must authenticate and hold the audit role
+    (the answer names patients of every site), as ``audit --verify`` does."""
+    import json
     from dataclasses import replace
 
     from sqlalchemy import select
 
     from ._access import reader
     from ._db import read_session
+    from ._identity import authorize
     from ._tables import EventRow, PatientRow, ProtocolVersionRow
 
-    reader(store, who)
+    actor = reader(store, who)
+    if actor.role not in (None, "system"):  # (a store without users; trialflow's own upkeep)
+        authorize(actor, "audit")
     events = EventRow.__table__  # type: ignore[attr-defined]
     patients = PatientRow.__table__  # type: ignore[attr-defined]
     versions = ProtocolVersionRow.__table__  # type: ignore[attr-defined]
@@ -146,10 +151,22 @@ def verify_store(store: Store, who: Any = None) -> ChainReport:
         last_seq = {pid: n for pid, n in s.execute(select(patients.c.id, patients.c.last_seq))}
         stored = s.execute(select(versions.c.version, versions.c.content_hash, versions.c.yaml_text,
                                   versions.c.source_file).order_by(versions.c.id)).all()
+        under = s.execute(select(events.c.patient_id, events.c.id, events.c.kind, events.c.payload)
+                          .where(events.c.kind.in_(("enrolled", "migrated")))
+                          .order_by(events.c.patient_id, events.c.seq)).all()
         rows = s.execute(select(events).order_by(events.c.patient_id, events.c.seq)).mappings()
         report = check_chains(rows, last_seq)
-    damaged = tuple(p for p in (_protocol_problem(*v) for v in stored) if p)
-    return replace(report, protocol_problems=damaged) if damaged else report
+    damaged = [p for p in (_protocol_problem(*v) for v in stored) if p]
+    registered = {v.content_hash for v in stored}
+    for pid, event_id, kind, payload in under:
+        try:
+            h = json.loads(payload).get("protocol_hash" if kind == "enrolled" else "to_hash")
+        except (TypeError, ValueError, AttributeError):
+            continue  # (an unreadable payload no longer matches its hash: the chain check names it)
+        if h not in registered:
+            damaged.append(f"{pid}: event {event_id} ({kind}) names protocol {str(h)[:12]}, which this store does "
+                           "not hold (a registered version was removed or replaced)")
+    return replace(report, protocol_problems=tuple(damaged)) if damaged else report
 
 
 def _protocol_problem(version: str, content_hash: str, text: str, file: str) -> str | None:
@@ -157,13 +174,16 @@ def _protocol_problem(version: str, content_hash: str, text: str, file: str) -> 
     from trialflow.protocol import ProtocolError, StoredProtocolMismatch, rebuild_protocol
 
     try:
-        rebuild_protocol(text, file, content_hash)
+        rebuild_protocol(text, file, content_hash, cached=False)
     except StoredProtocolMismatch as err:
         return (f"protocol version {version} ({content_hash[:12]}) was changed after it was registered: its stored "
                 f"text now hashes to {err.found[:12]}, so the store refuses to use it")
     except ProtocolError as err:
         return (f"protocol version {version} ({content_hash[:12]}) was changed after it was registered: its text "
                 f"is no longer readable YAML ({err.problems[0]})")
+    except Exception as err:
+        return (f"protocol version {version} ({content_hash[:12]}) is not a protocol this store validated: its text "
+                f"cannot be built into one ({type(err).__name__}: {err})")
     return None
 
 

@@ -19,6 +19,7 @@ from trialflow.protocol import Protocol, load_bundled_protocol, load_protocol, s
 from trialflow.rules.kinds import KINDS
 
 from ._base import EARLIEST_DATE, Problem, Refused, date_problem, latest_date, located, today
+from ._base import Problem as Refusal  # (import_file's own scope names the documents' Problem "Problem")
 from ._checks import admissible, conflict, eligibility_answers, implausible, implausible_fields
 from ._db import StoreError
 from ._decision import evaluate_decision
@@ -736,9 +737,10 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
             refusal.problems = tuple(p for _, d in denied for p in d.problems)
             raise refusal
         if problems:
-            # a CSV's rows in the file's order, each named by its line and column ("lab.csv:4:3: $.date: ...")
-            at_rows = sorted((p for p in problems if isinstance(p, Problem)), key=lambda q: (q.line, q.column))
-            raise Refused(*(str(p) for p in at_rows), *(p for p in problems if not isinstance(p, Problem)))
+            # a CSV's rows in the file's order, each named by its line and column ("lab.csv:4:3: $.date: ..."),
+            # each still the engine's problem (an unusual value stays one, its advice the terminal's)
+            at_rows = sorted((p for p in problems if isinstance(p, tuple)), key=lambda q: q[0])
+            raise Refused(*(p for _, p in at_rows), *(p for p in problems if not isinstance(p, tuple)))
         return sorted(out, key=lambda w: first_seen[w.patient])
 
     def _denied(tx: BulkTransaction, chunk: list[str]) -> list[tuple[int, PermissionDenied]]:
@@ -756,15 +758,16 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
         return out
 
     def _at_row(p: str, rows: list[tuple[int, tuple[str, Record]]]) -> Any:
-        """A problem of the chunk's ``rows`` at the line and column of the file it names (a CSV), else as is."""
+        """A problem of the chunk's ``rows`` as ((line, column), the problem said at that place of the file) for a
+        CSV; else as is."""
         item, field = getattr(p, "item", None), getattr(p, "field", None)
         if item is None or not batch.where:
             return p
         line, column = batch.where[rows[item][0]]
         name = (field or "").split("[", 1)[0]
-        if name in batch.columns:
-            return Problem(batch.file, line, batch.columns[name], f"$.{name}", str(p))
-        return Problem(batch.file, line, column, "$.patient", str(p))
+        column, path = (batch.columns[name], f"$.{name}") if name in batch.columns else (column, "$.patient")
+        problem = p if isinstance(p, Refusal) else Refusal(p)
+        return (line, column), problem.at(f"{batch.file}:{line}:{column}: {path}")
 
     with no_cyclic_collection():  # it holds a chunk's histories (engine/_collector.py)
         return store.write_bulk(user, work)

@@ -551,7 +551,8 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
         if problems:
             raise Refused(*problems)
         if records:
-            for w in record_in(store, tx, records):
+            for w in record_in(store, tx, records, how_to_confirm="record it with trialflow record ... "
+                               "--confirm-unusual REASON (an ODM import confirms no value)"):
                 count += len(w.events)
                 written.append(w)
         return OdmImport(str(p), tuple(restored), tuple(written), count, tuple(skipped))

@@ -82,15 +82,18 @@ def dump(db: str, out: Any = sys.stdout) -> None:
     """Print every table of the store at ``db`` canonically, then what the hash chains' check finds."""
     from trialflow.engine import Store
     from trialflow.engine._chain import verify_store
+    from trialflow.engine._identity import SYSTEM  # (the dump reads every table: a store with users too)
 
     store = Store.open(db)
     try:
         for lines in canonical_tables(store).values():
             print("\n".join(lines), file=out)
-        report = verify_store(store)
+        report = verify_store(store, SYSTEM)
         # the head digest hashes the moments: the counts and the problems are what two builds share
         print(f"== chain: {report.patients} patients, {report.events} events, problems: {list(report.problems)}",
               file=out)
+        if report.protocol_problems:  # (a sound store has none: the dumps of two builds stay as they were)
+            print(f"== protocol versions: {list(report.protocol_problems)}", file=out)
     finally:
         store.close()
 

@@ -172,3 +172,22 @@ def test_a_csv_cell_the_record_refuses_is_named_by_its_column(treated: str, tmp_
     r = run("import", lab, "--db", treated, code=1)
     assert f"{lab}:2:5: $.unit: unit 'mg/dL' is not accepted for Tg" in r.stderr
     assert f"{lab}:3:6: $.result: result is missing" in r.stderr
+
+
+def test_a_library_caller_of_the_import_gets_the_engines_problems_at_their_rows(treated: str,
+                                                                              tmp_path: Path) -> None:
+    """The located refusals are still the engine's: an unusual value is one (``Refused.unusual``), and the
+    words a form shows (``plain``) carry no command-line advice."""
+    from trialflow.engine import Refused, Store, import_file
+
+    lab = tmp_path / "lab.csv"
+    lab.write_text(f"patient,kind,date,value\n{P},tg,2026-04-13,250000\n", encoding="utf-8")
+    store = Store.open(treated)
+    try:
+        with pytest.raises(Refused) as err:
+            import_file(store, lab, "coordinator.anna")
+    finally:
+        store.close()
+    [unusual] = err.value.unusual
+    assert unusual.startswith(f"{lab}:2:4: $.value: {P}: tg value 250000 ug/L") and "--confirm-unusual" not in unusual
+    assert "import the file with --confirm-unusual REASON" in err.value.problems[0]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy import text as text_
 from typer.testing import CliRunner
 from workflow_helpers import DAY0, TG_RESPONSE, USER, enrol_started, tg_series
 
@@ -104,7 +105,8 @@ def test_a_protocol_version_edited_in_the_store_is_found(store: Store) -> None:
     assert out["intact"] is False and out["protocol_problems"] == [problem]
 
 
-def test_verify_signs_in_on_a_store_with_users_as_every_read_does(tmp_path: Any) -> None:
+def test_verify_signs_in_on_a_store_with_users_and_needs_the_audit_role(tmp_path: Any) -> None:
+    """It names patients of every site: the roles that read the audit trail check it, as audit --verify."""
     from web_helpers import ADMIN, PASSWORDS, build_team
 
     db = str(tmp_path / "team.db")
@@ -112,8 +114,31 @@ def test_verify_signs_in_on_a_store_with_users_as_every_read_does(tmp_path: Any)
     anonymous = runner.invoke(app, ["verify", "--db", db], env={"TRIALFLOW_USER": "", "TRIALFLOW_PASSWORD": ""},
                               input="")
     assert anonymous.exit_code == 1 and "must authenticate" in anonymous.stderr and "intact" not in anonymous.stdout
-    wrong = runner.invoke(app, ["verify", "--db", db, "--user", "anna"], env={"TRIALFLOW_PASSWORD": "not-it"})
+    wrong = runner.invoke(app, ["verify", "--db", db, "--user", "mona"], env={"TRIALFLOW_PASSWORD": "not-it"})
     assert wrong.exit_code == 1 and "wrong user name or password" in wrong.stderr
-    for who in ("anna", ADMIN):  # any signed-in member of the team may check the store
+    coordinator = runner.invoke(app, ["verify", "--db", db, "--user", "anna"],
+                                env={"TRIALFLOW_PASSWORD": PASSWORDS["anna"]})
+    assert coordinator.exit_code == 1 and "needs the" in coordinator.stderr and "intact" not in coordinator.stdout
+    for who in ("mona", ADMIN):  # a monitor, an admin
         ok = runner.invoke(app, ["verify", "--db", db, "--user", who], env={"TRIALFLOW_PASSWORD": PASSWORDS[who]})
         assert ok.exit_code == 0 and "every chain intact" in ok.stdout, ok.stderr
+
+
+def test_a_protocol_text_rewritten_with_its_hash_is_found_by_the_patients_enrolled_under_it(store: Store) -> None:
+    from trialflow.protocol import parse_document
+    from trialflow.protocol._build import content_hash
+
+    _cohort(store)
+    with store.engine.connect() as c:
+        text = c.execute(text_("SELECT yaml_text FROM protocol_version")).scalar_one()
+    for new_text in ("version: '1.0'\nid: x\n", text.replace("before: 7, after: 0", "before: 9, after: 0")):
+        rehashed = content_hash(parse_document(new_text, "x.yaml").data)
+        _sql(store, "UPDATE protocol_version SET yaml_text = :t, content_hash = :h", t=new_text, h=rehashed)
+        report = verify_store(store)
+        assert not report.intact
+        assert [p for p in report.protocol_problems if "which this store does not hold" in p][:1] and all(
+            p.split(":")[0] in ("P-001", "P-002") for p in report.protocol_problems
+            if "which this store does not hold" in p), report.protocol_problems
+        db = store.engine.url.render_as_string(hide_password=False)
+        r = runner.invoke(app, ["verify", "--db", db])
+        assert r.exit_code == 1 and "Traceback" not in r.stderr + r.stdout

@@ -335,6 +335,17 @@ def test_the_decision_is_signed_for_the_date_the_page_previewed(fresh) -> None: 
     assert decision["effective_date"] == day
 
 
+def test_the_api_refuses_a_preview_before_enrolment_as_the_date_not_as_no_patient(app) -> None:  # type: ignore[no-untyped-def]
+    smit = signed_in(app, "dr.smit")
+    early = smit.get("/api/patients/A-002/evaluate?as_of=2000-01-01")
+    assert early.status_code == 422 and "was enrolled on" in early.json()["detail"][0], early.text
+    assert smit.get("/api/patients/A-002/evaluate").status_code == 200
+    assert smit.get("/api/patients/NO-SUCH/evaluate?as_of=2000-01-01").status_code == 404
+    assert signed_in(app, "bert").get("/api/patients/A-002/evaluate?as_of=2000-01-01").status_code == 404
+    page = smit.get("/patients/A-002/decision?date=2000-01-01")  # the page names the date it refuses
+    assert page.status_code == 422 and "was enrolled on" in page.text
+
+
 def test_a_monitor_opens_a_query_and_the_coordinator_answers_it(fresh_both) -> None:  # type: ignore[no-untyped-def]
     app = app_for(fresh_both.db)
     mona, anna, bert = signed_in(app, "mona"), signed_in(app, "anna"), signed_in(app, "bert")

@@ -85,9 +85,17 @@ def api_history(request: Request, patient: str, actor: Actor) -> JSONResponse:
 @router.get("/patients/{patient}/evaluate", summary="The decision preview (trialflow evaluate ID --json)",
             responses=NotFoundDoc)
 def api_evaluate(request: Request, patient: str, actor: Actor, as_of: AsOf = None) -> JSONResponse:
-    from trialflow.engine import evaluate
+    from trialflow.engine import Refused, evaluate
+    from trialflow.engine._access import check_patient, reader
 
-    return json_response(_call(evaluate, store_of(request), patient, as_of=as_of, actor=actor))
+    store = store_of(request)
+    if not store.exists(patient):
+        raise NotFound("no such patient, or not one you may see")
+    _call(check_patient, store, reader(store, actor), patient)  # another site's patient looks like none: 404
+    try:
+        return json_response(evaluate(store, patient, as_of=as_of, actor=actor))
+    except Refused as err:  # the patient is there and may be seen: the date is refused (e.g. before enrolment)
+        return JSONResponse({"detail": list(err.plain)}, status_code=422)
 
 
 @router.get("/patients/{patient}/visits", summary="The visit ledger (trialflow visits ID --json)",
