@@ -5,8 +5,9 @@ from typing import Annotated
 import typer
 
 from ._common import DbOpt, JsonOpt, PasswordStdinOpt, UserOpt, call, open_store, parse_date, resolve_user
+from ._long_lists import AllOpt, LimitOpt, page
 from ._output import console, print_json
-from ._tables import Column, print_table
+from ._tables import Column, print_table, say
 
 query_app = typer.Typer(help="Data queries on recorded events: open (monitor, data manager), answer (site), close "
                              "(data manager).", no_args_is_help=True)
@@ -67,6 +68,7 @@ def query_list(
     open_only: Annotated[bool, typer.Option("--open", help="Only queries not yet closed.")] = False,
     site: Annotated[str | None, typer.Option("--site", metavar="CODE", help="Only this site.")] = None,
     mine: Annotated[bool, typer.Option("--assigned-to-me", help="Only those waiting for me.")] = False,
+    limit: LimitOpt = None, show_all: AllOpt = False,
     db: DbOpt = None, user: UserOpt = None, password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Data queries you may see (your sites, or all sites for monitors and data managers)."""
@@ -80,11 +82,15 @@ def query_list(
     if not qs:
         console.print("no data queries", markup=False)
         return
+    shown = page(qs, lambda q: q.status, limit=limit, show_all=show_all)  # a screenful (counts by status)
     print_table([Column("query", justify="right"), Column("patient"), Column("site"), Column("event", justify="right"),
                  Column("status"), Column("opened"), Column("by", optional=True), Column("text", "text"),
                  Column("answer", "text", optional=True)],
                 [(str(q.id), q.patient, q.site or "", str(q.event), q.status, f"{q.opened_at:%Y-%m-%d}", q.opened_by,
-                  q.text, q.answer or "") for q in qs], hint="trialflow query list --json")
+                  q.text, q.answer or "") for q in shown.rows], hint="trialflow query list --json")
+    footer = shown.footer()
+    if footer:
+        say(footer)
 
 
 @app.command()
@@ -122,6 +128,7 @@ def audit(
     patient: Annotated[str | None, typer.Option("--patient", help="Only this patient's events.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Check signatures and the stored events instead; exit 1 "
                                                           "if anything was altered.")] = False,
+    limit: LimitOpt = None, show_all: AllOpt = False,
     db: DbOpt = None,
     login: Annotated[str | None, typer.Option("--login", envvar="TRIALFLOW_USER", metavar="NAME",
                                               help="Who is asking (here --user filters the trail).")] = None,
@@ -151,9 +158,11 @@ def audit(
     if as_json:
         print_json(entries)
         return
+    # the latest screenful (or --limit N; --all: every entry), in time order; the earlier ones are counted
+    latest = page(entries[::-1], lambda e: e.action, limit=limit, show_all=show_all)
     rows = []
     legacy = False
-    for e in entries:
+    for e in latest.rows[::-1]:
         marked = e.legacy and e.action != "login_failed"
         legacy |= marked
         name = e.user + ("*" if marked else "")  # (a name is never broken: the mark is explained below)
@@ -164,3 +173,6 @@ def audit(
                  Column("from", "text", optional=True)], rows, hint="trialflow audit --json")
     if legacy:
         console.print("* a legacy name: recorded before this store had users", markup=False)
+    footer = latest.footer()
+    if footer:  # "… 12,345 more" are earlier: said so, with the way to narrow them
+        say(footer.replace("more (--all, --json)", "earlier (--all, --json, --since DATE)"))

@@ -170,3 +170,25 @@ def test_the_team_tables_never_break_an_id_or_a_date_at_80_columns(study: dict[s
     for login in ("admin.jo", "anna", "dr.smit", "dina"):
         assert any(line.split()[0] == login for line in tables["user list"].splitlines()[1:] if line.strip())
     assert "Amsterdam UMC" in tables["site list"]
+
+
+def test_the_audit_trail_and_the_query_list_print_a_screenful_and_count_the_rest(study: dict[str, Any]) -> None:
+    db = study["db"]
+    run("user", "add", "dina", "--role", "data_manager", "--db", db, "--user", "admin.jo", password="admin-pass-0001",
+        new_password="dina-pass-0001")
+    run("enroll", "P-001", "--date", "2025-12-29", "--eligibility", study["elig"], "--db", db, "--user", "anna",
+        "--site", "AMS", password="anna-pass-0001")
+    for text in ("Date of consent?", "Which lab?", "Unit of the week 0 Tg?"):
+        run("query", "open", "P-001", "1", "--text", text, "--db", db, "--user", "dina", password="dina-pass-0001")
+    trail = json.loads(run("audit", "--db", db, "--login", "admin.jo", "--json", password="admin-pass-0001").stdout)
+    latest = run("audit", "--db", db, "--login", "admin.jo", "--limit", "2", password="admin-pass-0001").stdout
+    assert f"… {len(trail) - 2} earlier (--all, --json, --since DATE)" in " ".join(latest.split())
+    assert "query_opened" in latest.splitlines()[-3] + latest.splitlines()[-4]  # the latest two are shown
+    every = run("audit", "--db", db, "--login", "admin.jo", "--all", password="admin-pass-0001").stdout
+    assert "earlier" not in every and "site_added" in every and "enrolled" in every
+    one = run("query", "list", "--db", db, "--user", "dina", "--limit", "1", password="dina-pass-0001").stdout
+    assert "Date of consent?" not in one and "Which lab?" not in one  # the newest, query 4, alone
+    assert [line.split()[0] for line in one.splitlines()[1:] if line[:5].strip().isdigit()] == ["4"]
+    assert "… 2 more (--all, --json) · open 3" in " ".join(one.split())
+    assert "earlier" not in run("query", "list", "--db", db, "--user", "dina", "--all",
+                                password="dina-pass-0001").stdout
