@@ -123,12 +123,18 @@ def test_hostile_user_names_exit_1(study: dict[str, Any]) -> None:
         assert "wrong user name or password" in r.output
 
 
-def test_lock_and_queries_from_the_cli(study: dict[str, Any]) -> None:
+def _data_manager_and_p001(study: dict[str, Any]) -> None:
+    """The study plus a data manager, dina, and one patient, P-001, enrolled at AMS by anna."""
     db = study["db"]
     run("user", "add", "dina", "--role", "data_manager", "--db", db, "--user", "admin.jo", password="admin-pass-0001",
         new_password="dina-pass-0001")
     run("enroll", "P-001", "--date", "2025-12-29", "--eligibility", study["elig"], "--db", db, "--user", "anna",
         "--site", "AMS", password="anna-pass-0001")
+
+
+def test_lock_and_queries_from_the_cli(study: dict[str, Any]) -> None:
+    db = study["db"]
+    _data_manager_and_p001(study)
     r = run("query", "open", "P-001", "1", "--text", "Date of consent?", "--db", db, "--user", "dina", "--json",
             password="dina-pass-0001")
     qid = json.loads(r.stdout)["id"]
@@ -146,10 +152,7 @@ def test_lock_and_queries_from_the_cli(study: dict[str, Any]) -> None:
 
 def test_the_team_tables_never_break_an_id_or_a_date_at_80_columns(study: dict[str, Any]) -> None:
     db = study["db"]
-    run("user", "add", "dina", "--role", "data_manager", "--db", db, "--user", "admin.jo", password="admin-pass-0001",
-        new_password="dina-pass-0001")
-    run("enroll", "P-001", "--date", "2025-12-29", "--eligibility", study["elig"], "--db", db, "--user", "anna",
-        "--site", "AMS", password="anna-pass-0001")
+    _data_manager_and_p001(study)
     run("query", "open", "P-001", "1", "--text", "Date of consent? The form says one date, the letter another.",
         "--db", db, "--user", "dina", password="dina-pass-0001")
     as_admin = ("--user", "admin.jo")
@@ -174,10 +177,7 @@ def test_the_team_tables_never_break_an_id_or_a_date_at_80_columns(study: dict[s
 
 def test_the_audit_trail_and_the_query_list_print_a_screenful_and_count_the_rest(study: dict[str, Any]) -> None:
     db = study["db"]
-    run("user", "add", "dina", "--role", "data_manager", "--db", db, "--user", "admin.jo", password="admin-pass-0001",
-        new_password="dina-pass-0001")
-    run("enroll", "P-001", "--date", "2025-12-29", "--eligibility", study["elig"], "--db", db, "--user", "anna",
-        "--site", "AMS", password="anna-pass-0001")
+    _data_manager_and_p001(study)
     for text in ("Date of consent?", "Which lab?", "Unit of the week 0 Tg?"):
         run("query", "open", "P-001", "1", "--text", text, "--db", db, "--user", "dina", password="dina-pass-0001")
     trail = json.loads(run("audit", "--db", db, "--login", "admin.jo", "--json", password="admin-pass-0001").stdout)

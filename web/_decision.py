@@ -30,6 +30,7 @@ def _context(request: Request, actor: Any, patient: str, as_of: str | None = Non
     today when it is empty): what the investigator reviews is what a signature for that date would rest on."""
     from trialflow.engine import Refused, decision_digest, evaluate, history
     from trialflow.engine._signature import meaning  # the words the signature will record
+    from trialflow.engine._workflow import _check_date  # (decide's own check of its date)
 
     store = store_of(request)
     errors: dict[str, list[str]] = {}
@@ -44,8 +45,8 @@ def _context(request: Request, actor: Any, patient: str, as_of: str | None = Non
     except Refused:
         raise NotFound(f"no patient {patient!r} you may see") from None
     try:
-        if when is not None and when > dt.date.today():  # (the engine refuses to decide on it: say so now)
-            raise Refused(f"decision date {when} is in the future (today is {dt.date.today()})")
+        if when is not None:  # a date decide() would refuse (in the future, before 1990): said now, not at signing
+            _check_date(when, "decision date")
         preview = evaluate(store, patient, as_of=when, actor=actor)
     except Refused as err:  # a date the engine refuses (in the future, before enrolment): say so, show today's
         errors["date"] = list(err.plain)
