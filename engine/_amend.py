@@ -19,7 +19,7 @@ from trialflow.protocol import Change, Protocol, diff_protocols, load_protocol
 from ._base import Refused, today
 from ._checks import eligibility_answers
 from ._decision import evaluate_decision
-from ._identity import Actor, Login, authorize, identify
+from ._identity import SITE_ROLES, Actor, Login, authorize, identify, may
 from ._projection import projection
 from ._schedule import ScheduledVisit, schedule
 from ._state import MIGRATED, PatientState, fold
@@ -67,6 +67,10 @@ class AmendmentReport:
     patients: tuple[PatientImpact, ...]
     registered: RegisteredVersion | None = None
     notes: tuple[str, ...] = field(default=())
+    #: the enrolled patients the impact was replayed for, and how many of them it affects: ``patients`` lists
+    #: them one by one only to a reader of patient data (an admin sees these counts, not the patients)
+    replayed: int = 0
+    affected: int = 0
 
 
 def _phases_from(protocol: Protocol, start: str) -> set[str]:
@@ -88,6 +92,8 @@ def _phases_from(protocol: Protocol, start: str) -> set[str]:
 def migration_policy(new: Protocol, state: PatientState) -> tuple[bool, str]:
     """(moves under --all, why) according to the new version's declared policy."""
     s = new.study
+    if any(p.id == state.phase and p.terminal for p in new.phases):  # nothing of the study is still to come
+        return False, "patients who have left the study stay"
     if s.migration_default == "move":
         return True, "policy: all patients move"
     if s.migration_stay_from_phase:
@@ -141,8 +147,12 @@ def patient_impact(old: Protocol, new: Protocol, state: PatientState, as_of: dt.
         old_to, old_out = dec_event.payload["recommended_phase"], dec_event.payload["outcomes"]
         if preview.recommended_phase != old_to or preview.outcomes != old_out:
             diffs = ", ".join(f"{c} {old_out.get(c)} → {o}" for c, o in preview.outcomes.items() if old_out.get(c) != o)
-            changed = (f"decision of {when} would recommend {preview.recommended_phase or 'waiting'} instead of "
-                       f"{old_to}" + (f" ({diffs})" if diffs else "") + "; the recorded decision stands")
+            if preview.recommended_phase == old_to:  # the same arm, reached through other criterion outcomes
+                changed = (f"decision of {when} would still recommend {old_to}, with other criterion outcomes "
+                           f"({diffs}); the recorded decision stands")
+            else:
+                changed = (f"decision of {when} would recommend {preview.recommended_phase or 'waiting'} instead of "
+                           f"{old_to}" + (f" ({diffs})" if diffs else "") + "; the recorded decision stands")
             if dec_event.payload.get("override"):
                 changed += f" (an override took {dec_event.payload['to']})"
     elig: tuple[str, ...] = ()
@@ -174,7 +184,11 @@ def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login
     if not reason.strip():
         raise Refused("an amendment needs a reason (--reason)")
     actor = identify(store, user)
-    authorize(actor, "register_protocol")
+    # registering is the admin's; the dry run is a preview, for the admin and for every reader of patient data
+    # (an investigator weighing an amendment, the data manager)
+    reads = may(actor, "read")
+    if apply or not reads:
+        authorize(actor, "register_protocol")
     new = load_protocol(path)
     current, current_v = store.protocol()
     if new.study.id != current.study.id:
@@ -189,10 +203,19 @@ def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login
                       "study.version")
     as_of = as_of or today()
     impacts = []
-    for evs in store.events_of().values():
+    # the patients this actor may see (a site's staff: their sites'); each one's impact holds clinical facts
+    # (a decision's criteria, eligibility answers), so a role without patient data gets the counts alone
+    sites = store.sites_of() if actor.role in SITE_ROLES else None
+    for pid, evs in store.events_of().items():
+        if sites is not None and sites.get(pid) not in actor.sites:
+            continue
         state = fold(evs)
         old = store.protocol(state.protocol_hash)[0]
         impacts.append(patient_impact(old, new, state, as_of))
+    notes: list[str] = []
+    if not reads:
+        notes.append(f"the impact per patient holds clinical data, which the {actor.role} role does not read: "
+                     "a data manager, a monitor or an investigator sees it with the same command without --apply")
     registered = None
     if apply:
         text = Path(path).read_text(encoding="utf-8")
@@ -200,8 +223,9 @@ def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login
     return AmendmentReport(
         study=new.study.id, from_version=current_v.version, to_version=new.version, content_hash=new.content_hash,
         reason=reason, applied=apply, changes=tuple(diff_protocols(current, new)),
-        patients=tuple(sorted(impacts, key=lambda i: i.patient)), registered=registered,
-        notes=() if apply else ("dry run: nothing was registered; add --apply to register this version",),
+        patients=tuple(sorted(impacts, key=lambda i: i.patient)) if reads else (), registered=registered,
+        notes=(*notes, *(() if apply else ("dry run: nothing was registered; add --apply to register this version",))),
+        replayed=len(impacts), affected=sum(i.affected for i in impacts),
     )
 
 

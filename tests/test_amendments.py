@@ -236,6 +236,32 @@ def test_migration_policy_moves_patients_before_the_decision(cohort: Store, tmp_
     assert counts == {"1.0": 2, "1.5": 3}
 
 
+def test_a_decision_reaching_the_same_arm_by_other_outcomes_is_not_called_a_change_of_arm(cohort: Store,
+                                                                                          tmp_path: Path) -> None:
+    """P-102 (30 → 19 mm, -37 %, with a Tg response) is a RECIST PR; with PR at -50 % it is SD, still favourable:
+    the same arm, so the report says the arm stands and names the criterion whose outcome moved."""
+    new = _edit(tmp_path, "pr50.yaml", _version("1.6"), ("pr_threshold_pct: 30", "pr_threshold_pct: 50"))
+    p102 = _impact(amend(cohort, new, "stricter PR", USER, as_of=AS_OF), "P-102")
+    assert p102.decision_changed is not None
+    assert "would still recommend continued_sorafenib" in p102.decision_changed
+    assert "recist PR → SD" in p102.decision_changed and "instead of" not in p102.decision_changed
+
+
+def test_patients_who_left_the_study_stay_on_their_version_under_a_move_all_policy(cohort: Store,
+                                                                                   tmp_path: Path) -> None:
+    from trialflow.engine import withdraw
+
+    withdraw(cohort, "P-104", AS_OF, "consent", USER)
+    new = _edit(tmp_path, "moveall.yaml", _version("1.7"),
+                ("  enrolment_target: 30\n", "  enrolment_target: 30\n  migration: {default: move}\n"))
+    report = amend(cohort, new, "move everyone", USER, apply=True, as_of=AS_OF)
+    assert {p.patient: p.would_migrate for p in report.patients}["P-104"] is False
+    result = {w.patient: w.message for w in migrate(cohort, None, "1.7", "adopt", USER)}
+    assert "stays on its version (patients who have left the study stay)" in result["P-104"]
+    assert result["P-103"] == "P-103: v1.0 → v1.7"
+    assert migrate(cohort, ["P-104"], "1.7", "named on purpose", USER)[0].message == "P-104: v1.0 → v1.7"
+
+
 def test_amend_refuses_what_it_cannot_register(cohort: Store, tmp_path: Path) -> None:
     with pytest.raises(Refused, match="identical"):
         amend(cohort, bundled_protocol_path(), "nothing", USER)

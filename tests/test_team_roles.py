@@ -105,7 +105,7 @@ def _actions(team: Team, tmp_path: Path) -> dict[str, Callable[[Actor, str], Any
         "audit": lambda a, n: audit_trail(s, a),
         "manage_users": lambda a, n: add_user(s, a, "new.monitor", "monitor", "monitor-pass-0001"),
         "manage_sites": lambda a, n: add_site(s, a, "UMCG", "University Medical Center Groningen"),
-        "register_protocol": lambda a, n: amend(s, bundled_protocol_path(), "re-register", a),
+        "register_protocol": lambda a, n: amend(s, bundled_protocol_path(), "re-register", a, apply=True),
         "migrate": lambda a, n: migrate(s, ["P-A01"], "1.0", "stay on v1.0", a),
         "lock": lambda a, n: lock(s, "P-A01", "interim database lock", a),
         "unlock": lambda a, n: unlock(s, "P-A01", "query needs a correction", a),
@@ -184,3 +184,36 @@ def test_an_import_names_every_row_of_a_patient_at_another_site(team: Team, tmp_
     assert all("bram (coordinator at LEI) may not record clinical data" in p for p in err.value.problems)
     assert "P-A02" in err.value.problems[0] and "P-A01" in err.value.problems[1]
     assert _counts(team) == before
+
+
+def _stricter_recist(tmp_path: Path) -> Path:
+    """v1.1 of the bundled protocol with RECIST's PR threshold raised: the decided patients' outcomes change."""
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    assert 'version: "1.0"' in text and "pr_threshold_pct: 30" in text
+    amended = tmp_path / "v1.1.yaml"
+    amended.write_text(text.replace('version: "1.0"', 'version: "1.1"', 1)
+                       .replace("pr_threshold_pct: 30", "pr_threshold_pct: 50", 1), encoding="utf-8")
+    return amended
+
+
+def test_an_amendments_impact_per_patient_is_shown_only_to_readers_of_their_data(team: Team, tmp_path: Path) -> None:
+    """The dry run replays every patient's records: an admin (no clinical data) gets the counts, a site's
+    investigator the patients of their sites, a data manager every patient; registering stays the admin's."""
+    at_decision(team, "P-B01", "bram", "LEI")
+    decide(team.store, "P-A01", DECISION_DAY, team["dr.smit"], signature=PASSWORDS["dr.smit"])
+    decide(team.store, "P-B01", DECISION_DAY, team["dr.visser"], signature=PASSWORDS["dr.visser"])
+    amended = _stricter_recist(tmp_path)
+
+    by_admin = amend(team.store, amended, "stricter PR", team["admin.jo"])
+    assert by_admin.patients == () and (by_admin.replayed, by_admin.affected) == (2, 2)
+    assert any("does not read" in n for n in by_admin.notes)
+
+    by_smit = amend(team.store, amended, "stricter PR", team["dr.smit"])
+    assert [p.patient for p in by_smit.patients] == ["P-A01"]
+    assert by_smit.patients[0].decision_changed and "recist PR → SD" in by_smit.patients[0].decision_changed
+
+    assert [p.patient for p in amend(team.store, amended, "stricter PR", team["dina"]).patients] == ["P-A01", "P-B01"]
+    before = _counts(team)
+    with pytest.raises(PermissionDenied, match="needs the admin role"):
+        amend(team.store, amended, "stricter PR", team["dr.smit"], apply=True)
+    assert _counts(team) == before and len(team.store.versions()) == 1
