@@ -128,7 +128,7 @@ def amend(
 @app.command()
 def migrate(
     patients: Annotated[list[str] | None, typer.Argument(help="Study ids (or --all).", show_default=False)] = None,
-    to: Annotated[str, typer.Option("--to", help="Target version (its version string or hash prefix).")] = "",
+    to: Annotated[str, typer.Option("--to", help="Target version: its version string, or at least 6 characters of its hash.")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why the patients move.")] = "",
     all_: Annotated[bool, typer.Option("--all", help="Every patient the version's migration policy moves.")] = False,
     db: DbOpt = None, user: UserOpt = None,

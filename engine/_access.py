@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from ._base import Refused
 from ._db import read_session
-from ._identity import SITE_ROLES, Actor, Login, authorize, has_users, identify
+from ._identity import SITE_ROLES, Actor, Login, PermissionDenied, authorize, has_users, identify
 from ._store import Store
 
-__all__ = ["check_patient", "reader", "site_filter"]
+__all__ = ["check_patient", "reader", "site_code", "site_filter"]
 
 
 def reader(store: Store, who: str | Actor | Login | None) -> Actor:
@@ -40,3 +40,22 @@ def site_filter(store: Store, actor: Actor) -> Callable[[str], bool] | None:
         return None
     sites = store.sites_of()
     return lambda patient: sites.get(patient) in actor.sites
+
+
+def site_code(store: Store, actor: Actor, site: str) -> str:
+    """The store's code for ``site`` (any case); refused for an unknown site, or one the actor does not work at."""
+    from ._identity import site_codes
+
+    with read_session(store.engine) as s:
+        codes = site_codes(s)
+    by_lower = {c.lower(): c for c in codes}
+    code = by_lower.get(site.strip().lower())
+    if code is None:
+        from trialflow.protocol import suggest
+
+        known = ", ".join(codes) if codes else "none (a store without sites: leave out --site)"
+        raise Refused(f"unknown site {site!r}{suggest(site, codes)} (sites: {known})")
+    if actor.role in SITE_ROLES and code not in actor.sites:
+        raise PermissionDenied(f"{actor.describe()} may not read the patients of site {code}: they work at "
+                               f"{', '.join(sorted(actor.sites)) or 'no site'}", "read", [actor.role])
+    return code

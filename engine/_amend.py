@@ -175,7 +175,15 @@ def resolve_version(store: Store, label: str) -> RegisteredVersion:
         if len(by_hash) == 1:
             return by_hash[0]
     known = ", ".join(f"{v.version} ({v.content_hash[:12]})" for v in versions)
-    raise Refused(f"no protocol version {label!r} in this store (registered: {known})")
+    short = (" (a hash prefix needs at least 6 characters)"
+             if 0 < len(label) < 6 and any(v.content_hash.startswith(label.lower()) for v in versions) else "")
+    raise Refused(f"no protocol version {label!r} in this store{short} (registered: {known})")
+
+
+def _numbered(version: str) -> tuple[int, ...] | None:
+    """A dotted version's numbers ("1.10" → (1, 10)), or None for one that is not only numbers."""
+    parts = version.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
 
 
 def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login, *, apply: bool = False,
@@ -213,6 +221,11 @@ def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login
         old = store.protocol(state.protocol_hash)[0]
         impacts.append(patient_impact(old, new, state, as_of))
     notes: list[str] = []
+    ordered = [(n, v.version) for v in versions if (n := _numbered(v.version)) is not None]
+    mine = _numbered(new.version)
+    if mine is not None and ordered and mine < max(ordered)[0]:
+        notes.append(f"version {new.version} numbers below the registered {max(ordered)[1]}: amendments are "
+                     "usually numbered upwards (check study.version)")
     if not reads:
         notes.append(f"the impact per patient holds clinical data, which the {actor.role} role does not read: "
                      "a data manager, a monitor or an investigator sees it with the same command without --apply")
@@ -239,7 +252,7 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
     target = resolve_version(store, to)
     new = store.protocol(target.content_hash)[0]
     when = as_of or today()
-    ids = patients if patients is not None else store.patient_ids()
+    ids = list(dict.fromkeys(patients)) if patients is not None else store.patient_ids()  # a name given twice: once
 
     def work(tx: Transaction) -> list[Written]:
         out: list[Written] = []

@@ -152,7 +152,7 @@ def list_queries(store: Store, user: str | Actor | Login | None, *, open_only: b
     ``assigned_to_me``: for site staff, open queries assigned to them or to their site; for monitors
     and data managers, answered queries they opened (waiting for them to close).
     """
-    from ._access import reader
+    from ._access import reader, site_code
 
     actor = reader(store, user)
     authorize(actor, "read")
@@ -161,8 +161,8 @@ def list_queries(store: Store, user: str | Actor | Login | None, *, open_only: b
     q = select(d, p.c.site).join_from(d, p, p.c.id == d.c.patient_id)
     if open_only:
         q = q.where(d.c.status != "closed")
-    if site is not None:
-        q = q.where(p.c.site == site)
+    if site is not None:  # the store's code, in any case; an unknown site is refused, as `visits --site` does
+        q = q.where(p.c.site == site_code(store, actor, site))
     if patient is not None:
         q = q.where(d.c.patient_id == patient)
     with read_session(store.engine) as s:

@@ -10,10 +10,8 @@ import datetime as dt
 
 from trialflow.documents._frozen import frozen
 
-from ._access import check_patient, reader, site_filter
+from ._access import check_patient, reader, site_code, site_filter
 from ._base import Refused, today
-from ._db import read_session
-from ._identity import Actor, PermissionDenied
 from ._projection import stored_visit
 from ._queries import Who, _protocols, _state, _states
 from ._schedule import ScheduledVisit, VisitStatus, schedule
@@ -58,25 +56,6 @@ def visits(store: Store, patient: str, *, as_of: dt.date | None = None,
     return PatientVisits(patient, as_of, cut.phase, protocol.version, tuple(ledger), unscheduled)
 
 
-def _site_code(store: Store, actor: Actor, site: str) -> str:
-    """The store's code for ``site`` (any case); refused for an unknown site, or one the actor does not work at."""
-    from ._identity import SITE_ROLES, site_codes
-
-    with read_session(store.engine) as s:
-        codes = site_codes(s)
-    by_lower = {c.lower(): c for c in codes}
-    code = by_lower.get(site.strip().lower())
-    if code is None:
-        from trialflow.protocol import suggest
-
-        known = ", ".join(codes) if codes else "none (a store without sites: leave out --site)"
-        raise Refused(f"unknown site {site!r}{suggest(site, codes)} (sites: {known})")
-    if actor.role in SITE_ROLES and code not in actor.sites:
-        raise PermissionDenied(f"{actor.describe()} may not read the patients of site {code}: they work at "
-                               f"{', '.join(sorted(actor.sites)) or 'no site'}", "read", [actor.role])
-    return code
-
-
 def cohort_visits(store: Store, *, status: VisitStatus | None = None, unresolved: bool = False,
                   as_of: dt.date | None = None, known_at: dt.datetime | None = None,
                   patients: list[str] | None = None, site: str | None = None,
@@ -90,7 +69,7 @@ def cohort_visits(store: Store, *, status: VisitStatus | None = None, unresolved
     who = reader(store, actor)
     visible = site_filter(store, who)
     if site is not None:
-        code = _site_code(store, who, site)
+        code = site_code(store, who, site)
         at_site = {p for p, s in store.sites_of().items() if s == code}
         allowed = visible
         visible = (lambda p: p in at_site and allowed(p)) if allowed is not None else at_site.__contains__

@@ -78,10 +78,11 @@ def _visit_words(v: Visit) -> str:
 def diff_protocols(old: Protocol, new: Protocol) -> list[Change]:
     """Every semantic difference from ``old`` to ``new``, in protocol order."""
     d = _Differ()
-    d.fields("study", old.study.id, old.study, new.study, ("version", "title", "enrolment_target", "design",
+    # another study id is another study (an amendment of it is refused): said first, and substantial
+    d.fields("study", old.study.id, old.study, new.study, ("id", "version", "title", "enrolment_target", "design",
                                                             "objective", "migration_default",
                                                             "migration_stay_from_phase"),
-             {"enrolment_target"}, "study")
+             {"id", "enrolment_target"}, "study")
     # treatments
     d.keyed("treatments", old.treatments, new.treatments, lambda t: t.id, lambda t: f"treatment {t.id} ({t.name})",
             True, lambda a, b: d.fields("treatments", a.id, a, b, ("name", "dose_mg_per_day", "regimen",

@@ -288,3 +288,22 @@ def test_known_at_replays_what_the_investigator_knew(cohort: Store) -> None:
     # --as-of is the clinical date: before week 4 the corrected value does not count at all
     early = evaluate(cohort, "P-105", as_of=dt.date(2025, 3, 10))
     assert early.criteria["tg_slope"]["n"] == 1 and not early.ready
+
+
+def test_migrate_takes_a_patient_named_twice_once_and_says_what_a_short_hash_needs(cohort: Store,
+                                                                                  tmp_path: Path) -> None:
+    new = _edit(tmp_path, "v18.yaml", _version("1.8"), ("  enrolment_target: 30\n", "  enrolment_target: 32\n"))
+    report = amend(cohort, new, "more patients", USER, apply=True, as_of=AS_OF)
+    moved = migrate(cohort, ["P-103", "P-103"], "1.8", "adopt", USER)
+    assert [w.message for w in moved] == ["P-103: v1.0 → v1.8"]
+    with pytest.raises(Refused, match="a hash prefix needs at least 6 characters"):
+        migrate(cohort, ["P-104"], report.content_hash[:4], "adopt", USER)
+    assert migrate(cohort, ["P-104"], report.content_hash[:6], "adopt", USER)[0].message == "P-104: v1.0 → v1.8"
+
+
+def test_a_version_numbered_below_the_registered_ones_is_pointed_out(cohort: Store, tmp_path: Path) -> None:
+    low = _edit(tmp_path, "low.yaml", _version("0.9"), ("  enrolment_target: 30\n", "  enrolment_target: 32\n"))
+    notes = amend(cohort, low, "fewer", USER, as_of=AS_OF).notes
+    assert any("version 0.9 numbers below the registered 1.0" in n for n in notes)
+    up = _edit(tmp_path, "up.yaml", _version("1.10"), ("  enrolment_target: 30\n", "  enrolment_target: 32\n"))
+    assert not any("numbers below" in n for n in amend(cohort, up, "more", USER, as_of=AS_OF).notes)

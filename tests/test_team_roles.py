@@ -217,3 +217,15 @@ def test_an_amendments_impact_per_patient_is_shown_only_to_readers_of_their_data
     with pytest.raises(PermissionDenied, match="needs the admin role"):
         amend(team.store, amended, "stricter PR", team["dr.smit"], apply=True)
     assert _counts(team) == before and len(team.store.versions()) == 1
+
+
+def test_the_query_list_of_a_site_takes_its_code_in_any_case_and_refuses_an_unknown_one(team: Team) -> None:
+    from trialflow.engine import list_queries
+
+    dina = team["dina"]
+    opened = open_query(team.store, "P-A01", _tg_event(team, "P-A01"), "Please confirm the unit", dina)
+    assert [q.id for q in list_queries(team.store, dina, site="ams")] == [opened.id]
+    with pytest.raises(Refused, match=r"unknown site 'XXX' \(sites: AMS, LEI\)"):
+        list_queries(team.store, dina, site="XXX")
+    with pytest.raises(PermissionDenied, match="site LEI"):
+        list_queries(team.store, team["anna"], site="LEI")
