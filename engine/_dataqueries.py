@@ -17,7 +17,7 @@ from trialflow.documents._frozen import frozen
 from ._base import Problem, Refused, today
 from ._db import read_session
 from ._identity import SITE_ROLES, Actor, Login, authorize
-from ._state import QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED, Event
+from ._state import CASEBOOK_LOCKED, CASEBOOK_UNLOCKED, QUERY_ANSWERED, QUERY_CLOSED, QUERY_OPENED, Event
 from ._store import NewEvent, Store, Transaction
 from ._tables import DataQueryRow, PatientRow
 from ._workitems import Action
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["DataQuery", "answer_query", "cache_query", "close_query", "list_queries", "open_queries_on", "open_query",
            "query_actions"]
 
-QUERYABLE_NOT = frozenset({QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED})
+#: events that are the review's own (the queries, the case book's lock), not data the site recorded
+QUERYABLE_NOT = frozenset({QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED})
 ANSWER_DAYS = 7  # an open query becomes overdue on the worklist after this many days
 
 
@@ -105,8 +106,12 @@ def open_query(store: Store, patient: str, event_id: int, text: str, user: str |
             raise Refused(f"unknown patient {patient!r}: see trialflow status for the enrolled patients")
         tx.authorize("open_query", patient)
         target = next((e for e in state.events if e.id == event_id), None)
-        if target is None or target.kind in QUERYABLE_NOT:
-            raise Refused(f"{patient} has no recorded event {event_id} to query (see trialflow history {patient})")
+        if target is None:
+            raise Refused(f"{patient} has no event {event_id} (see trialflow history {patient})")
+        if target.kind in QUERYABLE_NOT:
+            raise Refused(f"{patient}: event {event_id} is a {target.kind.replace('_', ' ')} event, part of the data "
+                          "review, not recorded data: query the recorded event it is about "
+                          f"(see trialflow history {patient})")
         ev = _append(tx, store, patient, NewEvent(QUERY_OPENED, today(), {"event": event_id, "text": body,
                                                                           "assigned_to": assigned_to}))
         return _of(cache_query(tx, ev), tx.site_of(patient))

@@ -229,3 +229,19 @@ def test_the_query_list_of_a_site_takes_its_code_in_any_case_and_refuses_an_unkn
         list_queries(team.store, dina, site="XXX")
     with pytest.raises(PermissionDenied, match="site LEI"):
         list_queries(team.store, team["anna"], site="LEI")
+
+
+def test_a_query_questions_recorded_data_not_the_reviews_own_events(team: Team) -> None:
+    dina = team["dina"]
+    opened = open_query(team.store, "P-A01", _tg_event(team, "P-A01"), "Please confirm the unit", dina)
+    answer_query(team.store, opened.id, "ug/L, per the lab report", team["anna"])
+    locked = lock(team.store, "P-A01", "interim lock", dina)
+    review = {e.kind: e.id for e in team.store.events("P-A01")}
+    before = _counts(team)
+    for kind in ("query_answered", "casebook_locked"):
+        with pytest.raises(Refused, match=f"event {review[kind]} is a {kind.replace('_', ' ')} event, part of the "
+                                          "data review, not recorded data"):
+            open_query(team.store, "P-A01", review[kind], "?", dina)
+    with pytest.raises(Refused, match=r"P-A01 has no event 999999 \(see trialflow history P-A01\)"):
+        open_query(team.store, "P-A01", 999999, "?", dina)
+    assert _counts(team) == before and locked is not None
