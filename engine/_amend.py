@@ -11,8 +11,10 @@ migrating back.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from trialflow.protocol import Change, Protocol, diff_protocols, load_protocol
 
@@ -242,9 +244,28 @@ def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login
     )
 
 
+def _screening(protocol: Protocol, state: PatientState) -> bool:
+    """Still being screened: not started, in a screening phase (eligibility is the gate to treatment)."""
+    return state.day0 is None and any(p.id == state.phase and p.kind == "screening" for p in protocol.phases)
+
+
+def screening_answers(new: Protocol, state: PatientState,
+                      given: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
+    """A screening patient's eligibility answers under ``new`` (those it gave at enrolment for the criteria
+    ``new`` still asks, with ``given`` added), and what stops it moving there: a criterion ``new`` asks that it
+    has not answered, an answer that is not yes/no, a criterion it would not meet."""
+    kept = {k: v for k, v in state.eligibility.items() if k in new.eligibility.ids}
+    norm, problems, unmet = eligibility_answers(new, {**kept, **(given or {})})
+    return norm, [*problems, *(f"it would not meet eligibility criterion {u!r} under v{new.version}" for u in unmet)]
+
+
 def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user: str | Actor | Login,
-            as_of: dt.date | None = None) -> list[Written]:
-    """Move patients onto version ``to`` (all patients the policy moves when ``patients`` is None)."""
+            as_of: dt.date | None = None, eligibility: Mapping[str, Any] | None = None) -> list[Written]:
+    """Move patients onto version ``to`` (all patients the policy moves when ``patients`` is None).
+
+    A patient still in screening moves only with an answer to every eligibility criterion the version asks
+    (those of its enrolment, plus ``eligibility``: the answers to the criteria the version adds), each met:
+    the answers go with its migration event, and start checks them. ``eligibility`` is one patient's answers."""
     if not reason.strip():
         raise Refused("a migration needs a reason (--reason)")
     actor = identify(store, user)
@@ -253,11 +274,13 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
     new = store.protocol(target.content_hash)[0]
     when = as_of or today()
     ids = list(dict.fromkeys(patients)) if patients is not None else store.patient_ids()  # a name given twice: once
+    if eligibility is not None and len(ids) != 1:
+        raise Refused("eligibility answers are one patient's: migrate that patient by name with --eligibility")
 
     def work(tx: Transaction) -> list[Written]:
         out: list[Written] = []
         problems: list[str] = []
-        plan: list[tuple[str, PatientState, str]] = []
+        plan: list[tuple[str, PatientState, dict[str, str] | None]] = []
         for pid in ids:
             state = tx.state(pid)
             if state is None:
@@ -274,13 +297,32 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
             if missing:
                 problems.append(f"{pid}: phase {missing[-1]!r} does not exist in v{new.version}")
                 continue
-            plan.append((pid, state, why))
+            answers = None
+            if _screening(new, state):
+                answers, unfit = screening_answers(new, state, eligibility)
+                if unfit and patients is None:  # a policy's move waits for the patient's own answers
+                    out.append(Written(pid, (), state.phase, f"{pid}: stays on its version (in screening: "
+                                       f"{'; '.join(unfit)}; migrate it by name with --eligibility FILE)"))
+                    continue
+                if unfit:
+                    problems += [f"{pid} is in screening and v{new.version} asks: {u}" for u in unfit]
+                    problems.append(f"{pid}: give its answers to the criteria v{new.version} adds with --eligibility "
+                                    "FILE (criterion id: yes/no), or leave it on its version")
+                    continue
+            elif eligibility is not None:
+                problems.append(f"{pid} is past screening ({state.phase}): eligibility answers are taken in "
+                                "screening only")
+                continue
+            plan.append((pid, state, answers if answers != state.eligibility else None))
         if problems:
             raise Refused(*problems)
-        for pid, state, _why in plan:
+        for pid, state, answers in plan:
             old = store.protocol(state.protocol_hash)[0]
-            ev = NewEvent(MIGRATED, when, {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
-                                           "from_version": old.version, "to_version": new.version}, reason)
+            moved: dict[str, Any] = {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
+                                     "from_version": old.version, "to_version": new.version}
+            if answers is not None:  # the screening answers under the new version (the fold takes them)
+                moved["eligibility"] = answers
+            ev = NewEvent(MIGRATED, when, moved, reason)
             events = tx.append(pid, state, [ev], projection(new, target.id))
             out.append(Written(pid, tuple(events), state.phase, f"{pid}: v{old.version} → v{new.version}"))
         return out

@@ -104,8 +104,20 @@ def _in_order(m: Move, ev: EventData) -> tuple[str, ...]:
 
 
 def _eligible(m: Move, ev: EventData) -> tuple[str, ...]:
-    return () if m.state.eligible else (f"{m.patient} did not meet eligibility at screening: treatment "
-                                        "cannot start",)
+    if not m.state.eligible:
+        return (f"{m.patient} did not meet eligibility at screening: treatment cannot start",)
+    # the answers under the patient's version: one it migrated to may ask what its enrolment did not
+    asked = m.protocol.eligibility
+    unanswered = [c for c in asked.ids if c not in m.state.eligibility]
+    unmet = ([c.id for c in asked.inclusion if m.state.eligibility.get(c.id) == "no"]
+             + [c.id for c in asked.exclusion if m.state.eligibility.get(c.id) == "yes"])
+    why = [f"{m.patient} has no answer to eligibility criterion {c!r} of v{m.protocol.version}" for c in unanswered]
+    why += [f"{m.patient} does not meet eligibility criterion {c!r} of v{m.protocol.version}" for c in unmet]
+    if why:
+        why.append("treatment cannot start: answer under this version (migrate back to the version it was screened "
+                   f"under, then again with trialflow protocol migrate {m.patient} --to {m.protocol.version} "
+                   "--eligibility FILE)")
+    return tuple(why)
 
 
 def _not_the_decision(m: Move, ev: EventData) -> tuple[str, ...]:

@@ -317,11 +317,13 @@ class _Folding:
     deviations: list[Event]
     skips: list[Event]
     screen_failure: Event | None
+    answers: Mapping[str, str] | None = None  # eligibility answers a migration brought (else the enrolment's)
 
     def state(self, patient: str, enrolled_on: dt.date, eligibility: Mapping[str, str], eligible: bool,
               events: tuple[Event, ...]) -> PatientState:
         return PatientState(
-            patient=patient, protocol_hash=self.protocol_hash, enrolled_on=enrolled_on, eligibility=eligibility,
+            patient=patient, protocol_hash=self.protocol_hash, enrolled_on=enrolled_on,
+            eligibility=self.answers if self.answers is not None else eligibility,
             eligible=eligible, stints=tuple(self.stints),
             records=tuple(sorted(self.values.values(), key=lambda v: (v.record.date, v.event_id))),
             decisions=tuple(self.decisions), withdrawal=self.withdrawal, last_seq=events[-1].seq, events=events,
@@ -369,6 +371,8 @@ def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> Non
         acc.withdrawal = e
     elif e.kind == MIGRATED:
         acc.protocol_hash = e.payload["to_hash"]
+        if "eligibility" in e.payload:  # a screening patient's answers under the version it moved to
+            acc.answers = e.payload["eligibility"]
     elif e.kind == DEVIATION:
         acc.deviations.append(e)
     elif e.kind == VISIT_SKIPPED:

@@ -307,3 +307,98 @@ def test_a_version_numbered_below_the_registered_ones_is_pointed_out(cohort: Sto
     assert any("version 0.9 numbers below the registered 1.0" in n for n in notes)
     up = _edit(tmp_path, "up.yaml", _version("1.10"), ("  enrolment_target: 30\n", "  enrolment_target: 32\n"))
     assert not any("numbers below" in n for n in amend(cohort, up, "more", USER, as_of=AS_OF).notes)
+
+
+HEPATIC = ("    - id: pregnancy_or_lactation\n",
+           "    - id: severe_hepatic_impairment\n      question: Child-Pugh C hepatic impairment?\n"
+           "      source: assumption\n    - id: pregnancy_or_lactation\n")
+
+
+def test_a_screening_patient_moves_to_a_version_with_a_new_criterion_only_with_its_answer(cohort: Store,
+                                                                                         tmp_path: Path) -> None:
+    """v1.9 adds an exclusion criterion. P-104 (in screening) cannot move unanswered, nor with an answer that
+    excludes it; with its answer it moves, the answer is its eligibility from then on, and it can start. P-103
+    (on treatment) moves without one: eligibility was the gate to the treatment it is on."""
+    from trialflow.engine import status
+
+    new = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
+    amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
+    events = len(history(cohort, "P-104"))
+    with pytest.raises(Refused) as err:
+        migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF)
+    assert "P-104 is in screening and v1.9 asks: eligibility criterion 'severe_hepatic_impairment' is not answered" \
+        in err.value.problems
+    with pytest.raises(Refused, match="it would not meet eligibility criterion 'severe_hepatic_impairment'"):
+        migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF, eligibility={"severe_hepatic_impairment": "yes"})
+    with pytest.raises(Refused, match="past screening"):
+        migrate(cohort, ["P-103"], "1.9", "adopt", USER, as_of=AS_OF, eligibility={"severe_hepatic_impairment": "no"})
+    assert len(history(cohort, "P-104")) == events  # nothing written by the refusals
+
+    moved = migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF,
+                    eligibility={"severe_hepatic_impairment": "no"})
+    assert moved[0].message == "P-104: v1.0 → v1.9"
+    assert moved[0].events[0].payload["eligibility"]["severe_hepatic_impairment"] == "no"
+    assert migrate(cohort, ["P-103"], "1.9", "adopt", USER, as_of=AS_OF)[0].message == "P-103: v1.0 → v1.9"
+    record_many(cohort, [("P-104", _ct(AS_OF, 25.0)), ("P-104", _scan(AS_OF))], USER)
+    start(cohort, "P-104", AS_OF + dt.timedelta(days=1), USER)
+    assert {r.patient: r.phase for r in status(cohort)}["P-104"] == "sorafenib_6m"
+
+
+def test_start_refuses_a_patient_without_an_answer_its_version_asks(cohort: Store, tmp_path: Path) -> None:
+    """A screening patient moved without its answer (by an earlier trialflow, which did not ask for one) is not
+    started: the guard names the criterion and the way to answer it."""
+    from trialflow.engine._projection import projection
+    from trialflow.engine._state import MIGRATED
+    from trialflow.engine._store import NewEvent
+
+    new = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
+    registered = amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF).registered
+    assert registered is not None
+    target = cohort.protocol(registered.content_hash)[0]
+
+    def old_style(tx):  # type: ignore[no-untyped-def]
+        state = tx.state("P-104")
+        moved = {"from_hash": state.protocol_hash, "to_hash": registered.content_hash, "from_version": "1.0",
+                 "to_version": "1.9"}
+        return tx.append("P-104", state, [NewEvent(MIGRATED, AS_OF, moved, "adopt")],
+                         projection(target, registered.id))
+
+    cohort.write(USER, old_style)
+    record_many(cohort, [("P-104", _ct(AS_OF, 25.0)), ("P-104", _scan(AS_OF))], USER)
+    with pytest.raises(Refused) as err:
+        start(cohort, "P-104", AS_OF + dt.timedelta(days=1), USER)
+    assert "P-104 has no answer to eligibility criterion 'severe_hepatic_impairment' of v1.9" in err.value.problems
+    assert any("--eligibility FILE" in p for p in err.value.problems)
+
+
+def test_migrate_takes_the_answers_from_a_file_on_the_command_line(cohort: Store, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trialflow.cli import app
+
+    new = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
+    amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
+    answers = tmp_path / "p104.yaml"
+    answers.write_text("severe_hepatic_impairment: maybe\n", encoding="utf-8")
+    db = ["--db", str(cohort.engine.url.render_as_string(hide_password=False)), "--user", USER]
+    args = ["protocol", "migrate", "P-104", "--to", "1.9", "--reason", "adopt", "--eligibility", str(answers), *db]
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code == 1 and "expected yes or no, got 'maybe'" in bad.stderr, bad.stderr
+    answers.write_text("severe_hepatic_impairment: no\n", encoding="utf-8")
+    good = CliRunner().invoke(app, args)
+    assert good.exit_code == 0 and "P-104: v1.0 → v1.9" in good.stdout, good.stderr
+    listed = CliRunner().invoke(app, ["protocol", "migrate", "--all", "--to", "1.9", "--reason", "adopt",
+                                      "--eligibility", str(answers), *db])
+    assert listed.exit_code == 1 and "eligibility answers are one patient's" in listed.stderr
+
+
+def test_a_move_all_policy_leaves_a_screening_patient_without_the_answer_on_its_version(cohort: Store,
+                                                                                       tmp_path: Path) -> None:
+    new = _edit(tmp_path, "v20.yaml", _version("2.0"), HEPATIC,
+                ("  enrolment_target: 30\n", "  enrolment_target: 30\n  migration: {default: move}\n"))
+    amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
+    result = {w.patient: w.message for w in migrate(cohort, None, "2.0", "adopt", USER, as_of=AS_OF)}
+    assert result["P-104"].startswith("P-104: stays on its version (in screening: eligibility criterion "
+                                      "'severe_hepatic_impairment' is not answered; migrate it by name with "
+                                      "--eligibility FILE)")
+    assert result["P-103"] == "P-103: v1.0 → v2.0"
