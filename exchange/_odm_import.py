@@ -235,6 +235,7 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
                 f = FormSpec(f.oid, f.name, f.kind, f.role, groups)
             forms[f.oid] = f
     reader = _Reader(file, list(forms.values()))
+    studies = {store.protocol(v.content_hash)[0].study.id for v in store.versions()}
     for admin in root.all("AdminData", ODM_NS):
         for u in admin.all("User", ODM_NS):
             login = u.first("LoginName", ODM_NS)
@@ -248,6 +249,12 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
     clinical = list(root.all("ClinicalData", ODM_NS))
     if not clinical:
         raise DocumentError([Problem(file, root.line, root.col, "$", "the file has no ClinicalData to import")])
+    wrong_study = [cd for cd in clinical if _other_study(root, cd, studies)]
+    if wrong_study:
+        mine = ", ".join(f"{s} (StudyOID ST.{s})" for s in sorted(studies))
+        raise DocumentError([Problem(file, cd.line, cd.col, "ClinicalData", f"the file's data is for StudyOID "
+                                     f"{cd.attrs.get('StudyOID', '')!r}, and this store holds study {mine}: "
+                                     "nothing imported") for cd in wrong_study])
     for cd in clinical:
         for sd in cd.all("SubjectData", ODM_NS):
             patient = sd.attrs.get("SubjectKey", "")
@@ -265,6 +272,15 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
     for evs in entries.values():  # the source's order of events when it states it (SourceID), else the file's
         evs.sort(key=lambda e: (e.seq if all(x.seq is not None for x in evs) else 0, e.order))
     return entries, reader.skipped
+
+
+def _other_study(root: Node, cd: Node, studies: set[str]) -> bool:
+    """A ClinicalData of another study: its StudyOID is in trialflow's form (``ST.<study id>``), or the file is a
+    trialflow export, and it names none of the store's studies. Another system names its study its own way
+    (REDCap: ``Project.<name>``); its data is mapped by the ItemOIDs alone."""
+    oid = cd.attrs.get("StudyOID", "")
+    ours = oid.startswith("ST.") or root.attrs.get("SourceSystem") == "trialflow"
+    return ours and oid not in {f"ST.{s}" for s in studies}
 
 
 # -- turning entries into events ---------------------------------------------------------------------
@@ -381,6 +397,8 @@ class _Restorer:
             payload = self.id_bound_signature(payload)
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
+        if kind == "migrated" and check:
+            self.check_migration(entry, payload)
         return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
                          recorded_at=entry.recorded_at, user=entry.user),
                 _signature(kind, entry.effective, sig_payload, entry.recorded_at, entry.user))
@@ -394,6 +412,15 @@ class _Restorer:
             return payload
         self.flush()  # the earlier events must have their places
         return {**payload, IMPORTED_IDS: {str(i): seq for i, (_, seq) in sorted(self.seq_of.items())}}
+
+    def check_migration(self, entry: _Entry, payload: dict[str, Any]) -> None:
+        """A migration to a protocol version this store has not registered: named, with how to register it."""
+        to_hash = str(payload.get("to_hash", ""))
+        if not any(v.content_hash == to_hash for v in self.store.versions()):
+            raise Refused(f"{entry.place}: {self.patient} was migrated on {entry.effective} to protocol "
+                          f"v{payload.get('to_version', '?')} (sha256 {to_hash[:12]}), which this store has not "
+                          "registered: register that version first (trialflow protocol amend FILE --apply, FILE "
+                          "being its YAML), then import again; nothing imported")
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for

@@ -483,3 +483,59 @@ def test_the_history_line_of_a_reversal_restored_without_the_engines_fields_name
     full = Event(7, "P-1", 7, "reversal", dt.date(2026, 3, 1), when, USER, "typo",
                  {"reverses": [5, 6], "from": "off_study", "to": "sorafenib_6m", "trigger": "withdraw"}, 5)
     assert _summary(full) == "reverses event 5 (withdraw: back from off_study to sorafenib_6m)"
+
+
+# -- files the store cannot take: another study, a protocol version it has not registered ----------------
+def test_a_file_of_another_study_is_refused_naming_both_studies(tmp_path: Path) -> None:
+    """A trialflow export of another study (its StudyOID ST.other-study) is refused, naming the file's StudyOID
+    and the store's study; nothing is written. A REDCap file, which names its project its own way, is not."""
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    other = tmp_path / "other.xml"
+    other.write_text(out.read_text(encoding="utf-8").replace("sorafenib-dtc", "other-study"), encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    with pytest.raises(DocumentError) as err:
+        import_odm(target, other, "data.manager")
+    [problem] = [str(p) for p in err.value.problems]
+    line = next(n for n, row in enumerate(other.read_text().splitlines(), start=1) if "<ClinicalData" in row)
+    assert problem.startswith(f"{other}:{line}:"), problem
+    assert "StudyOID 'ST.other-study'" in problem and "study sorafenib-dtc (StudyOID ST.sorafenib-dtc)" in problem
+    assert target.patient_ids() == []
+    result = CliRunner().invoke(app, ["import", "odm", str(other), "--db", str(tmp_path / "target.db")])
+    assert result.exit_code == 1 and "ST.other-study" in result.output and "Traceback" not in result.output
+    target.close()
+
+
+def test_a_subject_migrated_to_a_version_the_store_lacks_is_refused_naming_it(tmp_path: Path) -> None:
+    """A subject migrated to v1.1 in the exporting store: the target, which has only v1.0, says which version (and
+    its hash) it lacks and how to register it, not that it has no protocol; nothing is written."""
+    from trialflow.engine import amend, migrate
+    from trialflow.protocol import bundled_protocol_path
+
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    enrol_started(source, "P-202")
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    amended = tmp_path / "v1.1.yaml"
+    amended.write_text(text.replace('  version: "1.0"\n  design:', '  version: "1.1"\n  design:', 1)
+                       .replace("{alpha: 0.05, test: two_sided", "{alpha: 0.10, test: two_sided", 1), encoding="utf-8")
+    amend(source, amended, "alpha 0.10", USER, apply=True)
+    migrate(source, ["P-202"], "1.1", "adopt amendment 1", USER)
+    v11 = source.versions()[-1].content_hash
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    target = new_store(str(tmp_path / "target.db"))
+    with pytest.raises(Refused) as err:
+        import_odm(target, out, "data.manager")
+    [problem] = err.value.problems
+    assert "P-202 was migrated" in problem and f"v1.1 (sha256 {v11[:12]})" in problem, problem
+    assert "trialflow protocol amend FILE --apply" in problem and "no protocol registered" not in problem
+    assert "SubjectData[P-202]" in problem
+    assert target.patient_ids() == []  # P-201, clean, is not written either: one transaction
+    amend(target, amended, "alpha 0.10", USER, apply=True)
+    assert set(import_odm(target, out, "data.manager").restored) == {"P-201", "P-202"}
+    target.close()
