@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trialflow.engine import Event, PatientState, Refused, Store, Written, fold
+from trialflow.engine import Event, PatientState, PermissionDenied, Refused, Store, Written, fold
 from trialflow.engine._dataqueries import cache_query
 from trialflow.engine._signature import BY_ID, IMPORTED_IDS
 from trialflow.engine._state import (
@@ -43,6 +43,7 @@ from trialflow.engine._state import (
 from trialflow.protocol import DocumentError, Problem, Protocol
 
 from ._forms import EVENT_PAYLOAD, EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
+from ._odm_admin import LOCATION_OID
 from ._odm_model import ODM_NS
 from ._xml import Node, parse_xml
 
@@ -93,6 +94,16 @@ class _Entry:
     def place(self) -> str:
         """Where a refusal of the entry points: its place in the file, then its path there."""
         return f"{self.at}: {self.where}" if self.at else self.where
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """Where the file says a subject is: its SiteRef, the Location's site code (None: the exporting store's own
+    Location, a patient at no site) and name, and the place of the SiteRef in the file."""
+
+    code: str | None
+    name: str
+    place: str
 
 
 def _where(*parts: str) -> str:
@@ -219,7 +230,7 @@ class _Reader:
                       at=f"{self.file}:{fd.line}:{fd.col}")
 
 
-def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]:
+def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str], dict[str, _Site]]:
     file = str(path)
     root = parse_xml(path)
     if root.ns != ODM_NS or root.tag != "ODM":
@@ -236,7 +247,10 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
             forms[f.oid] = f
     reader = _Reader(file, list(forms.values()))
     studies = {store.protocol(v.content_hash)[0].study.id for v in store.versions()}
+    locations: dict[str, str] = {}  # Location OID -> its name
     for admin in root.all("AdminData", ODM_NS):
+        for loc in admin.all("Location", ODM_NS):
+            locations[loc.attrs.get("OID", "")] = loc.attrs.get("Name", "")
         for u in admin.all("User", ODM_NS):
             login = u.first("LoginName", ODM_NS)
             if login is not None and login.text.strip():
@@ -246,6 +260,7 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
             if f"{{{REDCAP_NS}}}RecordIdField" in mdv.attrs:
                 reader.record_id_fields.add(mdv.attrs[f"{{{REDCAP_NS}}}RecordIdField"])
     entries: dict[str, list[_Entry]] = {}
+    sites: dict[str, _Site] = {}
     clinical = list(root.all("ClinicalData", ODM_NS))
     if not clinical:
         raise DocumentError([Problem(file, root.line, root.col, "$", "the file has no ClinicalData to import")])
@@ -260,6 +275,9 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
             patient = sd.attrs.get("SubjectKey", "")
             if f"{{{REDCAP_NS}}}RecordIdField" in sd.attrs:
                 reader.record_id_fields.add(sd.attrs[f"{{{REDCAP_NS}}}RecordIdField"])
+            site_ref = sd.first("SiteRef", ODM_NS)
+            if site_ref is not None:
+                sites[patient] = _site(reader, site_ref, patient, locations)
             for se in sd.all("StudyEventData", ODM_NS):
                 for fd in se.all("FormData", ODM_NS):
                     where = _where(f"SubjectData[{patient}]", f"StudyEventData[{se.attrs.get('StudyEventOID', '')}]",
@@ -271,7 +289,19 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
         raise DocumentError(sorted(reader.problems, key=lambda p: (p.line, p.column)))
     for evs in entries.values():  # the source's order of events when it states it (SourceID), else the file's
         evs.sort(key=lambda e: (e.seq if all(x.seq is not None for x in evs) else 0, e.order))
-    return entries, reader.skipped
+    return entries, reader.skipped, sites
+
+
+def _site(reader: _Reader, ref: Node, patient: str, locations: dict[str, str]) -> _Site:
+    """A SubjectData's SiteRef as a site code: trialflow's Location OIDs are ``LOC.<site code>``
+    (``LOC.STORE``: no site); another system's Location is taken by its OID."""
+    oid = ref.attrs.get("LocationOID", "")
+    at = f"{reader.file}:{ref.line}:{ref.col}: SubjectData[{patient}]/SiteRef[{oid}]"
+    if locations and oid not in locations:
+        reader.problem(ref, f"SubjectData[{patient}]/SiteRef[{oid}]",
+                       f"SiteRef names Location {oid!r}, which the file's AdminData does not define")
+    code = None if oid == LOCATION_OID else oid.removeprefix("LOC.")
+    return _Site(code, locations.get(oid, ""), at)
 
 
 def _other_study(root: Node, cd: Node, studies: set[str]) -> bool:
@@ -327,8 +357,8 @@ class _Restorer:
     ends where an event needs the id of one before it (a correction names its root) or a migration changes
     the protocol."""
 
-    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None):
-        self.store, self.tx, self.patient, self.state = store, tx, patient, state
+    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None, site: _Site | None = None):
+        self.store, self.tx, self.patient, self.state, self.site = store, tx, patient, state, site
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
         self.written: list[Event] = []
         self.pending: list[tuple[Any, _Entry]] = []
@@ -452,7 +482,7 @@ class _Restorer:
                               "store has not registered: register it first (trialflow protocol amend FILE --apply)")
             protocol = self.store.protocol(version.content_hash)[0]
             events = self.tx.create(self.patient, version.id, new.effective_date, [new],
-                                    projection(protocol, version.id))
+                                    projection(protocol, version.id), site=self.where(entry))
             self.written.extend(events)
             self.track(events[0], entry)
             self.state = fold(events)
@@ -463,6 +493,28 @@ class _Restorer:
         self.pending.append((new, entry))
         if new.kind == "migrated":
             self.flush()
+
+    def where(self, entry: _Entry) -> str | None:
+        """The site the restored subject joins, found and permitted as ``enroll --site`` finds and permits it
+        (the engine's :func:`resolve_site` and the enrolling permission at that site)."""
+        from trialflow.engine._identity import authorize, resolve_site
+
+        codes = self.tx.site_codes()
+        site = self.site
+        try:
+            where = resolve_site(self.tx.actor, site.code if site else None, codes)
+        except Refused as err:
+            if site is None:
+                raise Refused(f"{entry.place}: the file names no site for {self.patient} (no SiteRef) and "
+                              f"{err}") from None
+            name = f" ({site.name})" if site.name else ""
+            add = f"trialflow site add {site.code} {json.dumps(site.name or site.code)}"
+            known = ", ".join(codes) if codes else "none yet"
+            raise Refused(f"{site.place}: {self.patient} is at site {site.code}{name} in the file, which this store "
+                          f"does not have (sites: {known}): add it first ({add}), then import again; nothing "
+                          "imported") from None
+        authorize(self.tx.actor, "enroll", where, patient=self.patient)
+        return where
 
     def flush(self) -> None:
         """Append the pending events in one go and refresh the projection once."""
@@ -508,13 +560,13 @@ def _appended_record(patient: str, entry: _Entry) -> Any:
 
 
 def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
-                  records: list[tuple[str, Any]]) -> tuple[list[Event], bool]:
+                  records: list[tuple[str, Any]], site: _Site | None = None) -> tuple[list[Event], bool]:
     """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
     in the file go to ``records`` (checked like the CSV import). Returns (events written, restored)."""
     from trialflow.engine import record_from_dict
 
     state = tx.state(patient)
-    restorer = _Restorer(store, tx, patient, state)
+    restorer = _Restorer(store, tx, patient, state, site)
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:
             if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
@@ -548,7 +600,7 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
     p = Path(path)
     if not p.exists():
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
-    entries, skipped = _read(p, store)
+    entries, skipped, sites = _read(p, store)
 
     def work(tx: Any) -> OdmImport:
         written: list[Written] = []
@@ -558,7 +610,10 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
         count = 0
         for patient in sorted(entries):
             try:
-                events, was_restored = _plan_patient(store, tx, patient, entries[patient], records)
+                events, was_restored = _plan_patient(store, tx, patient, entries[patient], records,
+                                                          sites.get(patient))
+            except PermissionDenied:
+                raise  # not a problem of the file: the whole import is refused with the user's role
             except Refused as err:
                 problems.extend(err.problems)
                 continue

@@ -539,3 +539,62 @@ def test_a_subject_migrated_to_a_version_the_store_lacks_is_refused_naming_it(tm
     amend(target, amended, "alpha 0.10", USER, apply=True)
     assert set(import_odm(target, out, "data.manager").restored) == {"P-201", "P-202"}
     target.close()
+
+
+# -- the subject's site ----------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_subjects_site_travels_as_siteref_and_is_restored_with_the_enrolling_permission(
+        backend: str, tmp_path: Path, cheap_hashing: list[float]) -> None:  # noqa: F811
+    """The export names each subject's site as ODM 1.3.2's SiteRef (a Location of its AdminData); the import puts
+    the restored subject at that site, as ``enroll --site`` would, with the engine's enrolling permission: the
+    Amsterdam coordinator restores her patient into a team store, not Leiden's; a store without the site says to
+    add it. Nothing is written by a refused import."""
+    import xml.etree.ElementTree as ET
+
+    from team_helpers import at_decision, new_team_store
+
+    from trialflow.engine import PermissionDenied, add_site
+
+    source = new_team_store(str(tmp_path / "source.db"), cheap_hashing)
+    at_decision(source, "P-A01", "anna", "AMS")
+    at_decision(source, "P-L01", "bram", "LEI")
+    everyone, amsterdam = tmp_path / "all.xml", tmp_path / "ams.xml"
+    export_odm(source.store, everyone, actor=source["dina"])
+    export_odm(source.store, amsterdam, actor=source["anna"])
+    source.store.close()
+    validate_odm_file(everyone)
+    ns = "{http://www.cdisc.org/ns/odm/v1.3}"
+    root = ET.parse(everyone).getroot()
+    refs = {s.get("SubjectKey"): s.find(f"{ns}SiteRef").get("LocationOID")  # type: ignore[union-attr]
+            for s in root.iter(f"{ns}SubjectData")}
+    assert refs == {"P-A01": "LOC.AMS", "P-L01": "LOC.LEI"}
+    defined = {loc.get("OID") for loc in root.iter(f"{ns}Location")}
+    assert set(refs.values()) <= defined
+
+    urls = new_db_url(backend, tmp_path)
+    try:
+        team = new_team_store(next(urls), cheap_hashing)
+        with pytest.raises(PermissionDenied, match=r"anna.*P-L01.*site LEI"):
+            import_odm(team.store, everyone, team["anna"])
+        assert team.store.patient_ids() == []
+        result = import_odm(team.store, amsterdam, team["anna"])
+        assert result.restored == ("P-A01",) and team.store.sites_of(["P-A01"]) == {"P-A01": "AMS"}
+        assert import_odm(team.store, everyone, team["bram"]).restored == ("P-L01",)  # P-A01 up to date
+        assert team.store.sites_of(["P-L01"]) == {"P-L01": "LEI"}
+        team.store.close()
+    finally:
+        for _ in urls:
+            pass
+
+    plain = new_store(str(tmp_path / "plain.db"))  # a store without a team and without sites
+    with pytest.raises(Refused) as err:
+        import_odm(plain, amsterdam, "data.manager")
+    [problem] = err.value.problems
+    line = next(n for n, row in enumerate(amsterdam.read_text().splitlines(), start=1) if "<SiteRef" in row)
+    assert problem.startswith(f"{amsterdam}:{line}:") and "SubjectData[P-A01]/SiteRef[LOC.AMS]" in problem, problem
+    assert 'at site AMS (Amsterdam UMC)' in problem and 'trialflow site add AMS "Amsterdam UMC"' in problem
+    assert plain.patient_ids() == []
+    add_site(plain, "data.manager", "AMS", "Amsterdam UMC")
+    assert import_odm(plain, amsterdam, "data.manager").restored == ("P-A01",)
+    assert plain.sites_of(["P-A01"]) == {"P-A01": "AMS"}
+    plain.close()
