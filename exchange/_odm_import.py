@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trialflow.engine import Event, PatientState, PermissionDenied, Refused, Store, Written, fold
+from trialflow.engine._base import Problem as EngineProblem
 from trialflow.engine._dataqueries import cache_query
 from trialflow.engine._signature import BY_ID, IMPORTED_IDS
 from trialflow.engine._state import (
@@ -357,8 +358,14 @@ class _Restorer:
     ends where an event needs the id of one before it (a correction names its root) or a migration changes
     the protocol."""
 
-    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None, site: _Site | None = None):
+    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None, site: _Site | None = None,
+                 confirm_unusual: str | None = None):
+        from trialflow.engine._base import today
+
         self.store, self.tx, self.patient, self.state, self.site = store, tx, patient, state, site
+        self.confirm_unusual = confirm_unusual
+        self.on = today()  # read once: every record's date is compared with it, as record_in does
+        self.moved = False  # a pending event changes the state records are checked against (a phase change...)
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
         self.written: list[Event] = []
         self.pending: list[tuple[Any, _Entry]] = []
@@ -382,6 +389,7 @@ class _Restorer:
             if entry.transaction in ("Update", "Remove") and check:
                 self.flush()  # the correction points at events that must have their ids
             chain = self.chains.get(entry.key)
+            reason = entry.reason
             if entry.transaction in ("Update", "Remove"):
                 if not chain:
                     raise Refused(f"{entry.place}: a {entry.transaction.lower()} of a form the subject does not have")
@@ -396,15 +404,18 @@ class _Restorer:
                     record = _record_payload(entry)
                     sig_payload = {"record": record}
                     effective = dt.date.fromisoformat(record["date"])
+                    reason = self.check_record(entry, record) if check else reason
                 body = {"root": chain[0].id, **sig_payload}
-                return (NewEvent("correction", effective, body, entry.reason, corrects=last.id,
+                return (NewEvent("correction", effective, body, reason, corrects=last.id,
                                  recorded_at=entry.recorded_at, user=entry.user),
                         _signature("correction", effective, sig_payload, entry.recorded_at, entry.user))
             record = _record_payload(entry)
             from trialflow.engine._store import dedup_key
 
             effective = dt.date.fromisoformat(record["date"])
-            return (NewEvent("observation", effective, record, entry.reason, dedup=dedup_key(self.patient, record),
+            if check:
+                reason = self.check_record(entry, record)
+            return (NewEvent("observation", effective, record, reason, dedup=dedup_key(self.patient, record),
                              recorded_at=entry.recorded_at, user=entry.user),
                     _signature("observation", effective, record, entry.recorded_at, entry.user))
         assert entry.effective is not None
@@ -442,6 +453,33 @@ class _Restorer:
             return payload
         self.flush()  # the earlier events must have their places
         return {**payload, IMPORTED_IDS: {str(i): seq for i, (_, seq) in sorted(self.seq_of.items())}}
+
+    def check_record(self, entry: _Entry, record: dict[str, Any]) -> str | None:
+        """A restored record checked as ``trialflow record`` checks one (the engine's :func:`admissible` and
+        :func:`implausible_fields`, as ``record_in`` calls them), against the restored subject's state at that
+        point of its history; returns the reason to store (an unusual value's confirmation added to it).
+        A value the exporting store recorded as confirmed unusual carries that confirmation in its
+        ReasonForChange and stands as confirmed."""
+        from trialflow.engine import record_from_dict
+        from trialflow.engine._checks import admissible, implausible_fields
+
+        if self.state is None:
+            return entry.reason  # no enrolment before it: append refuses it
+        if self.moved:
+            self.flush()  # the state the record is checked against holds every event before it
+        protocol = self.protocol()
+        rec = record_from_dict(record)
+        bad = admissible(protocol, self.state, rec, on=self.on)
+        if bad:
+            raise Refused(_at(entry, "date", EngineProblem(f"{self.patient}: {bad}")))
+        unusual = implausible_fields(protocol, rec, record)
+        if not unusual or CONFIRMED in (entry.reason or ""):
+            return entry.reason
+        if self.confirm_unusual is None:
+            raise Refused(*[_at(entry, f, EngineProblem(f"{self.patient}: {u}", f"; if it is right, {HOW_TO_CONFIRM}",
+                                                   unusual=True)) for f, u in unusual])
+        note = f"{CONFIRMED} {self.confirm_unusual.strip()}"
+        return f"{entry.reason}; {note}" if entry.reason else note
 
     def check_migration(self, entry: _Entry, payload: dict[str, Any]) -> None:
         """A migration to a protocol version this store has not registered: named, with how to register it."""
@@ -490,6 +528,7 @@ class _Restorer:
             return
         if new.kind == "phase_changed":
             self.phase = new.payload.get("to")
+        self.moved = self.moved or new.kind not in ("observation", "correction")
         self.pending.append((new, entry))
         if new.kind == "migrated":
             self.flush()
@@ -532,6 +571,7 @@ class _Restorer:
         for event, (_, entry) in zip(events, self.pending, strict=True):
             self.track(event, entry)
         self.pending = []
+        self.moved = False
 
     def track(self, event: Event, entry: _Entry) -> None:
         if entry.source_id is not None:
@@ -541,6 +581,32 @@ class _Restorer:
             self.chains[entry.key] = [event]
         elif event.kind == "correction":
             self.chains[entry.key].append(event)
+
+
+#: what an unusual value's confirmation reads in its event's reason (``record_in`` and ``correct`` write it)
+CONFIRMED = "unusual value confirmed:"
+HOW_TO_CONFIRM = "import the file with --confirm-unusual REASON"
+
+
+def _item_oid(entry: _Entry, field: str | None) -> str | None:
+    """The ItemOID of an engine refusal's ``field`` (``value``, ``target[].diameter_mm``) in the entry's form."""
+    if not field:
+        return None
+    name, _, rest = field.partition("[].")
+    for group in entry.form.groups:
+        if (group.key is None and not rest) or (group.key == name and rest):
+            found = next((i.oid for i in group.items if i.key == (rest or name)), None)
+            if found:
+                return found
+    return None
+
+
+def _at(entry: _Entry, field: str | None, problem: str) -> str:
+    """An engine refusal of the entry's record said at its place in the file, as the file's other problems are
+    (``FILE:LINE:COLUMN: SubjectData[...]/.../FormData[...]/ItemData[...]``), its advice and kind kept."""
+    oid = _item_oid(entry, field)
+    place = entry.place + (f"/ItemData[{oid}]" if oid else "")
+    return problem.at(place) if isinstance(problem, EngineProblem) else f"{place}: {problem}"
 
 
 def _appended_record(patient: str, entry: _Entry) -> Any:
@@ -560,25 +626,27 @@ def _appended_record(patient: str, entry: _Entry) -> Any:
 
 
 def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
-                  records: list[tuple[str, Any]], site: _Site | None = None) -> tuple[list[Event], bool]:
+                  records: list[tuple[str, Any, _Entry]], site: _Site | None = None,
+                  confirm_unusual: str | None = None) -> tuple[list[Event], bool]:
     """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
-    in the file go to ``records`` (checked like the CSV import). Returns (events written, restored)."""
+    in the file go to ``records`` with their entries (checked like the CSV import). Returns (events written,
+    restored)."""
     from trialflow.engine import record_from_dict
 
     state = tx.state(patient)
-    restorer = _Restorer(store, tx, patient, state, site)
+    restorer = _Restorer(store, tx, patient, state, site, confirm_unusual)
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:
             if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
                 raise Refused(f"{e.place}: only new records can be imported for {patient}, who is already enrolled "
                               f"(a {e.form.kind} {e.transaction.lower()} needs the subject's history in the file)")
-            records.append((patient, record_from_dict(_record_payload(e))))
+            records.append((patient, record_from_dict(_record_payload(e)), e))
         return [], False
     stored = list(state.events) if state is not None else []
     stored_seq: dict[int, Any] = {e.id: ("seq", e.seq) for e in stored}
     for i, entry in enumerate(entries):
         if state is not None and i >= len(stored):
-            records.append((patient, _appended_record(patient, entry)))
+            records.append((patient, _appended_record(patient, entry), entry))
             continue
         new, signature = restorer.new_event(entry, check=i >= len(stored))
         if i < len(stored):
@@ -593,10 +661,16 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
     return restorer.written, state is None
 
 
-def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
-    """Import the ClinicalData of an ODM file in one transaction; importing it again writes nothing."""
+def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str | None = None) -> OdmImport:
+    """Import the ClinicalData of an ODM file in one transaction; importing it again writes nothing.
+
+    Every record is checked as ``trialflow record`` checks it, a restored subject's against its state at that
+    point of the restored history; ``confirm_unusual``: the reason the file's values outside a plausible range
+    the protocol declares are right (stored with each of them), as ``trialflow import`` takes it."""
     from trialflow.engine._workflow import record_in
 
+    if confirm_unusual is not None and not confirm_unusual.strip():
+        raise Refused("--confirm-unusual needs the reason the value is right")
     p = Path(path)
     if not p.exists():
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
@@ -605,13 +679,13 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
     def work(tx: Any) -> OdmImport:
         written: list[Written] = []
         restored: list[str] = []
-        records: list[tuple[str, Any]] = []
+        records: list[tuple[str, Any, _Entry]] = []
         problems: list[str] = []
         count = 0
         for patient in sorted(entries):
             try:
                 events, was_restored = _plan_patient(store, tx, patient, entries[patient], records,
-                                                          sites.get(patient))
+                                                          sites.get(patient), confirm_unusual)
             except PermissionDenied:
                 raise  # not a problem of the file: the whole import is refused with the user's role
             except Refused as err:
@@ -626,15 +700,22 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
                 written.append(Written(patient, tuple(events), state.phase,
                                        f"{patient}: {len(events)} event(s) "
                                        f"{'restored' if was_restored else 'added'}; phase {state.phase}"))
-            elif not any(p == patient for p, _ in records):
+            elif not any(p == patient for p, _, _ in records):
                 written.append(Written(patient, (), "", f"{patient}: already up to date"))
             if was_restored:
                 restored.append(patient)
         if problems:
             raise Refused(*problems)
         if records:
-            for w in record_in(store, tx, records, how_to_confirm="record it with trialflow record ... "
-                               "--confirm-unusual REASON (an ODM import confirms no value)"):
+            try:
+                added = record_in(store, tx, [(patient, rec) for patient, rec, _ in records],
+                                  confirm_unusual=confirm_unusual, how_to_confirm=HOW_TO_CONFIRM)
+            except PermissionDenied:
+                raise
+            except Refused as err:  # each refusal at its record's place in the file
+                raise Refused(*[_at(records[q.item][2], q.field, q) if getattr(q, "item", None) is not None
+                                else q for q in err.problems]) from None
+            for w in added:
                 count += len(w.events)
                 written.append(w)
         return OdmImport(str(p), tuple(restored), tuple(written), count, tuple(skipped))

@@ -598,3 +598,116 @@ def test_the_subjects_site_travels_as_siteref_and_is_restored_with_the_enrolling
     assert import_odm(plain, amsterdam, "data.manager").restored == ("P-A01",)
     assert plain.sites_of(["P-A01"]) == {"P-A01": "AMS"}
     plain.close()
+
+
+# -- records checked as `trialflow record` checks them, restored subjects too --------------------------
+def _edited(text: str, item: str, value: str) -> str:
+    """The file with the first ``item``'s Value replaced."""
+    return re.sub(rf'(ItemOID="{item}" Value=")[^"]*(")', rf"\g<1>{value}\g<2>", text, count=1)
+
+
+def _started_with_a_tg(store: Store) -> None:
+    enrol_started(store, "P-201")
+    record(store, "P-201", {"kind": "tg", "date": "2026-01-12", "value": 120, "unit": "ug/L", "loq": 0.2}, USER)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, row in enumerate(text.splitlines(), start=1) if needle in row)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_restored_subjects_records_get_records_date_and_plausibility_checks(backend: str, tmp_path: Path) -> None:
+    """A subject new to the store is restored with every record checked as ``trialflow record`` checks it against
+    the restored state at that point: a date in the future or long before enrolment is refused, and a value outside
+    the protocol's plausible range unless ``--confirm-unusual`` gives the reason; each refusal at its place in the
+    file; a refused import writes nothing."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    urls = new_db_url(backend, tmp_path)
+    try:
+        target = new_store(next(urls))
+        for value, finding in (("2029-09-13", "is in the future"), ("1990-01-05", "is long before enrolment")):
+            bad = tmp_path / f"bad-{value}.xml"
+            bad.write_text(_edited(text, "tg_date", value), encoding="utf-8")
+            with pytest.raises(Refused) as err:
+                import_odm(target, bad, "data.manager")
+            [problem] = err.value.problems
+            form_line = max(n for n, row in enumerate(text.splitlines()[:_line_of(text, 'ItemOID="tg_date"')],
+                                                      start=1) if "<FormData" in row)
+            assert problem.startswith(f"{bad}:{form_line}:"), problem
+            assert "SubjectData[P-201]/" in problem and "/ItemData[tg_date]: P-201: tg dated" in problem, problem
+            assert finding in problem, problem
+            assert target.patient_ids() == []
+
+        unusual = tmp_path / "unusual.xml"
+        unusual.write_text(_edited(text, "tg_value", "250000"), encoding="utf-8")
+        with pytest.raises(Refused) as err:
+            import_odm(target, unusual, "data.manager")
+        [problem] = err.value.problems
+        assert "/ItemData[tg_value]: P-201: tg value 250000 ug/L" in problem and "plausible range" in problem
+        assert problem.endswith("import the file with --confirm-unusual REASON"), problem
+        assert err.value.unusual and target.patient_ids() == []
+        result = import_odm(target, unusual, "data.manager", confirm_unusual="lab confirmed the value")
+        assert result.restored == ("P-201",)
+        confirmed = next(e for e in history(target, "P-201") if e.kind == "observation"
+                         and e.payload.get("value") == 250000)
+        assert confirmed.reason == "unusual value confirmed: lab confirmed the value"
+        # the confirmation travels with the record: its export restores into another store without being asked again
+        again = tmp_path / "again.xml"
+        export_odm(target, again)
+        target.close()
+        elsewhere = new_store(str(tmp_path / "elsewhere.db"))
+        assert import_odm(elsewhere, again, "data.manager").restored == ("P-201",)
+        elsewhere.close()
+    finally:
+        for _ in urls:
+            pass
+
+
+def test_an_enrolled_subjects_refused_record_is_located_in_the_file_and_confirmable(site_store: Store,
+                                                                                     tmp_path: Path) -> None:
+    """Records for an enrolled subject: a refusal of the engine's checks names the file, line and column and the
+    SubjectData/.../ItemData path as the file's other problems do; --confirm-unusual imports the value."""
+    text = _edited(REDCAP.read_text(encoding="utf-8"), "tg_value", "250000")
+    bad = tmp_path / "unusual.xml"
+    bad.write_text(text, encoding="utf-8")
+    before = len(history(site_store, "P-101"))
+    with pytest.raises(Refused) as err:
+        import_odm(site_store, bad, "data.manager")
+    [problem] = err.value.problems
+    lines = text.splitlines()
+    form_line = max(n for n, row in enumerate(lines[:_line_of(text, 'Value="250000"')], start=1) if "<FormData" in row)
+    assert problem.startswith(f"{bad}:{form_line}:"), problem
+    assert "SubjectData[P-101]/StudyEventData[Event.tg_w0_arm_1]/FormData[Form.tg:1]/ItemData[tg_value]" in problem
+    assert "P-101: tg value 250000 ug/L" in problem and problem.endswith("--confirm-unusual REASON"), problem
+    assert "confirms no value" not in problem
+    assert len(history(site_store, "P-101")) == before
+    result = import_odm(site_store, bad, "data.manager", confirm_unusual="re-assayed: right")
+    assert result.events == 7
+    tg = next(e for e in history(site_store, "P-101") if e.kind == "observation" and e.payload.get("value") == 250000)
+    assert tg.reason == "unusual value confirmed: re-assayed: right"
+
+
+def test_cli_import_odm_takes_confirm_unusual(tmp_path: Path) -> None:
+    runner = CliRunner()
+    src, dst = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
+    source = new_store(src)
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    bad = tmp_path / "bad.xml"
+    bad.write_text(_edited(out.read_text(encoding="utf-8"), "tg_value", "250000"), encoding="utf-8")
+    new_store(dst).close()
+    refused = runner.invoke(app, ["import", "odm", str(bad), "--db", dst])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert f"{bad}:" in refused.output and "--confirm-unusual REASON" in refused.output, refused.output
+    blank = runner.invoke(app, ["import", "odm", str(bad), "--confirm-unusual", " ", "--db", dst])
+    assert blank.exit_code == 1 and "needs the reason" in blank.output
+    done = runner.invoke(app, ["import", "odm", str(bad), "--confirm-unusual", "lab confirmed", "--db", dst])
+    assert done.exit_code == 0, done.output
+    assert "1 subject(s) restored" in done.output
