@@ -542,10 +542,12 @@ class _Restorer:
         site = self.site
         try:
             where = resolve_site(self.tx.actor, site.code if site else None, codes)
-        except Refused as err:
-            if site is None:
-                raise Refused(f"{entry.place}: the file names no site for {self.patient} (no SiteRef) and "
-                              f"{err}") from None
+        except Refused:
+            if site is None:  # resolve_site's advice is enrol's --site, which an import has not
+                raise Refused(f"{entry.place}: the file names no site for {self.patient} and this store has "
+                              f"{len(codes)} sites ({', '.join(codes)}): give its SubjectData a SiteRef "
+                              f"(<SiteRef LocationOID=\"LOC.{codes[0]}\"/>, before its StudyEventData); "
+                              "nothing imported") from None
             name = f" ({site.name})" if site.name else ""
             add = f"trialflow site add {site.code} {json.dumps(site.name or site.code)}"
             known = ", ".join(codes) if codes else "none yet"

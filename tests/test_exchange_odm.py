@@ -582,6 +582,20 @@ def test_the_subjects_site_travels_as_siteref_and_is_restored_with_the_enrolling
         assert import_odm(team.store, everyone, team["bram"]).restored == ("P-L01",)  # P-A01 up to date
         assert team.store.sites_of(["P-L01"]) == {"P-L01": "LEI"}
         team.store.close()
+        # no SiteRef (another system's file): as enrol without --site, the only site of the store or of the user
+        unsited = tmp_path / "unsited.xml"
+        unsited.write_text(re.sub(r"<SiteRef [^>]*/>", "", amsterdam.read_text(encoding="utf-8")), encoding="utf-8")
+        other = new_team_store(str(tmp_path / "other.db"), cheap_hashing)
+        with pytest.raises(Refused, match=r"names no site for P-A01 and this store has 2 sites \(AMS, LEI\)"):
+            import_odm(other.store, unsited, other["dina"])
+        assert import_odm(other.store, unsited, other["anna"]).restored == ("P-A01",)
+        assert other.store.sites_of(["P-A01"]) == {"P-A01": "AMS"}
+        undefined = tmp_path / "undefined.xml"  # a SiteRef to a Location the AdminData does not define
+        undefined.write_text(amsterdam.read_text(encoding="utf-8").replace('<SiteRef LocationOID="LOC.AMS"',
+                                                                           '<SiteRef LocationOID="LOC.XYZ"'))
+        with pytest.raises(DocumentError, match=r"SiteRef\[LOC.XYZ\].*does not define"):
+            import_odm(other.store, undefined, other["dina"])
+        other.store.close()
     finally:
         for _ in urls:
             pass
