@@ -124,12 +124,13 @@ def export_sdtm_dv_cmd(
                   "subject(s)", markup=False)
 
 
-def import_odm_command(file: Path, db: str | None, user: str, as_json: bool) -> None:
-    """``trialflow import odm FILE`` (called by the import command)."""
+def import_odm_command(file: Path, db: str | None, user: Any, as_json: bool,
+                       confirm_unusual: str | None = None) -> None:
+    """``trialflow import odm FILE [--confirm-unusual REASON]`` (called by the import command)."""
     _require_exchange()
     from trialflow.exchange import import_odm
 
-    result = call(import_odm, open_store(db), file, user)
+    result = call(import_odm, open_store(db), file, user, confirm_unusual=confirm_unusual)
     if as_json:
         print_json(result)
         return

@@ -241,10 +241,8 @@ def register(app: typer.Typer) -> None:
 
             if file == "odm" and odm_file is None:
                 fail("trialflow import odm FILE: the ODM file is missing", code=2)
-            if confirm_unusual is not None:
-                fail("--confirm-unusual is for a case file or a laboratory CSV, not ODM", code=2)
             import_odm_command(odm_file if odm_file is not None else Path(file), db,
-                               resolve_user(user, password_stdin), as_json)
+                               resolve_user(user, password_stdin), as_json, confirm_unusual)
             return
         store = open_store(db)
         _written(call(import_file, store, Path(file), resolve_user(user, password_stdin),

@@ -289,6 +289,9 @@ class Store:
             q = select(t)
             q = q.where(t.c.content_hash == content_hash) if content_hash else q.order_by(t.c.id.desc())
             row = s.execute(q.limit(1)).first()
+            if row is None and content_hash:
+                raise StoreError(f"the store has not registered the protocol version with sha256 {content_hash[:12]}: "
+                                 "register it first (trialflow protocol amend FILE --apply)")
             if row is None:
                 raise StoreError("the store has no protocol registered: run `trialflow init`")
             return _stored_model(row.content_hash, row.yaml_text, row.source_file), self._version(row)

@@ -35,7 +35,7 @@ from trialflow.protocol import Protocol
 from trialflow.rules.observations import TgAbResult, TgSample
 
 from ._access import readable_events
-from ._output import output_folder
+from ._output import output_folder, private_file
 
 __all__ = ["LOINC_TG", "LOINC_TGAB", "FhirExport", "export_fhir", "fhir_resources"]
 
@@ -265,18 +265,18 @@ def export_fhir(store: Store, out: str | Path, *, actor: Any = None) -> FhirExpo
     """Write ``bundle.json`` and one ``<Type>.ndjson`` per resource type into the folder ``out``."""
     from fhir.resources.bundle import Bundle
 
-    folder = output_folder(out)
+    folder = output_folder(out, private=True)  # patient data: the owner's alone, as the ODM and DV exports
     models: Sequence[tuple[str, Any]] = fhir_resources(store, actor)
     by_type: dict[str, list[str]] = {}
     for _, model in models:
         by_type.setdefault(model.get_resource_type(), []).append(model.model_dump_json(exclude_none=True))
     for kind, lines in by_type.items():
-        (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        private_file(folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     bundle = Bundle.model_validate({
         "resourceType": "Bundle", "id": f"trialflow-{store.protocol()[0].study.id}", "type": "collection",
         "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "entry": [{"fullUrl": url, "resource": json.loads(m.model_dump_json(exclude_none=True))} for url, m in models],
     })
-    path = folder / "bundle.json"
+    path = private_file(folder / "bundle.json")
     path.write_text(bundle.model_dump_json(exclude_none=True, indent=2), encoding="utf-8")
     return FhirExport(str(folder), str(path), {k: len(v) for k, v in by_type.items()})

@@ -106,7 +106,8 @@ def _signature(patient: str, decision: Event, signed_by: Event | None, location:
         DateTimeStamp=ODM.DateTimeStamp(_content=_stamp(when)))
 
 
-def _subject(patient: str, events: Sequence[Event], protocol: Protocol, location: str) -> ODM.SubjectData:
+def _subject(patient: str, events: Sequence[Event], protocol: Protocol, site: str | None) -> ODM.SubjectData:
+    location = location_oid(site)
     state = fold(events)
     signatures = {int(e.payload["decision_seq"]): e for e in events
                   if e.kind == SIGNATURE and "decision_seq" in e.payload}
@@ -141,6 +142,8 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol, location
             fd = _form_data(forms[GENERIC_EVENT], e, e.seq, generic, "Insert", location)
         slots.setdefault(where, []).append(fd)
     subject = ODM.SubjectData(SubjectKey=patient, TransactionType="Insert")
+    if site is not None:  # ODM 1.3.2's SiteRef: the Location (AdminData) where the subject is enrolled
+        subject.SiteRef = ODM.SiteRef(LocationOID=location)
     for oid in sorted(slots, key=lambda o: visit_order.index(o) if o in visit_order else len(visit_order)):
         sed = ODM.StudyEventData(StudyEventOID=oid, TransactionType="Insert", FormData=slots[oid])
         if oid == UNSCHEDULED_EVENT:
@@ -152,14 +155,15 @@ def _subject(patient: str, events: Sequence[Event], protocol: Protocol, location
 def build_clinical(events_by_patient: Mapping[str, Sequence[Event]], protocols: Mapping[str, Protocol],
                    sites: Mapping[str, str | None] | None = None) -> list[ODM.ClinicalData]:
     """One ClinicalData per protocol version that has patients (a patient sits under its current version);
-    every AuditRecord and Signature of a patient names the patient's site (``sites``) as its Location."""
+    every AuditRecord and Signature of a patient names the patient's site (``sites``) as its Location, and the
+    SubjectData's SiteRef names it too (a patient at no site has none)."""
     sites = sites or {}
     by_version: dict[str, list[ODM.SubjectData]] = {}
     for patient in sorted(events_by_patient):
         events = sorted(events_by_patient[patient], key=lambda e: e.seq)
         protocol = protocols[fold(events).protocol_hash]
         by_version.setdefault(protocol.content_hash, []).append(_subject(patient, events, protocol,
-                                                                           location_oid(sites.get(patient))))
+                                                                           sites.get(patient)))
     out = []
     for content_hash, subjects in by_version.items():
         p = protocols[content_hash]

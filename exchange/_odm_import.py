@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trialflow.engine import Event, PatientState, Refused, Store, Written, fold
+from trialflow.engine import Event, PatientState, PermissionDenied, Refused, Store, Written, fold
+from trialflow.engine._base import Problem as EngineProblem
 from trialflow.engine._dataqueries import cache_query
 from trialflow.engine._signature import BY_ID, IMPORTED_IDS
 from trialflow.engine._state import (
@@ -43,6 +44,7 @@ from trialflow.engine._state import (
 from trialflow.protocol import DocumentError, Problem, Protocol
 
 from ._forms import EVENT_PAYLOAD, EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
+from ._odm_admin import LOCATION_OID
 from ._odm_model import ODM_NS
 from ._xml import Node, parse_xml
 
@@ -93,6 +95,16 @@ class _Entry:
     def place(self) -> str:
         """Where a refusal of the entry points: its place in the file, then its path there."""
         return f"{self.at}: {self.where}" if self.at else self.where
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """Where the file says a subject is: its SiteRef, the Location's site code (None: the exporting store's own
+    Location, a patient at no site) and name, and the place of the SiteRef in the file."""
+
+    code: str | None
+    name: str
+    place: str
 
 
 def _where(*parts: str) -> str:
@@ -219,7 +231,7 @@ class _Reader:
                       at=f"{self.file}:{fd.line}:{fd.col}")
 
 
-def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]:
+def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str], dict[str, _Site]]:
     file = str(path)
     root = parse_xml(path)
     if root.ns != ODM_NS or root.tag != "ODM":
@@ -235,7 +247,11 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
                 f = FormSpec(f.oid, f.name, f.kind, f.role, groups)
             forms[f.oid] = f
     reader = _Reader(file, list(forms.values()))
+    studies = {store.protocol(v.content_hash)[0].study.id for v in store.versions()}
+    locations: dict[str, str] = {}  # Location OID -> its name
     for admin in root.all("AdminData", ODM_NS):
+        for loc in admin.all("Location", ODM_NS):
+            locations[loc.attrs.get("OID", "")] = loc.attrs.get("Name", "")
         for u in admin.all("User", ODM_NS):
             login = u.first("LoginName", ODM_NS)
             if login is not None and login.text.strip():
@@ -245,14 +261,24 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
             if f"{{{REDCAP_NS}}}RecordIdField" in mdv.attrs:
                 reader.record_id_fields.add(mdv.attrs[f"{{{REDCAP_NS}}}RecordIdField"])
     entries: dict[str, list[_Entry]] = {}
+    sites: dict[str, _Site] = {}
     clinical = list(root.all("ClinicalData", ODM_NS))
     if not clinical:
         raise DocumentError([Problem(file, root.line, root.col, "$", "the file has no ClinicalData to import")])
+    wrong_study = [cd for cd in clinical if _other_study(root, cd, studies)]
+    if wrong_study:
+        mine = ", ".join(f"{s} (StudyOID ST.{s})" for s in sorted(studies))
+        raise DocumentError([Problem(file, cd.line, cd.col, "ClinicalData", f"the file's data is for StudyOID "
+                                     f"{cd.attrs.get('StudyOID', '')!r}, and this store holds study {mine}: "
+                                     "nothing imported") for cd in wrong_study])
     for cd in clinical:
         for sd in cd.all("SubjectData", ODM_NS):
             patient = sd.attrs.get("SubjectKey", "")
             if f"{{{REDCAP_NS}}}RecordIdField" in sd.attrs:
                 reader.record_id_fields.add(sd.attrs[f"{{{REDCAP_NS}}}RecordIdField"])
+            site_ref = sd.first("SiteRef", ODM_NS)
+            if site_ref is not None:
+                sites[patient] = _site(reader, site_ref, patient, locations)
             for se in sd.all("StudyEventData", ODM_NS):
                 for fd in se.all("FormData", ODM_NS):
                     where = _where(f"SubjectData[{patient}]", f"StudyEventData[{se.attrs.get('StudyEventOID', '')}]",
@@ -264,7 +290,28 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str]]
         raise DocumentError(sorted(reader.problems, key=lambda p: (p.line, p.column)))
     for evs in entries.values():  # the source's order of events when it states it (SourceID), else the file's
         evs.sort(key=lambda e: (e.seq if all(x.seq is not None for x in evs) else 0, e.order))
-    return entries, reader.skipped
+    return entries, reader.skipped, sites
+
+
+def _site(reader: _Reader, ref: Node, patient: str, locations: dict[str, str]) -> _Site:
+    """A SubjectData's SiteRef as a site code: trialflow's Location OIDs are ``LOC.<site code>``
+    (``LOC.STORE``: no site); another system's Location is taken by its OID."""
+    oid = ref.attrs.get("LocationOID", "")
+    at = f"{reader.file}:{ref.line}:{ref.col}: SubjectData[{patient}]/SiteRef[{oid}]"
+    if locations and oid not in locations:
+        reader.problem(ref, f"SubjectData[{patient}]/SiteRef[{oid}]",
+                       f"SiteRef names Location {oid!r}, which the file's AdminData does not define")
+    code = None if oid == LOCATION_OID else oid.removeprefix("LOC.")
+    return _Site(code, locations.get(oid, ""), at)
+
+
+def _other_study(root: Node, cd: Node, studies: set[str]) -> bool:
+    """A ClinicalData of another study: its StudyOID is in trialflow's form (``ST.<study id>``), or the file is a
+    trialflow export, and it names none of the store's studies. Another system names its study its own way
+    (REDCap: ``Project.<name>``); its data is mapped by the ItemOIDs alone."""
+    oid = cd.attrs.get("StudyOID", "")
+    ours = oid.startswith("ST.") or root.attrs.get("SourceSystem") == "trialflow"
+    return ours and oid not in {f"ST.{s}" for s in studies}
 
 
 # -- turning entries into events ---------------------------------------------------------------------
@@ -311,8 +358,14 @@ class _Restorer:
     ends where an event needs the id of one before it (a correction names its root) or a migration changes
     the protocol."""
 
-    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None):
-        self.store, self.tx, self.patient, self.state = store, tx, patient, state
+    def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None, site: _Site | None = None,
+                 confirm_unusual: str | None = None):
+        from trialflow.engine._base import today
+
+        self.store, self.tx, self.patient, self.state, self.site = store, tx, patient, state, site
+        self.confirm_unusual = confirm_unusual
+        self.on = today()  # read once: every record's date is compared with it, as record_in does
+        self.moved = False  # a pending event changes the state records are checked against (a phase change...)
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
         self.written: list[Event] = []
         self.pending: list[tuple[Any, _Entry]] = []
@@ -336,6 +389,7 @@ class _Restorer:
             if entry.transaction in ("Update", "Remove") and check:
                 self.flush()  # the correction points at events that must have their ids
             chain = self.chains.get(entry.key)
+            reason = entry.reason
             if entry.transaction in ("Update", "Remove"):
                 if not chain:
                     raise Refused(f"{entry.place}: a {entry.transaction.lower()} of a form the subject does not have")
@@ -350,15 +404,18 @@ class _Restorer:
                     record = _record_payload(entry)
                     sig_payload = {"record": record}
                     effective = dt.date.fromisoformat(record["date"])
+                    reason = self.check_record(entry, record) if check else reason
                 body = {"root": chain[0].id, **sig_payload}
-                return (NewEvent("correction", effective, body, entry.reason, corrects=last.id,
+                return (NewEvent("correction", effective, body, reason, corrects=last.id,
                                  recorded_at=entry.recorded_at, user=entry.user),
                         _signature("correction", effective, sig_payload, entry.recorded_at, entry.user))
             record = _record_payload(entry)
             from trialflow.engine._store import dedup_key
 
             effective = dt.date.fromisoformat(record["date"])
-            return (NewEvent("observation", effective, record, entry.reason, dedup=dedup_key(self.patient, record),
+            if check:
+                reason = self.check_record(entry, record)
+            return (NewEvent("observation", effective, record, reason, dedup=dedup_key(self.patient, record),
                              recorded_at=entry.recorded_at, user=entry.user),
                     _signature("observation", effective, record, entry.recorded_at, entry.user))
         assert entry.effective is not None
@@ -381,6 +438,8 @@ class _Restorer:
             payload = self.id_bound_signature(payload)
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
+        if kind == "migrated" and check:
+            self.check_migration(entry, payload)
         return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
                          recorded_at=entry.recorded_at, user=entry.user),
                 _signature(kind, entry.effective, sig_payload, entry.recorded_at, entry.user))
@@ -394,6 +453,42 @@ class _Restorer:
             return payload
         self.flush()  # the earlier events must have their places
         return {**payload, IMPORTED_IDS: {str(i): seq for i, (_, seq) in sorted(self.seq_of.items())}}
+
+    def check_record(self, entry: _Entry, record: dict[str, Any]) -> str | None:
+        """A restored record checked as ``trialflow record`` checks one (the engine's :func:`admissible` and
+        :func:`implausible_fields`, as ``record_in`` calls them), against the restored subject's state at that
+        point of its history; returns the reason to store (an unusual value's confirmation added to it).
+        A value the exporting store recorded as confirmed unusual carries that confirmation in its
+        ReasonForChange and stands as confirmed."""
+        from trialflow.engine import record_from_dict
+        from trialflow.engine._checks import admissible, implausible_fields
+
+        if self.state is None:
+            return entry.reason  # no enrolment before it: append refuses it
+        if self.moved:
+            self.flush()  # the state the record is checked against holds every event before it
+        protocol = self.protocol()
+        rec = record_from_dict(record)
+        bad = admissible(protocol, self.state, rec, on=self.on)
+        if bad:
+            raise Refused(_at(entry, "date", EngineProblem(f"{self.patient}: {bad}")))
+        unusual = implausible_fields(protocol, rec, record)
+        if not unusual or CONFIRMED in (entry.reason or ""):
+            return entry.reason
+        if self.confirm_unusual is None:
+            raise Refused(*[_at(entry, f, EngineProblem(f"{self.patient}: {u}", f"; if it is right, {HOW_TO_CONFIRM}",
+                                                   unusual=True)) for f, u in unusual])
+        note = f"{CONFIRMED} {self.confirm_unusual.strip()}"
+        return f"{entry.reason}; {note}" if entry.reason else note
+
+    def check_migration(self, entry: _Entry, payload: dict[str, Any]) -> None:
+        """A migration to a protocol version this store has not registered: named, with how to register it."""
+        to_hash = str(payload.get("to_hash", ""))
+        if not any(v.content_hash == to_hash for v in self.store.versions()):
+            raise Refused(f"{entry.place}: {self.patient} was migrated on {entry.effective} to protocol "
+                          f"v{payload.get('to_version', '?')} (sha256 {to_hash[:12]}), which this store has not "
+                          "registered: register that version first (trialflow protocol amend FILE --apply, FILE "
+                          "being its YAML), then import again; nothing imported")
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for
@@ -425,7 +520,7 @@ class _Restorer:
                               "store has not registered: register it first (trialflow protocol amend FILE --apply)")
             protocol = self.store.protocol(version.content_hash)[0]
             events = self.tx.create(self.patient, version.id, new.effective_date, [new],
-                                    projection(protocol, version.id))
+                                    projection(protocol, version.id), site=self.where(entry))
             self.written.extend(events)
             self.track(events[0], entry)
             self.state = fold(events)
@@ -433,9 +528,34 @@ class _Restorer:
             return
         if new.kind == "phase_changed":
             self.phase = new.payload.get("to")
+        self.moved = self.moved or new.kind not in ("observation", "correction")
         self.pending.append((new, entry))
         if new.kind == "migrated":
             self.flush()
+
+    def where(self, entry: _Entry) -> str | None:
+        """The site the restored subject joins, found and permitted as ``enroll --site`` finds and permits it
+        (the engine's :func:`resolve_site` and the enrolling permission at that site)."""
+        from trialflow.engine._identity import authorize, resolve_site
+
+        codes = self.tx.site_codes()
+        site = self.site
+        try:
+            where = resolve_site(self.tx.actor, site.code if site else None, codes)
+        except Refused:
+            if site is None:  # resolve_site's advice is enrol's --site, which an import has not
+                raise Refused(f"{entry.place}: the file names no site for {self.patient} and this store has "
+                              f"{len(codes)} sites ({', '.join(codes)}): give its SubjectData a SiteRef "
+                              f"(<SiteRef LocationOID=\"LOC.{codes[0]}\"/>, before its StudyEventData); "
+                              "nothing imported") from None
+            name = f" ({site.name})" if site.name else ""
+            add = f"trialflow site add {site.code} {json.dumps(site.name or site.code)}"
+            known = ", ".join(codes) if codes else "none yet"
+            raise Refused(f"{site.place}: {self.patient} is at site {site.code}{name} in the file, which this store "
+                          f"does not have (sites: {known}): add it first ({add}), then import again; nothing "
+                          "imported") from None
+        authorize(self.tx.actor, "enroll", where, patient=self.patient)
+        return where
 
     def flush(self) -> None:
         """Append the pending events in one go and refresh the projection once."""
@@ -453,6 +573,7 @@ class _Restorer:
         for event, (_, entry) in zip(events, self.pending, strict=True):
             self.track(event, entry)
         self.pending = []
+        self.moved = False
 
     def track(self, event: Event, entry: _Entry) -> None:
         if entry.source_id is not None:
@@ -462,6 +583,32 @@ class _Restorer:
             self.chains[entry.key] = [event]
         elif event.kind == "correction":
             self.chains[entry.key].append(event)
+
+
+#: what an unusual value's confirmation reads in its event's reason (``record_in`` and ``correct`` write it)
+CONFIRMED = "unusual value confirmed:"
+HOW_TO_CONFIRM = "import the file with --confirm-unusual REASON"
+
+
+def _item_oid(entry: _Entry, field: str | None) -> str | None:
+    """The ItemOID of an engine refusal's ``field`` (``value``, ``target[].diameter_mm``) in the entry's form."""
+    if not field:
+        return None
+    name, _, rest = field.partition("[].")
+    for group in entry.form.groups:
+        if (group.key is None and not rest) or (group.key == name and rest):
+            found = next((i.oid for i in group.items if i.key == (rest or name)), None)
+            if found:
+                return found
+    return None
+
+
+def _at(entry: _Entry, field: str | None, problem: str) -> str:
+    """An engine refusal of the entry's record said at its place in the file, as the file's other problems are
+    (``FILE:LINE:COLUMN: SubjectData[...]/.../FormData[...]/ItemData[...]``), its advice and kind kept."""
+    oid = _item_oid(entry, field)
+    place = entry.place + (f"/ItemData[{oid}]" if oid else "")
+    return problem.at(place) if isinstance(problem, EngineProblem) else f"{place}: {problem}"
 
 
 def _appended_record(patient: str, entry: _Entry) -> Any:
@@ -481,25 +628,27 @@ def _appended_record(patient: str, entry: _Entry) -> Any:
 
 
 def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
-                  records: list[tuple[str, Any]]) -> tuple[list[Event], bool]:
+                  records: list[tuple[str, Any, _Entry]], site: _Site | None = None,
+                  confirm_unusual: str | None = None) -> tuple[list[Event], bool]:
     """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
-    in the file go to ``records`` (checked like the CSV import). Returns (events written, restored)."""
+    in the file go to ``records`` with their entries (checked like the CSV import). Returns (events written,
+    restored)."""
     from trialflow.engine import record_from_dict
 
     state = tx.state(patient)
-    restorer = _Restorer(store, tx, patient, state)
+    restorer = _Restorer(store, tx, patient, state, site, confirm_unusual)
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:
             if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
                 raise Refused(f"{e.place}: only new records can be imported for {patient}, who is already enrolled "
                               f"(a {e.form.kind} {e.transaction.lower()} needs the subject's history in the file)")
-            records.append((patient, record_from_dict(_record_payload(e))))
+            records.append((patient, record_from_dict(_record_payload(e)), e))
         return [], False
     stored = list(state.events) if state is not None else []
     stored_seq: dict[int, Any] = {e.id: ("seq", e.seq) for e in stored}
     for i, entry in enumerate(entries):
         if state is not None and i >= len(stored):
-            records.append((patient, _appended_record(patient, entry)))
+            records.append((patient, _appended_record(patient, entry), entry))
             continue
         new, signature = restorer.new_event(entry, check=i >= len(stored))
         if i < len(stored):
@@ -514,24 +663,33 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
     return restorer.written, state is None
 
 
-def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
-    """Import the ClinicalData of an ODM file in one transaction; importing it again writes nothing."""
+def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str | None = None) -> OdmImport:
+    """Import the ClinicalData of an ODM file in one transaction; importing it again writes nothing.
+
+    Every record is checked as ``trialflow record`` checks it, a restored subject's against its state at that
+    point of the restored history; ``confirm_unusual``: the reason the file's values outside a plausible range
+    the protocol declares are right (stored with each of them), as ``trialflow import`` takes it."""
     from trialflow.engine._workflow import record_in
 
+    if confirm_unusual is not None and not confirm_unusual.strip():
+        raise Refused("--confirm-unusual needs the reason the value is right")
     p = Path(path)
     if not p.exists():
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
-    entries, skipped = _read(p, store)
+    entries, skipped, sites = _read(p, store)
 
     def work(tx: Any) -> OdmImport:
         written: list[Written] = []
         restored: list[str] = []
-        records: list[tuple[str, Any]] = []
+        records: list[tuple[str, Any, _Entry]] = []
         problems: list[str] = []
         count = 0
         for patient in sorted(entries):
             try:
-                events, was_restored = _plan_patient(store, tx, patient, entries[patient], records)
+                events, was_restored = _plan_patient(store, tx, patient, entries[patient], records,
+                                                          sites.get(patient), confirm_unusual)
+            except PermissionDenied:
+                raise  # not a problem of the file: the whole import is refused with the user's role
             except Refused as err:
                 problems.extend(err.problems)
                 continue
@@ -544,15 +702,22 @@ def import_odm(store: Store, path: str | Path, user: str) -> OdmImport:
                 written.append(Written(patient, tuple(events), state.phase,
                                        f"{patient}: {len(events)} event(s) "
                                        f"{'restored' if was_restored else 'added'}; phase {state.phase}"))
-            elif not any(p == patient for p, _ in records):
+            elif not any(p == patient for p, _, _ in records):
                 written.append(Written(patient, (), "", f"{patient}: already up to date"))
             if was_restored:
                 restored.append(patient)
         if problems:
             raise Refused(*problems)
         if records:
-            for w in record_in(store, tx, records, how_to_confirm="record it with trialflow record ... "
-                               "--confirm-unusual REASON (an ODM import confirms no value)"):
+            try:
+                added = record_in(store, tx, [(patient, rec) for patient, rec, _ in records],
+                                  confirm_unusual=confirm_unusual, how_to_confirm=HOW_TO_CONFIRM)
+            except PermissionDenied:
+                raise
+            except Refused as err:  # each refusal at its record's place in the file
+                raise Refused(*[_at(records[q.item][2], q.field, q) if getattr(q, "item", None) is not None
+                                else q for q in err.problems]) from None
+            for w in added:
                 count += len(w.events)
                 written.append(w)
         return OdmImport(str(p), tuple(restored), tuple(written), count, tuple(skipped))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 
 from trialflow.protocol import Phase, Protocol
 
-from ._output import output_folder
+from ._output import output_folder, private_file
 
 __all__ = ["DOMAINS", "SdtmDesign", "design_domains", "export_sdtm_design", "visit_numbers", "write_dataset"]
 
@@ -218,8 +217,7 @@ def write_dataset(folder: Path, domain: str, rows: Sequence[dict[str, Any]], pro
     label, variables = spec or DOMAINS[domain]
     path = folder / f"{domain.lower()}.{fmt}"
     if private:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        os.chmod(path, 0o600)
+        private_file(path)
     if fmt == "json":
         _write_json(path, domain, label, variables, rows, protocol)
     else:

@@ -83,7 +83,7 @@ def deviation_rows(store: Store, actor: Any = None) -> list[dict[str, Any]]:
 def export_sdtm_dv(store: Store, out: str | Path, fmt: str = "json", *, actor: Any = None) -> SdtmDeviations:
     """Write ``dv.json`` (Dataset-JSON 1.1) or ``dv.csv`` into the folder ``out``."""
     rows = deviation_rows(store, actor)
-    folder = output_folder(out)
+    folder = output_folder(out, private=True)
     protocol = store.protocol()[0]
     path = write_dataset(folder, "DV", rows, protocol, fmt, DV_VARIABLES, private=True)
     return SdtmDeviations(protocol.study.id, fmt, str(path), len(rows), len({r["USUBJID"] for r in rows}))

@@ -95,3 +95,12 @@ def at_decision(team: Team, pid: str, coordinator: str, site: str) -> None:
 def new_team_store(db_url: str, waits: list[float]) -> Team:
     store, _ = init_store(db_url, None, "admin.jo")
     return build_team(store, waits)
+
+
+def copy_sites(source: Store, target: Store, who: str = "data.manager") -> None:
+    """The source's sites added to a store without users, as an ODM import of its patients needs them (the import
+    puts each restored patient at the site its SiteRef names, and refuses a site the store does not have)."""
+    from trialflow.engine import add_site, list_sites
+
+    for site in list_sites(source):
+        add_site(target, who, site.code, site.name)

@@ -45,6 +45,23 @@ def test_fhir_export_loads_into_fhir_resources_r5_models(fhir_folder: Path) -> N
             get_fhir_model_class(data["resourceType"]).model_validate(data)
 
 
+def test_fhir_export_files_are_private_as_the_odm_and_dv_exports(fhir_folder: Path, tmp_path: Path) -> None:
+    """The FHIR files hold patient data: mode 0600, in a folder of mode 0700 when the export makes it."""
+    files = sorted(fhir_folder.iterdir())
+    assert {f.name for f in files} >= {"bundle.json", "ResearchSubject.ndjson", "Observation.ndjson"}
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files), [(f.name, oct(f.stat().st_mode)) for f in files]
+    assert fhir_folder.stat().st_mode & 0o777 == 0o700
+    existing = tmp_path / "mine"  # a folder that is there keeps its mode; the files in it are private still
+    existing.mkdir(mode=0o755)
+    (existing / "bundle.json").write_text("{}")
+    (existing / "bundle.json").chmod(0o644)
+    store = new_store(str(tmp_path / "s.db"))
+    patient_at_decision(store, "P-001")
+    export_fhir(store, existing)
+    store.close()
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in existing.iterdir())
+
+
 def test_fhir_observations_carry_the_loinc_codes_and_units(fhir_folder: Path) -> None:
     from fhir.resources.observation import Observation
 

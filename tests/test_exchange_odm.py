@@ -483,3 +483,245 @@ def test_the_history_line_of_a_reversal_restored_without_the_engines_fields_name
     full = Event(7, "P-1", 7, "reversal", dt.date(2026, 3, 1), when, USER, "typo",
                  {"reverses": [5, 6], "from": "off_study", "to": "sorafenib_6m", "trigger": "withdraw"}, 5)
     assert _summary(full) == "reverses event 5 (withdraw: back from off_study to sorafenib_6m)"
+
+
+# -- files the store cannot take: another study, a protocol version it has not registered ----------------
+def test_a_file_of_another_study_is_refused_naming_both_studies(tmp_path: Path) -> None:
+    """A trialflow export of another study (its StudyOID ST.other-study) is refused, naming the file's StudyOID
+    and the store's study; nothing is written. A REDCap file, which names its project its own way, is not."""
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    other = tmp_path / "other.xml"
+    other.write_text(out.read_text(encoding="utf-8").replace("sorafenib-dtc", "other-study"), encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    with pytest.raises(DocumentError) as err:
+        import_odm(target, other, "data.manager")
+    [problem] = [str(p) for p in err.value.problems]
+    line = next(n for n, row in enumerate(other.read_text().splitlines(), start=1) if "<ClinicalData" in row)
+    assert problem.startswith(f"{other}:{line}:"), problem
+    assert "StudyOID 'ST.other-study'" in problem and "study sorafenib-dtc (StudyOID ST.sorafenib-dtc)" in problem
+    assert target.patient_ids() == []
+    result = CliRunner().invoke(app, ["import", "odm", str(other), "--db", str(tmp_path / "target.db")])
+    assert result.exit_code == 1 and "ST.other-study" in result.output and "Traceback" not in result.output
+    target.close()
+
+
+def test_a_subject_migrated_to_a_version_the_store_lacks_is_refused_naming_it(tmp_path: Path) -> None:
+    """A subject migrated to v1.1 in the exporting store: the target, which has only v1.0, says which version (and
+    its hash) it lacks and how to register it, not that it has no protocol; nothing is written."""
+    from trialflow.engine import amend, migrate
+    from trialflow.protocol import bundled_protocol_path
+
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    enrol_started(source, "P-202")
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    amended = tmp_path / "v1.1.yaml"
+    amended.write_text(text.replace('  version: "1.0"\n  design:', '  version: "1.1"\n  design:', 1)
+                       .replace("{alpha: 0.05, test: two_sided", "{alpha: 0.10, test: two_sided", 1), encoding="utf-8")
+    amend(source, amended, "alpha 0.10", USER, apply=True)
+    migrate(source, ["P-202"], "1.1", "adopt amendment 1", USER)
+    v11 = source.versions()[-1].content_hash
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    target = new_store(str(tmp_path / "target.db"))
+    with pytest.raises(Refused) as err:
+        import_odm(target, out, "data.manager")
+    [problem] = err.value.problems
+    assert "P-202 was migrated" in problem and f"v1.1 (sha256 {v11[:12]})" in problem, problem
+    assert "trialflow protocol amend FILE --apply" in problem and "no protocol registered" not in problem
+    assert "SubjectData[P-202]" in problem
+    assert target.patient_ids() == []  # P-201, clean, is not written either: one transaction
+    amend(target, amended, "alpha 0.10", USER, apply=True)
+    assert set(import_odm(target, out, "data.manager").restored) == {"P-201", "P-202"}
+    target.close()
+
+
+# -- the subject's site ----------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_subjects_site_travels_as_siteref_and_is_restored_with_the_enrolling_permission(
+        backend: str, tmp_path: Path, cheap_hashing: list[float]) -> None:  # noqa: F811
+    """The export names each subject's site as ODM 1.3.2's SiteRef (a Location of its AdminData); the import puts
+    the restored subject at that site, as ``enroll --site`` would, with the engine's enrolling permission: the
+    Amsterdam coordinator restores her patient into a team store, not Leiden's; a store without the site says to
+    add it. Nothing is written by a refused import."""
+    import xml.etree.ElementTree as ET
+
+    from team_helpers import at_decision, new_team_store
+
+    from trialflow.engine import PermissionDenied, add_site
+
+    source = new_team_store(str(tmp_path / "source.db"), cheap_hashing)
+    at_decision(source, "P-A01", "anna", "AMS")
+    at_decision(source, "P-L01", "bram", "LEI")
+    everyone, amsterdam = tmp_path / "all.xml", tmp_path / "ams.xml"
+    export_odm(source.store, everyone, actor=source["dina"])
+    export_odm(source.store, amsterdam, actor=source["anna"])
+    source.store.close()
+    validate_odm_file(everyone)
+    ns = "{http://www.cdisc.org/ns/odm/v1.3}"
+    root = ET.parse(everyone).getroot()
+    refs = {s.get("SubjectKey"): s.find(f"{ns}SiteRef").get("LocationOID")  # type: ignore[union-attr]
+            for s in root.iter(f"{ns}SubjectData")}
+    assert refs == {"P-A01": "LOC.AMS", "P-L01": "LOC.LEI"}
+    defined = {loc.get("OID") for loc in root.iter(f"{ns}Location")}
+    assert set(refs.values()) <= defined
+
+    urls = new_db_url(backend, tmp_path)
+    try:
+        team = new_team_store(next(urls), cheap_hashing)
+        with pytest.raises(PermissionDenied, match=r"anna.*P-L01.*site LEI"):
+            import_odm(team.store, everyone, team["anna"])
+        assert team.store.patient_ids() == []
+        result = import_odm(team.store, amsterdam, team["anna"])
+        assert result.restored == ("P-A01",) and team.store.sites_of(["P-A01"]) == {"P-A01": "AMS"}
+        assert import_odm(team.store, everyone, team["bram"]).restored == ("P-L01",)  # P-A01 up to date
+        assert team.store.sites_of(["P-L01"]) == {"P-L01": "LEI"}
+        team.store.close()
+        # no SiteRef (another system's file): as enrol without --site, the only site of the store or of the user
+        unsited = tmp_path / "unsited.xml"
+        unsited.write_text(re.sub(r"<SiteRef [^>]*/>", "", amsterdam.read_text(encoding="utf-8")), encoding="utf-8")
+        other = new_team_store(str(tmp_path / "other.db"), cheap_hashing)
+        with pytest.raises(Refused, match=r"names no site for P-A01 and this store has 2 sites \(AMS, LEI\)"):
+            import_odm(other.store, unsited, other["dina"])
+        assert import_odm(other.store, unsited, other["anna"]).restored == ("P-A01",)
+        assert other.store.sites_of(["P-A01"]) == {"P-A01": "AMS"}
+        undefined = tmp_path / "undefined.xml"  # a SiteRef to a Location the AdminData does not define
+        undefined.write_text(amsterdam.read_text(encoding="utf-8").replace('<SiteRef LocationOID="LOC.AMS"',
+                                                                           '<SiteRef LocationOID="LOC.XYZ"'))
+        with pytest.raises(DocumentError, match=r"SiteRef\[LOC.XYZ\].*does not define"):
+            import_odm(other.store, undefined, other["dina"])
+        other.store.close()
+    finally:
+        for _ in urls:
+            pass
+
+    plain = new_store(str(tmp_path / "plain.db"))  # a store without a team and without sites
+    with pytest.raises(Refused) as err:
+        import_odm(plain, amsterdam, "data.manager")
+    [problem] = err.value.problems
+    line = next(n for n, row in enumerate(amsterdam.read_text().splitlines(), start=1) if "<SiteRef" in row)
+    assert problem.startswith(f"{amsterdam}:{line}:") and "SubjectData[P-A01]/SiteRef[LOC.AMS]" in problem, problem
+    assert 'at site AMS (Amsterdam UMC)' in problem and 'trialflow site add AMS "Amsterdam UMC"' in problem
+    assert plain.patient_ids() == []
+    add_site(plain, "data.manager", "AMS", "Amsterdam UMC")
+    assert import_odm(plain, amsterdam, "data.manager").restored == ("P-A01",)
+    assert plain.sites_of(["P-A01"]) == {"P-A01": "AMS"}
+    plain.close()
+
+
+# -- records checked as `trialflow record` checks them, restored subjects too --------------------------
+def _edited(text: str, item: str, value: str) -> str:
+    """The file with the first ``item``'s Value replaced."""
+    return re.sub(rf'(ItemOID="{item}" Value=")[^"]*(")', rf"\g<1>{value}\g<2>", text, count=1)
+
+
+def _started_with_a_tg(store: Store) -> None:
+    enrol_started(store, "P-201")
+    record(store, "P-201", {"kind": "tg", "date": "2026-01-12", "value": 120, "unit": "ug/L", "loq": 0.2}, USER)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, row in enumerate(text.splitlines(), start=1) if needle in row)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_restored_subjects_records_get_records_date_and_plausibility_checks(backend: str, tmp_path: Path) -> None:
+    """A subject new to the store is restored with every record checked as ``trialflow record`` checks it against
+    the restored state at that point: a date in the future or long before enrolment is refused, and a value outside
+    the protocol's plausible range unless ``--confirm-unusual`` gives the reason; each refusal at its place in the
+    file; a refused import writes nothing."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    urls = new_db_url(backend, tmp_path)
+    try:
+        target = new_store(next(urls))
+        for value, finding in (("2029-09-13", "is in the future"), ("1990-01-05", "is long before enrolment")):
+            bad = tmp_path / f"bad-{value}.xml"
+            bad.write_text(_edited(text, "tg_date", value), encoding="utf-8")
+            with pytest.raises(Refused) as err:
+                import_odm(target, bad, "data.manager")
+            [problem] = err.value.problems
+            form_line = max(n for n, row in enumerate(text.splitlines()[:_line_of(text, 'ItemOID="tg_date"')],
+                                                      start=1) if "<FormData" in row)
+            assert problem.startswith(f"{bad}:{form_line}:"), problem
+            assert "SubjectData[P-201]/" in problem and "/ItemData[tg_date]: P-201: tg dated" in problem, problem
+            assert finding in problem, problem
+            assert target.patient_ids() == []
+
+        unusual = tmp_path / "unusual.xml"
+        unusual.write_text(_edited(text, "tg_value", "250000"), encoding="utf-8")
+        with pytest.raises(Refused) as err:
+            import_odm(target, unusual, "data.manager")
+        [problem] = err.value.problems
+        assert "/ItemData[tg_value]: P-201: tg value 250000 ug/L" in problem and "plausible range" in problem
+        assert problem.endswith("import the file with --confirm-unusual REASON"), problem
+        assert err.value.unusual and target.patient_ids() == []
+        result = import_odm(target, unusual, "data.manager", confirm_unusual="lab confirmed the value")
+        assert result.restored == ("P-201",)
+        confirmed = next(e for e in history(target, "P-201") if e.kind == "observation"
+                         and e.payload.get("value") == 250000)
+        assert confirmed.reason == "unusual value confirmed: lab confirmed the value"
+        # the confirmation travels with the record: its export restores into another store without being asked again
+        again = tmp_path / "again.xml"
+        export_odm(target, again)
+        target.close()
+        elsewhere = new_store(str(tmp_path / "elsewhere.db"))
+        assert import_odm(elsewhere, again, "data.manager").restored == ("P-201",)
+        elsewhere.close()
+    finally:
+        for _ in urls:
+            pass
+
+
+def test_an_enrolled_subjects_refused_record_is_located_in_the_file_and_confirmable(site_store: Store,
+                                                                                     tmp_path: Path) -> None:
+    """Records for an enrolled subject: a refusal of the engine's checks names the file, line and column and the
+    SubjectData/.../ItemData path as the file's other problems do; --confirm-unusual imports the value."""
+    text = _edited(REDCAP.read_text(encoding="utf-8"), "tg_value", "250000")
+    bad = tmp_path / "unusual.xml"
+    bad.write_text(text, encoding="utf-8")
+    before = len(history(site_store, "P-101"))
+    with pytest.raises(Refused) as err:
+        import_odm(site_store, bad, "data.manager")
+    [problem] = err.value.problems
+    lines = text.splitlines()
+    form_line = max(n for n, row in enumerate(lines[:_line_of(text, 'Value="250000"')], start=1) if "<FormData" in row)
+    assert problem.startswith(f"{bad}:{form_line}:"), problem
+    assert "SubjectData[P-101]/StudyEventData[Event.tg_w0_arm_1]/FormData[Form.tg:1]/ItemData[tg_value]" in problem
+    assert "P-101: tg value 250000 ug/L" in problem and problem.endswith("--confirm-unusual REASON"), problem
+    assert "confirms no value" not in problem
+    assert len(history(site_store, "P-101")) == before
+    result = import_odm(site_store, bad, "data.manager", confirm_unusual="re-assayed: right")
+    assert result.events == 7
+    tg = next(e for e in history(site_store, "P-101") if e.kind == "observation" and e.payload.get("value") == 250000)
+    assert tg.reason == "unusual value confirmed: re-assayed: right"
+
+
+def test_cli_import_odm_takes_confirm_unusual(tmp_path: Path) -> None:
+    runner = CliRunner()
+    src, dst = str(tmp_path / "src.db"), str(tmp_path / "dst.db")
+    source = new_store(src)
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    bad = tmp_path / "bad.xml"
+    bad.write_text(_edited(out.read_text(encoding="utf-8"), "tg_value", "250000"), encoding="utf-8")
+    new_store(dst).close()
+    refused = runner.invoke(app, ["import", "odm", str(bad), "--db", dst])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert f"{bad}:" in refused.output and "--confirm-unusual REASON" in refused.output, refused.output
+    blank = runner.invoke(app, ["import", "odm", str(bad), "--confirm-unusual", " ", "--db", dst])
+    assert blank.exit_code == 1 and "needs the reason" in blank.output
+    done = runner.invoke(app, ["import", "odm", str(bad), "--confirm-unusual", "lab confirmed", "--db", dst])
+    assert done.exit_code == 0, done.output
+    assert "1 subject(s) restored" in done.output

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from team_helpers import Team, at_decision, cheap_hashing, new_team_store  # noqa: F401  # fixture
+from team_helpers import Team, at_decision, cheap_hashing, copy_sites, new_team_store  # noqa: F401  # fixture
 from workflow_helpers import (
     BACKENDS,
     DAY0,
@@ -186,6 +186,7 @@ def test_every_event_kind_survives_the_round_trip_with_its_payload(every_kind: T
     try:
         (tmp_path / "target").mkdir()
         target = new_store(next(urls))
+        copy_sites(source, target)
         result = import_odm(target, out, "data.manager")
         assert result.events == exported.events and set(result.restored) == set(source.patient_ids())
         for patient in source.patient_ids():

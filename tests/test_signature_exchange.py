@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from team_helpers import PASSWORDS, Team, at_decision, cheap_hashing, new_team_store  # noqa: F401  # fixture
+from team_helpers import PASSWORDS, Team, at_decision, cheap_hashing, copy_sites, new_team_store  # noqa: F401  # fixture
 from workflow_helpers import BACKENDS, DECISION_DAY, INVESTIGATOR, new_db_url
 
 from trialflow.engine import (
@@ -63,6 +63,7 @@ def _copy(source: Store, backend: str, tmp_path: Path, actor: Any = None) -> Ite
     (tmp_path / "target").mkdir()
     target = init_store(next(urls), protocol_file, INVESTIGATOR)[0]
     try:
+        copy_sites(source, target)
         import_odm(target, out, "data.manager")
         yield target
     finally:
