@@ -95,7 +95,7 @@ def migration_policy(new: Protocol, state: PatientState) -> tuple[bool, str]:
     """(moves under --all, why) according to the new version's declared policy."""
     s = new.study
     if any(p.id == state.phase and p.terminal for p in new.phases):  # nothing of the study is still to come
-        return False, "patients who have left the study stay"
+        return False, "policy: patients who have left the study stay"
     if s.migration_default == "move":
         return True, "policy: all patients move"
     if s.migration_stay_from_phase:

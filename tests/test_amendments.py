@@ -257,7 +257,7 @@ def test_patients_who_left_the_study_stay_on_their_version_under_a_move_all_poli
     report = amend(cohort, new, "move everyone", USER, apply=True, as_of=AS_OF)
     assert {p.patient: p.would_migrate for p in report.patients}["P-104"] is False
     result = {w.patient: w.message for w in migrate(cohort, None, "1.7", "adopt", USER)}
-    assert "stays on its version (patients who have left the study stay)" in result["P-104"]
+    assert "stays on its version (policy: patients who have left the study stay)" in result["P-104"]
     assert result["P-103"] == "P-103: v1.0 → v1.7"
     assert migrate(cohort, ["P-104"], "1.7", "named on purpose", USER)[0].message == "P-104: v1.0 → v1.7"
 

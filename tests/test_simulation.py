@@ -198,3 +198,36 @@ def test_the_32_bit_words_are_numpys_own_draws_and_leave_the_stream_where_numpy_
         assert got.dtype == np.uint32 and np.array_equal(got, want)
         after = [g.integers(0, 1 << 32, 3, dtype=np.uint32) for g in (ours, numpys)]
         assert np.array_equal(*after) and ours.random() == numpys.random()
+
+
+def _jitter_pmf(sd: float, before: int, after: int) -> dict[int, float]:
+    """P(offset = k) of a visit jittered by round(sd · Z) days and kept in its window [-before, +after]."""
+    phi = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))  # noqa: E731
+    return {k: (1.0 if k == after else phi((k + 0.5) / sd)) - (0.0 if k == -before else phi((k - 0.5) / sd))
+            for k in range(-before, after + 1)}
+
+
+def test_withdrawals_before_the_decision_match_the_hand_derived_expectation_of_the_default_scenario():
+    """Hand-derived from the bundled protocol and default scenario (written out here, not read through the
+    engine): withdrawal is one exponential time T at death + toxicity stop + dropout = 0.035/month; a
+    treatment visit at its jittered day d is done with probability 0.96 if T > d; the decision is ready R
+    days after day 0, R the latest of the 6-month phase's visits (its day if done, the day after its window
+    closes if missed), and taken 7 days later. So P(withdrawn before it) = Σ_r P(R = r) (1 - exp(-λ (r + 7))),
+    with P(R ≤ r) = Π_visits (0.96 P(d ≤ r) + 0.04 [window end + 1 ≤ r]): 0.208421. (Checked on 3 December
+    2026 against an equal-scope SimPy model as well: both agree with it, benchmarks/bench_simulate.py.)"""
+    lam, p_miss, delay = 0.035 / (365.25 / 12), 0.04, 7
+    # sorafenib_6m (protocol/sorafenib_dtc.yaml): Tg weeks 0-28, the 6-month scan and CT, as (day, -, +)
+    visits = [(0, 7, 0), *((7 * w, 3, 3) for w in range(4, 25, 4)), (182, 7, 14), (182, 7, 14), (196, 3, 3)]
+    pmfs = [(day, after, _jitter_pmf(2.0, before, after)) for day, before, after in visits]
+
+    def ready_by(r: int) -> float:
+        return math.prod((1 - p_miss) * sum(p for k, p in pmf.items() if max(day + k, 0) <= r)
+                         + p_miss * (day + after + 1 <= r) for day, after, pmf in pmfs)
+
+    cdf = [ready_by(r) for r in range(260)]
+    expected = sum((cdf[r] - (cdf[r - 1] if r else 0.0)) * (1 - math.exp(-lam * (r + delay))) for r in range(260))
+    assert expected == pytest.approx(0.208421, abs=5e-7)
+    r = simulate(100_000, seed=2026)
+    withdrawn = sum(r.withdrawn_before_decision.values())
+    assert withdrawn == r.per_branch["no_decision"]  # (the default scenario has no screen failures)
+    assert _within_binomial(withdrawn, 100_000, expected, z=4)
