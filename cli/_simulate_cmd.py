@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
                 "--cluster",
                 metavar="local:N|tcp://HOST:PORT",
                 callback=_cluster_option,
-                help="Run the chunks on Dask distributed (pip install 'trialflow[dask]'): local:N starts N "
+                # "\\[": rich markup would take "[dask]" for a style tag and drop it from the help
+                help="Run the chunks on Dask distributed (pip install 'trialflow\\[dask]'): local:N starts N "
                 "worker processes here, tcp://HOST:PORT joins a running scheduler. Same result as without.",
             ),
         ] = None,
