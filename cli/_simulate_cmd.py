@@ -64,7 +64,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
         ] = None,
         force: Annotated[
-            bool, typer.Option("--force", help="With --plots: replace figures already in DIR.")
+            bool,
+            typer.Option(
+                "--force",
+                help="With --plots or --cases: replace the figures or the case files already in DIR (an "
+                "earlier run's case files are all removed).",
+            ),
         ] = False,
         cluster: Annotated[
             str | None,
@@ -92,7 +97,8 @@ def register(app: typer.Typer) -> None:
                 "--cases",
                 metavar="DIR",
                 help="Write the first run's patients (up to 2,000) here as case files to import, plus "
-                "patients.jsonl (patient, branch, phase, each criterion's outcome).",
+                "patients.jsonl (patient, branch, phase, each criterion's outcome). An earlier run's case files "
+                "there are replaced only with --force.",
             ),
         ] = None,
     ) -> None:
@@ -101,10 +107,17 @@ def register(app: typer.Typer) -> None:
         from trialflow.engine.simulation import simulate as run
         from trialflow.protocol import DocumentError
 
-        if plots is not None:  # refused before the run, not after it
+        # refused before the run, not after it; --plots and --cases follow one rule (engine/simulation/_targets.py)
+        if plots is not None:
             from trialflow.engine.simulation._plots import plot_targets_problem
 
             problem = plot_targets_problem(plots, force=force)
+            if problem:
+                fail(problem)
+        if cases is not None:
+            from trialflow.engine.simulation._cases import cases_problem
+
+            problem = cases_problem(cases, force=force)
             if problem:
                 fail(problem)
         if grid is not None:
@@ -153,7 +166,7 @@ def register(app: typer.Typer) -> None:
             if cases is not None and result.sample is not None:
                 from trialflow.engine.simulation import write_cases
 
-                case_files = write_cases(result.sample, cases)
+                case_files = write_cases(result.sample, cases, force=force)
         except DocumentError as err:
             fail([str(p) for p in err.problems])
         except SimulationError as err:
