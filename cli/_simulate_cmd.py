@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
                 metavar="DIR",
                 help="Write the first run's patients (up to 2,000) here as case files to import, plus "
                 "patients.jsonl (patient, branch, phase, each criterion's outcome). An earlier run's case files "
-                "there are replaced only with --force.",
+                "there are replaced only with --force. Not with --grid.",
             ),
         ] = None,
     ) -> None:
@@ -107,6 +107,12 @@ def register(app: typer.Typer) -> None:
         from trialflow.engine.simulation import simulate as run
         from trialflow.protocol import DocumentError
 
+        if grid is not None and cases is not None:
+            raise typer.BadParameter(
+                "cannot be combined with --grid (--cases writes the patients of one simulation, --grid runs "
+                "one per value): simulate the value you want without --grid, with a --scenario file that sets it",
+                param_hint="--cases",
+            )
         # refused before the run, not after it; --plots and --cases follow one rule (engine/simulation/_targets.py)
         if plots is not None:
             from trialflow.engine.simulation._plots import plot_targets_problem

@@ -119,3 +119,12 @@ def test_cases_into_a_file_say_it_is_not_a_folder_as_plots_do(tmp_path: Path) ->
         assert result.stderr.strip() == f"{blocker} is not a folder", option
     assert blocker.read_text() == "not a folder"
 
+
+def test_cases_with_a_grid_are_refused_up_front(tmp_path: Path) -> None:
+    cases = tmp_path / "cases"
+    result = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", "--grid",
+                                 "rai_reinduction_probability=0.1,0.2", "--cases", str(cases)])
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert "--cases" in said and "cannot be combined with --grid" in said
+    assert "Traceback" not in result.stdout + result.stderr and not cases.exists()
