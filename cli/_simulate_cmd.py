@@ -114,7 +114,13 @@ def register(app: typer.Typer) -> None:
                 param_hint="--cases",
             )
         # refused before the run, not after it; --plots and --cases follow one rule (engine/simulation/_targets.py)
-        if plots is not None:
+        if plots is not None and grid is not None:
+            from trialflow.engine.simulation._grid import grid_plot_problem
+
+            problem = grid_plot_problem(plots, force=force)
+            if problem:
+                fail(problem)
+        elif plots is not None:
             from trialflow.engine.simulation._plots import plot_targets_problem
 
             problem = plot_targets_problem(plots, force=force)
@@ -127,7 +133,7 @@ def register(app: typer.Typer) -> None:
             if problem:
                 fail(problem)
         if grid is not None:
-            _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, cluster)
+            _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, force, cluster)
             return
         total = patients * runs
         try:
@@ -205,6 +211,7 @@ def _grid(
     null_rate: float | None,
     json_out: bool,
     plots: Path | None,
+    force: bool,
     cluster: str | None,
 ) -> None:
     from trialflow.engine.simulation import SimulationError, load_scenario
@@ -235,7 +242,7 @@ def _grid(
             runs=runs,
             null_rate=null_rate,
         )
-        written = [write_grid_plot(result, plots)] if plots is not None else []
+        written = [write_grid_plot(result, plots, force=force)] if plots is not None else []
     except DocumentError as err:
         fail([str(p) for p in err.problems])
     except SimulationError as err:

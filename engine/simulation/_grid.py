@@ -114,11 +114,24 @@ def simulate_grid(
     return GridResult(key, seed, patients, runs, null_rate, points)
 
 
-def write_grid_plot(grid: GridResult, directory: str | Path) -> Path:
-    """One figure: the share of patients per decision branch (and the power, with a null rate) across
-    the grid."""
-    from ._plots import _plt
+GRID_FIGURE = "grid.png"
 
+
+def grid_plot_problem(directory: str | Path, *, force: bool = False) -> str | None:
+    """Why the grid's figure cannot be written into ``directory`` (None: it can): the rule of ``--plots``."""
+    from ._targets import targets_problem
+
+    return targets_problem(directory, (GRID_FIGURE,), "the figures", force=force)
+
+
+def write_grid_plot(grid: GridResult, directory: str | Path, *, force: bool = False) -> Path:
+    """One figure: the share of patients per decision branch (and the power, with a null rate) across
+    the grid. An existing ``grid.png`` is replaced only with ``force``, never written through a link."""
+    from ._plots import _plt, _save
+
+    problem = grid_plot_problem(directory, force=force)
+    if problem:
+        raise FileExistsError(problem)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     plt = _plt()
@@ -138,7 +151,4 @@ def write_grid_plot(grid: GridResult, directory: str | Path) -> Path:
     labels = [lab for a in fig.axes for lab in a.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     ax.set_title(f"{grid.runs:,} trial(s) of {grid.patients} per point, seed {grid.seed}")
-    path = out / "grid.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / GRID_FIGURE, tight=False)  # (constrained layout already)

@@ -62,11 +62,12 @@ def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: in
     return paths
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
+def _save(plt: Any, fig: Any, path: Path, *, tight: bool = True) -> Path:
     import os
     import tempfile
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
