@@ -7,21 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from . import _output
+from ._common import cluster_option
 from ._output import fail, print_json
 
 if TYPE_CHECKING:
     from trialflow.engine.simulation import SimulationResult
-
-
-def _cluster_option(value: str | None) -> str | None:
-    """--cluster is local:N or tcp://HOST:PORT (bad usage, exit 2, before anything runs)."""
-    if value is None:
-        return None
-    import re
-
-    if re.fullmatch(r"local:[1-9][0-9]{0,2}", value) or re.fullmatch(r"tcp://[^\s:/]+:[0-9]{1,5}", value):
-        return value
-    raise typer.BadParameter(f"expected local:N (N worker processes) or tcp://HOST:PORT, got {value!r}")
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +66,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--cluster",
                 metavar="local:N|tcp://HOST:PORT",
-                callback=_cluster_option,
+                callback=cluster_option,
                 # "\\[": rich markup would take "[dask]" for a style tag and drop it from the help
                 help="Run the chunks on Dask distributed (pip install 'trialflow\\[dask]'): local:N starts N "
                 "worker processes here, tcp://HOST:PORT joins a running scheduler. Same result as without.",
