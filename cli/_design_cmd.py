@@ -164,14 +164,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _inputs(protocol: Path | None, scenario: str | None, cluster: str | None) -> tuple[Any, Any]:
-    """The protocol and the scenario of ``--simulate``, loaded, and the cluster checked (Dask distributed
-    installed), before the designs are searched: a problem with either is reported before any work."""
+    """The protocol and the scenario of ``--simulate``, loaded and checked against each other, and the
+    cluster checked (Dask distributed installed), before the designs are searched: a problem with any of
+    them is reported before any work."""
     from trialflow.engine.simulation import SimulationError, load_scenario
     from trialflow.protocol import DocumentError, load_bundled_protocol, load_protocol
 
     try:
         proto = load_bundled_protocol() if protocol is None else load_protocol(protocol)
         sc = load_scenario(scenario)
+        from trialflow.engine.simulation import pathway_of
+        from trialflow.engine.simulation._simulate import withdrawal_reasons
+
+        withdrawal_reasons(pathway_of(proto), sc)  # the scenario's reasons are the protocol's
         if cluster is not None:
             from trialflow.engine.simulation._simulate import _check_cluster
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trialflow.cli._app import app
-from trialflow.engine.simulation import ScenarioError, load_scenario, parse_scenario, simulate
+from trialflow.engine.simulation import ScenarioError, SimulationError, load_scenario, parse_scenario, simulate
 from trialflow.protocol import bundled_protocol_path
 
 runner = CliRunner()
@@ -198,3 +198,32 @@ def test_the_32_bit_words_are_numpys_own_draws_and_leave_the_stream_where_numpy_
         assert got.dtype == np.uint32 and np.array_equal(got, want)
         after = [g.integers(0, 1 << 32, 3, dtype=np.uint32) for g in (ours, numpys)]
         assert np.array_equal(*after) and ours.random() == numpys.random()
+
+
+def test_a_withdrawal_reason_the_protocol_lacks_is_located_in_the_scenario(tmp_path):
+    """It was the one scenario error without FILE:LINE:COL ("cannot simulate: the scenario withdraws ...")."""
+    bad = tmp_path / "s.yaml"
+    bad.write_text("dropout_per_month: 0.1\ndropout_reason: bored\n", encoding="utf-8")
+    says = (f"{bad}:2:17: $.dropout_reason: the scenario withdraws patients for 'bored', which is not an "
+            "early-termination reason of the protocol (consent, toxicity, death, lost_to_follow_up, progression, "
+            "investigator)")
+    for extra in ([], ["--grid", "dropout_per_month=0.1,0.2"]):
+        r = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", "--scenario", str(bad), *extra])
+        assert r.exit_code == 1, r.output
+        assert r.stderr.strip() == says, extra
+    r = runner.invoke(app, ["design", "--p0", "0.2", "--p1", "0.4", "--simulate", "100", "--scenario", str(bad)])
+    assert r.exit_code == 1 and r.stderr.strip() == says  # before any simulation starts ("estimating ...")
+    with pytest.raises(SimulationError, match="'bored'"):  # (still a SimulationError to the library's callers)
+        simulate(5, seed=1, scenario=bad)
+    # a reason the default scenario gives: located in the default scenario
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    consent = "    - {id: consent, description: Consent withdrawn}\n"
+    assert consent in text
+    proto = tmp_path / "no-consent.yaml"
+    proto.write_text(text.replace(consent, ""), encoding="utf-8")
+    r = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", "--protocol", str(proto)])
+    assert r.exit_code == 1 and re.fullmatch(
+        r".*default_scenario\.yaml:\d+:\d+: \$\.dropout_reason: the scenario withdraws patients for 'consent'.*\n",
+        r.stderr,
+    ), r.stderr
+    assert "Traceback" not in r.output

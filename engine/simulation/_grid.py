@@ -3,6 +3,7 @@ numbers: a difference between two points is the parameter's, not the dice's); on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ def grid_scenarios(base: Scenario, key: str, values: Sequence[float]) -> list[Sc
     if isinstance(node, dict | bool) or not isinstance(node, int | float):
         raise SimulationError(f"grid: {key!r} is not a number in the scenario")
     out = []
+    where = base.located()  # a problem found later (against the protocol) is in the user's file, not in these
     for v in values:
         data = json.loads(json.dumps(base.data, default=str))
         here = data
@@ -56,7 +58,7 @@ def grid_scenarios(base: Scenario, key: str, values: Sequence[float]) -> list[Sc
             sc = parse_scenario(json.dumps(data), file=f"{key}={v:g}")
         except ScenarioError as err:  # (the text checked is made here, not the user's: its positions mean nothing)
             raise SimulationError("; ".join(f"{key}={v:g}: {p.message}" for p in err.problems)) from None
-        out.append(sc)
+        out.append(dataclasses.replace(sc, document=where))
     return out
 
 
