@@ -302,6 +302,17 @@ def _render(r: "SimulationResult") -> None:
             f"{ep.started:,} started",
             markup=False,
         )
+    elif ep.evaluable == 0:  # said, not left out: a proportion of no one is not 0, and no trial can succeed
+        _output.console.print(
+            f"Primary endpoint: 0 evaluable (none of the {ep.started:,} started reached the decision): no "
+            "proportion, no interval",
+            markup=False,
+        )
+    if rep.proportion_mean is None and rep.evaluable_mean == 0:
+        line = f"Across {rep.runs:,} trials of {rep.patients}: 0 evaluable in every trial, no proportion"
+        if rep.power is not None:  # each trial's exact interval is 0-1: its lower bound never exceeds the rate
+            line += f"; P(CI lower bound > {rep.null_rate:g}) = {rep.power:.3f}"
+        _output.console.print(line, markup=False)
     if rep.proportion_mean is not None:
         q = rep.proportion_quantiles
         line = (

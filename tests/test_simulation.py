@@ -227,3 +227,21 @@ def test_a_withdrawal_reason_the_protocol_lacks_is_located_in_the_scenario(tmp_p
         r.stderr,
     ), r.stderr
     assert "Traceback" not in r.output
+
+
+def test_nobody_evaluable_is_said_with_power_zero_in_text_and_json(tmp_path):
+    """The endpoint and P(CI lower bound > p0) lines were silently missing when no one reached the decision:
+    0 evaluable, no proportion, and P = 0 (a trial of no evaluable patient never succeeds), as --json says."""
+    dead = tmp_path / "dead.yaml"
+    dead.write_text("death_per_month: 50\n", encoding="utf-8")
+    args = ["simulate", "--patients", "5", "--seed", "1", "--runs", "2", "--scenario", str(dead), "--null-rate", "0.3"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "Primary endpoint: 0 evaluable (none of the 10 started reached the decision): no proportion" in r.stdout
+    said = "Across 2 trials of 5: 0 evaluable in every trial, no proportion; P(CI lower bound > 0.3) = 0.000"
+    assert said in r.stdout
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    ep, rep = data["primary_endpoint"], data["replicates"]
+    assert (ep["evaluable"], ep["started"], ep["proportion"], ep["ci95"]) == (0, 10, None, None)
+    assert (rep["evaluable_mean"], rep["proportion_mean"], rep["proportion_quantiles"]) == (0, None, {})
+    assert rep["probability_ci_lower_bound_exceeds_null"] == 0.0
