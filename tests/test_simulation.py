@@ -245,3 +245,19 @@ def test_nobody_evaluable_is_said_with_power_zero_in_text_and_json(tmp_path):
     assert (ep["evaluable"], ep["started"], ep["proportion"], ep["ci95"]) == (0, 10, None, None)
     assert (rep["evaluable_mean"], rep["proportion_mean"], rep["proportion_quantiles"]) == (0, None, {})
     assert rep["probability_ci_lower_bound_exceeds_null"] == 0.0
+
+
+@pytest.mark.parametrize("patients", [1, 2])
+def test_the_spread_of_trials_is_of_proportions_trials_gave(patients):
+    """A trial of 1 patient gives 0 or 1: "95 % of trials in 0.050-1.000" was an interpolated percentile."""
+    args = ["simulate", "--patients", str(patients), "--seed", "3", "--runs", "3", "--null-rate", "0.3"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    spread = re.search(r"95 % of trials in (\S+)-(\S+);", r.stdout)
+    assert spread is not None, r.stdout
+    possible = {0.0, 0.5, 1.0} if patients == 2 else {0.0, 1.0}
+    assert {float(spread[1]), float(spread[2])} <= possible
+    q = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["replicates"]["proportion_quantiles"]
+    assert {q[k] for k in ("p2.5", "p25", "p75", "p97.5")} <= possible
+    assert (q["p2.5"], q["p97.5"]) == (float(spread[1]), float(spread[2]))
+    assert q["p2.5"] <= q["p25"] <= q["p50"] <= q["p75"] <= q["p97.5"]

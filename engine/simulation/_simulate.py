@@ -284,10 +284,16 @@ def _enrolment(
 
 
 def _quantiles(p: NDArray[np.float64]) -> dict[str, float]:
+    """The trials' proportions at 2.5, 25, 50, 75 and 97.5 %. The spread is of proportions trials gave (a
+    trial of 1 patient gives 0 or 1, never an interpolated 0.05): the lower percentiles the observed
+    proportion at or below, the upper ones the observed proportion at or above (so 2.5-97.5 holds at least
+    95 % of the trials); the median the usual one (the middle two's mean for an even number of trials)."""
     if p.size == 0:
         return {}
-    qs = (2.5, 25, 50, 75, 97.5)
-    return {f"p{q:g}": float(v) for q, v in zip(qs, np.quantile(p, [q / 100 for q in qs]), strict=True)}
+    lower = np.quantile(p, [0.025, 0.25], method="lower")
+    upper = np.quantile(p, [0.75, 0.975], method="higher")
+    values = (lower[0], lower[1], np.quantile(p, 0.5), upper[0], upper[1])
+    return {f"p{q:g}": float(v) for q, v in zip((2.5, 25, 50, 75, 97.5), values, strict=True)}
 
 
 def _cp_lower(k: NDArray[np.int64], n: NDArray[np.int64], level: float = 0.95) -> NDArray[np.float64]:
