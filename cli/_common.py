@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from trialflow.engine import Store
 
 __all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "PasswordStdinOpt", "UserOpt", "cluster_option", "open_store",
-           "parse_date",
-           "parse_known_at", "read_new_password", "refusals", "resolve_user"]
+           "parse_date", "parse_known_at", "read_new_password", "refusals", "resolve_user"]
 
 T = TypeVar("T")
 

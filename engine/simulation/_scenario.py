@@ -174,8 +174,8 @@ class Scenario:
         return {"source_file": self.source_file, **dict(self.data)}
 
     def located(self) -> Document | None:
-        """The file this scenario was read from, to locate its values (the default scenario's file for
-        the default); None for a scenario made from text with nothing to locate it in."""
+        """The document this scenario was read from, to locate its values (the default scenario's file
+        for the default); None for a scenario built without one."""
         if self.document is None and self.source_file == str(default_scenario_path()):
             return load_document(default_scenario_path())
         return self.document
