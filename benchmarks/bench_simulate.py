@@ -592,8 +592,18 @@ def _full_result(
             "runs": runs,
             "proportion_mean": statistics.fmean(ok) if ok else None,
             "proportion_sd": statistics.stdev(ok) if len(ok) > 1 else None,
-            "proportion_quantiles": (
-                dict(zip((f"p{q:g}" for q in qs), np.quantile(ok, [q / 100 for q in qs]).tolist(), strict=True))
+            "proportion_quantiles": (  # observed proportions, as trialflow gives them (``_simulate._quantiles``)
+                dict(
+                    zip(
+                        (f"p{q:g}" for q in qs),
+                        [
+                            *np.quantile(ok, [0.025, 0.25], method="lower").tolist(),
+                            float(np.quantile(ok, 0.5)),
+                            *np.quantile(ok, [0.75, 0.975], method="higher").tolist(),
+                        ],
+                        strict=True,
+                    )
+                )
                 if ok
                 else {}
             ),

@@ -17,8 +17,8 @@ from ._output import fail
 if TYPE_CHECKING:
     from trialflow.engine import Store
 
-__all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "PasswordStdinOpt", "UserOpt", "open_store", "parse_date",
-           "parse_known_at", "read_new_password", "refusals", "resolve_user"]
+__all__ = ["AsOfOpt", "DbOpt", "JsonOpt", "KnownAtOpt", "PasswordStdinOpt", "UserOpt", "cluster_option", "open_store",
+           "parse_date", "parse_known_at", "read_new_password", "refusals", "resolve_user"]
 
 T = TypeVar("T")
 
@@ -38,6 +38,19 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", metavar="DATE", show_def
 KnownAtOpt = Annotated[str | None, typer.Option(
     "--known-at", metavar="TIMESTAMP",
     help="Show the store as it stood then (ISO timestamp, UTC if no zone): later records are ignored.")]
+
+
+def cluster_option(value: str | None) -> str | None:
+    """``--cluster`` of ``simulate`` and ``design`` is local:N (N from 1 to 256, as the simulator takes) or
+    tcp://HOST:PORT (bad usage, exit 2, before anything runs)."""
+    if value is None:
+        return None
+    import re
+
+    local = re.fullmatch(r"local:([1-9][0-9]{0,2})", value)
+    if (local and int(local.group(1)) <= 256) or re.fullmatch(r"tcp://[^\s:/]+:[0-9]{1,5}", value):
+        return value
+    raise typer.BadParameter(f"expected local:N (N worker processes, 1 to 256) or tcp://HOST:PORT, got {value!r}")
 
 
 def parse_date(value: str | None, option: str = "--date") -> dt.date | None:

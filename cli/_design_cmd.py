@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._common import cluster_option
 from ._output import console, err_console, fail, print_json
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def _stage1(d: "SingleStageDesign | TwoStageDesign") -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def design(
+        ctx: typer.Context,
         p0: Annotated[float, typer.Option("--p0", min=0.0, max=0.999, help="Favourable-response rate of no interest.")],
         p1: Annotated[float, typer.Option("--p1", min=0.001, max=1.0, help="Rate worth pursuing (the target).")],
         alpha: Annotated[
@@ -75,7 +77,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of --simulate.")] = 1989,
         protocol: Annotated[
             Path | None,
-            typer.Option("--protocol", metavar="FILE", show_default="the bundled protocol", help="Protocol YAML."),
+            typer.Option(
+                "--protocol", metavar="FILE", show_default="the bundled protocol", help="Protocol YAML of --simulate."
+            ),
         ] = None,
         scenario: Annotated[
             str | None,
@@ -83,12 +87,18 @@ def register(app: typer.Typer) -> None:
                 "--scenario",
                 metavar="FILE|NAME",
                 show_default="the bundled default",
-                help="Scenario YAML (or a bundled scenario's name) whose courses are re-weighted to each rate.",
+                help="Scenario YAML (or a bundled scenario's name) of --simulate, whose courses are re-weighted "
+                "to each rate.",
             ),
         ] = None,
         cluster: Annotated[
             str | None,
-            typer.Option("--cluster", metavar="local:N|tcp://HOST:PORT", help="Simulate on Dask distributed."),
+            typer.Option(
+                "--cluster",
+                metavar="local:N|tcp://HOST:PORT",
+                callback=cluster_option,
+                help="Run --simulate on Dask distributed, as simulate --cluster does.",
+            ),
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
@@ -105,6 +115,27 @@ def register(app: typer.Typer) -> None:
         if p0 >= p1:
             raise typer.BadParameter(f"must exceed --p0 ({p0:g}), got {p1:g}", param_hint="--p1")
         extra = _rates(rates)
+        if simulate_runs is None:  # options of the simulation alone are not silently ignored
+            source = ctx.get_parameter_source("seed")
+            unused = [
+                name
+                for name, given in (
+                    ("--seed", source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")),
+                    ("--protocol", protocol is not None),
+                    ("--scenario", scenario is not None),
+                    ("--cluster", cluster is not None),
+                )
+                if given
+            ]
+            if unused:
+                raise typer.BadParameter(
+                    f"only {'matters' if len(unused) == 1 else 'matter'} with --simulate RUNS, which was not "
+                    f"given: add --simulate RUNS, or drop {'it' if len(unused) == 1 else 'them'}",
+                    param_hint=unused,
+                )
+            inputs = None
+        else:  # the protocol, the scenario and the cluster checked before any work
+            inputs = _inputs(protocol, scenario, cluster)
         try:
             single = single_stage_design(p0, p1, alpha, beta)
             optimal, minimax = two_stage_designs(p0, p1, alpha, beta, n_max=n_max)
@@ -115,8 +146,8 @@ def register(app: typer.Typer) -> None:
         exact = {d.kind: exact_characteristics(d, shown) for d in designs}
         simulated: dict[str, list[Any]] = {}
         notes: list[str] = []
-        if simulate_runs is not None:
-            simulated, notes = _simulate(designs, shown, simulate_runs, seed, protocol, scenario, cluster, json_out)
+        if simulate_runs is not None and inputs is not None:
+            simulated, notes = _simulate(designs, shown, simulate_runs, seed, *inputs, cluster, json_out)
         if json_out:
             data: dict[str, Any] = {
                 "question": {"p0": p0, "p1": p1, "alpha": alpha, "beta": beta},
@@ -132,23 +163,46 @@ def register(app: typer.Typer) -> None:
         _render(p0, p1, alpha, beta, designs, exact, simulated, notes)
 
 
-def _simulate(
-    designs: tuple[Any, ...],
-    shown: tuple[float, ...],
-    runs: int,
-    seed: int,
-    protocol: Path | None,
-    scenario: str | None,
-    cluster: str | None,
-    quiet: bool,
-) -> tuple[dict[str, list[Any]], list[str]]:
+def _inputs(protocol: Path | None, scenario: str | None, cluster: str | None) -> tuple[Any, Any]:
+    """The protocol and the scenario of ``--simulate``, loaded and checked against each other, and the
+    cluster checked (Dask distributed installed), before the designs are searched: a problem with any of
+    them is reported before any work."""
     from trialflow.engine.simulation import SimulationError, load_scenario
-    from trialflow.engine.simulation._operating import course_rates, operating_point
     from trialflow.protocol import DocumentError, load_bundled_protocol, load_protocol
 
     try:
         proto = load_bundled_protocol() if protocol is None else load_protocol(protocol)
         sc = load_scenario(scenario)
+        from trialflow.engine.simulation import pathway_of
+        from trialflow.engine.simulation._simulate import withdrawal_reasons
+
+        withdrawal_reasons(pathway_of(proto), sc)  # the scenario's reasons are the protocol's
+        if cluster is not None:
+            from trialflow.engine.simulation._simulate import _check_cluster
+
+            _check_cluster(cluster)
+    except DocumentError as err:
+        fail([str(p) for p in err.problems])
+    except SimulationError as err:
+        fail(f"cannot simulate: {err}")
+    return proto, sc
+
+
+def _simulate(
+    designs: tuple[Any, ...],
+    shown: tuple[float, ...],
+    runs: int,
+    seed: int,
+    proto: Any,
+    sc: Any,
+    cluster: str | None,
+    quiet: bool,
+) -> tuple[dict[str, list[Any]], list[str]]:
+    from trialflow.engine.simulation import SimulationError
+    from trialflow.engine.simulation._operating import course_rates, operating_point
+    from trialflow.protocol import DocumentError
+
+    try:
         if not quiet:
             err_console.print("estimating each course's favourable rate ...", markup=False)
         cr = course_rates(sc, proto, seed)

@@ -38,7 +38,11 @@ def _format_help(self: Any, ctx: Any, formatter: Any) -> None:
     if not core.HAS_RICH or getattr(self, "rich_markup_mode", None) != "rich":
         # plain click help (TYPER_USE_RICH=0) or markdown help: typer's own
         base = core.TyperGroup if isinstance(self, core.TyperGroup) else core.TyperCommand
-        return _TYPER_FORMAT_HELP[base](self, ctx, formatter)
+        start = len(formatter.buffer)
+        _TYPER_FORMAT_HELP[base](self, ctx, formatter)
+        # a help text escapes a literal "[" from rich markup ("trialflow\\[dask]"); plain help shows the "["
+        formatter.buffer[start:] = [part.replace("\\[", "[") for part in formatter.buffer[start:]]
+        return None
     from ._help_panels import print_help
 
     print_help(self, ctx)

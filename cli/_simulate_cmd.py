@@ -7,21 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from . import _output
+from ._common import cluster_option
 from ._output import fail, print_json
 
 if TYPE_CHECKING:
     from trialflow.engine.simulation import SimulationResult
-
-
-def _cluster_option(value: str | None) -> str | None:
-    """--cluster is local:N or tcp://HOST:PORT (bad usage, exit 2, before anything runs)."""
-    if value is None:
-        return None
-    import re
-
-    if re.fullmatch(r"local:[1-9][0-9]{0,2}", value) or re.fullmatch(r"tcp://[^\s:/]+:[0-9]{1,5}", value):
-        return value
-    raise typer.BadParameter(f"expected local:N (N worker processes) or tcp://HOST:PORT, got {value!r}")
 
 
 def register(app: typer.Typer) -> None:
@@ -64,15 +54,21 @@ def register(app: typer.Typer) -> None:
             typer.Option("--plots", metavar="DIR", help="Write PNG figures of the first run here."),
         ] = None,
         force: Annotated[
-            bool, typer.Option("--force", help="With --plots: replace figures already in DIR.")
+            bool,
+            typer.Option(
+                "--force",
+                help="With --plots or --cases: replace the figures or the case files already in DIR (an "
+                "earlier run's case files are all removed).",
+            ),
         ] = False,
         cluster: Annotated[
             str | None,
             typer.Option(
                 "--cluster",
                 metavar="local:N|tcp://HOST:PORT",
-                callback=_cluster_option,
-                help="Run the chunks on Dask distributed (pip install 'trialflow[dask]'): local:N starts N "
+                callback=cluster_option,
+                # "\\[": rich markup would take "[dask]" for a style tag and drop it from the help
+                help="Run the chunks on Dask distributed (pip install 'trialflow\\[dask]'): local:N starts N "
                 "worker processes here, tcp://HOST:PORT joins a running scheduler. Same result as without.",
             ),
         ] = None,
@@ -91,7 +87,8 @@ def register(app: typer.Typer) -> None:
                 "--cases",
                 metavar="DIR",
                 help="Write the first run's patients (up to 2,000) here as case files to import, plus "
-                "patients.jsonl (patient, branch, phase, each criterion's outcome).",
+                "patients.jsonl (patient, branch, phase, each criterion's outcome). An earlier run's case files "
+                "there are replaced only with --force. Not with --grid.",
             ),
         ] = None,
     ) -> None:
@@ -100,14 +97,33 @@ def register(app: typer.Typer) -> None:
         from trialflow.engine.simulation import simulate as run
         from trialflow.protocol import DocumentError
 
-        if plots is not None:  # refused before the run, not after it
+        if grid is not None and cases is not None:
+            raise typer.BadParameter(
+                "cannot be combined with --grid (--cases writes the patients of one simulation, --grid runs "
+                "one per value): simulate the value you want without --grid, with a --scenario file that sets it",
+                param_hint="--cases",
+            )
+        # refused before the run, not after it; --plots and --cases follow one rule (engine/simulation/_targets.py)
+        if plots is not None and grid is not None:
+            from trialflow.engine.simulation._grid import grid_plot_problem
+
+            problem = grid_plot_problem(plots, force=force)
+            if problem:
+                fail(problem)
+        elif plots is not None:
             from trialflow.engine.simulation._plots import plot_targets_problem
 
             problem = plot_targets_problem(plots, force=force)
             if problem:
                 fail(problem)
+        if cases is not None:
+            from trialflow.engine.simulation._cases import cases_problem
+
+            problem = cases_problem(cases, force=force)
+            if problem:
+                fail(problem)
         if grid is not None:
-            _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, cluster)
+            _grid(grid, patients, seed, protocol, scenario, runs, null_rate, json_out, plots, force, cluster)
             return
         total = patients * runs
         try:
@@ -152,7 +168,7 @@ def register(app: typer.Typer) -> None:
             if cases is not None and result.sample is not None:
                 from trialflow.engine.simulation import write_cases
 
-                case_files = write_cases(result.sample, cases)
+                case_files = write_cases(result.sample, cases, force=force)
         except DocumentError as err:
             fail([str(p) for p in err.problems])
         except SimulationError as err:
@@ -185,6 +201,7 @@ def _grid(
     null_rate: float | None,
     json_out: bool,
     plots: Path | None,
+    force: bool,
     cluster: str | None,
 ) -> None:
     from trialflow.engine.simulation import SimulationError, load_scenario
@@ -215,7 +232,7 @@ def _grid(
             runs=runs,
             null_rate=null_rate,
         )
-        written = [write_grid_plot(result, plots)] if plots is not None else []
+        written = [write_grid_plot(result, plots, force=force)] if plots is not None else []
     except DocumentError as err:
         fail([str(p) for p in err.problems])
     except SimulationError as err:
@@ -285,6 +302,17 @@ def _render(r: "SimulationResult") -> None:
             f"{ep.started:,} started",
             markup=False,
         )
+    elif ep.evaluable == 0:  # said, not left out: a proportion of no one is not 0, and no trial can succeed
+        _output.console.print(
+            f"Primary endpoint: 0 evaluable (none of the {ep.started:,} started reached the decision): no "
+            "proportion, no interval",
+            markup=False,
+        )
+    if rep.proportion_mean is None and rep.evaluable_mean == 0:
+        line = f"Across {rep.runs:,} trials of {rep.patients}: 0 evaluable in every trial, no proportion"
+        if rep.power is not None:  # each trial's exact interval is 0-1: its lower bound never exceeds the rate
+            line += f"; P(CI lower bound > {rep.null_rate:g}) = {rep.power:.3f}"
+        _output.console.print(line, markup=False)
     if rep.proportion_mean is not None:
         q = rep.proportion_quantiles
         line = (

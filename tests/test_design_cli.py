@@ -86,3 +86,38 @@ def test_a_rate_the_courses_cannot_reach_is_refused():
     lo, _ = cr.reachable
     with pytest.raises(SimulationError, match="outside what this scenario"):
         tilted(sc, cr, lo / 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--protocol", "nope.yaml"], "'--protocol'"),
+        (["--scenario", "leiden-2012"], "'--scenario'"),
+        (["--cluster", "local:2"], "'--cluster'"),
+        (["--seed", "1989"], "'--seed'"),  # given, even at its default
+        (["--protocol", "nope.yaml", "--cluster", "foo"], "'--cluster'"),  # a bad cluster is a bad cluster
+    ],
+)
+def test_options_of_the_simulation_alone_are_refused_without_simulate(args, named):
+    """They were silently ignored (a protocol file that does not exist, exit 0)."""
+    r = runner.invoke(app, ["design", "--p0", "0.2", "--p1", "0.4", *args])
+    assert r.exit_code == 2, r.output
+    said = " ".join(r.stderr.replace("│", " ").split())
+    assert named in said and ("--simulate RUNS" in said or "expected local:N" in said)
+    assert "Traceback" not in r.output and r.stdout == ""
+
+
+def test_simulate_checks_the_cluster_protocol_and_scenario_before_any_work(tmp_path):
+    """A bad --cluster was refused only once the simulation had started; simulate refuses it up front, exit 2."""
+    base = ["design", "--p0", "0.2", "--p1", "0.4", "--simulate", "100"]
+    r = runner.invoke(app, [*base, "--cluster", "foo"])
+    assert r.exit_code == 2 and "expected local:N" in r.stderr
+    assert "estimating" not in r.stderr and "simulating" not in r.stderr
+    r = runner.invoke(app, [*base, "--protocol", str(tmp_path / "nope.yaml")])
+    assert r.exit_code == 1 and "nope.yaml:1:1: $: no such file" in r.stderr  # as simulate says it
+    assert "estimating" not in r.stderr and r.stdout == ""
+    bad = tmp_path / "s.yaml"
+    bad.write_text("tgab_positive_probability: 1.5\n")
+    r = runner.invoke(app, [*base, "--scenario", str(bad)])
+    assert r.exit_code == 1 and "s.yaml:1:28: $.tgab_positive_probability" in r.stderr
+    assert "estimating" not in r.stderr and "Traceback" not in r.output

@@ -48,3 +48,32 @@ def test_every_help_is_the_text_typer_drew(monkeypatch: pytest.MonkeyPatch, colu
     assert len(ours) >= 50 and all("trialflow" in text for text in ours.values())
     assert ("\x1b[" in ours[()]) is colour
     assert {p: t for p, t in ours.items() if t != typers[p]} == {}
+
+
+@pytest.mark.parametrize("rich_help", [True, False])
+def test_brackets_in_help_texts_are_printed_not_taken_for_markup(monkeypatch: pytest.MonkeyPatch,
+                                                                 rich_help: bool) -> None:
+    """Rich markup takes "[dask]" for a style tag and drops it ("pip install 'trialflow'"): every bracketed
+    word of a help text is escaped ("\\[dask]") and printed, in rich help and in plain help (the "\\" not shown)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("COLUMNS", "400")
+    if not rich_help:
+        monkeypatch.setattr(core, "HAS_RICH", False)
+    command = get_command(app)
+    found = {}
+    for path in _paths(command):
+        cmd = command
+        for name in path:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        texts = [cmd.help or "", *(getattr(p, "help", None) or "" for p in cmd.params)]  # type: ignore[attr-defined]
+        brackets = [b.replace("\\[", "[") for t in texts for b in re.findall(r"\\?\[[^\]]*\]", t)]
+        if brackets:
+            shown = " ".join(CliRunner().invoke(app, [*path, "--help"]).stdout.split())
+            found[path] = [b for b in brackets if b not in shown]
+    assert found[("simulate",)] == []  # "pip install 'trialflow[dask]'"
+    assert {p: missing for p, missing in found.items() if missing} == {}
+    shown = CliRunner().invoke(app, ["simulate", "--help"]).stdout
+    assert "trialflow[dask]" in " ".join(shown.split()) and "\\[" not in shown

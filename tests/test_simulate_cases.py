@@ -76,3 +76,55 @@ def test_cases_into_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "cannot write the case files" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_cases_into_a_folder_of_an_earlier_run_are_refused_and_force_replaces_them(tmp_path: Path) -> None:
+    """The rule of --plots: a second run never mixes its case files with the first's (SIM-00004/5 of a run
+    of 5 beside a run of 3, whose patients.jsonl lists 3)."""
+    cases = tmp_path / "cases"
+    run("simulate", "--patients", 5, "--seed", 1, "--cases", cases)
+    first = {p.name: p.read_bytes() for p in cases.iterdir()}
+    result = runner.invoke(app, ["simulate", "--patients", "3", "--seed", "7", "--cases", str(cases)])
+    assert result.exit_code == 1
+    assert "patients.jsonl already exists" in result.stderr and "--force" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert {p.name: p.read_bytes() for p in cases.iterdir()} == first  # nothing written, nothing removed
+    mine = cases / "notes.txt"  # not a case file: left alone, as --plots leaves what is not a figure
+    mine.write_text("mine")
+    out = json.loads(run("simulate", "--patients", 3, "--seed", 7, "--cases", cases, "--force", "--json"))
+    assert out["cases"]["patients"] == 3
+    assert sorted(p.name for p in cases.iterdir()) == ["SIM-00001.json", "SIM-00002.json", "SIM-00003.json",
+                                                        "notes.txt", "patients.jsonl"]
+    assert len((cases / "patients.jsonl").read_text().splitlines()) == 3 and mine.read_text() == "mine"
+
+
+def test_cases_never_write_through_a_symbolic_link(tmp_path: Path) -> None:
+    outside = tmp_path / "important.json"
+    outside.write_text("do not touch")
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "SIM-00002.json").symlink_to(outside)
+    result = runner.invoke(app, ["simulate", "--patients", "3", "--seed", "7", "--cases", str(cases)])
+    assert result.exit_code == 1 and "symbolic link" in result.stderr
+    run("simulate", "--patients", 3, "--seed", 7, "--cases", cases, "--force")  # replaces the link itself
+    assert outside.read_text() == "do not touch" and not (cases / "SIM-00002.json").is_symlink()
+
+
+def test_cases_into_a_file_say_it_is_not_a_folder_as_plots_do(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for option in ("--cases", "--plots"):
+        result = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", option, str(blocker)])
+        assert result.exit_code == 1, option
+        assert result.stderr.strip() == f"{blocker} is not a folder", option
+    assert blocker.read_text() == "not a folder"
+
+
+def test_cases_with_a_grid_are_refused_up_front(tmp_path: Path) -> None:
+    cases = tmp_path / "cases"
+    result = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", "--grid",
+                                 "rai_reinduction_probability=0.1,0.2", "--cases", str(cases)])
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert "--cases" in said and "cannot be combined with --grid" in said
+    assert "Traceback" not in result.stdout + result.stderr and not cases.exists()

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from trialflow.cli._app import app
-from trialflow.engine.simulation import ScenarioError, load_scenario, parse_scenario, simulate
+from trialflow.engine.simulation import ScenarioError, SimulationError, load_scenario, parse_scenario, simulate
 from trialflow.protocol import bundled_protocol_path
 
 runner = CliRunner()
@@ -231,3 +231,66 @@ def test_withdrawals_before_the_decision_match_the_hand_derived_expectation_of_t
     withdrawn = sum(r.withdrawn_before_decision.values())
     assert withdrawn == r.per_branch["no_decision"]  # (the default scenario has no screen failures)
     assert _within_binomial(withdrawn, 100_000, expected, z=4)
+
+
+def test_a_withdrawal_reason_the_protocol_lacks_is_located_in_the_scenario(tmp_path):
+    """It was the one scenario error without FILE:LINE:COL ("cannot simulate: the scenario withdraws ...")."""
+    bad = tmp_path / "s.yaml"
+    bad.write_text("dropout_per_month: 0.1\ndropout_reason: bored\n", encoding="utf-8")
+    says = (f"{bad}:2:17: $.dropout_reason: the scenario withdraws patients for 'bored', which is not an "
+            "early-termination reason of the protocol (consent, toxicity, death, lost_to_follow_up, progression, "
+            "investigator)")
+    for extra in ([], ["--grid", "dropout_per_month=0.1,0.2"]):
+        r = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", "--scenario", str(bad), *extra])
+        assert r.exit_code == 1, r.output
+        assert r.stderr.strip() == says, extra
+    r = runner.invoke(app, ["design", "--p0", "0.2", "--p1", "0.4", "--simulate", "100", "--scenario", str(bad)])
+    assert r.exit_code == 1 and r.stderr.strip() == says  # before any simulation starts ("estimating ...")
+    with pytest.raises(SimulationError, match="'bored'"):  # (still a SimulationError to the library's callers)
+        simulate(5, seed=1, scenario=bad)
+    # a reason the default scenario gives: located in the default scenario
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    consent = "    - {id: consent, description: Consent withdrawn}\n"
+    assert consent in text
+    proto = tmp_path / "no-consent.yaml"
+    proto.write_text(text.replace(consent, ""), encoding="utf-8")
+    r = runner.invoke(app, ["simulate", "--patients", "5", "--seed", "1", "--protocol", str(proto)])
+    assert r.exit_code == 1 and re.fullmatch(
+        r".*default_scenario\.yaml:\d+:\d+: \$\.dropout_reason: the scenario withdraws patients for 'consent'.*\n",
+        r.stderr,
+    ), r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_nobody_evaluable_is_said_with_power_zero_in_text_and_json(tmp_path):
+    """The endpoint and P(CI lower bound > p0) lines were silently missing when no one reached the decision:
+    0 evaluable, no proportion, and P = 0 (a trial of no evaluable patient never succeeds), as --json says."""
+    dead = tmp_path / "dead.yaml"
+    dead.write_text("death_per_month: 50\n", encoding="utf-8")
+    args = ["simulate", "--patients", "5", "--seed", "1", "--runs", "2", "--scenario", str(dead), "--null-rate", "0.3"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "Primary endpoint: 0 evaluable (none of the 10 started reached the decision): no proportion" in r.stdout
+    said = "Across 2 trials of 5: 0 evaluable in every trial, no proportion; P(CI lower bound > 0.3) = 0.000"
+    assert said in r.stdout
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    ep, rep = data["primary_endpoint"], data["replicates"]
+    assert (ep["evaluable"], ep["started"], ep["proportion"], ep["ci95"]) == (0, 10, None, None)
+    assert (rep["evaluable_mean"], rep["proportion_mean"], rep["proportion_quantiles"]) == (0, None, {})
+    assert rep["probability_ci_lower_bound_exceeds_null"] == 0.0
+
+
+@pytest.mark.parametrize("patients", [1, 2])
+def test_the_spread_of_trials_is_of_proportions_trials_gave(patients):
+    """A trial of 1 patient gives 0 or 1: "95 % of trials in 0.050-1.000" was an interpolated percentile."""
+    args = ["simulate", "--patients", str(patients), "--seed", "3", "--runs", "3", "--null-rate", "0.3"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    spread = re.search(r"95 % of trials in (\S+)-(\S+);", r.stdout)
+    assert spread is not None, r.stdout
+    possible = {0.0, 0.5, 1.0} if patients == 2 else {0.0, 1.0}
+    assert {float(spread[1]), float(spread[2])} <= possible
+    q = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["replicates"]["proportion_quantiles"]
+    assert {q[k] for k in ("p2.5", "p25", "p75", "p97.5")} <= possible
+    assert (q["p2.5"], q["p97.5"]) == (float(spread[1]), float(spread[2]))
+    assert q["p2.5"] <= q["p25"] <= q["p50"] <= q["p75"] <= q["p97.5"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from trialflow.cli._app import app
@@ -63,3 +64,21 @@ def test_grid_of_a_nested_key_is_validated_like_a_scenario_file():
     unknown = runner.invoke(app, ["simulate", "--patients", "10", "--seed", "1", "--grid", "no_such_key=1,2"])
     assert unknown.exit_code == 2
     assert "not a scenario value" in unknown.output
+
+
+def test_the_grid_figure_follows_the_plots_rule(tmp_path):
+    """grid.png was written over an earlier one, and through a symbolic link, without --force."""
+    pytest.importorskip("matplotlib")
+    outside = tmp_path / "important.png"
+    outside.write_bytes(b"do not touch")
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    (figs / "grid.png").symlink_to(outside)
+    args = ["simulate", "--patients", "10", "--seed", "4", "--grid", "dropout_per_month=0,0.05", "--plots", str(figs)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and "grid.png is a symbolic link" in r.stderr
+    r = runner.invoke(app, [*args, "--force"])  # replaces the link itself
+    assert r.exit_code == 0, r.output
+    assert outside.read_bytes() == b"do not touch" and not (figs / "grid.png").is_symlink()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and "grid.png already exists" in r.stderr and "--force" in r.stderr

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._generate import Cohort
 from ._records import PatientPathway, patient_pathway
+from ._targets import targets_problem
 
-__all__ = ["CASES_SUMMARY", "CasesWritten", "case_file", "summary_line", "write_cases"]
+__all__ = ["CASES_SUMMARY", "CasesWritten", "case_file", "cases_problem", "summary_line", "write_cases"]
 
 CASES_SUMMARY = "patients.jsonl"
+_CASE_FILE = re.compile(r"SIM-[0-9]+\.json")  # the simulated patients' case files (``SIM-00001.json``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +78,42 @@ def summary_line(p: PatientPathway) -> dict[str, Any]:
     }
 
 
+def _earlier(directory: Path) -> list[str]:
+    """The names of the case files an earlier ``--cases`` run left in ``directory`` (the summary first)."""
+    if not directory.is_dir():
+        return [CASES_SUMMARY]
+    found = sorted(p.name for p in directory.iterdir() if _CASE_FILE.fullmatch(p.name))
+    return [CASES_SUMMARY, *found]
+
+
+def cases_problem(directory: str | Path, *, force: bool = False) -> str | None:
+    """Why the case files cannot be written into ``directory`` (None: they can). The rule of ``--plots``
+    (:func:`._targets.targets_problem`): the case files of an earlier run there (its ``patients.jsonl``,
+    its ``SIM-*.json``) are replaced only with ``force``, a symbolic link is never written through, and a
+    path that is not a folder is refused."""
+    return targets_problem(directory, _earlier(Path(directory)), "the case files", force=force)
+
+
 def write_cases(sample: Cohort, directory: str | Path, start: dt.date | None = None,
-                limit: int | None = None) -> CasesWritten:
-    """Write the first ``limit`` (default: all) patients of ``sample`` into ``directory`` (created)."""
+                limit: int | None = None, *, force: bool = False) -> CasesWritten:
+    """Write the first ``limit`` (default: all) patients of ``sample`` into ``directory`` (created).
+
+    The case files of an earlier run in ``directory`` are refused (``FileExistsError``, see
+    :func:`cases_problem`) or, with ``force``, removed first: the folder then holds this run's files only,
+    not a mix of two runs. Each file is created anew, so a symbolic link is never written through."""
     out = Path(directory)
+    problem = cases_problem(out, force=force)
+    if problem:
+        raise FileExistsError(problem)
     out.mkdir(parents=True, exist_ok=True)
+    for name in _earlier(out):  # (only with force: else the check above refused them)
+        (out / name).unlink(missing_ok=True)
     n = sample.size if limit is None else min(limit, sample.size)
     summary = out / CASES_SUMMARY
-    with summary.open("w", encoding="utf-8") as lines:
+    with summary.open("x", encoding="utf-8") as lines:
         for i in range(n):
             p = patient_pathway(sample, i, start)
-            (out / f"{p.patient}.json").write_text(json.dumps(case_file(p), indent=1) + "\n", encoding="utf-8")
+            with (out / f"{p.patient}.json").open("x", encoding="utf-8") as f:
+                f.write(json.dumps(case_file(p), indent=1) + "\n")
             lines.write(json.dumps(summary_line(p), sort_keys=True) + "\n")
     return CasesWritten(str(out), n, str(summary))

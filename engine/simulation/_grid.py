@@ -3,6 +3,7 @@ numbers: a difference between two points is the parameter's, not the dice's); on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ def grid_scenarios(base: Scenario, key: str, values: Sequence[float]) -> list[Sc
     if isinstance(node, dict | bool) or not isinstance(node, int | float):
         raise SimulationError(f"grid: {key!r} is not a number in the scenario")
     out = []
+    where = base.located()  # a problem found later (against the protocol) is in the user's file, not in these
     for v in values:
         data = json.loads(json.dumps(base.data, default=str))
         here = data
@@ -56,7 +58,7 @@ def grid_scenarios(base: Scenario, key: str, values: Sequence[float]) -> list[Sc
             sc = parse_scenario(json.dumps(data), file=f"{key}={v:g}")
         except ScenarioError as err:  # (the text checked is made here, not the user's: its positions mean nothing)
             raise SimulationError("; ".join(f"{key}={v:g}: {p.message}" for p in err.problems)) from None
-        out.append(sc)
+        out.append(dataclasses.replace(sc, document=where))
     return out
 
 
@@ -114,11 +116,24 @@ def simulate_grid(
     return GridResult(key, seed, patients, runs, null_rate, points)
 
 
-def write_grid_plot(grid: GridResult, directory: str | Path) -> Path:
-    """One figure: the share of patients per decision branch (and the power, with a null rate) across
-    the grid."""
-    from ._plots import _plt
+GRID_FIGURE = "grid.png"
 
+
+def grid_plot_problem(directory: str | Path, *, force: bool = False) -> str | None:
+    """Why the grid's figure cannot be written into ``directory`` (None: it can): the rule of ``--plots``."""
+    from ._targets import targets_problem
+
+    return targets_problem(directory, (GRID_FIGURE,), "the figures", force=force)
+
+
+def write_grid_plot(grid: GridResult, directory: str | Path, *, force: bool = False) -> Path:
+    """One figure: the share of patients per decision branch (and the power, with a null rate) across
+    the grid. An existing ``grid.png`` is replaced only with ``force``, never written through a link."""
+    from ._plots import _plt, _save
+
+    problem = grid_plot_problem(directory, force=force)
+    if problem:
+        raise FileExistsError(problem)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     plt = _plt()
@@ -138,7 +153,4 @@ def write_grid_plot(grid: GridResult, directory: str | Path) -> Path:
     labels = [lab for a in fig.axes for lab in a.get_legend_handles_labels()[1]]
     fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     ax.set_title(f"{grid.runs:,} trial(s) of {grid.patients} per point, seed {grid.seed}")
-    path = out / "grid.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / GRID_FIGURE, tight=False)  # (constrained layout already)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._result import SimulationResult
+from ._targets import targets_problem
 
 __all__ = ["write_plots"]
 
@@ -30,25 +31,9 @@ FIGURES = ("swimmer.png", "waterfall.png", "spider_tg.png", "pathway_flow.png", 
 
 
 def plot_targets_problem(directory: str | Path, *, force: bool = False) -> str | None:
-    """Why the figures cannot be written into ``directory`` as asked (None: they can).
-
-    An existing figure is replaced only with ``force``; a symbolic link in its place is never followed
-    (with ``force`` the link itself is replaced, the file it points to is left alone).
-    """
-    out = Path(directory)
-    if out.exists() and not out.is_dir():
-        return f"{out} is not a folder"
-    for name in FIGURES:
-        target = out / name
-        if target.is_symlink():
-            if not force:
-                return (f"{target} is a symbolic link; the figures are never written through one "
-                        "(--force replaces the link itself)")
-        elif target.exists() and not force:
-            return f"{target} already exists: choose another folder, or --force to replace the figures"
-        elif target.exists() and not target.is_file():
-            return f"{target} exists and is not a file"
-    return None
+    """Why the figures cannot be written into ``directory`` as asked (None: they can): the rule of
+    :func:`._targets.targets_problem`, which ``--cases`` follows too."""
+    return targets_problem(directory, FIGURES, "the figures", force=force)
 
 
 def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: int = 40,
@@ -77,11 +62,12 @@ def write_plots(result: SimulationResult, directory: str | Path, *, swimmers: in
     return paths
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
+def _save(plt: Any, fig: Any, path: Path, *, tight: bool = True) -> Path:
     import os
     import tempfile
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -56,7 +56,7 @@ class Replicates:
     null_rate: float | None
     proportion_mean: float | None
     proportion_sd: float | None
-    proportion_quantiles: Mapping[str, float]
+    proportion_quantiles: Mapping[str, float]  # p2.5 ... p97.5: proportions trials gave (``_simulate._quantiles``)
     evaluable_mean: float
     power: float | None  # share of runs whose exact 95 % CI lower bound exceeds null_rate
     favourable_counts: Mapping[int, int]  # favourable patients in a run → number of runs

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -167,9 +167,28 @@ class Scenario:
     tablet_mg: Mapping[str, float]
     source_file: str
     data: Mapping[str, Any]
+    # the file as read, to locate a problem found later (against the protocol); not part of the scenario
+    document: Document | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source_file": self.source_file, **dict(self.data)}
+
+    def located(self) -> Document | None:
+        """The document this scenario was read from, to locate its values (the default scenario's file
+        for the default); None for a scenario built without one."""
+        if self.document is None and self.source_file == str(default_scenario_path()):
+            return load_document(default_scenario_path())
+        return self.document
+
+    def problem(self, path: Sequence[str | int], message: str) -> Problem:
+        """A problem of the value at ``path``, at its FILE:LINE:COL in the file it came from (the file's
+        top when the file does not give it: the value is the default scenario's)."""
+        doc = self.located()
+        if doc is None:
+            from trialflow.documents import json_path
+
+            return Problem(self.source_file, 1, 1, json_path(list(path)), message)
+        return doc.problem(list(path), message)
 
 
 def default_scenario_path() -> Path:
@@ -223,7 +242,7 @@ def _semantic(doc: Document, merged: Mapping[str, Any]) -> list[Problem]:
     return out
 
 
-def _build(merged: Mapping[str, Any], file: str) -> Scenario:
+def _build(merged: Mapping[str, Any], file: str, document: Document | None = None) -> Scenario:
     m = merged
     tg, tu, vi, tox = m["tg"], m["tumour"], m["visits"], m["toxicity"]
     courses = tuple(
@@ -267,6 +286,7 @@ def _build(merged: Mapping[str, Any], file: str) -> Scenario:
         tablet_mg={str(k): float(v) for k, v in m["tablet_mg"].items()},
         source_file=file,
         data=merged,
+        document=document,
     )
 
 
@@ -282,7 +302,7 @@ def _check(doc: Document, base: Mapping[str, Any] | None) -> Scenario:
     problems = _semantic(doc, merged)
     if problems:
         raise ScenarioError(problems)
-    return _build(merged, doc.file)
+    return _build(merged, doc.file, doc)
 
 
 @cache

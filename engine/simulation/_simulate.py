@@ -29,7 +29,7 @@ from ._evaluate import check_rules
 from ._generate import MONTH_DAYS, Cohort, Streams, head, simulate_chunk, subset
 from ._pathways import Pathway, SimulationError, pathway_of
 from ._result import DesignRun, Endpoint, MonthTable, Replicates, SimulationResult
-from ._scenario import Scenario, load_scenario
+from ._scenario import Scenario, ScenarioError, load_scenario
 from ._workload import WorkloadAccumulator
 
 if TYPE_CHECKING:
@@ -239,20 +239,30 @@ def _count(codes: NDArray[np.int8], labels: tuple[str, ...]) -> dict[str, int]:
     return {lab: k[i] for i, lab in sorted(enumerate(labels), key=lambda t: t[1]) if k[i]}
 
 
+class ScenarioReasonError(ScenarioError, SimulationError):
+    """The scenario withdraws patients for a reason the protocol does not have: located in the scenario
+    file, as its other problems are (a :class:`ScenarioError`), and still a :class:`SimulationError`."""
+
+
 def withdrawal_reasons(pw: Pathway, sc: Scenario) -> tuple[str, str, str]:
     """The protocol's reasons for the simulated causes (death, toxicity, dropout), checked."""
     known = pw.protocol.early_termination.reason_ids
     want = (
-        ("death", sc.death_per_month),
-        ("toxicity", sc.toxicity_stop_per_month),
-        (sc.dropout_reason, sc.dropout_per_month),
+        ("death", sc.death_per_month, ["death_per_month"], " (death_per_month is not 0)"),
+        ("toxicity", sc.toxicity_stop_per_month, ["toxicity", "stop_per_month"], " (toxicity.stop_per_month is not 0)"),
+        (sc.dropout_reason, sc.dropout_per_month, ["dropout_reason"], ""),
     )
-    for reason, rate in want:
-        if rate > 0 and reason not in known:
-            raise SimulationError(
-                f"the scenario withdraws patients for {reason!r}, which is not an early-termination "
-                f"reason of the protocol ({', '.join(known)})"
-            )
+    problems = [
+        sc.problem(
+            where,
+            f"the scenario withdraws patients for {reason!r}{why}, which is not an early-termination reason of "
+            f"the protocol ({', '.join(known)})",
+        )
+        for reason, rate, where, why in want
+        if rate > 0 and reason not in known
+    ]
+    if problems:
+        raise ScenarioReasonError(problems)
     return want[0][0], want[1][0], want[2][0]
 
 
@@ -274,10 +284,16 @@ def _enrolment(
 
 
 def _quantiles(p: NDArray[np.float64]) -> dict[str, float]:
+    """The trials' proportions at 2.5, 25, 50, 75 and 97.5 %. The spread is of proportions trials gave (a
+    trial of 1 patient gives 0 or 1, never an interpolated 0.05): the lower percentiles the observed
+    proportion at or below, the upper ones the observed proportion at or above (so 2.5-97.5 holds at least
+    95 % of the trials); the median the usual one (the middle two's mean for an even number of trials)."""
     if p.size == 0:
         return {}
-    qs = (2.5, 25, 50, 75, 97.5)
-    return {f"p{q:g}": float(v) for q, v in zip(qs, np.quantile(p, [q / 100 for q in qs]), strict=True)}
+    lower = np.quantile(p, [0.025, 0.25], method="lower")
+    upper = np.quantile(p, [0.75, 0.975], method="higher")
+    values = (lower[0], lower[1], np.quantile(p, 0.5), upper[0], upper[1])
+    return {f"p{q:g}": float(v) for q, v in zip((2.5, 25, 50, 75, 97.5), values, strict=True)}
 
 
 def _cp_lower(k: NDArray[np.int64], n: NDArray[np.int64], level: float = 0.95) -> NDArray[np.float64]:
