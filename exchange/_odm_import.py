@@ -715,8 +715,9 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
             except PermissionDenied:
                 raise
             except Refused as err:  # each refusal at its record's place in the file
-                raise Refused(*[_at(records[q.item][2], q.field, q) if getattr(q, "item", None) is not None
-                                else q for q in err.problems]) from None
+                raise Refused(*[_at(records[q.item][2], q.field, q)
+                                if isinstance(q, EngineProblem) and q.item is not None else q
+                                for q in err.problems]) from None
             for w in added:
                 count += len(w.events)
                 written.append(w)
