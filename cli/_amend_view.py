@@ -43,12 +43,14 @@ def render_amendment(r: Any) -> list[Any]:
     if t.row_count:
         out.append(t)
     policies = sorted({p.policy for p in r.patients})
-    if r.patients or not r.replayed:
+    if r.patients:
         out.append(Text(f"{len(quiet)} of {len(r.patients)} patients unaffected"
                         + (f" ({', '.join(quiet)})" if 0 < len(quiet) <= 12 else "")
                         + "; migration " + "; ".join(policies)))
-    else:  # counted, not listed (a role that reads no patient data)
-        out.append(Text(f"{r.replayed - r.affected} of {r.replayed} patients unaffected, {r.affected} affected"))
+    elif r.replayed:  # counted, not listed (a role that reads no patient data): the schedule's impact alone
+        out.append(Text(f"{r.affected} of {r.replayed} patients affected in their schedule (visits, phases)"))
+    else:
+        out.append(Text("no enrolled patients to replay" + (" at your sites" if r.notes else "")))
     if r.applied and r.registered is not None:
         out.append(Text(f"registered as version {r.registered.version}. Patients stay on their version until "
                         f"migrated: trialflow protocol migrate --all --to {r.to_version} --reason ...", style="green"))

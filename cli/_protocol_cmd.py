@@ -132,10 +132,6 @@ def migrate(
         "--to", help="Target version: its version string, or at least 6 characters of its hash.")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why the patients move.")] = "",
     all_: Annotated[bool, typer.Option("--all", help="Every patient the version's migration policy moves.")] = False,
-    eligibility: Annotated[Path | None, typer.Option(
-        "--eligibility", metavar="FILE", show_default=False,
-        help="For one patient in screening: YAML mapping criterion id → yes/no, the answers to the eligibility "
-             "criteria the version adds.")] = None,
     db: DbOpt = None, user: UserOpt = None,
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
 ) -> None:
@@ -148,17 +144,8 @@ def migrate(
         fail("name the patients or give --all (not both)", code=2)
     if not reason.strip():
         fail("--reason is required: why the patients move", code=2)
-    answers = None
-    if eligibility is not None:
-        from trialflow.protocol import load_document
-
-        doc = call(load_document, eligibility)
-        answers = doc.data
-        if not isinstance(answers, dict):
-            fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
     who = resolve_user(user, password_stdin)
-    result = call(do_migrate, open_store(db), None if all_ else list(patients or []), to, reason, who,
-                  eligibility=answers)
+    result = call(do_migrate, open_store(db), None if all_ else list(patients or []), to, reason, who)
     if as_json:
         print_json(result)
         return

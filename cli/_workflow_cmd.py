@@ -132,6 +132,42 @@ def register(app: typer.Typer) -> None:
             print_line(f"{patient}: screen failure recorded; not met: {', '.join(result.unmet)}")
 
     @app.command()
+    def rescreen(
+        patient: PatientArg,
+        eligibility: Annotated[Path, typer.Option("--eligibility", metavar="FILE", show_default=False,
+                                                  help="YAML mapping criterion id → yes/no.")],
+        version: Annotated[str | None, typer.Option(
+            "--version", metavar="VERSION", help="The protocol version whose criteria these are, one the patient "
+            "is to be migrated to (default: its own).")] = None,
+        db: DbOpt = None, user: UserOpt = None,
+        password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
+    ) -> None:
+        """Answer eligibility criteria for a patient still in screening, such as those a new version adds."""
+        from trialflow.engine import Refused
+        from trialflow.engine import rescreen as do_rescreen
+        from trialflow.protocol import load_document
+
+        doc = call(load_document, eligibility)
+        answers = doc.data
+        if not isinstance(answers, dict) or not answers:
+            fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
+        store = open_store(db)
+
+        def answer() -> Any:
+            try:
+                return do_rescreen(store, patient, answers, resolve_user(user, password_stdin), version)
+            except Refused as err:  # a refused answer is named at its line in the file, as enroll names it
+                fields = [getattr(p, "field", None) for p in err.problems]
+                raise Refused(*(str(doc.problem([str(f)], p)) if f in answers else p
+                                for f, p in zip(fields, err.problems, strict=True))) from None
+
+        result = call(answer)
+        if as_json:
+            print_json(result)
+        else:
+            print_line(result.message)
+
+    @app.command()
     def start(
         patient: PatientArg, date: DateOpt,
         dispense_days: Annotated[int, typer.Option("--dispense-days", metavar="DAYS", min=1, max=365,

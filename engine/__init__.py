@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact
+    from ._amend import AmendmentReport, PatientImpact, amend, migrate, patient_impact, rescreen
     from ._audit import AuditEntry, VerifyReport, audit_trail, verify_store
     from ._base import Refused, plain_text
     from ._casebook import lock, unlock
@@ -178,6 +178,7 @@ _WHERE: dict[str, str] = {
     "open_query": "._dataqueries",
     "patient_actions": "._worklist",
     "patient_impact": "._amend",
+    "rescreen": "._amend",
     "phase_diagram": "._machine",
     "plain_text": "._base",
     "rebuild_projections": "._projection",
@@ -304,6 +305,7 @@ __all__ = [
     "record_from_dict",
     "record_many",
     "report",
+    "rescreen",
     "reverse",
     "safety",
     "schedule",

@@ -18,17 +18,17 @@ from typing import Any
 
 from trialflow.protocol import Change, Protocol, diff_protocols, load_protocol
 
-from ._base import Refused, today
+from ._base import Refused, located, today
 from ._checks import eligibility_answers
 from ._decision import evaluate_decision
 from ._identity import SITE_ROLES, Actor, Login, authorize, identify, may
 from ._projection import projection
 from ._schedule import ScheduledVisit, schedule
-from ._state import MIGRATED, PatientState, fold
+from ._state import ELIGIBILITY_ANSWERED, MIGRATED, PatientState, fold
 from ._store import NewEvent, RegisteredVersion, Store, Transaction
 from ._workflow import Written
 
-__all__ = ["AmendmentReport", "PatientImpact", "amend", "migrate", "patient_impact", "resolve_version"]
+__all__ = ["AmendmentReport", "PatientImpact", "amend", "migrate", "patient_impact", "rescreen", "resolve_version"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,13 @@ class PatientImpact:
 
     @property
     def affected(self) -> bool:
+        return self.schedule_affected or bool(self.decision_changed or self.eligibility)
+
+    @property
+    def schedule_affected(self) -> bool:
+        """Affected in its schedule (visits, phases): what the amendment does without reading clinical values."""
         return any((self.visits_added, self.visits_removed, self.visits_moved, self.newly_missed,
-                    self.no_longer_required, self.decision_changed, self.eligibility, self.blocking))
+                    self.no_longer_required, self.blocking))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,8 @@ def _key(visits: list[ScheduledVisit]) -> dict[str, ScheduledVisit]:
 def patient_impact(old: Protocol, new: Protocol, state: PatientState, as_of: dt.date) -> PatientImpact:
     """Replay one patient's events under ``new`` and compare with ``old`` (the version it runs on)."""
     moves, policy = migration_policy(new, state)
+    if moves and _screening(new, state) and screening_answers(new, state)[1]:  # as migrate --all leaves it
+        moves, policy = False, "a screening patient without the answers the version asks stays"
     new_ids = {p.id for p in new.phases}
     missing = [s.phase for s in state.stints if s.phase not in new_ids]
     blocking = tuple(f"phase {p!r} does not exist in v{new.version}" for p in dict.fromkeys(missing))
@@ -240,7 +247,9 @@ def amend(store: Store, path: str | Path, reason: str, user: str | Actor | Login
         reason=reason, applied=apply, changes=tuple(diff_protocols(current, new)),
         patients=tuple(sorted(impacts, key=lambda i: i.patient)) if reads else (), registered=registered,
         notes=(*notes, *(() if apply else ("dry run: nothing was registered; add --apply to register this version",))),
-        replayed=len(impacts), affected=sum(i.affected for i in impacts),
+        # an admin's count leaves out what follows from clinical values (decisions, eligibility): dry runs of one
+        # threshold after another would read each patient's outcome off it
+        replayed=len(impacts), affected=sum(i.affected if reads else i.schedule_affected for i in impacts),
     )
 
 
@@ -251,21 +260,57 @@ def _screening(protocol: Protocol, state: PatientState) -> bool:
 
 def screening_answers(new: Protocol, state: PatientState,
                       given: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
-    """A screening patient's eligibility answers under ``new`` (those it gave at enrolment for the criteria
-    ``new`` still asks, with ``given`` added), and what stops it moving there: a criterion ``new`` asks that it
-    has not answered, an answer that is not yes/no, a criterion it would not meet."""
+    """A screening patient's eligibility answers under ``new`` (those it has given for the criteria ``new`` asks,
+    with ``given`` over them), and what stops it moving there or starting under it: a criterion ``new`` asks that
+    it has not answered, an answer that is not yes/no (located at its criterion), a criterion it would not meet."""
     kept = {k: v for k, v in state.eligibility.items() if k in new.eligibility.ids}
     norm, problems, unmet = eligibility_answers(new, {**kept, **(given or {})})
     return norm, [*problems, *(f"it would not meet eligibility criterion {u!r} under v{new.version}" for u in unmet)]
 
 
+def rescreen(store: Store, patient: str, answers: Mapping[str, Any], user: str | Actor | Login,
+             version: str | None = None, when: dt.date | None = None) -> Written:
+    """Answer eligibility criteria for a patient still in screening, under its own version or ``version`` (one
+    it is to move to, which asks what its enrolment did not): each answer yes/no to a criterion of that version,
+    every criterion then answered, each met (a patient that does not qualify is a screen failure, not an answer).
+    Recorded as an event of the patient (its site's coordinator or investigator: the answers are clinical data)."""
+    if not answers:
+        raise Refused("no eligibility answers given (criterion id: yes/no)")
+
+    def work(tx: Transaction) -> Written:
+        state = tx.state(patient)
+        if state is None:
+            raise Refused(f"unknown patient {patient!r}: enrol them first")
+        on = store.protocol(state.protocol_hash)[0]
+        under = store.protocol(resolve_version(store, version).content_hash)[0] if version else on
+        if not _screening(under, state) or not _screening(on, state):
+            raise Refused(f"{patient} is past screening ({state.phase}): eligibility is answered in screening only")
+        norm, problems = screening_answers(under, state, answers)
+        if problems:
+            located_ = [located(f"{patient}: {p}", 0, f) if (f := getattr(p, "field", None)) else f"{patient}: {p}"
+                        for p in problems]
+            if any("would not meet" in p for p in problems):
+                located_.append(f"{patient}: a patient who does not qualify is a screen failure: trialflow "
+                                f"screen-fail {patient} --reason ...")
+            raise Refused(*located_)
+        given = {k: norm[k] for k in answers if k in norm}
+        if all(state.eligibility.get(k) == v for k, v in given.items()):
+            return Written(patient, (), state.phase, f"{patient}: every answer already recorded as given")
+        ev = NewEvent(ELIGIBILITY_ANSWERED, when or today(),
+                      {"answers": given, "version": under.version, "protocol_hash": under.content_hash})
+        events = tx.append(patient, state, [ev], projection(on))
+        return Written(patient, tuple(events), state.phase,
+                       f"{patient}: eligibility answered under v{under.version} ({', '.join(sorted(given))})")
+
+    return store.write(user, work)
+
+
 def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user: str | Actor | Login,
-            as_of: dt.date | None = None, eligibility: Mapping[str, Any] | None = None) -> list[Written]:
+            as_of: dt.date | None = None) -> list[Written]:
     """Move patients onto version ``to`` (all patients the policy moves when ``patients`` is None).
 
-    A patient still in screening moves only with an answer to every eligibility criterion the version asks
-    (those of its enrolment, plus ``eligibility``: the answers to the criteria the version adds), each met:
-    the answers go with its migration event, and start checks them. ``eligibility`` is one patient's answers."""
+    A patient still in screening moves only once it has an answer to every eligibility criterion the version
+    asks, each met (:func:`rescreen` records the answers to criteria its enrolment was not asked)."""
     if not reason.strip():
         raise Refused("a migration needs a reason (--reason)")
     actor = identify(store, user)
@@ -274,13 +319,11 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
     new = store.protocol(target.content_hash)[0]
     when = as_of or today()
     ids = list(dict.fromkeys(patients)) if patients is not None else store.patient_ids()  # a name given twice: once
-    if eligibility is not None and len(ids) != 1:
-        raise Refused("eligibility answers are one patient's: migrate that patient by name with --eligibility")
 
     def work(tx: Transaction) -> list[Written]:
         out: list[Written] = []
         problems: list[str] = []
-        plan: list[tuple[str, PatientState, dict[str, str] | None]] = []
+        plan: list[PatientState] = []
         for pid in ids:
             state = tx.state(pid)
             if state is None:
@@ -297,32 +340,25 @@ def migrate(store: Store, patients: list[str] | None, to: str, reason: str, user
             if missing:
                 problems.append(f"{pid}: phase {missing[-1]!r} does not exist in v{new.version}")
                 continue
-            answers = None
-            if _screening(new, state):
-                answers, unfit = screening_answers(new, state, eligibility)
-                if unfit and patients is None:  # a policy's move waits for the patient's own answers
-                    out.append(Written(pid, (), state.phase, f"{pid}: stays on its version (in screening: "
-                                       f"{'; '.join(unfit)}; migrate it by name with --eligibility FILE)"))
-                    continue
-                if unfit:
-                    problems += [f"{pid} is in screening and v{new.version} asks: {u}" for u in unfit]
-                    problems.append(f"{pid}: give its answers to the criteria v{new.version} adds with --eligibility "
-                                    "FILE (criterion id: yes/no), or leave it on its version")
-                    continue
-            elif eligibility is not None:
-                problems.append(f"{pid} is past screening ({state.phase}): eligibility answers are taken in "
-                                "screening only")
+            unfit = screening_answers(new, state)[1] if _screening(new, state) else []
+            if unfit and patients is None:  # a policy's move waits for the patient's answers
+                out.append(Written(pid, (), state.phase, f"{pid}: stays on its version (in screening: "
+                                   f"{'; '.join(unfit)}; its site answers with trialflow rescreen {pid} "
+                                   f"--eligibility FILE --version {new.version})"))
                 continue
-            plan.append((pid, state, answers if answers != state.eligibility else None))
+            if unfit:
+                problems += [f"{pid} is in screening and v{new.version} asks: {u}" for u in unfit]
+                problems.append(f"{pid}: its site answers first (trialflow rescreen {pid} --eligibility FILE "
+                                f"--version {new.version}), or it stays on its version")
+                continue
+            plan.append(state)
         if problems:
             raise Refused(*problems)
-        for pid, state, answers in plan:
+        for state in plan:
+            pid = state.patient
             old = store.protocol(state.protocol_hash)[0]
-            moved: dict[str, Any] = {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
-                                     "from_version": old.version, "to_version": new.version}
-            if answers is not None:  # the screening answers under the new version (the fold takes them)
-                moved["eligibility"] = answers
-            ev = NewEvent(MIGRATED, when, moved, reason)
+            ev = NewEvent(MIGRATED, when, {"from_hash": state.protocol_hash, "to_hash": target.content_hash,
+                                           "from_version": old.version, "to_version": new.version}, reason)
             events = tx.append(pid, state, [ev], projection(new, target.id))
             out.append(Written(pid, tuple(events), state.phase, f"{pid}: v{old.version} → v{new.version}"))
         return out

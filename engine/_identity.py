@@ -318,7 +318,8 @@ SYSTEM = Actor("trialflow", role="system", context={"interface": "upkeep"})
 
 #: what appending an event of each kind takes; a kind not named here is a clinical write ("record")
 EVENT_ACTIONS: dict[str, str] = {
-    "enrolled": "enroll", "observation": "record", "correction": "correct", "decision": "decide",
+    "enrolled": "enroll", "eligibility_answered": "enroll", "observation": "record", "correction": "correct",
+    "decision": "decide",
     "signature": "sign", "migrated": "migrate", "query_opened": "open_query", "query_answered": "answer_query",
     "query_closed": "close_query", "casebook_locked": "lock", "casebook_unlocked": "unlock",
 }

@@ -114,8 +114,7 @@ def _eligible(m: Move, ev: EventData) -> tuple[str, ...]:
     why = [f"{m.patient} has no answer to eligibility criterion {c!r} of v{m.protocol.version}" for c in unanswered]
     why += [f"{m.patient} does not meet eligibility criterion {c!r} of v{m.protocol.version}" for c in unmet]
     if why:
-        why.append("treatment cannot start: answer under this version (migrate back to the version it was screened "
-                   f"under, then again with trialflow protocol migrate {m.patient} --to {m.protocol.version} "
+        why.append(f"treatment cannot start: answer under v{m.protocol.version} (trialflow rescreen {m.patient} "
                    "--eligibility FILE)")
     return tuple(why)
 

@@ -310,6 +310,9 @@ def _summary(e: Event) -> str:
         return f"visit {p['visit']} skipped: {p.get('reason', '')}"
     if e.kind == SCREEN_FAILED:
         return f"screen failure: {p.get('reason', '')}"
+    if e.kind == "eligibility_answered":
+        answers = ", ".join(f"{k} {v}" for k, v in sorted(dict(p.get("answers") or {}).items()))
+        return f"eligibility answered under v{p.get('version', '?')}: {answers}"
     if e.kind == REVERSAL:
         # a reversal restored from a file may lack what the engine's own reversal states (corrects, from, to)
         target = e.corrects if e.corrects is not None else ", ".join(str(i) for i in p.get("reverses", ())) or "?"

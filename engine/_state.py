@@ -37,9 +37,12 @@ REVERSAL = "reversal"  # undoes a mistaken completion or withdrawal; points at t
 SIGNATURE = "signature"
 QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED = "query_opened", "query_answered", "query_closed"
 CASEBOOK_LOCKED, CASEBOOK_UNLOCKED = "casebook_locked", "casebook_unlocked"
+#: a screening patient's answers to eligibility criteria it was not asked at enrolment (a version it moves to adds
+#: them), or answers given again; the state's answers are the enrolment's with these over them
+ELIGIBILITY_ANSWERED = "eligibility_answered"
 EVENT_KINDS = (ENROLLED, PHASE_CHANGED, OBSERVATION, CORRECTION, DECISION, WITHDRAWN, MIGRATED, SIGNATURE,
                QUERY_OPENED, QUERY_ANSWERED, QUERY_CLOSED, CASEBOOK_LOCKED, CASEBOOK_UNLOCKED, DEVIATION,
-               VISIT_SKIPPED, SCREEN_FAILED, REVERSAL)
+               VISIT_SKIPPED, SCREEN_FAILED, REVERSAL, ELIGIBILITY_ANSWERED)
 #: the payload keys, per event kind, whose values (an int or a list of ints, at any depth) are ids of other events
 #: of the same patient: a copy of a history into another store (the ODM import) maps them to the ids there, and a
 #: signature binds them by the events' places in the history (:func:`map_event_ids` reads them).
@@ -317,13 +320,13 @@ class _Folding:
     deviations: list[Event]
     skips: list[Event]
     screen_failure: Event | None
-    answers: Mapping[str, str] | None = None  # eligibility answers a migration brought (else the enrolment's)
+    answers: dict[str, str] | None = None  # eligibility answers given after the enrolment, over its own
 
     def state(self, patient: str, enrolled_on: dt.date, eligibility: Mapping[str, str], eligible: bool,
               events: tuple[Event, ...]) -> PatientState:
         return PatientState(
             patient=patient, protocol_hash=self.protocol_hash, enrolled_on=enrolled_on,
-            eligibility=self.answers if self.answers is not None else eligibility,
+            eligibility={**eligibility, **self.answers} if self.answers else eligibility,
             eligible=eligible, stints=tuple(self.stints),
             records=tuple(sorted(self.values.values(), key=lambda v: (v.record.date, v.event_id))),
             decisions=tuple(self.decisions), withdrawal=self.withdrawal, last_seq=events[-1].seq, events=events,
@@ -371,8 +374,8 @@ def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> Non
         acc.withdrawal = e
     elif e.kind == MIGRATED:
         acc.protocol_hash = e.payload["to_hash"]
-        if "eligibility" in e.payload:  # a screening patient's answers under the version it moved to
-            acc.answers = e.payload["eligibility"]
+    elif e.kind == ELIGIBILITY_ANSWERED:
+        acc.answers = {**(acc.answers or {}), **e.payload["answers"]}
     elif e.kind == DEVIATION:
         acc.deviations.append(e)
     elif e.kind == VISIT_SKIPPED:

@@ -314,12 +314,12 @@ HEPATIC = ("    - id: pregnancy_or_lactation\n",
            "      source: assumption\n    - id: pregnancy_or_lactation\n")
 
 
-def test_a_screening_patient_moves_to_a_version_with_a_new_criterion_only_with_its_answer(cohort: Store,
-                                                                                         tmp_path: Path) -> None:
-    """v1.9 adds an exclusion criterion. P-104 (in screening) cannot move unanswered, nor with an answer that
-    excludes it; with its answer it moves, the answer is its eligibility from then on, and it can start. P-103
-    (on treatment) moves without one: eligibility was the gate to the treatment it is on."""
-    from trialflow.engine import status
+def test_a_screening_patient_moves_to_a_version_with_a_new_criterion_once_its_site_has_answered_it(
+        cohort: Store, tmp_path: Path) -> None:
+    """v1.9 adds an exclusion criterion. P-104 (in screening) cannot move unanswered; an answer that excludes it
+    is refused (a screen failure is the way); once answered it moves, the answer is part of its eligibility, and
+    it starts. P-103 (on treatment) moves without one: eligibility was the gate to the treatment it is on."""
+    from trialflow.engine import rescreen, status
 
     new = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
     amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
@@ -328,16 +328,23 @@ def test_a_screening_patient_moves_to_a_version_with_a_new_criterion_only_with_i
         migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF)
     assert "P-104 is in screening and v1.9 asks: eligibility criterion 'severe_hepatic_impairment' is not answered" \
         in err.value.problems
-    with pytest.raises(Refused, match="it would not meet eligibility criterion 'severe_hepatic_impairment'"):
-        migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF, eligibility={"severe_hepatic_impairment": "yes"})
+    assert any("trialflow rescreen P-104 --eligibility FILE --version 1.9" in p for p in err.value.problems)
+    with pytest.raises(Refused) as err:
+        rescreen(cohort, "P-104", {"severe_hepatic_impairment": "yes"}, USER, version="1.9")
+    assert any("would not meet eligibility criterion 'severe_hepatic_impairment'" in p for p in err.value.problems)
+    assert any("screen-fail P-104" in p for p in err.value.problems)
+    with pytest.raises(Refused, match="unknown eligibility criterion 'hepatic'"):
+        rescreen(cohort, "P-104", {"hepatic": "no"}, USER, version="1.9")
     with pytest.raises(Refused, match="past screening"):
-        migrate(cohort, ["P-103"], "1.9", "adopt", USER, as_of=AS_OF, eligibility={"severe_hepatic_impairment": "no"})
+        rescreen(cohort, "P-103", {"severe_hepatic_impairment": "no"}, USER, version="1.9")
     assert len(history(cohort, "P-104")) == events  # nothing written by the refusals
 
-    moved = migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF,
-                    eligibility={"severe_hepatic_impairment": "no"})
-    assert moved[0].message == "P-104: v1.0 → v1.9"
-    assert moved[0].events[0].payload["eligibility"]["severe_hepatic_impairment"] == "no"
+    answered = rescreen(cohort, "P-104", {"severe_hepatic_impairment": "no"}, USER, version="1.9")
+    assert answered.message == "P-104: eligibility answered under v1.9 (severe_hepatic_impairment)"
+    assert history(cohort, "P-104")[-1].kind == "eligibility_answered"
+    again = rescreen(cohort, "P-104", {"severe_hepatic_impairment": "no"}, USER, version="1.9")
+    assert again.events == () and "already recorded" in again.message
+    assert migrate(cohort, ["P-104"], "1.9", "adopt", USER, as_of=AS_OF)[0].message == "P-104: v1.0 → v1.9"
     assert migrate(cohort, ["P-103"], "1.9", "adopt", USER, as_of=AS_OF)[0].message == "P-103: v1.0 → v1.9"
     record_many(cohort, [("P-104", _ct(AS_OF, 25.0)), ("P-104", _scan(AS_OF))], USER)
     start(cohort, "P-104", AS_OF + dt.timedelta(days=1), USER)
@@ -346,7 +353,8 @@ def test_a_screening_patient_moves_to_a_version_with_a_new_criterion_only_with_i
 
 def test_start_refuses_a_patient_without_an_answer_its_version_asks(cohort: Store, tmp_path: Path) -> None:
     """A screening patient moved without its answer (by an earlier trialflow, which did not ask for one) is not
-    started: the guard names the criterion and the way to answer it."""
+    started: the guard names the criterion and the way to answer it, which then lets it start."""
+    from trialflow.engine import rescreen
     from trialflow.engine._projection import projection
     from trialflow.engine._state import MIGRATED
     from trialflow.engine._store import NewEvent
@@ -368,10 +376,35 @@ def test_start_refuses_a_patient_without_an_answer_its_version_asks(cohort: Stor
     with pytest.raises(Refused) as err:
         start(cohort, "P-104", AS_OF + dt.timedelta(days=1), USER)
     assert "P-104 has no answer to eligibility criterion 'severe_hepatic_impairment' of v1.9" in err.value.problems
-    assert any("--eligibility FILE" in p for p in err.value.problems)
+    assert any("trialflow rescreen P-104 --eligibility FILE" in p for p in err.value.problems)
+    rescreen(cohort, "P-104", {"severe_hepatic_impairment": "no"}, USER)  # under its own version, 1.9
+    start(cohort, "P-104", AS_OF + dt.timedelta(days=1), USER)
 
 
-def test_migrate_takes_the_answers_from_a_file_on_the_command_line(cohort: Store, tmp_path: Path) -> None:
+def test_the_answers_are_the_patients_as_they_were_known_at_a_time(cohort: Store, tmp_path: Path) -> None:
+    from trialflow.engine import rescreen
+    from trialflow.engine._state import fold
+
+    new = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
+    amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
+    before = cohort.events("P-104")
+    rescreen(cohort, "P-104", {"severe_hepatic_impairment": "no"}, USER, version="1.9")
+    after = cohort.events("P-104")
+    assert "severe_hepatic_impairment" not in fold(after, known_at=before[-1].recorded_at).eligibility
+    assert fold(after).eligibility == {**fold(before).eligibility, "severe_hepatic_impairment": "no"}
+
+
+def test_the_dry_run_says_a_screening_patient_without_the_answer_stays_as_migrate_leaves_it(cohort: Store,
+                                                                                            tmp_path: Path) -> None:
+    new = _edit(tmp_path, "v21.yaml", _version("2.1"), HEPATIC,
+                ("  enrolment_target: 30\n", "  enrolment_target: 30\n  migration: {default: move}\n"))
+    impact = _impact(amend(cohort, new, "hepatic safety", USER, as_of=AS_OF), "P-104")
+    assert not impact.would_migrate and "without the answers the version asks stays" in impact.policy
+    assert _impact(amend(cohort, new, "hepatic safety", USER, as_of=AS_OF), "P-103").would_migrate
+
+
+def test_rescreen_takes_the_answers_from_a_file_and_names_a_bad_one_at_its_line(cohort: Store,
+                                                                               tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from trialflow.cli import app
@@ -379,17 +412,17 @@ def test_migrate_takes_the_answers_from_a_file_on_the_command_line(cohort: Store
     new = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
     amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
     answers = tmp_path / "p104.yaml"
-    answers.write_text("severe_hepatic_impairment: maybe\n", encoding="utf-8")
+    answers.write_text("# P-104, re-screened\nsevere_hepatic_impairment: maybe\n", encoding="utf-8")
     db = ["--db", str(cohort.engine.url.render_as_string(hide_password=False)), "--user", USER]
-    args = ["protocol", "migrate", "P-104", "--to", "1.9", "--reason", "adopt", "--eligibility", str(answers), *db]
+    args = ["rescreen", "P-104", "--eligibility", str(answers), "--version", "1.9", *db]
     bad = CliRunner().invoke(app, args)
-    assert bad.exit_code == 1 and "expected yes or no, got 'maybe'" in bad.stderr, bad.stderr
+    assert bad.exit_code == 1 and f"{answers}:2:" in bad.stderr and "expected yes or no, got 'maybe'" in bad.stderr, \
+        bad.stderr
     answers.write_text("severe_hepatic_impairment: no\n", encoding="utf-8")
     good = CliRunner().invoke(app, args)
-    assert good.exit_code == 0 and "P-104: v1.0 → v1.9" in good.stdout, good.stderr
-    listed = CliRunner().invoke(app, ["protocol", "migrate", "--all", "--to", "1.9", "--reason", "adopt",
-                                      "--eligibility", str(answers), *db])
-    assert listed.exit_code == 1 and "eligibility answers are one patient's" in listed.stderr
+    assert good.exit_code == 0 and "P-104: eligibility answered under v1.9" in good.stdout, good.stderr
+    moved = CliRunner().invoke(app, ["protocol", "migrate", "P-104", "--to", "1.9", "--reason", "adopt", *db])
+    assert moved.exit_code == 0 and "P-104: v1.0 → v1.9" in moved.stdout, moved.stderr
 
 
 def test_a_move_all_policy_leaves_a_screening_patient_without_the_answer_on_its_version(cohort: Store,
@@ -398,7 +431,7 @@ def test_a_move_all_policy_leaves_a_screening_patient_without_the_answer_on_its_
                 ("  enrolment_target: 30\n", "  enrolment_target: 30\n  migration: {default: move}\n"))
     amend(cohort, new, "hepatic safety", USER, apply=True, as_of=AS_OF)
     result = {w.patient: w.message for w in migrate(cohort, None, "2.0", "adopt", USER, as_of=AS_OF)}
-    assert result["P-104"].startswith("P-104: stays on its version (in screening: eligibility criterion "
-                                      "'severe_hepatic_impairment' is not answered; migrate it by name with "
-                                      "--eligibility FILE)")
+    assert result["P-104"] == ("P-104: stays on its version (in screening: eligibility criterion "
+                               "'severe_hepatic_impairment' is not answered; its site answers with trialflow "
+                               "rescreen P-104 --eligibility FILE --version 2.0)")
     assert result["P-103"] == "P-103: v1.0 → v2.0"

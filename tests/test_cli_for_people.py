@@ -134,9 +134,9 @@ def test_next_says_which_column_it_left_out(two_patients: str) -> None:
 
 
 # -- finding 10: help texts --------------------------------------------------------------------------
-COMMANDS = ["init", "enroll", "start", "record", "import", "correct", "decide", "withdraw", "complete", "next",
-            "evaluate", "status", "history", "report", "visits", "deviation", "skip", "screen-fail", "stop-drug",
-            "reverse", "safety"]
+COMMANDS = ["init", "enroll", "rescreen", "start", "record", "import", "correct", "decide", "withdraw", "complete",
+            "next", "evaluate", "status", "history", "report", "visits", "deviation", "skip", "screen-fail",
+            "stop-drug", "reverse", "safety"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

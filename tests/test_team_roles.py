@@ -205,7 +205,8 @@ def test_an_amendments_impact_per_patient_is_shown_only_to_readers_of_their_data
     amended = _stricter_recist(tmp_path)
 
     by_admin = amend(team.store, amended, "stricter PR", team["admin.jo"])
-    assert by_admin.patients == () and (by_admin.replayed, by_admin.affected) == (2, 2)
+    # the admin's count is of schedules: a threshold moves outcomes, not visits (nothing to read them off)
+    assert by_admin.patients == () and (by_admin.replayed, by_admin.affected) == (2, 0)
     assert any("does not read" in n for n in by_admin.notes)
 
     by_smit = amend(team.store, amended, "stricter PR", team["dr.smit"])
@@ -245,3 +246,31 @@ def test_a_query_questions_recorded_data_not_the_reviews_own_events(team: Team) 
     with pytest.raises(Refused, match=r"P-A01 has no event 999999 \(see trialflow history P-A01\)"):
         open_query(team.store, "P-A01", 999999, "?", dina)
     assert _counts(team) == before and locked is not None
+
+
+def test_a_screening_patients_eligibility_answers_are_given_by_its_sites_staff_not_the_admin(team: Team,
+                                                                                          tmp_path: Path) -> None:
+    """Answering a criterion a new version adds is the patient's screening: its site's coordinator or investigator
+    gives the answer (clinical data, which the admin does not enter); the admin then migrates it."""
+    from trialflow.engine import rescreen
+
+    enroll(team.store, "P-A09", ENROLLED, ELIGIBLE, team["anna"], site="AMS")
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    hepatic = tmp_path / "v1.9.yaml"
+    hepatic.write_text(text.replace('version: "1.0"', 'version: "1.9"', 1).replace(
+        "    - id: pregnancy_or_lactation\n", "    - id: severe_hepatic_impairment\n      question: Child-Pugh C?\n"
+        "      source: assumption\n    - id: pregnancy_or_lactation\n", 1), encoding="utf-8")
+    amend(team.store, hepatic, "hepatic safety", team["admin.jo"], apply=True)
+    answer = {"severe_hepatic_impairment": "no"}
+    before = _counts(team)
+    with pytest.raises(PermissionDenied, match="needs the coordinator or investigator role"):
+        rescreen(team.store, "P-A09", answer, team["admin.jo"], version="1.9")
+    with pytest.raises(PermissionDenied, match="site AMS"):
+        rescreen(team.store, "P-A09", answer, team["bram"], version="1.9")
+    with pytest.raises(Refused, match=r"is in screening and v1\.9 asks"):
+        migrate(team.store, ["P-A09"], "1.9", "policy", team["admin.jo"])
+    with pytest.raises(PermissionDenied, match="needs the admin role"):
+        migrate(team.store, ["P-A09"], "1.9", "policy", team["anna"])
+    assert _counts(team) == before
+    rescreen(team.store, "P-A09", answer, team["anna"], version="1.9")
+    assert migrate(team.store, ["P-A09"], "1.9", "policy", team["admin.jo"])[0].message == "P-A09: v1.0 → v1.9"
