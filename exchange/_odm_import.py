@@ -289,7 +289,9 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str],
     if reader.problems:
         raise DocumentError(sorted(reader.problems, key=lambda p: (p.line, p.column)))
     for evs in entries.values():  # the source's order of events when it states it (SourceID), else the file's
-        evs.sort(key=lambda e: (e.seq if all(x.seq is not None for x in evs) else 0, e.order))
+        # (decided before sorting: inside list.sort's key the list being sorted reads as empty)
+        by_seq = all(x.seq is not None for x in evs)
+        evs.sort(key=lambda e: ((e.seq or 0) if by_seq else 0, e.order))
     return entries, reader.skipped, sites
 
 

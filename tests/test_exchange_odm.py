@@ -725,3 +725,27 @@ def test_cli_import_odm_takes_confirm_unusual(tmp_path: Path) -> None:
     done = runner.invoke(app, ["import", "odm", str(bad), "--confirm-unusual", "lab confirmed", "--db", dst])
     assert done.exit_code == 0, done.output
     assert "1 subject(s) restored" in done.output
+
+
+def test_a_formdata_without_sourceid_imports_in_the_files_order(tmp_path: Path) -> None:
+    """A file in which only some entries state their place in the source's history (SourceID), as a hand edit or
+    another system leaves it: imported in the file's order, no traceback."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value='))
+    end = text.find("</FormData>", start)
+    partial = tmp_path / "partial.xml"
+    partial.write_text(text[:start] + re.sub(r"<SourceID>[^<]*</SourceID>", "", text[start:end]) + text[end:],
+                       encoding="utf-8")
+    assert text[start:end].count("<SourceID>") and text[:start].count("<SourceID>")
+    target = new_store(str(tmp_path / "target.db"))
+    assert import_odm(target, partial, "data.manager").restored == ("P-201",)
+    assert [e.payload.get("value") for e in history(target, "P-201") if e.kind == "observation"
+            and e.payload.get("kind") == "tg"] == [120]
+    result = CliRunner().invoke(app, ["import", "odm", str(partial), "--db", str(tmp_path / "target.db")])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    target.close()
