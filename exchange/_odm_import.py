@@ -406,7 +406,7 @@ class _Restorer:
                     record = _record_payload(entry)
                     sig_payload = {"record": record}
                     effective = dt.date.fromisoformat(record["date"])
-                    reason = self.check_record(entry, record) if check else reason
+                    reason = self.check_record(entry, record, chain) if check else reason
                 body = {"root": chain[0].id, **sig_payload}
                 return (NewEvent("correction", effective, body, reason, corrects=last.id,
                                  recorded_at=entry.recorded_at, user=entry.user),
@@ -456,14 +456,17 @@ class _Restorer:
         self.flush()  # the earlier events must have their places
         return {**payload, IMPORTED_IDS: {str(i): seq for i, (_, seq) in sorted(self.seq_of.items())}}
 
-    def check_record(self, entry: _Entry, record: dict[str, Any]) -> str | None:
+    def check_record(self, entry: _Entry, record: dict[str, Any], chain: Sequence[Event] = ()) -> str | None:
         """A restored record checked as ``trialflow record`` checks one (the engine's :func:`admissible` and
         :func:`implausible_fields`, as ``record_in`` calls them), against the restored subject's state at that
         point of its history; returns the reason to store (an unusual value's confirmation added to it).
         A value the exporting store recorded as confirmed unusual carries that confirmation in its
-        ReasonForChange and stands as confirmed."""
+        ReasonForChange and stands as confirmed. A different value for what the subject already has on that
+        day is refused as :func:`conflict` refuses it for ``record`` (``chain``: the events of the record a
+        correction replaces, left out of the comparison, as ``correct`` leaves them out)."""
         from trialflow.engine import record_from_dict
-        from trialflow.engine._checks import admissible, implausible_fields
+        from trialflow.engine._checks import admissible, conflict, implausible_fields
+        from trialflow.engine._state import RecordedValue
 
         if self.state is None:
             return entry.reason  # no enrolment before it: append refuses it
@@ -474,6 +477,14 @@ class _Restorer:
         bad = admissible(protocol, self.state, rec, on=self.on)
         if bad:
             raise Refused(_at(entry, "date", EngineProblem(f"{self.patient}: {bad}")))
+        skip = {e.id for e in chain}
+        same_day = [v for v in self.state.records if v.event_id not in skip
+                    and v.record.kind == rec.kind and v.record.date == rec.date]
+        same_day += [RecordedValue(-1, record_from_dict(n.payload), self.tx.now, "")  # (unwritten yet)
+                     for n, _ in self.pending if n.kind == "observation"]
+        clash = conflict(same_day, rec, self.patient)
+        if clash:
+            raise Refused(_at(entry, "date", clash if isinstance(clash, EngineProblem) else EngineProblem(clash)))
         unusual = implausible_fields(protocol, rec, record)
         if not unusual or CONFIRMED in (entry.reason or ""):
             return entry.reason

@@ -727,6 +727,11 @@ def test_cli_import_odm_takes_confirm_unusual(tmp_path: Path) -> None:
     assert "1 subject(s) restored" in done.output
 
 
+def _form_line(text: str, needle: str) -> int:
+    """The line of the FormData holding the first ``needle``."""
+    return max(n for n, row in enumerate(text.splitlines()[:_line_of(text, needle)], start=1) if "<FormData" in row)
+
+
 def test_a_formdata_without_sourceid_imports_in_the_files_order(tmp_path: Path) -> None:
     """A file in which only some entries state their place in the source's history (SourceID), as a hand edit or
     another system leaves it: imported in the file's order, no traceback."""
@@ -748,4 +753,32 @@ def test_a_formdata_without_sourceid_imports_in_the_files_order(tmp_path: Path) 
             and e.payload.get("kind") == "tg"] == [120]
     result = CliRunner().invoke(app, ["import", "odm", str(partial), "--db", str(tmp_path / "target.db")])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    target.close()
+
+
+def test_a_second_different_value_of_the_same_day_is_refused_as_record_refuses_it(tmp_path: Path) -> None:
+    """Two Tg of one day with different values in a restored history: refused at the second one's place (a
+    correction, not a second fact), as ``trialflow record`` refuses a second Tg of a recorded day."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value='))
+    end = text.find("</FormData>", start) + len("</FormData>")
+    twin = re.sub(r'FormRepeatKey="\d+"', 'FormRepeatKey="99"', text[start:end])
+    twin = _edited(twin, "tg_value", "5")
+    twin = re.sub(r"<SourceID>[^<]*</SourceID>", "<SourceID>seq 99; event 9999</SourceID>", twin)
+    bad = tmp_path / "twin.xml"
+    body = text[:end] + "\n" + twin + text[end:]
+    bad.write_text(body, encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    with pytest.raises(Refused) as err:
+        import_odm(target, bad, "data.manager")
+    [problem] = err.value.problems
+    line = _form_line(body, 'ItemOID="tg_value" Value="5"')
+    assert problem.startswith(f"{bad}:{line}:"), problem
+    assert "FormData[F.TG:99]/ItemData[tg_date]: P-201: two different tg records of 2026-01-12" in problem, problem
+    assert target.patient_ids() == []
     target.close()
