@@ -231,7 +231,7 @@ class _Reader:
                       at=f"{self.file}:{fd.line}:{fd.col}")
 
 
-def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str], dict[str, _Site]]:
+def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str], dict[str, _Site], bool]:
     file = str(path)
     root = parse_xml(path)
     if root.ns != ODM_NS or root.tag != "ODM":
@@ -292,7 +292,10 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str],
         # (decided before sorting: inside list.sort's key the list being sorted reads as empty)
         by_seq = all(x.seq is not None for x in evs)
         evs.sort(key=lambda e: ((e.seq or 0) if by_seq else 0, e.order))
-    return entries, reader.skipped, sites
+    # written by trialflow's export (its ODM attributes as _odm_export writes them): only such a file's
+    # "unusual value confirmed" notes are the engine's own
+    ours = root.attrs.get("SourceSystem") == "trialflow" and root.attrs.get("Originator") == "trialflow"
+    return entries, reader.skipped, sites, ours
 
 
 def _site(reader: _Reader, ref: Node, patient: str, locations: dict[str, str]) -> _Site:
@@ -361,11 +364,12 @@ class _Restorer:
     the protocol."""
 
     def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None, site: _Site | None = None,
-                 confirm_unusual: str | None = None):
+                 confirm_unusual: str | None = None, ours: bool = False):
         from trialflow.engine._base import today
 
         self.store, self.tx, self.patient, self.state, self.site = store, tx, patient, state, site
         self.confirm_unusual = confirm_unusual
+        self.ours = ours  # the file is a trialflow export: its confirmations of unusual values are the engine's
         self.on = today()  # read once: every record's date is compared with it, as record_in does
         self.moved = False  # a pending event changes the state records are checked against (a phase change...)
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
@@ -461,9 +465,11 @@ class _Restorer:
         :func:`implausible_fields`, as ``record_in`` calls them), against the restored subject's state at that
         point of its history; returns the reason to store (an unusual value's confirmation added to it).
         A value the exporting store recorded as confirmed unusual carries that confirmation in its
-        ReasonForChange and stands as confirmed. A different value for what the subject already has on that
-        day is refused as :func:`conflict` refuses it for ``record`` (``chain``: the events of the record a
-        correction replaces, left out of the comparison, as ``correct`` leaves them out)."""
+        ReasonForChange and stands as confirmed, when the file is a trialflow export and the note has the form
+        the engine writes (else ``--confirm-unusual`` is asked for, as for any other file). A different value
+        for what the subject already has on that day is refused as :func:`conflict` refuses it for ``record``
+        (``chain``: the events of the record a correction replaces, left out of the comparison, as ``correct``
+        leaves them out)."""
         from trialflow.engine import record_from_dict
         from trialflow.engine._checks import admissible, conflict, implausible_fields
         from trialflow.engine._state import RecordedValue
@@ -486,7 +492,7 @@ class _Restorer:
         if clash:
             raise Refused(_at(entry, "date", clash if isinstance(clash, EngineProblem) else EngineProblem(clash)))
         unusual = implausible_fields(protocol, rec, record)
-        if not unusual or CONFIRMED in (entry.reason or ""):
+        if not unusual or (self.ours and _confirmed(entry.reason)):
             return entry.reason
         if self.confirm_unusual is None:
             raise Refused(*[_at(entry, f, EngineProblem(f"{self.patient}: {u}", f"; if it is right, {HOW_TO_CONFIRM}",
@@ -601,6 +607,15 @@ class _Restorer:
 #: what an unusual value's confirmation reads in its event's reason (``record_in`` and ``correct`` write it)
 CONFIRMED = "unusual value confirmed:"
 HOW_TO_CONFIRM = "import the file with --confirm-unusual REASON"
+#: the confirmation as the engine writes it: the whole reason (``record_in``, this import) or after the
+#: correction's own reason and '; ' (``correct``), followed by the confirming reason
+_CONFIRMATION = re.compile(rf"(?:^|; ){re.escape(CONFIRMED)} \S")
+
+
+def _confirmed(reason: str | None) -> bool:
+    """A reason carrying an unusual value's confirmation in the form the engine writes it (not a mention of
+    the words anywhere in a free text)."""
+    return bool(reason) and _CONFIRMATION.search(reason or "") is not None
 
 
 def _item_oid(entry: _Entry, field: str | None) -> str | None:
@@ -642,14 +657,14 @@ def _appended_record(patient: str, entry: _Entry) -> Any:
 
 def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
                   records: list[tuple[str, Any, _Entry]], site: _Site | None = None,
-                  confirm_unusual: str | None = None) -> tuple[list[Event], bool]:
+                  confirm_unusual: str | None = None, ours: bool = False) -> tuple[list[Event], bool]:
     """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
     in the file go to ``records`` with their entries (checked like the CSV import). Returns (events written,
     restored)."""
     from trialflow.engine import record_from_dict
 
     state = tx.state(patient)
-    restorer = _Restorer(store, tx, patient, state, site, confirm_unusual)
+    restorer = _Restorer(store, tx, patient, state, site, confirm_unusual, ours)
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:
             if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
@@ -689,7 +704,7 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
     p = Path(path)
     if not p.exists():
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
-    entries, skipped, sites = _read(p, store)
+    entries, skipped, sites, ours = _read(p, store)
 
     def work(tx: Any) -> OdmImport:
         written: list[Written] = []
@@ -700,7 +715,7 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
         for patient in sorted(entries):
             try:
                 events, was_restored = _plan_patient(store, tx, patient, entries[patient], records,
-                                                          sites.get(patient), confirm_unusual)
+                                                     sites.get(patient), confirm_unusual, ours)
             except PermissionDenied:
                 raise  # not a problem of the file: the whole import is refused with the user's role
             except Refused as err:

@@ -756,6 +756,50 @@ def test_a_formdata_without_sourceid_imports_in_the_files_order(tmp_path: Path) 
     target.close()
 
 
+def test_a_confirmation_of_an_unusual_value_counts_only_from_a_trialflow_export_in_the_engines_words(
+        tmp_path: Path) -> None:
+    """A value outside the plausible range stands as confirmed only when the file is a trialflow export and its
+    ReasonForChange carries the note as record and correct write it (the whole reason, or after '; '): the words
+    inside another sentence, or another system's file, need --confirm-unusual as any import does."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = _edited(out.read_text(encoding="utf-8"), "tg_value", "250000")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value="250000"'))
+    end = text.find("</FormData>", start)
+
+    def with_reason(reason: str, body: str = text) -> str:
+        form = re.sub(r"<ReasonForChange>.*?</ReasonForChange>", "", body[start:end])
+        return body[:start] + form.replace("<SourceID>", f"<ReasonForChange>{reason}</ReasonForChange><SourceID>") \
+            + body[end:]
+
+    foreign = text.replace('Originator="trialflow" SourceSystem="trialflow"', 'Originator="lab" SourceSystem="lab"', 1)
+    assert foreign != text
+    target = new_store(str(tmp_path / "target.db"))
+    for name, body in (("mention", with_reason("not sure, no unusual value confirmed: by anybody")),
+                       ("foreign", with_reason("unusual value confirmed: lab", foreign))):
+        bad = tmp_path / f"{name}.xml"
+        bad.write_text(body, encoding="utf-8")
+        with pytest.raises(Refused) as err:
+            import_odm(target, bad, "data.manager")
+        [problem] = err.value.problems
+        assert problem.startswith(f"{bad}:") and "/ItemData[tg_value]: P-201: tg value 250000" in problem, problem
+        assert problem.endswith("--confirm-unusual REASON") and err.value.unusual, problem
+        assert target.patient_ids() == []
+    for name, reason in (("recorded", "unusual value confirmed: re-assayed"),
+                         ("corrected", "lab re-issued; unusual value confirmed: re-assayed")):
+        good = tmp_path / f"{name}.xml"
+        good.write_text(with_reason(reason), encoding="utf-8")
+        other = new_store(str(tmp_path / f"{name}.db"))
+        assert import_odm(other, good, "data.manager").restored == ("P-201",)
+        tg = next(e for e in history(other, "P-201") if e.kind == "observation" and e.payload.get("value") == 250000)
+        assert tg.reason == reason
+        other.close()
+    target.close()
+
+
 def test_a_second_different_value_of_the_same_day_is_refused_as_record_refuses_it(tmp_path: Path) -> None:
     """Two Tg of one day with different values in a restored history: refused at the second one's place (a
     correction, not a second fact), as ``trialflow record`` refuses a second Tg of a recorded day."""
