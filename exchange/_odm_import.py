@@ -444,6 +444,8 @@ class _Restorer:
             payload = self.id_bound_signature(payload)
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
+        if kind == "enrolled" and check:
+            self.check_enrolment(entry, payload)
         if kind == "migrated" and check:
             self.check_migration(entry, payload)
         return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
@@ -500,14 +502,63 @@ class _Restorer:
         note = f"{CONFIRMED} {self.confirm_unusual.strip()}"
         return f"{entry.reason}; {note}" if entry.reason else note
 
+    def check_enrolment(self, entry: _Entry, payload: dict[str, Any]) -> None:
+        """A restored enrolment's eligibility answers checked as ``enroll`` checks them (the engine's
+        :func:`eligibility_answers` under the version it was enrolled under): every criterion answered yes or no,
+        and its ``eligible`` flag the answers' verdict. (A version this store lacks: ``append`` says so.)"""
+        from trialflow.engine._checks import eligibility_answers
+
+        version = next((v for v in self.store.versions() if v.content_hash == payload.get("protocol_hash")), None)
+        if version is None:
+            return
+        protocol = self.store.protocol(version.content_hash)[0]
+        answers = payload.get("eligibility", {})
+        if not isinstance(answers, dict):
+            raise Refused(f"{entry.place}: the enrolment's eligibility answers are not criterion: yes/no")
+        _, problems, unmet = eligibility_answers(protocol, answers)
+        if problems:
+            raise Refused(*[_at(entry, f"eligibility.{q.field}" if isinstance(q, EngineProblem) and q.field
+                                else None, f"{self.patient}: {q}") for q in problems])
+        eligible = payload.get("eligible", True)
+        if eligible is not (not unmet):
+            verdict = (f"criteria {', '.join(unmet)} not met" if unmet else "every criterion met")
+            raise Refused(_at(entry, "eligible", f"{self.patient}: the enrolment says eligible={eligible!r}, its "
+                                                 f"answers say otherwise ({verdict})"))
+
     def check_migration(self, entry: _Entry, payload: dict[str, Any]) -> None:
-        """A migration to a protocol version this store has not registered: named, with how to register it."""
+        """A migration to a protocol version this store has not registered: named, with how to register it.
+        A screening patient's migration carries its eligibility answers under the version it moves to: checked
+        as ``migrate`` checks them (the engine's :func:`_screening` and :func:`screening_answers`)."""
+        from trialflow.engine._amend import _screening, screening_answers
+
         to_hash = str(payload.get("to_hash", ""))
         if not any(v.content_hash == to_hash for v in self.store.versions()):
             raise Refused(f"{entry.place}: {self.patient} was migrated on {entry.effective} to protocol "
                           f"v{payload.get('to_version', '?')} (sha256 {to_hash[:12]}), which this store has not "
                           "registered: register that version first (trialflow protocol amend FILE --apply, FILE "
                           "being its YAML), then import again; nothing imported")
+        if "eligibility" not in payload:
+            return
+        place = entry.place + (f"/ItemData[{_extra_oid(entry)}]" if _extra_oid(entry) else "")
+        given = payload["eligibility"]
+        if not isinstance(given, dict) or not all(isinstance(k, str) and v in ("yes", "no") for k, v in given.items()):
+            raise Refused(f"{place}: {self.patient}'s migration carries eligibility {given!r}: it must map each "
+                          "criterion id to yes or no; nothing imported")
+        self.flush()  # the state the migration starts from holds every event before it
+        if self.state is None:
+            return  # no enrolment before it: append refuses it
+        target = self.store.protocol(to_hash)[0]
+        if not _screening(target, self.state):
+            raise Refused(f"{place}: {self.patient}'s migration to v{target.version} carries eligibility answers, "
+                          f"but the subject is past screening ({self.state.phase}): answers are taken in screening "
+                          "only; nothing imported")
+        norm, unfit = screening_answers(target, self.state, given)
+        missing = sorted(set(norm) - set(given))
+        if missing:
+            unfit = [*unfit, *(f"eligibility criterion {m!r} is not answered in the migration" for m in missing)]
+        if unfit:
+            raise Refused(*[f"{place}: {self.patient} is in screening and v{target.version} asks: {u}; nothing "
+                            "imported" for u in unfit])
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for
@@ -616,6 +667,11 @@ def _confirmed(reason: str | None) -> bool:
     """A reason carrying an unusual value's confirmation in the form the engine writes it (not a mention of
     the words anywhere in a free text)."""
     return bool(reason) and _CONFIRMATION.search(reason or "") is not None
+
+
+def _extra_oid(entry: _Entry) -> str | None:
+    """The ItemOID of the entry's form's JSON item (``..._extra_json``): where a generic payload travels."""
+    return next((i.oid for g in entry.form.groups for i in g.items if i.oid.endswith(EXTRA_ITEM)), None)
 
 
 def _item_oid(entry: _Entry, field: str | None) -> str | None:

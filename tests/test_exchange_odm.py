@@ -732,6 +732,10 @@ def _form_line(text: str, needle: str) -> int:
     return max(n for n, row in enumerate(text.splitlines()[:_line_of(text, needle)], start=1) if "<FormData" in row)
 
 
+def _attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;")
+
+
 def test_a_formdata_without_sourceid_imports_in_the_files_order(tmp_path: Path) -> None:
     """A file in which only some entries state their place in the source's history (SourceID), as a hand edit or
     another system leaves it: imported in the file's order, no traceback."""
@@ -826,3 +830,116 @@ def test_a_second_different_value_of_the_same_day_is_refused_as_record_refuses_i
     assert "FormData[F.TG:99]/ItemData[tg_date]: P-201: two different tg records of 2026-01-12" in problem, problem
     assert target.patient_ids() == []
     target.close()
+
+
+def test_a_restored_enrolment_needs_its_eligibility_answers_agreeing_with_its_verdict(tmp_path: Path) -> None:
+    """An enrolment is restored with its answers checked as ``enroll`` checks them: every criterion answered,
+    and its eligible flag what the answers say; else refused at its place (start would refuse the subject
+    forever)."""
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    line = _form_line(text, 'ItemOID="elig_')
+    unanswered = tmp_path / "unanswered.xml"
+    unanswered.write_text(re.sub(r'<ItemData ItemOID="elig_prior_tki" .*?</ItemData>', "", text, count=1,
+                                 flags=re.S), encoding="utf-8")
+    contradiction = tmp_path / "contradiction.xml"
+    contradiction.write_text(_edited(text, "elig_prior_tki", "yes"), encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    for bad, finding in ((unanswered, "eligibility criterion 'prior_tki' is not answered"),
+                         (contradiction, "the enrolment says eligible=True, its answers say otherwise "
+                                         "(criteria prior_tki not met)")):
+        with pytest.raises(Refused) as err:
+            import_odm(target, bad, "data.manager")
+        [problem] = err.value.problems
+        assert problem.startswith(f"{bad}:{line}:") and "SubjectData[P-201]/" in problem, problem
+        assert finding in problem, problem
+        assert target.patient_ids() == []
+    result = CliRunner().invoke(app, ["import", "odm", str(unanswered), "--db", str(tmp_path / "target.db")])
+    assert result.exit_code == 1 and "Traceback" not in result.output and "not answered" in result.output
+    assert import_odm(target, out, "data.manager").restored == ("P-201",)
+    target.close()
+
+
+def _migrated_in_screening(tmp_path: Path) -> tuple[Path, Path]:
+    """(export, v1.9's YAML): P-201, in screening, migrated to v1.9 (a new exclusion criterion) with its answer;
+    P-202, on treatment, migrated without one."""
+    from test_amendments import HEPATIC, _edit, _version
+
+    from trialflow.engine import amend, migrate
+
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201", day0=None)
+    enrol_started(source, "P-202")
+    v19 = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
+    amend(source, v19, "hepatic safety", USER, apply=True)
+    migrate(source, ["P-201"], "1.9", "adopt", USER, eligibility={"severe_hepatic_impairment": "no"})
+    migrate(source, ["P-202"], "1.9", "adopt", USER)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    return out, v19
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_migrations_eligibility_answers_are_checked_as_migrate_checks_them(backend: str, tmp_path: Path) -> None:
+    """A screening patient's migration carries its answers under the version it moves to: restored when they are
+    criterion: yes/no, the subject in screening, every criterion of that version answered and met (the engine's
+    screening_answers); else refused at the migration's JSON item, nothing written."""
+    import json
+
+    from trialflow.engine import amend, fold
+
+    out, v19 = _migrated_in_screening(tmp_path)
+    text = out.read_text(encoding="utf-8")
+    found = re.search(r'ItemOID="migration_extra_json" Value="([^"]*)"', text)
+    assert found is not None
+    extra = json.loads(found.group(1).replace("&quot;", '"'))
+    answers = extra["eligibility"]
+    assert answers["severe_hepatic_impairment"] == "no"
+
+    def forged(eligibility: Any) -> str:
+        return text.replace(found.group(0), f'ItemOID="migration_extra_json" '
+                                            f'Value="{_attr(json.dumps({"eligibility": eligibility}))}"', 1)
+
+    others = {k: v for k, v in answers.items() if k != "severe_hepatic_impairment"}
+    p202 = text.find('SubjectKey="P-202"')
+    at = text.find('ItemOID="migration_to_version"', text.find('FormOID="F.MIGRATION"', p202))
+    at = text.find("</ItemData>", at) + len("</ItemData>")
+    needle = f'<ItemData ItemOID="migration_extra_json" Value="{_attr(json.dumps(extra))}" TransactionType="Insert"/>'
+    injected = text[:at] + needle + text[at:]
+    urls = new_db_url(backend, tmp_path)
+    try:
+        target = new_store(next(urls))
+        amend(target, v19, "hepatic safety", USER, apply=True)
+        for name, body, finding in (
+                ("nope", forged("nope"), "carries eligibility 'nope': it must map each criterion id to yes or no"),
+                ("maybe", forged({**answers, "adult": "maybe"}), "it must map each criterion id to yes or no"),
+                ("unmet", forged({**answers, "severe_hepatic_impairment": "yes"}),
+                 "would not meet eligibility criterion 'severe_hepatic_impairment' under v1.9"),
+                ("unanswered", forged(others), "'severe_hepatic_impairment' is not answered"),
+                ("started", injected, "P-202's migration to v1.9 carries eligibility answers, but the subject is "
+                                      "past screening")):
+            bad = tmp_path / f"{name}.xml"
+            bad.write_text(body, encoding="utf-8")
+            with pytest.raises(Refused) as err:
+                import_odm(target, bad, "data.manager")
+            problem = err.value.problems[0]
+            who = "P-202" if name == "started" else "P-201"
+            line = _form_line(body, needle if name == "started" else 'ItemOID="migration_extra_json"')
+            assert problem.startswith(f"{bad}:{line}:"), (name, problem)
+            assert f"SubjectData[{who}]/" in problem and "/ItemData[migration_extra_json]: " in problem, problem
+            assert finding in problem, (name, problem)
+            assert target.patient_ids() == []
+        result = CliRunner().invoke(app, ["import", "odm", str(tmp_path / "nope.xml"), "--db",
+                                          target.engine.url.render_as_string(hide_password=False)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert set(import_odm(target, out, "data.manager").restored) == {"P-201", "P-202"}
+        assert fold(target.events("P-201")).eligibility == answers
+        target.close()
+    finally:
+        for _ in urls:
+            pass
