@@ -44,7 +44,7 @@ from trialflow.engine._state import (
 from trialflow.protocol import DocumentError, Problem, Protocol
 
 from ._forms import EVENT_PAYLOAD, EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
-from ._odm_admin import LOCATION_OID
+from ._odm_admin import LEGACY_LOCATION_OID, LOCATION_OID
 from ._odm_model import ODM_NS
 from ._xml import Node, parse_xml
 
@@ -300,13 +300,15 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str],
 
 def _site(reader: _Reader, ref: Node, patient: str, locations: dict[str, str]) -> _Site:
     """A SubjectData's SiteRef as a site code: trialflow's Location OIDs are ``LOC.<site code>``
-    (``LOC.STORE``: no site); another system's Location is taken by its OID."""
+    (``TRIALFLOW.STORE``: no site); another system's Location is taken by its OID."""
     oid = ref.attrs.get("LocationOID", "")
     at = f"{reader.file}:{ref.line}:{ref.col}: SubjectData[{patient}]/SiteRef[{oid}]"
     if locations and oid not in locations:
         reader.problem(ref, f"SubjectData[{patient}]/SiteRef[{oid}]",
                        f"SiteRef names Location {oid!r}, which the file's AdminData does not define")
-    code = None if oid == LOCATION_OID else oid.removeprefix("LOC.")
+    # (LOC.STORE named "trialflow store": the no-site Location of exports before it had its own OID)
+    legacy = oid == LEGACY_LOCATION_OID and locations.get(oid) == "trialflow store"
+    code = None if oid == LOCATION_OID or legacy else oid.removeprefix("LOC.")
     return _Site(code, locations.get(oid, ""), at)
 
 
@@ -720,6 +722,12 @@ def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
     from trialflow.engine import record_from_dict
 
     state = tx.state(patient)
+    if state is not None and site is not None:  # the file's SiteRef must agree with where the store has the subject
+        stored = tx.site_of(patient)
+        if site.code != stored:
+            raise Refused(f"{site.place}: the file puts {patient} at {site.code or 'no site'}, the store at "
+                          f"{stored or 'no site'}: a subject moves site with trialflow's own command, not an "
+                          "import; nothing imported")
     restorer = _Restorer(store, tx, patient, state, site, confirm_unusual, ours)
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from team_helpers import cheap_hashing  # noqa: F401  # fixture
 from typer.testing import CliRunner
-from workflow_helpers import BACKENDS, INVESTIGATOR, USER, enrol_started, new_db_url, new_store
+from workflow_helpers import BACKENDS, ELIGIBLE, ENROLLED, INVESTIGATOR, USER, enrol_started, new_db_url, new_store
 
 from trialflow.cli import app
 from trialflow.engine import (
@@ -943,3 +943,38 @@ def test_a_migrations_eligibility_answers_are_checked_as_migrate_checks_them(bac
     finally:
         for _ in urls:
             pass
+
+
+def test_a_siteref_that_differs_from_the_stored_site_is_refused_at_its_place(tmp_path: Path) -> None:
+    """A subject the store already has at AMS, whom the file puts at LEI: refused at the SiteRef, naming both
+    sites (a site is not changed by an import). A site called STORE is not the store's own no-site Location."""
+    from trialflow.engine import add_site, enroll
+
+    source = new_store(str(tmp_path / "source.db"))
+    for code in ("AMS", "LEI", "STORE"):
+        add_site(source, "data.manager", code, f"site {code}")
+    enroll(source, "P-A01", ENROLLED, ELIGIBLE, USER, site="AMS")
+    enroll(source, "P-S01", ENROLLED, ELIGIBLE, USER, site="STORE")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    validate_odm_file(out)
+    text = out.read_text(encoding="utf-8")
+    assert '<SiteRef LocationOID="LOC.STORE"' in text  # site STORE, not the no-site Location TRIALFLOW.STORE
+    target = new_store(str(tmp_path / "target.db"))
+    for code in ("AMS", "LEI", "STORE"):
+        add_site(target, "data.manager", code, f"site {code}")
+    assert set(import_odm(target, out, "data.manager").restored) == {"P-A01", "P-S01"}
+    assert target.sites_of() == {"P-A01": "AMS", "P-S01": "STORE"}
+    moved = tmp_path / "moved.xml"
+    body = text.replace('<SiteRef LocationOID="LOC.AMS"', '<SiteRef LocationOID="LOC.LEI"', 1)
+    moved.write_text(body, encoding="utf-8")
+    before = len(history(target, "P-A01"))
+    with pytest.raises(Refused) as err:
+        import_odm(target, moved, "data.manager")
+    [problem] = err.value.problems
+    line = _line_of(body, '<SiteRef LocationOID="LOC.LEI"')
+    assert problem.startswith(f"{moved}:{line}:"), problem
+    assert "SubjectData[P-A01]/SiteRef[LOC.LEI]: the file puts P-A01 at LEI, the store at AMS" in problem, problem
+    assert len(history(target, "P-A01")) == before
+    target.close()
