@@ -978,3 +978,33 @@ def test_a_siteref_that_differs_from_the_stored_site_is_refused_at_its_place(tmp
     assert "SubjectData[P-A01]/SiteRef[LOC.LEI]: the file puts P-A01 at LEI, the store at AMS" in problem, problem
     assert len(history(target, "P-A01")) == before
     target.close()
+
+
+def test_records_added_to_a_stored_history_keep_the_files_reason(tmp_path: Path) -> None:
+    """A subject already in the store gets the file's new records as ``record`` records them, each with the
+    ReasonForChange the file gives it (an unusual value's confirmation after it)."""
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    early = tmp_path / "early.xml"
+    export_odm(source, early)
+    record(source, "P-201", {"kind": "tg", "date": "2026-01-12", "value": 250000, "unit": "ug/L", "loq": 0.2}, USER,
+           confirm_unusual="re-assayed")
+    full = tmp_path / "full.xml"
+    export_odm(source, full)
+    source.close()
+    text = full.read_text(encoding="utf-8")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value='))
+    end = text.find("</FormData>", start)
+    form = re.sub(r"<ReasonForChange>.*?</ReasonForChange>", "", text[start:end])
+    form = form.replace("<SourceID>", "<ReasonForChange>from the lab sheet</ReasonForChange><SourceID>")
+    reasoned = tmp_path / "reasoned.xml"
+    reasoned.write_text(text[:start] + form + text[end:], encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    import_odm(target, early, "data.manager")
+    with pytest.raises(Refused, match="--confirm-unusual REASON"):
+        import_odm(target, reasoned, "data.manager")
+    result = import_odm(target, reasoned, "data.manager", confirm_unusual="lab confirmed")
+    assert result.events == 1 and result.restored == ()
+    tg = history(target, "P-201")[-1]
+    assert (tg.payload["value"], tg.reason) == (250000, "from the lab sheet; unusual value confirmed: lab confirmed")
+    target.close()
