@@ -804,7 +804,8 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
             try:
                 added = record_in(store, tx, [(patient, rec) for patient, rec, _ in records],
                                   confirm_unusual=confirm_unusual, how_to_confirm=HOW_TO_CONFIRM,
-                                  reasons=[e.reason for _, _, e in records])
+                                  reasons=[e.reason for _, _, e in records],
+                                  confirmed={i for i, (_, _, e) in enumerate(records) if ours and _confirmed(e.reason)})
             except PermissionDenied:
                 raise
             except Refused as err:  # each refusal at its record's place in the file

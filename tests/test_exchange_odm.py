@@ -982,7 +982,8 @@ def test_a_siteref_that_differs_from_the_stored_site_is_refused_at_its_place(tmp
 
 def test_records_added_to_a_stored_history_keep_the_files_reason(tmp_path: Path) -> None:
     """A subject already in the store gets the file's new records as ``record`` records them, each with the
-    ReasonForChange the file gives it (an unusual value's confirmation after it)."""
+    ReasonForChange the file gives it (an unusual value's confirmation after it); a value a trialflow export
+    carries as confirmed, in the engine's words, stands as it does in a restored history."""
     source = new_store(str(tmp_path / "source.db"))
     enrol_started(source, "P-201")
     early = tmp_path / "early.xml"
@@ -1008,3 +1009,8 @@ def test_records_added_to_a_stored_history_keep_the_files_reason(tmp_path: Path)
     tg = history(target, "P-201")[-1]
     assert (tg.payload["value"], tg.reason) == (250000, "from the lab sheet; unusual value confirmed: lab confirmed")
     target.close()
+    later = new_store(str(tmp_path / "later.db"))
+    import_odm(later, early, "data.manager")
+    assert import_odm(later, full, "data.manager").events == 1  # the export's own confirmation
+    assert history(later, "P-201")[-1].reason == "unusual value confirmed: re-assayed"
+    later.close()
