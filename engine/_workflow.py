@@ -348,11 +348,15 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
               day0: Mapping[str, dt.date] | None = None,
               enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None, *,
               advise: bool | None = None,
-              how_to_confirm: str = "record it with --confirm-unusual REASON") -> list[Written]:
+              how_to_confirm: str = "record it with --confirm-unusual REASON",
+              reasons: Sequence[str | None] | None = None, confirmed: Collection[int] = ()) -> list[Written]:
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores).
     ``advise``: name the visits the new records leave incomplete (default: for at most 20 records). A problem
     of one record names it (:func:`~trialflow.engine._base.located`: its index in ``parsed`` and the field);
-    ``how_to_confirm``: the advice an unusual value's refusal ends with."""
+    ``how_to_confirm``: the advice an unusual value's refusal ends with; ``reasons``: each record's reason as
+    its source gave it (an ODM file's ReasonForChange), stored with it before an unusual value's confirmation;
+    ``confirmed``: the records whose unusual values their reason already confirms (a trialflow export's note),
+    recorded without ``confirm_unusual``."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     advise = len(parsed) <= 20 if advise is None else advise
     problems: list[str] = []
@@ -408,13 +412,16 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
                 problems.append(located(why, i, "date"))
                 continue
             unusual = implausible_fields(protocol, rec, payloads[i])
-            if unusual and confirm_unusual is None:
+            if unusual and confirm_unusual is None and i not in confirmed:
                 problems += [located(Problem(f"{patient}: {u}", f"; if it is right, {how_to_confirm}",
                                              unusual=True), i, field) for field, u in unusual]
                 continue
             seen.add(keys[i])
             same_day.setdefault((rec.kind, rec.date), []).append(RecordedValue(-1 - i, rec, tx.now, tx.user))
-            note = f"unusual value confirmed: {confirm_unusual.strip()}" if unusual and confirm_unusual else None
+            note = (f"unusual value confirmed: {confirm_unusual.strip()}"
+                    if unusual and confirm_unusual and i not in confirmed else None)
+            given = reasons[i] if reasons is not None else None
+            note = f"{given}; {note}" if given and note else (given or note)
             # recorded again after a retraction: a new fact, with its own identity
             key = keys[i] if not earlier else dedup_key(patient, {**payloads[i], "recorded_again": len(earlier)})
             new.append(NewEvent(OBSERVATION, rec.date, payloads[i], note, dedup=key, record=rec))

@@ -6,7 +6,7 @@ A store with a team (issue 13's identity layer) lists every user of the store: `
 data manager or monitor, names no site). Every site is a ``Location`` ``LOC.<site code>``. Names that
 recorded events but are no users of the store (a store without users, history restored from another
 system, events from before the team existed) are listed as today: a User whose login and display
-name are that free-text name. Patients without a site sit at the store's own Location ``LOC.STORE``.
+name are that free-text name. Patients without a site sit at the store's own Location ``TRIALFLOW.STORE``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from trialflow.protocol import Protocol
 from ._odm_metadata import mdv_oid, study_oid
 from ._odm_model import ODM
 
-__all__ = ["LOCATION_OID", "SIGNATURE_DEF", "StoreTeam", "TeamMember", "build_admin", "location_oid", "read_team",
-           "user_oid"]
+__all__ = ["LEGACY_LOCATION_OID", "LOCATION_OID", "SIGNATURE_DEF", "StoreTeam", "TeamMember", "build_admin",
+           "location_oid", "read_team", "user_oid"]
 
-LOCATION_OID = "LOC.STORE"
+#: the store's own Location, where patients without a site sit: not ``LOC.<code>``, which a site STORE would take
+LOCATION_OID = "TRIALFLOW.STORE"
+LEGACY_LOCATION_OID = "LOC.STORE"  # what exports wrote before (the import still reads it, named "trialflow store")
 SIGNATURE_DEF = "SD.DECISION"
 _NOT_OID = re.compile(r"[^A-Za-z0-9._-]")
 

@@ -44,7 +44,7 @@ from trialflow.engine._state import (
 from trialflow.protocol import DocumentError, Problem, Protocol
 
 from ._forms import EVENT_PAYLOAD, EXTRA_ITEM, GENERIC_EVENT, FormSpec, GroupSpec, decode, forms_for, unflatten
-from ._odm_admin import LOCATION_OID
+from ._odm_admin import LEGACY_LOCATION_OID, LOCATION_OID
 from ._odm_model import ODM_NS
 from ._xml import Node, parse_xml
 
@@ -231,7 +231,7 @@ class _Reader:
                       at=f"{self.file}:{fd.line}:{fd.col}")
 
 
-def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str], dict[str, _Site]]:
+def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str], dict[str, _Site], bool]:
     file = str(path)
     root = parse_xml(path)
     if root.ns != ODM_NS or root.tag != "ODM":
@@ -289,19 +289,26 @@ def _read(path: Path, store: Store) -> tuple[dict[str, list[_Entry]], list[str],
     if reader.problems:
         raise DocumentError(sorted(reader.problems, key=lambda p: (p.line, p.column)))
     for evs in entries.values():  # the source's order of events when it states it (SourceID), else the file's
-        evs.sort(key=lambda e: (e.seq if all(x.seq is not None for x in evs) else 0, e.order))
-    return entries, reader.skipped, sites
+        # (decided before sorting: inside list.sort's key the list being sorted reads as empty)
+        by_seq = all(x.seq is not None for x in evs)
+        evs.sort(key=lambda e: ((e.seq or 0) if by_seq else 0, e.order))
+    # written by trialflow's export (its ODM attributes as _odm_export writes them): only such a file's
+    # "unusual value confirmed" notes are the engine's own
+    ours = root.attrs.get("SourceSystem") == "trialflow" and root.attrs.get("Originator") == "trialflow"
+    return entries, reader.skipped, sites, ours
 
 
 def _site(reader: _Reader, ref: Node, patient: str, locations: dict[str, str]) -> _Site:
     """A SubjectData's SiteRef as a site code: trialflow's Location OIDs are ``LOC.<site code>``
-    (``LOC.STORE``: no site); another system's Location is taken by its OID."""
+    (``TRIALFLOW.STORE``: no site); another system's Location is taken by its OID."""
     oid = ref.attrs.get("LocationOID", "")
     at = f"{reader.file}:{ref.line}:{ref.col}: SubjectData[{patient}]/SiteRef[{oid}]"
     if locations and oid not in locations:
         reader.problem(ref, f"SubjectData[{patient}]/SiteRef[{oid}]",
                        f"SiteRef names Location {oid!r}, which the file's AdminData does not define")
-    code = None if oid == LOCATION_OID else oid.removeprefix("LOC.")
+    # (LOC.STORE named "trialflow store": the no-site Location of exports before it had its own OID)
+    legacy = oid == LEGACY_LOCATION_OID and locations.get(oid) == "trialflow store"
+    code = None if oid == LOCATION_OID or legacy else oid.removeprefix("LOC.")
     return _Site(code, locations.get(oid, ""), at)
 
 
@@ -359,11 +366,12 @@ class _Restorer:
     the protocol."""
 
     def __init__(self, store: Store, tx: Any, patient: str, state: PatientState | None, site: _Site | None = None,
-                 confirm_unusual: str | None = None):
+                 confirm_unusual: str | None = None, ours: bool = False):
         from trialflow.engine._base import today
 
         self.store, self.tx, self.patient, self.state, self.site = store, tx, patient, state, site
         self.confirm_unusual = confirm_unusual
+        self.ours = ours  # the file is a trialflow export: its confirmations of unusual values are the engine's
         self.on = today()  # read once: every record's date is compared with it, as record_in does
         self.moved = False  # a pending event changes the state records are checked against (a phase change...)
         self.chains: dict[tuple[str, str, str], list[Event]] = {}  # form key → root and its corrections
@@ -404,7 +412,7 @@ class _Restorer:
                     record = _record_payload(entry)
                     sig_payload = {"record": record}
                     effective = dt.date.fromisoformat(record["date"])
-                    reason = self.check_record(entry, record) if check else reason
+                    reason = self.check_record(entry, record, chain) if check else reason
                 body = {"root": chain[0].id, **sig_payload}
                 return (NewEvent("correction", effective, body, reason, corrects=last.id,
                                  recorded_at=entry.recorded_at, user=entry.user),
@@ -438,6 +446,8 @@ class _Restorer:
             payload = self.id_bound_signature(payload)
         if kind == "phase_changed" and self.state is not None and check:
             self.check_transition(entry, payload)
+        if kind == "enrolled" and check:
+            self.check_enrolment(entry, payload)
         if kind == "migrated" and check:
             self.check_migration(entry, payload)
         return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
@@ -454,14 +464,19 @@ class _Restorer:
         self.flush()  # the earlier events must have their places
         return {**payload, IMPORTED_IDS: {str(i): seq for i, (_, seq) in sorted(self.seq_of.items())}}
 
-    def check_record(self, entry: _Entry, record: dict[str, Any]) -> str | None:
+    def check_record(self, entry: _Entry, record: dict[str, Any], chain: Sequence[Event] = ()) -> str | None:
         """A restored record checked as ``trialflow record`` checks one (the engine's :func:`admissible` and
         :func:`implausible_fields`, as ``record_in`` calls them), against the restored subject's state at that
         point of its history; returns the reason to store (an unusual value's confirmation added to it).
         A value the exporting store recorded as confirmed unusual carries that confirmation in its
-        ReasonForChange and stands as confirmed."""
+        ReasonForChange and stands as confirmed, when the file is a trialflow export and the note has the form
+        the engine writes (else ``--confirm-unusual`` is asked for, as for any other file). A different value
+        for what the subject already has on that day is refused as :func:`conflict` refuses it for ``record``
+        (``chain``: the events of the record a correction replaces, left out of the comparison, as ``correct``
+        leaves them out)."""
         from trialflow.engine import record_from_dict
-        from trialflow.engine._checks import admissible, implausible_fields
+        from trialflow.engine._checks import admissible, conflict, implausible_fields
+        from trialflow.engine._state import RecordedValue
 
         if self.state is None:
             return entry.reason  # no enrolment before it: append refuses it
@@ -472,8 +487,16 @@ class _Restorer:
         bad = admissible(protocol, self.state, rec, on=self.on)
         if bad:
             raise Refused(_at(entry, "date", EngineProblem(f"{self.patient}: {bad}")))
+        skip = {e.id for e in chain}
+        same_day = [v for v in self.state.records if v.event_id not in skip
+                    and v.record.kind == rec.kind and v.record.date == rec.date]
+        same_day += [RecordedValue(-1, record_from_dict(n.payload), self.tx.now, "")  # (unwritten yet)
+                     for n, _ in self.pending if n.kind == "observation"]
+        clash = conflict(same_day, rec, self.patient)
+        if clash:
+            raise Refused(_at(entry, "date", clash if isinstance(clash, EngineProblem) else EngineProblem(clash)))
         unusual = implausible_fields(protocol, rec, record)
-        if not unusual or CONFIRMED in (entry.reason or ""):
+        if not unusual or (self.ours and _confirmed(entry.reason)):
             return entry.reason
         if self.confirm_unusual is None:
             raise Refused(*[_at(entry, f, EngineProblem(f"{self.patient}: {u}", f"; if it is right, {HOW_TO_CONFIRM}",
@@ -481,14 +504,63 @@ class _Restorer:
         note = f"{CONFIRMED} {self.confirm_unusual.strip()}"
         return f"{entry.reason}; {note}" if entry.reason else note
 
+    def check_enrolment(self, entry: _Entry, payload: dict[str, Any]) -> None:
+        """A restored enrolment's eligibility answers checked as ``enroll`` checks them (the engine's
+        :func:`eligibility_answers` under the version it was enrolled under): every criterion answered yes or no,
+        and its ``eligible`` flag the answers' verdict. (A version this store lacks: ``append`` says so.)"""
+        from trialflow.engine._checks import eligibility_answers
+
+        version = next((v for v in self.store.versions() if v.content_hash == payload.get("protocol_hash")), None)
+        if version is None:
+            return
+        protocol = self.store.protocol(version.content_hash)[0]
+        answers = payload.get("eligibility", {})
+        if not isinstance(answers, dict):
+            raise Refused(f"{entry.place}: the enrolment's eligibility answers are not criterion: yes/no")
+        _, problems, unmet = eligibility_answers(protocol, answers)
+        if problems:
+            raise Refused(*[_at(entry, f"eligibility.{q.field}" if isinstance(q, EngineProblem) and q.field
+                                else None, f"{self.patient}: {q}") for q in problems])
+        eligible = payload.get("eligible", True)
+        if eligible is not (not unmet):
+            verdict = (f"criteria {', '.join(unmet)} not met" if unmet else "every criterion met")
+            raise Refused(_at(entry, "eligible", f"{self.patient}: the enrolment says eligible={eligible!r}, its "
+                                                 f"answers say otherwise ({verdict})"))
+
     def check_migration(self, entry: _Entry, payload: dict[str, Any]) -> None:
-        """A migration to a protocol version this store has not registered: named, with how to register it."""
+        """A migration to a protocol version this store has not registered: named, with how to register it.
+        A screening patient's migration carries its eligibility answers under the version it moves to: checked
+        as ``migrate`` checks them (the engine's :func:`_screening` and :func:`screening_answers`)."""
+        from trialflow.engine._amend import _screening, screening_answers
+
         to_hash = str(payload.get("to_hash", ""))
         if not any(v.content_hash == to_hash for v in self.store.versions()):
             raise Refused(f"{entry.place}: {self.patient} was migrated on {entry.effective} to protocol "
                           f"v{payload.get('to_version', '?')} (sha256 {to_hash[:12]}), which this store has not "
                           "registered: register that version first (trialflow protocol amend FILE --apply, FILE "
                           "being its YAML), then import again; nothing imported")
+        if "eligibility" not in payload:
+            return
+        place = entry.place + (f"/ItemData[{_extra_oid(entry)}]" if _extra_oid(entry) else "")
+        given = payload["eligibility"]
+        if not isinstance(given, dict) or not all(isinstance(k, str) and v in ("yes", "no") for k, v in given.items()):
+            raise Refused(f"{place}: {self.patient}'s migration carries eligibility {given!r}: it must map each "
+                          "criterion id to yes or no; nothing imported")
+        self.flush()  # the state the migration starts from holds every event before it
+        if self.state is None:
+            return  # no enrolment before it: append refuses it
+        target = self.store.protocol(to_hash)[0]
+        if not _screening(target, self.state):
+            raise Refused(f"{place}: {self.patient}'s migration to v{target.version} carries eligibility answers, "
+                          f"but the subject is past screening ({self.state.phase}): answers are taken in screening "
+                          "only; nothing imported")
+        norm, unfit = screening_answers(target, self.state, given)
+        missing = sorted(set(norm) - set(given))
+        if missing:
+            unfit = [*unfit, *(f"eligibility criterion {m!r} is not answered in the migration" for m in missing)]
+        if unfit:
+            raise Refused(*[f"{place}: {self.patient} is in screening and v{target.version} asks: {u}; nothing "
+                            "imported" for u in unfit])
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for
@@ -588,6 +660,20 @@ class _Restorer:
 #: what an unusual value's confirmation reads in its event's reason (``record_in`` and ``correct`` write it)
 CONFIRMED = "unusual value confirmed:"
 HOW_TO_CONFIRM = "import the file with --confirm-unusual REASON"
+#: the confirmation as the engine writes it: the whole reason (``record_in``, this import) or after the
+#: correction's own reason and '; ' (``correct``), followed by the confirming reason
+_CONFIRMATION = re.compile(rf"(?:^|; ){re.escape(CONFIRMED)} \S")
+
+
+def _confirmed(reason: str | None) -> bool:
+    """A reason carrying an unusual value's confirmation in the form the engine writes it (not a mention of
+    the words anywhere in a free text)."""
+    return bool(reason) and _CONFIRMATION.search(reason or "") is not None
+
+
+def _extra_oid(entry: _Entry) -> str | None:
+    """The ItemOID of the entry's form's JSON item (``..._extra_json``): where a generic payload travels."""
+    return next((i.oid for g in entry.form.groups for i in g.items if i.oid.endswith(EXTRA_ITEM)), None)
 
 
 def _item_oid(entry: _Entry, field: str | None) -> str | None:
@@ -629,14 +715,20 @@ def _appended_record(patient: str, entry: _Entry) -> Any:
 
 def _plan_patient(store: Store, tx: Any, patient: str, entries: list[_Entry],
                   records: list[tuple[str, Any, _Entry]], site: _Site | None = None,
-                  confirm_unusual: str | None = None) -> tuple[list[Event], bool]:
+                  confirm_unusual: str | None = None, ours: bool = False) -> tuple[list[Event], bool]:
     """Restore or extend one subject's history; plain record inserts for an enrolled subject without a history
     in the file go to ``records`` with their entries (checked like the CSV import). Returns (events written,
     restored)."""
     from trialflow.engine import record_from_dict
 
     state = tx.state(patient)
-    restorer = _Restorer(store, tx, patient, state, site, confirm_unusual)
+    if state is not None and site is not None:  # the file's SiteRef must agree with where the store has the subject
+        stored = tx.site_of(patient)
+        if site.code != stored:
+            raise Refused(f"{site.place}: the file puts {patient} at {site.code or 'no site'}, the store at "
+                          f"{stored or 'no site'}: a subject moves site with trialflow's own command, not an "
+                          "import; nothing imported")
+    restorer = _Restorer(store, tx, patient, state, site, confirm_unusual, ours)
     if state is not None and not any(e.form.kind == "enrolled" for e in entries):
         for e in entries:
             if e.form.role != "record" or e.transaction not in ("Insert", "Upsert", "Context"):
@@ -676,7 +768,7 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
     p = Path(path)
     if not p.exists():
         raise DocumentError([Problem(str(p), 1, 1, "$", "no such file")])
-    entries, skipped, sites = _read(p, store)
+    entries, skipped, sites, ours = _read(p, store)
 
     def work(tx: Any) -> OdmImport:
         written: list[Written] = []
@@ -687,7 +779,7 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
         for patient in sorted(entries):
             try:
                 events, was_restored = _plan_patient(store, tx, patient, entries[patient], records,
-                                                          sites.get(patient), confirm_unusual)
+                                                     sites.get(patient), confirm_unusual, ours)
             except PermissionDenied:
                 raise  # not a problem of the file: the whole import is refused with the user's role
             except Refused as err:
@@ -711,7 +803,9 @@ def import_odm(store: Store, path: str | Path, user: Any, confirm_unusual: str |
         if records:
             try:
                 added = record_in(store, tx, [(patient, rec) for patient, rec, _ in records],
-                                  confirm_unusual=confirm_unusual, how_to_confirm=HOW_TO_CONFIRM)
+                                  confirm_unusual=confirm_unusual, how_to_confirm=HOW_TO_CONFIRM,
+                                  reasons=[e.reason for _, _, e in records],
+                                  confirmed={i for i, (_, _, e) in enumerate(records) if ours and _confirmed(e.reason)})
             except PermissionDenied:
                 raise
             except Refused as err:  # each refusal at its record's place in the file

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from team_helpers import cheap_hashing  # noqa: F401  # fixture
 from typer.testing import CliRunner
-from workflow_helpers import BACKENDS, INVESTIGATOR, USER, enrol_started, new_db_url, new_store
+from workflow_helpers import BACKENDS, ELIGIBLE, ENROLLED, INVESTIGATOR, USER, enrol_started, new_db_url, new_store
 
 from trialflow.cli import app
 from trialflow.engine import (
@@ -725,3 +725,292 @@ def test_cli_import_odm_takes_confirm_unusual(tmp_path: Path) -> None:
     done = runner.invoke(app, ["import", "odm", str(bad), "--confirm-unusual", "lab confirmed", "--db", dst])
     assert done.exit_code == 0, done.output
     assert "1 subject(s) restored" in done.output
+
+
+def _form_line(text: str, needle: str) -> int:
+    """The line of the FormData holding the first ``needle``."""
+    return max(n for n, row in enumerate(text.splitlines()[:_line_of(text, needle)], start=1) if "<FormData" in row)
+
+
+def _attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;")
+
+
+def test_a_formdata_without_sourceid_imports_in_the_files_order(tmp_path: Path) -> None:
+    """A file in which only some entries state their place in the source's history (SourceID), as a hand edit or
+    another system leaves it: imported in the file's order, no traceback."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value='))
+    end = text.find("</FormData>", start)
+    partial = tmp_path / "partial.xml"
+    partial.write_text(text[:start] + re.sub(r"<SourceID>[^<]*</SourceID>", "", text[start:end]) + text[end:],
+                       encoding="utf-8")
+    assert text[start:end].count("<SourceID>") and text[:start].count("<SourceID>")
+    target = new_store(str(tmp_path / "target.db"))
+    assert import_odm(target, partial, "data.manager").restored == ("P-201",)
+    assert [e.payload.get("value") for e in history(target, "P-201") if e.kind == "observation"
+            and e.payload.get("kind") == "tg"] == [120]
+    result = CliRunner().invoke(app, ["import", "odm", str(partial), "--db", str(tmp_path / "target.db")])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    target.close()
+
+
+def test_a_confirmation_of_an_unusual_value_counts_only_from_a_trialflow_export_in_the_engines_words(
+        tmp_path: Path) -> None:
+    """A value outside the plausible range stands as confirmed only when the file is a trialflow export and its
+    ReasonForChange carries the note as record and correct write it (the whole reason, or after '; '): the words
+    inside another sentence, or another system's file, need --confirm-unusual as any import does."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = _edited(out.read_text(encoding="utf-8"), "tg_value", "250000")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value="250000"'))
+    end = text.find("</FormData>", start)
+
+    def with_reason(reason: str, body: str = text) -> str:
+        form = re.sub(r"<ReasonForChange>.*?</ReasonForChange>", "", body[start:end])
+        return body[:start] + form.replace("<SourceID>", f"<ReasonForChange>{reason}</ReasonForChange><SourceID>") \
+            + body[end:]
+
+    foreign = text.replace('Originator="trialflow" SourceSystem="trialflow"', 'Originator="lab" SourceSystem="lab"', 1)
+    assert foreign != text
+    target = new_store(str(tmp_path / "target.db"))
+    for name, body in (("mention", with_reason("not sure, no unusual value confirmed: by anybody")),
+                       ("foreign", with_reason("unusual value confirmed: lab", foreign))):
+        bad = tmp_path / f"{name}.xml"
+        bad.write_text(body, encoding="utf-8")
+        with pytest.raises(Refused) as err:
+            import_odm(target, bad, "data.manager")
+        [problem] = err.value.problems
+        assert problem.startswith(f"{bad}:") and "/ItemData[tg_value]: P-201: tg value 250000" in problem, problem
+        assert problem.endswith("--confirm-unusual REASON") and err.value.unusual, problem
+        assert target.patient_ids() == []
+    for name, reason in (("recorded", "unusual value confirmed: re-assayed"),
+                         ("corrected", "lab re-issued; unusual value confirmed: re-assayed")):
+        good = tmp_path / f"{name}.xml"
+        good.write_text(with_reason(reason), encoding="utf-8")
+        other = new_store(str(tmp_path / f"{name}.db"))
+        assert import_odm(other, good, "data.manager").restored == ("P-201",)
+        tg = next(e for e in history(other, "P-201") if e.kind == "observation" and e.payload.get("value") == 250000)
+        assert tg.reason == reason
+        other.close()
+    target.close()
+
+
+def test_a_second_different_value_of_the_same_day_is_refused_as_record_refuses_it(tmp_path: Path) -> None:
+    """Two Tg of one day with different values in a restored history: refused at the second one's place (a
+    correction, not a second fact), as ``trialflow record`` refuses a second Tg of a recorded day."""
+    source = new_store(str(tmp_path / "source.db"))
+    _started_with_a_tg(source)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value='))
+    end = text.find("</FormData>", start) + len("</FormData>")
+    twin = re.sub(r'FormRepeatKey="\d+"', 'FormRepeatKey="99"', text[start:end])
+    twin = _edited(twin, "tg_value", "5")
+    twin = re.sub(r"<SourceID>[^<]*</SourceID>", "<SourceID>seq 99; event 9999</SourceID>", twin)
+    bad = tmp_path / "twin.xml"
+    body = text[:end] + "\n" + twin + text[end:]
+    bad.write_text(body, encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    with pytest.raises(Refused) as err:
+        import_odm(target, bad, "data.manager")
+    [problem] = err.value.problems
+    line = _form_line(body, 'ItemOID="tg_value" Value="5"')
+    assert problem.startswith(f"{bad}:{line}:"), problem
+    assert "FormData[F.TG:99]/ItemData[tg_date]: P-201: two different tg records of 2026-01-12" in problem, problem
+    assert target.patient_ids() == []
+    target.close()
+
+
+def test_a_restored_enrolment_needs_its_eligibility_answers_agreeing_with_its_verdict(tmp_path: Path) -> None:
+    """An enrolment is restored with its answers checked as ``enroll`` checks them: every criterion answered,
+    and its eligible flag what the answers say; else refused at its place (start would refuse the subject
+    forever)."""
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    text = out.read_text(encoding="utf-8")
+    line = _form_line(text, 'ItemOID="elig_')
+    unanswered = tmp_path / "unanswered.xml"
+    unanswered.write_text(re.sub(r'<ItemData ItemOID="elig_prior_tki" .*?</ItemData>', "", text, count=1,
+                                 flags=re.S), encoding="utf-8")
+    contradiction = tmp_path / "contradiction.xml"
+    contradiction.write_text(_edited(text, "elig_prior_tki", "yes"), encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    for bad, finding in ((unanswered, "eligibility criterion 'prior_tki' is not answered"),
+                         (contradiction, "the enrolment says eligible=True, its answers say otherwise "
+                                         "(criteria prior_tki not met)")):
+        with pytest.raises(Refused) as err:
+            import_odm(target, bad, "data.manager")
+        [problem] = err.value.problems
+        assert problem.startswith(f"{bad}:{line}:") and "SubjectData[P-201]/" in problem, problem
+        assert finding in problem, problem
+        assert target.patient_ids() == []
+    result = CliRunner().invoke(app, ["import", "odm", str(unanswered), "--db", str(tmp_path / "target.db")])
+    assert result.exit_code == 1 and "Traceback" not in result.output and "not answered" in result.output
+    assert import_odm(target, out, "data.manager").restored == ("P-201",)
+    target.close()
+
+
+def _migrated_in_screening(tmp_path: Path) -> tuple[Path, Path]:
+    """(export, v1.9's YAML): P-201, in screening, migrated to v1.9 (a new exclusion criterion) with its answer;
+    P-202, on treatment, migrated without one."""
+    from test_amendments import HEPATIC, _edit, _version
+
+    from trialflow.engine import amend, migrate
+
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201", day0=None)
+    enrol_started(source, "P-202")
+    v19 = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
+    amend(source, v19, "hepatic safety", USER, apply=True)
+    migrate(source, ["P-201"], "1.9", "adopt", USER, eligibility={"severe_hepatic_impairment": "no"})
+    migrate(source, ["P-202"], "1.9", "adopt", USER)
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    return out, v19
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_migrations_eligibility_answers_are_checked_as_migrate_checks_them(backend: str, tmp_path: Path) -> None:
+    """A screening patient's migration carries its answers under the version it moves to: restored when they are
+    criterion: yes/no, the subject in screening, every criterion of that version answered and met (the engine's
+    screening_answers); else refused at the migration's JSON item, nothing written."""
+    import json
+
+    from trialflow.engine import amend, fold
+
+    out, v19 = _migrated_in_screening(tmp_path)
+    text = out.read_text(encoding="utf-8")
+    found = re.search(r'ItemOID="migration_extra_json" Value="([^"]*)"', text)
+    assert found is not None
+    extra = json.loads(found.group(1).replace("&quot;", '"'))
+    answers = extra["eligibility"]
+    assert answers["severe_hepatic_impairment"] == "no"
+
+    def forged(eligibility: Any) -> str:
+        return text.replace(found.group(0), f'ItemOID="migration_extra_json" '
+                                            f'Value="{_attr(json.dumps({"eligibility": eligibility}))}"', 1)
+
+    others = {k: v for k, v in answers.items() if k != "severe_hepatic_impairment"}
+    p202 = text.find('SubjectKey="P-202"')
+    at = text.find('ItemOID="migration_to_version"', text.find('FormOID="F.MIGRATION"', p202))
+    at = text.find("</ItemData>", at) + len("</ItemData>")
+    needle = f'<ItemData ItemOID="migration_extra_json" Value="{_attr(json.dumps(extra))}" TransactionType="Insert"/>'
+    injected = text[:at] + needle + text[at:]
+    urls = new_db_url(backend, tmp_path)
+    try:
+        target = new_store(next(urls))
+        amend(target, v19, "hepatic safety", USER, apply=True)
+        for name, body, finding in (
+                ("nope", forged("nope"), "carries eligibility 'nope': it must map each criterion id to yes or no"),
+                ("maybe", forged({**answers, "adult": "maybe"}), "it must map each criterion id to yes or no"),
+                ("unmet", forged({**answers, "severe_hepatic_impairment": "yes"}),
+                 "would not meet eligibility criterion 'severe_hepatic_impairment' under v1.9"),
+                ("unanswered", forged(others), "'severe_hepatic_impairment' is not answered"),
+                ("started", injected, "P-202's migration to v1.9 carries eligibility answers, but the subject is "
+                                      "past screening")):
+            bad = tmp_path / f"{name}.xml"
+            bad.write_text(body, encoding="utf-8")
+            with pytest.raises(Refused) as err:
+                import_odm(target, bad, "data.manager")
+            problem = err.value.problems[0]
+            who = "P-202" if name == "started" else "P-201"
+            line = _form_line(body, needle if name == "started" else 'ItemOID="migration_extra_json"')
+            assert problem.startswith(f"{bad}:{line}:"), (name, problem)
+            assert f"SubjectData[{who}]/" in problem and "/ItemData[migration_extra_json]: " in problem, problem
+            assert finding in problem, (name, problem)
+            assert target.patient_ids() == []
+        result = CliRunner().invoke(app, ["import", "odm", str(tmp_path / "nope.xml"), "--db",
+                                          target.engine.url.render_as_string(hide_password=False)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert set(import_odm(target, out, "data.manager").restored) == {"P-201", "P-202"}
+        assert fold(target.events("P-201")).eligibility == answers
+        target.close()
+    finally:
+        for _ in urls:
+            pass
+
+
+def test_a_siteref_that_differs_from_the_stored_site_is_refused_at_its_place(tmp_path: Path) -> None:
+    """A subject the store already has at AMS, whom the file puts at LEI: refused at the SiteRef, naming both
+    sites (a site is not changed by an import). A site called STORE is not the store's own no-site Location."""
+    from trialflow.engine import add_site, enroll
+
+    source = new_store(str(tmp_path / "source.db"))
+    for code in ("AMS", "LEI", "STORE"):
+        add_site(source, "data.manager", code, f"site {code}")
+    enroll(source, "P-A01", ENROLLED, ELIGIBLE, USER, site="AMS")
+    enroll(source, "P-S01", ENROLLED, ELIGIBLE, USER, site="STORE")
+    out = tmp_path / "out.xml"
+    export_odm(source, out)
+    source.close()
+    validate_odm_file(out)
+    text = out.read_text(encoding="utf-8")
+    assert '<SiteRef LocationOID="LOC.STORE"' in text  # site STORE, not the no-site Location TRIALFLOW.STORE
+    target = new_store(str(tmp_path / "target.db"))
+    for code in ("AMS", "LEI", "STORE"):
+        add_site(target, "data.manager", code, f"site {code}")
+    assert set(import_odm(target, out, "data.manager").restored) == {"P-A01", "P-S01"}
+    assert target.sites_of() == {"P-A01": "AMS", "P-S01": "STORE"}
+    moved = tmp_path / "moved.xml"
+    body = text.replace('<SiteRef LocationOID="LOC.AMS"', '<SiteRef LocationOID="LOC.LEI"', 1)
+    moved.write_text(body, encoding="utf-8")
+    before = len(history(target, "P-A01"))
+    with pytest.raises(Refused) as err:
+        import_odm(target, moved, "data.manager")
+    [problem] = err.value.problems
+    line = _line_of(body, '<SiteRef LocationOID="LOC.LEI"')
+    assert problem.startswith(f"{moved}:{line}:"), problem
+    assert "SubjectData[P-A01]/SiteRef[LOC.LEI]: the file puts P-A01 at LEI, the store at AMS" in problem, problem
+    assert len(history(target, "P-A01")) == before
+    target.close()
+
+
+def test_records_added_to_a_stored_history_keep_the_files_reason(tmp_path: Path) -> None:
+    """A subject already in the store gets the file's new records as ``record`` records them, each with the
+    ReasonForChange the file gives it (an unusual value's confirmation after it); a value a trialflow export
+    carries as confirmed, in the engine's words, stands as it does in a restored history."""
+    source = new_store(str(tmp_path / "source.db"))
+    enrol_started(source, "P-201")
+    early = tmp_path / "early.xml"
+    export_odm(source, early)
+    record(source, "P-201", {"kind": "tg", "date": "2026-01-12", "value": 250000, "unit": "ug/L", "loq": 0.2}, USER,
+           confirm_unusual="re-assayed")
+    full = tmp_path / "full.xml"
+    export_odm(source, full)
+    source.close()
+    text = full.read_text(encoding="utf-8")
+    start = text.rfind("<FormData", 0, text.find('ItemOID="tg_value" Value='))
+    end = text.find("</FormData>", start)
+    form = re.sub(r"<ReasonForChange>.*?</ReasonForChange>", "", text[start:end])
+    form = form.replace("<SourceID>", "<ReasonForChange>from the lab sheet</ReasonForChange><SourceID>")
+    reasoned = tmp_path / "reasoned.xml"
+    reasoned.write_text(text[:start] + form + text[end:], encoding="utf-8")
+    target = new_store(str(tmp_path / "target.db"))
+    import_odm(target, early, "data.manager")
+    with pytest.raises(Refused, match="--confirm-unusual REASON"):
+        import_odm(target, reasoned, "data.manager")
+    result = import_odm(target, reasoned, "data.manager", confirm_unusual="lab confirmed")
+    assert result.events == 1 and result.restored == ()
+    tg = history(target, "P-201")[-1]
+    assert (tg.payload["value"], tg.reason) == (250000, "from the lab sheet; unusual value confirmed: lab confirmed")
+    target.close()
+    later = new_store(str(tmp_path / "later.db"))
+    import_odm(later, early, "data.manager")
+    assert import_odm(later, full, "data.manager").events == 1  # the export's own confirmation
+    assert history(later, "P-201")[-1].reason == "unusual value confirmed: re-assayed"
+    later.close()
