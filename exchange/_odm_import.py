@@ -34,6 +34,7 @@ from trialflow.engine._base import Problem as EngineProblem
 from trialflow.engine._dataqueries import cache_query
 from trialflow.engine._signature import BY_ID, IMPORTED_IDS
 from trialflow.engine._state import (
+    ELIGIBILITY_ANSWERED,
     EVENT_ID_KEYS,
     QUERY_ANSWERED,
     QUERY_CLOSED,
@@ -450,6 +451,8 @@ class _Restorer:
             self.check_enrolment(entry, payload)
         if kind == "migrated" and check:
             self.check_migration(entry, payload)
+        if kind == ELIGIBILITY_ANSWERED and check:
+            self.check_answers(entry, payload if isinstance(payload, dict) else {})
         return (NewEvent(kind, entry.effective, payload, entry.reason, corrects=corrects,
                          recorded_at=entry.recorded_at, user=entry.user),
                 _signature(kind, entry.effective, sig_payload, entry.recorded_at, entry.user))
@@ -529,8 +532,8 @@ class _Restorer:
 
     def check_migration(self, entry: _Entry, payload: dict[str, Any]) -> None:
         """A migration to a protocol version this store has not registered: named, with how to register it.
-        A screening patient's migration carries its eligibility answers under the version it moves to: checked
-        as ``migrate`` checks them (the engine's :func:`_screening` and :func:`screening_answers`)."""
+        A screening patient moves only once it has answered every criterion of the version it moves to, each
+        met, as ``migrate`` requires (the engine's :func:`_screening` and :func:`screening_answers`)."""
         from trialflow.engine._amend import _screening, screening_answers
 
         to_hash = str(payload.get("to_hash", ""))
@@ -539,28 +542,41 @@ class _Restorer:
                           f"v{payload.get('to_version', '?')} (sha256 {to_hash[:12]}), which this store has not "
                           "registered: register that version first (trialflow protocol amend FILE --apply, FILE "
                           "being its YAML), then import again; nothing imported")
-        if "eligibility" not in payload:
-            return
-        place = entry.place + (f"/ItemData[{_extra_oid(entry)}]" if _extra_oid(entry) else "")
-        given = payload["eligibility"]
-        if not isinstance(given, dict) or not all(isinstance(k, str) and v in ("yes", "no") for k, v in given.items()):
-            raise Refused(f"{place}: {self.patient}'s migration carries eligibility {given!r}: it must map each "
-                          "criterion id to yes or no; nothing imported")
         self.flush()  # the state the migration starts from holds every event before it
         if self.state is None:
             return  # no enrolment before it: append refuses it
         target = self.store.protocol(to_hash)[0]
-        if not _screening(target, self.state):
-            raise Refused(f"{place}: {self.patient}'s migration to v{target.version} carries eligibility answers, "
-                          f"but the subject is past screening ({self.state.phase}): answers are taken in screening "
-                          "only; nothing imported")
-        norm, unfit = screening_answers(target, self.state, given)
-        missing = sorted(set(norm) - set(given))
-        if missing:
-            unfit = [*unfit, *(f"eligibility criterion {m!r} is not answered in the migration" for m in missing)]
+        unfit = screening_answers(target, self.state)[1] if _screening(target, self.state) else []
         if unfit:
-            raise Refused(*[f"{place}: {self.patient} is in screening and v{target.version} asks: {u}; nothing "
-                            "imported" for u in unfit])
+            raise Refused(*[f"{entry.place}: {self.patient} is in screening and v{target.version} asks: {u}; "
+                            "nothing imported" for u in unfit])
+
+    def check_answers(self, entry: _Entry, payload: dict[str, Any]) -> None:
+        """Eligibility answered after the enrolment (``trialflow rescreen``): each a yes/no to a criterion of a
+        registered version, the subject in screening, every criterion of that version then answered and met, as
+        ``rescreen`` checks them (the engine's :func:`screening_answers`)."""
+        from trialflow.engine._amend import _screening, screening_answers
+
+        place = f"{entry.place}/ItemData[{EVENT_PAYLOAD}]"
+        given, to_hash = payload.get("answers"), str(payload.get("protocol_hash", ""))
+        if not isinstance(given, dict) or not given or \
+                not all(isinstance(k, str) and v in ("yes", "no") for k, v in given.items()):
+            raise Refused(f"{place}: {self.patient}'s eligibility answers {given!r} must map each criterion id to "
+                          "yes or no; nothing imported")
+        if not any(v.content_hash == to_hash for v in self.store.versions()):
+            raise Refused(f"{place}: {self.patient}'s eligibility answers are to the criteria of protocol "
+                          f"v{payload.get('version', '?')} (sha256 {to_hash[:12]}), which this store has not "
+                          "registered: register it first (trialflow protocol amend FILE --apply); nothing imported")
+        self.flush()
+        if self.state is None:
+            return  # no enrolment before it: append refuses it
+        under = self.store.protocol(to_hash)[0]
+        if not _screening(under, self.state):
+            raise Refused(f"{place}: {self.patient} is past screening ({self.state.phase}): eligibility is answered "
+                          "in screening only; nothing imported")
+        unfit = screening_answers(under, self.state, given)[1]
+        if unfit:
+            raise Refused(*[f"{place}: {self.patient}: {u}; nothing imported" for u in unfit])
 
     def check_transition(self, entry: _Entry, payload: dict[str, Any]) -> None:
         from trialflow.engine import TransitionRefused, machine_for

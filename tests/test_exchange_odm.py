@@ -865,18 +865,19 @@ def test_a_restored_enrolment_needs_its_eligibility_answers_agreeing_with_its_ve
 
 
 def _migrated_in_screening(tmp_path: Path) -> tuple[Path, Path]:
-    """(export, v1.9's YAML): P-201, in screening, migrated to v1.9 (a new exclusion criterion) with its answer;
-    P-202, on treatment, migrated without one."""
+    """(export, v1.9's YAML): P-201, in screening, answered v1.9's new exclusion criterion (rescreen) and was
+    migrated; P-202, on treatment, migrated without an answer."""
     from test_amendments import HEPATIC, _edit, _version
 
-    from trialflow.engine import amend, migrate
+    from trialflow.engine import amend, migrate, rescreen
 
     source = new_store(str(tmp_path / "source.db"))
     enrol_started(source, "P-201", day0=None)
     enrol_started(source, "P-202")
     v19 = _edit(tmp_path, "v19.yaml", _version("1.9"), HEPATIC)
     amend(source, v19, "hepatic safety", USER, apply=True)
-    migrate(source, ["P-201"], "1.9", "adopt", USER, eligibility={"severe_hepatic_impairment": "no"})
+    rescreen(source, "P-201", {"severe_hepatic_impairment": "no"}, USER, version="1.9")
+    migrate(source, ["P-201"], "1.9", "adopt", USER)
     migrate(source, ["P-202"], "1.9", "adopt", USER)
     out = tmp_path / "out.xml"
     export_odm(source, out)
@@ -885,60 +886,56 @@ def _migrated_in_screening(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_migrations_eligibility_answers_are_checked_as_migrate_checks_them(backend: str, tmp_path: Path) -> None:
-    """A screening patient's migration carries its answers under the version it moves to: restored when they are
-    criterion: yes/no, the subject in screening, every criterion of that version answered and met (the engine's
-    screening_answers); else refused at the migration's JSON item, nothing written."""
+def test_eligibility_answered_after_the_enrolment_is_checked_as_rescreen_and_migrate_check_it(backend: str,
+                                                                                            tmp_path: Path) -> None:
+    """A screening patient's later answers (rescreen) are restored when they are criterion: yes/no to a registered
+    version, every criterion of it answered and met (the engine's screening_answers); its migration only once it
+    has them, as migrate requires; else refused at the event's place, nothing written."""
     import json
 
     from trialflow.engine import amend, fold
 
     out, v19 = _migrated_in_screening(tmp_path)
     text = out.read_text(encoding="utf-8")
-    found = re.search(r'ItemOID="migration_extra_json" Value="([^"]*)"', text)
-    assert found is not None
-    extra = json.loads(found.group(1).replace("&quot;", '"'))
-    answers = extra["eligibility"]
-    assert answers["severe_hepatic_impairment"] == "no"
+    kind_at = text.find('ItemOID="event_kind" Value="eligibility_answered"')
+    found = re.compile(r'ItemOID="event_payload" Value="([^"]*)"').search(text, kind_at)
+    assert kind_at > 0 and found is not None
+    payload = json.loads(found.group(1).replace("&quot;", '"'))
+    assert payload["answers"] == {"severe_hepatic_impairment": "no"}
 
-    def forged(eligibility: Any) -> str:
-        return text.replace(found.group(0), f'ItemOID="migration_extra_json" '
-                                            f'Value="{_attr(json.dumps({"eligibility": eligibility}))}"', 1)
+    def forged(answers: Any) -> str:
+        body = _attr(json.dumps({**payload, "answers": answers}))
+        return text[:found.start()] + f'ItemOID="event_payload" Value="{body}"' + text[found.end():]
 
-    others = {k: v for k, v in answers.items() if k != "severe_hepatic_impairment"}
-    p202 = text.find('SubjectKey="P-202"')
-    at = text.find('ItemOID="migration_to_version"', text.find('FormOID="F.MIGRATION"', p202))
-    at = text.find("</ItemData>", at) + len("</ItemData>")
-    needle = f'<ItemData ItemOID="migration_extra_json" Value="{_attr(json.dumps(extra))}" TransactionType="Insert"/>'
-    injected = text[:at] + needle + text[at:]
+    form = (text.rfind("<FormData", 0, kind_at), text.find("</FormData>", kind_at) + len("</FormData>"))
+    unanswered = text[:form[0]] + text[form[1]:]
     urls = new_db_url(backend, tmp_path)
     try:
         target = new_store(next(urls))
         amend(target, v19, "hepatic safety", USER, apply=True)
-        for name, body, finding in (
-                ("nope", forged("nope"), "carries eligibility 'nope': it must map each criterion id to yes or no"),
-                ("maybe", forged({**answers, "adult": "maybe"}), "it must map each criterion id to yes or no"),
-                ("unmet", forged({**answers, "severe_hepatic_impairment": "yes"}),
-                 "would not meet eligibility criterion 'severe_hepatic_impairment' under v1.9"),
-                ("unanswered", forged(others), "'severe_hepatic_impairment' is not answered"),
-                ("started", injected, "P-202's migration to v1.9 carries eligibility answers, but the subject is "
-                                      "past screening")):
+        for name, body, finding, at in (
+                ("nope", forged("nope"), "eligibility answers 'nope' must map each criterion id to yes or no",
+                 'ItemOID="event_kind" Value="eligibility_answered"'),
+                ("unmet", forged({"severe_hepatic_impairment": "yes"}),
+                 "would not meet eligibility criterion 'severe_hepatic_impairment' under v1.9",
+                 'ItemOID="event_kind" Value="eligibility_answered"'),
+                ("unknown", forged({"hepatic": "no"}), "unknown eligibility criterion 'hepatic'",
+                 'ItemOID="event_kind" Value="eligibility_answered"'),
+                ("unanswered", unanswered, "P-201 is in screening and v1.9 asks: eligibility criterion "
+                                           "'severe_hepatic_impairment' is not answered", 'FormOID="F.MIGRATION"')):
             bad = tmp_path / f"{name}.xml"
             bad.write_text(body, encoding="utf-8")
             with pytest.raises(Refused) as err:
                 import_odm(target, bad, "data.manager")
             problem = err.value.problems[0]
-            who = "P-202" if name == "started" else "P-201"
-            line = _form_line(body, needle if name == "started" else 'ItemOID="migration_extra_json"')
-            assert problem.startswith(f"{bad}:{line}:"), (name, problem)
-            assert f"SubjectData[{who}]/" in problem and "/ItemData[migration_extra_json]: " in problem, problem
-            assert finding in problem, (name, problem)
+            assert problem.startswith(f"{bad}:{_form_line(body, at)}:"), (name, problem)
+            assert "SubjectData[P-201]/" in problem and finding in problem, (name, problem)
             assert target.patient_ids() == []
         result = CliRunner().invoke(app, ["import", "odm", str(tmp_path / "nope.xml"), "--db",
                                           target.engine.url.render_as_string(hide_password=False)])
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         assert set(import_odm(target, out, "data.manager").restored) == {"P-201", "P-202"}
-        assert fold(target.events("P-201")).eligibility == answers
+        assert fold(target.events("P-201")).eligibility["severe_hepatic_impairment"] == "no"
         target.close()
     finally:
         for _ in urls:

@@ -178,7 +178,9 @@ def test_every_event_kind_survives_the_round_trip_with_its_payload(every_kind: T
                                                                    tmp_path: Path) -> None:
     source, dina = every_kind.store, every_kind["dina"]
     kinds = {e.kind for p in source.patient_ids() for e in history(source, p, actor=dina)}
-    assert kinds == set(EVENT_KINDS) - {"migrated"}  # a migration needs a second protocol version (test_amendments)
+    # a migration, and the answers to the criteria a version adds, need a second protocol version: their round trip
+    # is test_exchange_odm's test_eligibility_answered_after_the_enrolment_is_checked_as_rescreen_and_migrate_check_it
+    assert kinds == set(EVENT_KINDS) - {"migrated", "eligibility_answered"}
     out = tmp_path / "every-kind.xml"
     exported = export_odm(source, out, actor=dina)
     validate_odm_file(out)
