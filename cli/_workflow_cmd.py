@@ -43,6 +43,32 @@ def _number(text: str, option: str) -> float:
         raise typer.BadParameter(f"expected a number, got {text!r}", param_hint=option) from None
 
 
+def _answers_file(path: Path) -> tuple[Any, dict[str, Any]]:
+    """An eligibility answers file (criterion id → yes/no): the document (for its lines) and its mapping."""
+    from trialflow.protocol import load_document
+
+    doc = call(load_document, path)
+    if not isinstance(doc.data, dict):
+        fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
+    return doc, doc.data
+
+
+def _at_answer_lines(doc: Any, answers: dict[str, Any], work: Any) -> Any:
+    """``work()``, a refused answer named at its line in the answers file (the engine's problem names its
+    criterion as its ``field``)."""
+    from trialflow.engine import Refused
+
+    def located() -> Any:
+        try:
+            return work()
+        except Refused as err:
+            fields = [getattr(p, "field", None) for p in err.problems]
+            raise Refused(*(str(doc.problem([str(f)], p)) if f in answers else p
+                            for f, p in zip(fields, err.problems, strict=True))) from None
+
+    return call(located)
+
+
 def register(app: typer.Typer) -> None:
     """Add the workflow commands to the top-level app."""
 
@@ -104,26 +130,13 @@ def register(app: typer.Typer) -> None:
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Screen and enrol a patient; ineligible patients are recorded as screen failures."""
-        from trialflow.engine import Refused
         from trialflow.engine import enroll as do_enroll
-        from trialflow.protocol import load_document
 
-        doc = call(load_document, eligibility)
-        answers = doc.data
-        if not isinstance(answers, dict):
-            fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
+        doc, answers = _answers_file(eligibility)
         store = open_store(db)
         when = parse_date(date)  # (--date is required: never None here)
-
-        def enrol() -> Any:
-            try:
-                return do_enroll(store, patient, when, answers, resolve_user(user, password_stdin), site)  # type: ignore[arg-type]
-            except Refused as err:  # a refused answer is named at its line in the file
-                field = [getattr(p, "field", None) for p in err.problems]
-                raise Refused(*(str(doc.problem([str(f)], p)) if f in answers else p
-                                for f, p in zip(field, err.problems, strict=True))) from None
-
-        result = call(enrol)
+        result = _at_answer_lines(doc, answers, lambda: do_enroll(store, patient, when, answers,  # type: ignore[arg-type]
+                                                                   resolve_user(user, password_stdin), site))
         if as_json:
             print_json(result)
         elif result.eligible:
@@ -143,25 +156,12 @@ def register(app: typer.Typer) -> None:
         password_stdin: PasswordStdinOpt = False, as_json: JsonOpt = False,
     ) -> None:
         """Answer eligibility criteria for a patient still in screening, such as those a new version adds."""
-        from trialflow.engine import Refused
         from trialflow.engine import rescreen as do_rescreen
-        from trialflow.protocol import load_document
 
-        doc = call(load_document, eligibility)
-        answers = doc.data
-        if not isinstance(answers, dict) or not answers:
-            fail(str(doc.problem([], "expected a mapping of criterion id to yes/no")))
+        doc, answers = _answers_file(eligibility)
         store = open_store(db)
-
-        def answer() -> Any:
-            try:
-                return do_rescreen(store, patient, answers, resolve_user(user, password_stdin), version)
-            except Refused as err:  # a refused answer is named at its line in the file, as enroll names it
-                fields = [getattr(p, "field", None) for p in err.problems]
-                raise Refused(*(str(doc.problem([str(f)], p)) if f in answers else p
-                                for f, p in zip(fields, err.problems, strict=True))) from None
-
-        result = call(answer)
+        result = _at_answer_lines(doc, answers, lambda: do_rescreen(store, patient, answers,
+                                                                     resolve_user(user, password_stdin), version))
         if as_json:
             print_json(result)
         else:
