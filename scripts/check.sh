@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: install with test extras, make sure PostgreSQL answers,
-# lint (ruff), type-check (mypy), then pytest over SQLite and PostgreSQL.
+# lint (ruff), type-check (mypy), then pytest over SQLite and PostgreSQL, one worker per core (pytest-xdist;
+# every test has its own store: a temporary folder, or a PostgreSQL schema of its own; `-n 0` runs it in one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +22,4 @@ root=build/mypy/trialflow
 mkdir -p "$root"
 for pkg in documents protocol engine rules cli exchange web; do ln -sfn "$PWD/$pkg" "$root/$pkg"; done
 (cd build/mypy && python3 -m mypy --config-file ../../pyproject.toml --explicit-package-bases -p trialflow)
-python3 -m pytest -q "$@"
+python3 -m pytest -q -n auto "$@"
