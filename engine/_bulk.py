@@ -27,8 +27,17 @@ from sqlmodel import Session
 from ._chain import event_hash
 from ._driver_rows import insert_rows, select_rows
 from ._identity import Actor
-from ._state import EVENT_COLUMNS, Event, PatientState, events_from_tuples, extend, fold, stamp, upcast
-from ._store import PAYLOAD_JSON, ConcurrentUpdate, NewEvent, ProjectionUpdate, Transaction, _item_row, _visit_rows
+from ._state import EVENT_COLUMNS, OBSERVATION, Event, PatientState, events_from_tuples, extend, fold, stamp, upcast
+from ._store import (
+    PAYLOAD_JSON,
+    ConcurrentUpdate,
+    NewEvent,
+    ProjectionUpdate,
+    Transaction,
+    _item_row,
+    _visit_rows,
+    visit_row,
+)
 from ._tables import EventRow, PatientRow, VisitRow, WorkItemRow
 
 __all__ = ["BulkTransaction"]
@@ -330,7 +339,46 @@ class BulkTransaction(Transaction):
         # (after the guard: the patient rows updated above are this transaction's until it ends, and every writer
         # of a patient's items and visits updates its row first, so the rows read below cannot change meanwhile)
         self._rewrite(_ITEMS, {pid: [_item_row(i) for i in u.items] for pid, u in updates.items()})
-        self._rewrite(_VISITS, {pid: _visit_rows(pid, u) for pid, u in updates.items()})
+        self._write_visits(todo, updates)
+
+    def _write_visits(self, todo: list[tuple[str, _Patient]], updates: dict[str, ProjectionUpdate]) -> None:
+        """Each patient's visit rows as its projection places them. A patient this transaction gave observations
+        only (an import's rows) keeps its phases, deviations and skips, so it keeps its visits, in the same order,
+        and a visit can change only by taking one of the new records as the first of its kind in its window: such a
+        visit's row is updated where it stands, the others are not read, compared or encoded (their stored rows are
+        the placement of the state before, which the projection wrote with it). Any other patient, or one whose
+        stored rows are not one per visit, has its rows compared as :meth:`_rewrite` does."""
+        recorded: dict[str, set[int]] = {}  # patient -> the ids of the observations appended here
+        full: dict[str, list[dict[str, Any]]] = {}
+        for pid, p in todo:
+            new = [e for e in p.events if e.seq > p.base_seq]
+            if p.created is None and new and all(e.kind == OBSERVATION for e in new):
+                recorded[pid] = {e.id for e in new}
+            else:
+                full[pid] = _visit_rows(pid, updates[pid])
+        stored: dict[str, list[int]] = {}
+        for chunk in _chunks(list(recorded)):
+            for pid, row_id in select_rows(self.session, _VISITS, ("patient_id", "id"), "patient_id", chunk,
+                                           order_by=("patient_id", "id")):
+                stored.setdefault(pid, []).append(row_id)
+        changed: list[tuple[int, dict[str, Any]]] = []
+        for pid, ids in recorded.items():
+            visits, row_ids = updates[pid].visits, stored.get(pid, [])
+            if len(row_ids) != len(visits):
+                full[pid] = _visit_rows(pid, updates[pid])
+                continue
+            changed += [(row_id, visit_row(v, by_clock)) for row_id, (v, by_clock) in zip(row_ids, visits, strict=True)
+                        if any(r.event in ids for r in v.records)]
+        self._update_rows(_VISITS, changed)
+        self._rewrite(_VISITS, full)
+
+    def _update_rows(self, table: Any, changed: list[tuple[int, dict[str, Any]]]) -> None:
+        """Update the rows ``changed`` names (row id, every column's value but the id and patient) where they stand."""
+        if changed:
+            columns = [c.name for c in table.columns if c.name not in ("id", "patient_id")]
+            self.session.connection().execute(
+                update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"v_{c}") for c in columns}),
+                [{"b_id": row_id, **{f"v_{c}": row[c] for c in columns}} for row_id, row in changed])
 
     def _rewrite(self, table: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Make each patient's rows of a projection cache (work items, visits) the ``rows`` given, in their order,
@@ -347,20 +395,15 @@ class BulkTransaction(Transaction):
                                  order_by=("patient_id", "id")):
                 stored.setdefault(r[0], []).append(r[1:])
         redo: list[str] = []
-        changed: list[dict[str, Any]] = []
+        changed: list[tuple[int, dict[str, Any]]] = []
         for pid, new in rows.items():
             old = stored.get(pid, [])
             if len(old) != len(new):
                 redo.append(pid)
                 continue
-            for (row_id, *was), row in zip(old, new, strict=True):
-                values = [row[c] for c in columns]
-                if was != values:
-                    changed.append({"b_id": row_id, **{f"v_{c}": v for c, v in zip(columns, values, strict=True)}})
-        if changed:
-            self.session.connection().execute(
-                update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"v_{c}") for c in columns}),
-                changed)
+            changed += [(row_id, row) for (row_id, *was), row in zip(old, new, strict=True)
+                        if was != [row[c] for c in columns]]
+        self._update_rows(table, changed)
         gone = [pid for pid in redo if stored.get(pid)]
         for chunk in _chunks(gone):
             self.session.execute(delete(table).where(table.c.patient_id.in_(chunk)))

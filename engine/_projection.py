@@ -13,30 +13,15 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from ._identity import SYSTEM
-from ._json import json_encoder
 from ._schedule import ScheduledVisit, VisitDeviation, VisitRecord, at_date, placed
 from ._state import PatientState, fold
-from ._store import ProjectionUpdate, Store, Transaction
+from ._store import ProjectionUpdate, Store, Transaction, visit_row
 from ._tables import PatientRow
 
 if TYPE_CHECKING:
     from trialflow.protocol import Protocol
 
 __all__ = ["projection", "projection_of", "rebuild_projections", "stored_visit", "visit_row"]
-
-
-#: ``json.dumps(…, separators=(",", ":"))``, built once (a projection writes a row per visit)
-_BODY_JSON = json_encoder(separators=(",", ":"))
-
-
-def visit_row(v: ScheduledVisit, by_clock: bool) -> dict[str, Any]:
-    """A placed visit as its ``visit_state`` row (without the patient)."""
-    body = {"kinds": list(v.kinds), "records": [[r.kind, r.date.isoformat(), r.event] for r in v.records],
-            "missing": list(v.missing), "skip_reason": v.skip_reason,
-            "deviations": [[d.event, d.kind, d.date.isoformat(), d.reason] for d in v.deviations]}
-    return {"visit": v.visit, "name": v.name, "phase": v.phase, "target_date": v.target_date,
-            "window_start": v.window_start, "window_end": v.window_end, "status": v.status, "by_clock": by_clock,
-            "done_on": v.done_on, "reason": v.reason, "body": _BODY_JSON(body)}
 
 
 def stored_visit(patient: str, row: Any, as_of: dt.date) -> ScheduledVisit:
@@ -69,7 +54,7 @@ def projection_of(protocol: Protocol, after: PatientState, version_id: int | Non
         valid_from=max(e.effective_date for e in after.events),
         protocol_version_id=version_id,
         decision=after.decisions[-1].payload["to"] if after.decisions else None,
-        visits=tuple(visit_row(v, by_clock) for v, by_clock in visits),
+        visits=tuple(visits),
         report=line_json(report_line(protocol, after)),
     )
 

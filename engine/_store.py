@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from trialflow.protocol import Protocol
 
     from ._bulk import BulkTransaction
+    from ._schedule import ScheduledVisit
 
 __all__ = ["ConcurrentUpdate", "NewEvent", "ProjectionUpdate", "RegisteredVersion", "Store", "Transaction", "dedup_key"]
 
@@ -82,7 +83,9 @@ class ProjectionUpdate:
     valid_from: dt.date
     protocol_version_id: int | None = None
     decision: str | None = None
-    visits: tuple[dict[str, Any], ...] = ()  # visit_state rows (without patient_id)
+    # the placed visits, each with whether its state follows the clock alone (engine._schedule.placed), in the
+    # order their visit_state rows are written; encoded as rows (visit_row) only where a row is written
+    visits: tuple[tuple[ScheduledVisit, bool], ...] = ()
     report: str | None = None  # the patient's line of the endpoint report (JSON, engine._endpoint.line_json)
 
     @property
@@ -112,8 +115,22 @@ def _item_row(i: WorkItem) -> dict[str, Any]:
             "reason": i.reason, "detail": i.detail, "waiting_detail": i.waiting_detail}
 
 
+#: ``json.dumps(…, separators=(",", ":"))``, built once (a projection writes a row per visit)
+_BODY_JSON = json_encoder(separators=(",", ":"))
+
+
+def visit_row(v: ScheduledVisit, by_clock: bool) -> dict[str, Any]:
+    """A placed visit as its ``visit_state`` row (without the patient)."""
+    body = {"kinds": list(v.kinds), "records": [[r.kind, r.date.isoformat(), r.event] for r in v.records],
+            "missing": list(v.missing), "skip_reason": v.skip_reason,
+            "deviations": [[d.event, d.kind, d.date.isoformat(), d.reason] for d in v.deviations]}
+    return {"visit": v.visit, "name": v.name, "phase": v.phase, "target_date": v.target_date,
+            "window_start": v.window_start, "window_end": v.window_end, "status": v.status, "by_clock": by_clock,
+            "done_on": v.done_on, "reason": v.reason, "body": _BODY_JSON(body)}
+
+
 def _visit_rows(patient: str, p: ProjectionUpdate) -> list[dict[str, Any]]:
-    return [{"patient_id": patient, **v} for v in p.visits]
+    return [{"patient_id": patient, **visit_row(v, by_clock)} for v, by_clock in p.visits]
 
 
 #: ``json.dumps(…, sort_keys=True, separators=(",", ":"))``, built once (an import keys every record it reads)

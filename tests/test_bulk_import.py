@@ -593,3 +593,94 @@ def test_a_bulk_transaction_on_postgresql_runs_without_jit_and_leaves_the_settin
     before = store.write(USER, setting)
     assert store.write_bulk(USER, setting) == "off"
     assert store.write(USER, setting) == before
+
+
+def _lab_rows_on_free_days(store: Store, seed: int) -> str:
+    """A lab CSV of Tg and TgAb results for every treated patient of ``store``, one to four per patient on
+    random days after its day 0 (and before it left the study) that hold no record of the kind: some before
+    a visit's first record (which it then becomes), some after it, some in windows no record had reached,
+    some between windows."""
+    import random
+
+    rng, lines = random.Random(seed), ["patient,kind,date,value,unit,loq,result"]
+    today = dt.date.today()
+    for pid in store.patient_ids():
+        state = store.state(pid)
+        if state is None or state.day0 is None or state.day0 >= today - dt.timedelta(days=2):
+            continue
+        end = state.stints[-1].entered if store.protocol(state.protocol_hash)[0].phase(state.phase).terminal else today
+        for kind in rng.sample(["tg", "tgab"], rng.randint(1, 2)):
+            taken = {v.record.date for v in state.records if v.record.kind == kind}
+            days = (state.day0 + dt.timedelta(days=k) for k in range(1, (end - state.day0).days))
+            free = [d for d in days if d not in taken]
+            for d in rng.sample(free, min(len(free), rng.randint(1, 2))):
+                lines.append(f"{pid},tg,{d},{round(rng.uniform(0.5, 80), 2)},ug/L,0.2," if kind == "tg" else
+                             f"{pid},tgab,{d},,,,{rng.choice(['negative', 'positive'])}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", [3, 17])
+def test_an_import_into_a_cohort_at_every_stage_leaves_the_visits_a_rebuild_writes(db_url: str, tmp_path: Path,
+                                                                                 seed: int) -> None:
+    """The import writes the visits of a patient it gives observations only without reading them back: it updates
+    in place the visits that take a new record as the first of its kind in the window. On a demo cohort at every
+    stage (decided, withdrawn, off study, a corrected and a skipped visit among them), with records on random
+    free days, the visits, work items and patient rows it leaves are what a rebuild from the events writes."""
+    from trialflow.engine import correct, init_store, skip_visit
+
+    store, _ = init_store(db_url, None, "investigator.dr-smit")
+    try:
+        populate_demo(store, patients=60, seed=seed)
+        treated = [p for p in store.patient_ids() if (s := store.state(p)) is not None and s.day0 is not None]
+        tg = next(e for e in store.events(treated[0]) if e.kind == "observation" and e.payload["kind"] == "tg")
+        correct(store, treated[0], tg.id, {"value": 42.5}, "transcription error", USER)
+        skipped = 0
+        for pid, rows in _visit_rows(db_url).items():  # the first visit still open or missed that may be skipped
+            for r in (r for r in rows if r[7] in ("missed", "overdue", "due") and not skipped):
+                try:
+                    skip_visit(store, pid, r[1], "patient on holiday", dt.date.today(), USER)
+                    skipped += 1
+                except Refused:
+                    pass
+        assert skipped == 1
+        f = tmp_path / "lab.csv"
+        f.write_text(_lab_rows_on_free_days(store, seed), encoding="utf-8")
+        before = _visit_rows(db_url)
+        written = import_file(store, f, USER)
+        assert sum(len(w.events) for w in written) == len(f.read_text(encoding="utf-8").splitlines()) - 1
+        after = _visit_rows(db_url), _projections(db_url)
+        for pid, rows in after[0].items():
+            assert [r[0] for r in rows] == [r[0] for r in before[pid]]  # updated where they stand
+        assert any(a != b for pid, rows in after[0].items() for a, b in zip(rows, before[pid], strict=True))
+        rebuild_projections(store)
+        rebuilt = _visit_rows(db_url)
+        assert {p: [r[1:] for r in rows] for p, rows in rebuilt.items()} == \
+            {p: [r[1:] for r in rows] for p, rows in after[0].items()}
+        assert _projections(db_url) == after[1]
+    finally:
+        store.close()
+
+
+def test_an_import_rewrites_a_patients_visits_whose_stored_rows_are_not_one_per_visit(started: Store, db_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """A patient whose visit rows are not one per visit (a row lost) has them written again as the placement
+    says, not updated by position."""
+    from sqlalchemy import text
+
+    from trialflow.engine._db import database_url, make_engine
+
+    full = _visit_rows(db_url)
+    engine = make_engine(database_url(db_url))
+    try:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM visit_state WHERE id = :i"), {"i": full[PATIENTS[0]][3][0]})
+    finally:
+        engine.dispose()
+    f = tmp_path / "lab.csv"
+    _lab_csv(f, PATIENTS[:2], weeks=1)
+    import_file(started, f, USER)
+    after = _visit_rows(db_url)
+    assert len(after[PATIENTS[0]]) == len(full[PATIENTS[0]])
+    rebuild_projections(started)
+    assert {p: [r[1:] for r in rows] for p, rows in _visit_rows(db_url).items()} == \
+        {p: [r[1:] for r in rows] for p, rows in after.items()}
