@@ -346,7 +346,8 @@ class BulkTransaction(Transaction):
         only (an import's rows) keeps its phases, deviations and skips, so it keeps its visits, in the same order,
         and a visit can change only by taking one of the new records as the first of its kind in its window: such a
         visit's row is updated where it stands, the others are not read, compared or encoded (their stored rows are
-        the placement of the state before, which the projection wrote with it). Any other patient, or one whose
+        the placement of the state before, which the projection wrote with it: a change to the placement ships
+        with a migration that has them rebuilt, see ``engine/_projection.py``). Any other patient, or one whose
         stored rows are not one per visit, has its rows compared as :meth:`_rewrite` does."""
         recorded: dict[str, set[int]] = {}  # patient -> the ids of the observations appended here
         full: dict[str, list[dict[str, Any]]] = {}

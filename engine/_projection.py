@@ -1,6 +1,12 @@
 """The patient projection: the row and work items the events call for, written with the events.
 
 The projection is a cache: :func:`rebuild_projections` recomputes it from the events at any time.
+
+A change to what a stored row holds for the same events (``placed``'s windows, statuses or reasons, a visit's
+defining kinds, ``visit_row``'s encoding, the work items' rules) ships with a migration that sets every
+patient's ``valid_from`` to NULL, as ``0004_visit_states`` does: readers then fold until ``trialflow init``
+rebuilds the rows. Without one, the rows written before the change stay as they were: an import rewrites only
+the visits its new records change (``BulkTransaction._write_visits``).
 """
 
 from __future__ import annotations
