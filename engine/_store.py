@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 from trialflow.documents._frozen import frozen
 
 from ._base import Refused
-from ._db import StoreError, database_url, make_engine, read_session, write_session
+from ._db import StoreError, database_url, make_engine, read_session, refresh_statistics, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh, site_codes
 from ._json import json_encoder
 from ._state import Event, PatientState, fold, stamp
@@ -520,6 +520,7 @@ class Store:
         each patient once and writes all appends set-wise at the end, in the same one transaction."""
         from ._bulk import BulkTransaction
 
+        refresh_statistics(self.engine)  # (PostgreSQL, after a bulk load: its searches by patient use the indexes)
         return self._attempts(user, work, BulkTransaction, attempts)
 
     def _attempts(self, user: str | Actor | Login, work: Callable[[Any], T], kind: type[Transaction],
@@ -553,6 +554,7 @@ class Store:
         from ._bulk import BulkTransaction
 
         actor = identify(self, user)
+        refresh_statistics(self.engine)  # (each time a growing store has about doubled: see write_bulk)
         with write_session(self.engine) as s, _larger_page_cache(s):
             tx = BulkTransaction(s, refresh(s, actor))
             tx.quiet = True

@@ -684,3 +684,35 @@ def test_an_import_rewrites_a_patients_visits_whose_stored_rows_are_not_one_per_
     rebuild_projections(started)
     assert {p: [r[1:] for r in rows] for p, rows in _visit_rows(db_url).items()} == \
         {p: [r[1:] for r in rows] for p, rows in after.items()}
+
+
+def test_a_bulk_write_first_analyses_the_tables_a_bulk_load_left_without_statistics(db_url: str) -> None:
+    """PostgreSQL's planner scans a table whole for a search of a thousand patients' rows when the table has no
+    statistics (a bulk load on a server without autovacuum): a bulk write first analyses the searched tables that
+    hold rows and were never analysed, or have changed by more than their size since; then not again until they
+    have. SQLite needs none."""
+    from sqlalchemy import text
+
+    from trialflow.engine import init_store
+    from trialflow.engine._db import refresh_statistics
+
+    store, _ = init_store(db_url, None, "investigator.dr-smit")
+    try:
+        if store.engine.dialect.name != "postgresql":
+            assert refresh_statistics(store.engine) == []
+            return
+        assert refresh_statistics(store.engine) == []  # empty tables: nothing to analyse
+        populate_demo(store, patients=60, seed=5)  # one batch: its tables were empty when it started
+        with store.engine.connect() as c:
+            never = c.execute(text("SELECT count(*) FROM pg_class WHERE relname = 'visit_state' AND reltuples < 0 "
+                                   "AND relnamespace = current_schema()::regnamespace")).scalar_one()
+        assert never == 1
+        assert refresh_statistics(store.engine) == ["event", "patient", "visit_state", "work_item"]
+        with store.engine.connect() as c:
+            tuples = dict(c.execute(text(
+                "SELECT relname, reltuples FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+                "AND relname IN ('event', 'visit_state')")).all())
+        assert tuples["event"] > 60 and tuples["visit_state"] > 60
+        assert refresh_statistics(store.engine) == []  # analysed: not again until the tables have about doubled
+    finally:
+        store.close()
