@@ -149,7 +149,7 @@ def evaluate(store: Store, patient: str, *, as_of: dt.date | None = None,
     preview = evaluate_decision(protocol, state, as_of)
     kinds = evidence_kinds(protocol)
     by_id = {e.id: e for e in state.events}
-    roots = {r.event_id: r for r in state.records if r.record.kind in kinds}
+    roots = {r.event_id: r for r in state.records if r.kind in kinds}
     for e in state.events:  # a correction's root counts as the record it now holds
         if e.kind == CORRECTION and e.id in roots:
             roots[int(e.payload["root"])] = roots[e.id]

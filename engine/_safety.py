@@ -77,7 +77,7 @@ def _dose_reduced(state: PatientState) -> bool:
 def patient_safety(state: PatientState) -> PatientSafety:
     """One patient's adverse events (each as it now stands) and whether the dose was reduced (``state`` cut at
     the date asked)."""
-    aes: list[tuple[int, Any]] = [(r.event_id, r.record) for r in state.records if r.record.kind == "adverse_event"]
+    aes: list[tuple[int, Any]] = [(r.event_id, r.record) for r in state.records if r.kind == "adverse_event"]
     events = tuple(SafetyEvent(state.patient, eid, ae.term, ae.grade, ae.date, ae.resolved, ae.serious,
                                ae.relatedness, ae.action) for eid, ae in aes)
     return PatientSafety(state.patient, events, max((e.grade for e in events), default=None),

@@ -213,12 +213,11 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
     out: list[tuple[ScheduledVisit, bool]] = []
     # each kind's records and their dates, in (date, event) order: the order of a state's records (fold)
     by_kind: dict[str, tuple[list[VisitRecord], list[dt.date]]] = {}
-    for r in state.records:
-        rec = r.record
-        if rec.date <= as_of:
-            kept, dates = by_kind.get(rec.kind) or by_kind.setdefault(rec.kind, ([], []))
-            kept.append(VisitRecord(rec.kind, rec.date, r.event_id))
-            dates.append(rec.date)
+    for r in state.records:  # (their kinds and dates: the records themselves are not built for this)
+        if r.date <= as_of:
+            kept, dates = by_kind.get(r.kind) or by_kind.setdefault(r.kind, ([], []))
+            kept.append(VisitRecord(r.kind, r.date, r.event_id))
+            dates.append(r.date)
     deviations: dict[str, list[VisitDeviation]] = {}
     for e in state.deviations:
         if e.effective_date <= as_of:

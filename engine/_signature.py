@@ -113,7 +113,7 @@ def signed_records(protocol: Protocol, state: PatientState, when: dt.date) -> li
     by_id = {e.id: e for e in state.events}
     ids = places(state.events)
     return [[by_id[r.event_id].seq, record_hash(by_id[r.event_id], ids)] for r in state.records
-            if r.record.kind in kinds and r.record.date <= when and r.event_id in by_id]
+            if r.kind in kinds and r.date <= when and r.event_id in by_id]
 
 
 def decision_digest(patient: str, preview: Any) -> str:

@@ -187,15 +187,70 @@ class PhaseStint:
     day0: bool = False
 
 
-@frozen
 class RecordedValue:
-    """An observation or treatment record as it currently stands, with the event that holds it."""
+    """An observation or treatment record as it currently stands, with the event that holds it.
 
+    ``kind`` and ``date`` are read from the record's stored payload; the record itself (``record``) is built
+    from the payload when something first reads it, once: placing a patient's visits, keying the days an
+    import brings and most of a projection need only the kinds and dates, and a fold of a store's histories
+    built every record of every patient (a CT assessment with its lesions the dearest). Given a built record
+    instead, it keeps that one. Immutable; equal when the event, the record and the rest are equal."""
+
+    __slots__ = ("_source", "corrected", "date", "event_id", "kind", "recorded_at", "user")
     event_id: int
-    record: Record
+    kind: str
+    date: dt.date
     recorded_at: dt.datetime
     user: str
-    corrected: bool = False  # True when this value replaced an earlier one
+    corrected: bool  # True when this value replaced an earlier one
+    _source: Any  # the Record once built; before that, the stored payload (a Mapping)
+
+    def __init__(self, event_id: int, record: Record | Mapping[str, Any], recorded_at: dt.datetime, user: str,
+                 corrected: bool = False) -> None:
+        put = object.__setattr__
+        if isinstance(record, Mapping):  # a stored payload: its kind and date as the record's class reads them
+            put(self, "kind", record["kind"])
+            put(self, "date", dt.date.fromisoformat(str(record["date"]).strip()))
+        else:
+            put(self, "kind", record.kind)
+            put(self, "date", record.date)
+        put(self, "_source", record)
+        put(self, "event_id", event_id)
+        put(self, "recorded_at", recorded_at)
+        put(self, "user", user)
+        put(self, "corrected", corrected)
+
+    @property
+    def record(self) -> Record:
+        source = self._source
+        if isinstance(source, Mapping):
+            source = _stored_record(source)
+            object.__setattr__(self, "_source", source)
+        return source
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.event_id, self.record, self.recorded_at, self.user, self.corrected)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not RecordedValue:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.event_id, self.kind, self.date, self.recorded_at, self.user, self.corrected))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"RecordedValue is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"RecordedValue is immutable: cannot delete {name!r}")
+
+    def __repr__(self) -> str:
+        return (f"RecordedValue(event_id={self.event_id!r}, record={self.record!r}, recorded_at={self.recorded_at!r}, "
+                f"user={self.user!r}, corrected={self.corrected!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RecordedValue, (self.event_id, self.record, self.recorded_at, self.user, self.corrected))
 
 
 @frozen
@@ -258,7 +313,7 @@ class PatientState:
         return dose
 
     def of_kind(self, kind: str) -> list[Any]:
-        return sorted((r.record for r in self.records if r.record.kind == kind), key=lambda r: r.date)
+        return sorted((r.record for r in self.records if r.kind == kind), key=lambda r: r.date)
 
     def until(self, as_of: dt.date) -> PatientState:
         """The same patient seen on clinical date ``as_of``: later observations and phase changes left out."""
@@ -268,7 +323,7 @@ class PatientState:
             else list(self.stints[:1])
         return PatientState(
             self.patient, self.protocol_hash, self.enrolled_on, self.eligibility, self.eligible, tuple(stints),
-            tuple(r for r in self.records if r.record.date <= as_of),
+            tuple(r for r in self.records if r.date <= as_of),
             tuple(d for d in self.decisions if d.effective_date <= as_of),
             self.withdrawal if self.withdrawal and self.withdrawal.effective_date <= as_of else None,
             self.last_seq, self.events,
@@ -287,7 +342,7 @@ def extend(state: PatientState, events: Sequence[Event], records: Sequence[Any] 
 
     if any(e.seq <= state.last_seq for e in events) or any(e.kind in (REVERSAL, CORRECTION) for e in events):
         # folded again, each earlier observation's record taken as already built (its payload reads the same)
-        known = {v.event_id: v.record for v in state.records if not v.corrected}
+        known = {v.event_id: v._source for v in state.records if not v.corrected}  # (as built, or not yet)
         if records is not None:
             known.update((e.id, r) for e, r in zip(events, records, strict=True) if e.kind == OBSERVATION)
         return fold([*state.events, *events], built=known)
@@ -328,7 +383,7 @@ class _Folding:
             patient=patient, protocol_hash=self.protocol_hash, enrolled_on=enrolled_on,
             eligibility={**eligibility, **self.answers} if self.answers else eligibility,
             eligible=eligible, stints=tuple(self.stints),
-            records=tuple(sorted(self.values.values(), key=lambda v: (v.record.date, v.event_id))),
+            records=tuple(sorted(self.values.values(), key=lambda v: (v.date, v.event_id))),
             decisions=tuple(self.decisions), withdrawal=self.withdrawal, last_seq=events[-1].seq, events=events,
             deviations=tuple(self.deviations), skips=tuple(self.skips), screen_failure=self.screen_failure,
         )
@@ -359,14 +414,13 @@ def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> Non
                                  day0=bool(e.payload.get("day0"))))
     elif e.kind == OBSERVATION:
         rec = built.get(e.id) if built is not None else None
-        acc.values[e.id] = RecordedValue(e.id, rec if rec is not None else _stored_record(e.payload),
-                                         e.recorded_at, e.user)
+        acc.values[e.id] = RecordedValue(e.id, rec if rec is not None else e.payload, e.recorded_at, e.user)
     elif e.kind == CORRECTION:
         root = e.payload["root"]  # the original observation event this correction chain replaces
         if e.payload.get("retracted"):
             acc.values.pop(root, None)
         else:
-            acc.values[root] = RecordedValue(e.id, _stored_record(e.payload["record"]), e.recorded_at, e.user,
+            acc.values[root] = RecordedValue(e.id, e.payload["record"], e.recorded_at, e.user,
                                              corrected=True)
     elif e.kind == DECISION:
         acc.decisions.append(e)

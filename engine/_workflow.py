@@ -391,8 +391,8 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
         days = {(parsed[i][1].kind, parsed[i][1].date) for i in by_patient[patient]}
         same_day: dict[tuple[str, dt.date], list[RecordedValue]] = {}
         for v in state.records:
-            if (v.record.kind, v.record.date) in days:
-                same_day.setdefault((v.record.kind, v.record.date), []).append(v)
+            if (v.kind, v.date) in days:
+                same_day.setdefault((v.kind, v.date), []).append(v)
         # only the stored records of a day and kind this batch brings can share an identity with its rows
         history = _recorded(patient, state, tx.record_keys, days)
         # the patient's visits, placed once for all its records dated before day 0 (admissible's window check)
@@ -490,7 +490,7 @@ def _recorded(patient: str, state: PatientState, memo: dict[int, str],
 
     # each value in force keyed once; an uncorrected original is its own value in force (same record, same key)
     corrected_of = {v.event_id: v.corrected for v in state.records}
-    keys = {v.event_id: key_of(v.event_id, v.record) for v in state.records if wanted(v.record)}
+    keys = {v.event_id: key_of(v.event_id, v.record) for v in state.records if days is None or (v.kind, v.date) in days}
     originals: dict[str, list[int]] = {}
     retracted: set[int] = set()
     for e in state.events:

@@ -492,7 +492,7 @@ class _Restorer:
             raise Refused(_at(entry, "date", EngineProblem(f"{self.patient}: {bad}")))
         skip = {e.id for e in chain}
         same_day = [v for v in self.state.records if v.event_id not in skip
-                    and v.record.kind == rec.kind and v.record.date == rec.date]
+                    and v.kind == rec.kind and v.date == rec.date]
         same_day += [RecordedValue(-1, record_from_dict(n.payload), self.tx.now, "")  # (unwritten yet)
                      for n, _ in self.pending if n.kind == "observation"]
         clash = conflict(same_day, rec, self.patient)

@@ -716,3 +716,44 @@ def test_a_bulk_write_first_analyses_the_tables_a_bulk_load_left_without_statist
         assert refresh_statistics(store.engine) == []  # analysed: not again until the tables have about doubled
     finally:
         store.close()
+
+
+def test_a_fold_builds_a_record_only_when_its_values_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folded state knows each record's kind and date from its payload and builds the record itself when
+    something first reads its values, once: placing the visits builds none, reading the CTs builds the CTs.
+    The state equals one whose records were all built (the fold of the same events), and stays immutable."""
+    from trialflow.engine import _state as state_module
+    from trialflow.engine import init_store
+    from trialflow.engine._schedule import placed
+    from trialflow.engine._state import fold
+
+    store, _ = init_store(str(tmp_path / "s.db"), None, "investigator.dr-smit")
+    try:
+        populate_demo(store, patients=12, seed=4)
+        pid = max(store.patient_ids(), key=lambda p: len(store.events(p)))
+        events = store.events(pid)
+        built: list[str] = []
+        stored_record = state_module._stored_record
+
+        def counting(payload: Any) -> Any:
+            built.append(payload["kind"])
+            return stored_record(payload)
+
+        monkeypatch.setattr(state_module, "_stored_record", counting)
+        lazy = fold(events)
+        protocol = store.protocol(lazy.protocol_hash)[0]
+        visits = placed(protocol, lazy, dt.date.max)
+        assert built == [] and any(v.records for v, _ in visits)
+        cts = lazy.of_kind("ct")
+        assert cts and built == ["ct"] * len(cts)
+        assert [r.date for r in cts] == sorted(v.date for v in lazy.records if v.kind == "ct")
+        lazy.of_kind("ct")
+        assert built == ["ct"] * len(cts)  # once
+        monkeypatch.setattr(state_module, "_stored_record", stored_record)
+        whole = fold(events)
+        _ = [v.record for v in whole.records]  # every record built
+        assert lazy == whole and all(v.kind == v.record.kind and v.date == v.record.date for v in lazy.records)
+        with pytest.raises(AttributeError):
+            lazy.records[0].date = dt.date(2020, 1, 1)  # type: ignore[misc]
+    finally:
+        store.close()
