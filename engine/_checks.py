@@ -110,8 +110,10 @@ def conflict(existing: Iterable[RecordedValue], rec: Record, patient: str) -> st
     if rec.kind in MANY_PER_DAY:
         return None
     for value in existing:
+        if value.kind != rec.kind or value.date != rec.date:
+            continue  # (another kind or day: its record is not built to be compared)
         old = value.record
-        if old.kind == rec.kind and old.date == rec.date and old.to_dict() != rec.to_dict():
+        if old.to_dict() != rec.to_dict():
             if value.event_id < 0:
                 return f"{patient}: two different {rec.kind} records of {rec.date} in this input: keep one"
             return Problem(f"{patient}: a {rec.kind} of {rec.date} is already recorded (event {value.event_id}) "

@@ -81,7 +81,9 @@ def pending_criterion_visits(protocol: Protocol, visits: list[ScheduledVisit]) -
 
 
 def _observations(state: PatientState) -> list[tuple[Observation, int | None]]:
-    return [(r.record, r.event_id) for r in state.records if isinstance(r.record, OBSERVATION_CLASSES)]
+    # (the kind first: a treatment record is not built only to be left out)
+    return [(r.record, r.event_id) for r in state.records
+            if r.kind in OBSERVATION_TYPES and isinstance(r.record, OBSERVATION_CLASSES)]
 
 
 def criterion_evidence(protocol: Protocol, state: PatientState, visits: list[ScheduledVisit],

@@ -245,12 +245,12 @@ class RecordedValue:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"RecordedValue is immutable: cannot delete {name!r}")
 
-    def __repr__(self) -> str:
-        return (f"RecordedValue(event_id={self.event_id!r}, record={self.record!r}, recorded_at={self.recorded_at!r}, "
+    def __repr__(self) -> str:  # (the record as built, else its payload: a repr builds nothing)
+        return (f"RecordedValue(event_id={self.event_id!r}, record={self._source!r}, recorded_at={self.recorded_at!r}, "
                 f"user={self.user!r}, corrected={self.corrected!r})")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (RecordedValue, (self.event_id, self.record, self.recorded_at, self.user, self.corrected))
+    def __reduce__(self) -> tuple[Any, ...]:  # (as it stands: built or not)
+        return (RecordedValue, (self.event_id, self._source, self.recorded_at, self.user, self.corrected))
 
 
 @frozen

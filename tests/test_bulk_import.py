@@ -722,6 +722,8 @@ def test_a_fold_builds_a_record_only_when_its_values_are_read(tmp_path: Path, mo
     """A folded state knows each record's kind and date from its payload and builds the record itself when
     something first reads its values, once: placing the visits builds none, reading the CTs builds the CTs.
     The state equals one whose records were all built (the fold of the same events), and stays immutable."""
+    import pickle
+
     from trialflow.engine import _state as state_module
     from trialflow.engine import init_store
     from trialflow.engine._schedule import placed
@@ -743,7 +745,9 @@ def test_a_fold_builds_a_record_only_when_its_values_are_read(tmp_path: Path, mo
         lazy = fold(events)
         protocol = store.protocol(lazy.protocol_hash)[0]
         visits = placed(protocol, lazy, dt.date.max)
-        assert built == [] and any(v.records for v, _ in visits)
+        copied = pickle.loads(pickle.dumps(lazy.records))
+        assert built == [] and any(v.records for v, _ in visits) and "RecordedValue(event_id=" in repr(copied[0])
+        assert built == []  # placing the visits, pickling and repr build no record
         cts = lazy.of_kind("ct")
         assert cts and built == ["ct"] * len(cts)
         assert [r.date for r in cts] == sorted(v.date for v in lazy.records if v.kind == "ct")
@@ -753,6 +757,7 @@ def test_a_fold_builds_a_record_only_when_its_values_are_read(tmp_path: Path, mo
         whole = fold(events)
         _ = [v.record for v in whole.records]  # every record built
         assert lazy == whole and all(v.kind == v.record.kind and v.date == v.record.date for v in lazy.records)
+        assert copied == whole.records and {hash(v) for v in copied} == {hash(v) for v in whole.records}
         with pytest.raises(AttributeError):
             lazy.records[0].date = dt.date(2020, 1, 1)  # type: ignore[misc]
     finally:
