@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, create_engine
@@ -193,8 +193,6 @@ def refresh_statistics(engine: Engine) -> list[str]:
     to take the index on ``patient_id``)."""
     if engine.dialect.name != "postgresql":
         return []
-    from sqlalchemy import text
-
     with engine.connect() as c:
         stale = list(c.execute(text(
             "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "

@@ -485,19 +485,19 @@ def _recorded(patient: str, state: PatientState, memo: dict[int, str],
             memo[event_id] = dedup_key(patient, rec.to_dict())
         return memo[event_id]
 
-    def wanted(rec: Record) -> bool:
-        return days is None or (rec.kind, rec.date) in days
+    def wanted(kind: str, date: dt.date) -> bool:
+        return days is None or (kind, date) in days
 
     # each value in force keyed once; an uncorrected original is its own value in force (same record, same key)
     corrected_of = {v.event_id: v.corrected for v in state.records}
-    keys = {v.event_id: key_of(v.event_id, v.record) for v in state.records if days is None or (v.kind, v.date) in days}
+    keys = {v.event_id: key_of(v.event_id, v.record) for v in state.records if wanted(v.kind, v.date)}
     originals: dict[str, list[int]] = {}
     retracted: set[int] = set()
     for e in state.events:
         if e.kind == OBSERVATION:
             if corrected_of.get(e.id, True):  # corrected or retracted: the original's own record
                 rec = stored_record(e.payload)
-                if wanted(rec):
+                if wanted(rec.kind, rec.date):
                     originals.setdefault(key_of(e.id, rec), []).append(e.id)
             elif e.id in keys:
                 originals.setdefault(keys[e.id], []).append(e.id)
