@@ -200,6 +200,8 @@ def refusals() -> Iterator[None]:
     except Exception as err:
         if _raised(err, "trialflow.documents._problems", "DocumentError"):
             fail([str(p) for p in err.problems])  # type: ignore[attr-defined]  # a DocumentError's
+        if _raised(err, "trialflow.engine._state", "DamagedEvent"):
+            fail(str(err))
         if _raised(err, "trialflow.rules._registry", "RuleLoadError"):
             fail(str(err))
         raise

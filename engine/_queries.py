@@ -25,6 +25,7 @@ from ._state import (
     SIGNATURE,
     VISIT_SKIPPED,
     Event,
+    NotEnrolled,
     PatientState,
     fold,
 )
@@ -71,7 +72,7 @@ def _states(store: Store, known_at: dt.datetime | None, patients: list[str] | No
             continue
         try:
             out.append(fold(evs, known_at=known_at))
-        except LookupError:
+        except NotEnrolled:
             continue  # enrolled after known_at
     return out
 

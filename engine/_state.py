@@ -18,8 +18,8 @@ from trialflow.documents._frozen import frozen
 if TYPE_CHECKING:
     from ._records import Record
 
-__all__ = ["EVENT_COLUMNS", "EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "Event", "PatientState", "PhaseStint",
-           "RecordedValue", "events_from_tuples", "fold", "map_event_ids", "stamp", "upcast"]
+__all__ = ["EVENT_COLUMNS", "EVENT_ID_KEYS", "PAYLOAD_VERSIONS", "DamagedEvent", "Event", "NotEnrolled", "PatientState",
+           "PhaseStint", "RecordedValue", "events_from_tuples", "fold", "map_event_ids", "stamp", "upcast"]
 
 # Event kinds
 ENROLLED = "enrolled"
@@ -438,20 +438,35 @@ def _fold_event(acc: _Folding, e: Event, built: Mapping[int, Any] | None) -> Non
         acc.screen_failure = e
 
 
+class NotEnrolled(LookupError):
+    """The events hold no enrolment (known at the time asked): the patient is not in the study then.
+
+    Its own class, so a reader that answers "not enrolled" for it does not also swallow a ``KeyError`` (another
+    ``LookupError``) that a damaged stored payload raises while folding."""
+
+
+class DamagedEvent(ValueError):
+    """A stored event's payload lacks what its kind always holds (the store was changed outside trialflow)."""
+
+
 def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None,
          built: Mapping[int, Any] | None = None) -> PatientState:
     """The state the events describe; events recorded after ``known_at`` are ignored. ``built``: records of
     observation events (by event id) as already built from their payloads, so they are not built again."""
     evs = sorted((e for e in events if known_at is None or e.recorded_at <= known_at), key=lambda e: e.seq)
     if not evs or evs[0].kind != ENROLLED:
-        raise LookupError("no enrolment event" + (" known at that time" if known_at else ""))
-    first = evs[0]
-    acc = _Folding(first.payload["protocol_hash"], [PhaseStint(first.payload["phase"], first.effective_date, None)],
-                   {}, [], None, [], [], None)
-    # a reversal takes the events it reverses out of the state (they stay in the log and in history)
-    reversed_ids = {i for e in evs if e.kind == REVERSAL for i in e.payload.get("reverses", [])}
-    for e in evs[1:]:
-        if e.id not in reversed_ids:
-            _fold_event(acc, e, built)
+        raise NotEnrolled("no enrolment event" + (" known at that time" if known_at else ""))
+    first = e = evs[0]
+    try:
+        acc = _Folding(first.payload["protocol_hash"], [PhaseStint(first.payload["phase"], first.effective_date, None)],
+                       {}, [], None, [], [], None)
+        # a reversal takes the events it reverses out of the state (they stay in the log and in history)
+        reversed_ids = {i for e in evs if e.kind == REVERSAL for i in e.payload.get("reverses", [])}
+        for e in evs[1:]:
+            if e.id not in reversed_ids:
+                _fold_event(acc, e, built)
+    except KeyError as err:  # (not a LookupError to its callers: they read NotEnrolled as "not in the study")
+        raise DamagedEvent(f"patient {e.patient}: stored event {e.seq} ({e.kind}) lacks {err.args[0]!r} in its "
+                           "payload; the store was changed outside trialflow (trialflow verify checks it)") from None
     return acc.state(first.patient, first.effective_date, first.payload.get("eligibility", {}),
                      bool(first.payload.get("eligible", True)), tuple(evs))

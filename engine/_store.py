@@ -29,7 +29,7 @@ from ._base import Refused
 from ._db import StoreError, database_url, make_engine, read_session, refresh_statistics, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh, site_codes
 from ._json import json_encoder
-from ._state import Event, PatientState, fold, stamp
+from ._state import Event, NotEnrolled, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, VisitRow, WorkItemRow
 from ._workitems import WorkItem
 
@@ -495,7 +495,7 @@ class Store:
             return None
         try:
             return fold(evs, known_at=known_at)
-        except LookupError:
+        except NotEnrolled:
             return None  # not yet enrolled at ``known_at``
 
     # -- writing --------------------------------------------------------------------------------

@@ -142,3 +142,21 @@ def test_a_protocol_text_rewritten_with_its_hash_is_found_by_the_patients_enroll
         db = store.engine.url.render_as_string(hide_password=False)
         r = runner.invoke(app, ["verify", "--db", db])
         assert r.exit_code == 1 and "Traceback" not in r.stderr + r.stdout
+
+
+def test_a_payload_stripped_outside_trialflow_is_named_not_read_as_an_unknown_patient(store: Store) -> None:
+    """A stored event whose payload lost a field its kind always holds fails where it is folded, naming the patient,
+    the event and the field; it is not taken for "no such patient" (a KeyError is a LookupError, as "not enrolled"
+    was)."""
+    _cohort(store)
+    assert store.state("P-001") is not None
+    enrolled = next(e for e in store.events("P-001") if e.kind == "enrolled")
+    payload = {k: v for k, v in enrolled.payload.items() if k != "protocol_hash"}
+    _sql(store, "UPDATE event SET payload = :p WHERE id = :id", p=json.dumps(payload), id=enrolled.id)
+    with pytest.raises(ValueError, match=r"patient P-001: stored event 1 \(enrolled\) lacks 'protocol_hash'"):
+        store.state("P-001")
+    assert store.state("NOBODY") is None  # an unknown patient is still none
+    db = store.engine.url.render_as_string(hide_password=False)
+    r = runner.invoke(app, ["history", "P-001", "--db", db])
+    assert r.exit_code == 1 and "lacks 'protocol_hash'" in r.output and "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
