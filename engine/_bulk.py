@@ -19,6 +19,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
@@ -390,6 +391,7 @@ class BulkTransaction(Transaction):
         if not rows:
             return
         columns = [c.name for c in table.columns if c.name not in ("id", "patient_id")]  # every row gives each
+        values_of = itemgetter(*columns)  # (a table of a projection cache has several columns: a tuple)
         stored: dict[str, list[tuple[Any, ...]]] = {}
         for chunk in _chunks(list(rows)):
             for r in select_rows(self.session, table, ("patient_id", "id", *columns), "patient_id", chunk,
@@ -402,8 +404,7 @@ class BulkTransaction(Transaction):
             if len(old) != len(new):
                 redo.append(pid)
                 continue
-            changed += [(row_id, row) for (row_id, *was), row in zip(old, new, strict=True)
-                        if was != [row[c] for c in columns]]
+            changed += [(was[0], row) for was, row in zip(old, new, strict=True) if was[1:] != values_of(row)]
         self._update_rows(table, changed)
         gone = [pid for pid in redo if stored.get(pid)]
         for chunk in _chunks(gone):

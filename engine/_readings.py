@@ -52,16 +52,28 @@ __all__ = [
     "route_batch",
     "visit_window",
     "visit_window_batch",
+    "window_offsets",
 ]
 
 _DAY = dt.timedelta(days=1)
 
 
 # -- a visit's window -------------------------------------------------------------------------------
-def visit_window(anchor: dt.date, visit: Visit) -> tuple[dt.date, dt.date, dt.date]:
-    """(target, first day, last day) of ``visit`` for a patient whose phase anchor is ``anchor``."""
-    target = anchor + dt.timedelta(days=visit.day)
-    return target, target - dt.timedelta(days=visit.window.before), target + dt.timedelta(days=visit.window.after)
+Offsets = tuple[dt.timedelta, dt.timedelta, dt.timedelta]
+
+
+def window_offsets(visit: Visit) -> Offsets:
+    """``visit``'s day from its phase anchor, and its window's days before and after that day, as time spans."""
+    return (dt.timedelta(days=visit.day), dt.timedelta(days=visit.window.before),
+            dt.timedelta(days=visit.window.after))
+
+
+def visit_window(anchor: dt.date, visit: Visit, offsets: Offsets | None = None) -> tuple[dt.date, dt.date, dt.date]:
+    """(target, first day, last day) of ``visit`` for a patient whose phase anchor is ``anchor``. ``offsets``: the
+    visit's :func:`window_offsets`, where the caller keeps them (placement, for every visit of every patient)."""
+    day, before, after = offsets if offsets is not None else window_offsets(visit)
+    target = anchor + day
+    return target, target - before, target + after
 
 
 def visit_window_batch(anchor: F, visit: Visit) -> tuple[F, F, F]:

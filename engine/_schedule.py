@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 from trialflow.documents._frozen import frozen
 
-from ._readings import defining_kinds, visit_window
+from ._readings import defining_kinds, visit_window, window_offsets
 from ._state import PatientState
 
 if TYPE_CHECKING:
@@ -173,6 +173,7 @@ class _Plan:
     visit: Visit
     kinds: tuple[str, ...]
     reason: str
+    offsets: tuple[dt.timedelta, dt.timedelta, dt.timedelta]  # the visit's window_offsets
 
 
 def _plan(protocol: Protocol, phase: Phase, v: Visit) -> _Plan:
@@ -181,7 +182,7 @@ def _plan(protocol: Protocol, phase: Phase, v: Visit) -> _Plan:
         what = (what + ", " if what else "") + v.treatment.id
     anchor = "study day 0" if phase.anchor == "day0" else phase.anchor
     return _Plan(v, defining_kinds(protocol, v), f"{phase.id} visit {v.id} ({what}), day {v.day} from {anchor}, "
-                                                 f"window -{v.window.before}/+{v.window.after}")
+                                                 f"window -{v.window.before}/+{v.window.after}", window_offsets(v))
 
 
 #: each protocol model's visit plans by phase, worked out on first use (keyed by the model's identity: the model
@@ -241,7 +242,7 @@ def placed(protocol: Protocol, state: PatientState, as_of: dt.date) -> list[tupl
         left_study = left is not None and i + 1 < len(stints) and protocol.phase(stints[i + 1].phase).terminal
         for plan in _plans(protocol, phase):
             v, kinds = plan.visit, plan.kinds
-            target, start, end = visit_window(anchor, v)
+            target, start, end = visit_window(anchor, v, plan.offsets)
             # once the patient has left the phase, its visits can no longer be done (a CT after day 0
             # is no baseline CT)
             last = min(end, left) if left is not None else end

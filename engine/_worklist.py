@@ -89,11 +89,13 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
             out.append(dataclasses.replace(item, waiting_detail=waiting))
     elif phase.kind == "treatment" and phase.treatment is not None and dose:
         t = protocol.treatment(phase.treatment.id)
-        dispensed = [r for r in state.of_kind("dispense") if r.date >= state.phase_entered - dt.timedelta(days=7)]
-        runs_out = (dispensed[-1].date + dt.timedelta(days=dispensed[-1].days_supply)) if dispensed \
-            else state.phase_entered
+        # the latest supply dispensed since a week before the phase began (records are in (date, event) order;
+        # only that one's record is built: a patient on treatment holds a dispense a month)
+        since = state.phase_entered - dt.timedelta(days=7)
+        last = next((r.record for r in reversed(state.records) if r.kind == "dispense" and r.date >= since), None)
+        runs_out = (last.date + dt.timedelta(days=last.days_supply)) if last is not None else state.phase_entered
         reason = f"{phase.id}: continuous {t.name}; " + (
-            f"supply of {dispensed[-1].date} runs out" if dispensed else "no supply dispensed yet")
+            f"supply of {last.date} runs out" if last is not None else "no supply dispensed yet")
         detail = f"dispense {t.name} {dose:g} mg/day"
         reduce = _pending_reduction(state, t.dose_levels_mg_per_day, dose)
         if reduce is not None:
