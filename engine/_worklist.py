@@ -92,7 +92,7 @@ def _treatment_items(protocol: Protocol, state: PatientState, visits: list[Sched
         # the latest supply dispensed since a week before the phase began (records are in (date, event) order;
         # only that one's record is built: a patient on treatment holds a dispense a month)
         since = state.phase_entered - dt.timedelta(days=7)
-        last = next((r.record for r in reversed(state.records) if r.kind == "dispense" and r.date >= since), None)
+        last: Any = next((r.record for r in reversed(state.records) if r.kind == "dispense" and r.date >= since), None)
         runs_out = (last.date + dt.timedelta(days=last.days_supply)) if last is not None else state.phase_entered
         reason = f"{phase.id}: continuous {t.name}; " + (
             f"supply of {last.date} runs out" if last is not None else "no supply dispensed yet")
