@@ -37,6 +37,7 @@ from ._store import (
     Transaction,
     _item_row,
     _visit_rows,
+    folded,
     visit_row,
 )
 from ._tables import EventRow, PatientRow, VisitRow, WorkItemRow
@@ -240,7 +241,7 @@ class BulkTransaction(Transaction):
                                   decoded, e.corrects))
         events = (*p.events, *appended)
         records = [e.record for e in new] if all(e.record is not None for e in new) else None
-        after = extend(state, appended, records) if state is not None else fold(appended)
+        after = folded(lambda: extend(state, appended, records) if state is not None else fold(appended), appended)
         self._patients[patient] = dataclasses.replace(p, events=events, head=prev, state=after,
                                                       projection=(after.last_seq, project))
         return appended
@@ -391,7 +392,7 @@ class BulkTransaction(Transaction):
         if not rows:
             return
         columns = [c.name for c in table.columns if c.name not in ("id", "patient_id")]  # every row gives each
-        values_of = itemgetter(*columns)  # (a table of a projection cache has several columns: a tuple)
+        values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)  # (as a tuple)
         stored: dict[str, list[tuple[Any, ...]]] = {}
         for chunk in _chunks(list(rows)):
             for r in select_rows(self.session, table, ("patient_id", "id", *columns), "patient_id", chunk,

@@ -73,7 +73,7 @@ def _states(store: Store, known_at: dt.datetime | None, patients: list[str] | No
         try:
             out.append(fold(evs, known_at=known_at))
         except NotEnrolled:
-            continue  # enrolled after known_at
+            continue  # enrolled after known_at (a damaged history, DamagedEvent, stops the read: it names the patient)
     return out
 
 

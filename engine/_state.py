@@ -446,7 +446,14 @@ class NotEnrolled(LookupError):
 
 
 class DamagedEvent(ValueError):
-    """A stored event's payload lacks what its kind always holds (the store was changed outside trialflow)."""
+    """An event's payload lacks what its kind always holds, or holds it in another form: a stored one was changed
+    outside trialflow (``trialflow verify`` finds it), or one to be appended was built wrongly. ``event`` names it."""
+
+    def __init__(self, event: Event, problem: str):
+        self.event, self.problem = event, problem
+        super().__init__(f"patient {event.patient}: event #{event.seq} (event {event.id}, {event.kind}): its payload "
+                         f"{problem}; a stored event that reads so was changed outside trialflow "
+                         "(trialflow verify checks the store)")
 
 
 def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None,
@@ -466,7 +473,8 @@ def fold(events: Iterable[Event], *, known_at: dt.datetime | None = None,
             if e.id not in reversed_ids:
                 _fold_event(acc, e, built)
     except KeyError as err:  # (not a LookupError to its callers: they read NotEnrolled as "not in the study")
-        raise DamagedEvent(f"patient {e.patient}: stored event {e.seq} ({e.kind}) lacks {err.args[0]!r} in its "
-                           "payload; the store was changed outside trialflow (trialflow verify checks it)") from None
+        raise DamagedEvent(e, f"lacks {err.args[0]!r}") from None
+    except (AttributeError, TypeError, ValueError) as err:  # a value of another type than its kind writes (null)
+        raise DamagedEvent(e, f"cannot be read ({err})") from None
     return acc.state(first.patient, first.effective_date, first.payload.get("eligibility", {}),
                      bool(first.payload.get("eligible", True)), tuple(evs))

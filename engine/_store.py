@@ -29,7 +29,7 @@ from ._base import Refused
 from ._db import StoreError, database_url, make_engine, read_session, refresh_statistics, write_session
 from ._identity import WHILE_LOCKED, Actor, Login, action_of, authorize, identify, refresh, site_codes
 from ._json import json_encoder
-from ._state import Event, NotEnrolled, PatientState, fold, stamp
+from ._state import DamagedEvent, Event, NotEnrolled, PatientState, fold, stamp
 from ._tables import EventRow, PatientRow, ProtocolVersionRow, StoreInfoRow, VisitRow, WorkItemRow
 from ._workitems import WorkItem
 
@@ -173,6 +173,18 @@ def _chunks(ids: Sequence[str] | None, size: int = 5000) -> list[list[str] | Non
         return [None]
     unique = list(dict.fromkeys(ids))
     return [unique[i:i + size] for i in range(0, len(unique), size)]
+
+
+def folded(fold_them: Callable[[], PatientState], appended: Sequence[Event]) -> PatientState:
+    """A state folded with events about to be appended; one of those that cannot be folded (its payload lacks what
+    its kind holds: a caller's or an import file's mistake) is refused, so the transaction writes nothing."""
+    try:
+        return fold_them()
+    except DamagedEvent as err:
+        if err.event.id not in {e.id for e in appended}:
+            raise
+        raise Refused(f"{err.event.patient}: the {err.event.kind} to record {err.problem}: nothing was written") \
+            from None
 
 
 def _now() -> dt.datetime:
@@ -672,7 +684,7 @@ class Transaction:
             (row["id"],) = inserted.inserted_primary_key  # type: ignore[attr-defined]  # (a CursorResult)
             rows.append(types.SimpleNamespace(**row))
         appended = [Event.from_row(r) for r in rows]
-        after = fold([*(state.events if state is not None else ()), *appended])
+        after = folded(lambda: fold([*(state.events if state is not None else ()), *appended]), appended)
         self.project(patient, last_seq, after.last_seq, project(after))
         return appended
 

@@ -153,10 +153,46 @@ def test_a_payload_stripped_outside_trialflow_is_named_not_read_as_an_unknown_pa
     enrolled = next(e for e in store.events("P-001") if e.kind == "enrolled")
     payload = {k: v for k, v in enrolled.payload.items() if k != "protocol_hash"}
     _sql(store, "UPDATE event SET payload = :p WHERE id = :id", p=json.dumps(payload), id=enrolled.id)
-    with pytest.raises(ValueError, match=r"patient P-001: stored event 1 \(enrolled\) lacks 'protocol_hash'"):
+    with pytest.raises(ValueError, match=rf"patient P-001: event #1 \(event {enrolled.id}, enrolled\): its payload "
+                                         r"lacks 'protocol_hash'; .* \(trialflow verify checks the store\)"):
         store.state("P-001")
     assert store.state("NOBODY") is None  # an unknown patient is still none
     db = store.engine.url.render_as_string(hide_password=False)
     r = runner.invoke(app, ["history", "P-001", "--db", db])
     assert r.exit_code == 1 and "lacks 'protocol_hash'" in r.output and "Traceback" not in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_an_appended_event_its_fold_cannot_read_is_refused_and_nothing_is_written(store: Store) -> None:
+    """A new event whose payload lacks what its kind holds (a caller's or an import file's mistake, such as a
+    correction without the original it corrects) is refused naming it, on the one-patient and the bulk path."""
+    from trialflow.engine import Refused
+    from trialflow.engine._projection import projection
+    from trialflow.engine._state import CORRECTION
+    from trialflow.engine._store import NewEvent
+
+    _cohort(store)
+    before = len(store.events("P-001"))
+    protocol = store.protocol()[0]
+    day = store.events("P-001")[-1].effective_date
+
+    def wrong(tx):  # type: ignore[no-untyped-def]
+        return tx.append("P-001", tx.state("P-001"), [NewEvent(CORRECTION, day, {"record": None}, "typo")],
+                         projection(protocol))
+
+    for how in (store.write, store.write_bulk):
+        with pytest.raises(Refused, match=r"P-001: the correction to record lacks 'root': nothing was written"):
+            how(USER, wrong)
+        assert len(store.events("P-001")) == before
+
+
+def test_a_stored_value_of_another_type_is_named_too(store: Store) -> None:
+    """A stored payload whose value has another form than its kind writes (a correction's record made null) is
+    named like a missing one, not raised as a bare TypeError."""
+    _cohort(store)
+    fix = next(e for e in store.events("P-001") if e.kind == "correction")
+    _sql(store, "UPDATE event SET payload = :p WHERE id = :id", p=json.dumps({**fix.payload, "record": None}),
+         id=fix.id)
+    with pytest.raises(ValueError, match=rf"patient P-001: event #{fix.seq} \(event {fix.id}, correction\): its "
+                                         r"payload cannot be read"):
+        store.state("P-001")

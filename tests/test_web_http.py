@@ -429,3 +429,27 @@ def test_a_correction_to_an_implausible_value_is_refused_until_the_form_confirms
     assert ok.status_code == 303, ok.text
     fix = anna.get("/api/patients/A-001/history").json()[-1]
     assert fix["kind"] == "correction" and fix["reason"] == "lab re-issued; unusual value confirmed: re-assayed"
+
+
+def test_a_patient_whose_stored_event_was_stripped_gets_a_page_naming_it_not_a_generic_error(fresh) -> None:  # type: ignore[no-untyped-def]
+    """A payload changed outside trialflow is the store's trouble: the page says which patient, event and field,
+    and points at ``trialflow verify``, instead of "something went wrong" (or "no such patient")."""
+    from sqlalchemy import create_engine, text
+
+    store = Store.open(fresh.db)
+    enrolled = next(e for e in store.events("A-001") if e.kind == "enrolled")
+    store.close()
+    payload = {k: v for k, v in enrolled.payload.items() if k != "phase"}
+    engine = create_engine(fresh.db if "://" in fresh.db else f"sqlite:///{fresh.db}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE event SET payload = :p WHERE id = :id"),
+                     {"p": json.dumps(payload), "id": enrolled.id})
+    engine.dispose()
+    client = signed_in(app_for(fresh.db), "anna")
+    r = client.get("/patients/A-001")
+    assert r.status_code == 500
+    shown = html.unescape(r.text)
+    assert f"patient A-001: event #1 (event {enrolled.id}, enrolled): its payload lacks 'phase'" in shown
+    assert "trialflow verify" in shown and "Traceback" not in shown
+    api = client.get("/api/patients/A-001/history")
+    assert api.status_code == 500 and "lacks 'phase'" in api.json()["detail"]

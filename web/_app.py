@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.middleware.sessions import SessionMiddleware
 
 from trialflow.engine import PermissionDenied, Store, StoreError
+from trialflow.engine._state import DamagedEvent
 
 from ._auth import LoginRequired, NotFound
 from ._cache import WorklistCache
@@ -93,6 +94,11 @@ def create_app(db: str | None = None, *, secret_key: str | None = None, store: S
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return _error(request, 503, "the database is busy or cannot be reached; nothing was written. "
                                     "Try again in a moment.")
+
+    @app.exception_handler(DamagedEvent)
+    def _damaged(request: Request, exc: DamagedEvent) -> Response:  # the store's trouble: said, not hidden
+        log.error("damaged event on %s %s: %s", request.method, request.url.path, exc)
+        return _error(request, 500, str(exc))
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> Response:  # a bug: logged, never shown as a traceback
