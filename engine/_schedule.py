@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 from trialflow.documents._frozen import frozen
 
-from ._readings import defining_kinds, visit_window, window_offsets
+from ._readings import Offsets, defining_kinds, visit_window, window_offsets
 from ._state import PatientState
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ class _Plan:
     visit: Visit
     kinds: tuple[str, ...]
     reason: str
-    offsets: tuple[dt.timedelta, dt.timedelta, dt.timedelta]  # the visit's window_offsets
+    offsets: Offsets  # the visit's window_offsets
 
 
 def _plan(protocol: Protocol, phase: Phase, v: Visit) -> _Plan:
