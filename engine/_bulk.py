@@ -42,7 +42,7 @@ from ._store import (
 )
 from ._tables import EventRow, PatientRow, VisitRow, WorkItemRow
 
-__all__ = ["BulkTransaction"]
+__all__ = ["BulkTransaction", "Flush"]
 
 T = TypeVar("T")
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -69,6 +69,22 @@ class _Patient:
     projection: tuple[int, ProjectionUpdate | Callable[[PatientState], ProjectionUpdate]] | None = None
 
 
+@dataclass(slots=True)
+class Flush:
+    """What one :meth:`BulkTransaction.flush` writes, as rows: worked out by :meth:`~BulkTransaction.prepare`
+    (where the appends were made: this process, or a forked child) and written by :meth:`~BulkTransaction.apply`."""
+
+    created: list[dict[str, Any]]  # patient rows to insert
+    events: list[dict[str, Any]]  # event rows, in (patient, seq) order
+    patients: list[dict[str, Any]]  # the guarded update of each patient row (its last_seq as read: b_old)
+    versions: list[dict[str, Any]]  # patients moved to another protocol version
+    expected: dict[str, int]  # each patient's last_seq once written (the guard)
+    items: dict[str, list[dict[str, Any]]]  # each patient's work item rows, in order
+    visits_changed: list[tuple[int, dict[str, Any]]]  # visit rows updated where they stand (row id, values)
+    visits_full: dict[str, list[dict[str, Any]]]  # each other patient's visit rows, compared whole
+    written: set[str]  # the patients written (forgotten afterwards)
+
+
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
     for i in range(0, len(ids), CHUNK):
         yield list(ids[i:i + CHUNK])
@@ -85,6 +101,8 @@ class BulkTransaction(Transaction):
         self._patients: dict[str, _Patient | None] = {}  # None: not in the store
         self._rows: list[dict[str, Any]] = []
         self._ids: list[int] = []
+        self._reserved: list[int] | None = None  # ids given by the parent of a forked child (use_ids)
+        self._visit_ids: dict[str, list[int]] = {}  # stored visit row ids by patient (preload_visit_ids)
         self._next_id: int | None = None
         self._journal: dict[str, Any] | None = None
         self._sites: list[str] | None = None
@@ -255,7 +273,11 @@ class BulkTransaction(Transaction):
 
     def _take_ids(self, n: int) -> list[int]:
         """Ids for ``n`` new events: from the sequence on PostgreSQL (safe beside concurrent writers), after
-        the largest id on SQLite (a write transaction there holds the database's write lock)."""
+        the largest id on SQLite (a write transaction there holds the database's write lock); or from the ids
+        :meth:`use_ids` gave, while they last."""
+        if self._reserved is not None and len(self._reserved) >= n:
+            taken, self._reserved = self._reserved[:n], self._reserved[n:]
+            return taken
         if self._session.get_bind().dialect.name == "postgresql":
             if len(self._ids) < n:
                 q = text("SELECT nextval(pg_get_serial_sequence('event', 'id')) FROM generate_series(1, :n)")
@@ -268,40 +290,32 @@ class BulkTransaction(Transaction):
         return list(range(start, start + n))
 
     # -- writing (set-wise) ---------------------------------------------------------------------
+    def reserve_ids(self, n: int) -> list[int]:
+        """``n`` event ids taken now for appends worked out elsewhere (:meth:`use_ids`): an import's chunk
+        computed in a forked child, which cannot ask the database. Ids it leaves unused stay unused (a gap,
+        as a PostgreSQL sequence leaves after a rollback)."""
+        return self._take_ids(n)
+
+    def use_ids(self, ids: list[int]) -> None:
+        """Take the ids of this transaction's appends from ``ids`` (from :meth:`reserve_ids`) before the store."""
+        self._reserved = list(ids)
+
     def flush(self) -> None:
         """Write everything appended so far: new patients, events, projections and work items. The patients
         written are then forgotten (read again, from this transaction, if they are named again), so a
         caller writing in chunks holds one chunk at a time."""
-        self._write_patients()
-        self._write_events()
-        self._write_projections()
-        self._rows = []  # every appended row is written (each belongs to a patient written here)
-        written = {pid for pid, p in self._patients.items()
-                   if p is not None and (p.created is not None or p.projection is not None)}
-        self.forget(written)
+        self.preload_visit_ids(self._observed_only())
+        self.apply(self.prepare())
 
-    def forget(self, patients: Iterable[str]) -> None:
-        """Drop what this transaction holds of ``patients``: their histories and any append not yet written."""
-        gone = set(patients)
-        self.record_keys.clear()  # (a cache: the patients still held are keyed again if recorded for)
-        for pid in gone:
-            self._patients.pop(pid, None)
-        self._rows = [r for r in self._rows if r["patient_id"] not in gone]
-
-    def _write_patients(self) -> None:
-        created = [p.created for p in self._patients.values() if p is not None and p.created is not None]
-        if created:
-            self.session.execute(insert(_PATIENTS), sorted(created, key=lambda r: r["id"]))
-
-    def _write_events(self) -> None:
+    def prepare(self) -> Flush:
+        """What :meth:`flush` writes, worked out without writing it (and without asking the database, given the
+        patients' visit row ids: :meth:`preload_visit_ids`), so that a forked child can work out a chunk's while
+        the parent writes the one before (``engine/_forked.py``)."""
+        created = sorted((p.created for p in self._patients.values() if p is not None and p.created is not None),
+                         key=lambda r: r["id"])
         # in (patient, seq) order, so two bulk writers meeting on the same patients queue instead of deadlocking
-        if self._rows:
-            insert_rows(self.session, _EVENTS, sorted(self._rows, key=lambda r: (r["patient_id"], r["seq"])))
-
-    def _write_projections(self) -> None:
+        events = sorted(self._rows, key=lambda r: (r["patient_id"], r["seq"]))
         todo = sorted((pid, p) for pid, p in self._patients.items() if p is not None and p.projection is not None)
-        if not todo:
-            return
         updates: dict[str, ProjectionUpdate] = {}
         for pid, p in todo:
             assert p.projection is not None  # filtered above
@@ -309,10 +323,6 @@ class BulkTransaction(Transaction):
             state = self.state(pid)
             assert state is not None  # a patient with a projection to write has events
             updates[pid] = u if isinstance(u, ProjectionUpdate) else u(state)
-        stmt = (update(_PATIENTS).where(_PATIENTS.c.id == bindparam("b_id"), _PATIENTS.c.last_seq == bindparam("b_old"))
-                .values({c: bindparam(f"v_{c}") for c in ("phase", "phase_entered_on", "day0", "dose_mg_per_day",
-                                                           "next_due", "valid_from", "decision", "report",
-                                                           "last_seq", "updated_at")}))
         params, versions = [], []
         for pid, p in todo:
             assert p.projection is not None  # filtered above
@@ -324,56 +334,104 @@ class BulkTransaction(Transaction):
                            "v_last_seq": seq, "v_updated_at": self.now})
             if u.protocol_version_id is not None:
                 versions.append({"b_id": pid, "v_version": u.protocol_version_id})
-        self.session.connection().execute(stmt, params)
-        if versions:
+        expected = {pid: p.projection[0] for pid, p in todo if p.projection is not None}
+        items = {pid: [_item_row(i) for i in u.items] for pid, u in updates.items()}
+        changed, full = self._visit_plan(todo, updates)
+        written = {pid for pid, p in self._patients.items()
+                   if p is not None and (p.created is not None or p.projection is not None)}
+        return Flush(created, events, params, versions, expected, items, changed, full, written)
+
+    def apply(self, f: Flush) -> None:
+        """Write what :meth:`prepare` worked out (here or in a forked child), then forget the patients written."""
+        if f.created:
+            self.session.execute(insert(_PATIENTS), f.created)
+        if f.events:
+            insert_rows(self.session, _EVENTS, f.events)
+        if f.patients:
+            self._write_projections(f)
+        self._rows = []  # every appended row is written (each belongs to a patient written here)
+        self.forget(f.written)
+
+    def forget(self, patients: Iterable[str]) -> None:
+        """Drop what this transaction holds of ``patients``: their histories and any append not yet written."""
+        gone = set(patients)
+        self.record_keys.clear()  # (a cache: the patients still held are keyed again if recorded for)
+        for pid in gone:
+            self._patients.pop(pid, None)
+            self._visit_ids.pop(pid, None)
+        self._rows = [r for r in self._rows if r["patient_id"] not in gone]
+
+    def _write_projections(self, f: Flush) -> None:
+        stmt = (update(_PATIENTS).where(_PATIENTS.c.id == bindparam("b_id"), _PATIENTS.c.last_seq == bindparam("b_old"))
+                .values({c: bindparam(f"v_{c}") for c in ("phase", "phase_entered_on", "day0", "dose_mg_per_day",
+                                                           "next_due", "valid_from", "decision", "report",
+                                                           "last_seq", "updated_at")}))
+        self.session.connection().execute(stmt, f.patients)
+        if f.versions:
             self.session.connection().execute(
                 update(_PATIENTS).where(_PATIENTS.c.id == bindparam("b_id"))
-                .values(protocol_version_id=bindparam("v_version")), versions)
+                .values(protocol_version_id=bindparam("v_version")), f.versions)
         # The guard: every patient row still had the last_seq this transaction read (one read per chunk).
-        expected = {pid: p.projection[0] for pid, p in todo if p.projection is not None}
-        ids = list(expected)
+        ids = list(f.expected)
         for chunk in _chunks(ids):
             got = dict(self.session.execute(select(_PATIENTS.c.id, _PATIENTS.c.last_seq)
                                             .where(_PATIENTS.c.id.in_(chunk))).all())
-            wrong = [pid for pid in chunk if got.get(pid) != expected[pid]]
+            wrong = [pid for pid in chunk if got.get(pid) != f.expected[pid]]
             if wrong:
                 raise ConcurrentUpdate(wrong[0])
         # (after the guard: the patient rows updated above are this transaction's until it ends, and every writer
-        # of a patient's items and visits updates its row first, so the rows read below cannot change meanwhile)
-        self._rewrite(_ITEMS, {pid: [_item_row(i) for i in u.items] for pid, u in updates.items()})
-        self._write_visits(todo, updates)
+        # of a patient's items and visits updates its row first, so the rows read below cannot change meanwhile;
+        # the visit row ids read before it, by preload_visit_ids, were read after the patient's events, so a
+        # writer that changed them since changed last_seq too, and the guard above refused)
+        self._rewrite(_ITEMS, f.items)
+        self._update_rows(_VISITS, f.visits_changed)
+        self._rewrite(_VISITS, f.visits_full)
 
-    def _write_visits(self, todo: list[tuple[str, _Patient]], updates: dict[str, ProjectionUpdate]) -> None:
-        """Each patient's visit rows as its projection places them. A patient this transaction gave observations
+    def _observed_only(self) -> list[str]:
+        """The patients held whose appends here are all observations (an import's rows), not created here."""
+        out = []
+        for pid, p in self._patients.items():
+            if p is None or p.created is not None or p.projection is None:
+                continue
+            new = [e for e in p.events if e.seq > p.base_seq]
+            if new and all(e.kind == OBSERVATION for e in new):
+                out.append(pid)
+        return out
+
+    def preload_visit_ids(self, patients: Iterable[str]) -> None:
+        """Read the ids of the stored visit rows of ``patients`` (in their order), for :meth:`prepare`."""
+        todo = [p for p in dict.fromkeys(patients) if p not in self._visit_ids]
+        for chunk in _chunks(todo):
+            for pid in chunk:
+                self._visit_ids[pid] = []
+            for pid, row_id in select_rows(self.session, _VISITS, ("patient_id", "id"), "patient_id", chunk,
+                                           order_by=("patient_id", "id")):
+                self._visit_ids[pid].append(row_id)
+
+    def _visit_plan(self, todo: list[tuple[str, _Patient]], updates: dict[str, ProjectionUpdate]
+                    ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+        """Each patient's visit rows as its projection places them: (the rows to update where they stand, the
+        patients whose rows are compared whole). A patient this transaction gave observations
         only (an import's rows) keeps its phases, deviations and skips, so it keeps its visits, in the same order,
         and a visit can change only by taking one of the new records as the first of its kind in its window: such a
         visit's row is updated where it stands, the others are not read, compared or encoded (their stored rows are
         the placement of the state before, which the projection wrote with it: a change to the placement ships
         with a migration that has them rebuilt, see ``engine/_projection.py``). Any other patient, or one whose
         stored rows are not one per visit, has its rows compared as :meth:`_rewrite` does."""
-        recorded: dict[str, set[int]] = {}  # patient -> the ids of the observations appended here
+        changed: list[tuple[int, dict[str, Any]]] = []
         full: dict[str, list[dict[str, Any]]] = {}
         for pid, p in todo:
             new = [e for e in p.events if e.seq > p.base_seq]
-            if p.created is None and new and all(e.kind == OBSERVATION for e in new):
-                recorded[pid] = {e.id for e in new}
-            else:
-                full[pid] = _visit_rows(pid, updates[pid])
-        stored: dict[str, list[int]] = {}
-        for chunk in _chunks(list(recorded)):
-            for pid, row_id in select_rows(self.session, _VISITS, ("patient_id", "id"), "patient_id", chunk,
-                                           order_by=("patient_id", "id")):
-                stored.setdefault(pid, []).append(row_id)
-        changed: list[tuple[int, dict[str, Any]]] = []
-        for pid, ids in recorded.items():
-            visits, row_ids = updates[pid].visits, stored.get(pid, [])
-            if len(row_ids) != len(visits):
+            row_ids = self._visit_ids.get(pid)
+            visits = updates[pid].visits
+            if p.created is not None or not new or any(e.kind != OBSERVATION for e in new) \
+                    or row_ids is None or len(row_ids) != len(visits):
                 full[pid] = _visit_rows(pid, updates[pid])
                 continue
+            ids = {e.id for e in new}
             changed += [(row_id, visit_row(v, by_clock)) for row_id, (v, by_clock) in zip(row_ids, visits, strict=True)
                         if any(r.event in ids for r in v.records)]
-        self._update_rows(_VISITS, changed)
-        self._rewrite(_VISITS, full)
+        return changed, full
 
     def _update_rows(self, table: Any, changed: list[tuple[int, dict[str, Any]]]) -> None:
         """Update the rows ``changed`` names (row id, every column's value but the id and patient) where they stand."""

@@ -6,7 +6,7 @@ A change to what a stored row holds for the same events (``placed``'s windows, s
 defining kinds, ``visit_row``'s encoding, the work items' rules) ships with a migration that sets every
 patient's ``valid_from`` to NULL, as ``0004_visit_states`` does: readers then fold until ``trialflow init``
 rebuilds the rows. Without one, the rows written before the change stay as they were: an import rewrites only
-the visits its new records change (``BulkTransaction._write_visits``).
+the visits its new records change (``BulkTransaction._visit_plan``).
 """
 
 from __future__ import annotations

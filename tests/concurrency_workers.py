@@ -50,10 +50,10 @@ def import_until_killed(db: str, path: str, appends: int, flushed: Any) -> None:
     the transaction must hold by then, checked here so the kill really falls in the middle of a big write.)
     """
     from trialflow.engine import Store, import_file
-    from trialflow.engine._bulk import BulkTransaction
+    from trialflow.engine._bulk import BulkTransaction, Flush
 
-    def write_projections(self: BulkTransaction) -> None:
-        assert len({r["patient_id"] for r in self._rows}) >= appends
+    def write_projections(self: BulkTransaction, f: Flush) -> None:
+        assert len({r["patient_id"] for r in f.events}) >= appends
         self.session.flush()
         flushed.set()
         time.sleep(600)  # killed here
