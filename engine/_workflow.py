@@ -349,19 +349,21 @@ def record_in(store: Store, tx: Transaction, parsed: Sequence[tuple[str, Record]
               enrolled: Mapping[str, dt.date] | None = None, confirm_unusual: str | None = None, *,
               advise: bool | None = None,
               how_to_confirm: str = "record it with --confirm-unusual REASON",
-              reasons: Sequence[str | None] | None = None, confirmed: Collection[int] = ()) -> list[Written]:
+              reasons: Sequence[str | None] | None = None, confirmed: Collection[int] = (),
+              protocols: dict[str, Protocol] | None = None) -> list[Written]:
     """:func:`record_many`'s work inside a transaction the caller holds (an import that also restores).
     ``advise``: name the visits the new records leave incomplete (default: for at most 20 records). A problem
     of one record names it (:func:`~trialflow.engine._base.located`: its index in ``parsed`` and the field);
     ``how_to_confirm``: the advice an unusual value's refusal ends with; ``reasons``: each record's reason as
     its source gave it (an ODM file's ReasonForChange), stored with it before an unusual value's confirmation;
     ``confirmed``: the records whose unusual values their reason already confirms (a trialflow export's note),
-    recorded without ``confirm_unusual``."""
+    recorded without ``confirm_unusual``; ``protocols``: the protocol models by content hash, as far as the
+    caller resolved them (filled here)."""
     patients = list(dict.fromkeys(p for p, _ in parsed))
     advise = len(parsed) <= 20 if advise is None else advise
     problems: list[str] = []
     plan: list[tuple[str, PatientState, Protocol, list[NewEvent], list[int], int, int]] = []
-    protocols: dict[str, Protocol] = {}  # resolved once per content hash, not once per patient
+    protocols = {} if protocols is None else protocols  # resolved once per content hash, not once per patient
     on = today()  # (read once: admissible compares every record's date with it)
     payloads = [r.to_dict() for _, r in parsed]
     keys = {i: dedup_key(p, payloads[i]) for i, (p, _) in enumerate(parsed)}
@@ -681,8 +683,9 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
     file's values outside a plausible range are right (stored with each of them), as ``record`` takes it."""
     from trialflow.protocol import DocumentError, Problem
 
-    from ._bulk import BulkTransaction
+    from ._bulk import BulkTransaction, Flush
     from ._collector import no_cyclic_collection
+    from ._forked import HandBack, can_fork, pipelined
     from ._imports import read_import
 
     batch = read_import(path, collect=True)
@@ -716,28 +719,71 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
         out: list[Written] = []
         problems: list[Any] = []  # the engine's sentences, and a CSV's as Problems at their line and column
         denied: list[tuple[int, PermissionDenied]] = []  # the patients this user may not record for, by line
-        for first in range(0, len(in_id_order), IMPORT_CHUNK):
-            chunk = in_id_order[first:first + IMPORT_CHUNK]
+        chunks = [in_id_order[first:first + IMPORT_CHUNK] for first in range(0, len(in_id_order), IMPORT_CHUNK)]
+        advise = len(parsed) <= 20
+        models: dict[str, Protocol] = {}  # the protocol models by content hash, for every chunk
+
+        def rows_of(chunk: list[str]) -> list[tuple[int, tuple[str, Record]]]:
+            return sorted((x for p in chunk for x in by_patient[p]), key=lambda x: x[0])
+
+        def record(chunk: list[str], rows: list[tuple[int, tuple[str, Record]]]) -> list[Written]:
+            return record_in(store, tx, [item for _, item in rows], batch.day0, batch.enrolled, confirm_unusual,
+                             advise=advise, how_to_confirm="import the file with --confirm-unusual REASON",
+                             protocols=models)
+
+        def serial(chunk: list[str]) -> None:
+            nonlocal denied
             tx.preload(chunk)
-            rows = sorted((x for p in chunk for x in by_patient[p]), key=lambda x: x[0])
+            rows = rows_of(chunk)
             if batch.where:  # a CSV: every patient the user may not record for, named at its first row
                 denied += _denied(tx, chunk)
                 if denied:
                     tx.forget(chunk)
-                    continue
+                    return
             try:
-                written = record_in(store, tx, [item for _, item in rows], batch.day0,
-                                    batch.enrolled, confirm_unusual, advise=len(parsed) <= 20,
-                                    how_to_confirm="import the file with --confirm-unusual REASON")
+                written = record(chunk, rows)
             except PermissionDenied:
                 raise  # not a problem of the file's rows: the whole import is refused as it was, with its role
             except Refused as err:
-                problems += [_at_row(p, rows) for p in err.problems]
+                problems.extend(_at_row(p, rows) for p in err.problems)
             else:
                 if not problems:
-                    out += written
+                    out.extend(written)
                     tx.flush()
             tx.forget(chunk)
+
+        def prepare(chunk: list[str]) -> bool:  # (the parent) read what the child works on; False: do it here
+            if problems or denied:
+                return False  # after a refusal the rest is only checked: here, as it is
+            tx.preload(chunk)
+            tx.preload_visit_ids(chunk)
+            reserved[id(chunk)] = tx.reserve_ids(sum(len(by_patient[p]) for p in chunk))  # one event a row at most
+            return True
+
+        def compute(chunk: list[str]) -> tuple[list[Written], Flush]:  # (the child) as serial() would, or stop
+            tx.use_ids(reserved[id(chunk)])
+            if batch.where and _denied(tx, chunk):
+                raise HandBack(chunk[0])  # the parent names them, as serial() does
+            written = record(chunk, rows_of(chunk))
+            return written, tx.prepare()
+
+        def apply(chunk: list[str], result: tuple[list[Written], Flush]) -> None:
+            if problems or denied:  # a chunk before it was refused meanwhile: this one is only checked
+                serial(chunk)
+                return
+            written, flush = result
+            out.extend(written)
+            tx.apply(flush)
+            tx.forget(chunk)
+
+        reserved: dict[int, list[int]] = {}
+        if len(chunks) > 1 and can_fork():
+            for v in store.versions():  # resolved before the children fork: they cannot read the store
+                models.setdefault(v.content_hash, store.protocol(v.content_hash)[0])
+            pipelined(chunks, prepare, compute, apply, serial, tx)
+        else:
+            for chunk in chunks:
+                serial(chunk)
         if denied:  # not a problem of the rows' values: the whole import is refused with the role, as it was
             denied.sort(key=lambda d: d[0])
             refusal = PermissionDenied(denied[0][1].problems[0], denied[0][1].action, denied[0][1].needs)

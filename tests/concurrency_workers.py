@@ -42,9 +42,19 @@ def decide_worker(db: str, patient: str, when: dt.date, user: str, barrier: Any,
         store.close()
 
 
-def import_until_killed(db: str, path: str, appends: int, flushed: Any) -> None:
+def _chunks_of(chunk: int | None) -> None:
+    """An import's chunks of ``chunk`` patients (None: as shipped): small ones take the forked path
+    (``engine/_forked.py``) with a few dozen patients."""
+    if chunk is not None:
+        import trialflow.engine._workflow as workflow
+
+        workflow.IMPORT_CHUNK = chunk
+
+
+def import_until_killed(db: str, path: str, appends: int, chunk: int | None, flushed: Any) -> None:
     """Import ``path`` but stop inside the open transaction, midway through the bulk write: every new event
-    row is written (uncommitted), the projections not yet.
+    row of a chunk is written (uncommitted), the projections not yet (with small chunks: the second chunk's,
+    worked out in a forked child, after the first chunk was written whole).
 
     The parent SIGKILLs this process once ``flushed`` is set. (``appends``: how many patients' appends
     the transaction must hold by then, checked here so the kill really falls in the middle of a big write.)
@@ -52,7 +62,15 @@ def import_until_killed(db: str, path: str, appends: int, flushed: Any) -> None:
     from trialflow.engine import Store, import_file
     from trialflow.engine._bulk import BulkTransaction, Flush
 
+    _chunks_of(chunk)
+    calls: list[Flush] = []
+    write = BulkTransaction._write_projections
+
     def write_projections(self: BulkTransaction, f: Flush) -> None:
+        calls.append(f)
+        if chunk is not None and len(calls) == 1:
+            write(self, f)  # the first chunk is written whole
+            return
         assert len({r["patient_id"] for r in f.events}) >= appends
         self.session.flush()
         flushed.set()
@@ -63,10 +81,11 @@ def import_until_killed(db: str, path: str, appends: int, flushed: Any) -> None:
     import_file(store, path, "coordinator.anna")
 
 
-def import_worker(db: str, path: str, user: str, barrier: Any, out: Any) -> None:
-    """Import ``path`` (one bulk transaction) the moment every worker is ready."""
+def import_worker(db: str, path: str, user: str, chunk: int | None, barrier: Any, out: Any) -> None:
+    """Import ``path`` (one bulk transaction, in chunks of ``chunk`` patients) the moment every worker is ready."""
     from trialflow.engine import Store, import_file
 
+    _chunks_of(chunk)
     store = Store.open(db)
     try:
         barrier.wait()

@@ -200,7 +200,14 @@ def _big_lab_csv(path: Path, patients: list[str]) -> int:
     return len(lines) - 1
 
 
-def test_four_bulk_imports_of_the_same_file_at_once_store_it_once(store: Store, db_url: str, tmp_path: Path) -> None:
+#: an import's chunk size in the child processes: as shipped (one chunk), and small enough for the forked path
+#: (chunks worked out in forked children while the parent writes, ``engine/_forked.py``)
+CHUNKS = pytest.mark.parametrize("chunk", [None, 7], ids=["one-chunk", "forked-chunks"])
+
+
+@CHUNKS
+def test_four_bulk_imports_of_the_same_file_at_once_store_it_once(store: Store, db_url: str, tmp_path: Path,
+                                                                  chunk: int | None) -> None:
     """Four processes import one lab file at the same moment (one bulk transaction each): every row is
     stored exactly once, each patient's events stay numbered 1..n and every hash chain holds."""
     from trialflow.engine import start, verify_chains
@@ -212,7 +219,7 @@ def test_four_bulk_imports_of_the_same_file_at_once_store_it_once(store: Store, 
     f = tmp_path / "lab.csv"
     rows = _big_lab_csv(f, patients)
     before = len(snapshot(db_url)[0])
-    results = _run_all(workers.import_worker, [(db_url, str(f), USER)] * 4)
+    results = _run_all(workers.import_worker, [(db_url, str(f), USER, chunk)] * 4)
     assert sorted(r[1] for r in results) == [0, 0, 0, rows]  # one import wrote the file, three found it there
     assert len(snapshot(db_url)[0]) == before + rows
     for pid in patients:
@@ -220,8 +227,9 @@ def test_four_bulk_imports_of_the_same_file_at_once_store_it_once(store: Store, 
     assert verify_chains(store).intact
 
 
+@CHUNKS
 def test_bulk_imports_of_different_files_for_the_same_patients_lose_nothing(
-    store: Store, db_url: str, tmp_path: Path
+    store: Store, db_url: str, tmp_path: Path, chunk: int | None
 ) -> None:
     """Three processes import three different lab files about the same patients at once: all rows of all
     three are stored (the losers of each race are run again on fresh state), chains intact."""
@@ -243,7 +251,7 @@ def test_bulk_imports_of_different_files_for_the_same_patients_lose_nothing(
         files.append(str(f))
         total += len(lines) - 1
     before = len(snapshot(db_url)[0])
-    results = _run_all(workers.import_worker, [(db_url, f, USER) for f in files])
+    results = _run_all(workers.import_worker, [(db_url, f, USER, chunk) for f in files])
     assert sum(r[1] for r in results) == total
     assert len(snapshot(db_url)[0]) == before + total
     for pid in patients:
@@ -252,7 +260,9 @@ def test_bulk_imports_of_different_files_for_the_same_patients_lose_nothing(
     assert verify_chains(store).intact
 
 
-def test_killed_import_leaves_nothing_half_written(store: Store, db_url: str, tmp_path: Path) -> None:
+@CHUNKS
+def test_killed_import_leaves_nothing_half_written(store: Store, db_url: str, tmp_path: Path,
+                                                   chunk: int | None) -> None:
     patients = [f"P-{i:03d}" for i in range(1, 81)]
     for pid in patients:
         enroll(store, pid, ENROLLED, ELIGIBLE, USER)
@@ -266,7 +276,8 @@ def test_killed_import_leaves_nothing_half_written(store: Store, db_url: str, tm
 
     flushed = CTX.Event()
     child = CTX.Process(
-        target=workers.import_until_killed, args=(db_url, str(f), len(patients) // 2, flushed)
+        target=workers.import_until_killed,
+        args=(db_url, str(f), len(patients) // 2 if chunk is None else chunk, chunk, flushed)
     )
     child.start()
     assert flushed.wait(TIMEOUT), "the import never reached the middle"
@@ -282,7 +293,9 @@ def test_killed_import_leaves_nothing_half_written(store: Store, db_url: str, tm
         assert len(store.state(pid).of_kind("tg")) == 8  # type: ignore[union-attr]
 
 
-def test_an_import_killed_at_random_points_leaves_all_or_nothing(store: Store, db_url: str, tmp_path: Path) -> None:
+@CHUNKS
+def test_an_import_killed_at_random_points_leaves_all_or_nothing(store: Store, db_url: str, tmp_path: Path,
+                                                                 chunk: int | None) -> None:
     """SIGKILL the `trialflow import` process at random moments, repeatedly (fixed seed, bounded rounds):
     every time the store holds either none of the file or all of it, and every hash chain is intact."""
     import random
@@ -301,8 +314,10 @@ def test_an_import_killed_at_random_points_leaves_all_or_nothing(store: Store, d
     rng = random.Random(20091)
     seen = []
     for _ in range(5):
-        child = subprocess.Popen([sys.executable, "-c", "from trialflow.cli import main; main()", "import", str(f),
-                                  "--db", db_url, "--user", USER], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        prelude = f"import trialflow.engine._workflow as w; w.IMPORT_CHUNK = {chunk}; " if chunk else ""
+        child = subprocess.Popen([sys.executable, "-c", prelude + "from trialflow.cli import main; main()", "import",
+                                  str(f), "--db", db_url, "--user", USER],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 3.0))
         child.send_signal(signal.SIGKILL)
         child.wait(TIMEOUT)
