@@ -6,8 +6,9 @@ from theirs, every one enrolled, started, recorded and decided through the workf
 The lab file holds ``--rows`` Tg results of treated patients on days that hold no record yet.
 
 - **import**: ``trialflow import lab.csv`` (one bulk transaction: rows parsed and validated, each
-  patient's events read by one chunked query, events written by one executemany, projections set-wise)
-  against a plain driver ``executemany`` (sqlite3 / psycopg) of the same rows into the same event table,
+  patient's events read by one chunked query, events written by one executemany, projections set-wise;
+  each chunk's checks and projections worked out in a forked child while the parent reads and writes, and
+  beside it the same import in one process, ``TRIALFLOW_FORK=0``) against a plain driver ``executemany`` (sqlite3 / psycopg) of the same rows into the same event table,
   and SQLAlchemy Core ``insert`` of them; every run on a fresh copy of the store (copy not timed);
 - **reads**: ``report``, ``status``, ``next`` (a screenful), ``visits --status missed``, each against
   ``next --json`` over the same store; ``next ID`` for one patient against the bare import of the CLI;
@@ -261,6 +262,9 @@ def main() -> None:
         lab = str(tmp / "lab.csv")
         writes = {
             "import lab.csv": lambda u: [tf, "import", lab, "--db", u, "--user", USER],
+            # the same import with its chunks all worked out in its own process (engine/_forked.py turned off)
+            "import lab.csv in one process (TRIALFLOW_FORK=0)": lambda u: ["env", "TRIALFLOW_FORK=0", tf, "import",
+                                                                           lab, "--db", u, "--user", USER],
             "baseline: driver executemany": lambda u: [py, "-c", DRIVER, u, lab],
             "baseline: SQLAlchemy Core insert": lambda u: [py, "-c", CORE, u, lab],
         }
@@ -291,7 +295,9 @@ def main() -> None:
                 results[name].append(timed(rcmd))
         med: dict[str, Any] = {k: tuple(statistics.median(x[i] for x in v) for i in range(3))
                                for k, v in results.items()}
-        baseline = {"import lab.csv": "baseline: driver executemany", "baseline: SQLAlchemy Core insert":
+        baseline = {"import lab.csv": "baseline: driver executemany",
+                    "import lab.csv in one process (TRIALFLOW_FORK=0)": "baseline: driver executemany",
+                    "baseline: SQLAlchemy Core insert":
                     "baseline: driver executemany", "next ID (one patient)": "bare imports (baseline)",
                     "load the stored protocol (no re-validation)": "baseline: validate the stored protocol text again"}
         print(f"\n{backend}, {patients:,} patients, median of {args.repeat}, "

@@ -135,19 +135,24 @@ def _forbid_pools() -> None:
 def pipelined(keys: Iterable[K], prepare: Callable[[K], bool], compute: Callable[[K], R],
               apply: Callable[[K, R], None], serial: Callable[[K], None], tx: Any) -> None:
     """For each key (a chunk) in order: ``prepare(k)`` in the parent (read what the chunk's work needs; ``False``:
-    this chunk is done serially), ``compute(k)`` in a forked child while the parent goes on with the next chunk,
-    then ``apply(k, result)`` in the parent, in order; ``serial(k)`` in the parent for a chunk whose child did
-    not answer. ``tx``: the bulk transaction, whose session the child is given a stand-in for. At most one child
-    runs at a time, beside the parent (two cores: one computing, one reading and writing)."""
+    this chunk is done serially), ``compute(k)`` in a child forked then, and ``apply(k, result)`` in the parent,
+    in the keys' order, once the child of the chunk after it is forked; ``serial(k)`` in the parent instead for a
+    chunk whose child did not answer. ``tx``: the bulk transaction, whose session the child is given a stand-in
+    for. So while the parent waits for chunk k's answer and writes it, chunk k+1's child works beside it (two
+    cores: the parent reading and writing, a child or two computing). However the parent's work ends (an error,
+    a concurrent writer's retry, Ctrl-C), every child still running is killed and reaped."""
+    live: list[_Child[R]] = []  # forked, not yet answered or killed
     pending: tuple[K, _Child[R] | None] | None = None
 
     def forbid() -> None:
         tx.session = _NoDatabase()
         _forbid_pools()
 
-    def finish(done: tuple[K, _Child[R] | None]) -> None:
-        key, child = done
-        result = child.result() if child is not None else None
+    def finish(key: K, child: _Child[R] | None) -> None:
+        result = None
+        if child is not None:
+            live.remove(child)
+            result = child.result()
         if result is None:
             serial(key)
         else:
@@ -155,18 +160,19 @@ def pipelined(keys: Iterable[K], prepare: Callable[[K], bool], compute: Callable
 
     try:
         for key in keys:
-            others = [pending[1].fd] if pending is not None and pending[1] is not None else []
-            child = _fork(lambda key=key: compute(key), forbid, others) if prepare(key) else None  # type: ignore[misc]
+            child = None
+            if prepare(key):
+                child = _fork(lambda key=key: compute(key), forbid, [c.fd for c in live])  # type: ignore[misc]
+                live.append(child)
             if pending is not None:
-                done, pending = pending, None
-                finish(done)
+                finish(*pending)
             if child is None:
+                pending = None
                 serial(key)
             else:
                 pending = (key, child)
         if pending is not None:
-            done, pending = pending, None
-            finish(done)
+            finish(*pending)
     finally:
-        if pending is not None and pending[1] is not None:
-            pending[1].stop()
+        for child in live:
+            child.stop()

@@ -221,3 +221,62 @@ def test_the_console_command_forks_on_this_machine() -> None:
                           check=True).stdout.strip() == "True"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env={**env, "TRIALFLOW_FORK": "0"}, check=True).stdout.strip() == "False"
+
+
+class _Tx:
+    session: Any = None
+
+
+def test_a_child_that_dies_has_its_chunk_done_by_the_parent_in_order() -> None:
+    """``pipelined`` on its own: chunk 2's child kills itself and chunk 3's raises; the parent does those two
+    itself; every chunk is applied or done in the keys' order; the children are all reaped."""
+    import signal
+
+    from trialflow.engine._forked import pipelined
+
+    done: list[tuple[str, int, Any]] = []
+
+    def compute(k: int) -> int:
+        if k == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if k == 3:
+            raise ValueError("not this one")
+        return k * 10
+
+    pipelined([1, 2, 3, 4], lambda k: True, compute, lambda k, r: done.append(("child", k, r)),
+              lambda k: done.append(("parent", k, None)), _Tx())
+    assert done == [("child", 1, 10), ("parent", 2, None), ("parent", 3, None), ("child", 4, 40)]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left, not even a zombie
+
+
+def test_when_the_parents_work_fails_every_child_still_running_is_killed() -> None:
+    """Applying chunk 1 fails while chunk 2's child is still working (it would work a minute): the error comes
+    through at once, and that child is killed and reaped."""
+    import time
+
+    from trialflow.engine import _forked
+
+    pids: list[int] = []
+    fork = _forked._fork
+
+    def spied(*args: Any) -> Any:
+        child = fork(*args)
+        pids.append(child.pid)
+        return child
+
+    def apply(k: int, r: int) -> None:
+        raise RuntimeError("the database went away")
+
+    started = time.monotonic()
+    _forked._fork = spied  # type: ignore[assignment]
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            _forked.pipelined([1, 2], lambda k: True, lambda k: time.sleep(60 * (k == 2)) or k, apply,
+                              lambda k: None, _Tx())
+    finally:
+        _forked._fork = fork  # type: ignore[assignment]
+    assert time.monotonic() - started < 30 and len(pids) == 2
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # reaped: no such process
