@@ -293,7 +293,9 @@ class BulkTransaction(Transaction):
         """Ids for ``n`` new events: from the sequence on PostgreSQL (safe beside concurrent writers), after
         the largest id on SQLite (a write transaction there holds the database's write lock); or from the ids
         :meth:`use_ids` gave, while they last."""
-        if self._reserved is not None and len(self._reserved) >= n:
+        if self._reserved is not None:
+            if len(self._reserved) < n:  # (never from the store: another process may be taking these ids)
+                raise RuntimeError(f"{n} event ids wanted, {len(self._reserved)} reserved for this work")
             taken, self._reserved = self._reserved[:n], self._reserved[n:]
             return taken
         if self._session.get_bind().dialect.name == "postgresql":
@@ -314,9 +316,10 @@ class BulkTransaction(Transaction):
         as a PostgreSQL sequence leaves after a rollback)."""
         return self._take_ids(n)
 
-    def use_ids(self, ids: list[int]) -> None:
-        """Take the ids of this transaction's appends from ``ids`` (from :meth:`reserve_ids`) before the store."""
-        self._reserved = list(ids)
+    def use_ids(self, ids: list[int] | None) -> None:
+        """Take the ids of this transaction's appends from ``ids`` (from :meth:`reserve_ids`) only, never from the
+        store; ``None``: from the store again."""
+        self._reserved = None if ids is None else list(ids)
 
     def flush(self) -> None:
         """Write everything appended so far: new patients, events, projections and work items. The patients

@@ -159,6 +159,21 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
     return engine
 
 
+def reopened(engine: Engine) -> Engine:
+    """In a forked process: a new engine on ``engine``'s database, with connections of its own, and ``engine`` (the
+    parent's, inherited) made to refuse any connection, since a connection the parent holds must never be used
+    or closed by another process (``engine/_forked.py``)."""
+    url = engine.url.render_as_string(hide_password=False)
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the parent's database connections are not for a forked process")
+
+    engine.connect = refuse  # type: ignore[method-assign]  # (this process's copy of the parent's engine only)
+    engine.raw_connection = refuse  # type: ignore[method-assign]
+    engine.pool.connect = refuse  # type: ignore[method-assign]
+    return make_engine(url)
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One transaction: committed if the block succeeds, rolled back (nothing written) if it raises."""

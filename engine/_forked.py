@@ -1,21 +1,23 @@
-"""A bulk write's chunks worked out in a forked child while the parent reads and writes the others.
+"""A bulk write's chunks worked out by forked worker processes while the parent writes the ones before.
 
-An import into a large store spends about 1 ms of Python per patient it names (fold the history, check the new
-records, place the visits, work out the work items and the report line) and a few hundred microseconds in the
-database (read the history, write the rows). On a machine with a second core, :func:`pipelined` runs that
-Python for chunk k in a child forked after the parent has read chunk k's histories, while the parent writes
-chunk k-1's rows and reads chunk k+1's: the database is only ever used by the parent, inside its one
-transaction, so every guarantee of the bulk path (all or nothing, the guards against concurrent writers) stands.
+An import into a large store spends about 1 ms of Python per patient it names (read and fold the history, check
+the new records, place the visits, work out the work items and the report line) against a few hundred
+microseconds of writing. :func:`pipelined` forks worker processes once, after the file is read and the protocol
+models are resolved; each reads the histories of the chunks it is given through a read connection of its own,
+works out their appends and projections, and sends back what the parent is to write (a
+:class:`~trialflow.engine._bulk.Flush` and the command's answers). Only the parent writes, in its one
+transaction, in the chunks' order, so every guarantee of the bulk path stands: all or nothing, and a writer that
+changed one of a chunk's patients after a worker read it makes the parent's guarded update (each patient row's
+``last_seq`` as read) fail, and the whole work is run again on fresh state, as for any concurrent writer. (On
+SQLite the parent's transaction holds the write lock from its start, so nobody else commits meanwhile.)
 
-The child is a copy of the parent at the fork (the protocol models, the chunk's histories, the transaction's
-clock and actor); it is given the event ids its appends may take, sends back what the parent is to write
-(a :class:`~trialflow.engine._bulk.Flush` and the command's answers) through a pipe, and ends with
-``os._exit`` (no exit handler of the parent's runs in it, no connection of the parent's is closed). A child
-that would touch the database (any new connection, any use of the transaction's session) stops, and so
-does one that refuses, raises or dies: the parent then does that chunk's work itself, on the same data, so the
-answer (the file's problems at their lines, a permission refused, a concurrent writer's retry) is the one the
-serial path gives, word for word. Forking is used only where it is safe: a POSIX ``fork``, at least two
-processors, and no other thread in the process (a web server's, say); ``TRIALFLOW_FORK=0`` turns it off.
+A worker is a copy of the parent at the fork (the parsed file, the protocol models, the transaction's clock and
+actor); it never uses the parent's connections: its copy of the parent's engine refuses any connection. A chunk
+whose worker refuses, raises or dies is done by the parent itself, on its own transaction, so the answer (the
+file's problems at their lines, a permission refused, a damaged event named) is the serial path's, word for word.
+Workers are used only where forking is safe and helps: a POSIX ``fork``, at least two processors, no other thread
+in the process (a web server's, say); ``TRIALFLOW_FORK=0`` turns them off. Worker processes are killed and
+reaped however the parent's work ends.
 """
 
 from __future__ import annotations
@@ -25,29 +27,23 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import IO, Any, Generic, TypeVar
 
-__all__ = ["Forbidden", "HandBack", "can_fork", "pipelined"]
+__all__ = ["HandBack", "can_fork", "pipelined", "worker_count"]
 
 K = TypeVar("K")
 R = TypeVar("R")
-
-
-class Forbidden(BaseException):
-    """The forked child tried to use the database (a BaseException: no ``except Exception`` on the way hides it)."""
+#: what a worker runs once: the block in which it works (``with start() as work``: ``work(key, ticket)``)
+Start = Callable[[], AbstractContextManager[Callable[[K, Any], R]]]
+#: chunks in flight per worker (one being worked on, one waiting), so a worker is not idle while the parent writes
+DEPTH = 2
 
 
 class HandBack(Exception):
-    """Raised by a child's work to hand its chunk back to the parent, which does it itself."""
-
-
-class _NoDatabase:
-    """Stands for the transaction's session in the child: any use of it raises :class:`Forbidden`."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise Forbidden(f"the database is not at hand in a forked child (session.{name})")
+    """Raised by a worker's work to hand its chunk back to the parent, which does it itself."""
 
 
 def can_fork() -> bool:
@@ -57,122 +53,150 @@ def can_fork() -> bool:
             and os.environ.get("TRIALFLOW_FORK", "1") != "0")
 
 
-@dataclass
-class _Child(Generic[R]):
-    pid: int
-    fd: int
+def worker_count() -> int:
+    """Workers beside the parent: one per processor, at most four (the parent's writing is the limit then)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
-    def result(self) -> R | None:
-        """What the child worked out; ``None`` if it did not (it stopped, refused, raised or died)."""
-        chunks = []
+
+class _Worker(Generic[K, R]):
+    """A forked process that runs ``work(key, ticket)`` for each task it is sent, in order, answering each."""
+
+    def __init__(self, start: Start[K, R], others: Sequence[_Worker[Any, Any]]):
+        task_read, task_write = os.pipe()
+        result_read, result_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: work, answer, and end without running anything of the parent's on the way out
+            status = 0
+            try:
+                for fd in (task_write, result_read, *(fd for w in others for fd in w.fds())):
+                    os.close(fd)
+                _serve(start, os.fdopen(task_read, "rb"), os.fdopen(result_write, "wb"))
+            except BaseException:  # (the parent went away, or the worker could not start: nobody is answered)
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(task_read)
+        os.close(result_write)
+        self.pid = pid
+        self.tasks: IO[bytes] | None = os.fdopen(task_write, "wb")
+        self.results: IO[bytes] | None = os.fdopen(result_read, "rb")
+        self.waiting = 0  # tasks sent and not answered yet
+
+    def fds(self) -> list[int]:
+        return [f.fileno() for f in (self.tasks, self.results) if f is not None]
+
+    def send(self, key: K, ticket: Any) -> bool:
+        """Send a task; ``False`` if the worker is gone (the caller does that chunk itself)."""
+        if self.tasks is None:
+            return False
         try:
-            while block := os.read(self.fd, 1 << 20):
-                chunks.append(block)
-        finally:
-            os.close(self.fd)
-            _reap(self.pid)
+            pickle.dump((key, ticket), self.tasks, protocol=pickle.HIGHEST_PROTOCOL)
+            self.tasks.flush()
+        except OSError:  # (a worker that died: its pipe is closed)
+            self._gone()
+            return False
+        self.waiting += 1
+        return True
+
+    def answer(self) -> R | None:
+        """The answer to the oldest task sent; ``None`` if the worker did not work it out (it refused, raised or
+        died: then it is sent nothing more)."""
+        self.waiting -= 1
+        if self.results is None:
+            return None
         try:
-            ok, value = pickle.loads(b"".join(chunks))
-        except Exception:  # (a child that died midway sends a truncated answer, or none)
+            ok, value = pickle.load(self.results)
+        except Exception:  # (a worker that died midway sends a truncated answer, or none)
+            self._gone()
             return None
         return value if ok else None
 
-    def stop(self) -> None:
-        """Kill the child and reap it (the parent's work failed: its answer is not wanted)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        os.close(self.fd)
-        _reap(self.pid)
+    def _gone(self) -> None:
+        for f in (self.tasks, self.results):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+        self.tasks = self.results = None
+
+    def close(self, kill: bool = False) -> None:
+        """Tell the worker there is nothing more (it ends), or kill it; reap it either way."""
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self._gone()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+def _serve(start: Start[Any, Any], tasks: IO[bytes], results: IO[bytes]) -> None:
+    """The worker's loop. Its tasks are read by a thread of their own as they come, so the parent's sending never
+    waits for this worker to finish one (nor this worker's answering for the parent's sending: no deadlock
+    whatever the sizes)."""
+    import queue
 
+    waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-def _fork(work: Callable[[], R], forbid: Callable[[], None], others: Iterable[int] = ()) -> _Child[R]:
-    """``work()`` in a forked child; ``others``: the parent's ends of other children's pipes (closed in this one,
-    so that a child whose parent died finds its pipe closed)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: work, answer, and end without running anything of the parent's on the way out
-        status = 0
-        try:
-            for fd in (read, *others):
-                os.close(fd)
-            forbid()
+    def read() -> None:
+        while True:
             try:
-                answer = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
+                waiting.put(pickle.load(tasks))
+            except BaseException:  # (the parent closed the pipe: no more tasks)
+                waiting.put(None)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    with start() as work:
+        while (task := waiting.get()) is not None:
+            key, ticket = task
+            try:
+                answer = pickle.dumps((True, work(key, ticket)), protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException:  # (any stop: the parent does the chunk itself)
                 answer = pickle.dumps((False, None))
-            view = memoryview(answer)
-            while view:
-                view = view[os.write(write, view):]
-        except BaseException:  # (the parent went away: nobody reads the answer)
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write)
-    return _Child(pid, read)
+            results.write(answer)
+            results.flush()
 
 
-def _forbid_pools() -> None:
-    """In the child: any new connection (``engine.connect()``, a new session, a pool's checkout) raises before the
-    pool hands one out. (Refused after the checkout, in a pool event, the pool would close the connection it took:
-    on PostgreSQL a socket the parent shares, whose server end would then end the parent's session.)"""
-    from sqlalchemy.engine import Engine
-    from sqlalchemy.pool import Pool
+def pipelined(keys: Sequence[K], start: Start[K, R], ticket: Callable[[K], Any],
+              apply: Callable[[K, R], None], serial: Callable[[K], None], *, workers: int) -> None:
+    """For each key (a chunk), in order, either ``apply(k, result)`` of what a worker worked out, or ``serial(k)``.
 
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise Forbidden("the database is not at hand in a forked child (a new connection)")
-
-    # (class attributes of the child's own copy of SQLAlchemy: the parent's are not touched)
-    Pool.connect = refuse  # type: ignore[method-assign]
-    Engine.connect = refuse  # type: ignore[method-assign]
-    Engine.raw_connection = refuse  # type: ignore[method-assign]
-
-
-def pipelined(keys: Iterable[K], prepare: Callable[[K], bool], compute: Callable[[K], R],
-              apply: Callable[[K, R], None], serial: Callable[[K], None], tx: Any) -> None:
-    """For each key (a chunk) in order: ``prepare(k)`` in the parent (read what the chunk's work needs; ``False``:
-    this chunk is done serially), ``compute(k)`` in a child forked then, and ``apply(k, result)`` in the parent,
-    in the keys' order, once the child of the chunk after it is forked; ``serial(k)`` in the parent instead for a
-    chunk whose child did not answer. ``tx``: the bulk transaction, whose session the child is given a stand-in
-    for. So while the parent waits for chunk k's answer and writes it, chunk k+1's child works beside it (two
-    cores: the parent reading and writing, a child or two computing). However the parent's work ends (an error,
-    a concurrent writer's retry, Ctrl-C), every child still running is killed and reaped."""
-    live: list[_Child[R]] = []  # forked, not yet answered or killed
-    pending: tuple[K, _Child[R] | None] | None = None
-
-    def forbid() -> None:
-        tx.session = _NoDatabase()
-        _forbid_pools()
-
-    def finish(key: K, child: _Child[R] | None) -> None:
-        result = None
-        if child is not None:
-            live.remove(child)
-            result = child.result()
-        if result is None:
-            serial(key)
-        else:
-            apply(key, result)
-
+    ``start()`` runs once in each forked worker, as the block its ``work(key, ticket)`` runs in; ``ticket(k)``,
+    in the parent when chunk k is sent, gives what the worker needs from the parent (the event ids it may take),
+    or ``None``: that chunk (and every later one) is done by ``serial`` in the parent, after the ones sent before it are
+    finished. A chunk is sent to the workers in turn, ``DEPTH`` in flight per worker; the parent applies the answers
+    in the keys' order, so while it writes chunk k the workers work on the next ones."""
+    pool: list[_Worker[K, R]] = []
     try:
-        for key in keys:
-            child = None
-            if prepare(key):
-                child = _fork(lambda key=key: compute(key), forbid, [c.fd for c in live])  # type: ignore[misc]
-                live.append(child)
-            if pending is not None:
-                finish(*pending)
-            if child is None:
-                pending = None
+        for _ in range(workers):
+            pool.append(_Worker(start, pool))
+        inflight: deque[tuple[K, _Worker[K, R] | None]] = deque()
+
+        def finish() -> None:
+            key, worker = inflight.popleft()
+            result = worker.answer() if worker is not None else None
+            if result is None:
                 serial(key)
             else:
-                pending = (key, child)
-        if pending is not None:
-            finish(*pending)
-    finally:
-        for child in live:
-            child.stop()
+                apply(key, result)
+
+        serial_from_here = False
+        for i, key in enumerate(keys):
+            t = None if serial_from_here else ticket(key)
+            if t is None:
+                serial_from_here = True
+                while inflight:
+                    finish()
+                serial(key)
+                continue
+            worker = pool[i % len(pool)]
+            inflight.append((key, worker if worker.send(key, t) else None))
+            while len(inflight) > DEPTH * len(pool):
+                finish()
+        while inflight:
+            finish()
+    except BaseException:
+        for w in pool:
+            w.close(kill=True)
+        raise
+    for w in pool:
+        w.close()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -684,11 +685,14 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
     study, a second value for a day, a value outside the protocol's plausible ranges) is named by its line
     and column too. ``confirm_unusual``: the reason the
     file's values outside a plausible range are right (stored with each of them), as ``record`` takes it."""
+    from sqlalchemy import text
+
     from trialflow.protocol import DocumentError, Problem
 
     from ._bulk import BulkTransaction, Flush
     from ._collector import no_cyclic_collection
-    from ._forked import HandBack, can_fork, pipelined
+    from ._db import read_session, reopened
+    from ._forked import HandBack, can_fork, pipelined, worker_count
     from ._imports import read_import
 
     batch = read_import(path, collect=True)
@@ -734,8 +738,9 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
                              advise=advise, how_to_confirm="import the file with --confirm-unusual REASON",
                              protocols=models)
 
-        def serial(chunk: list[str]) -> None:
+        def serial(i: int) -> None:
             nonlocal denied
+            chunk = chunks[i]
             tx.preload(chunk)
             rows = rows_of(chunk)
             if batch.where:  # a CSV: every patient the user may not record for, named at its first row
@@ -755,38 +760,57 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
                     tx.flush()
             tx.forget(chunk)
 
-        def prepare(chunk: list[str]) -> bool:  # (the parent) read what the child works on; False: do it here
+        def ticket(i: int) -> list[int] | None:  # (the parent) the ids chunk i may take; None: from here on, serial
             if problems or denied:
-                return False  # after a refusal the rest is only checked: here, as it is
-            tx.preload(chunk)
-            tx.preload_visit_ids(chunk)
-            reserved[id(chunk)] = tx.reserve_ids(sum(len(by_patient[p]) for p in chunk))  # one event a row at most
-            return True
+                return None  # after a refusal the rest is only checked: here, as it is
+            return tx.reserve_ids(sum(len(by_patient[p]) for p in chunks[i]))  # (one event a row at most)
 
-        def compute(chunk: list[str]) -> tuple[list[Written], Flush]:  # (the child) as serial() would, or stop
-            tx.use_ids(reserved[id(chunk)])
-            if batch.where and _denied(tx, chunk):
-                raise HandBack(chunk[0])  # the parent names them, as serial() does
-            written = record(chunk, rows_of(chunk))
-            return written, tx.prepare()
+        @contextmanager
+        def worker() -> Iterator[Callable[[int, list[int]], tuple[list[Written], Flush]]]:
+            # (a forked worker) its own connection; the chunk's patients read, checked and projected as serial()
+            # would, or handed back to the parent (which then names the refusal, as serial() does)
+            engine = reopened(store.engine)
+            pg = engine.dialect.name == "postgresql"
 
-        def apply(chunk: list[str], result: tuple[list[Written], Flush]) -> None:
+            def work_on(i: int, ids: list[int]) -> tuple[list[Written], Flush]:
+                chunk = chunks[i]
+                with read_session(engine) as s:
+                    if pg:
+                        s.execute(text("SET jit = off"))  # (as the bulk transaction's own reads: engine/_bulk.py)
+                    tx.session = s
+                    tx.use_ids(ids)
+                    try:
+                        tx.preload(chunk)
+                        tx.preload_visit_ids(chunk)
+                        if batch.where and _denied(tx, chunk):
+                            raise HandBack(chunk[0])
+                        written = record(chunk, rows_of(chunk))
+                        return written, tx.prepare()
+                    finally:
+                        tx.forget(chunk)
+                        tx.use_ids([])  # (nothing more without the parent's ids)
+
+            try:
+                yield work_on
+            finally:
+                engine.dispose()
+
+        def apply(i: int, result: tuple[list[Written], Flush]) -> None:
             if problems or denied:  # a chunk before it was refused meanwhile: this one is only checked
-                serial(chunk)
+                serial(i)
                 return
             written, flush = result
             out.extend(written)
             tx.apply(flush)
-            tx.forget(chunk)
+            tx.forget(chunks[i])
 
-        reserved: dict[int, list[int]] = {}
         if len(chunks) > 1 and can_fork():
-            for v in store.versions():  # resolved before the children fork: they cannot read the store
+            for v in store.versions():  # resolved before the workers fork: each is a copy of this process
                 models.setdefault(v.content_hash, store.protocol(v.content_hash)[0])
-            pipelined(chunks, prepare, compute, apply, serial, tx)
+            pipelined(range(len(chunks)), worker, ticket, apply, serial, workers=worker_count())
         else:
-            for chunk in chunks:
-                serial(chunk)
+            for i in range(len(chunks)):
+                serial(i)
         if denied:  # not a problem of the rows' values: the whole import is refused with the role, as it was
             denied.sort(key=lambda d: d[0])
             refusal = PermissionDenied(denied[0][1].problems[0], denied[0][1].action, denied[0][1].needs)

@@ -242,27 +242,32 @@ def test_an_import_written_in_chunks_is_one_transaction(started: Store, db_url: 
     assert snapshot(db_url) == chunked_rows
 
 
+@pytest.mark.parametrize("forked", [False, True], ids=["serial", "forked"])
 def test_an_import_takes_its_chunks_in_patient_id_order_and_answers_in_file_order(
-        started: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        started: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool) -> None:
     """Two importers whose files name the same patients in different orders must take the patients' rows in
     one order, or on PostgreSQL each would hold a chunk the other waits for (a deadlock): the chunks are cut
-    from the patients in id order, whatever the file's order, while the answer lists them as the file does."""
+    from the patients in id order, whatever the file's order, and written in that order (also where forked workers
+    work them out, ``engine/_forked.py``), while the answer lists them as the file does."""
     import trialflow.engine._bulk as bulk
+    import trialflow.engine._forked as forked_path
     import trialflow.engine._workflow as workflow
 
     f = tmp_path / "lab.csv"
     _lab_csv(f, list(reversed(PATIENTS)))
-    taken: list[list[str]] = []
-    preload = bulk.BulkTransaction.preload
+    written_in: list[list[str]] = []
+    apply = bulk.BulkTransaction.apply
 
-    def spy(self: Any, patients: Any) -> Any:
-        taken.append(list(patients))
-        return preload(self, patients)
+    def spy(self: Any, flush: Any) -> Any:
+        if flush.written:  # (the transaction's last flush has nothing left to write)
+            written_in.append(sorted(flush.written))
+        return apply(self, flush)
 
-    monkeypatch.setattr(bulk.BulkTransaction, "preload", spy)
+    monkeypatch.setattr(bulk.BulkTransaction, "apply", spy)
+    monkeypatch.setattr(forked_path, "can_fork", lambda: forked)
     monkeypatch.setattr(workflow, "IMPORT_CHUNK", 5)
     written = import_file(started, f, USER)
-    assert taken == [PATIENTS[0:5], PATIENTS[5:10], PATIENTS[10:12]]
+    assert written_in == [PATIENTS[0:5], PATIENTS[5:10], PATIENTS[10:12]]
     assert [w.patient for w in written] == list(reversed(PATIENTS))
     assert all(len(w.events) == 12 for w in written) and verify_chains(started).intact
 

@@ -1,8 +1,8 @@
-"""An import's chunks worked out in forked children (``engine/_forked.py``) while the parent reads and writes.
+"""An import's chunks worked out by forked workers (``engine/_forked.py``) while the parent writes.
 
 On SQLite and PostgreSQL (the ``store`` fixture): the forked path writes what the serial path writes (events,
-answers, projections, visits, work items), a child that would touch the database or refuses hands its chunk
-back to the parent (which gives the serial path's answer, word for word), and a refused file writes nothing.
+answers, projections, visits, work items), a worker that would use the parent's connections or refuses hands its
+chunk back to the parent (which gives the serial path's answer, word for word), and a refused file writes nothing.
 The concurrent and SIGKILL cases run on the forked path in ``test_concurrency.py`` (``chunk`` parameter).
 """
 
@@ -12,6 +12,8 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,20 +82,20 @@ def started(store: Store) -> Store:
 
 @pytest.fixture
 def chunks(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Chunks of 2 patients, forking allowed whatever the test runner's threads; counts what the children did."""
+    """Chunks of 2 patients, forking allowed whatever the test runner's threads; counts what the workers did."""
     import trialflow.engine._forked as forked
     import trialflow.engine._workflow as workflow
 
     monkeypatch.setattr(workflow, "IMPORT_CHUNK", 2)
     counts = {"answered": 0, "handed back": 0}
-    result = forked._Child.result
+    answer = forked._Worker.answer
 
     def counted(self: Any) -> Any:
-        got = result(self)
+        got = answer(self)
         counts["answered" if got is not None else "handed back"] += 1
         return got
 
-    monkeypatch.setattr(forked._Child, "result", counted)
+    monkeypatch.setattr(forked._Worker, "answer", counted)
     monkeypatch.setattr(forked, "can_fork", lambda: True)
     return counts
 
@@ -111,7 +113,7 @@ def test_a_forked_import_writes_what_the_serial_import_writes(started: Store, db
     children, the other in this process: patient i of each half gets the same events, answer, patient row,
     visits and work items, the chains hold and the projections are what a rebuild from the events writes."""
     forked = import_file(started, _write(tmp_path / "a.csv", _rows(FIRST)), USER)
-    assert chunks == {"answered": 4, "handed back": 0}  # 7 patients in chunks of 2, each a child's
+    assert chunks == {"answered": 4, "handed back": 0}  # 7 patients in chunks of 2, each a worker's
     _serial(monkeypatch)
     serial = import_file(started, _write(tmp_path / "b.csv", _rows(SECOND)), USER)
     assert chunks["answered"] == 4
@@ -123,7 +125,7 @@ def test_a_forked_import_writes_what_the_serial_import_writes(started: Store, db
     for a, b in zip(FIRST, SECOND, strict=True):
         assert stored[a] == stored[b], a
     ids = [e.id for w in forked + serial for e in w.events]
-    assert len(set(ids)) == len(ids)  # every event its own id (each child took the ids reserved for it)
+    assert len(set(ids)) == len(ids)  # every event its own id (each worker took the ids reserved for it)
     assert verify_chains(started).intact
     rebuild_projections(started)
     assert _per_patient(db_url) == stored
@@ -132,18 +134,17 @@ def test_a_forked_import_writes_what_the_serial_import_writes(started: Store, db
     assert all(not w.events and "12 already recorded" in w.message for w in again)
 
 
-def test_a_child_that_would_use_the_database_hands_its_chunk_back(started: Store, db_url: str, tmp_path: Path,
-                                                                   chunks: dict[str, int],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A child's work that reads the store (here: every record_in call asks the store which patients exist) is
-    stopped at its first use of the database, and the parent does that chunk itself: the same store as the
+def test_a_worker_that_would_use_the_parents_connections_hands_its_chunk_back(
+        started: Store, db_url: str, tmp_path: Path, chunks: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's work that reads the store through the parent's engine (here: every record_in call asks the store
+    which patients exist) is stopped there, and the parent does that chunk itself: the same store as the
     serial import, nothing lost or doubled."""
     import trialflow.engine._workflow as workflow
 
     record_in = workflow.record_in
 
     def reads_the_store(store: Store, *args: Any, **kwargs: Any) -> Any:
-        store.existing(["P-001"])  # a pool checkout: refused in a child
+        store.existing(["P-001"])  # a connection of the parent's engine: refused in a worker
         return record_in(store, *args, **kwargs)
 
     monkeypatch.setattr(workflow, "record_in", reads_the_store)
@@ -205,7 +206,7 @@ def test_a_forked_import_refuses_a_patient_of_another_site_as_the_serial_one_doe
             import_file(team.store, f, team["anna"])
         assert forked.value.problems == serial.value.problems and snapshot(db_url) == before
         assert [p.split(": ", 1)[0] for p in forked.value.problems] == [f"{f}:8:1", f"{f}:10:1"]
-        assert chunks["answered"] == 1  # the first chunk (AMS-01, AMS-02) was a child's; the next two refused
+        assert chunks["answered"] == 1  # the first chunk (AMS-01, AMS-02) was a worker's; the next two refused
     finally:
         team.store.close()
 
@@ -223,60 +224,90 @@ def test_the_console_command_forks_on_this_machine() -> None:
                           env={**env, "TRIALFLOW_FORK": "0"}, check=True).stdout.strip() == "False"
 
 
-class _Tx:
-    session: Any = None
+@contextmanager
+def _plain(work: Any) -> Iterator[Any]:
+    yield work
 
 
-def test_a_child_that_dies_has_its_chunk_done_by_the_parent_in_order() -> None:
-    """``pipelined`` on its own: chunk 2's child kills itself and chunk 3's raises; the parent does those two
-    itself; every chunk is applied or done in the keys' order; the children are all reaped."""
+def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order() -> None:
+    """``pipelined`` on its own, two workers: the one given chunk 2 kills itself, chunk 3's raises; the parent does
+    2, 3 and every later chunk sent to the dead worker itself; every chunk is applied or done in the keys' order;
+    the workers are all reaped."""
     import signal
 
     from trialflow.engine._forked import pipelined
 
     done: list[tuple[str, int, Any]] = []
 
-    def compute(k: int) -> int:
+    def work(k: int, ticket: int) -> int:
         if k == 2:
             os.kill(os.getpid(), signal.SIGKILL)
         if k == 3:
             raise ValueError("not this one")
-        return k * 10
+        return k * 10 + ticket
 
-    pipelined([1, 2, 3, 4], lambda k: True, compute, lambda k, r: done.append(("child", k, r)),
-              lambda k: done.append(("parent", k, None)), _Tx())
-    assert done == [("child", 1, 10), ("parent", 2, None), ("parent", 3, None), ("child", 4, 40)]
+    pipelined(range(1, 9), lambda: _plain(work), lambda k: 1, lambda k, r: done.append(("worker", k, r)),
+              lambda k: done.append(("parent", k, None)), workers=2)
+    # chunks 1, 3, 5, 7 went to one worker, 2, 4, 6, 8 to the other, which died at 2
+    assert done == [("worker", 1, 11), ("parent", 2, None), ("parent", 3, None), ("parent", 4, None),
+                    ("worker", 5, 51), ("parent", 6, None), ("worker", 7, 71), ("parent", 8, None)]
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left, not even a zombie
+        os.waitpid(-1, os.WNOHANG)  # no worker left, not even a zombie
 
 
-def test_when_the_parents_work_fails_every_child_still_running_is_killed() -> None:
-    """Applying chunk 1 fails while chunk 2's child is still working (it would work a minute): the error comes
-    through at once, and that child is killed and reaped."""
+def test_a_ticket_of_none_has_that_chunk_and_the_rest_done_by_the_parent_after_those_sent() -> None:
+    """From the first chunk whose ticket is None (a refusal found meanwhile) the parent does every chunk itself,
+    after finishing the ones already sent, in order."""
+    from trialflow.engine._forked import pipelined
+
+    done: list[tuple[str, int]] = []
+    pipelined(range(6), lambda: _plain(lambda k, t: k), lambda k: None if k == 3 else k,
+              lambda k, r: done.append(("worker", k)), lambda k: done.append(("parent", k)), workers=2)
+    assert done == [("worker", 0), ("worker", 1), ("worker", 2), ("parent", 3), ("parent", 4), ("parent", 5)]
+
+
+def test_when_the_parents_work_fails_every_worker_is_killed() -> None:
+    """Applying chunk 0 fails while the other worker is still working (it would work a minute): the error comes
+    through at once, and both workers are killed and reaped."""
     import time
 
     from trialflow.engine import _forked
 
     pids: list[int] = []
-    fork = _forked._fork
+    init = _forked._Worker.__init__
 
-    def spied(*args: Any) -> Any:
-        child = fork(*args)
-        pids.append(child.pid)
-        return child
+    def spied(self: Any, *args: Any) -> None:
+        init(self, *args)
+        pids.append(self.pid)
 
     def apply(k: int, r: int) -> None:
         raise RuntimeError("the database went away")
 
     started = time.monotonic()
-    _forked._fork = spied  # type: ignore[assignment]
+    _forked._Worker.__init__ = spied  # type: ignore[method-assign]
     try:
         with pytest.raises(RuntimeError, match="went away"):
-            _forked.pipelined([1, 2], lambda k: True, lambda k: time.sleep(60 * (k == 2)) or k, apply,
-                              lambda k: None, _Tx())
+            _forked.pipelined([0, 1], lambda: _plain(lambda k, t: time.sleep(60 * k) or k), lambda k: k, apply,
+                              lambda k: None, workers=2)
     finally:
-        _forked._fork = fork  # type: ignore[assignment]
+        _forked._Worker.__init__ = init  # type: ignore[method-assign]
     assert time.monotonic() - started < 30 and len(pids) == 2
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # reaped: no such process
+
+
+def test_a_worker_never_takes_ids_the_parent_did_not_reserve_for_it(store: Store) -> None:
+    """A bulk transaction given its ids (a worker's) takes them, and refuses to take more from the store (where
+    another process may be taking the same ones)."""
+    from trialflow.engine._bulk import BulkTransaction
+    from trialflow.engine._db import write_session
+
+    with write_session(store.engine) as s:
+        tx = BulkTransaction(s, USER)
+        tx.use_ids([7, 8, 9])
+        assert tx._take_ids(2) == [7, 8]
+        with pytest.raises(RuntimeError, match="2 event ids wanted, 1 reserved"):
+            tx._take_ids(2)
+        tx.use_ids(None)
+        assert tx._take_ids(1) == [1]  # (from the store again: an empty one)
