@@ -804,7 +804,7 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
             tx.apply(flush)
             tx.forget(chunks[i])
 
-        if len(chunks) > 1 and can_fork():
+        if len(chunks) > 1 and can_fork() and _readable_beside_a_writer(tx):
             for v in store.versions():  # resolved before the workers fork: each is a copy of this process
                 models.setdefault(v.content_hash, store.protocol(v.content_hash)[0])
             pipelined(range(len(chunks)), worker, ticket, apply, serial, workers=worker_count())
@@ -851,6 +851,16 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
 
     with no_cyclic_collection():  # it holds a chunk's histories (engine/_collector.py)
         return store.write_bulk(user, work)
+
+
+def _readable_beside_a_writer(tx: Any) -> bool:
+    """Whether other connections can read the store while ``tx`` writes: PostgreSQL, or an SQLite file in WAL mode
+    (a store trialflow created; in SQLite's older journal modes a writer's spilled pages lock readers out, and an
+    in-memory database is this connection's own)."""
+    conn = tx.session.connection()
+    if conn.dialect.name != "sqlite":
+        return True
+    return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
 
 
 #: patients an import reads, checks and writes at a time (all in its one transaction)

@@ -311,3 +311,26 @@ def test_a_worker_never_takes_ids_the_parent_did_not_reserve_for_it(store: Store
             tx._take_ids(2)
         tx.use_ids(None)
         assert tx._take_ids(1) == [1]  # (from the store again: an empty one)
+
+
+def test_an_sqlite_file_not_in_wal_mode_is_imported_without_workers(tmp_path: Path, chunks: dict[str, int]) -> None:
+    """In SQLite's older journal modes a writer's spilled pages lock readers out, so workers reading beside the
+    import would wait for it: a store file in such a mode (another tool's, switched back) is imported in one
+    process, and to the same rows."""
+    import sqlite3
+
+    from workflow_helpers import new_store
+
+    db = tmp_path / "rollback.db"
+    store = new_store(str(db))
+    try:
+        for pid in FIRST:
+            enrol_started(store, pid)
+        store.engine.dispose()
+        with sqlite3.connect(db) as c:
+            assert c.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+        written = import_file(store, _write(tmp_path / "a.csv", _rows(FIRST)), USER)
+        assert chunks == {"answered": 0, "handed back": 0}  # no worker was asked
+        assert sum(len(w.events) for w in written) == HALF * 12 and verify_chains(store).intact
+    finally:
+        store.close()
