@@ -72,7 +72,7 @@ class _Patient:
 @dataclass(slots=True)
 class Flush:
     """What one :meth:`BulkTransaction.flush` writes, as rows: worked out by :meth:`~BulkTransaction.prepare`
-    (where the appends were made: this process, or a forked child) and written by :meth:`~BulkTransaction.apply`."""
+    (where the appends were made: this process, or a forked worker) and written by :meth:`~BulkTransaction.apply`."""
 
     created: list[dict[str, Any]]  # patient rows to insert
     events: list[dict[str, Any]]  # event rows, in (patient, seq) order
@@ -101,7 +101,7 @@ class BulkTransaction(Transaction):
         self._patients: dict[str, _Patient | None] = {}  # None: not in the store
         self._rows: list[dict[str, Any]] = []
         self._ids: list[int] = []
-        self._reserved: list[int] | None = None  # ids given by the parent of a forked child (use_ids)
+        self._reserved: list[int] | None = None  # ids the parent gave a forked worker (use_ids)
         self._visit_ids: dict[str, list[int]] = {}  # stored visit row ids by patient (preload_visit_ids)
         self._undecoded: dict[str, list[Any]] = {}  # event rows read by preload, not decoded yet (_patient)
         self._next_id: int | None = None
@@ -130,8 +130,8 @@ class BulkTransaction(Transaction):
     # -- reading --------------------------------------------------------------------------------
     def preload(self, patients: Iterable[str]) -> None:
         """Read the patient rows and events of ``patients`` with one chunked query each (through the driver:
-        an import reads 10^5 events). The events are decoded when one of these patients is first asked for
-        (all of them at once): a chunk whose work a forked child does is decoded there (``engine/_forked.py``)."""
+        an import reads 10^5 events). The events are decoded when one of these patients is first asked for,
+        all of them at once (one ``json.loads``): patients only counted (:meth:`known`) or forgotten are not."""
         todo = [p for p in dict.fromkeys(patients) if p not in self._patients]
         for chunk in _chunks(todo):
             found = dict(select_rows(self._session, _PATIENTS, ("id", "site"), "id", chunk))
@@ -311,9 +311,9 @@ class BulkTransaction(Transaction):
 
     # -- writing (set-wise) ---------------------------------------------------------------------
     def reserve_ids(self, n: int) -> list[int]:
-        """``n`` event ids taken now for appends worked out elsewhere (:meth:`use_ids`): an import's chunk
-        computed in a forked child, which cannot ask the database. Ids it leaves unused stay unused (a gap,
-        as a PostgreSQL sequence leaves after a rollback)."""
+        """``n`` event ids taken now for appends worked out elsewhere (:meth:`use_ids`): an import's chunk worked
+        out by a forked worker, whose connection is not this transaction's (``engine/_forked.py``). Ids it leaves
+        unused stay unused (a gap, as a PostgreSQL sequence leaves after a rollback)."""
         return self._take_ids(n)
 
     def use_ids(self, ids: list[int] | None) -> None:
@@ -330,7 +330,7 @@ class BulkTransaction(Transaction):
 
     def prepare(self) -> Flush:
         """What :meth:`flush` writes, worked out without writing it (and without asking the database, given the
-        patients' visit row ids: :meth:`preload_visit_ids`), so that a forked child can work out a chunk's while
+        patients' visit row ids: :meth:`preload_visit_ids`), so that a forked worker can work out a chunk's while
         the parent writes the one before (``engine/_forked.py``)."""
         created = sorted((p.created for p in self._patients.values() if p is not None and p.created is not None),
                          key=lambda r: r["id"])
@@ -363,7 +363,7 @@ class BulkTransaction(Transaction):
         return Flush(created, events, params, versions, expected, items, changed, full, written)
 
     def apply(self, f: Flush) -> None:
-        """Write what :meth:`prepare` worked out (here or in a forked child), then forget the patients written."""
+        """Write what :meth:`prepare` worked out (here or in a forked worker), then forget the patients written."""
         if f.created:
             self.session.execute(insert(_PATIENTS), f.created)
         if f.events:

@@ -679,9 +679,9 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
     The rows are parsed and validated first (every problem named with its line and column); then the
     patients' events are read with one chunked query, each protocol version resolved once, and every new
     event written with one executemany, the projections set-wise (:class:`BulkTransaction`). A file of more
-    than one chunk of patients has each chunk checked and projected in a forked child while this process
-    reads and writes the chunks beside it, where the machine has a second processor (``engine/_forked.py``:
-    the same answers, the same one transaction). A row the patient's state refuses (a date outside the
+    than one chunk of patients has its chunks read, checked and projected by forked workers while this process
+    writes the ones before, where the machine has a second processor (``engine/_forked.py``: the same answers,
+    the same one transaction). A row the patient's state refuses (a date outside the
     study, a second value for a day, a value outside the protocol's plausible ranges) is named by its line
     and column too. ``confirm_unusual``: the reason the
     file's values outside a plausible range are right (stored with each of them), as ``record`` takes it."""
