@@ -7,9 +7,10 @@ The lab file holds ``--rows`` Tg results of treated patients on days that hold n
 
 - **import**: ``trialflow import lab.csv`` (one bulk transaction: rows parsed and validated, each
   patient's events read by one chunked query, events written by one executemany, projections set-wise;
-  each chunk's checks and projections worked out in a forked child while the parent reads and writes, and
-  beside it the same import in one process, ``TRIALFLOW_FORK=0``) against a plain driver ``executemany`` (sqlite3 / psycopg) of the same rows into the same event table,
-  and SQLAlchemy Core ``insert`` of them; every run on a fresh copy of the store (copy not timed);
+  the chunks read, checked and projected by forked workers while the parent writes, and beside it the
+  same import in one process, ``TRIALFLOW_FORK=0``) against a plain driver ``executemany`` (sqlite3 /
+  psycopg) of the same rows into the same event table, and SQLAlchemy Core ``insert`` of them; every run on
+  a fresh copy of the store (copy not timed);
 - **reads**: ``report``, ``status``, ``next`` (a screenful), ``visits --status missed``, each against
   ``next --json`` over the same store; ``next ID`` for one patient against the bare import of the CLI;
 - **stored protocol**: a process loading the registered version (hash-checked, not validated again)
