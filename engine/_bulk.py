@@ -83,6 +83,7 @@ class Flush:
     visits_changed: list[tuple[int, dict[str, Any]]]  # visit rows updated where they stand (row id, values)
     visits_full: dict[str, list[dict[str, Any]]]  # each other patient's visit rows, compared whole
     written: set[str]  # the patients written (forgotten afterwards)
+    visit_ids: dict[str, list[int]]  # the stored visit row ids visits_changed was worked out from, by patient
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
@@ -360,7 +361,8 @@ class BulkTransaction(Transaction):
         changed, full = self._visit_plan(todo, updates)
         written = {pid for pid, p in self._patients.items()
                    if p is not None and (p.created is not None or p.projection is not None)}
-        return Flush(created, events, params, versions, expected, items, changed, full, written)
+        used = {pid: self._visit_ids[pid] for pid, _ in todo if pid not in full and pid in self._visit_ids}
+        return Flush(created, events, params, versions, expected, items, changed, full, written, used)
 
     def apply(self, f: Flush) -> None:
         """Write what :meth:`prepare` worked out (here or in a forked worker), then forget the patients written."""
@@ -402,12 +404,28 @@ class BulkTransaction(Transaction):
             if wrong:
                 raise ConcurrentUpdate(wrong[0])
         # (after the guard: the patient rows updated above are this transaction's until it ends, and every writer
-        # of a patient's items and visits updates its row first, so the rows read below cannot change meanwhile;
-        # the visit row ids read before it, by preload_visit_ids, were read after the patient's events, so a
-        # writer that changed them since changed last_seq too, and the guard above refused)
+        # of a patient's items and visits updates its row first, so the rows read below cannot change meanwhile)
+        self._check_visit_ids(f.visit_ids)
         self._rewrite(_ITEMS, f.items)
         self._update_rows(_VISITS, f.visits_changed)
         self._rewrite(_VISITS, f.visits_full)
+
+    def _check_visit_ids(self, used: dict[str, list[int]]) -> None:
+        """The visit rows to update where they stand were chosen by their ids as read before the guard (by
+        :meth:`preload_visit_ids`, here or in a forked worker). On PostgreSQL another writer may have written a
+        patient's visit rows again since without a new event (``rebuild_projections`` keeps ``last_seq``): read
+        again now, under the guard's row lock, any difference is a :class:`ConcurrentUpdate` (the work runs again
+        on fresh state). SQLite: a write transaction holds the file's write lock from its start, so nobody did."""
+        if not used or self.session.get_bind().dialect.name != "postgresql":
+            return
+        now: dict[str, list[int]] = {pid: [] for pid in used}
+        for chunk in _chunks(list(used)):
+            for pid, row_id in select_rows(self.session, _VISITS, ("patient_id", "id"), "patient_id", chunk,
+                                           order_by=("patient_id", "id")):
+                now[pid].append(row_id)
+        for pid, ids in used.items():
+            if now[pid] != ids:
+                raise ConcurrentUpdate(pid)
 
     def _observed_only(self) -> list[str]:
         """The patients held whose appends here are all observations (an import's rows), not created here."""

@@ -16,8 +16,9 @@ actor); it never uses the parent's connections: its copy of the parent's engine 
 whose worker refuses, raises or dies is done by the parent itself, on its own transaction, so the answer (the
 file's problems at their lines, a permission refused, a damaged event named) is the serial path's, word for word.
 Workers are used only where forking is safe and helps: a POSIX ``fork``, at least two processors, no other thread
-in the process (a web server's, say); ``TRIALFLOW_FORK=0`` turns them off. Worker processes are killed and
-reaped however the parent's work ends.
+in the process (a web server's, say); ``TRIALFLOW_FORK=0`` turns them off. However the parent's work ends
+(an error, a concurrent writer's retry, Ctrl-C) the workers are killed and reaped; on Linux the kernel kills
+them if the parent itself is killed. A fork that fails (no process to be had) leaves the work to the parent.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class _Worker(Generic[K, R]):
         if pid == 0:  # the worker: work, answer, and end without running anything of the parent's on the way out
             status = 0
             try:
+                _die_with_parent()
                 for fd in (task_write, result_read, *(fd for w in others for fd in w.fds())):
                     os.close(fd)
                 _serve(start, os.fdopen(task_read, "rb"), os.fdopen(result_write, "wb"))
@@ -99,8 +101,8 @@ class _Worker(Generic[K, R]):
         return True
 
     def answer(self) -> R | None:
-        """The answer to the oldest task sent; ``None`` if the worker did not work it out (it refused, raised or
-        died: then it is sent nothing more)."""
+        """The answer to the oldest task sent; ``None`` if the worker did not work it out (it refused or raised;
+        or it died, and is then sent nothing more: its later chunks are the parent's)."""
         self.waiting -= 1
         if self.results is None:
             return None
@@ -126,6 +128,17 @@ class _Worker(Generic[K, R]):
         self._gone()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker if the parent dies (SIGKILL too), instead of leaving it to finish a
+    chunk nobody will read; elsewhere nothing (its next answer then meets a closed pipe)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # (the parent died before the call)
+            os._exit(1)
 
 
 def _serve(start: Start[Any, Any], tasks: IO[bytes], results: IO[bytes]) -> None:
@@ -168,7 +181,14 @@ def pipelined(keys: Sequence[K], start: Start[K, R], ticket: Callable[[K], Any],
     pool: list[_Worker[K, R]] = []
     try:
         for _ in range(workers):
-            pool.append(_Worker(start, pool))
+            try:
+                pool.append(_Worker(start, pool))
+            except OSError:  # (no process to be had: EAGAIN, ENOMEM) the workers made so far, or none
+                break
+        if not pool:
+            for key in keys:
+                serial(key)
+            return
         inflight: deque[tuple[K, _Worker[K, R] | None]] = deque()
 
         def finish() -> None:
@@ -198,5 +218,10 @@ def pipelined(keys: Sequence[K], start: Start[K, R], ticket: Callable[[K], Any],
         for w in pool:
             w.close(kill=True)
         raise
-    for w in pool:
-        w.close()
+    else:
+        for w in pool:
+            w.close()
+    finally:
+        for w in pool:  # (a Ctrl-C while the others were being reaped: the rest are killed and reaped here)
+            if w.tasks is not None or w.results is not None:
+                w.close(kill=True)

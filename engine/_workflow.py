@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -806,7 +806,8 @@ def import_file(store: Store, path: str | Path, user: Who, confirm_unusual: str 
 
         if len(chunks) > 1 and can_fork() and _readable_beside_a_writer(tx):
             for v in store.versions():  # resolved before the workers fork: each is a copy of this process
-                models.setdefault(v.content_hash, store.protocol(v.content_hash)[0])
+                with suppress(StoreError):  # (a version that does not load: a chunk that needs it is the parent's,
+                    models.setdefault(v.content_hash, store.protocol(v.content_hash)[0])  # refused as serial)
             pipelined(range(len(chunks)), worker, ticket, apply, serial, workers=worker_count())
         else:
             for i in range(len(chunks)):

@@ -235,9 +235,15 @@ def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order() -> None
     the workers are all reaped."""
     import signal
 
-    from trialflow.engine._forked import pipelined
+    from trialflow.engine import _forked
 
     done: list[tuple[str, int, Any]] = []
+    pids: list[int] = []
+    init = _forked._Worker.__init__
+
+    def spied(self: Any, *args: Any) -> None:
+        init(self, *args)
+        pids.append(self.pid)
 
     def work(k: int, ticket: int) -> int:
         if k == 2:
@@ -246,13 +252,20 @@ def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order() -> None
             raise ValueError("not this one")
         return k * 10 + ticket
 
-    pipelined(range(1, 9), lambda: _plain(work), lambda k: 1, lambda k, r: done.append(("worker", k, r)),
-              lambda k: done.append(("parent", k, None)), workers=2)
+    _forked._Worker.__init__ = spied  # type: ignore[method-assign]
+    try:
+        _forked.pipelined(range(1, 9), lambda: _plain(work), lambda k: 1,
+                          lambda k, r: done.append(("worker", k, r)), lambda k: done.append(("parent", k, None)),
+                          workers=2)
+    finally:
+        _forked._Worker.__init__ = init  # type: ignore[method-assign]
     # chunks 1, 3, 5, 7 went to one worker, 2, 4, 6, 8 to the other, which died at 2
     assert done == [("worker", 1, 11), ("parent", 2, None), ("parent", 3, None), ("parent", 4, None),
                     ("worker", 5, 51), ("parent", 6, None), ("worker", 7, 71), ("parent", 8, None)]
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no worker left, not even a zombie
+    assert len(pids) == 2
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: not even a zombie
 
 
 def test_a_ticket_of_none_has_that_chunk_and_the_rest_done_by_the_parent_after_those_sent() -> None:
@@ -293,8 +306,8 @@ def test_when_the_parents_work_fails_every_worker_is_killed() -> None:
         _forked._Worker.__init__ = init  # type: ignore[method-assign]
     assert time.monotonic() - started < 30 and len(pids) == 2
     for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # reaped: no such process
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: not even a zombie
 
 
 def test_a_worker_never_takes_ids_the_parent_did_not_reserve_for_it(store: Store) -> None:
@@ -334,3 +347,51 @@ def test_an_sqlite_file_not_in_wal_mode_is_imported_without_workers(tmp_path: Pa
         assert sum(len(w.events) for w in written) == HALF * 12 and verify_chains(store).intact
     finally:
         store.close()
+
+
+def test_a_fork_that_fails_leaves_every_chunk_to_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process to be had (``fork`` failing with EAGAIN, as under a process limit): the work is the parent's,
+    every chunk in order, and no error reaches the user."""
+    import errno
+
+    from trialflow.engine import _forked
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(_forked.os, "fork", no_fork)
+    done: list[int] = []
+    _forked.pipelined(range(4), lambda: _plain(lambda k, t: k), lambda k: k, lambda k, r: done.append(-k),
+                      done.append, workers=2)
+    assert done == [0, 1, 2, 3]
+
+
+def test_a_pg_import_whose_visit_rows_were_rewritten_meanwhile_runs_again(
+        started: Store, db_url: str, tmp_path: Path, chunks: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patient's visit rows written again after a worker read their ids, without a new event (a rebuild of the
+    projections keeps ``last_seq``): the parent finds other ids under the guard's lock and runs the import
+    again, which then updates the rows that are there (equal to a rebuild)."""
+    import trialflow.engine._bulk as bulk
+
+    if started.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the import holds the file's write lock from its start, so no writer comes between")
+    apply = bulk.BulkTransaction.apply
+    rebuilt: list[bool] = []
+
+    def rebuild_first(self: Any, flush: Any) -> Any:
+        if flush.written and not rebuilt:  # once, between the worker's read and the parent's write
+            rebuilt.append(True)
+            from trialflow.engine._db import make_engine
+
+            other = Store(make_engine(started.engine.url.render_as_string(hide_password=False)))
+            rebuild_projections(other)  # another connection: its own transaction, committed
+            other.close()
+        return apply(self, flush)
+
+    monkeypatch.setattr(bulk.BulkTransaction, "apply", rebuild_first)
+    retries = started.retries
+    import_file(started, _write(tmp_path / "a.csv", _rows(FIRST)), USER)
+    assert rebuilt and started.retries == retries + 1
+    stored = _per_patient(db_url)
+    rebuild_projections(started)
+    assert _per_patient(db_url) == stored and verify_chains(started).intact
