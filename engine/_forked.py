@@ -65,7 +65,12 @@ class _Worker(Generic[K, R]):
     def __init__(self, start: Start[K, R], others: Sequence[_Worker[Any, Any]]):
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # (no process to be had: the pipes go too)
+            for fd in (task_read, task_write, result_read, result_write):
+                os.close(fd)
+            raise
         if pid == 0:  # the worker: work, answer, and end without running anything of the parent's on the way out
             status = 0
             try:
