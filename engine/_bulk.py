@@ -104,7 +104,6 @@ class BulkTransaction(Transaction):
         self._ids: list[int] = []
         self._reserved: list[int] | None = None  # ids the parent gave a forked worker (use_ids)
         self._visit_ids: dict[str, list[int]] = {}  # stored visit row ids by patient (preload_visit_ids)
-        self._undecoded: dict[str, list[Any]] = {}  # event rows read by preload, not decoded yet (_patient)
         self._next_id: int | None = None
         self._journal: dict[str, Any] | None = None
         self._sites: list[str] | None = None
@@ -131,44 +130,27 @@ class BulkTransaction(Transaction):
     # -- reading --------------------------------------------------------------------------------
     def preload(self, patients: Iterable[str]) -> None:
         """Read the patient rows and events of ``patients`` with one chunked query each (through the driver:
-        an import reads 10^5 events). The events are decoded when one of these patients is first asked for,
-        all of them at once (one ``json.loads``): patients only counted (:meth:`known`) or forgotten are not."""
+        an import reads 10^5 events)."""
         todo = [p for p in dict.fromkeys(patients) if p not in self._patients]
         for chunk in _chunks(todo):
             found = dict(select_rows(self._session, _PATIENTS, ("id", "site"), "id", chunk))
             rows = select_rows(self._session, _EVENTS, (*EVENT_COLUMNS, "hash"), "patient_id", chunk,
                                order_by=("patient_id", "seq"))
-            raw: dict[str, list[Any]] = {}
-            for r in rows:
-                raw.setdefault(r[1], []).append(r)  # (by patient: the column after the id)
+            events: dict[str, list[Event]] = {}
+            heads: dict[str, str] = {}
+            for r, e in zip(rows, events_from_tuples(rows), strict=True):
+                events.setdefault(e.patient, []).append(e)
+                heads[e.patient] = r[-1] or ""
             for pid in chunk:
                 if pid not in found:
                     self._patients[pid] = None
                     continue
-                mine = raw.get(pid)
-                # the chain head and last seq from the rows; the events themselves once decoded (_patient)
-                head, last = ((mine[-1][-1] or ""), mine[-1][2]) if mine else ("", 0)
-                self._patients[pid] = _Patient((), head, found[pid], last)
-                if mine:
-                    self._undecoded[pid] = mine
-
-    def _decode(self) -> None:
-        """Decode the events of every patient read and not yet decoded (one ``json.loads`` of all their payloads)."""
-        pending, self._undecoded = self._undecoded, {}
-        rows = [r for mine in pending.values() for r in mine]
-        events: dict[str, list[Event]] = {}
-        for e in events_from_tuples(rows):
-            events.setdefault(e.patient, []).append(e)
-        for pid, evs in events.items():
-            p = self._patients[pid]
-            assert p is not None  # (a patient with events has a row)
-            self._patients[pid] = dataclasses.replace(p, events=tuple(evs))
+                evs = tuple(events.get(pid, ()))
+                self._patients[pid] = _Patient(evs, heads.get(pid, ""), found[pid], evs[-1].seq if evs else 0)
 
     def _patient(self, patient: str) -> _Patient | None:
         if patient not in self._patients:
             self.preload([patient])
-        if patient in self._undecoded:
-            self._decode()
         return self._patients[patient]
 
     def known(self, patients: Iterable[str]) -> set[str]:
@@ -382,7 +364,6 @@ class BulkTransaction(Transaction):
         for pid in gone:
             self._patients.pop(pid, None)
             self._visit_ids.pop(pid, None)
-            self._undecoded.pop(pid, None)
         self._rows = [r for r in self._rows if r["patient_id"] not in gone]
 
     def _write_projections(self, f: Flush) -> None:

@@ -229,7 +229,29 @@ def _plain(work: Any) -> Iterator[Any]:
     yield work
 
 
-def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order() -> None:
+@pytest.fixture
+def worker_pids(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pid of every worker ``pipelined`` forks, in order."""
+    from trialflow.engine import _forked
+
+    pids: list[int] = []
+    init = _forked._Worker.__init__
+
+    def spied(self: Any, *args: Any) -> None:
+        init(self, *args)
+        pids.append(self.pid)
+
+    monkeypatch.setattr(_forked._Worker, "__init__", spied)
+    return pids
+
+
+def _reaped(pids: list[int]) -> None:
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: not even a zombie
+
+
+def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order(worker_pids: list[int]) -> None:
     """``pipelined`` on its own, two workers: the one given chunk 2 kills itself, chunk 3's raises; the parent does
     2, 3 and every later chunk sent to the dead worker itself; every chunk is applied or done in the keys' order;
     the workers are all reaped."""
@@ -238,12 +260,6 @@ def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order() -> None
     from trialflow.engine import _forked
 
     done: list[tuple[str, int, Any]] = []
-    pids: list[int] = []
-    init = _forked._Worker.__init__
-
-    def spied(self: Any, *args: Any) -> None:
-        init(self, *args)
-        pids.append(self.pid)
 
     def work(k: int, ticket: int) -> int:
         if k == 2:
@@ -252,20 +268,14 @@ def test_a_worker_that_dies_has_its_chunks_done_by_the_parent_in_order() -> None
             raise ValueError("not this one")
         return k * 10 + ticket
 
-    _forked._Worker.__init__ = spied  # type: ignore[method-assign]
-    try:
-        _forked.pipelined(range(1, 9), lambda: _plain(work), lambda k: 1,
-                          lambda k, r: done.append(("worker", k, r)), lambda k: done.append(("parent", k, None)),
-                          workers=2)
-    finally:
-        _forked._Worker.__init__ = init  # type: ignore[method-assign]
+    _forked.pipelined(range(1, 9), lambda: _plain(work), lambda k: 1,
+                      lambda k, r: done.append(("worker", k, r)), lambda k: done.append(("parent", k, None)),
+                      workers=2)
     # chunks 1, 3, 5, 7 went to one worker, 2, 4, 6, 8 to the other, which died at 2
     assert done == [("worker", 1, 11), ("parent", 2, None), ("parent", 3, None), ("parent", 4, None),
                     ("worker", 5, 51), ("parent", 6, None), ("worker", 7, 71), ("parent", 8, None)]
-    assert len(pids) == 2
-    for pid in pids:
-        with pytest.raises(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reaped: not even a zombie
+    assert len(worker_pids) == 2
+    _reaped(worker_pids)
 
 
 def test_a_ticket_of_none_has_that_chunk_and_the_rest_done_by_the_parent_after_those_sent() -> None:
@@ -279,35 +289,22 @@ def test_a_ticket_of_none_has_that_chunk_and_the_rest_done_by_the_parent_after_t
     assert done == [("worker", 0), ("worker", 1), ("worker", 2), ("parent", 3), ("parent", 4), ("parent", 5)]
 
 
-def test_when_the_parents_work_fails_every_worker_is_killed() -> None:
+def test_when_the_parents_work_fails_every_worker_is_killed(worker_pids: list[int]) -> None:
     """Applying chunk 0 fails while the other worker is still working (it would work a minute): the error comes
     through at once, and both workers are killed and reaped."""
     import time
 
     from trialflow.engine import _forked
 
-    pids: list[int] = []
-    init = _forked._Worker.__init__
-
-    def spied(self: Any, *args: Any) -> None:
-        init(self, *args)
-        pids.append(self.pid)
-
     def apply(k: int, r: int) -> None:
         raise RuntimeError("the database went away")
 
     started = time.monotonic()
-    _forked._Worker.__init__ = spied  # type: ignore[method-assign]
-    try:
-        with pytest.raises(RuntimeError, match="went away"):
-            _forked.pipelined([0, 1], lambda: _plain(lambda k, t: time.sleep(60 * k) or k), lambda k: k, apply,
-                              lambda k: None, workers=2)
-    finally:
-        _forked._Worker.__init__ = init  # type: ignore[method-assign]
-    assert time.monotonic() - started < 30 and len(pids) == 2
-    for pid in pids:
-        with pytest.raises(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reaped: not even a zombie
+    with pytest.raises(RuntimeError, match="went away"):
+        _forked.pipelined([0, 1], lambda: _plain(lambda k, t: time.sleep(60 * k) or k), lambda k: k, apply,
+                          lambda k: None, workers=2)
+    assert time.monotonic() - started < 30 and len(worker_pids) == 2
+    _reaped(worker_pids)
 
 
 def test_a_worker_never_takes_ids_the_parent_did_not_reserve_for_it(store: Store) -> None:
